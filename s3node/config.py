@@ -1,0 +1,159 @@
+"""
+Typed, immutable configuration for each role.
+
+Command-line strings are parsed and validated once, in :mod:`s3node.tap`, by the
+``parse_*`` functions here; constructors further in never coerce strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s3node.errors import ConfigurationError
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
+_NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def parse_size(text: str) -> int:
+    """
+    Parse a byte count: ``1048576``, ``512KiB``, ``8MiB``, ``10GiB``, ``1T``.
+
+    Units are binary (``MB`` means MiB too).
+    """
+    m = _SIZE.match(text)
+    if m is None:
+        raise ConfigurationError(f"not a size: {text!r} (try 8MiB or 10GiB)")
+    unit = (m.group(2) or "").upper()[:1]
+    return int(m.group(1)) * _UNITS[unit]
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (``[::1]:PORT`` for IPv6) into a pair."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError(f"not HOST:PORT: {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_node_id(text: str) -> str:
+    """Check a storage node id: 1 to 63 letters, digits, ``_``, ``.`` or ``-``."""
+    if not _NODE_ID.match(text):
+        raise ConfigurationError(
+            f"not a node id: {text!r} (1 to 63 letters, digits, '_', '.', '-')"
+        )
+    return text
+
+
+def parse_positive_int(text: str, what: str) -> int:
+    """Parse a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigurationError(f"{what} must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{what} must be at least 1, not {value}")
+    return value
+
+
+def parse_seconds(text: str, what: str) -> float:
+    """Parse a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{what} must be a number of seconds, not {text!r}") from None
+    if not value > 0:
+        raise ConfigurationError(f"{what} must be more than 0 seconds, not {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """A storage node the gateway is told about: ``ID=HOST:PORT``."""
+
+    node_id: str
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as gRPC takes it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> NodeAddress:
+        """Parse ``ID=HOST:PORT``."""
+        node_id, sep, rest = text.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--node takes ID=HOST:PORT, not {text!r}")
+        host, port = parse_host_port(rest)
+        return cls(parse_node_id(node_id), host, port)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """The storage node role."""
+
+    #: where the gRPC server listens
+    host: str
+    port: int
+    data_dir: Path
+    node_id: str
+    #: capacity reported by Health, in bytes; ``None``: the file system's size
+    capacity: int | None = None
+    #: the largest chunk the node accepts, in bytes
+    max_chunk_size: int = 4 * GiB
+    #: fsync chunk files and directories (turn off only for throwaway tests)
+    fsync: bool = True
+    #: seconds in-flight streams get to finish at shutdown
+    shutdown_grace: float = 10.0
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The HTTP gateway role."""
+
+    #: a Twisted server endpoint description, e.g. ``tcp:8080:interface=127.0.0.1``
+    listen: str = "tcp:8080:interface=127.0.0.1"
+    #: ``sqlite:PATH`` or ``postgresql://...``
+    db: str = "sqlite:s3node-data/metadata.sqlite3"
+    nodes: tuple[NodeAddress, ...] = ()
+    #: replicas per chunk; ``None``: 2 when there are at least 2 nodes, else 1
+    replicas: int | None = None
+    chunk_size: int = 8 * MiB
+    max_file_size: int = 10 * GiB
+    placement: str = "consistent-hash"
+    checksum: str = "sha256"
+    #: seconds between storage node health checks
+    health_interval: float = 5.0
+    #: seconds between sweeps of failed, deleted and stale uploads
+    sweep_interval: float = 30.0
+    #: an upload not updated for this many seconds is taken as abandoned
+    stale_after: float = 3600.0
+
+    @property
+    def effective_replicas(self) -> int:
+        """The replica count in force."""
+        if self.replicas is not None:
+            return self.replicas
+        return 2 if len(self.nodes) >= 2 else 1
+
+
+@dataclass(frozen=True)
+class StandaloneConfig:
+    """Gateway and storage nodes in one process."""
+
+    data_dir: Path = Path("s3node-data")
+    node_count: int = 3
+    #: the gateway's settings; ``nodes`` is filled in at start-up
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    fsync: bool = True

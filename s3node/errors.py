@@ -1,0 +1,156 @@
+"""
+The one exception hierarchy of s3node.
+
+Every error that s3node raises on purpose derives from :class:`S3NodeError`.
+Each class names a short machine-readable ``code``; the edges map classes to a
+protocol status once (the HTTP gateway in :mod:`s3node.gateway.errors`, the
+gRPC storage node in :mod:`s3node.storage.errors`).  Nothing below the edges
+chooses a status code.
+"""
+
+
+class S3NodeError(Exception):
+    """The root of every error s3node raises on purpose."""
+
+    #: short machine-readable code, shown to clients as ``error``
+    code = "internal_error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        """The human-readable text of this error."""
+        return str(self.args[0])
+
+
+class ConfigurationError(S3NodeError):
+    """The configuration is invalid."""
+
+    code = "configuration_error"
+
+
+class UnknownPlugin(ConfigurationError):
+    """No plugin provides the requested name."""
+
+    code = "unknown_plugin"
+
+
+class InvalidRequest(S3NodeError):
+    """The request is malformed."""
+
+    code = "bad_request"
+
+
+class InvalidChunkId(InvalidRequest):
+    """A chunk id is not 32 to 64 lowercase hexadecimal characters."""
+
+    code = "invalid_chunk_id"
+
+
+class InvalidRange(S3NodeError):
+    """The requested byte range cannot be satisfied."""
+
+    code = "range_not_satisfiable"
+
+
+class IntegrityError(S3NodeError):
+    """Data does not match its expected size or checksum."""
+
+    code = "integrity_error"
+
+
+class ChecksumMismatch(IntegrityError):
+    """Data does not match its expected digest."""
+
+    code = "checksum_mismatch"
+
+
+class SizeMismatch(IntegrityError):
+    """Data does not have its declared size."""
+
+    code = "size_mismatch"
+
+
+class CorruptChunk(IntegrityError):
+    """A stored chunk no longer matches its recorded digest (it was quarantined)."""
+
+    code = "corrupt_chunk"
+
+
+class NotFound(S3NodeError):
+    """The requested thing does not exist."""
+
+    code = "not_found"
+
+
+class ChunkNotFound(NotFound):
+    """No chunk is stored under this id."""
+
+    code = "chunk_not_found"
+
+
+class FileNotFound(NotFound):
+    """No file exists with this id."""
+
+    code = "file_not_found"
+
+
+class NodeNotFound(NotFound):
+    """No storage node is registered with this id."""
+
+    code = "node_not_found"
+
+
+class Conflict(S3NodeError):
+    """The request conflicts with what is already stored."""
+
+    code = "conflict"
+
+
+class ChunkExists(Conflict):
+    """A chunk with different content is already stored under this id."""
+
+    code = "chunk_exists"
+
+
+class FileNotReady(Conflict):
+    """The file's upload has not completed."""
+
+    code = "file_not_ready"
+
+
+class TooLarge(S3NodeError):
+    """The upload exceeds the configured size limit."""
+
+    code = "too_large"
+
+
+class InsufficientStorage(S3NodeError):
+    """The storage node has no room left for this chunk."""
+
+    code = "insufficient_storage"
+
+
+class Unavailable(S3NodeError):
+    """A service s3node depends on does not answer; try again later."""
+
+    code = "unavailable"
+
+
+class MetadataUnavailable(Unavailable):
+    """The metadata database does not answer."""
+
+    code = "metadata_unavailable"
+
+
+class NotEnoughReplicas(Unavailable):
+    """A chunk could not be written to or read from enough storage nodes."""
+
+    code = "not_enough_replicas"
+
+
+class ShuttingDown(Unavailable):
+    """The service is shutting down."""
+
+    code = "shutting_down"

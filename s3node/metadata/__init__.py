@@ -1,0 +1,1 @@
+"""The metadata store: files, chunks, replicas and storage nodes."""

@@ -1,0 +1,1 @@
+"""The storage node role: chunks on local disk, served over gRPC."""

@@ -1,0 +1,224 @@
+"""
+``twistd s3node``: the command line and the service tree of each role.
+
+:class:`Options` has one subcommand per role.  Each subcommand parses and
+validates its options once, in ``postOptions``, into an immutable config object
+(:mod:`s3node.config`); :func:`makeService` hands that object to the role's
+service builder.  Only :func:`makeService` touches the global reactor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from s3node._reactor import check_installed_reactor, require_asyncio_reactor
+from s3node.config import (
+    GatewayConfig,
+    NodeAddress,
+    StandaloneConfig,
+    StorageConfig,
+    parse_host_port,
+    parse_node_id,
+    parse_positive_int,
+    parse_seconds,
+    parse_size,
+)
+from s3node.errors import ConfigurationError
+
+
+class _RoleOptions(usage.Options):
+    """Turns :class:`ConfigurationError` from the parsers into one-line usage errors."""
+
+    config: Any
+
+    def postOptions(self) -> None:
+        check_installed_reactor()
+        try:
+            self.config = self.build_config()
+        except ConfigurationError as e:
+            raise usage.UsageError(e.message) from None
+
+    def build_config(self) -> Any:
+        raise NotImplementedError
+
+
+class StorageOptions(_RoleOptions):
+    """``twistd s3node storage``: a gRPC storage node."""
+
+    synopsis = "[options]"
+    longdesc = "Run a storage node: keeps chunks on local disk and serves them over gRPC."
+    optParameters = [
+        ["listen", "l", "127.0.0.1:50051", "HOST:PORT for the gRPC server (port 0: any free port)."],
+        ["data-dir", "d", "s3node-storage", "Folder for chunks; created if missing."],
+        ["node-id", None, None, "This node's id (default: the one saved in the data dir, else a new one)."],
+        ["capacity", None, None, "Capacity reported by Health, e.g. 100GiB (default: the file system's size)."],
+        ["max-chunk-size", None, "4GiB", "The largest chunk accepted."],
+        ["shutdown-grace", None, "10", "Seconds in-flight streams get to finish at shutdown."],
+    ]
+    optFlags = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
+
+    def build_config(self) -> StorageConfig:
+        from s3node.storage.nodeid import load_or_create_node_id
+
+        host, port = parse_host_port(self["listen"])
+        data_dir = Path(self["data-dir"]).absolute()
+        node_id = (
+            parse_node_id(self["node-id"])
+            if self["node-id"]
+            else load_or_create_node_id(data_dir)
+        )
+        return StorageConfig(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            node_id=node_id,
+            capacity=parse_size(self["capacity"]) if self["capacity"] else None,
+            max_chunk_size=parse_size(self["max-chunk-size"]),
+            fsync=not self["no-fsync"],
+            shutdown_grace=parse_seconds(self["shutdown-grace"], "--shutdown-grace"),
+        )
+
+
+_GATEWAY_PARAMETERS = [
+    ["listen", "l", "tcp:8080:interface=127.0.0.1", "HTTP endpoint description (tcp:, ssl:, unix:)."],
+    ["replicas", "r", None, "Replicas per chunk (default: 2 with at least 2 nodes, else 1)."],
+    ["chunk-size", None, "8MiB", "Chunk size."],
+    ["max-file-size", None, "10GiB", "Largest upload accepted."],
+    ["placement", None, "consistent-hash", "Placement strategy plugin name."],
+    ["checksum", None, "sha256", "Checksum algorithm plugin name."],
+    ["health-interval", None, "5", "Seconds between storage node health checks."],
+    ["sweep-interval", None, "30", "Seconds between sweeps of failed and deleted uploads."],
+    ["stale-after", None, "3600", "Seconds after which an unfinished upload counts as abandoned."],
+]
+
+
+def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]) -> GatewayConfig:
+    return GatewayConfig(
+        listen=opts["listen"],
+        db=db,
+        nodes=nodes,
+        replicas=parse_positive_int(opts["replicas"], "--replicas") if opts["replicas"] else None,
+        chunk_size=parse_size(opts["chunk-size"]),
+        max_file_size=parse_size(opts["max-file-size"]),
+        placement=opts["placement"],
+        checksum=opts["checksum"],
+        health_interval=parse_seconds(opts["health-interval"], "--health-interval"),
+        sweep_interval=parse_seconds(opts["sweep-interval"], "--sweep-interval"),
+        stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
+    )
+
+
+def _check_gateway(config: GatewayConfig) -> GatewayConfig:
+    if config.chunk_size < 1:
+        raise ConfigurationError("--chunk-size must be at least 1 byte")
+    if config.chunk_size > StorageConfig.max_chunk_size:
+        raise ConfigurationError("--chunk-size must be at most 4GiB")
+    return config
+
+
+class GatewayOptions(_RoleOptions):
+    """``twistd s3node gateway``: the HTTP gateway of a cluster."""
+
+    synopsis = "[options] --node ID=HOST:PORT [--node ...]"
+    longdesc = "Run the HTTP gateway: files API over the storage nodes named with --node."
+    optParameters = [
+        ["db", None, "sqlite:s3node-data/metadata.sqlite3", "Metadata database: sqlite:PATH or postgresql://..."],
+        *_GATEWAY_PARAMETERS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[NodeAddress] = []
+        self._node_texts: list[str] = []
+
+    def opt_node(self, text: str) -> None:
+        """A storage node, as ID=HOST:PORT (repeat for each node)."""
+        self._node_texts.append(text)
+
+    def build_config(self) -> GatewayConfig:
+        nodes = tuple(NodeAddress.parse(t) for t in self._node_texts)
+        if not nodes:
+            raise ConfigurationError("name at least one storage node with --node ID=HOST:PORT")
+        ids = [n.node_id for n in nodes]
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError("each --node needs its own id")
+        db = self["db"]
+        if not (db.startswith("sqlite:") or db.startswith(("postgresql://", "postgres://"))):
+            raise ConfigurationError(f"--db takes sqlite:PATH or postgresql://..., not {db!r}")
+        config = _check_gateway(_gateway_config(self, db, nodes))
+        if config.effective_replicas > len(nodes):
+            raise ConfigurationError(
+                f"--replicas {config.effective_replicas} needs at least that many nodes, not {len(nodes)}"
+            )
+        return config
+
+
+class StandaloneOptions(_RoleOptions):
+    """``twistd s3node standalone``: gateway and storage nodes in one process."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run everything on one machine: the gateway, SQLite metadata and --nodes "
+        "storage nodes (spoken to over gRPC on loopback), all under --data-dir."
+    )
+    optParameters = [
+        ["data-dir", "d", "s3node-data", "Folder for metadata and every node's chunks."],
+        ["nodes", "n", "3", "How many storage nodes to run."],
+        *_GATEWAY_PARAMETERS,
+    ]
+    optFlags = [["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."]]
+
+    def build_config(self) -> StandaloneConfig:
+        data_dir = Path(self["data-dir"]).absolute()
+        node_count = parse_positive_int(self["nodes"], "--nodes")
+        db = f"sqlite:{data_dir / 'metadata.sqlite3'}"
+        gateway = _check_gateway(_gateway_config(self, db, ()))
+        replicas = gateway.replicas if gateway.replicas is not None else min(2, node_count)
+        if replicas > node_count:
+            raise ConfigurationError(f"--replicas {replicas} needs at least that many --nodes")
+        from dataclasses import replace
+
+        return StandaloneConfig(
+            data_dir=data_dir,
+            node_count=node_count,
+            gateway=replace(gateway, replicas=replicas),
+            fsync=not self["no-fsync"],
+        )
+
+
+class Options(usage.Options):
+    """``twistd s3node ROLE [options]``."""
+
+    synopsis = "ROLE [options]  (ROLE: gateway, storage or standalone)"
+    subCommands = [
+        ["gateway", None, GatewayOptions, "HTTP gateway over a cluster of storage nodes"],
+        ["storage", None, StorageOptions, "gRPC storage node"],
+        ["standalone", None, StandaloneOptions, "gateway and storage nodes in one process"],
+    ]
+
+    def postOptions(self) -> None:
+        if self.subCommand is None:
+            raise usage.UsageError("name a role: gateway, storage or standalone")
+
+
+def makeService(options: Options) -> IService:
+    """Build the service tree of the role named on the command line."""
+    from twisted.internet import reactor
+
+    require_asyncio_reactor(reactor)
+    config = options.subOptions.config
+    if options.subCommand == "storage":
+        from s3node.storage.service import make_storage_service
+
+        return make_storage_service(config, reactor)
+    if options.subCommand == "gateway":
+        from s3node.gateway.service import make_gateway_service
+
+        return make_gateway_service(config, reactor)
+    from s3node.gateway.standalone import make_standalone_service
+
+    return make_standalone_service(config, reactor)

@@ -1,0 +1,71 @@
+"""Packaging for s3node, a distributed file and object store on Twisted."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class build_py_with_sql(build_py):
+    """Copy the top-level ``sql/`` migrations into the package as ``s3node/_sql``.
+
+    An installed s3node reads its migrations from there; a checkout (and an
+    editable install, which puts the checkout on ``sys.path``) reads ``sql/``.
+    """
+
+    def run(self) -> None:
+        super().run()
+        for src in sorted(Path("sql").glob("*/*.sql")):
+            dest = Path(self.build_lib, "s3node", "_sql", *src.parts[1:])
+            self.mkpath(str(dest.parent))
+            self.copy_file(str(src), str(dest))
+
+setup(
+    name="s3node",
+    version="0.1.0.dev0",
+    description="A distributed file and object store: Klein gateway, gRPC storage nodes",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["s3node", "s3node.*"]) + ["twisted.plugins"],
+    # A plain root mapping keeps `pip install -e .` on a static .pth file that
+    # puts the checkout on sys.path, where twistd's plugin scan finds
+    # twisted/plugins/s3node_plugin.py.
+    package_dir={"": "."},
+    # sql/ ships inside the package as s3node/_sql (see build_py_with_sql).
+    cmdclass={"build_py": build_py_with_sql},
+    include_package_data=False,
+    install_requires=[
+        "twisted[tls]>=24.11,<27",
+        "klein>=24.8,<25",
+        # grpcio, grpcio-tools and protobuf move together: the generated
+        # modules check their runtime (protobuf >= 7.35, grpcio >= 1.85.1).
+        "grpcio>=1.85.1,<1.86",
+        "protobuf>=7.35,<8",
+        "txpostgres>=1.7,<2",
+        # txpostgres declares no dependencies of its own.
+        "psycopg2-binary>=2.9,<3",
+        "treq>=24.9,<27",
+        "pluggy>=1.5,<2",
+        "google-crc32c>=1.6,<2",
+        "python-multipart>=0.0.20,<0.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "pytest-twisted>=1.14,<2",
+            "pytest-timeout>=2.3,<3",
+            "hypothesis>=6.100,<7",
+            "grpcio-tools>=1.85.1,<1.86",
+        ],
+    },
+    entry_points={
+        # Third-party placement and checksum plugins register here.
+        "s3node": [],
+    },
+    classifiers=[
+        "Framework :: Twisted",
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+    ],
+)
