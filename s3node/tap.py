@@ -66,6 +66,11 @@ class StorageOptions(_RoleOptions):
 
         host, port = parse_host_port(self["listen"])
         data_dir = Path(self["data-dir"]).absolute()
+        capacity = parse_size(self["capacity"]) if self["capacity"] else None
+        max_chunk_size = parse_size(self["max-chunk-size"])
+        shutdown_grace = parse_seconds(self["shutdown-grace"], "--shutdown-grace")
+        # Last, once every other option is known good: this may create the
+        # data dir to save a new node id in it.
         node_id = (
             parse_node_id(self["node-id"])
             if self["node-id"]
@@ -76,10 +81,10 @@ class StorageOptions(_RoleOptions):
             port=port,
             data_dir=data_dir,
             node_id=node_id,
-            capacity=parse_size(self["capacity"]) if self["capacity"] else None,
-            max_chunk_size=parse_size(self["max-chunk-size"]),
+            capacity=capacity,
+            max_chunk_size=max_chunk_size,
             fsync=not self["no-fsync"],
-            shutdown_grace=parse_seconds(self["shutdown-grace"], "--shutdown-grace"),
+            shutdown_grace=shutdown_grace,
         )
 
 

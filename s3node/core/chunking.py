@@ -1,0 +1,126 @@
+"""
+Splitting a byte stream into fixed-size chunks, and chunks into frames.
+
+Every file is cut into chunks of exactly ``chunk_size`` bytes except the last,
+which is shorter (and non-empty); a 0-byte file has no chunk at all.  A chunk
+travels to a storage node as a sequence of frames (gRPC messages) of at most
+``frame_size`` bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_FRAME_SIZE",
+    "Chunker",
+    "chunk_count",
+    "frames",
+]
+
+#: the default chunk size: 8 MiB
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+#: the default frame size: 1 MiB, well under gRPC's 4 MiB default message limit
+DEFAULT_FRAME_SIZE = 1024 * 1024
+
+
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+class Chunker:
+    """
+    A push-style splitter of a byte stream into ``chunk_size`` chunks.
+
+    :meth:`feed` returns the chunks each piece of data completes;
+    :meth:`finish` returns the last, partial chunk.  The chunker never holds
+    more than one chunk's worth of bytes (``buffered < chunk_size``), and its
+    cost is linear in the bytes fed however small the pieces are.
+    """
+
+    __slots__ = ("_buffer", "_finished", "bytes_fed", "chunk_size", "chunks_emitted")
+
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.chunk_size = _positive("chunk_size", chunk_size)
+        self._buffer = bytearray()
+        self._finished = False
+        #: the total number of bytes fed so far
+        self.bytes_fed = 0
+        #: the number of chunks returned so far (by :meth:`feed` and :meth:`finish`)
+        self.chunks_emitted = 0
+
+    @property
+    def buffered(self) -> int:
+        """The bytes held back, waiting for the rest of their chunk."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """
+        Add ``data``; return the chunks it completes, in order, each exactly
+        ``chunk_size`` bytes (often none).
+
+        :raises ValueError: after :meth:`finish`.
+        """
+        if self._finished:
+            raise ValueError("Chunker.feed() after finish()")
+        view = memoryview(data).cast("B")
+        size = self.chunk_size
+        total = len(view)
+        self.bytes_fed += total
+        chunks: list[bytes] = []
+        pos = 0
+        buffer = self._buffer
+        if buffer:
+            pos = min(size - len(buffer), total)
+            buffer += view[:pos]
+            if len(buffer) < size:
+                return chunks
+            chunks.append(bytes(buffer))
+            buffer.clear()
+        if pos == 0 and total == size and type(data) is bytes:
+            chunks.append(data)  # already an immutable chunk: no copy
+            pos = total
+        while total - pos >= size:
+            chunks.append(bytes(view[pos : pos + size]))
+            pos += size
+        if pos < total:
+            buffer += view[pos:]
+        self.chunks_emitted += len(chunks)
+        return chunks
+
+    def finish(self) -> bytes | None:
+        """
+        End the stream; return the last, partial chunk, or ``None`` when no
+        byte is left over (so a 0-byte stream has no chunk at all).
+        """
+        self._finished = True
+        if not self._buffer:
+            return None
+        last = bytes(self._buffer)
+        self._buffer = bytearray()
+        self.chunks_emitted += 1
+        return last
+
+
+def frames(
+    data: bytes | bytearray | memoryview, frame_size: int = DEFAULT_FRAME_SIZE
+) -> Iterator[memoryview]:
+    """
+    Split ``data`` into consecutive views of at most ``frame_size`` bytes
+    (no copy).  Empty data gives no frame.
+    """
+    _positive("frame_size", frame_size)
+    view = memoryview(data).cast("B")
+    for start in range(0, len(view), frame_size):
+        yield view[start : start + frame_size]
+
+
+def chunk_count(size: int, chunk_size: int) -> int:
+    """How many chunks a file of ``size`` bytes has (0 for an empty file)."""
+    _positive("chunk_size", chunk_size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"size must be an integer >= 0, not {size!r}")
+    return -(-size // chunk_size)

@@ -1,0 +1,147 @@
+"""Tests for :mod:`s3node.core.chunking`."""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3node.core.chunking import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_FRAME_SIZE,
+    Chunker,
+    chunk_count,
+    frames,
+)
+
+
+def run(chunker: Chunker, pieces: list[bytes]) -> list[bytes]:
+    """Feed every piece, then finish; return every chunk produced."""
+    chunks: list[bytes] = []
+    for piece in pieces:
+        chunks.extend(chunker.feed(piece))
+        assert chunker.buffered < chunker.chunk_size
+    last = chunker.finish()
+    if last is not None:
+        chunks.append(last)
+    return chunks
+
+
+def test_defaults() -> None:
+    """The default chunk is 8 MiB and the default frame 1 MiB."""
+    assert DEFAULT_CHUNK_SIZE == 8 * 1024 * 1024
+    assert DEFAULT_FRAME_SIZE == 1024 * 1024
+    assert Chunker().chunk_size == DEFAULT_CHUNK_SIZE
+
+
+def test_empty_stream_has_no_chunk() -> None:
+    """A 0-byte stream yields no chunk at all, even after empty feeds."""
+    chunker = Chunker(4)
+    assert chunker.feed(b"") == []
+    assert chunker.finish() is None
+    assert chunker.chunks_emitted == 0
+
+
+def test_exact_multiple_has_no_partial_chunk() -> None:
+    """A stream of exactly two chunks yields two full chunks and no partial one."""
+    chunker = Chunker(4)
+    assert chunker.feed(b"abcdefgh") == [b"abcd", b"efgh"]
+    assert chunker.finish() is None
+    assert chunker.chunks_emitted == 2 and chunker.bytes_fed == 8
+
+
+def test_partial_last_chunk_and_buffered() -> None:
+    """Bytes short of a chunk are held (and counted by buffered) until finish returns them."""
+    chunker = Chunker(4)
+    assert chunker.feed(b"ab") == []
+    assert chunker.buffered == 2
+    assert chunker.feed(bytearray(b"cdefg")) == [b"abcd"]
+    assert chunker.buffered == 3
+    assert chunker.finish() == b"efg"
+    assert chunker.buffered == 0
+
+
+def test_chunks_are_immutable_copies() -> None:
+    """Chunks are bytes that do not change when the caller reuses its buffer."""
+    chunker = Chunker(4)
+    source = bytearray(b"abcdef")
+    chunks = chunker.feed(memoryview(source))
+    source[:] = b"zzzzzz"
+    assert chunks == [b"abcd"] and type(chunks[0]) is bytes
+    assert chunker.finish() == b"ef"
+
+
+def test_feed_after_finish_rejected() -> None:
+    """Feeding a finished chunker is a programming error."""
+    chunker = Chunker(4)
+    chunker.finish()
+    with pytest.raises(ValueError):
+        chunker.feed(b"a")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "8"])
+def test_bad_chunk_size_rejected(bad: object) -> None:
+    """A chunk size that is not a positive int is a ValueError."""
+    with pytest.raises(ValueError):
+        Chunker(bad)  # type: ignore[arg-type]
+
+
+def test_many_tiny_feeds_are_linear() -> None:
+    """One-byte feeds into a 1 MiB chunk keep the buffer bounded and produce the right chunks."""
+    size = 1024 * 1024
+    chunker = Chunker(size)
+    data = bytes(range(256)) * (size // 256)
+    out: list[bytes] = []
+    piece = memoryview(data + data[:100])
+    for i in range(len(piece)):
+        out.extend(chunker.feed(piece[i : i + 1]))
+    assert out == [data]
+    assert chunker.finish() == data[:100]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=300),
+    st.integers(1, 40),
+    st.lists(st.integers(0, 300), max_size=12),
+)
+def test_property_any_split_same_chunks(data: bytes, size: int, cuts: list[int]) -> None:
+    """Any split of the input into feeds gives the same chunks, which concatenate to the input."""
+    bounds = sorted({0, len(data), *(min(c, len(data)) for c in cuts)})
+    pieces = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    chunks = run(Chunker(size), pieces)
+    assert chunks == run(Chunker(size), [data])
+    assert b"".join(chunks) == data
+    assert len(chunks) == chunk_count(len(data), size)
+    assert all(len(c) == size for c in chunks[:-1])
+    assert all(0 < len(c) <= size for c in chunks)
+
+
+@given(st.binary(max_size=100), st.integers(1, 30))
+def test_property_frames(data: bytes, frame_size: int) -> None:
+    """Frames are views of at most frame_size bytes that concatenate to the data."""
+    parts = list(frames(data, frame_size))
+    assert b"".join(parts) == data
+    assert all(isinstance(p, memoryview) and 0 < len(p) <= frame_size for p in parts)
+    assert len(parts) == chunk_count(len(data), frame_size)
+
+
+def test_frames_default_size_and_no_copy() -> None:
+    """frames splits at 1 MiB by default and shares the chunk's memory."""
+    chunk = bytearray(2 * DEFAULT_FRAME_SIZE + 1)
+    parts = list(frames(chunk))
+    assert [len(p) for p in parts] == [DEFAULT_FRAME_SIZE, DEFAULT_FRAME_SIZE, 1]
+    chunk[0] = 7
+    assert parts[0][0] == 7
+
+
+def test_chunk_count() -> None:
+    """chunk_count is the ceiling of size / chunk_size, 0 for an empty file."""
+    assert chunk_count(0, 8) == 0
+    assert chunk_count(1, 8) == 1
+    assert chunk_count(8, 8) == 1
+    assert chunk_count(9, 8) == 2
+    with pytest.raises(ValueError):
+        chunk_count(-1, 8)
+    with pytest.raises(ValueError):
+        chunk_count(1, 0)

@@ -1,0 +1,133 @@
+"""The ``twistd s3node`` command line: options parse once into typed, immutable config."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from twisted.python import usage
+
+from s3node.config import GiB, MiB, GatewayConfig, NodeAddress, StandaloneConfig, StorageConfig
+from s3node.tap import Options
+
+
+def parse(*argv: str) -> Options:
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+def test_storage_options_build_a_frozen_config(tmp_path: Path) -> None:
+    """``storage`` options become a frozen StorageConfig with sizes parsed."""
+    options = parse(
+        "storage", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
+        "--node-id", "n1", "--capacity", "2GiB", "--max-chunk-size", "64MiB",
+    )
+    config = options.subOptions.config
+    assert config == StorageConfig(
+        host="127.0.0.1", port=0, data_dir=tmp_path, node_id="n1",
+        capacity=2 * GiB, max_chunk_size=64 * MiB,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.port = 1  # type: ignore[misc]
+
+
+def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
+    """Without --node-id a node gets a new id, saved in its data dir and reused."""
+    first = parse("storage", "--data-dir", str(tmp_path)).subOptions.config.node_id
+    second = parse("storage", "--data-dir", str(tmp_path)).subOptions.config.node_id
+    assert first == second
+    assert first.startswith("node-")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["storage", "--listen", "nohost"], "not HOST:PORT"),
+        (["storage", "--listen", "127.0.0.1:99999"], "not HOST:PORT"),
+        (["storage", "--node-id", "../etc"], "not a node id"),
+        (["storage", "--capacity", "lots"], "not a size"),
+        (["gateway"], "at least one storage node"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--node", "a=127.0.0.1:2"], "its own id"),
+        (["gateway", "--node", "127.0.0.1:1"], "ID=HOST:PORT"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--replicas", "2"], "at least that many"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--replicas", "zero"], "whole number"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--db", "mysql://x"], "--db takes"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--chunk-size", "0"], "at least 1 byte"),
+        (["standalone", "--nodes", "1", "--replicas", "2"], "at least that many"),
+        (["standalone", "--health-interval", "-1"], "more than 0"),
+        ([], "name a role"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each invalid option raises UsageError with a one-line message naming the problem,
+    and leaves nothing on disk."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(usage.UsageError) as info:
+        parse(*argv)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gateway_options() -> None:
+    """``gateway`` takes repeatable --node options and defaults replicas to 2 with 2+ nodes."""
+    config = parse(
+        "gateway", "--node", "a=127.0.0.1:5001", "--node", "b=[::1]:5002",
+        "--db", "postgresql://postgres@127.0.0.1:5432/s3node", "--max-file-size", "1GiB",
+    ).subOptions.config
+    assert isinstance(config, GatewayConfig)
+    assert config.nodes == (NodeAddress("a", "127.0.0.1", 5001), NodeAddress("b", "::1", 5002))
+    assert config.nodes[1].address == "[::1]:5002"
+    assert config.effective_replicas == 2
+    assert config.max_file_size == GiB
+    assert config.chunk_size == 8 * MiB
+
+
+def test_standalone_defaults(tmp_path: Path) -> None:
+    """``standalone`` defaults to 3 nodes, replicas 2 and SQLite inside the data dir."""
+    config = parse("standalone", "--data-dir", str(tmp_path)).subOptions.config
+    assert isinstance(config, StandaloneConfig)
+    assert config.node_count == 3
+    assert config.gateway.replicas == 2
+    assert config.gateway.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
+    assert config.gateway.listen == "tcp:8080:interface=127.0.0.1"
+
+
+def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_twistd_lists_the_roles(tmp_path: Path) -> None:
+    """``twistd s3node --help`` lists the three roles."""
+    result = _twistd("s3node", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for role in ("gateway", "storage", "standalone"):
+        assert role in result.stdout
+
+
+def test_twistd_refuses_another_reactor(tmp_path: Path) -> None:
+    """``--reactor=epoll`` gives a one-line error that says to use the asyncio reactor."""
+    result = _twistd(
+        "--reactor=epoll", "-n", "s3node", "storage", "--data-dir", str(tmp_path / "d"),
+        cwd=tmp_path,
+    )
+    assert "use --reactor=asyncio" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "d" / "chunks").exists()
+
+
+def test_twistd_bad_option_is_not_a_traceback(tmp_path: Path) -> None:
+    """A bad option is reported on one line, without a traceback."""
+    result = _twistd("-n", "s3node", "storage", "--listen", "bad", cwd=tmp_path)
+    out = result.stderr + result.stdout
+    assert "not HOST:PORT: 'bad'" in out
+    assert "Traceback" not in out
