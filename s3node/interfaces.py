@@ -10,9 +10,9 @@ plugins, see :mod:`s3node.hookspecs`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from s3node.metadata.model import (
     ChunkRecord,
@@ -25,6 +25,9 @@ from s3node.metadata.model import (
     NodeState,
     ReplicaState,
 )
+
+if TYPE_CHECKING:
+    from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
 
 
 @runtime_checkable
@@ -173,3 +176,50 @@ class MetadataStore(Protocol):
         self, *, target: int, limit: int
     ) -> Sequence[ChunkRecord]:
         """Chunks of completed files with fewer than ``target`` stored replicas."""
+
+
+class ChunkStore(Protocol):
+    """
+    Where chunks are kept: :class:`s3node.storage.diskstore.DiskChunkStore` (a
+    node's disk), :class:`s3node.storage.memorystore.MemoryChunkStore` (the test
+    fake) and :class:`s3node.storage.remotestore.RemoteChunkStore` (a node over
+    gRPC); one contract suite (``tests/storage/test_store_contract.py``) runs
+    against all three.
+
+    Every method is an asyncio coroutine function.  Chunk ids are checked with
+    :func:`s3node.core.ids.validate_chunk_id` before anything else
+    (:class:`s3node.errors.InvalidChunkId`); an unknown chunk raises
+    :class:`s3node.errors.ChunkNotFound`.
+    """
+
+    async def put(
+        self, chunk_id: str, *, size: int, algorithm: str, digest: str, data: AsyncIterable[bytes]
+    ) -> PutResult:
+        """
+        Store the chunk ``data`` yields, verifying ``size`` and ``digest`` as
+        it arrives; it becomes visible only once complete and verified.
+        Putting an identical chunk again returns ``created=False``; other
+        content under a stored id raises :class:`s3node.errors.ChunkExists`.
+        """
+
+    async def read(
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+    ) -> ChunkRead:
+        """
+        Open ``length`` bytes from ``offset`` (to the end when ``None``).
+        Whole-chunk reads, and reads with ``verify``, check the digest and
+        quarantine a chunk that fails (iteration raises
+        :class:`s3node.errors.CorruptChunk`).
+        """
+
+    async def stat(self, chunk_id: str) -> ChunkInfo:
+        """The chunk's record, without reading its bytes."""
+
+    async def delete(self, chunk_id: str) -> bool:
+        """Remove the chunk; ``False`` when there was none."""
+
+    async def list(self, *, after: str = "", limit: int = 0) -> ChunkPage:
+        """Up to ``limit`` (0: the default) ids greater than ``after``, ascending."""
+
+    async def usage(self) -> StoreUsage:
+        """Capacity, used and free bytes and the chunk count."""

@@ -1,0 +1,351 @@
+"""
+What both metadata backends share: input checks, timestamps and cursors.
+
+Pure functions, no I/O.  The stores call these before touching a database,
+so bad input gets the same clear :class:`~s3node.errors.InvalidRequest`
+whatever the backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from s3node.errors import InvalidChunkId, InvalidRequest, NotEnoughReplicas
+from s3node.metadata.model import (
+    ChunkRecord,
+    FileRecord,
+    FileStatus,
+    NodeRecord,
+    NodeState,
+    ReplicaRecord,
+    ReplicaState,
+)
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "STALE_STATUSES",
+    "SWEEP_STATUSES",
+    "check_aware",
+    "check_chunk",
+    "check_chunk_index",
+    "check_completion",
+    "check_file_id",
+    "check_health",
+    "check_limit",
+    "check_new_file",
+    "check_node",
+    "check_node_id",
+    "check_page",
+    "check_replica_state",
+    "check_replicas",
+    "check_size",
+    "check_status",
+    "chunks_from_rows",
+    "decode_cursor",
+    "digest_bytes",
+    "encode_cursor",
+    "file_from_row",
+    "from_micros",
+    "to_micros",
+]
+
+#: the largest page a listing returns
+MAX_PAGE_SIZE = 1000
+#: files the sweeper always collects
+SWEEP_STATUSES = (FileStatus.FAILED.value, FileStatus.DELETING.value)
+#: files the sweeper collects once they have not been updated for a while
+STALE_STATUSES = (FileStatus.PENDING.value, FileStatus.UPLOADING.value)
+
+_CHUNK_ID = re.compile(r"^[0-9a-f]{32,64}\Z")
+_HEX = re.compile(r"^(?:[0-9a-f]{2}){1,64}\Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR_VERSION = "v1"
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The UTC datetime ``micros`` microseconds after the Unix epoch."""
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(
+        microsecond=micros % 1_000_000
+    )
+
+
+def check_aware(moment: datetime, what: str) -> datetime:
+    """Refuse naive datetimes: every s3node timestamp is UTC-aware."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise InvalidRequest(f"{what} must be a timezone-aware datetime, not {moment!r}")
+    return moment.astimezone(UTC)
+
+
+def check_file_id(file_id: object) -> uuid.UUID:
+    """A file id must be a :class:`uuid.UUID`."""
+    if not isinstance(file_id, uuid.UUID):
+        raise InvalidRequest(f"a file id must be a UUID, not {file_id!r}")
+    return file_id
+
+
+def _check_text(value: object, what: str, low: int, high: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{what} must be text, not {type(value).__name__}")
+    if not low <= len(value) <= high:
+        raise InvalidRequest(f"{what} must be {low} to {high} characters long")
+    if "\x00" in value:
+        raise InvalidRequest(f"{what} must not contain NUL characters")
+    return value
+
+
+def check_new_file(
+    *, filename: str, content_type: str, checksum_algorithm: str, chunk_size: int
+) -> None:
+    """Check the arguments of ``create_file``."""
+    _check_text(filename, "filename", 1, 1024)
+    _check_text(content_type, "content type", 0, 255)
+    _check_text(checksum_algorithm, "checksum algorithm", 1, 64)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidRequest(f"chunk size must be a whole number of at least 1, not {chunk_size!r}")
+    if chunk_size > 2**62:
+        raise InvalidRequest("chunk size too large")
+
+
+def digest_bytes(hexdigest: object, what: str = "checksum") -> bytes:
+    """The bytes of a lowercase hex digest (1 to 64 bytes)."""
+    if not isinstance(hexdigest, str) or not _HEX.match(hexdigest):
+        raise InvalidRequest(
+            f"{what} must be lowercase hex of 1 to 64 bytes, not {hexdigest!r:.80}"
+        )
+    return bytes.fromhex(hexdigest)
+
+
+def _check_count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidRequest(f"{what} must be a whole number of at least 0, not {value!r}")
+    return value
+
+
+def check_size(size: object) -> int:
+    """A byte count: a whole number of at least 0."""
+    return _check_count(size, "size")
+
+
+def check_chunk(chunk: ChunkRecord) -> bytes:
+    """Check a chunk record before it is stored; return its digest's bytes."""
+    if not isinstance(chunk, ChunkRecord):
+        raise InvalidRequest(f"not a ChunkRecord: {chunk!r:.80}")
+    check_file_id(chunk.file_id)
+    if _check_count(chunk.index, "chunk index") >= 2**31:
+        raise InvalidRequest("chunk index too large")
+    if not isinstance(chunk.chunk_id, str) or not _CHUNK_ID.match(chunk.chunk_id):
+        raise InvalidChunkId(
+            f"chunk id must be 32 to 64 lowercase hex characters, not {chunk.chunk_id!r:.80}"
+        )
+    check_size(chunk.size)
+    _check_text(chunk.checksum_algorithm, "checksum algorithm", 1, 64)
+    digest = digest_bytes(chunk.checksum, "chunk checksum")
+    seen: set[str] = set()
+    for replica in chunk.replicas:
+        check_node_id(replica.node_id)
+        if replica.node_id in seen:
+            raise InvalidRequest(f"chunk {chunk.index} lists node {replica.node_id!r} twice")
+        seen.add(replica.node_id)
+        check_replica_state(replica.state)
+    return digest
+
+
+def check_node_id(node_id: object) -> str:
+    """A node id is 1 to 63 characters of text."""
+    return _check_text(node_id, "node id", 1, 63)
+
+
+def check_replica_state(state: object) -> ReplicaState:
+    """A replica state must be a :class:`ReplicaState`."""
+    if not isinstance(state, ReplicaState):
+        raise InvalidRequest(f"not a replica state: {state!r}")
+    return state
+
+
+def check_page(page: object, per_page: object) -> tuple[int, int]:
+    """Check a numbered page request: page from 1, 1 to MAX_PAGE_SIZE per page."""
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= 2**31:
+        raise InvalidRequest(f"page must be a whole number of at least 1, not {page!r}")
+    return page, check_limit(per_page, "per_page")
+
+
+def check_limit(limit: object, what: str = "limit") -> int:
+    """A page size: 1 to :data:`MAX_PAGE_SIZE`."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidRequest(
+            f"{what} must be a whole number from 1 to {MAX_PAGE_SIZE}, not {limit!r}"
+        )
+    return limit
+
+
+def check_status(status: object) -> str | None:
+    """A listing filter: a :class:`FileStatus` or ``None``."""
+    if status is None:
+        return None
+    if not isinstance(status, FileStatus):
+        raise InvalidRequest(f"not a file status: {status!r}")
+    return status.value
+
+
+def encode_cursor(created_at: datetime, file_id: uuid.UUID) -> str:
+    """The opaque keyset cursor that points just past a file in a listing."""
+    raw = f"{_CURSOR_VERSION}:{to_micros(created_at)}:{file_id.hex}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: object) -> tuple[int, uuid.UUID]:
+    """The (created_at microseconds, file id) a cursor points past."""
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= 200:
+        raise InvalidRequest("invalid listing cursor")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        version, micros, hexid = raw.split(":")
+        if version != _CURSOR_VERSION or not micros.lstrip("-").isdigit():
+            raise ValueError(raw)
+        return int(micros), uuid.UUID(hex=hexid)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest("invalid listing cursor") from None
+
+
+def check_replicas(replicas: object) -> int:
+    """A replica count: a whole number of at least 1."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas < 2**31:
+        raise InvalidRequest(f"replicas must be a whole number of at least 1, not {replicas!r}")
+    return replicas
+
+
+def check_chunk_index(index: object) -> int:
+    """A chunk index: a whole number from 0."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 2**31:
+        raise InvalidRequest(f"a chunk index must be a whole number of at least 0, not {index!r}")
+    return index
+
+
+def check_completion(
+    file_id: uuid.UUID,
+    size: int,
+    replicas: int,
+    count: int,
+    total: int,
+    last_index: int,
+    short: int,
+    fewest: int | None,
+) -> None:
+    """
+    Refuse to complete a file whose chunks do not cover ``size`` bytes
+    contiguously or lack stored replicas (:class:`NotEnoughReplicas`).
+    """
+    if count != last_index + 1:
+        raise NotEnoughReplicas(
+            f"file {file_id} has {count} chunks recorded but its last chunk index is "
+            f"{last_index}: chunks are missing"
+        )
+    if short:
+        raise NotEnoughReplicas(
+            f"{short} of the {count} chunks of file {file_id} have fewer than {replicas} "
+            f"stored replicas (the fewest: {fewest})"
+        )
+    if total != size:
+        raise NotEnoughReplicas(
+            f"the chunks of file {file_id} add up to {total} bytes, not the {size} declared"
+        )
+
+
+def _check_optional_count(value: object, what: str) -> None:
+    if value is not None:
+        _check_count(value, what)
+
+
+def check_node(node: NodeRecord) -> None:
+    """Check a storage node record before it is stored."""
+    if not isinstance(node, NodeRecord):
+        raise InvalidRequest(f"not a NodeRecord: {node!r:.80}")
+    check_node_id(node.node_id)
+    _check_text(node.address, "node address", 1, 300)
+    if (
+        isinstance(node.weight, bool)
+        or not isinstance(node.weight, (int, float))
+        or not 0 <= node.weight < float("inf")
+    ):
+        raise InvalidRequest(
+            f"node weight must be a finite number of at least 0, not {node.weight!r}"
+        )
+    _check_text(node.zone, "node zone", 0, 255)
+    check_health(node.node_id, node.state, node.capacity, node.used, node.last_seen)
+
+
+def check_health(
+    node_id: object, state: object, capacity: object, used: object, last_seen: object
+) -> None:
+    """Check the arguments of ``update_node_health``."""
+    check_node_id(node_id)
+    if not isinstance(state, NodeState):
+        raise InvalidRequest(f"not a node state: {state!r}")
+    _check_optional_count(capacity, "capacity")
+    _check_optional_count(used, "used")
+    if last_seen is not None:
+        check_aware(last_seen, "last_seen")  # type: ignore[arg-type]
+
+
+def file_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> FileRecord:
+    """
+    A file record from a row of ``id, filename, content_type, size,
+    checksum_algorithm, checksum, chunk_size, status, created_at, updated_at``;
+    ``moment`` turns the backend's timestamps into UTC datetimes.
+    """
+    return FileRecord(
+        file_id=uuid.UUID(str(row[0])),
+        filename=row[1],
+        content_type=row[2],
+        size=row[3],
+        checksum_algorithm=row[4],
+        checksum=None if row[5] is None else bytes(row[5]).hex(),
+        chunk_size=row[6],
+        status=FileStatus(row[7]),
+        created_at=moment(row[8]),
+        updated_at=moment(row[9]),
+    )
+
+
+def chunks_from_rows(rows: Sequence[Sequence[Any]]) -> dict[uuid.UUID, list[ChunkRecord]]:
+    """
+    Chunk records, per file, from rows of ``file_id, chunk_index, chunk_id,
+    size, checksum_algorithm, checksum, node_id, state`` ordered by file,
+    index and node (``node_id`` is NULL for a chunk without replicas).
+    """
+    out: dict[uuid.UUID, list[ChunkRecord]] = {}
+    key: tuple[uuid.UUID, int] | None = None
+    head: Sequence[Any] = ()
+    replicas: list[ReplicaRecord] = []
+
+    def flush() -> None:
+        if key is not None:
+            out.setdefault(key[0], []).append(
+                ChunkRecord(
+                    file_id=key[0], index=key[1], chunk_id=head[2], size=head[3],
+                    checksum_algorithm=head[4], checksum=bytes(head[5]).hex(),
+                    replicas=tuple(replicas),
+                )
+            )
+
+    for row in rows:
+        this = (uuid.UUID(str(row[0])), row[1])
+        if this != key:
+            flush()
+            key, head, replicas = this, row, []
+        if row[6] is not None:
+            replicas.append(ReplicaRecord(row[6], ReplicaState(row[7])))
+    flush()
+    return out

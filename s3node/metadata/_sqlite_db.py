@@ -1,0 +1,218 @@
+"""
+SQLite plumbing for :mod:`s3node.metadata.sqlite`: connections, threads,
+transactions, error mapping and migrations.
+
+SQLite calls block, so they never run on the reactor thread: each runs in a
+small thread pool (one connection per thread, WAL mode, a busy timeout,
+foreign keys on) and comes back as a Deferred.  Writes take the write lock up
+front (``BEGIN IMMEDIATE``) so a transaction never fails half-way on a lock
+upgrade; reads run in a deferred transaction and see one snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from s3node.errors import ConfigurationError, Conflict, MetadataUnavailable, S3NodeError
+from s3node.metadata.migrations import SCHEMA_TABLE, load_migrations, pending
+
+__all__ = ["SQLiteDatabase", "parse_sqlite_url"]
+
+log = Logger()
+T = TypeVar("T")
+Connection = sqlite3.Connection
+
+MEMORY = ":memory:"
+
+#: SQLite primary result codes meaning "the database cannot serve us now":
+#: BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB
+_UNAVAILABLE = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+
+
+def parse_sqlite_url(url: str) -> str:
+    """``sqlite:PATH`` (``sqlite:///abs/path`` too) → the path, or ``:memory:``."""
+    if not url.startswith("sqlite:"):
+        raise ConfigurationError(f"not a sqlite: URL: {url!r}")
+    path = url[len("sqlite:"):]
+    path = path.removeprefix("//")
+    if not path:
+        raise ConfigurationError("sqlite: needs a file path, e.g. sqlite:data/metadata.sqlite3")
+    if "\x00" in path:
+        raise ConfigurationError("the SQLite path contains a NUL character")
+    return path
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of ``script`` (``executescript`` would commit)."""
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            statement = "\n".join(
+                line for line in buf.splitlines() if not line.strip().startswith("--")
+            ).strip()
+            if statement.strip(";").strip():
+                yield statement
+            buf = ""
+
+
+class SQLiteDatabase:
+    """
+    One SQLite database file used from a thread pool.
+
+    :param path: the database file (its folder is created), or ``:memory:``
+        (then one thread and one connection, so everyone sees one database)
+    :param reactor: where results are delivered
+    :param threadpool: a started pool to run on; by default the database
+        makes its own (``max_threads`` threads) and stops it on :meth:`close`
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        reactor: Any,
+        threadpool: ThreadPool | None = None,
+        max_threads: int = 3,
+        busy_timeout: float = 10.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.path = path
+        self._reactor = reactor
+        self._busy_timeout = busy_timeout
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigurationError(f"not a SQLite synchronous setting: {synchronous!r}")
+        self._synchronous = synchronous.upper()
+        if path != MEMORY:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigurationError(f"cannot create the folder of {path}: {e}") from None
+        else:
+            max_threads = 1
+        self._own_pool = threadpool is None
+        if threadpool is None:
+            threadpool = ThreadPool(minthreads=0, maxthreads=max_threads, name="s3node-sqlite")
+            threadpool.start()
+            self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", threadpool.stop)
+        self._pool = threadpool
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+        self.closed = False
+
+    # -- connections (worker threads only) -------------------------------------
+
+    def _connect(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if self.path != MEMORY:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise MetadataUnavailable(f"{self.path} cannot use WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _guard(self, work: Callable[[Connection], T], begin: str) -> T:
+        """Run ``work`` in a transaction on this thread's connection."""
+        try:
+            conn = self._connect()
+            conn.execute(begin)
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+        except S3NodeError:
+            raise
+        except sqlite3.IntegrityError as e:
+            raise Conflict(f"the metadata database refused a change: {e}") from None
+        except sqlite3.DatabaseError as e:
+            if (getattr(e, "sqlite_errorcode", 0) & 0xFF) in _UNAVAILABLE:
+                raise MetadataUnavailable(
+                    f"the metadata database {self.path} failed: {e}"
+                ) from None
+            raise S3NodeError(f"metadata query failed: {e}") from e
+
+    async def _run(self, work: Callable[[Connection], T], begin: str) -> T:
+        if self.closed or self._pool.joined:
+            raise MetadataUnavailable("the metadata store is closed")
+        return await deferToThreadPool(  # type: ignore[no-any-return]
+            self._reactor, self._pool, self._guard, work, begin
+        )
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` in a write transaction, off the reactor thread."""
+        return await self._run(work, "BEGIN IMMEDIATE")
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` in a read transaction (one snapshot), off the reactor thread."""
+        return await self._run(work, "BEGIN")
+
+    # -- migrations -------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        """Apply the pending migrations under the write lock; return the version."""
+        migrations = load_migrations("sqlite")
+
+        def work(conn: Connection) -> int:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, sha256 TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+            )
+            applied = [row[0] for row in conn.execute(f"SELECT version FROM {SCHEMA_TABLE}")]
+            todo = pending(migrations, applied)
+            for mig in todo:
+                log.info(
+                    "applying migration {version:04d}_{name}", version=mig.version, name=mig.name
+                )
+                for statement in split_statements(mig.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {SCHEMA_TABLE} (version, name, sha256) VALUES (?, ?, ?)",
+                    (mig.version, mig.name, mig.sha256),
+                )
+            return max([*applied, *(m.version for m in todo)])
+
+        return await self.write(work)
+
+    # -- closing ------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Wait for running work, then close every connection (and our threads)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._own_pool and not self._pool.joined:
+            self._reactor.removeSystemEventTrigger(self._shutdown)
+            await deferToThreadPool(self._reactor, self._pool, lambda: None)
+            self._pool.stop()
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()

@@ -1,0 +1,40 @@
+"""Open the metadata store a ``--db`` URL names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3node.errors import ConfigurationError
+from s3node.interfaces import MetadataStore
+
+__all__ = ["open_metadata_store"]
+
+
+def open_metadata_store(url: str, *, reactor: Any, **options: Any) -> MetadataStore:
+    """
+    The store for ``url``: ``sqlite:PATH`` (``sqlite::memory:`` for a
+    private in-memory database) or ``postgresql://user@host:port/dbname``.
+
+    Nothing connects yet: the first operation (normally
+    :meth:`~s3node.interfaces.MetadataStore.migrate`) does, and raises
+    :class:`~s3node.errors.MetadataUnavailable` if the database does not
+    answer.  ``options`` go to the store's constructor (``pool_size`` for
+    PostgreSQL, ``max_threads`` or ``threadpool`` for SQLite).
+
+    :raises ConfigurationError: for any other URL
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"the metadata database URL must be text, not {url!r}")
+    if url.startswith("sqlite:"):
+        from s3node.metadata._sqlite_db import parse_sqlite_url
+        from s3node.metadata.sqlite import SQLiteMetadataStore
+
+        return SQLiteMetadataStore(parse_sqlite_url(url), reactor=reactor, **options)
+    if url.startswith(("postgresql://", "postgres://")):
+        from s3node.metadata.postgres import PostgresMetadataStore
+
+        return PostgresMetadataStore(url, reactor=reactor, **options)
+    scheme = url.partition(":")[0] if ":" in url else url
+    raise ConfigurationError(
+        f"unsupported metadata database {scheme!r}: use sqlite:PATH or postgresql://..."
+    )

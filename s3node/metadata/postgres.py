@@ -1,0 +1,405 @@
+"""
+The PostgreSQL metadata store, on txpostgres.
+
+Every statement is parameterised; multi-statement operations run in one
+transaction (``runInteraction``); single-statement ones rely on the
+statement's own atomicity.  Connection handling, reconnection and the
+mapping of "the database does not answer" to
+:class:`~s3node.errors.MetadataUnavailable` live in :mod:`._pgpool`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg2.errors
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from s3node.errors import Conflict, FileNotFound
+from s3node.metadata import _pg_queries as q
+from s3node.metadata import _records as r
+from s3node.metadata._pg_nodes import PostgresNodes
+from s3node.metadata._pgpool import Cursor, ReconnectingPool, fetch, u
+from s3node.metadata.migrations import ADVISORY_LOCK_KEY, SCHEMA_TABLE, load_migrations, pending
+from s3node.metadata.model import (
+    ChunkRecord,
+    FileCursorPage,
+    FilePage,
+    FileRecord,
+    FileStatus,
+    FileWithChunks,
+    ReplicaState,
+)
+
+__all__ = ["PostgresMetadataStore"]
+
+log = Logger()
+
+#: joined chunk rows above which records are built in a thread
+_FOLD_IN_THREAD = 2000
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _file(row: Sequence[Any]) -> FileRecord:
+    return r.file_from_row(row, _utc)
+
+
+_chunks = r.chunks_from_rows
+
+
+class PostgresMetadataStore(PostgresNodes):
+    """
+    :class:`~s3node.interfaces.MetadataStore` on PostgreSQL.
+
+    :param url: ``postgresql://user[:password]@host:port/dbname``
+    :param reactor: the reactor (also the clock of every timestamp written)
+    :param pool_size: connections kept open
+    :param clock: the clock of timestamps (default: ``reactor``)
+    """
+
+    backend = "postgresql"
+
+    def __init__(
+        self, url: str, *, reactor: Any, clock: Any = None, pool_size: int = 5, **pool_options: Any
+    ) -> None:
+        self._reactor = reactor
+        self._clock = reactor if clock is None else clock
+        self._db = ReconnectingPool(url, reactor=reactor, size=pool_size, **pool_options)
+
+    async def _fold(self, rows: list[tuple]) -> dict[uuid.UUID, list[ChunkRecord]]:
+        """Chunk records from joined rows; big results are built off the reactor thread."""
+        if len(rows) < _FOLD_IN_THREAD:
+            return _chunks(rows)
+        return await deferToThreadPool(  # type: ignore[no-any-return]
+            self._reactor, self._reactor.getThreadPool(), _chunks, rows
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def migrate(self) -> int:
+        migrations = load_migrations("postgresql")
+
+        async def work(cur: Cursor) -> int:
+            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            await cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} ("
+                " version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = [row[0] for row in await fetch(cur, f"SELECT version FROM {SCHEMA_TABLE}")]
+            todo = pending(migrations, applied)
+            for mig in todo:
+                log.info(
+                    "applying migration {version:04d}_{name}", version=mig.version, name=mig.name
+                )
+                await cur.execute(mig.sql)
+                await cur.execute(
+                    f"INSERT INTO {SCHEMA_TABLE} (version, name, sha256) VALUES (%s, %s, %s)",
+                    (mig.version, mig.name, mig.sha256),
+                )
+            return max([*applied, *(m.version for m in todo)])
+
+        return await self._db.interaction(work)
+
+    async def ping(self) -> None:
+        await self._db.query("SELECT 1")
+
+    async def close(self) -> None:
+        self._db.close()
+
+    # -- files --------------------------------------------------------------
+
+    async def create_file(
+        self,
+        *,
+        filename: str,
+        content_type: str,
+        checksum_algorithm: str,
+        chunk_size: int,
+        file_id: uuid.UUID | None = None,
+    ) -> FileRecord:
+        r.check_new_file(
+            filename=filename, content_type=content_type,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+        )
+        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
+        now = self._now()
+        try:
+            rows = await self._db.query(
+                "INSERT INTO files AS f (id, filename, content_type, checksum_algorithm,"
+                " chunk_size, status, created_at, updated_at)"
+                f" VALUES (%s::uuid, %s, %s, %s, %s, 'uploading', %s, %s) RETURNING {q.FILE}",
+                (u(file_id), filename, content_type, checksum_algorithm, chunk_size, now, now),
+                expect=(psycopg2.errors.UniqueViolation,),
+            )
+        except psycopg2.errors.UniqueViolation:
+            raise Conflict(f"file {file_id} already exists") from None
+        return _file(rows[0])
+
+    async def _status(self, file_id: uuid.UUID) -> str | None:
+        rows = await self._db.query("SELECT status FROM files WHERE id = %s::uuid", (u(file_id),))
+        return rows[0][0] if rows else None
+
+    async def record_chunk(self, chunk: ChunkRecord) -> None:
+        digest = r.check_chunk(chunk)
+        params = {
+            "now": self._now(), "file_id": u(chunk.file_id), "index": chunk.index,
+            "chunk_id": chunk.chunk_id, "size": chunk.size,
+            "algorithm": chunk.checksum_algorithm, "checksum": digest,
+            "nodes": [rep.node_id for rep in chunk.replicas],
+            "states": [rep.state.value for rep in chunk.replicas],
+        }
+        files, chunks, _ = (await self._db.query(q.RECORD_CHUNK, params))[0]
+        if files == 0:
+            status = await self._status(chunk.file_id)
+            if status is None:
+                raise FileNotFound(f"no file {chunk.file_id}")
+            raise Conflict(f"file {chunk.file_id} is {status}: no more chunks may be recorded")
+        if chunks == 0:
+            await self._db.interaction(lambda cur: self._rerecord(cur, chunk, params))
+
+    async def _rerecord(self, cur: Cursor, chunk: ChunkRecord, params: dict) -> None:
+        """The chunk index exists: accept a retry of the same chunk, refuse another."""
+        rows = await fetch(
+            cur,
+            "SELECT chunk_id, size, checksum_algorithm, checksum FROM chunks"
+            " WHERE file_id = %s::uuid AND chunk_index = %s FOR UPDATE",
+            (params["file_id"], chunk.index),
+        )
+        if not rows:
+            raise Conflict(f"chunk {chunk.index} of file {chunk.file_id} changed concurrently")
+        chunk_id, size, algorithm, checksum = rows[0]
+        if (chunk_id, size, algorithm, bytes(checksum)) != (
+            chunk.chunk_id, chunk.size, chunk.checksum_algorithm, params["checksum"]
+        ):
+            raise Conflict(f"file {chunk.file_id} already has a different chunk {chunk.index}")
+        for rep in chunk.replicas:
+            await cur.execute(
+                q.UPSERT_REPLICA,
+                (params["file_id"], chunk.index, rep.node_id, rep.state.value, params["now"]),
+            )
+
+    async def set_replica_state(
+        self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
+    ) -> None:
+        r.check_file_id(file_id)
+        r.check_node_id(node_id)
+        r.check_replica_state(state)
+        r.check_chunk_index(index)
+        try:
+            await self._db.execute(
+                q.UPSERT_REPLICA, (u(file_id), index, node_id, state.value, self._now()),
+                expect=(psycopg2.errors.ForeignKeyViolation,),
+            )
+        except psycopg2.errors.ForeignKeyViolation:
+            if await self._status(file_id) is None:
+                raise FileNotFound(f"no file {file_id}") from None
+            raise FileNotFound(f"file {file_id} has no chunk {index}") from None
+
+    async def complete_file(
+        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+    ) -> FileRecord:
+        r.check_file_id(file_id)
+        r.check_size(size)
+        digest = r.digest_bytes(checksum)
+        r.check_replicas(replicas)
+
+        async def work(cur: Cursor) -> FileRecord:
+            rows = await fetch(
+                cur, f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid FOR UPDATE", (u(file_id),)
+            )
+            if not rows:
+                raise FileNotFound(f"no file {file_id}")
+            current = _file(rows[0])
+            if current.status is FileStatus.COMPLETED:
+                if current.size == size and current.checksum == checksum:
+                    return current
+                raise Conflict(f"file {file_id} is already completed with other content")
+            if current.status not in (FileStatus.PENDING, FileStatus.UPLOADING):
+                raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+            stats = await fetch(
+                cur, q.COMPLETE_CHECK, {"file_id": u(file_id), "replicas": replicas}
+            )
+            r.check_completion(file_id, size, replicas, *stats[0])
+            rows = await fetch(
+                cur,
+                "UPDATE files f SET size = %s, checksum = %s, status = 'completed',"
+                f" updated_at = %s WHERE id = %s::uuid RETURNING {q.FILE}",
+                (size, digest, self._now(), u(file_id)),
+            )
+            return _file(rows[0])
+
+        return await self._db.interaction(work)
+
+    async def fail_file(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        rows = await self._db.query(
+            "UPDATE files SET status = 'failed', updated_at = %s"
+            " WHERE id = %s::uuid AND status <> 'deleting' RETURNING 1",
+            (self._now(), u(file_id)),
+        )
+        if not rows and await self._status(file_id) is None:
+            raise FileNotFound(f"no file {file_id}")
+
+    async def get_file(self, file_id: uuid.UUID) -> FileRecord:
+        r.check_file_id(file_id)
+        rows = await self._db.query(
+            f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid", (u(file_id),)
+        )
+        if not rows:
+            raise FileNotFound(f"no file {file_id}")
+        return _file(rows[0])
+
+    async def get_file_with_chunks(self, file_id: uuid.UUID) -> FileWithChunks:
+        r.check_file_id(file_id)
+
+        async def work(cur: Cursor) -> tuple[FileRecord, list[tuple]]:
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            rows = await fetch(
+                cur, f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid", (u(file_id),)
+            )
+            if not rows:
+                raise FileNotFound(f"no file {file_id}")
+            chunk_rows = await fetch(
+                cur,
+                f"{q.CHUNKS_OF} WHERE c.file_id = %s::uuid ORDER BY c.chunk_index, r.node_id",
+                (u(file_id),),
+            )
+            return _file(rows[0]), chunk_rows
+
+        record, chunk_rows = await self._db.interaction(work)
+        return FileWithChunks(record, tuple((await self._fold(chunk_rows)).get(file_id, ())))
+
+    async def list_files(
+        self, *, page: int, per_page: int, status: FileStatus | None = None
+    ) -> FilePage:
+        page, per_page = r.check_page(page, per_page)
+        value = r.check_status(status)
+        where = "" if value is None else "WHERE f.status = %(status)s"
+        params = {"status": value, "limit": per_page, "offset": (page - 1) * per_page}
+
+        async def work(cur: Cursor) -> FilePage:
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            total = (await fetch(cur, f"SELECT count(*) FROM files f {where}", params))[0][0]
+            rows = await fetch(
+                cur,
+                f"SELECT {q.FILE} FROM files f {where}"
+                " ORDER BY f.created_at DESC, f.id DESC LIMIT %(limit)s OFFSET %(offset)s",
+                params,
+            )
+            return FilePage(tuple(map(_file, rows)), page, per_page, total)
+
+        return await self._db.interaction(work)
+
+    async def list_files_after(
+        self, *, cursor: str | None, limit: int, status: FileStatus | None = None
+    ) -> FileCursorPage:
+        limit = r.check_limit(limit)
+        value = r.check_status(status)
+        clauses: list[str] = []
+        params: dict[str, Any] = {"status": value, "limit": limit + 1}
+        if value is not None:
+            clauses.append("f.status = %(status)s")
+        if cursor is not None:
+            micros, after = r.decode_cursor(cursor)
+            clauses.append("(f.created_at, f.id) < (%(at)s, %(id)s::uuid)")
+            params.update(at=r.from_micros(micros), id=u(after))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._db.query(
+            f"SELECT {q.FILE} FROM files f {where}"
+            " ORDER BY f.created_at DESC, f.id DESC LIMIT %(limit)s",
+            params,
+        )
+        files = tuple(map(_file, rows[:limit]))
+        more = len(rows) > limit
+        return FileCursorPage(
+            files, r.encode_cursor(files[-1].created_at, files[-1].file_id) if more else None
+        )
+
+    async def start_delete(self, file_id: uuid.UUID) -> FileRecord:
+        r.check_file_id(file_id)
+        rows = await self._db.query(
+            f"UPDATE files f SET status = 'deleting', updated_at = %s"
+            f" WHERE id = %s::uuid AND status <> 'deleting' RETURNING {q.FILE}",
+            (self._now(), u(file_id)),
+        )
+        if not rows:
+            raise FileNotFound(f"no file {file_id} (or it is already being deleted)")
+        return _file(rows[0])
+
+    async def finish_delete(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        rows = await self._db.query(
+            "DELETE FROM files WHERE id = %s::uuid AND status <> 'completed' RETURNING 1",
+            (u(file_id),),
+        )
+        if not rows:
+            if await self._status(file_id) is None:
+                raise FileNotFound(f"no file {file_id}")
+            raise Conflict(f"file {file_id} is completed: start_delete it first")
+
+    async def files_to_sweep(
+        self, *, stale_before: datetime, limit: int
+    ) -> Sequence[FileWithChunks]:
+        stale_before = r.check_aware(stale_before, "stale_before")
+        limit = r.check_limit(limit)
+
+        async def work(cur: Cursor) -> tuple[list[FileRecord], list[tuple]]:
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            rows = await fetch(
+                cur,
+                f"SELECT * FROM (SELECT {q.FILE} FROM files f WHERE f.status IN %s"
+                f" UNION ALL SELECT {q.FILE} FROM files f"
+                " WHERE f.status IN %s AND f.updated_at < %s) s"
+                " ORDER BY updated_at, id LIMIT %s",
+                (r.SWEEP_STATUSES, r.STALE_STATUSES, stale_before, limit),
+            )
+            files = [_file(row) for row in rows]
+            if not files:
+                return [], []
+            chunk_rows = await fetch(
+                cur,
+                f"{q.CHUNKS_OF} WHERE c.file_id = ANY(%s::uuid[])"
+                " ORDER BY c.file_id, c.chunk_index, r.node_id",
+                ([u(f.file_id) for f in files],),
+            )
+            return files, chunk_rows
+
+        files, chunk_rows = await self._db.interaction(work)
+        chunks = await self._fold(chunk_rows)
+        return [FileWithChunks(f, tuple(chunks.get(f.file_id, ()))) for f in files]
+
+    async def under_replicated_chunks(
+        self, *, target: int, limit: int
+    ) -> Sequence[ChunkRecord]:
+        r.check_replicas(target)
+        limit = r.check_limit(limit)
+
+        async def work(cur: Cursor) -> list[ChunkRecord]:
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            keys = await fetch(cur, q.UNDER_REPLICATED, (target, limit))
+            if not keys:
+                return []
+            rows = await fetch(
+                cur,
+                f"{q.CHUNKS_OF} JOIN unnest(%s::uuid[], %s::int[]) AS k (file_id, chunk_index)"
+                " ON k.file_id = c.file_id AND k.chunk_index = c.chunk_index"
+                " ORDER BY c.file_id, c.chunk_index, r.node_id",
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            )
+            return [chunk for chunks in _chunks(rows).values() for chunk in chunks]
+
+        return await self._db.interaction(work)
+
+    def __repr__(self) -> str:
+        return f"<PostgresMetadataStore {self._db.where}>"

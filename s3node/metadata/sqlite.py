@@ -1,0 +1,370 @@
+"""
+The SQLite metadata store, for one machine (``--db sqlite:PATH``).
+
+Each operation is one function run in a transaction on a worker thread
+(:mod:`._sqlite_db`); writes hold SQLite's write lock for their whole
+transaction, so concurrent writers queue rather than interleave.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from s3node.errors import Conflict, FileNotFound
+from s3node.metadata import _records as r
+from s3node.metadata import _sqlite_queries as q
+from s3node.metadata._sqlite_db import Connection, SQLiteDatabase
+from s3node.metadata._sqlite_nodes import SQLiteNodes
+from s3node.metadata.model import (
+    ChunkRecord,
+    FileCursorPage,
+    FilePage,
+    FileRecord,
+    FileStatus,
+    FileWithChunks,
+    ReplicaState,
+)
+
+__all__ = ["SQLiteMetadataStore"]
+
+
+def _file(row: Sequence[Any]) -> FileRecord:
+    return r.file_from_row(row, r.from_micros)
+
+
+_chunks = r.chunks_from_rows
+
+
+def _status(conn: Connection, file_id: str) -> str | None:
+    row = conn.execute("SELECT status FROM files WHERE id = ?", (file_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SQLiteMetadataStore(SQLiteNodes):
+    """
+    :class:`~s3node.interfaces.MetadataStore` on an SQLite file.
+
+    :param path: the database file, or ``:memory:`` (a private in-memory
+        database, for tests of other layers)
+    :param reactor: the reactor results are delivered to
+    :param clock: the clock of timestamps (default: ``reactor``)
+    """
+
+    backend = "sqlite"
+
+    def __init__(self, path: str, *, reactor: Any, clock: Any = None, **options: Any) -> None:
+        self._clock = reactor if clock is None else clock
+        self._db = SQLiteDatabase(path, reactor=reactor, **options)
+
+    def _now(self) -> int:
+        return round(self._clock.seconds() * 1_000_000)
+
+    async def migrate(self) -> int:
+        return await self._db.migrate()
+
+    async def ping(self) -> None:
+        await self._db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- files --------------------------------------------------------------
+
+    async def create_file(
+        self,
+        *,
+        filename: str,
+        content_type: str,
+        checksum_algorithm: str,
+        chunk_size: int,
+        file_id: uuid.UUID | None = None,
+    ) -> FileRecord:
+        r.check_new_file(
+            filename=filename, content_type=content_type,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+        )
+        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
+        now = self._now()
+
+        def work(conn: Connection) -> FileRecord:
+            try:
+                row = conn.execute(
+                    "INSERT INTO files (id, filename, content_type, checksum_algorithm,"
+                    " chunk_size, status, created_at, updated_at)"
+                    f" VALUES (?, ?, ?, ?, ?, 'uploading', ?, ?) RETURNING {q.FILE}",
+                    (str(file_id), filename, content_type, checksum_algorithm, chunk_size,
+                     now, now),
+                ).fetchone()
+            except sqlite3.IntegrityError:
+                raise Conflict(f"file {file_id} already exists") from None
+            return _file(row)
+
+        return await self._db.write(work)
+
+    async def record_chunk(self, chunk: ChunkRecord) -> None:
+        digest = r.check_chunk(chunk)
+        fid, now = str(chunk.file_id), self._now()
+
+        def work(conn: Connection) -> None:
+            status = _status(conn, fid)
+            if status is None:
+                raise FileNotFound(f"no file {chunk.file_id}")
+            if status not in r.STALE_STATUSES:
+                raise Conflict(f"file {chunk.file_id} is {status}: no more chunks may be recorded")
+            conn.execute(
+                "UPDATE files SET updated_at = ?, status = 'uploading' WHERE id = ?", (now, fid)
+            )
+            inserted = conn.execute(
+                "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm,"
+                " checksum) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (fid, chunk.index, chunk.chunk_id, chunk.size, chunk.checksum_algorithm, digest),
+            ).rowcount
+            if not inserted:
+                existing = conn.execute(
+                    "SELECT chunk_id, size, checksum_algorithm, checksum FROM chunks"
+                    " WHERE file_id = ? AND chunk_index = ?",
+                    (fid, chunk.index),
+                ).fetchone()
+                same = (chunk.chunk_id, chunk.size, chunk.checksum_algorithm, digest)
+                if tuple(existing) != same:
+                    raise Conflict(
+                        f"file {chunk.file_id} already has a different chunk {chunk.index}"
+                    )
+            conn.executemany(
+                q.UPSERT_REPLICA,
+                [(fid, chunk.index, rep.node_id, rep.state.value, now) for rep in chunk.replicas],
+            )
+
+        await self._db.write(work)
+
+    async def set_replica_state(
+        self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
+    ) -> None:
+        r.check_file_id(file_id)
+        r.check_chunk_index(index)
+        r.check_node_id(node_id)
+        r.check_replica_state(state)
+
+        def work(conn: Connection) -> None:
+            try:
+                conn.execute(
+                    q.UPSERT_REPLICA, (str(file_id), index, node_id, state.value, self._now())
+                )
+            except sqlite3.IntegrityError:
+                if _status(conn, str(file_id)) is None:
+                    raise FileNotFound(f"no file {file_id}") from None
+                raise FileNotFound(f"file {file_id} has no chunk {index}") from None
+
+        await self._db.write(work)
+
+    async def complete_file(
+        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+    ) -> FileRecord:
+        r.check_file_id(file_id)
+        r.check_size(size)
+        digest = r.digest_bytes(checksum)
+        r.check_replicas(replicas)
+        fid, now = str(file_id), self._now()
+
+        def work(conn: Connection) -> FileRecord:
+            row = conn.execute(f"SELECT {q.FILE} FROM files f WHERE id = ?", (fid,)).fetchone()
+            if row is None:
+                raise FileNotFound(f"no file {file_id}")
+            current = _file(row)
+            if current.status is FileStatus.COMPLETED:
+                if current.size == size and current.checksum == checksum:
+                    return current
+                raise Conflict(f"file {file_id} is already completed with other content")
+            if current.status not in (FileStatus.PENDING, FileStatus.UPLOADING):
+                raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+            stats = conn.execute(q.COMPLETE_CHECK, (replicas, fid)).fetchone()
+            r.check_completion(file_id, size, replicas, *stats)
+            row = conn.execute(
+                "UPDATE files SET size = ?, checksum = ?, status = 'completed',"
+                f" updated_at = ? WHERE id = ? RETURNING {q.FILE}",
+                (size, digest, now, fid),
+            ).fetchone()
+            return _file(row)
+
+        return await self._db.write(work)
+
+    async def fail_file(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        fid, now = str(file_id), self._now()
+
+        def work(conn: Connection) -> None:
+            changed = conn.execute(
+                "UPDATE files SET status = 'failed', updated_at = ?"
+                " WHERE id = ? AND status <> 'deleting'",
+                (now, fid),
+            ).rowcount
+            if not changed and _status(conn, fid) is None:
+                raise FileNotFound(f"no file {file_id}")
+
+        await self._db.write(work)
+
+    async def get_file(self, file_id: uuid.UUID) -> FileRecord:
+        r.check_file_id(file_id)
+
+        def work(conn: Connection) -> FileRecord:
+            row = conn.execute(
+                f"SELECT {q.FILE} FROM files f WHERE id = ?", (str(file_id),)
+            ).fetchone()
+            if row is None:
+                raise FileNotFound(f"no file {file_id}")
+            return _file(row)
+
+        return await self._db.read(work)
+
+    async def get_file_with_chunks(self, file_id: uuid.UUID) -> FileWithChunks:
+        r.check_file_id(file_id)
+        fid = str(file_id)
+
+        def work(conn: Connection) -> FileWithChunks:
+            row = conn.execute(f"SELECT {q.FILE} FROM files f WHERE id = ?", (fid,)).fetchone()
+            if row is None:
+                raise FileNotFound(f"no file {file_id}")
+            rows = conn.execute(
+                f"{q.CHUNKS_OF} WHERE c.file_id = ? ORDER BY c.chunk_index, r.node_id", (fid,)
+            ).fetchall()
+            return FileWithChunks(_file(row), tuple(_chunks(rows).get(file_id, ())))
+
+        return await self._db.read(work)
+
+    async def list_files(
+        self, *, page: int, per_page: int, status: FileStatus | None = None
+    ) -> FilePage:
+        page, per_page = r.check_page(page, per_page)
+        value = r.check_status(status)
+        where, args = ("", ()) if value is None else ("WHERE f.status = ?", (value,))
+
+        def work(conn: Connection) -> FilePage:
+            total = conn.execute(f"SELECT count(*) FROM files f {where}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {q.FILE} FROM files f {where}"
+                " ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?",
+                (*args, per_page, (page - 1) * per_page),
+            ).fetchall()
+            return FilePage(tuple(map(_file, rows)), page, per_page, total)
+
+        return await self._db.read(work)
+
+    async def list_files_after(
+        self, *, cursor: str | None, limit: int, status: FileStatus | None = None
+    ) -> FileCursorPage:
+        limit = r.check_limit(limit)
+        value = r.check_status(status)
+        clauses: list[str] = []
+        args: list[Any] = []
+        if value is not None:
+            clauses.append("f.status = ?")
+            args.append(value)
+        if cursor is not None:
+            micros, after = r.decode_cursor(cursor)
+            # created_at <= ? bounds the index range; the rest breaks ties by id
+            clauses.append("f.created_at <= ? AND (f.created_at < ? OR f.id < ?)")
+            args += [micros, micros, str(after)]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+        def work(conn: Connection) -> list[tuple]:
+            return conn.execute(
+                f"SELECT {q.FILE} FROM files f {where}"
+                " ORDER BY f.created_at DESC, f.id DESC LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+
+        rows = await self._db.read(work)
+        files = tuple(map(_file, rows[:limit]))
+        more = len(rows) > limit
+        return FileCursorPage(
+            files, r.encode_cursor(files[-1].created_at, files[-1].file_id) if more else None
+        )
+
+    async def start_delete(self, file_id: uuid.UUID) -> FileRecord:
+        r.check_file_id(file_id)
+        fid, now = str(file_id), self._now()
+
+        def work(conn: Connection) -> FileRecord:
+            row = conn.execute(
+                "UPDATE files SET status = 'deleting', updated_at = ?"
+                f" WHERE id = ? AND status <> 'deleting' RETURNING {q.FILE}",
+                (now, fid),
+            ).fetchone()
+            if row is None:
+                raise FileNotFound(f"no file {file_id} (or it is already being deleted)")
+            return _file(row)
+
+        return await self._db.write(work)
+
+    async def finish_delete(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        fid = str(file_id)
+
+        def work(conn: Connection) -> None:
+            deleted = conn.execute(
+                "DELETE FROM files WHERE id = ? AND status <> 'completed'", (fid,)
+            ).rowcount
+            if not deleted:
+                if _status(conn, fid) is None:
+                    raise FileNotFound(f"no file {file_id}")
+                raise Conflict(f"file {file_id} is completed: start_delete it first")
+
+        await self._db.write(work)
+
+    async def files_to_sweep(
+        self, *, stale_before: datetime, limit: int
+    ) -> Sequence[FileWithChunks]:
+        before = r.to_micros(r.check_aware(stale_before, "stale_before"))
+        limit = r.check_limit(limit)
+
+        def work(conn: Connection) -> list[FileWithChunks]:
+            rows = conn.execute(
+                f"SELECT * FROM (SELECT {q.FILE} FROM files f WHERE f.status IN (?, ?)"
+                f" UNION ALL SELECT {q.FILE} FROM files f"
+                " WHERE f.status IN (?, ?) AND f.updated_at < ?)"
+                " ORDER BY updated_at, id LIMIT ?",
+                (*r.SWEEP_STATUSES, *r.STALE_STATUSES, before, limit),
+            ).fetchall()
+            files = [_file(row) for row in rows]
+            if not files:
+                return []
+            chunk_rows = conn.execute(
+                f"{q.CHUNKS_OF} WHERE c.file_id IN ({_marks(len(files))})"
+                " ORDER BY c.file_id, c.chunk_index, r.node_id",
+                [str(f.file_id) for f in files],
+            ).fetchall()
+            chunks = _chunks(chunk_rows)
+            return [FileWithChunks(f, tuple(chunks.get(f.file_id, ()))) for f in files]
+
+        return await self._db.read(work)
+
+    async def under_replicated_chunks(
+        self, *, target: int, limit: int
+    ) -> Sequence[ChunkRecord]:
+        r.check_replicas(target)
+        limit = r.check_limit(limit)
+
+        def work(conn: Connection) -> list[ChunkRecord]:
+            keys = conn.execute(q.UNDER_REPLICATED, (target, limit)).fetchall()
+            if not keys:
+                return []
+            rows = conn.execute(
+                f"{q.CHUNKS_OF} WHERE (c.file_id, c.chunk_index) IN"
+                f" (VALUES {', '.join(['(?, ?)'] * len(keys))})"
+                " ORDER BY c.file_id, c.chunk_index, r.node_id",
+                [v for key in keys for v in key],
+            ).fetchall()
+            return [chunk for chunks in _chunks(rows).values() for chunk in chunks]
+
+        return await self._db.read(work)
+
+    def __repr__(self) -> str:
+        return f"<SQLiteMetadataStore {self._db.path}>"

@@ -1,0 +1,310 @@
+"""
+:class:`StorageClient`: talk to one storage node over gRPC (grpc.aio).
+
+Every method is an asyncio coroutine function.  Twisted code bridges them with
+``Deferred.fromFuture(asyncio.ensure_future(client.put_chunk(...)))``.  Failed
+calls raise the :mod:`s3node.errors` class the node raised
+(:func:`s3node.storage.errors.error_from_rpc`); a node that does not answer, or
+answers too late, raises :class:`s3node.errors.Unavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Sequence
+from datetime import UTC
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
+from s3node.errors import S3NodeError
+from s3node.storage.errors import error_from_rpc
+from s3node.storage.types import ChunkInfo, ChunkPage, ChunkStat, NodeHealth, PutResult
+
+__all__ = [
+    "DEFAULT_CHANNEL_OPTIONS",
+    "FRAME_SIZE",
+    "ChunkInfo",
+    "ChunkPage",
+    "ChunkStat",
+    "ChunkStream",
+    "NodeHealth",
+    "PutResult",
+    "StorageClient",
+]
+
+#: bytes per PutChunk data message (the node accepts up to 4 MiB)
+FRAME_SIZE = 1024 * 1024
+_MAX_MESSAGE = 8 * 1024 * 1024
+DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    # Notice a dead peer on an idle channel, then fail fast and reconnect quickly.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+
+def _info(message: pb.ChunkInfo) -> ChunkInfo:
+    return ChunkInfo(
+        chunk_id=message.chunk_id,
+        size=message.size,
+        algorithm=message.checksum_algorithm,
+        digest=message.digest,
+        created=message.created.ToDatetime(tzinfo=UTC),
+    )
+
+
+class ChunkStream:
+    """
+    The bytes of a GetChunk call, as an async iterator of ``bytes`` pieces.
+
+    ``async for piece in client.get_chunk(...)`` works, and so does
+    ``async for piece in await client.get_chunk(...)`` (awaiting returns the
+    stream itself).  Await :meth:`start` first to learn the chunk's record, or
+    its error (``ChunkNotFound``...), before the first byte.  Iterating to the
+    end means the node finished the read (and, for a whole-chunk read,
+    verified it); an error raises the mapped s3node error, e.g.
+    :class:`s3node.errors.CorruptChunk`.  Call :meth:`aclose` (or use
+    ``async with``) to abandon a read early.
+    """
+
+    def __init__(self, call: Any, address: str) -> None:
+        self._call = call
+        self._address = address
+        #: the chunk's record, once :meth:`start` returned
+        self.info: ChunkInfo | None = None
+        self._started = False
+        self._done = False
+
+    async def _read(self) -> Any:
+        try:
+            message = await self._call.read()
+        except grpc.RpcError as e:
+            self._done = True
+            raise error_from_rpc(e, self._address) from None
+        if message is grpc.aio.EOF:
+            self._done = True
+            return None
+        return message
+
+    async def start(self) -> ChunkInfo:
+        """Wait for the node's first reply and return the chunk's record."""
+        if not self._started:
+            message = await self._read()
+            if message is None or message.WhichOneof("kind") != "info":
+                self._done = True
+                raise S3NodeError(f"storage node {self._address}: GetChunk reply lacks the record")
+            self.info = _info(message.info)
+            self._started = True
+        assert self.info is not None
+        return self.info
+
+    def __aiter__(self) -> ChunkStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        await self.start()
+        while not self._done:
+            message = await self._read()
+            if message is None:
+                break
+            if message.WhichOneof("kind") == "data" and message.data:
+                return bytes(message.data)
+        raise StopAsyncIteration
+
+    def __await__(self) -> Generator[Any, None, ChunkStream]:
+        async def itself() -> ChunkStream:
+            return self
+
+        return itself().__await__()
+
+    async def aclose(self) -> None:
+        """Abandon the read (cancels the call if it is still running)."""
+        if not self._done:
+            self._done = True
+            self._call.cancel()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class StorageClient:
+    """
+    A client of one storage node at ``address`` (``host:port``).
+
+    :param channel_options: grpc channel options (default:
+        :data:`DEFAULT_CHANNEL_OPTIONS`, 8 MiB messages and keepalives)
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        channel_options: Sequence[tuple[str, Any]] = DEFAULT_CHANNEL_OPTIONS,
+    ) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(address, options=list(channel_options))
+        self._stub = pb_grpc.StorageStub(self._channel)
+
+    def _error(self, e: grpc.RpcError) -> S3NodeError:
+        return error_from_rpc(e, self.address)
+
+    async def put_chunk(
+        self,
+        chunk_id: str,
+        data: bytes | memoryview,
+        *,
+        algorithm: str,
+        digest: str,
+        timeout: float | None = None,
+    ) -> PutResult:
+        """
+        Store ``data`` as chunk ``chunk_id``, sent in :data:`FRAME_SIZE` messages.
+
+        :raises s3node.errors.ChecksumMismatch: the bytes do not match ``digest``.
+        :raises s3node.errors.ChunkExists: other content is stored under the id.
+        :raises s3node.errors.InsufficientStorage: the node is full.
+        :raises s3node.errors.InvalidRequest: bad id, algorithm or digest, or too large.
+        :raises s3node.errors.Unavailable: the node does not answer in time.
+        """
+        view = memoryview(data).cast("B")
+
+        async def frames() -> AsyncIterator[memoryview]:
+            for start in range(0, len(view), FRAME_SIZE):
+                yield view[start : start + FRAME_SIZE]
+
+        return await self.put_chunk_stream(
+            chunk_id, len(view), algorithm, digest, frames(), timeout=timeout
+        )
+
+    async def put_chunk_stream(
+        self,
+        chunk_id: str,
+        size: int,
+        algorithm: str,
+        digest: str,
+        frames: AsyncIterable[bytes | memoryview],
+        *,
+        timeout: float | None = None,
+    ) -> PutResult:
+        """
+        Store the ``size`` bytes ``frames`` yields as chunk ``chunk_id``.
+
+        Frames larger than :data:`FRAME_SIZE` are split; the iterator is
+        consumed as the node takes the data (gRPC flow control), so memory
+        stays at a few frames whatever the chunk size.
+        """
+
+        async def requests() -> AsyncIterator[pb.PutChunkRequest]:
+            yield pb.PutChunkRequest(
+                header=pb.PutChunkHeader(
+                    chunk_id=chunk_id, size=size, checksum_algorithm=algorithm, digest=digest
+                )
+            )
+            async for frame in frames:
+                view = memoryview(frame).cast("B")
+                for start in range(0, len(view), FRAME_SIZE):
+                    yield pb.PutChunkRequest(data=bytes(view[start : start + FRAME_SIZE]))
+
+        try:
+            reply = await self._stub.PutChunk(requests(), timeout=timeout)
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return PutResult(
+            chunk_id=reply.chunk_id,
+            size=reply.size,
+            algorithm=reply.checksum_algorithm,
+            digest=reply.digest,
+            created=reply.created,
+        )
+
+    def get_chunk(
+        self,
+        chunk_id: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = False,
+        timeout: float | None = None,
+    ) -> ChunkStream:
+        """
+        Read chunk ``chunk_id`` (or ``length`` bytes from ``offset``).
+
+        :return: a :class:`ChunkStream` of ``bytes`` pieces; iterating it
+            raises :class:`s3node.errors.ChunkNotFound`,
+            :class:`s3node.errors.CorruptChunk` (the node quarantined it),
+            :class:`s3node.errors.InvalidRange`, :class:`s3node.errors.Unavailable`...
+        """
+        request = pb.GetChunkRequest(chunk_id=chunk_id, offset=offset, verify=verify)
+        if length is not None:
+            request.length = length
+        return ChunkStream(self._stub.GetChunk(request, timeout=timeout), self.address)
+
+    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
+        """Remove a chunk; ``False`` when the node had none under this id."""
+        try:
+            reply = await self._stub.DeleteChunk(
+                pb.DeleteChunkRequest(chunk_id=chunk_id), timeout=timeout
+            )
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return bool(reply.deleted)
+
+    async def stat_chunk(self, chunk_id: str, *, timeout: float | None = None) -> ChunkStat:
+        """A chunk's record (size, algorithm, digest, created)."""
+        try:
+            reply = await self._stub.StatChunk(
+                pb.StatChunkRequest(chunk_id=chunk_id), timeout=timeout
+            )
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return _info(reply.info)
+
+    async def list_chunks(
+        self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
+    ) -> ChunkPage:
+        """A page of chunk ids, ascending; pass ``next_page_token`` back for the next."""
+        try:
+            reply = await self._stub.ListChunks(
+                pb.ListChunksRequest(page_size=page_size, page_token=page_token), timeout=timeout
+            )
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return ChunkPage(tuple(reply.chunk_ids), reply.next_page_token)
+
+    async def health(self, timeout: float | None = None) -> NodeHealth:
+        """The node's id, capacity, used and free bytes and chunk count."""
+        try:
+            reply = await self._stub.Health(pb.HealthRequest(), timeout=timeout)
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return NodeHealth(
+            node_id=reply.node_id,
+            capacity=reply.capacity,
+            used=reply.used,
+            free=reply.free,
+            chunk_count=reply.chunk_count,
+            version=reply.version,
+        )
+
+    async def close(self) -> None:
+        """Close the channel; calls in progress are cancelled."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

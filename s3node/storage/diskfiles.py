@@ -1,0 +1,438 @@
+"""
+The blocking file operations of the disk chunk store.
+
+Everything here runs on a worker thread (:class:`s3node.storage.diskstore.DiskChunkStore`
+calls it through its executor), never on the reactor thread.
+
+Layout under the data dir::
+
+    chunks/ab/cd/abcd...      a chunk's bytes, exactly as received
+    chunks/ab/cd/abcd....meta its sidecar: JSON {format, chunk_id, size, algorithm, digest, created}
+    tmp/                      puts in progress (emptied at startup)
+    quarantine/               chunks that failed verification, with a .reason file each
+    lock                      flock()ed while a node uses the data dir
+    node_id                   the node's id (s3node.storage.nodeid)
+
+A chunk exists when its data file exists under ``chunks/``.  A put writes and
+fsyncs ``tmp/<id>.<random>.part``, writes and fsyncs the sidecar, renames it into
+place, then ``link()``\\s the data file to its final name (which fails rather
+than replace an existing chunk) and fsyncs the directory.  A sidecar without a
+data file is a leftover of a crash between the two steps and is ignored (and
+removed at startup).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from s3node.core.checksums import digest_matches
+from s3node.errors import (
+    ChecksumMismatch,
+    ConfigurationError,
+    InsufficientStorage,
+    SizeMismatch,
+)
+from s3node.storage.types import ChunkInfo
+
+__all__ = [
+    "BLOCK_SIZE",
+    "FORMAT_VERSION",
+    "BrokenChunk",
+    "ChunkFile",
+    "Layout",
+    "TempWriter",
+]
+
+#: the sidecar format this code writes and reads
+FORMAT_VERSION = 1
+#: bytes read per step, and the size of GetChunk data messages
+BLOCK_SIZE = 1024 * 1024
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class BrokenChunk(Exception):
+    """A stored chunk is unreadable or inconsistent with its sidecar."""
+
+
+def no_space(e: OSError) -> bool:
+    """Whether ``e`` means the disk (or quota) is full."""
+    return e.errno in _NO_SPACE
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so the names created or removed in it are durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Layout:
+    """Where each file of a data dir lives."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.chunks = root / "chunks"
+        self.tmp = root / "tmp"
+        self.quarantine = root / "quarantine"
+        self.lock = root / "lock"
+
+    def chunk_dir(self, chunk_id: str) -> Path:
+        """The folder of a (validated) chunk id."""
+        return self.chunks / chunk_id[:2] / chunk_id[2:4]
+
+    def data_path(self, chunk_id: str) -> Path:
+        """A chunk's data file."""
+        return self.chunk_dir(chunk_id) / chunk_id
+
+    def meta_path(self, chunk_id: str) -> Path:
+        """A chunk's sidecar."""
+        return self.chunk_dir(chunk_id) / f"{chunk_id}.meta"
+
+
+def encode_meta(info: ChunkInfo) -> bytes:
+    """The sidecar of ``info``."""
+    doc = {
+        "format": FORMAT_VERSION,
+        "chunk_id": info.chunk_id,
+        "size": info.size,
+        "algorithm": info.algorithm,
+        "digest": info.digest,
+        "created": info.created.isoformat(),
+    }
+    return json.dumps(doc, sort_keys=True).encode("ascii") + b"\n"
+
+
+def decode_meta(raw: bytes, chunk_id: str) -> ChunkInfo:
+    """
+    Parse a sidecar.
+
+    :raises BrokenChunk: when it is not a sidecar of this format for ``chunk_id``.
+    """
+    try:
+        doc = json.loads(raw)
+        if doc["format"] != FORMAT_VERSION or doc["chunk_id"] != chunk_id:
+            raise ValueError("format or chunk id differs")
+        size, algorithm, digest = doc["size"], doc["algorithm"], doc["digest"]
+        if not (isinstance(size, int) and isinstance(algorithm, str) and isinstance(digest, str)):
+            raise TypeError("wrong field types")
+        created = datetime.fromisoformat(doc["created"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise BrokenChunk(f"unreadable sidecar: {e}") from None
+    return ChunkInfo(chunk_id, size, algorithm, digest, created)
+
+
+def read_info(layout: Layout, chunk_id: str) -> ChunkInfo | None:
+    """
+    The record of a stored chunk, or ``None`` when there is none.
+
+    :raises BrokenChunk: when the data file exists but its sidecar is missing,
+        unreadable or disagrees with the data file's size.
+    """
+    try:
+        st = os.stat(layout.data_path(chunk_id))
+    except FileNotFoundError:
+        return None
+    try:
+        raw = layout.meta_path(chunk_id).read_bytes()
+    except FileNotFoundError:
+        raise BrokenChunk("sidecar missing") from None
+    info = decode_meta(raw, chunk_id)
+    if st.st_size != info.size:
+        raise BrokenChunk(f"data file has {st.st_size} bytes, sidecar says {info.size}")
+    return info
+
+
+class TempWriter:
+    """
+    A put in progress: bytes go to a temp file while they are counted and hashed.
+
+    Every method takes an internal lock, so :meth:`discard` (called from
+    another thread after a cancelled put) never closes the file under a write.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        chunk_id: str,
+        size: int,
+        hasher: Any,
+        *,
+        fsync: bool,
+        write: Callable[[int, Any], int] = os.write,
+    ) -> None:
+        self.chunk_id = chunk_id
+        self.size = size
+        self.written = 0
+        self.path = layout.tmp / f"{chunk_id}.{uuid.uuid4().hex}.part"
+        self._hasher = hasher
+        self._fsync = fsync
+        self._write = write
+        self._lock = threading.Lock()
+        try:
+            self._fd: int | None = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644
+            )
+        except OSError as e:
+            if no_space(e):
+                raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
+            raise
+
+    def write(self, data: bytes) -> None:
+        """Hash and append ``data``.
+
+        :raises SizeMismatch: when it goes past the declared size.
+        :raises InsufficientStorage: when the disk is full.
+        """
+        with self._lock:
+            if self._fd is None:
+                raise ValueError("write to a finished or discarded put")
+            if self.written + len(data) > self.size:
+                raise SizeMismatch(
+                    f"received more than the declared {self.size} bytes of chunk {self.chunk_id}"
+                )
+            self._hasher.update(data)
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[self._write(self._fd, view) :]
+            except OSError as e:
+                if no_space(e):
+                    raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
+                raise
+            self.written += len(data)
+
+    def finish(self, expected_digest: str) -> None:
+        """Check the size and digest, then fsync and close the temp file.
+
+        :raises SizeMismatch: when fewer bytes than declared arrived.
+        :raises ChecksumMismatch: when the digest differs.
+        """
+        with self._lock:
+            if self._fd is None:
+                raise ValueError("finish of a finished or discarded put")
+            if self.written != self.size:
+                raise SizeMismatch(
+                    f"received {self.written} of the declared {self.size} bytes "
+                    f"of chunk {self.chunk_id}"
+                )
+            actual = self._hasher.hexdigest()
+            if not digest_matches(expected_digest, actual):
+                raise ChecksumMismatch(
+                    f"chunk {self.chunk_id}: {self._hasher.name} digest is {actual}, "
+                    f"expected {expected_digest}"
+                )
+            try:
+                if self._fsync:
+                    os.fsync(self._fd)
+            except OSError as e:
+                if no_space(e):
+                    raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
+                raise
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def discard(self) -> None:
+        """Close and remove the temp file (idempotent)."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self.path.unlink(missing_ok=True)
+
+
+class ChunkFile:
+    """An open stored chunk, read by position, hashing what it reads."""
+
+    def __init__(self, fd: int, info: ChunkInfo, inode: tuple[int, int], hasher: Any) -> None:
+        self.info = info
+        #: (st_dev, st_ino) of the open file, to recognise it later
+        self.inode = inode
+        self._fd: int | None = fd
+        self._hasher = hasher
+        self._lock = threading.Lock()
+        # Closes the file if nobody calls close() (a read abandoned before it began).
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def open(cls, layout: Layout, chunk_id: str, hasher_for: Callable[[str], Any]) -> ChunkFile:
+        """
+        Open a stored chunk.
+
+        :raises FileNotFoundError: when there is no such chunk.
+        :raises BrokenChunk: when its sidecar is missing, unreadable or
+            disagrees with the data file.
+        :raises ConfigurationError: when it names an algorithm no plugin provides.
+        """
+        fd = os.open(layout.data_path(chunk_id), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            try:
+                raw = layout.meta_path(chunk_id).read_bytes()
+            except FileNotFoundError:
+                raise BrokenChunk("sidecar missing") from None
+            info = decode_meta(raw, chunk_id)
+            if st.st_size != info.size:
+                raise BrokenChunk(f"data file has {st.st_size} bytes, sidecar says {info.size}")
+            hasher = hasher_for(info.algorithm)
+            if hasher is None:
+                # The data may be fine: the algorithm's plugin is gone (INTERNAL, no quarantine).
+                raise ConfigurationError(
+                    f"chunk {chunk_id} was stored with checksum algorithm {info.algorithm!r}, "
+                    "which this node no longer provides"
+                )
+            return cls(fd, info, (st.st_dev, st.st_ino), hasher)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def read_at(self, pos: int, n: int, *, hash: bool) -> bytes:
+        """Read up to ``n`` bytes at ``pos`` (fewer only at end of file)."""
+        with self._lock:
+            if self._fd is None:
+                raise ValueError("read of a closed chunk")
+            parts = []
+            got = 0
+            while got < n:
+                data = os.pread(self._fd, n - got, pos + got)
+                if not data:
+                    break
+                parts.append(data)
+                got += len(data)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if hash:
+                self._hasher.update(data)
+            return data
+
+    def hexdigest(self) -> str:
+        """The digest of everything hashed so far."""
+        return str(self._hasher.hexdigest())
+
+    def close(self) -> None:
+        """Release the file (idempotent)."""
+        with self._lock:
+            if self._fd is not None:
+                self._finalizer()
+                self._fd = None
+
+
+def commit(
+    layout: Layout, writer: TempWriter, info: ChunkInfo, *, fsync: bool
+) -> tuple[ChunkInfo | None, int | None]:
+    """
+    Make a finished put visible under its chunk id.
+
+    The caller holds the chunk id's lock.  A broken chunk found under the id
+    is quarantined first.
+
+    :return: ``(existing, quarantined)``: ``existing`` is ``None`` when the
+        chunk was stored now, else the record of the chunk already stored under
+        the id (nothing is changed then); ``quarantined`` is the size of a
+        broken chunk moved aside, if any.
+    :raises InsufficientStorage: when the disk fills up meanwhile.
+    """
+    chunk_id = info.chunk_id
+    quarantined = None
+    try:
+        existing = read_info(layout, chunk_id)
+    except BrokenChunk as e:
+        quarantined = quarantine(layout, chunk_id, None, f"broken, replaced: {e}", fsync=fsync)
+        existing = None
+    if existing is not None:
+        return existing, quarantined
+    folder = layout.chunk_dir(chunk_id)
+    created_dirs = [d for d in (folder.parent, folder) if not d.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    meta_tmp = layout.tmp / f"{writer.path.name}.meta"
+    try:
+        fd = os.open(meta_tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, encode_meta(info))
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(meta_tmp, layout.meta_path(chunk_id))
+        data_path = layout.data_path(chunk_id)
+        os.link(writer.path, data_path)
+        if fsync:
+            fsync_dir(folder)
+            for d in created_dirs:
+                fsync_dir(d.parent)
+    except OSError as e:
+        meta_tmp.unlink(missing_ok=True)
+        if no_space(e):
+            raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
+        raise
+    return None, quarantined
+
+
+def remove(layout: Layout, chunk_id: str, *, fsync: bool) -> int | None:
+    """
+    Remove a chunk (data file first, so it stops existing at once, then its sidecar).
+
+    The caller holds the chunk id's lock.
+
+    :return: the size it had, or ``None`` when there was no such chunk.
+    """
+    data = layout.data_path(chunk_id)
+    try:
+        size = os.stat(data).st_size
+        data.unlink()
+    except FileNotFoundError:
+        layout.meta_path(chunk_id).unlink(missing_ok=True)
+        return None
+    layout.meta_path(chunk_id).unlink(missing_ok=True)
+    if fsync:
+        fsync_dir(data.parent)
+    return size
+
+
+def quarantine(
+    layout: Layout, chunk_id: str, inode: tuple[int, int] | None, reason: str, *, fsync: bool
+) -> int | None:
+    """
+    Move a chunk (and its sidecar) into ``quarantine/`` with a ``.reason`` file.
+
+    The caller holds the chunk id's lock.  When ``inode`` is given, the chunk is
+    moved only if its data file is still that file (a concurrent delete and
+    re-put is left alone).
+
+    :return: the size of the moved data file, or ``None`` when nothing was moved.
+    """
+    data = layout.data_path(chunk_id)
+    try:
+        st = os.stat(data)
+    except FileNotFoundError:
+        return None
+    if inode is not None and (st.st_dev, st.st_ino) != inode:
+        return None
+    name = f"{chunk_id}.{time.time_ns()}"
+    layout.quarantine.mkdir(exist_ok=True)
+    (layout.quarantine / f"{name}.reason").write_text(reason + "\n", encoding="utf-8")
+    os.rename(data, layout.quarantine / name)
+    try:
+        os.rename(layout.meta_path(chunk_id), layout.quarantine / f"{name}.meta")
+    except FileNotFoundError:
+        pass
+    if fsync:
+        fsync_dir(data.parent)
+        fsync_dir(layout.quarantine)
+    return st.st_size
+
+
+def now() -> datetime:
+    """The current time, UTC, to the microsecond."""
+    return datetime.now(UTC)

@@ -1,0 +1,432 @@
+"""
+The disk chunk store: chunks as files under a data dir, verified on the way in
+and on the way out, with no database.
+
+Blocking work (file I/O, fsync, hashing) runs on the executor passed in; the
+coroutines here run on the event loop and only coordinate.  See
+:mod:`s3node.storage.diskfiles` for the layout and the write discipline, and
+``docs/storage-node.md`` for the reasoning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.logger import Logger
+
+from s3node.core.checksums import digest_matches
+from s3node.core.ids import CHUNK_ID_MAX_LENGTH, CHUNK_ID_MIN_LENGTH, validate_chunk_id
+from s3node.errors import (
+    ChunkNotFound,
+    ConfigurationError,
+    CorruptChunk,
+    InsufficientStorage,
+)
+from s3node.interfaces import ChecksumAlgorithm
+from s3node.storage import diskfiles, diskwalk
+from s3node.storage.checks import (
+    PutHeader,
+    check_page,
+    check_put_header,
+    check_range,
+    check_same,
+    drain_put,
+    put_result,
+)
+from s3node.storage.diskfiles import BLOCK_SIZE, BrokenChunk, ChunkFile, Layout, TempWriter
+from s3node.storage.locks import KeyedLocks
+from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+
+__all__ = ["DiskChunkStore"]
+
+log = Logger()
+T = TypeVar("T")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_chunk_id(name: str) -> bool:
+    return CHUNK_ID_MIN_LENGTH <= len(name) <= CHUNK_ID_MAX_LENGTH and _HEX.issuperset(name)
+
+
+class DiskChunkStore:
+    """
+    A :class:`s3node.interfaces.ChunkStore` keeping chunks under ``root``.
+
+    Call :meth:`open` (blocking: once, at startup) before anything else and
+    :meth:`close` at the end.  One process at a time may use a data dir
+    (``flock`` on ``root/lock``).
+
+    :param algorithms: the checksum algorithms clients may name, resolved once
+    :param executor: where blocking work runs (size it for CPU work)
+    :param capacity: bytes the store may hold; ``None``: the file system's size
+    :param fsync: fsync files and folders (off only for throwaway stores)
+    :param write: ``os.write``-shaped function used for chunk data (tests
+        inject failures through it)
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        algorithms: Mapping[str, ChecksumAlgorithm],
+        executor: Executor,
+        max_chunk_size: int,
+        capacity: int | None = None,
+        fsync: bool = True,
+        write: Callable[[int, Any], int] = os.write,
+    ) -> None:
+        self.layout = Layout(root)
+        self._algorithms = algorithms
+        self._executor = executor
+        self._max_chunk_size = max_chunk_size
+        self._capacity = capacity
+        self._fsync = fsync
+        self._write = write
+        self._locks = KeyedLocks()
+        self._lock_fd: int | None = None
+        #: puts in progress, discarded by close() if their coroutine never finishes
+        self._writers: set[TempWriter] = set()
+        self._chunk_count = 0
+        self._used = 0
+        self._reserved = 0
+
+    # -- life cycle ------------------------------------------------------
+
+    def open(self) -> None:
+        """
+        Create the folders, lock the data dir, empty ``tmp/``, count the chunks.
+
+        Blocking; call it once at startup (off the reactor when a scan of a big
+        store matters).
+
+        :raises s3node.errors.ConfigurationError: when another process uses the
+            data dir or it cannot be created.
+        """
+        layout = self.layout
+        try:
+            for d in (layout.root, layout.chunks, layout.tmp, layout.quarantine):
+                d.mkdir(parents=True, exist_ok=True)
+            fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise ConfigurationError(f"cannot use data dir {layout.root}: {e}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigurationError(
+                f"data dir {layout.root} is in use by another storage node"
+            ) from None
+        self._lock_fd = fd
+        removed = diskwalk.clean_tmp(layout)
+        if removed:
+            log.info("removed {count} leftover temp files", count=removed)
+        self._chunk_count, self._used = diskwalk.scan(layout, _is_chunk_id)
+        log.info(
+            "data dir {root}: {count} chunks, {used} bytes",
+            root=str(layout.root),
+            count=self._chunk_count,
+            used=self._used,
+        )
+
+    def close(self) -> None:
+        """
+        Remove the temp files of puts still in progress and release the data
+        dir lock (idempotent).  Call it once no worker thread runs store work.
+        """
+        for writer in list(self._writers):
+            writer.discard()
+        self._writers.clear()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _run_to_end(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the executor; a cancellation of the caller does not stop it."""
+        await asyncio.shield(asyncio.get_running_loop().run_in_executor(self._executor, fn))
+
+    # -- space -------------------------------------------------------------
+
+    def _statvfs(self) -> tuple[int, int]:
+        st = os.statvfs(self.layout.root)
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+    async def usage(self) -> StoreUsage:
+        """Capacity, bytes used by chunks, bytes free and the chunk count."""
+        total, fs_free = await self._run(self._statvfs)
+        capacity = self._capacity if self._capacity is not None else total
+        free = max(0, min(capacity - self._used - self._reserved, fs_free))
+        return StoreUsage(capacity, self._used, free, self._chunk_count)
+
+    async def _reserve(self, size: int) -> None:
+        _, fs_free = await self._run(self._statvfs)
+        if self._capacity is not None and self._used + self._reserved + size > self._capacity:
+            raise InsufficientStorage(
+                f"chunk of {size} bytes does not fit: {self._used + self._reserved} of "
+                f"{self._capacity} bytes in use"
+            )
+        if size > fs_free:
+            raise InsufficientStorage(
+                f"chunk of {size} bytes does not fit: {fs_free} bytes free on disk"
+            )
+        self._reserved += size
+
+    # -- lookups -------------------------------------------------------------
+
+    def _hasher_for(self, algorithm: str) -> Any:
+        factory = self._algorithms.get(algorithm)
+        return None if factory is None else factory()
+
+    async def _quarantine(self, chunk_id: str, inode: tuple[int, int] | None, reason: str) -> None:
+        async with self._locks(chunk_id):
+            size = await self._run(
+                lambda: diskfiles.quarantine(
+                    self.layout, chunk_id, inode, reason, fsync=self._fsync
+                )
+            )
+            if size is not None:
+                self._forget(size)
+                log.warn(  # noqa: G010 (twisted.logger has no .warning)
+                    "quarantined chunk {chunk_id}: {reason}", chunk_id=chunk_id, reason=reason
+                )
+
+    def _forget(self, size: int) -> None:
+        self._chunk_count -= 1
+        self._used -= size
+
+    async def _lookup(self, chunk_id: str) -> ChunkInfo | None:
+        """The stored record, ``None`` when absent; a broken chunk is quarantined first."""
+        try:
+            return await self._run(diskfiles.read_info, self.layout, chunk_id)
+        except BrokenChunk:
+            return await self._settle_broken(chunk_id)
+
+    async def _settle_broken(self, chunk_id: str) -> ChunkInfo | None:
+        """
+        Look again under the chunk's lock at a chunk that looked broken.
+
+        Without the lock a read can race a delete (data file gone, sidecar
+        not yet) or a commit; under it the files are consistent.
+
+        :return: the record if the chunk is fine after all, ``None`` if it is gone.
+        :raises CorruptChunk: when it is still broken (it is quarantined).
+        """
+        async with self._locks(chunk_id):
+            try:
+                return await self._run(diskfiles.read_info, self.layout, chunk_id)
+            except BrokenChunk as e:
+                reason = str(e)
+                size = await self._run(
+                    lambda: diskfiles.quarantine(
+                        self.layout, chunk_id, None, reason, fsync=self._fsync
+                    )
+                )
+                if size is not None:
+                    self._forget(size)
+                    log.warn(  # noqa: G010 (twisted.logger has no .warning)
+                        "quarantined chunk {chunk_id}: {reason}", chunk_id=chunk_id, reason=reason
+                    )
+        raise CorruptChunk(f"chunk {chunk_id} is corrupt ({reason}) and was quarantined")
+
+    async def stat(self, chunk_id: str) -> ChunkInfo:
+        """
+        A chunk's record, from its sidecar (the data is not read).
+
+        :raises ChunkNotFound: when there is no such chunk.
+        :raises CorruptChunk: when its sidecar is broken (it is quarantined).
+        """
+        chunk_id = validate_chunk_id(chunk_id)
+        info = await self._lookup(chunk_id)
+        if info is None:
+            raise ChunkNotFound(f"no chunk {chunk_id}")
+        return info
+
+    async def list(self, *, after: str = "", limit: int = 0) -> ChunkPage:
+        """Up to ``limit`` chunk ids greater than ``after``, ascending."""
+        limit, after = check_page(limit, after)
+        ids, more = await self._run(diskwalk.list_ids, self.layout, after, limit, _is_chunk_id)
+        return ChunkPage(tuple(ids), ids[-1] if more and ids else "")
+
+    async def delete(self, chunk_id: str) -> bool:
+        """Remove a chunk; ``False`` when there was none."""
+        chunk_id = validate_chunk_id(chunk_id)
+        async with self._locks(chunk_id):
+            size = await self._run(
+                lambda: diskfiles.remove(self.layout, chunk_id, fsync=self._fsync)
+            )
+        if size is None:
+            return False
+        self._forget(size)
+        log.info("deleted chunk {chunk_id}", chunk_id=chunk_id)
+        return True
+
+    # -- put -------------------------------------------------------------
+
+    async def put(
+        self,
+        chunk_id: str,
+        *,
+        size: int,
+        algorithm: str,
+        digest: str,
+        data: AsyncIterable[bytes],
+    ) -> PutResult:
+        """
+        Store a chunk from ``data``, verifying ``size`` and ``digest`` as it arrives.
+
+        :raises InvalidChunkId, InvalidRequest, TooLarge: for a bad header.
+        :raises SizeMismatch: when ``data`` holds more or fewer bytes than ``size``.
+        :raises ChecksumMismatch: when ``data`` does not match ``digest``.
+        :raises ChunkExists: when another chunk is stored under ``chunk_id``.
+        :raises InsufficientStorage: when it does not fit.
+        """
+        header = check_put_header(
+            chunk_id=chunk_id,
+            size=size,
+            algorithm=algorithm,
+            digest=digest,
+            algorithms=self._algorithms,
+            max_chunk_size=self._max_chunk_size,
+        )
+        try:
+            existing = await self._lookup(header.chunk_id)
+        except CorruptChunk:
+            existing = None  # quarantined: store the new copy
+        if existing is not None:
+            check_same(existing, header)
+            await drain_put(header, data)
+            return put_result(existing, created=False)
+        await self._reserve(header.size)
+        try:
+            return await self._put_new(header, data)
+        finally:
+            self._reserved -= header.size
+
+    async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
+        # Created here, not on the executor, so a cancellation cannot lose track of
+        # the temp file (creating an empty file is a quick metadata operation).
+        writer = TempWriter(
+            self.layout,
+            header.chunk_id,
+            header.size,
+            header.algorithm(),
+            fsync=self._fsync,
+            write=self._write,
+        )
+        self._writers.add(writer)
+        try:
+            async for piece in data:
+                if piece:
+                    await self._run(writer.write, piece)
+            await self._run(writer.finish, header.digest)
+            info = ChunkInfo(
+                header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
+            )
+            async with self._locks(header.chunk_id):
+                existing, quarantined = await self._run(
+                    lambda: diskfiles.commit(self.layout, writer, info, fsync=self._fsync)
+                )
+                if quarantined is not None:
+                    self._forget(quarantined)
+                if existing is None:
+                    self._chunk_count += 1
+                    self._used += info.size
+        finally:
+            try:
+                await self._run_to_end(writer.discard)
+            except RuntimeError:  # the executor is shut down: the node is stopping
+                writer.discard()
+            finally:
+                self._writers.discard(writer)
+        if existing is not None:
+            check_same(existing, header)
+            return put_result(existing, created=False)
+        log.info("stored chunk {chunk_id} ({size} bytes)", chunk_id=info.chunk_id, size=info.size)
+        return put_result(info, created=True)
+
+    # -- get -------------------------------------------------------------
+
+    async def read(
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+    ) -> ChunkRead:
+        """
+        Open a chunk for reading ``length`` bytes from ``offset``.
+
+        A whole-chunk read (or any read with ``verify``) reads and hashes the
+        entire chunk and holds back its last piece until the digest matched; on
+        a mismatch the chunk is quarantined and iteration raises
+        :class:`CorruptChunk`.  A range read without ``verify`` reads only its
+        bytes and is not verified.
+
+        :raises ChunkNotFound: when there is no such chunk.
+        :raises CorruptChunk: when its sidecar is broken (it is quarantined).
+        :raises InvalidRange: when the range reaches past the end.
+        """
+        chunk_id = validate_chunk_id(chunk_id)
+        try:
+            f = await self._run(ChunkFile.open, self.layout, chunk_id, self._hasher_for)
+        except FileNotFoundError:
+            raise ChunkNotFound(f"no chunk {chunk_id}") from None
+        except BrokenChunk:
+            if await self._settle_broken(chunk_id) is None:
+                raise ChunkNotFound(f"no chunk {chunk_id}") from None
+            # Fine after all (a concurrent commit): open it again.
+            f = await self._run(ChunkFile.open, self.layout, chunk_id, self._hasher_for)
+        try:
+            offset, length = check_range(f.info.size, offset, length)
+        except BaseException:
+            await self._run_to_end(f.close)
+            raise
+        verifying = verify or (offset == 0 and length == f.info.size)
+        return ChunkRead(
+            f.info,
+            offset,
+            length,
+            self._pieces(f, offset, length, verifying),
+            closer=lambda: self._run_to_end(f.close),
+        )
+
+    async def _pieces(
+        self, f: ChunkFile, offset: int, length: int, verifying: bool
+    ) -> AsyncIterator[bytes]:
+        info = f.info
+        try:
+            start, end = (0, info.size) if verifying else (offset, offset + length)
+            stop = offset + length
+            held: bytes | None = None
+            pos = start
+            while pos < end:
+                n = min(BLOCK_SIZE, end - pos)
+                data = await self._run(lambda p=pos, k=n: f.read_at(p, k, hash=verifying))
+                if len(data) != n:
+                    await self._corrupt(f, f"data file ended at byte {pos + len(data)}")
+                lo, hi = max(pos, offset), min(pos + n, stop)
+                piece = data if (lo, hi) == (pos, pos + n) else data[lo - pos : hi - pos]
+                pos += n
+                if lo < hi:
+                    if held is not None:
+                        yield held
+                    held = piece
+            if verifying:
+                actual = f.hexdigest()
+                if not digest_matches(info.digest, actual):
+                    await self._corrupt(
+                        f, f"{info.algorithm} digest is {actual}, sidecar says {info.digest}"
+                    )
+            if held is not None:
+                yield held
+        finally:
+            await self._run_to_end(f.close)
+
+    async def _corrupt(self, f: ChunkFile, reason: str) -> None:
+        chunk_id = f.info.chunk_id
+        await self._quarantine(chunk_id, f.inode, reason)
+        raise CorruptChunk(f"chunk {chunk_id} is corrupt ({reason}) and was quarantined")

@@ -1,0 +1,153 @@
+"""
+A chunk store in memory: the test fake of :class:`s3node.interfaces.ChunkStore`.
+
+It follows the disk store's contract (the same checks, errors, verification
+and quarantine) so the contract tests run against both, but it holds every
+chunk in memory and hashes on the calling thread: use it for tests and small
+throwaway setups only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+
+from s3node.core.checksums import digest_matches
+from s3node.core.ids import validate_chunk_id
+from s3node.errors import (
+    ChecksumMismatch,
+    ChunkNotFound,
+    CorruptChunk,
+    InsufficientStorage,
+    SizeMismatch,
+)
+from s3node.interfaces import ChecksumAlgorithm
+from s3node.storage.checks import (
+    check_page,
+    check_put_header,
+    check_range,
+    check_same,
+    drain_put,
+    put_result,
+)
+from s3node.storage.diskfiles import BLOCK_SIZE, now
+from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+
+__all__ = ["MemoryChunkStore"]
+
+
+class MemoryChunkStore:
+    """A :class:`s3node.interfaces.ChunkStore` in a dict."""
+
+    def __init__(
+        self,
+        *,
+        algorithms: Mapping[str, ChecksumAlgorithm],
+        max_chunk_size: int,
+        capacity: int = 1 << 40,
+    ) -> None:
+        self._algorithms = algorithms
+        self._max_chunk_size = max_chunk_size
+        self._capacity = capacity
+        self._chunks: dict[str, tuple[ChunkInfo, bytearray]] = {}
+        #: chunks that failed verification, by id
+        self.quarantined: dict[str, tuple[ChunkInfo, bytes]] = {}
+
+    def corrupt(self, chunk_id: str, position: int = 0) -> None:
+        """Flip one bit of a stored chunk (for tests of verification)."""
+        self._chunks[chunk_id][1][position] ^= 0x01
+
+    async def usage(self) -> StoreUsage:
+        """Capacity, bytes used, bytes free and the chunk count."""
+        used = sum(info.size for info, _ in self._chunks.values())
+        return StoreUsage(self._capacity, used, max(0, self._capacity - used), len(self._chunks))
+
+    async def stat(self, chunk_id: str) -> ChunkInfo:
+        """A chunk's record."""
+        chunk_id = validate_chunk_id(chunk_id)
+        try:
+            return self._chunks[chunk_id][0]
+        except KeyError:
+            raise ChunkNotFound(f"no chunk {chunk_id}") from None
+
+    async def list(self, *, after: str = "", limit: int = 0) -> ChunkPage:
+        """Up to ``limit`` chunk ids greater than ``after``, ascending."""
+        limit, after = check_page(limit, after)
+        ids = sorted(i for i in self._chunks if i > after)
+        page = ids[:limit]
+        return ChunkPage(tuple(page), page[-1] if len(ids) > limit else "")
+
+    async def delete(self, chunk_id: str) -> bool:
+        """Remove a chunk; ``False`` when there was none."""
+        return self._chunks.pop(validate_chunk_id(chunk_id), None) is not None
+
+    async def put(
+        self,
+        chunk_id: str,
+        *,
+        size: int,
+        algorithm: str,
+        digest: str,
+        data: AsyncIterable[bytes],
+    ) -> PutResult:
+        """Store a chunk, with the disk store's checks and errors."""
+        header = check_put_header(
+            chunk_id=chunk_id,
+            size=size,
+            algorithm=algorithm,
+            digest=digest,
+            algorithms=self._algorithms,
+            max_chunk_size=self._max_chunk_size,
+        )
+        existing = self._chunks.get(header.chunk_id)
+        if existing is not None:
+            check_same(existing[0], header)
+            await drain_put(header, data)
+            return put_result(existing[0], created=False)
+        if (await self.usage()).free < header.size:
+            raise InsufficientStorage(f"chunk of {header.size} bytes does not fit")
+        hasher = header.algorithm()
+        buf = bytearray()
+        async for piece in data:
+            if len(buf) + len(piece) > header.size:
+                raise SizeMismatch(f"received more than the declared {header.size} bytes")
+            hasher.update(piece)
+            buf += piece
+        if len(buf) != header.size:
+            raise SizeMismatch(f"received {len(buf)} of the declared {header.size} bytes")
+        if not digest_matches(header.digest, hasher.hexdigest()):
+            raise ChecksumMismatch(f"chunk {header.chunk_id}: digest differs")
+        existing = self._chunks.get(header.chunk_id)
+        if existing is not None:  # a concurrent put won
+            check_same(existing[0], header)
+            return put_result(existing[0], created=False)
+        info = ChunkInfo(header.chunk_id, header.size, header.algorithm.name, header.digest, now())
+        self._chunks[header.chunk_id] = (info, buf)
+        return put_result(info, created=True)
+
+    async def read(
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+    ) -> ChunkRead:
+        """Open a chunk for reading; whole reads (or ``verify``) are verified."""
+        chunk_id = validate_chunk_id(chunk_id)
+        try:
+            info, buf = self._chunks[chunk_id]
+        except KeyError:
+            raise ChunkNotFound(f"no chunk {chunk_id}") from None
+        offset, length = check_range(info.size, offset, length)
+        verifying = verify or (offset == 0 and length == info.size)
+        return ChunkRead(info, offset, length, self._pieces(info, buf, offset, length, verifying))
+
+    async def _pieces(
+        self, info: ChunkInfo, buf: bytearray, offset: int, length: int, verifying: bool
+    ) -> AsyncIterator[bytes]:
+        data = bytes(buf)
+        if verifying:
+            hasher = self._algorithms[info.algorithm]()
+            hasher.update(data)
+            if not digest_matches(info.digest, hasher.hexdigest()):
+                if self._chunks.get(info.chunk_id, (None,))[0] is info:
+                    del self._chunks[info.chunk_id]
+                    self.quarantined[info.chunk_id] = (info, data)
+                raise CorruptChunk(f"chunk {info.chunk_id} is corrupt and was quarantined")
+        for pos in range(offset, offset + length, BLOCK_SIZE):
+            yield data[pos : min(pos + BLOCK_SIZE, offset + length)]

@@ -1,0 +1,201 @@
+"""
+The gRPC face of a chunk store: ``s3node.storage.v1.Storage`` on grpc.aio.
+
+Each RPC is an asyncio coroutine (grpc.aio runs it on the event loop that
+Twisted's asyncio reactor drives).  The servicer only translates: messages
+to chunk store calls and back, and errors to statuses in :func:`_edge` (with
+:mod:`s3node.storage.errors`).  Verification, locking and disk discipline
+live in the chunk store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+import s3node
+from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
+from s3node.errors import InvalidRequest, S3NodeError
+from s3node.interfaces import ChunkStore
+from s3node.storage.errors import ERROR_CODE_KEY, status_for
+from s3node.storage.types import ChunkInfo
+
+__all__ = ["StorageServicer"]
+
+log = Logger()
+
+#: the most bytes, and seconds, a failed put's stream is read on before the error is sent
+DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_SECONDS = 30.0
+
+
+@asynccontextmanager
+async def _edge(context: grpc.aio.ServicerContext, rpc: str) -> AsyncIterator[None]:
+    """Turn errors into statuses: s3node errors by the mapping, the rest into ``INTERNAL``."""
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise
+    except S3NodeError as error:
+        context.set_trailing_metadata(((ERROR_CODE_KEY, error.code),))
+        await context.abort(status_for(error), error.message)
+    except Exception:  # noqa: BLE001 (the edge: nothing may crash the node)
+        log.failure("{rpc} failed unexpectedly", Failure(), rpc=rpc)
+        context.set_trailing_metadata(((ERROR_CODE_KEY, S3NodeError.code),))
+        await context.abort(grpc.StatusCode.INTERNAL, f"{rpc}: internal error (see the node's log)")
+
+
+def _info_message(info: ChunkInfo) -> pb.ChunkInfo:
+    created = Timestamp()
+    created.FromDatetime(info.created)
+    return pb.ChunkInfo(
+        chunk_id=info.chunk_id,
+        size=info.size,
+        checksum_algorithm=info.algorithm,
+        digest=info.digest,
+        created=created,
+    )
+
+
+async def _drain(requests: AsyncIterator[Any]) -> None:
+    """
+    Read what is left of a failed PutChunk stream, up to :data:`DRAIN_LIMIT`
+    bytes and :data:`DRAIN_SECONDS`, before the node answers with its error.
+
+    A client still writing when the node aborts gets grpc's local "Internal
+    error from Core" instead of the node's status; letting it finish writing
+    first delivers the real status (``ALREADY_EXISTS``, ``RESOURCE_EXHAUSTED``...).
+    Past the limits the node aborts anyway.
+    """
+
+    async def drain() -> None:
+        received = 0
+        async for request in requests:
+            received += len(request.data)
+            if received > DRAIN_LIMIT:
+                return
+
+    try:
+        await asyncio.wait_for(drain(), DRAIN_SECONDS)
+    except (TimeoutError, S3NodeError, grpc.RpcError):
+        pass
+
+
+async def _split_put_stream(
+    requests: AsyncIterable[Any],
+) -> tuple[pb.PutChunkHeader, AsyncIterator[bytes], AsyncIterator[Any]]:
+    """The header of a PutChunk stream, an iterator over its data, and the raw stream."""
+    it = aiter(requests)
+    try:
+        first = await anext(it)
+    except StopAsyncIteration:
+        raise InvalidRequest(
+            "empty PutChunk stream: the first message must carry the header"
+        ) from None
+    if first.WhichOneof("kind") != "header":
+        raise InvalidRequest("missing header: the first PutChunk message must carry the header")
+
+    async def data() -> AsyncIterator[bytes]:
+        async for request in it:
+            kind = request.WhichOneof("kind")
+            if kind == "data":
+                yield request.data
+            elif kind == "header":
+                raise InvalidRequest("duplicate header: only the first PutChunk message has one")
+            else:
+                raise InvalidRequest("a PutChunk message carries neither header nor data")
+
+    return first.header, data(), it
+
+
+class StorageServicer(pb_grpc.StorageServicer):
+    """Serves one :class:`s3node.interfaces.ChunkStore` as ``s3node.storage.v1.Storage``."""
+
+    def __init__(self, store: ChunkStore, *, node_id: str, version: str = s3node.__version__):
+        self._store = store
+        self._node_id = node_id
+        self._version = version
+
+    async def PutChunk(self, request_iterator: Any, context: Any) -> pb.PutChunkResponse:
+        """Store one chunk from a header and data messages."""
+        async with _edge(context, "PutChunk"):
+            header, data, requests = await _split_put_stream(request_iterator)
+            try:
+                result = await self._store.put(
+                    header.chunk_id,
+                    size=header.size,
+                    algorithm=header.checksum_algorithm,
+                    digest=header.digest,
+                    data=data,
+                )
+            except S3NodeError:
+                await _drain(requests)
+                raise
+            return pb.PutChunkResponse(
+                chunk_id=result.chunk_id,
+                size=result.size,
+                checksum_algorithm=result.algorithm,
+                digest=result.digest,
+                created=result.created,
+            )
+        raise AssertionError("unreachable")  # _edge aborts
+
+    async def GetChunk(self, request: Any, context: Any) -> AsyncIterator[pb.GetChunkResponse]:
+        """Stream a chunk (or a range of it): its record first, then its bytes."""
+        async with _edge(context, "GetChunk"):
+            read = await self._store.read(
+                request.chunk_id,
+                offset=request.offset,
+                length=request.length if request.HasField("length") else None,
+                verify=request.verify,
+            )
+            try:
+                yield pb.GetChunkResponse(info=_info_message(read.info))
+                async for piece in read.pieces:
+                    yield pb.GetChunkResponse(data=piece)
+            finally:
+                await read.aclose()
+
+    async def DeleteChunk(self, request: Any, context: Any) -> pb.DeleteChunkResponse:
+        """Remove a chunk (idempotent)."""
+        async with _edge(context, "DeleteChunk"):
+            return pb.DeleteChunkResponse(deleted=await self._store.delete(request.chunk_id))
+        raise AssertionError("unreachable")
+
+    async def StatChunk(self, request: Any, context: Any) -> pb.StatChunkResponse:
+        """Describe a chunk."""
+        async with _edge(context, "StatChunk"):
+            info = await self._store.stat(request.chunk_id)
+            return pb.StatChunkResponse(info=_info_message(info))
+        raise AssertionError("unreachable")
+
+    async def ListChunks(self, request: Any, context: Any) -> pb.ListChunksResponse:
+        """A page of chunk ids."""
+        async with _edge(context, "ListChunks"):
+            page = await self._store.list(after=request.page_token, limit=request.page_size)
+            return pb.ListChunksResponse(
+                chunk_ids=page.chunk_ids, next_page_token=page.next_page_token
+            )
+        raise AssertionError("unreachable")
+
+    async def Health(self, request: Any, context: Any) -> pb.HealthResponse:
+        """The node's id, space and chunk count."""
+        async with _edge(context, "Health"):
+            usage = await self._store.usage()
+            return pb.HealthResponse(
+                node_id=self._node_id,
+                capacity=usage.capacity,
+                used=usage.used,
+                free=usage.free,
+                chunk_count=usage.chunk_count,
+                version=self._version,
+            )
+        raise AssertionError("unreachable")

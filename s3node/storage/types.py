@@ -1,0 +1,113 @@
+"""
+The values a chunk store and the storage client hand back.
+
+These plain frozen dataclasses are shared by the disk and memory chunk stores
+(:mod:`s3node.storage.diskstore`, :mod:`s3node.storage.memorystore`), the gRPC
+servicer and :class:`s3node.storage.client.StorageClient`, so a caller sees the
+same types whether it talks to a store in-process or to a node over gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "ChunkInfo",
+    "ChunkPage",
+    "ChunkRead",
+    "ChunkStat",
+    "NodeHealth",
+    "PutResult",
+    "StoreUsage",
+]
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """A stored chunk's record."""
+
+    chunk_id: str
+    #: length in bytes
+    size: int
+    #: checksum algorithm name, e.g. ``"sha256"``
+    algorithm: str
+    #: lowercase hex digest under :attr:`algorithm`
+    digest: str
+    #: when the node stored it (timezone-aware, UTC)
+    created: datetime
+
+
+#: what :meth:`StorageClient.stat_chunk` returns
+ChunkStat = ChunkInfo
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """The outcome of storing a chunk."""
+
+    chunk_id: str
+    size: int
+    algorithm: str
+    digest: str
+    #: ``False`` when an identical chunk was already stored under this id
+    created: bool
+
+
+@dataclass(frozen=True)
+class ChunkPage:
+    """One page of chunk ids, in ascending order."""
+
+    chunk_ids: tuple[str, ...]
+    #: pass back to get the next page; ``""`` on the last page
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class StoreUsage:
+    """How full a chunk store is, in bytes."""
+
+    capacity: int
+    used: int
+    free: int
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """A storage node's answer to a health check."""
+
+    node_id: str
+    capacity: int
+    used: int
+    free: int
+    chunk_count: int
+    version: str = ""
+
+
+@dataclass
+class ChunkRead:
+    """
+    An open read of a chunk: its record and its bytes.
+
+    Iterate :attr:`pieces` (an async generator) to the end, which releases
+    the file; call :meth:`aclose` when giving up early (or not iterating at all).
+    """
+
+    info: ChunkInfo
+    #: the first byte served
+    offset: int
+    #: how many bytes :attr:`pieces` yields in total
+    length: int
+    pieces: AsyncIterator[bytes]
+    #: releases what the read holds (called by :meth:`aclose`)
+    closer: Callable[[], Awaitable[None]] | None = None
+
+    async def aclose(self) -> None:
+        """Stop reading and release the underlying file (idempotent)."""
+        aclose = getattr(self.pieces, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        if self.closer is not None:
+            await self.closer()

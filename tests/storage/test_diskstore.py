@@ -1,0 +1,315 @@
+"""
+What only the disk chunk store does: its on-disk layout, start-up recovery,
+the data dir lock, running out of space, quarantine of broken files and
+cancelled puts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import subprocess
+
+import pytest
+from support.aio import aio_test
+from support.chunks import aiter_of, collect, new_chunk, sha256_hex
+
+from s3node.errors import ConfigurationError, CorruptChunk, InsufficientStorage
+from s3node.storage.diskstore import DiskChunkStore
+
+MiB = 1024 * 1024
+
+
+def _store(root, algorithms, executor, **kw) -> DiskChunkStore:
+    kw.setdefault("max_chunk_size", 64 * MiB)
+    store = DiskChunkStore(root, algorithms=algorithms, executor=executor, **kw)
+    store.open()
+    return store
+
+
+@pytest.fixture
+def store(tmp_path, algorithms, executor):
+    """An open disk store in a temp dir."""
+    s = _store(tmp_path / "node", algorithms, executor)
+    yield s
+    s.close()
+
+
+async def _put(store, chunk_id, data, digest):
+    return await store.put(
+        chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data)
+    )
+
+
+@aio_test
+async def test_layout_and_sidecar(store):
+    """A chunk lives at chunks/ab/cd/<id> with a JSON sidecar naming its format, size and digest."""
+    chunk_id, data, digest = new_chunk(1234)
+    await _put(store, chunk_id, data, digest)
+    path = store.layout.root / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
+    assert path.read_bytes() == data
+    meta = json.loads(path.with_name(chunk_id + ".meta").read_bytes())
+    assert meta["format"] == 1
+    assert (meta["chunk_id"], meta["size"], meta["algorithm"], meta["digest"]) == (
+        chunk_id,
+        1234,
+        "sha256",
+        digest,
+    )
+    assert list(store.layout.tmp.iterdir()) == []
+
+
+@aio_test
+async def test_reopen_cleans_leftovers_and_recounts(tmp_path, algorithms, executor):
+    """Opening a data dir removes temp files and orphan sidecars and counts the stored chunks."""
+    store = _store(tmp_path / "node", algorithms, executor)
+    stored = []
+    for size in (100, 200):
+        chunk_id, data, digest = new_chunk(size)
+        await _put(store, chunk_id, data, digest)
+        stored.append(chunk_id)
+    store.close()
+    (store.layout.tmp / "leftover.part").write_bytes(b"half a chunk")
+    orphan = store.layout.meta_path("ab" * 16)
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text("{}")
+    reopened = _store(tmp_path / "node", algorithms, executor)
+    try:
+        assert list(reopened.layout.tmp.iterdir()) == []
+        assert not orphan.exists()
+        usage = await reopened.usage()
+        assert (usage.chunk_count, usage.used) == (2, 300)
+        assert (await reopened.list()).chunk_ids == tuple(sorted(stored))
+    finally:
+        reopened.close()
+
+
+def test_one_process_per_data_dir(tmp_path, algorithms, executor):
+    """A second store on a data dir in use fails with ConfigurationError."""
+    first = _store(tmp_path / "node", algorithms, executor)
+    try:
+        with pytest.raises(ConfigurationError, match="in use"):
+            _store(tmp_path / "node", algorithms, executor)
+    finally:
+        first.close()
+    _store(tmp_path / "node", algorithms, executor).close()
+
+
+@aio_test
+async def test_disk_full_while_writing(tmp_path, algorithms, executor):
+    """ENOSPC during a write raises InsufficientStorage and leaves no temp file and no chunk."""
+    calls = []
+
+    def full_disk(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    store = _store(tmp_path / "node", algorithms, executor, write=full_disk)
+    try:
+        chunk_id, data, digest = new_chunk(3 * MiB)
+        with pytest.raises(InsufficientStorage):
+            await store.put(
+                chunk_id,
+                size=len(data),
+                algorithm="sha256",
+                digest=digest,
+                data=aiter_of(data[:MiB], data[MiB:]),
+            )
+        assert list(store.layout.tmp.iterdir()) == []
+        assert (await store.list()).chunk_ids == ()
+        assert (await store.usage()).chunk_count == 0
+    finally:
+        store.close()
+
+
+@aio_test
+async def test_capacity_is_enforced_before_reading(tmp_path, algorithms, executor):
+    """A put that would exceed the configured capacity is refused without consuming data."""
+    store = _store(tmp_path / "node", algorithms, executor, capacity=1000)
+    try:
+        chunk_id, data, digest = new_chunk(600)
+        await _put(store, chunk_id, data, digest)
+        consumed = []
+
+        async def more():
+            consumed.append(True)
+            yield data
+
+        with pytest.raises(InsufficientStorage):
+            await store.put(
+                new_chunk(1)[0], size=600, algorithm="sha256", digest=digest, data=more()
+            )
+        assert consumed == []
+        usage = await store.usage()
+        assert (usage.capacity, usage.used, usage.free) == (1000, 600, 400)
+    finally:
+        store.close()
+
+
+@aio_test
+async def test_broken_sidecar_quarantines(store):
+    """A chunk whose sidecar is unreadable is quarantined on stat, with a reason file."""
+    chunk_id, data, digest = new_chunk(100)
+    await _put(store, chunk_id, data, digest)
+    store.layout.meta_path(chunk_id).write_text("not json")
+    with pytest.raises(CorruptChunk, match="sidecar"):
+        await store.stat(chunk_id)
+    names = sorted(p.name for p in store.layout.quarantine.iterdir())
+    assert len(names) == 3 and all(n.startswith(chunk_id) for n in names)
+    reason = next(p for p in store.layout.quarantine.iterdir() if p.suffix == ".reason")
+    assert "sidecar" in reason.read_text()
+    # The id is free again: a good copy can be stored.
+    assert (await _put(store, chunk_id, data, digest)).created
+
+
+@aio_test
+async def test_truncated_data_file_is_corrupt(store):
+    """A data file shorter than its sidecar says fails the read with CorruptChunk."""
+    chunk_id, data, digest = new_chunk(2 * MiB)
+    await _put(store, chunk_id, data, digest)
+    os.truncate(store.layout.data_path(chunk_id), MiB)
+    with pytest.raises(CorruptChunk):
+        await collect((await store.read(chunk_id)).pieces)
+    assert not store.layout.data_path(chunk_id).exists()
+
+
+@aio_test
+async def test_cancelled_put_leaves_nothing(store):
+    """A put cancelled mid-stream removes its temp file and stores nothing."""
+    chunk_id, data, digest = new_chunk(2 * MiB)
+    gate = asyncio.Event()
+
+    async def slow():
+        yield data[:MiB]
+        await gate.wait()
+        yield data[MiB:]
+
+    task = asyncio.ensure_future(
+        store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=slow())
+    )
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if list(store.layout.tmp.iterdir()):
+            break
+    assert list(store.layout.tmp.iterdir()), "the put never started writing"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(store.layout.tmp.iterdir()) == []
+    assert not store.layout.data_path(chunk_id).exists()
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """An 8 MiB tmpfs mounted at a temp dir (needs root)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@aio_test
+async def test_real_disk_full(tiny_fs, algorithms, executor):
+    """On a real full file system puts fail with InsufficientStorage and leave no temp files."""
+    store = _store(tiny_fs / "node", algorithms, executor, fsync=True)
+    try:
+        # Too big for the free space: refused up front.
+        chunk_id, data, digest = new_chunk(9 * MiB)
+        with pytest.raises(InsufficientStorage):
+            await _put(store, chunk_id, data, digest)
+        # Two that each fit alone but not together: one fails while writing.
+        chunks = [new_chunk(5 * MiB) for _ in range(2)]
+        results = await asyncio.gather(
+            *(
+                store.put(
+                    c,
+                    size=len(d),
+                    algorithm="sha256",
+                    digest=h,
+                    data=aiter_of(*(d[i : i + MiB] for i in range(0, len(d), MiB))),
+                )
+                for c, d, h in chunks
+            ),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, Exception)]
+        # Interleaved, both may run out; at least one must.
+        assert failures and all(isinstance(f, InsufficientStorage) for f in failures), results
+        assert list(store.layout.tmp.iterdir()) == []
+        stored = (await store.list()).chunk_ids
+        assert len(stored) == 2 - len(failures)
+        for chunk_id in stored:
+            data = {c: d for c, d, _ in chunks}[chunk_id]
+            assert await collect((await store.read(chunk_id)).pieces) == data
+        # The space the failed puts took is free again.
+        small_id, small, small_digest = new_chunk(MiB)
+        assert (await _put(store, small_id, small, small_digest)).created
+        assert sha256_hex(small) == (await store.stat(small_id)).digest
+    finally:
+        store.close()
+
+
+@aio_test
+async def test_reads_racing_deletes_never_report_corruption(store):
+    """Stats and reads that race a delete see the chunk or ChunkNotFound, never CorruptChunk."""
+    from s3node.errors import ChunkNotFound
+
+    outcomes = set()
+    for _ in range(40):
+        chunk_id, data, digest = new_chunk(4096)
+        await _put(store, chunk_id, data, digest)
+
+        async def read(cid=chunk_id):
+            return await collect((await store.read(cid)).pieces)
+
+        results = await asyncio.gather(
+            store.delete(chunk_id), store.stat(chunk_id), read(), return_exceptions=True
+        )
+        assert results[0] is True
+        for r in results[1:]:
+            assert not isinstance(r, Exception) or isinstance(r, ChunkNotFound), r
+            outcomes.add(type(r).__name__)
+    assert list(store.layout.quarantine.iterdir()) == []
+
+
+@aio_test
+async def test_chunk_of_a_vanished_algorithm_is_not_quarantined(store):
+    """A chunk recorded with an algorithm no plugin provides fails to read but stays in place."""
+    chunk_id, data, digest = new_chunk(100)
+    await _put(store, chunk_id, data, digest)
+    meta = store.layout.meta_path(chunk_id)
+    doc = json.loads(meta.read_bytes())
+    doc["algorithm"] = "gone-plugin"
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(ConfigurationError, match="gone-plugin"):
+        await store.read(chunk_id)
+    assert store.layout.data_path(chunk_id).exists()
+    assert list(store.layout.quarantine.iterdir()) == []
+
+
+@aio_test
+async def test_reads_never_leak_file_descriptors(store):
+    """Reads finished, abandoned midway or never started all release their file."""
+    chunk_id, data, digest = new_chunk(3 * MiB)
+    await _put(store, chunk_id, data, digest)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        assert await collect((await store.read(chunk_id)).pieces) == data
+        half = await store.read(chunk_id)
+        await anext(aiter(half.pieces))
+        await half.aclose()
+        untouched = await store.read(chunk_id, offset=5, length=5)
+        await untouched.aclose()
+    assert len(os.listdir("/proc/self/fd")) <= before + 2

@@ -1,0 +1,388 @@
+"""
+The ChunkStore contract, run against every implementation: the disk store,
+the memory store and a real node through gRPC (RemoteChunkStore) behave the
+same for every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_twisted
+from support.aio import aio_test, as_deferred
+from support.chunks import aiter_of, collect, new_chunk, sha256_hex
+from twisted.internet import reactor
+
+from s3node.config import StorageConfig
+from s3node.core.ids import new_chunk_id
+from s3node.errors import (
+    ChecksumMismatch,
+    ChunkExists,
+    ChunkNotFound,
+    CorruptChunk,
+    InvalidChunkId,
+    InvalidRange,
+    InvalidRequest,
+    SizeMismatch,
+    TooLarge,
+)
+from s3node.storage.client import StorageClient
+from s3node.storage.diskfiles import BLOCK_SIZE
+from s3node.storage.diskstore import DiskChunkStore
+from s3node.storage.memorystore import MemoryChunkStore
+from s3node.storage.remotestore import RemoteChunkStore
+from s3node.storage.service import StorageNodeService
+
+MAX_CHUNK = 8 * BLOCK_SIZE
+BAD_IDS = ["../../etc/passwd", "", "ABCDEF" * 6, "a" * 65, "a" * 31, "0" * 31 + "\x00", "٣" * 32]
+
+
+@pytest_twisted.async_yield_fixture(params=["disk", "memory", "remote"])
+async def store(request, tmp_path, algorithms, executor):
+    """
+    A fresh, empty chunk store of each kind; "remote" is a real node on a
+    loopback port reached through StorageClient (``backing`` is its disk store).
+    """
+    if request.param == "memory":
+        yield MemoryChunkStore(algorithms=algorithms, max_chunk_size=MAX_CHUNK)
+        return
+    if request.param == "remote":
+        config = StorageConfig(
+            host="127.0.0.1",
+            port=0,
+            data_dir=tmp_path / "node",
+            node_id="contract",
+            max_chunk_size=MAX_CHUNK,
+            fsync=False,
+        )
+        node = StorageNodeService(config, reactor, algorithms=algorithms)
+        node.startService()
+        await node.when_listening()
+        remote = RemoteChunkStore(StorageClient(node.address), timeout=30)
+        remote.backing = node.store
+        yield remote
+        await as_deferred(remote.client.close())
+        await node.stopService()
+        return
+    disk = DiskChunkStore(
+        tmp_path / "node", algorithms=algorithms, executor=executor, max_chunk_size=MAX_CHUNK
+    )
+    disk.open()
+    yield disk
+    disk.close()
+
+
+def _disk(store):
+    """The disk store behind ``store``, if any."""
+    return getattr(store, "backing", store)
+
+
+def _corrupt(store, chunk_id: str, position: int) -> None:
+    if isinstance(store, MemoryChunkStore):
+        store.corrupt(chunk_id, position)
+        return
+    path = _disk(store).layout.data_path(chunk_id)
+    with open(path, "r+b") as f:
+        f.seek(position)
+        byte = f.read(1)
+        f.seek(position)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+async def _put(store, chunk_id, data, digest, *, algorithm="sha256", pieces=None):
+    return await store.put(
+        chunk_id,
+        size=len(data),
+        algorithm=algorithm,
+        digest=digest,
+        data=aiter_of(*(pieces if pieces is not None else [data])),
+    )
+
+
+async def _read(store, chunk_id, **kw) -> bytes:
+    return await collect((await store.read(chunk_id, **kw)).pieces)
+
+
+@aio_test
+async def test_put_then_read_round_trips(store):
+    """A chunk put in several pieces reads back byte-exact with its recorded size and digest."""
+    chunk_id, data, digest = new_chunk(2 * BLOCK_SIZE + 123)
+    pieces = [data[i : i + 300_000] for i in range(0, len(data), 300_000)]
+    result = await _put(store, chunk_id, data, digest, pieces=pieces)
+    assert (result.chunk_id, result.size, result.digest, result.created) == (
+        chunk_id,
+        len(data),
+        digest,
+        True,
+    )
+    assert await _read(store, chunk_id) == data
+    info = await store.stat(chunk_id)
+    assert (info.size, info.algorithm, info.digest) == (len(data), "sha256", digest)
+    assert info.created.tzinfo is not None
+
+
+@aio_test
+async def test_every_builtin_algorithm_is_accepted(store, algorithms):
+    """Puts verify against whichever built-in algorithm the client names."""
+    for name, algorithm in algorithms.items():
+        chunk_id, data, _ = new_chunk(1000)
+        hasher = algorithm()
+        hasher.update(data)
+        result = await _put(store, chunk_id, data, hasher.hexdigest(), algorithm=name)
+        assert result.algorithm == name
+        assert await _read(store, chunk_id) == data
+
+
+@aio_test
+async def test_empty_chunk(store):
+    """A zero-byte chunk is stored and read back as nothing."""
+    chunk_id = new_chunk_id()
+    await _put(store, chunk_id, b"", sha256_hex(b""), pieces=[])
+    assert await _read(store, chunk_id) == b""
+    assert (await store.stat(chunk_id)).size == 0
+
+
+@aio_test
+async def test_identical_put_is_idempotent(store):
+    """Putting the same chunk again succeeds with created false and keeps the first record."""
+    chunk_id, data, digest = new_chunk(5000)
+    first = await _put(store, chunk_id, data, digest)
+    before = await store.stat(chunk_id)
+    again = await _put(store, chunk_id, data, digest.upper())
+    assert (first.created, again.created) == (True, False)
+    assert await store.stat(chunk_id) == before
+    assert (await store.usage()).chunk_count == 1
+
+
+@aio_test
+async def test_other_content_under_a_stored_id_conflicts(store):
+    """A put of different content under a stored id raises ChunkExists and keeps the original."""
+    chunk_id, data, digest = new_chunk(5000)
+    await _put(store, chunk_id, data, digest)
+    other = bytes(reversed(data))
+    with pytest.raises(ChunkExists):
+        await _put(store, chunk_id, other, sha256_hex(other))
+    assert await _read(store, chunk_id) == data
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+@aio_test
+async def test_size_mismatch_leaves_nothing(store, delta):
+    """More or fewer bytes than declared raise SizeMismatch and store nothing."""
+    chunk_id, data, digest = new_chunk(4000)
+    with pytest.raises(SizeMismatch):
+        await store.put(
+            chunk_id,
+            size=len(data) + delta,
+            algorithm="sha256",
+            digest=digest,
+            data=aiter_of(data),
+        )
+    with pytest.raises(ChunkNotFound):
+        await store.stat(chunk_id)
+    assert _leftovers(store) == []
+
+
+@aio_test
+async def test_digest_mismatch_leaves_nothing(store):
+    """Bytes that do not match the declared digest raise ChecksumMismatch and store nothing."""
+    chunk_id, data, _ = new_chunk(4000)
+    with pytest.raises(ChecksumMismatch):
+        await _put(store, chunk_id, data, sha256_hex(b"something else"))
+    with pytest.raises(ChunkNotFound):
+        await store.stat(chunk_id)
+    assert _leftovers(store) == []
+
+
+def _leftovers(store) -> list[str]:
+    if isinstance(store, MemoryChunkStore):
+        return []
+    return sorted(p.name for p in _disk(store).layout.tmp.iterdir())
+
+
+@aio_test
+async def test_unknown_algorithm_lists_the_known_ones(store):
+    """An unknown algorithm raises InvalidRequest naming the available algorithms."""
+    chunk_id, data, digest = new_chunk(10)
+    with pytest.raises(InvalidRequest, match="sha256") as e:
+        await _put(store, chunk_id, data, digest, algorithm="md5")
+    assert "blake2b" in e.value.message and "crc32c" in e.value.message
+
+
+@aio_test
+async def test_malformed_digest_is_rejected(store):
+    """A digest that is not hex of the algorithm's length raises InvalidRequest."""
+    chunk_id, data, digest = new_chunk(10)
+    with pytest.raises(InvalidRequest):
+        await _put(store, chunk_id, data, digest[:-2])
+    with pytest.raises(InvalidRequest):
+        await _put(store, chunk_id, data, "z" * 64)
+
+
+@aio_test
+async def test_oversized_chunk_is_refused_before_reading(store):
+    """A declared size over max_chunk_size raises TooLarge before the data is read."""
+    consumed = 0
+
+    async def data():
+        nonlocal consumed
+        for _ in range(MAX_CHUNK // BLOCK_SIZE + 1):
+            consumed += BLOCK_SIZE
+            yield bytes(BLOCK_SIZE)
+
+    with pytest.raises(TooLarge):
+        await store.put(
+            new_chunk_id(), size=MAX_CHUNK + 1, algorithm="sha256", digest="0" * 64, data=data()
+        )
+    if not isinstance(store, RemoteChunkStore):
+        # In process nothing is read.  (Through gRPC the node reads on, up to a
+        # limit, so that the client gets this status rather than a broken pipe;
+        # see test_grpc_node.py.)
+        assert consumed == 0
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+@aio_test
+async def test_invalid_ids_are_rejected_everywhere(store, bad_id):
+    """Every operation rejects a malformed chunk id with InvalidChunkId."""
+    with pytest.raises(InvalidChunkId):
+        await _put(store, bad_id, b"x", sha256_hex(b"x"))
+    with pytest.raises(InvalidChunkId):
+        await store.read(bad_id)
+    with pytest.raises(InvalidChunkId):
+        await store.stat(bad_id)
+    with pytest.raises(InvalidChunkId):
+        await store.delete(bad_id)
+
+
+@aio_test
+async def test_unknown_chunk_is_not_found(store):
+    """Reading or describing an id that was never stored raises ChunkNotFound."""
+    with pytest.raises(ChunkNotFound):
+        await store.read(new_chunk_id())
+    with pytest.raises(ChunkNotFound):
+        await store.stat(new_chunk_id())
+
+
+@aio_test
+async def test_range_reads(store):
+    """Range reads return exactly the requested bytes, across block boundaries too."""
+    chunk_id, data, digest = new_chunk(3 * BLOCK_SIZE + 17)
+    await _put(store, chunk_id, data, digest)
+    cases = [
+        (0, 1),
+        (5, 100),
+        (BLOCK_SIZE - 3, 10),
+        (BLOCK_SIZE, BLOCK_SIZE),
+        (1, 3 * BLOCK_SIZE),
+        (len(data) - 1, None),
+        (len(data), None),
+        (len(data), 0),
+        (7, 0),
+    ]
+    for offset, length in cases:
+        end = len(data) if length is None else offset + length
+        got = await _read(store, chunk_id, offset=offset, length=length)
+        assert got == data[offset:end], (offset, length)
+        assert await _read(store, chunk_id, offset=offset, length=length, verify=True) == got
+
+
+@aio_test
+async def test_ranges_past_the_end_are_refused(store):
+    """An offset or range beyond the chunk raises InvalidRange."""
+    chunk_id, data, digest = new_chunk(100)
+    await _put(store, chunk_id, data, digest)
+    for offset, length in [(101, None), (50, 51), (100, 1)]:
+        with pytest.raises(InvalidRange):
+            await store.read(chunk_id, offset=offset, length=length)
+
+
+@aio_test
+async def test_delete(store):
+    """Delete removes a chunk and reports whether there was one."""
+    chunk_id, data, digest = new_chunk(100)
+    await _put(store, chunk_id, data, digest)
+    assert await store.delete(chunk_id) is True
+    assert await store.delete(chunk_id) is False
+    with pytest.raises(ChunkNotFound):
+        await store.read(chunk_id)
+    assert (await store.usage()).chunk_count == 0
+
+
+@aio_test
+async def test_listing_pages_through_sorted_ids(store):
+    """Listing returns every id once, ascending, in pages linked by tokens."""
+    ids = set()
+    for _ in range(23):
+        chunk_id, data, digest = new_chunk(10)
+        await _put(store, chunk_id, data, digest)
+        ids.add(chunk_id)
+    seen: list[str] = []
+    token = ""
+    for _ in range(10):
+        page = await store.list(after=token, limit=7)
+        assert len(page.chunk_ids) <= 7
+        seen += page.chunk_ids
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == sorted(ids)
+    with pytest.raises(InvalidRequest):
+        await store.list(after="../x", limit=5)
+    with pytest.raises(InvalidRequest):
+        await store.list(limit=10_001)
+
+
+@aio_test
+async def test_usage_counts_chunks_and_bytes(store):
+    """Usage reports the number of chunks and the bytes they hold."""
+    for size in (10, 20, 30):
+        chunk_id, data, digest = new_chunk(size)
+        await _put(store, chunk_id, data, digest)
+    usage = await store.usage()
+    assert (usage.chunk_count, usage.used) == (3, 60)
+    assert 0 <= usage.free <= usage.capacity
+
+
+@aio_test
+async def test_corrupt_chunk_is_quarantined_on_full_read(store):
+    """A whole read of a chunk with a flipped bit raises CorruptChunk and the chunk is gone."""
+    chunk_id, data, digest = new_chunk(2 * BLOCK_SIZE + 5)
+    await _put(store, chunk_id, data, digest)
+    _corrupt(store, chunk_id, 10)
+    # A range read is not verified: it serves what is on disk.
+    assert await _read(store, chunk_id, offset=0, length=20) != data[:20]
+    read = await store.read(chunk_id)
+    received = []
+    with pytest.raises(CorruptChunk):
+        async for piece in read.pieces:
+            received.append(piece)
+    # The last piece is held back until the digest matched.
+    assert sum(map(len, received)) < len(data)
+    with pytest.raises(ChunkNotFound):
+        await store.stat(chunk_id)
+    assert (await store.usage()).chunk_count == 0
+
+
+@aio_test
+async def test_verified_range_read_detects_corruption(store):
+    """A range read with verify raises CorruptChunk even when the damage is outside the range."""
+    chunk_id, data, digest = new_chunk(BLOCK_SIZE + 500)
+    await _put(store, chunk_id, data, digest)
+    _corrupt(store, chunk_id, BLOCK_SIZE + 400)
+    with pytest.raises(CorruptChunk):
+        await _read(store, chunk_id, offset=0, length=100, verify=True)
+
+
+@aio_test
+async def test_concurrent_puts_of_one_id(store):
+    """Eight concurrent puts of one chunk store it once: one created, seven not."""
+    chunk_id, data, digest = new_chunk(BLOCK_SIZE + 7)
+    halves = [data[: len(data) // 2], data[len(data) // 2 :]]
+    results = await asyncio.gather(
+        *(_put(store, chunk_id, data, digest, pieces=halves) for _ in range(8))
+    )
+    assert sorted(r.created for r in results) == [False] * 7 + [True]
+    assert await _read(store, chunk_id) == data
+    assert (await store.usage()).chunk_count == 1

@@ -1,0 +1,65 @@
+"""Record builders for the metadata store tests and benchmarks."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+
+from s3node.interfaces import MetadataStore
+from s3node.metadata.model import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
+
+__all__ = ["digest", "make_chunk", "upload"]
+
+
+def digest(*parts: object) -> str:
+    """A sha256 hex digest standing for the content named by ``parts``."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def make_chunk(
+    file_id: uuid.UUID,
+    index: int,
+    *,
+    size: int = 100,
+    nodes: Sequence[str] = ("node-a", "node-b"),
+    state: ReplicaState = ReplicaState.STORED,
+) -> ChunkRecord:
+    """Chunk ``index`` of ``file_id`` with one replica per node, all in ``state``."""
+    return ChunkRecord(
+        file_id=file_id,
+        index=index,
+        chunk_id=digest("id", file_id, index),
+        size=size,
+        checksum_algorithm="sha256",
+        checksum=digest("content", file_id, index),
+        replicas=tuple(ReplicaRecord(n, state) for n in nodes),
+    )
+
+
+async def upload(
+    store: MetadataStore,
+    *,
+    chunks: int = 3,
+    chunk_size: int = 100,
+    nodes: Sequence[str] = ("node-a", "node-b"),
+    complete: bool = True,
+    filename: str = "file.bin",
+) -> FileRecord:
+    """Create a file, record ``chunks`` full chunks, and complete it (with 1 replica)."""
+    record = await store.create_file(
+        filename=filename,
+        content_type="application/octet-stream",
+        checksum_algorithm="sha256",
+        chunk_size=chunk_size,
+    )
+    for i in range(chunks):
+        await store.record_chunk(make_chunk(record.file_id, i, size=chunk_size, nodes=nodes))
+    if complete:
+        record = await store.complete_file(
+            file_id=record.file_id,
+            size=chunks * chunk_size,
+            checksum=digest("file", record.file_id),
+            replicas=1,
+        )
+    return record

@@ -1,0 +1,91 @@
+"""``pip install .`` and ``pip install -e .`` from a clean copy both give a working twistd plugin."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+_PROBE = """
+import json, s3node, twisted.plugins
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+names = [p.tapname for p in getPlugins(IServiceMaker, twisted.plugins)]
+import twisted.plugins.s3node_plugin as plugin
+from s3node.metadata.migrations import migrations_root
+print(json.dumps({"names": names, "package": s3node.__file__, "plugin": plugin.__file__,
+                  "sql": sorted(p.name for p in migrations_root().glob("*/*.sql"))}))
+"""
+
+
+def _clean_copy(dest: Path) -> Path:
+    """Copy what a fresh clone has (tracked and untracked, not ignored) to ``dest``."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: nothing to install from")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = REPO / name.decode()
+        if src.is_file():
+            target = dest / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return dest
+
+
+def _venv_borrowing_dependencies(path: Path) -> Path:
+    """A venv whose dependencies come from this interpreter, with no s3node of its own."""
+    venv.EnvBuilder(with_pip=False).create(path)
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(purelib) / "zz_borrowed.pth").write_text("\n".join(sorted(ours)) + "\n")
+    return python
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["install", "editable"])
+def test_install_finds_the_plugin(tmp_path: Path, editable: bool) -> None:
+    """After either install mode, twistd's plugin scan finds s3node from that install."""
+    src = _clean_copy(tmp_path / "clone")
+    python = _venv_borrowing_dependencies(tmp_path / "venv")
+    cmd = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+           "--no-deps", "--no-build-isolation", "--no-index"]
+    cmd += ["-e", str(src)] if editable else [str(src)]
+    install = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stdout + install.stderr
+    installed = list((tmp_path / "venv").rglob("twisted/plugins/*"))
+    assert not [p for p in installed if p.name == "dropin.cache"], "dropin.cache is never shipped"
+    if not editable:
+        assert [p.name for p in installed if p.suffix == ".py"] == ["s3node_plugin.py"]
+    probe = subprocess.run(
+        [str(python), "-c", _PROBE], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr
+    import json
+
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    home = src if editable else tmp_path / "venv"
+    assert "s3node" in found["names"]
+    assert Path(found["package"]).is_relative_to(home)
+    assert Path(found["plugin"]).is_relative_to(home)
+    expected_sql = sorted(p.name for p in (REPO / "sql").glob("*/*.sql"))
+    assert expected_sql and found["sql"] == expected_sql
+
+
+def test_twisted_plugins_is_not_a_package() -> None:
+    """twisted/ and twisted/plugins/ have no __init__.py, and dropin.cache is git-ignored."""
+    assert not (REPO / "twisted" / "__init__.py").exists()
+    assert not (REPO / "twisted" / "plugins" / "__init__.py").exists()
+    assert "dropin.cache" in (REPO / ".gitignore").read_text().split()
