@@ -24,7 +24,7 @@ setup(
     name="s3node",
     version="0.1.0.dev0",
     description="A distributed file and object store: Klein gateway, gRPC storage nodes",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["s3node", "s3node.*"]) + ["twisted.plugins"],

@@ -10,9 +10,9 @@ service builder.  Only :func:`makeService` touches the global reactor.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from twisted.application.service import IService
+from twisted.application.service import Service
 from twisted.python import usage
 
 from s3node._reactor import check_installed_reactor, require_asyncio_reactor
@@ -51,7 +51,7 @@ class StorageOptions(_RoleOptions):
 
     synopsis = "[options]"
     longdesc = "Run a storage node: keeps chunks on local disk and serves them over gRPC."
-    optParameters = [
+    optParameters: ClassVar[list[list[Any]]] = [
         ["listen", "l", "127.0.0.1:50051", "HOST:PORT for the gRPC server (port 0: any free port)."],
         ["data-dir", "d", "s3node-storage", "Folder for chunks; created if missing."],
         ["node-id", None, None, "This node's id (default: the one saved in the data dir, else a new one)."],
@@ -59,7 +59,7 @@ class StorageOptions(_RoleOptions):
         ["max-chunk-size", None, "4GiB", "The largest chunk accepted."],
         ["shutdown-grace", None, "10", "Seconds in-flight streams get to finish at shutdown."],
     ]
-    optFlags = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
+    optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
 
     def build_config(self) -> StorageConfig:
         from s3node.storage.nodeid import load_or_create_node_id
@@ -88,7 +88,7 @@ class StorageOptions(_RoleOptions):
         )
 
 
-_GATEWAY_PARAMETERS = [
+_GATEWAY_PARAMETERS: list[list[Any]] = [
     ["listen", "l", "tcp:8080:interface=127.0.0.1", "HTTP endpoint description (tcp:, ssl:, unix:)."],
     ["replicas", "r", None, "Replicas per chunk (default: 2 with at least 2 nodes, else 1)."],
     ["chunk-size", None, "8MiB", "Chunk size."],
@@ -130,7 +130,7 @@ class GatewayOptions(_RoleOptions):
 
     synopsis = "[options] --node ID=HOST:PORT [--node ...]"
     longdesc = "Run the HTTP gateway: files API over the storage nodes named with --node."
-    optParameters = [
+    optParameters: ClassVar[list[list[Any]]] = [
         ["db", None, "sqlite:s3node-data/metadata.sqlite3", "Metadata database: sqlite:PATH or postgresql://..."],
         *_GATEWAY_PARAMETERS,
     ]
@@ -152,7 +152,7 @@ class GatewayOptions(_RoleOptions):
         if len(set(ids)) != len(ids):
             raise ConfigurationError("each --node needs its own id")
         db = self["db"]
-        if not (db.startswith("sqlite:") or db.startswith(("postgresql://", "postgres://"))):
+        if not db.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ConfigurationError(f"--db takes sqlite:PATH or postgresql://..., not {db!r}")
         config = _check_gateway(_gateway_config(self, db, nodes))
         if config.effective_replicas > len(nodes):
@@ -170,12 +170,12 @@ class StandaloneOptions(_RoleOptions):
         "Run everything on one machine: the gateway, SQLite metadata and --nodes "
         "storage nodes (spoken to over gRPC on loopback), all under --data-dir."
     )
-    optParameters = [
+    optParameters: ClassVar[list[list[Any]]] = [
         ["data-dir", "d", "s3node-data", "Folder for metadata and every node's chunks."],
         ["nodes", "n", "3", "How many storage nodes to run."],
         *_GATEWAY_PARAMETERS,
     ]
-    optFlags = [["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."]]
+    optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."]]
 
     def build_config(self) -> StandaloneConfig:
         data_dir = Path(self["data-dir"]).absolute()
@@ -199,7 +199,7 @@ class Options(usage.Options):
     """``twistd s3node ROLE [options]``."""
 
     synopsis = "ROLE [options]  (ROLE: gateway, storage or standalone)"
-    subCommands = [
+    subCommands: ClassVar[list[list[Any]]] = [
         ["gateway", None, GatewayOptions, "HTTP gateway over a cluster of storage nodes"],
         ["storage", None, StorageOptions, "gRPC storage node"],
         ["standalone", None, StandaloneOptions, "gateway and storage nodes in one process"],
@@ -210,7 +210,7 @@ class Options(usage.Options):
             raise usage.UsageError("name a role: gateway, storage or standalone")
 
 
-def makeService(options: Options) -> IService:
+def makeService(options: Options) -> Service:
     """Build the service tree of the role named on the command line."""
     from twisted.internet import reactor
 

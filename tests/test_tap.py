@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from twisted.python import usage
 
-from s3node.config import GiB, MiB, GatewayConfig, NodeAddress, StandaloneConfig, StorageConfig
+from s3node.config import GatewayConfig, GiB, MiB, NodeAddress, StandaloneConfig, StorageConfig
 from s3node.tap import Options
 
 
@@ -102,7 +102,7 @@ def test_standalone_defaults(tmp_path: Path) -> None:
 def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=60,
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
     )
 
 
