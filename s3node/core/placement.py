@@ -55,6 +55,8 @@ MAX_RING_NODES = 1 << 16
 
 _RING = 1 << 64
 _TWO_64 = float(_RING)
+#: the largest float below 1.0: hashes that round up to 1.0 are held here (log(1) = 0)
+_BELOW_ONE = math.nextafter(1.0, 0.0)
 #: ring steps walked per node wanted before switching to per-node searches
 _WALK_STEPS_PER_NODE = 16
 #: ring points per 64-byte BLAKE2b digest
@@ -96,7 +98,7 @@ def validate_nodes(nodes: Iterable[tuple[str, float]]) -> list[tuple[str, float]
         seen.add(node_id)
         try:
             w = float(weight)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigurationError(f"node {node_id!r}: invalid weight {weight!r}") from None
         if not math.isfinite(w) or w < 0:
             raise ConfigurationError(
@@ -246,8 +248,10 @@ class RendezvousNodes:
             h = base.copy()
             h.update(raw)
             value = int.from_bytes(h.digest(), "big")
-            # (value + 0.5) / 2**64 lies strictly inside (0, 1): log is negative
-            score = -w / math.log((value + 0.5) / _TWO_64) if w > 0 else 0.0
+            # (value + 0.5) / 2**64 lies inside (0, 1) but rounds to 1.0 for the top
+            # ~2**10 values: those are held just below 1, so log is always negative
+            u = min((value + 0.5) / _TWO_64, _BELOW_ONE)
+            score = -w / math.log(u) if w > 0 else 0.0
             scored.append((-score, value, nid))
         scored.sort()
         ids = [nid for _, _, nid in scored]

@@ -35,6 +35,7 @@ _HUGE = 10**_MAX_DIGITS
 
 
 def _number(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"  # leading zeros are allowed and mean nothing
     return int(digits) if len(digits) <= _MAX_DIGITS else _HUGE
 
 

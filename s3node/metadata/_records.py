@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -66,6 +67,8 @@ _CHUNK_ID = re.compile(r"^[0-9a-f]{32,64}\Z")
 _HEX = re.compile(r"^(?:[0-9a-f]{2}){1,64}\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR_VERSION = "v1"
+#: the largest node weight (a float, as both backends store it)
+_MAX_WEIGHT = sys.float_info.max
 
 
 def to_micros(moment: datetime) -> int:
@@ -102,6 +105,10 @@ def _check_text(value: object, what: str, low: int, high: int) -> str:
         raise InvalidRequest(f"{what} must be {low} to {high} characters long")
     if "\x00" in value:
         raise InvalidRequest(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"{what} must be valid unicode (it has a lone surrogate)") from None
     return value
 
 
@@ -214,8 +221,9 @@ def decode_cursor(cursor: object) -> tuple[int, uuid.UUID]:
         version, micros, hexid = raw.split(":")
         if version != _CURSOR_VERSION or not micros.lstrip("-").isdigit():
             raise ValueError(raw)
+        from_micros(int(micros))  # a moment a datetime (and every backend) can hold
         return int(micros), uuid.UUID(hex=hexid)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise InvalidRequest("invalid listing cursor") from None
 
 
@@ -278,6 +286,7 @@ def check_node(node: NodeRecord) -> None:
         isinstance(node.weight, bool)
         or not isinstance(node.weight, (int, float))
         or not 0 <= node.weight < float("inf")
+        or node.weight > _MAX_WEIGHT
     ):
         raise InvalidRequest(
             f"node weight must be a finite number of at least 0, not {node.weight!r}"

@@ -227,6 +227,11 @@ class PostgresMetadataStore(PostgresNodes):
                 raise Conflict(f"file {file_id} is already completed with other content")
             if current.status not in (FileStatus.PENDING, FileStatus.UPLOADING):
                 raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+            # Hold the replica rows until the commit: a concurrent set_replica_state
+            # must not change what the check below counts (READ COMMITTED).
+            await cur.execute(
+                "SELECT 1 FROM chunk_replicas WHERE file_id = %s::uuid FOR SHARE", (u(file_id),)
+            )
             stats = await fetch(
                 cur, q.COMPLETE_CHECK, {"file_id": u(file_id), "replicas": replicas}
             )

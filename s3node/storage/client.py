@@ -10,6 +10,7 @@ answers too late, raises :class:`s3node.errors.Unavailable`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Generator, Sequence
 from datetime import UTC
 from types import TracebackType
@@ -19,7 +20,8 @@ import grpc
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
-from s3node.errors import S3NodeError
+from s3node.core.ids import validate_chunk_id
+from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.types import ChunkInfo, ChunkPage, ChunkStat, NodeHealth, PutResult
 
@@ -38,6 +40,7 @@ __all__ = [
 #: bytes per PutChunk data message (the node accepts up to 4 MiB)
 FRAME_SIZE = 1024 * 1024
 _MAX_MESSAGE = 8 * 1024 * 1024
+_UINT64 = 1 << 64
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_send_message_length", _MAX_MESSAGE),
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
@@ -205,21 +208,37 @@ class StorageClient:
         stays at a few frames whatever the chunk size.
         """
 
-        async def requests() -> AsyncIterator[pb.PutChunkRequest]:
-            yield pb.PutChunkRequest(
-                header=pb.PutChunkHeader(
-                    chunk_id=chunk_id, size=size, checksum_algorithm=algorithm, digest=digest
-                )
+        try:
+            header = pb.PutChunkHeader(
+                chunk_id=validate_chunk_id(chunk_id),
+                size=size,
+                checksum_algorithm=algorithm,
+                digest=digest,
             )
-            async for frame in frames:
-                view = memoryview(frame).cast("B")
-                for start in range(0, len(view), FRAME_SIZE):
-                    yield pb.PutChunkRequest(data=bytes(view[start : start + FRAME_SIZE]))
+        except (TypeError, ValueError) as e:
+            raise InvalidRequest(f"invalid PutChunk header: {e}") from None
+        #: what the frames raised: grpc only cancels the call, losing the error
+        failed: list[Exception] = []
+
+        async def requests() -> AsyncIterator[pb.PutChunkRequest]:
+            yield pb.PutChunkRequest(header=header)
+            try:
+                async for frame in frames:
+                    view = memoryview(frame).cast("B")
+                    for start in range(0, len(view), FRAME_SIZE):
+                        yield pb.PutChunkRequest(data=bytes(view[start : start + FRAME_SIZE]))
+            except Exception as e:
+                failed.append(e)
+                raise
 
         try:
             reply = await self._stub.PutChunk(requests(), timeout=timeout)
-        except grpc.RpcError as e:
-            raise self._error(e) from None
+        except (grpc.RpcError, asyncio.CancelledError) as e:
+            if failed:
+                raise failed[0] from None
+            if isinstance(e, grpc.RpcError):
+                raise self._error(e) from None
+            raise
         return PutResult(
             chunk_id=reply.chunk_id,
             size=reply.size,
@@ -245,6 +264,9 @@ class StorageClient:
             :class:`s3node.errors.CorruptChunk` (the node quarantined it),
             :class:`s3node.errors.InvalidRange`, :class:`s3node.errors.Unavailable`...
         """
+        validate_chunk_id(chunk_id)
+        if not 0 <= offset < _UINT64 or (length is not None and not 0 <= length < _UINT64):
+            raise InvalidRange(f"invalid range: {length} bytes at offset {offset}")
         request = pb.GetChunkRequest(chunk_id=chunk_id, offset=offset, verify=verify)
         if length is not None:
             request.length = length
@@ -254,7 +276,7 @@ class StorageClient:
         """Remove a chunk; ``False`` when the node had none under this id."""
         try:
             reply = await self._stub.DeleteChunk(
-                pb.DeleteChunkRequest(chunk_id=chunk_id), timeout=timeout
+                pb.DeleteChunkRequest(chunk_id=validate_chunk_id(chunk_id)), timeout=timeout
             )
         except grpc.RpcError as e:
             raise self._error(e) from None
@@ -264,7 +286,7 @@ class StorageClient:
         """A chunk's record (size, algorithm, digest, created)."""
         try:
             reply = await self._stub.StatChunk(
-                pb.StatChunkRequest(chunk_id=chunk_id), timeout=timeout
+                pb.StatChunkRequest(chunk_id=validate_chunk_id(chunk_id)), timeout=timeout
             )
         except grpc.RpcError as e:
             raise self._error(e) from None
@@ -275,9 +297,11 @@ class StorageClient:
     ) -> ChunkPage:
         """A page of chunk ids, ascending; pass ``next_page_token`` back for the next."""
         try:
-            reply = await self._stub.ListChunks(
-                pb.ListChunksRequest(page_size=page_size, page_token=page_token), timeout=timeout
-            )
+            request = pb.ListChunksRequest(page_size=page_size, page_token=page_token)
+        except (TypeError, ValueError) as e:
+            raise InvalidRequest(f"invalid ListChunks request: {e}") from None
+        try:
+            reply = await self._stub.ListChunks(request, timeout=timeout)
         except grpc.RpcError as e:
             raise self._error(e) from None
         return ChunkPage(tuple(reply.chunk_ids), reply.next_page_token)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from s3node.core.checksums import digest_matches
 from s3node.core.ids import CHUNK_ID_MAX_LENGTH, CHUNK_ID_MIN_LENGTH, validate_chunk_id
@@ -52,6 +53,32 @@ _HEX = frozenset("0123456789abcdef")
 
 def _is_chunk_id(name: str) -> bool:
     return CHUNK_ID_MIN_LENGTH <= len(name) <= CHUNK_ID_MAX_LENGTH and _HEX.issuperset(name)
+
+
+async def _to_the_end(coro: Coroutine[Any, Any, T]) -> T:
+    """
+    Run ``coro`` to its end even when the caller is cancelled meanwhile (the
+    cancellation is raised once it ended).
+
+    For work that changes the disk under a chunk's lock: a cancelled RPC must
+    neither release the lock while a worker thread still moves the chunk's
+    files nor skip counting what that thread did.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.done():
+            raise
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                pass
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.failure("disk work of a cancelled call failed", Failure(error))
+        raise
 
 
 class DiskChunkStore:
@@ -186,6 +213,11 @@ class DiskChunkStore:
         return None if factory is None else factory()
 
     async def _quarantine(self, chunk_id: str, inode: tuple[int, int] | None, reason: str) -> None:
+        await _to_the_end(self._quarantine_now(chunk_id, inode, reason))
+
+    async def _quarantine_now(
+        self, chunk_id: str, inode: tuple[int, int] | None, reason: str
+    ) -> None:
         async with self._locks(chunk_id):
             size = await self._run(
                 lambda: diskfiles.quarantine(
@@ -219,6 +251,9 @@ class DiskChunkStore:
         :return: the record if the chunk is fine after all, ``None`` if it is gone.
         :raises CorruptChunk: when it is still broken (it is quarantined).
         """
+        return await _to_the_end(self._settle_broken_now(chunk_id))
+
+    async def _settle_broken_now(self, chunk_id: str) -> ChunkInfo | None:
         async with self._locks(chunk_id):
             try:
                 return await self._run(diskfiles.read_info, self.layout, chunk_id)
@@ -258,13 +293,16 @@ class DiskChunkStore:
     async def delete(self, chunk_id: str) -> bool:
         """Remove a chunk; ``False`` when there was none."""
         chunk_id = validate_chunk_id(chunk_id)
+        return await _to_the_end(self._delete_now(chunk_id))
+
+    async def _delete_now(self, chunk_id: str) -> bool:
         async with self._locks(chunk_id):
             size = await self._run(
                 lambda: diskfiles.remove(self.layout, chunk_id, fsync=self._fsync)
             )
-        if size is None:
-            return False
-        self._forget(size)
+            if size is None:
+                return False
+            self._forget(size)
         log.info("deleted chunk {chunk_id}", chunk_id=chunk_id)
         return True
 
@@ -330,15 +368,7 @@ class DiskChunkStore:
             info = ChunkInfo(
                 header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
             )
-            async with self._locks(header.chunk_id):
-                existing, quarantined = await self._run(
-                    lambda: diskfiles.commit(self.layout, writer, info, fsync=self._fsync)
-                )
-                if quarantined is not None:
-                    self._forget(quarantined)
-                if existing is None:
-                    self._chunk_count += 1
-                    self._used += info.size
+            existing = await _to_the_end(self._commit(writer, info))
         finally:
             try:
                 await self._run_to_end(writer.discard)
@@ -351,6 +381,19 @@ class DiskChunkStore:
             return put_result(existing, created=False)
         log.info("stored chunk {chunk_id} ({size} bytes)", chunk_id=info.chunk_id, size=info.size)
         return put_result(info, created=True)
+
+    async def _commit(self, writer: TempWriter, info: ChunkInfo) -> ChunkInfo | None:
+        """Make a finished put visible and count it; the record already stored, if any."""
+        async with self._locks(info.chunk_id):
+            existing, quarantined = await self._run(
+                lambda: diskfiles.commit(self.layout, writer, info, fsync=self._fsync)
+            )
+            if quarantined is not None:
+                self._forget(quarantined)
+            if existing is None:
+                self._chunk_count += 1
+                self._used += info.size
+        return existing
 
     # -- get -------------------------------------------------------------
 

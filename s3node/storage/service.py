@@ -19,12 +19,11 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
-from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.config import StorageConfig
 from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.storage.diskstore import DiskChunkStore
-from s3node.storage.servicer import StorageServicer
+from s3node.storage.servicer import StorageServicer, add_storage_servicer
 
 __all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service", "tune_malloc"]
 
@@ -146,9 +145,7 @@ class StorageNodeService(MultiService):
         try:
             store.open()
             server = grpc.aio.server(options=SERVER_OPTIONS)
-            pb_grpc.add_StorageServicer_to_server(
-                StorageServicer(store, node_id=config.node_id), server
-            )
+            add_storage_servicer(StorageServicer(store, node_id=config.node_id), server)
             target = (
                 f"[{config.host}]:{config.port}"
                 if ":" in config.host

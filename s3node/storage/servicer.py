@@ -11,11 +11,12 @@ live in the chunk store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,7 +29,7 @@ from s3node.interfaces import ChunkStore
 from s3node.storage.errors import ERROR_CODE_KEY, status_for
 from s3node.storage.types import ChunkInfo
 
-__all__ = ["StorageServicer"]
+__all__ = ["StorageServicer", "add_storage_servicer"]
 
 log = Logger()
 
@@ -51,6 +52,69 @@ async def _edge(context: grpc.aio.ServicerContext, rpc: str) -> AsyncIterator[No
         log.failure("{rpc} failed unexpectedly", Failure(), rpc=rpc)
         context.set_trailing_metadata(((ERROR_CODE_KEY, S3NodeError.code),))
         await context.abort(grpc.StatusCode.INTERNAL, f"{rpc}: internal error (see the node's log)")
+
+
+class _Undecodable:
+    """Stands for a request message protobuf could not decode."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _tolerant(message_class: Any) -> Callable[[bytes], Any]:
+    """A request deserializer that hands the RPC an :class:`_Undecodable` instead of failing.
+
+    When a deserializer raises, grpc answers ``UNKNOWN`` itself, without the
+    error code; this way the RPC answers ``INVALID_ARGUMENT`` (``bad_request``).
+    """
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return message_class.FromString(raw)
+        except DecodeError as e:
+            return _Undecodable(f"undecodable {message_class.__name__}: {e}")
+
+    return parse
+
+
+def _decodable(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise InvalidRequest(request.error)
+    return request
+
+
+_METHODS: dict[str, tuple[Callable[..., Any], Any, Any]] = {
+    "PutChunk": (grpc.stream_unary_rpc_method_handler, pb.PutChunkRequest, pb.PutChunkResponse),
+    "GetChunk": (grpc.unary_stream_rpc_method_handler, pb.GetChunkRequest, pb.GetChunkResponse),
+    "DeleteChunk": (
+        grpc.unary_unary_rpc_method_handler, pb.DeleteChunkRequest, pb.DeleteChunkResponse
+    ),
+    "StatChunk": (grpc.unary_unary_rpc_method_handler, pb.StatChunkRequest, pb.StatChunkResponse),
+    "ListChunks": (
+        grpc.unary_unary_rpc_method_handler, pb.ListChunksRequest, pb.ListChunksResponse
+    ),
+    "Health": (grpc.unary_unary_rpc_method_handler, pb.HealthRequest, pb.HealthResponse),
+}
+_SERVICE = "s3node.storage.v1.Storage"
+
+
+def add_storage_servicer(servicer: StorageServicer, server: Any) -> None:
+    """
+    Serve ``servicer`` on ``server`` (as the generated ``add_StorageServicer_to_server``
+    does), answering requests protobuf cannot decode with ``INVALID_ARGUMENT``.
+    """
+    handlers = {
+        name: make(
+            getattr(servicer, name),
+            request_deserializer=_tolerant(request),
+            response_serializer=response.SerializeToString,
+        )
+        for name, (make, request, response) in _METHODS.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))
+    server.add_registered_method_handlers(_SERVICE, handlers)
 
 
 def _info_message(info: ChunkInfo) -> pb.ChunkInfo:
@@ -89,11 +153,24 @@ async def _drain(requests: AsyncIterator[Any]) -> None:
         pass
 
 
+async def _decoded(requests: AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """The messages of a request stream; one protobuf cannot decode is a bad request."""
+    it = aiter(requests)
+    while True:
+        try:
+            request = await anext(it)
+        except StopAsyncIteration:
+            return
+        except DecodeError as e:
+            raise InvalidRequest(f"undecodable PutChunk message: {e}") from None
+        yield _decodable(request)
+
+
 async def _split_put_stream(
     requests: AsyncIterable[Any],
 ) -> tuple[pb.PutChunkHeader, AsyncIterator[bytes], AsyncIterator[Any]]:
     """The header of a PutChunk stream, an iterator over its data, and the raw stream."""
-    it = aiter(requests)
+    it = _decoded(requests)
     try:
         first = await anext(it)
     except StopAsyncIteration:
@@ -151,6 +228,7 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def GetChunk(self, request: Any, context: Any) -> AsyncIterator[pb.GetChunkResponse]:
         """Stream a chunk (or a range of it): its record first, then its bytes."""
         async with _edge(context, "GetChunk"):
+            request = _decodable(request)
             read = await self._store.read(
                 request.chunk_id,
                 offset=request.offset,
@@ -167,19 +245,21 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def DeleteChunk(self, request: Any, context: Any) -> pb.DeleteChunkResponse:
         """Remove a chunk (idempotent)."""
         async with _edge(context, "DeleteChunk"):
+            request = _decodable(request)
             return pb.DeleteChunkResponse(deleted=await self._store.delete(request.chunk_id))
         raise AssertionError("unreachable")
 
     async def StatChunk(self, request: Any, context: Any) -> pb.StatChunkResponse:
         """Describe a chunk."""
         async with _edge(context, "StatChunk"):
-            info = await self._store.stat(request.chunk_id)
+            info = await self._store.stat(_decodable(request).chunk_id)
             return pb.StatChunkResponse(info=_info_message(info))
         raise AssertionError("unreachable")
 
     async def ListChunks(self, request: Any, context: Any) -> pb.ListChunksResponse:
         """A page of chunk ids."""
         async with _edge(context, "ListChunks"):
+            request = _decodable(request)
             page = await self._store.list(after=request.page_token, limit=request.page_size)
             return pb.ListChunksResponse(
                 chunk_ids=page.chunk_ids, next_page_token=page.next_page_token
@@ -189,6 +269,7 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def Health(self, request: Any, context: Any) -> pb.HealthResponse:
         """The node's id, space and chunk count."""
         async with _edge(context, "Health"):
+            _decodable(request)
             usage = await self._store.usage()
             return pb.HealthResponse(
                 node_id=self._node_id,

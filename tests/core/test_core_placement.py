@@ -213,6 +213,7 @@ def test_rendezvous_order_function() -> None:
         [("a", float("inf"))],
         [("a", "heavy")],
         [("a", 1e9)],
+        [("a", 10**400)],  # an int too large for a float
     ],
 )
 def test_invalid_nodes_rejected(bad) -> None:
@@ -307,3 +308,24 @@ def test_tiny_weight_node_is_cheap() -> None:
     for key in KEYS[:300]:
         order = ring.preference_list(key)
         assert len(order) == 21 and "tiny" in order
+
+
+class _TopHash:
+    """A stand-in hasher whose digest is the largest 64-bit value."""
+
+    def copy(self) -> _TopHash:
+        return self
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def digest(self) -> bytes:
+        return b"\xff" * 8
+
+
+def test_rendezvous_survives_the_largest_hash() -> None:
+    """A (node, key) hash at the top of the 64-bit range scores highest instead of crashing."""
+    nodes = RendezvousNodes([("a", 1.0), ("b", 1.0), ("c", 0.0)])
+    # rounding (2**64 - 1 + 0.5) / 2**64 gives 1.0, whose log is 0: the score divided by it
+    nodes._nodes[1] = (nodes._nodes[1][0], nodes._nodes[1][1], _TopHash())
+    assert nodes.order("any key") == ["b", "a", "c"]

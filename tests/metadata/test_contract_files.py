@@ -63,6 +63,8 @@ async def test_create_file_with_given_id_and_duplicate(store: MetadataStore) -> 
         {"filename": ""},
         {"filename": "x" * 1025},
         {"filename": "nul\x00name"},
+        {"filename": "lone \udc80 surrogate"},
+        {"content_type": "text/\ud800"},
         {"content_type": "t" * 256},
         {"checksum_algorithm": ""},
         {"chunk_size": 0},

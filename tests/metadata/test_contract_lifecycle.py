@@ -126,6 +126,7 @@ async def test_nodes(store: MetadataStore) -> None:
         NodeRecord("n", ""),
         NodeRecord("n", "127.0.0.1:1", weight=-1),
         NodeRecord("n", "127.0.0.1:1", weight=float("nan")),
+        NodeRecord("n", "127.0.0.1:1", weight=10**400),
         NodeRecord("n", "127.0.0.1:1", capacity=-1),
         NodeRecord("n", "127.0.0.1:1", last_seen=datetime(2020, 1, 1)),
     ],

@@ -129,7 +129,17 @@ async def test_empty_listings(store: MetadataStore) -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["", "!!!", "bm90IGEgY3Vyc29y", base64.urlsafe_b64encode(b"v1:abc:def").decode(), "x" * 300],
+    [
+        "",
+        "!!!",
+        "bm90IGEgY3Vyc29y",
+        base64.urlsafe_b64encode(b"v1:abc:def").decode(),
+        "x" * 300,
+        # well-formed, but its moment is far outside any datetime (or SQLite integer)
+        base64.urlsafe_b64encode(b"v1:" + b"9" * 30 + b":" + b"0" * 32).decode(),
+        base64.urlsafe_b64encode(b"v1:-" + b"9" * 20 + b":" + b"0" * 32).decode(),
+        base64.urlsafe_b64encode(b"v1:" + b"9" * 18 + b":" + b"0" * 32).decode(),
+    ],
 )
 @pytest_twisted.ensureDeferred
 async def test_bad_cursor_is_invalid_request(store: MetadataStore, cursor: str) -> None:

@@ -35,7 +35,16 @@ from s3node.storage.remotestore import RemoteChunkStore
 from s3node.storage.service import StorageNodeService
 
 MAX_CHUNK = 8 * BLOCK_SIZE
-BAD_IDS = ["../../etc/passwd", "", "ABCDEF" * 6, "a" * 65, "a" * 31, "0" * 31 + "\x00", "٣" * 32]
+BAD_IDS = [
+    "../../etc/passwd",
+    "",
+    "ABCDEF" * 6,
+    "a" * 65,
+    "a" * 31,
+    "0" * 31 + "\x00",
+    "٣" * 32,
+    "\udc80" * 32,  # a lone surrogate: not even encodable as UTF-8
+]
 
 
 @pytest_twisted.async_yield_fixture(params=["disk", "memory", "remote"])
@@ -290,10 +299,18 @@ async def test_range_reads(store):
 
 @aio_test
 async def test_ranges_past_the_end_are_refused(store):
-    """An offset or range beyond the chunk raises InvalidRange."""
+    """An offset or range beyond the chunk (or negative, or past 64 bits) raises InvalidRange."""
     chunk_id, data, digest = new_chunk(100)
     await _put(store, chunk_id, data, digest)
-    for offset, length in [(101, None), (50, 51), (100, 1)]:
+    for offset, length in [
+        (101, None),
+        (50, 51),
+        (100, 1),
+        (-1, None),
+        (0, -1),
+        (2**64, None),
+        (0, 2**64),
+    ]:
         with pytest.raises(InvalidRange):
             await store.read(chunk_id, offset=offset, length=length)
 

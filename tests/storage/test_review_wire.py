@@ -1,0 +1,162 @@
+"""
+PutChunk streams whose messages protobuf cannot decode (a string field with
+bad UTF-8, a truncated field): the node refuses them as bad requests, with the
+documented status and error code, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+import pytest_twisted
+from support.aio import aio_test, as_deferred
+from support.chunks import new_chunk
+from twisted.internet import reactor
+
+from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node.config import StorageConfig
+from s3node.storage.service import StorageNodeService
+
+
+@pytest_twisted.async_yield_fixture
+async def node(tmp_path, algorithms):
+    """A started storage node on a free loopback port."""
+    config = StorageConfig(
+        host="127.0.0.1",
+        port=0,
+        data_dir=tmp_path / "node",
+        node_id="node-wire",
+        max_chunk_size=1024 * 1024,
+        fsync=False,
+        shutdown_grace=2.0,
+    )
+    service = StorageNodeService(config, reactor, algorithms=algorithms)
+    service.startService()
+    await service.when_listening()
+    yield service
+    await service.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def raw_put(node):
+    """PutChunk taking already-serialised request messages (bytes)."""
+    channel = grpc.aio.insecure_channel(node.address)
+    yield channel.stream_unary(
+        "/s3node.storage.v1.Storage/PutChunk",
+        request_serializer=lambda raw: raw,
+        response_deserializer=pb.PutChunkResponse.FromString,
+    )
+    await as_deferred(channel.close())
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
+def _bytes_field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _header(chunk_id: bytes, size: int, digest: str) -> bytes:
+    header = (
+        _bytes_field(1, chunk_id)
+        + _varint(2 << 3)
+        + _varint(size)
+        + _bytes_field(3, b"sha256")
+        + _bytes_field(4, digest.encode())
+    )
+    return _bytes_field(1, header)
+
+
+async def _refusal(raw_put, messages: list[bytes]) -> tuple[grpc.StatusCode, str | None]:
+    async def requests():
+        for message in messages:
+            yield message
+
+    with pytest.raises(grpc.RpcError) as e:
+        await raw_put(requests(), timeout=10)
+    return e.value.code(), dict(e.value.trailing_metadata() or ()).get("s3node-error-code")
+
+
+@pytest.mark.parametrize(
+    "case", ["bad utf-8 id", "truncated header", "truncated data", "bad second message"]
+)
+@aio_test
+async def test_undecodable_put_messages_are_bad_requests(node, raw_put, case):
+    """An undecodable PutChunk message gets INVALID_ARGUMENT (bad_request); nothing is kept."""
+    chunk_id, data, digest = new_chunk(100)
+    good_header = _header(chunk_id.encode(), len(data), digest)
+    messages = {
+        "bad utf-8 id": [_header(b"\xff\xfe" + b"a" * 38, len(data), digest)],
+        "truncated header": [good_header[:-3]],
+        "truncated data": [good_header, _bytes_field(2, data)[:-10]],
+        "bad second message": [good_header, _bytes_field(1, _bytes_field(1, b"\xc0\x80" * 20))],
+    }[case]
+    assert await _refusal(raw_put, messages) == (grpc.StatusCode.INVALID_ARGUMENT, "bad_request")
+    store = node.store
+    assert not store.layout.data_path(chunk_id).exists()
+    assert list(store.layout.tmp.iterdir()) == []
+    assert (await store.usage()).chunk_count == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "streaming"),
+    [("StatChunk", False), ("DeleteChunk", False), ("ListChunks", False), ("GetChunk", True)],
+)
+@aio_test
+async def test_undecodable_requests_are_bad_requests(node, method, streaming):
+    """A request protobuf cannot decode gets INVALID_ARGUMENT with an error code, not UNKNOWN."""
+    chunk_id = new_chunk(10)[0]
+    channel = grpc.aio.insecure_channel(node.address)
+    try:
+        make = channel.unary_stream if streaming else channel.unary_unary
+        call = make(
+            f"/s3node.storage.v1.Storage/{method}",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
+        )
+        field = 2 if method == "ListChunks" else 1  # page_token, else chunk_id
+        request = _bytes_field(field, b"\xff" + chunk_id.encode()[1:])
+        with pytest.raises(grpc.RpcError) as e:
+            if streaming:
+                async for _ in call(request, timeout=10):
+                    pass
+            else:
+                await call(request, timeout=10)
+        code = dict(e.value.trailing_metadata() or ()).get("s3node-error-code")
+        assert (e.value.code(), code) == (grpc.StatusCode.INVALID_ARGUMENT, "bad_request")
+    finally:
+        await channel.close()
+
+
+@aio_test
+async def test_a_failing_frame_source_raises_its_own_error(node):
+    """When the frames of put_chunk_stream fail, the caller gets that error, not CancelledError."""
+    from s3node.storage.client import StorageClient
+
+    chunk_id, data, digest = new_chunk(3 * 1024 * 1024 // 4)
+
+    async def frames():
+        yield data[:1000]
+        raise OSError("the upload source broke")
+
+    client = StorageClient(node.address)
+    try:
+        with pytest.raises(OSError, match="upload source broke"):
+            await client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames(), timeout=10)
+        # The node stored nothing and still serves.
+        assert (await client.health(timeout=10)).chunk_count == 0
+    finally:
+        await client.close()
+    for _ in range(500):  # the node removes the cancelled put's temp file soon after
+        if not list(node.store.layout.tmp.iterdir()):
+            break
+        await asyncio.sleep(0.01)
+    assert list(node.store.layout.tmp.iterdir()) == []
