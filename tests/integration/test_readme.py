@@ -16,7 +16,7 @@ GATEWAY_READY = r"s3node gateway listening on 127\.0\.0\.1:(?P<port>\d+)"
 
 def _quick_start_blocks() -> list[str]:
     section = README.read_text(encoding="utf-8").split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the quick start uses curl")

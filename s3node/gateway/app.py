@@ -1,0 +1,259 @@
+"""
+The Klein app: the files API over the upload and download pipelines.
+
+:class:`Gateway` holds its collaborators (store, node pool, pipelines,
+sweeper) and serves the routes of ``docs/http-api.md``.  Errors are raised,
+never answered here: :mod:`s3node.gateway.errors` turns them into JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from klein import Klein
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
+from s3node.errors import FileNotFound, FileNotReady, InvalidRange, InvalidRequest, S3NodeError
+from s3node.gateway.download import DownloadPipeline
+from s3node.gateway.errors import install_error_handlers
+from s3node.gateway.headers import content_disposition
+from s3node.gateway.nodes import NodePool
+from s3node.gateway.openapi import openapi_document
+from s3node.gateway.sweeper import Sweeper
+from s3node.gateway.upload import UploadPipeline
+from s3node.interfaces import MetadataStore
+from s3node.metadata.model import FileRecord, FileStatus, NodeRecord
+
+__all__ = ["Gateway", "file_json"]
+
+log = Logger()
+
+MAX_PER_PAGE = 1000
+#: seconds the health check waits for the database
+DB_PING_TIMEOUT = 2.0
+
+
+def file_json(record: FileRecord) -> dict[str, Any]:
+    """The JSON form of a file record."""
+    return {
+        "file_id": str(record.file_id),
+        "filename": record.filename,
+        "size": record.size,
+        "content_type": record.content_type,
+        "checksum": record.checksum,
+        "checksum_algorithm": record.checksum_algorithm,
+        "status": record.status.value,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
+def node_json(node: NodeRecord) -> dict[str, Any]:
+    """The JSON form of a node."""
+    return {
+        "node_id": node.node_id,
+        "address": node.address,
+        "state": node.state.value,
+        "capacity": node.capacity,
+        "used": node.used,
+        "last_seen": node.last_seen.isoformat() if node.last_seen else None,
+    }
+
+
+def _json(request: Any, value: Any, status: int = 200) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    return json.dumps(value).encode("utf-8") + b"\n"
+
+
+def _file_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidRequest(f"not a file id (a UUID): {text[:100]!r}") from None
+
+
+def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
+    values = request.args.get(name.encode())
+    if not values:
+        return default
+    text = values[0].decode("utf-8", "replace")
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise InvalidRequest(f"{name} must be a whole number, not {text[:40]!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _status_arg(request: Any) -> FileStatus | None:
+    values = request.args.get(b"status")
+    if not values:
+        return None
+    text = values[0].decode("utf-8", "replace")
+    try:
+        return FileStatus(text)
+    except ValueError:
+        known = ", ".join(s.value for s in FileStatus)
+        raise InvalidRequest(f"unknown status {text[:40]!r} (one of {known})") from None
+
+
+class Gateway:
+    """The HTTP front of s3node."""
+
+    app = Klein()
+    install_error_handlers(app)
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        pool: NodePool,
+        uploads: UploadPipeline,
+        downloads: DownloadPipeline,
+        sweeper: Sweeper,
+        clock: IReactorTime,
+        *,
+        replicas: int,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.uploads = uploads
+        self.downloads = downloads
+        self.sweeper = sweeper
+        self.clock = clock
+        self.replicas = replicas
+        self._background: set[Deferred[None]] = set()
+
+    def resource(self) -> Any:
+        """The twisted.web resource of this gateway."""
+        return self.app.resource()
+
+    @app.route("/files", methods=["POST"])
+    async def upload(self, request: Any) -> bytes:
+        length = request.getHeader(b"content-length")
+        self.uploads.check_declared_length(int(length) if length and length.isdigit() else None)
+        record, chunk_count = await self.uploads.upload(
+            request.body, request.getHeader(b"content-type")
+        )
+        request.setHeader(b"location", f"/files/{record.file_id}".encode())
+        return _json(request, {**file_json(record), "chunk_count": chunk_count}, 201)
+
+    @app.route("/files", methods=["GET"])
+    async def list_files(self, request: Any) -> bytes:
+        status = _status_arg(request)
+        if b"cursor" in request.args or b"limit" in request.args:
+            limit = _int_arg(request, "limit", 20, 1, MAX_PER_PAGE)
+            cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
+            cpage = await self.store.list_files_after(
+                cursor=cursor or None, limit=limit, status=status
+            )
+            return _json(request, {
+                "files": [file_json(f) for f in cpage.files],
+                "limit": limit,
+                "next_cursor": cpage.next_cursor,
+            })
+        page = _int_arg(request, "page", 1, 1, 10**9)
+        per_page = _int_arg(request, "per_page", 20, 1, MAX_PER_PAGE)
+        result = await self.store.list_files(page=page, per_page=per_page, status=status)
+        return _json(request, {
+            "files": [file_json(f) for f in result.files],
+            "page": result.page,
+            "per_page": result.per_page,
+            "total": result.total,
+            "total_pages": result.total_pages,
+        })
+
+    @app.route("/files/<string:file_id>", methods=["GET", "HEAD"])
+    async def download(self, request: Any, file_id: str) -> bytes:
+        fwc = await self.store.get_file_with_chunks(_file_id(file_id))
+        record = fwc.file
+        if record.status is FileStatus.DELETING:
+            raise FileNotFound(f"no file {file_id}")
+        if record.status is not FileStatus.COMPLETED or record.size is None:
+            raise FileNotReady(f"file {file_id} is {record.status.value}, not completed")
+        size = record.size
+        request.setHeader(b"accept-ranges", b"bytes")
+        request.setHeader(b"etag", f'"{record.checksum}"'.encode("ascii"))
+        request.setHeader(b"content-type", record.content_type.encode("latin-1", "replace"))
+        request.setHeader(b"content-disposition",
+                          content_disposition(record.filename).encode("ascii"))
+        header = request.getHeader(b"range")
+        try:
+            r = parse_range_header(header.decode("latin-1") if header else None, size)
+        except InvalidRange:
+            request.setHeader(b"content-range", unsatisfied_content_range(size).encode())
+            raise
+        if r is None:
+            request.setHeader(b"content-length", str(size).encode())
+        else:
+            request.setResponseCode(206)
+            request.setHeader(b"content-range", content_range(r, size).encode())
+            request.setHeader(b"content-length", str(r.length).encode())
+        if request.method == b"HEAD":
+            return b""
+        await self.downloads.stream(request, fwc, r)
+        return b""
+
+    @app.route("/files/<string:file_id>/metadata", methods=["GET"])
+    async def metadata(self, request: Any, file_id: str) -> bytes:
+        fwc = await self.store.get_file_with_chunks(_file_id(file_id))
+        if fwc.file.status is FileStatus.DELETING:
+            raise FileNotFound(f"no file {file_id}")
+        chunks = [
+            {"index": c.index, "size": c.size, "checksum": c.checksum,
+             "nodes": list(c.nodes_with())}
+            for c in fwc.chunks
+        ]
+        return _json(request, {**file_json(fwc.file), "chunks": chunks})
+
+    @app.route("/files/<string:file_id>", methods=["DELETE"])
+    async def delete(self, request: Any, file_id: str) -> bytes:
+        fid = _file_id(file_id)
+        await self.store.start_delete(fid)
+        d = Deferred.fromCoroutine(self.sweeper.delete_now(fid))
+        self._background.add(d)
+        d.addBoth(lambda _: self._background.discard(d))
+        request.setResponseCode(204)
+        return b""
+
+    @app.route("/health", methods=["GET"])
+    async def health(self, request: Any) -> bytes:
+        database = "ok"
+        try:
+            d = Deferred.fromCoroutine(self.store.ping())
+            d.addTimeout(DB_PING_TIMEOUT, self.clock)
+            await d
+        except Exception as e:  # noqa: BLE001 - any failure means unavailable
+            database = "unavailable"
+            log.info("health: database does not answer: {error}",
+                     error=getattr(e, "message", None) or repr(e))
+        nodes = self.pool.nodes()
+        live = sum(1 for n in nodes if self.pool.is_live(n.node_id))
+        ok = database == "ok" and live >= self.replicas
+        return _json(request, {
+            "status": "ok" if ok else "unavailable",
+            "database": database,
+            "replicas": self.replicas,
+            "live_nodes": live,
+            "nodes": [node_json(n) for n in nodes],
+        }, 200 if ok else 503)
+
+    @app.route("/nodes", methods=["GET"])
+    def nodes(self, request: Any) -> bytes:
+        return _json(request, {"nodes": [node_json(n) for n in self.pool.nodes()]})
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi(self, request: Any) -> bytes:
+        return _json(request, openapi_document())
+
+    async def wait_background(self) -> None:
+        """Wait for the immediate sweeps that DELETE started (at shutdown)."""
+        for d in list(self._background):
+            try:
+                await d
+            except S3NodeError:
+                pass

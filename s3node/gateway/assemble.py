@@ -1,0 +1,72 @@
+"""
+Wiring: one :class:`~s3node.gateway.app.Gateway` from a config and its collaborators.
+
+Shared by the gateway role, the standalone role and the tests, so each builds
+the same object graph; plugins are resolved here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pluggy
+from twisted.internet.interfaces import IReactorTime
+
+from s3node.config import GatewayConfig
+from s3node.gateway._aio import CpuRunner
+from s3node.gateway.app import Gateway
+from s3node.gateway.download import DownloadPipeline
+from s3node.gateway.nodes import NodePool
+from s3node.gateway.sweeper import Sweeper
+from s3node.gateway.upload import UploadPipeline, UploadSettings
+from s3node.interfaces import ChecksumAlgorithm, MetadataStore
+from s3node.metadata.model import NodeRecord
+
+__all__ = ["assemble_gateway"]
+
+
+def assemble_gateway(
+    config: GatewayConfig,
+    store: MetadataStore,
+    nodes: Sequence[NodeRecord],
+    client_factory: Callable[[str], Any],
+    clock: IReactorTime,
+    cpu: CpuRunner,
+    *,
+    plugins: pluggy.PluginManager | None = None,
+    replicas: int | None = None,
+) -> Gateway:
+    """Build a gateway (not started: call ``pool.start()`` and ``sweeper.start()``)."""
+    from s3node.plugins import (
+        checksum_algorithms,
+        get_plugin_manager,
+        resolve_checksum,
+        resolve_placement,
+    )
+
+    pm = plugins if plugins is not None else get_plugin_manager()
+    placement = resolve_placement(pm, config.placement)
+    checksum = resolve_checksum(pm, config.checksum)
+    algorithms = checksum_algorithms(pm)
+
+    def algorithm_for(name: str) -> ChecksumAlgorithm:
+        from s3node.errors import UnknownPlugin
+
+        try:
+            return algorithms[name]
+        except KeyError:
+            raise UnknownPlugin(f"no checksum algorithm {name!r} to verify with") from None
+
+    replica_count = replicas if replicas is not None else config.effective_replicas
+    pool = NodePool(store, nodes, client_factory, clock,
+                    health_interval=config.health_interval)
+    uploads = UploadPipeline(
+        store, pool, placement, checksum, cpu,
+        UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
+                       max_file_size=config.max_file_size),
+    )
+    downloads = DownloadPipeline(pool, algorithm_for, cpu)
+    sweeper = Sweeper(store, pool, clock, interval=config.sweep_interval,
+                      stale_after=config.stale_after)
+    return Gateway(store, pool, uploads, downloads, sweeper, clock, replicas=replica_count)

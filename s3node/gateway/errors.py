@@ -1,0 +1,107 @@
+"""
+The one place where errors become HTTP responses.
+
+:func:`install_error_handlers` registers Klein ``handle_errors`` handlers on a
+gateway's app: every :class:`s3node.errors.S3NodeError` maps to a status by
+its class (:data:`STATUS`), Werkzeug's routing errors keep their status, and
+anything else is a logged 500.  Every error body is JSON
+``{"error": code, "details": text}``.  A failure after the response headers
+were sent can't be reported in the body: the connection is aborted instead so
+the client sees a short body, never a wrong one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from klein import Klein
+from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from werkzeug.exceptions import HTTPException
+
+from s3node import errors
+
+__all__ = ["STATUS", "error_body", "install_error_handlers", "status_for"]
+
+log = Logger()
+
+#: error classes to HTTP statuses; the most specific class listed wins
+STATUS: dict[type[errors.S3NodeError], int] = {
+    errors.InvalidRequest: 400,
+    errors.InvalidChunkId: 400,
+    errors.NotFound: 404,
+    errors.FileNotReady: 409,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.InvalidRange: 416,
+    errors.Unavailable: 503,
+    errors.MetadataUnavailable: 503,
+    errors.NotEnoughReplicas: 503,
+    errors.InsufficientStorage: 503,
+    errors.IntegrityError: 502,
+}
+
+
+def status_for(error: errors.S3NodeError) -> int:
+    """The HTTP status of an s3node error (500 for classes not in :data:`STATUS`)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_body(code: str, details: str) -> bytes:
+    """The JSON body of an error response."""
+    return json.dumps({"error": code, "details": details}).encode("utf-8") + b"\n"
+
+
+def _respond(request: Any, status: int, code: str, details: str) -> bytes | None:
+    if request.startedWriting:
+        # Headers (and maybe part of the body) are out: only a cut connection
+        # tells the client that the response is incomplete.
+        transport = getattr(request.channel, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
+        return None
+    request.setResponseCode(status)
+    for name in (b"content-disposition", b"etag", b"accept-ranges"):
+        request.responseHeaders.removeHeader(name)  # set for a download that became an error
+    request.setHeader(b"content-type", b"application/json")
+    body = error_body(code, details)
+    request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+    return body if request.method != b"HEAD" else b""
+
+
+def install_error_handlers(app: Klein) -> None:
+    """Register the gateway's error mapping on ``app``."""
+
+    @app.handle_errors(errors.S3NodeError)  # type: ignore[arg-type]
+    def s3node_error(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
+        error = failure.value
+        status = status_for(error)
+        if status >= 500:
+            log.error("{method} {path} failed: {code}: {details}", method=request.method,
+                     path=request.path, code=error.code, details=error.message)
+        return _respond(request, status, error.code, error.message)
+
+    @app.handle_errors(HTTPException)  # type: ignore[arg-type]
+    def routing_error(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
+        error = failure.value
+        new_url = getattr(error, "new_url", None)
+        if new_url:  # werkzeug's RequestRedirect (e.g. a doubled slash)
+            request.setHeader(b"location", new_url.encode("utf-8"))
+            return _respond(request, error.code, "redirect", f"see {new_url}")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.code, "bad_request")
+        return _respond(request, error.code or 400, code, error.description or error.name)
+
+    @app.handle_errors(CancelledError)  # type: ignore[arg-type]
+    def cancelled(_gateway: Any, request: Any, failure: Failure) -> None:
+        return None  # the client went away; there is nobody to answer
+
+    @app.handle_errors(Exception)  # type: ignore[arg-type]
+    def unexpected(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
+        log.failure("{method} {path} failed unexpectedly", failure,
+                    method=request.method, path=request.path)
+        return _respond(request, 500, "internal_error", "an unexpected error occurred")

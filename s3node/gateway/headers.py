@@ -1,0 +1,65 @@
+"""
+Header values built from user input: Content-Disposition and Content-Type.
+
+Nothing a client uploads can break a response header: control characters,
+quotes and backslashes are escaped or replaced, and non-ASCII filenames travel
+in RFC 6266 / RFC 8187 ``filename*=UTF-8''...`` form beside an ASCII fallback.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+__all__ = ["clean_content_type", "clean_filename", "content_disposition"]
+
+#: a filename longer than this (in characters) is cut
+MAX_FILENAME = 1024
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf"^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*$"
+)
+
+
+def clean_filename(name: str | None) -> str:
+    """
+    The filename to store for an upload: control characters removed, cut to
+    :data:`MAX_FILENAME` characters.  It is only ever shown back in headers and
+    JSON, never used as a path.
+    """
+    if not name:
+        return ""
+    return _CONTROL.sub("", name)[:MAX_FILENAME]
+
+
+def clean_content_type(value: str | None) -> str:
+    """A well-formed media type from the upload, else ``application/octet-stream``."""
+    if value is None:
+        return DEFAULT_CONTENT_TYPE
+    value = value.strip()
+    if len(value) > 255 or not _MEDIA_TYPE.match(value):
+        return DEFAULT_CONTENT_TYPE
+    return value
+
+
+def _ascii_fallback(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    folded = _CONTROL.sub("", folded).replace("\\", "_").replace('"', "_")
+    return folded.strip() or "download"
+
+
+def content_disposition(filename: str) -> str:
+    """
+    ``attachment`` with ``filename="..."`` (ASCII, quotes and backslashes
+    replaced) and, when the name is not plain ASCII, ``filename*=UTF-8''...``.
+    """
+    name = _CONTROL.sub("", filename) or "download"
+    fallback = _ascii_fallback(name)
+    header = f'attachment; filename="{fallback}"'
+    if fallback != name:
+        header += "; filename*=UTF-8''" + quote(name, safe="!#$&+-.^_`|~")
+    return header

@@ -1,0 +1,152 @@
+"""
+The gateway's view of its storage nodes: clients, liveness and health checks.
+
+:class:`NodePool` holds one storage client per node, registers the nodes in the
+metadata store, and asks each node for its ``Health`` every
+``health_interval`` seconds (a :class:`~twisted.internet.task.LoopingCall` on
+the injected clock).  A node that doesn't answer (or fails a write) counts as
+down and gets no new chunks until it answers a health check again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from s3node.errors import NodeNotFound, S3NodeError
+from s3node.gateway._aio import aio
+from s3node.interfaces import MetadataStore
+from s3node.metadata.model import NodeRecord, NodeState
+
+__all__ = ["NodePool"]
+
+log = Logger()
+
+#: builds a storage client for ``host:port``
+ClientFactory = Callable[[str], Any]
+
+
+class NodePool:
+    """Storage clients and the live/down state of every node."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        nodes: Sequence[NodeRecord],
+        client_factory: ClientFactory,
+        clock: IReactorTime,
+        *,
+        health_interval: float = 5.0,
+        health_timeout: float = 3.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._records: dict[str, NodeRecord] = {n.node_id: n for n in nodes}
+        self._clients = {n.node_id: client_factory(n.address) for n in nodes}
+        #: ids of the nodes believed to answer
+        self._live: set[str] = set()
+        self._interval = health_interval
+        self._timeout = health_timeout
+        self._loop: LoopingCall | None = None
+
+    async def start(self) -> None:
+        """Register every node in the store, check them once, then every ``health_interval``."""
+        for record in self._records.values():
+            try:
+                await self._store.upsert_node(record)
+            except S3NodeError as e:
+                log.error("cannot register node {node_id}: {error}",
+                         node_id=record.node_id, error=e.message)
+        await self.check_all()
+        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self.check_all()))
+        self._loop.clock = self._clock
+        self._loop.start(self._interval, now=False).addErrback(
+            lambda f: log.failure("health checks stopped", f)
+        )
+
+    async def close(self) -> None:
+        """Stop the checks and close every client."""
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        for client in self._clients.values():
+            try:
+                await aio(client.close())
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.failure("closing a storage client failed")
+
+    def client(self, node_id: str) -> Any:
+        """The storage client of ``node_id``."""
+        try:
+            return self._clients[node_id]
+        except KeyError:
+            raise NodeNotFound(f"no storage node {node_id!r}") from None
+
+    def is_live(self, node_id: str) -> bool:
+        """Whether ``node_id`` answered its last health check and no write failed since."""
+        return node_id in self._live
+
+    def live_nodes(self) -> list[NodeRecord]:
+        """The nodes new chunks may go to, ordered by id."""
+        return [
+            r for node_id, r in sorted(self._records.items())
+            if node_id in self._live and r.state is not NodeState.DRAINING
+        ]
+
+    def nodes(self) -> list[NodeRecord]:
+        """Every node as last seen, ordered by id."""
+        return [self._records[k] for k in sorted(self._records)]
+
+    def mark_down(self, node_id: str, reason: str) -> None:
+        """Stop placing on ``node_id`` until it answers a health check."""
+        if node_id in self._live:
+            log.error("node {node_id} marked down: {reason}", node_id=node_id, reason=reason)
+            self._live.discard(node_id)
+            self._records[node_id] = replace(self._records[node_id], state=NodeState.DOWN)
+
+    async def check_all(self) -> None:
+        """Ask every node for its health, in parallel."""
+        await DeferredList(
+            [Deferred.fromCoroutine(self.check(node_id)) for node_id in self._records],
+            consumeErrors=True,
+        )
+
+    async def check(self, node_id: str) -> bool:
+        """Ask one node for its health; record the outcome; return whether it answered."""
+        record = self._records[node_id]
+        now = datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
+        try:
+            d = aio(self._clients[node_id].health())
+            d.addTimeout(self._timeout, self._clock)
+            health = await d
+        except Exception as e:  # noqa: BLE001 - any failure means down
+            if node_id in self._live or record.state is not NodeState.DOWN:
+                log.error("node {node_id} does not answer: {error}", node_id=node_id,
+                         error=getattr(e, "message", None) or repr(e))
+            self._live.discard(node_id)
+            self._records[node_id] = replace(record, state=NodeState.DOWN)
+            await self._save(node_id, state=NodeState.DOWN)
+            return False
+        if node_id not in self._live:
+            log.info("node {node_id} is up", node_id=node_id)
+        self._live.add(node_id)
+        state = NodeState.DRAINING if record.state is NodeState.DRAINING else NodeState.ACTIVE
+        self._records[node_id] = replace(
+            record, state=state, capacity=health.capacity, used=health.used, last_seen=now
+        )
+        await self._save(node_id, state=state, capacity=health.capacity, used=health.used,
+                         last_seen=now)
+        return True
+
+    async def _save(self, node_id: str, **fields: Any) -> None:
+        try:
+            await self._store.update_node_health(node_id, **fields)
+        except S3NodeError as e:
+            log.debug("cannot record health of {node_id}: {error}", node_id=node_id,
+                      error=e.message)

@@ -1,0 +1,275 @@
+"""
+The upload pipeline: request body → multipart → chunker → replicas → metadata.
+
+Body bytes are parsed as they arrive; every completed chunk is hashed off the
+reactor thread and written to its replica nodes while the next chunk arrives.
+At most :data:`IN_FLIGHT` chunks are being written at once; while they are,
+the body is not read, so the client is paused (see
+:mod:`s3node.gateway.streaming`).  Memory is bounded by about
+``chunk_size * (IN_FLIGHT + 1)`` plus the stream's buffer, whatever the file
+size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
+from twisted.logger import Logger
+
+from s3node.core.chunking import Chunker
+from s3node.core.ids import new_chunk_id
+from s3node.errors import InvalidRequest, NotEnoughReplicas, S3NodeError, TooLarge
+from s3node.gateway._aio import CpuRunner, aio
+from s3node.gateway.headers import clean_content_type, clean_filename
+from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
+from s3node.gateway.nodes import NodePool
+from s3node.gateway.streaming import BodyStream
+from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
+from s3node.metadata.model import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
+
+__all__ = ["IN_FLIGHT", "UploadPipeline", "UploadSettings"]
+
+log = Logger()
+
+#: chunks being written to nodes at once, per upload
+IN_FLIGHT = 2
+#: multipart envelope (boundaries, part headers, small fields) allowed beyond max_file_size
+ENVELOPE = 64 * 1024
+#: the field that carries the file
+FILE_FIELD = "file"
+
+
+class MissingFilePart(InvalidRequest):
+    """The multipart body has no part named ``file``."""
+
+    code = "missing_file"
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """What every upload needs to know."""
+
+    chunk_size: int
+    replicas: int
+    max_file_size: int
+
+
+class UploadPipeline:
+    """Store uploads: one :meth:`upload` call per request."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        pool: NodePool,
+        placement: PlacementStrategy,
+        checksum: ChecksumAlgorithm,
+        cpu: CpuRunner,
+        settings: UploadSettings,
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._placement = placement
+        self._checksum = checksum
+        self._cpu = cpu
+        self.settings = settings
+
+    def check_declared_length(self, length: int | None) -> None:
+        """Refuse a declared Content-Length that can't fit the limit (before the body is read)."""
+        if length is not None and length > self.settings.max_file_size + ENVELOPE:
+            raise TooLarge(
+                f"the request body ({length} bytes) exceeds the limit of "
+                f"{self.settings.max_file_size} bytes per file"
+            )
+
+    async def upload(
+        self, body: BodyStream, content_type: bytes | None
+    ) -> tuple[FileRecord, int]:
+        """
+        Read a multipart body from ``body`` and store its ``file`` part.
+
+        :returns: the completed file record and its chunk count.
+        """
+        reader = MultipartReader(content_type)
+        state = _FileUpload(self)
+        limit = self.settings.max_file_size + ENVELOPE
+        try:
+            while data := await body.read():
+                if body.received > limit:
+                    raise TooLarge(f"the request body exceeds {self.settings.max_file_size} bytes")
+                for event in reader.feed(data):
+                    await state.handle(event)
+            reader.close()
+            if state.record is None:
+                raise MissingFilePart("the multipart body has no part named 'file'")
+            return await state.complete(), state.chunk_count
+        except BaseException as e:
+            await state.abort(e)
+            raise
+
+
+class _FileUpload:
+    """The state of one upload while its body streams in."""
+
+    def __init__(self, pipeline: UploadPipeline) -> None:
+        self.p = pipeline
+        self.record: FileRecord | None = None
+        self._in_file = False
+        self._done_file = False
+        self._chunker = Chunker(pipeline.settings.chunk_size)
+        self._hasher = pipeline._checksum()
+        self._size = 0
+        self._index = 0
+        self._slots = DeferredSemaphore(IN_FLIGHT)
+        self._writes: list[Deferred[None]] = []
+        self._error: BaseException | None = None
+        #: the running whole-file digest update, one chunk behind at most
+        self._file_hashing: Deferred[Any] | None = None
+
+    async def handle(self, event: Any) -> None:
+        if isinstance(event, PartStart):
+            if event.name == FILE_FIELD and self.record is None:
+                self._in_file = True
+                self.record = await self.p._store.create_file(
+                    filename=clean_filename(event.filename),
+                    content_type=clean_content_type(event.content_type),
+                    checksum_algorithm=self._hasher.name,
+                    chunk_size=self.p.settings.chunk_size,
+                )
+                log.info("upload {file_id} started", file_id=self.record.file_id)
+        elif isinstance(event, PartData):
+            if self._in_file:
+                self._size += len(event.data)
+                if self._size > self.p.settings.max_file_size:
+                    raise TooLarge(f"the file exceeds {self.p.settings.max_file_size} bytes")
+                for chunk in self._chunker.feed(event.data):
+                    await self._submit(chunk)
+        elif isinstance(event, PartEnd) and self._in_file:
+            self._in_file = False
+            last = self._chunker.finish()
+            if last:
+                await self._submit(last)
+
+    async def _submit(self, chunk: bytes) -> None:
+        """Hash ``chunk`` (and the running file digest), then write it in the background."""
+        self._raise_if_failed()
+        # The chunk digest and the whole-file digest run in two threads at once;
+        # file updates stay in order (at most one behind).
+        if self._file_hashing is not None:
+            await self._file_hashing
+        self._file_hashing = self.p._cpu(self._hasher.update, chunk)
+        digest = await self.p._cpu(_hash_chunk, self.p._checksum, chunk)
+        index, self._index = self._index, self._index + 1
+        await self._slots.acquire()
+        self._raise_if_failed()
+        d = Deferred.fromCoroutine(self._write(index, chunk, digest))
+        d.addBoth(self._release)
+        self._writes.append(d)
+
+    def _release(self, result: Any) -> None:
+        self._slots.release()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    async def _write(self, index: int, chunk: bytes, digest: str) -> None:
+        try:
+            await self._place(index, chunk, digest)
+        except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
+            if self._error is None:
+                self._error = e
+
+    async def _place(self, index: int, chunk: bytes, digest: str) -> None:
+        assert self.record is not None
+        file_id = self.record.file_id
+        replicas = self.p.settings.replicas
+        chunk_id = new_chunk_id()
+        live = self.p._pool.live_nodes()
+        if len(live) < replicas:
+            raise NotEnoughReplicas(
+                f"only {len(live)} storage nodes answer; {replicas} replicas are needed"
+            )
+        candidates = iter(self.p._placement.preference_list(chunk_id, live))
+
+        async def lane() -> str | None:
+            for node_id in candidates:
+                try:
+                    await aio(self.p._pool.client(node_id).put_chunk(
+                        chunk_id, chunk, algorithm=self._hasher.name, digest=digest,
+                        timeout=transfer_timeout(len(chunk))))
+                    return node_id
+                except Exception as e:  # noqa: BLE001 - any failure: hand off
+                    message = getattr(e, "message", None) or repr(e)
+                    log.error("chunk {index} of {file_id} not stored on {node_id}: {error}",
+                             index=index, file_id=file_id, node_id=node_id,
+                             error=message)
+                    self.p._pool.mark_down(node_id, message)
+            return None
+
+        results = await gatherResults(
+            [Deferred.fromCoroutine(lane()) for _ in range(replicas)], consumeErrors=True
+        )
+        stored = tuple(ReplicaRecord(n, ReplicaState.STORED) for n in results if n)
+        # Record even a short replica set: the sweeper must find those chunks.
+        await self.p._store.record_chunk(ChunkRecord(
+            file_id=self.record.file_id, index=index, chunk_id=chunk_id, size=len(chunk),
+            checksum_algorithm=self._hasher.name, checksum=digest, replicas=stored,
+        ))
+        if len(stored) < replicas:
+            raise NotEnoughReplicas(
+                f"chunk {index} reached {len(stored)} of {replicas} storage nodes"
+            )
+
+    async def complete(self) -> FileRecord:
+        assert self.record is not None
+        await gatherResults(self._writes, consumeErrors=True)
+        self._raise_if_failed()
+        if self._file_hashing is not None:
+            await self._file_hashing
+        checksum = await self.p._cpu(_final_digest, self._hasher)
+        record = await self.p._store.complete_file(
+            file_id=self.record.file_id, size=self._size, checksum=checksum,
+            replicas=self.p.settings.replicas,
+        )
+        log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
+                 file_id=record.file_id, size=self._size, chunks=self._index)
+        return record
+
+    @property
+    def chunk_count(self) -> int:
+        return self._index
+
+    async def abort(self, error: BaseException) -> None:
+        """Wait for writes under way, then mark the file failed (best effort)."""
+        if self.record is None:
+            return
+        file_id: uuid.UUID = self.record.file_id
+        if self._writes:
+            await gatherResults(self._writes, consumeErrors=True)
+        if self._file_hashing is not None:
+            await self._file_hashing
+        log.error("upload {file_id} failed: {error}", file_id=file_id,
+                 error=getattr(error, "message", None) or type(error).__name__)
+        try:
+            await self.p._store.fail_file(file_id)
+        except S3NodeError as e:
+            log.error("cannot mark {file_id} failed ({error}); the sweeper will find it stale",
+                     file_id=file_id, error=e.message)
+
+
+def transfer_timeout(size: int) -> float:
+    """Seconds a node gets to take or return ``size`` bytes: 30 s plus 1 s per MB."""
+    return 30.0 + size / 1_000_000
+
+
+def _hash_chunk(algorithm: ChecksumAlgorithm, chunk: bytes) -> str:
+    h = algorithm()
+    h.update(chunk)
+    return str(h.hexdigest())
+
+
+def _final_digest(hasher: Any) -> str:
+    return str(hasher.hexdigest())

@@ -1,0 +1,72 @@
+"""
+A real gateway on a loopback port over fake nodes and a fake store.
+
+Klein installs the default reactor when it is imported, so nothing here
+imports it (or s3node.gateway.app) at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest_twisted
+from gateway.gateway_fakes import FakeNode, FakeStore
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from s3node.config import GatewayConfig
+from s3node.metadata.model import NodeRecord
+
+
+@dataclass
+class Running:
+    gateway: Any
+    store: FakeStore
+    nodes: dict[str, FakeNode]
+    url: str
+    port: Any
+
+
+async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
+                        max_file_size: int = 10**6) -> tuple[Running, ThreadPool]:
+    # Klein installs the default reactor when imported: import it only once
+    # pytest-twisted has installed the asyncio reactor.
+    from twisted.internet import reactor
+
+    from s3node.gateway.assemble import assemble_gateway
+    from s3node.gateway.streaming import StreamingSite
+
+    store = FakeStore()
+    nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, node_count + 1)}
+    records = [NodeRecord(n, f"{n}:1") for n in nodes]
+    by_address = {f"{n}:1": node for n, node in nodes.items()}
+    pool = ThreadPool(minthreads=1, maxthreads=2, name="test-cpu")
+    pool.start()
+
+    def cpu(f: Any, *args: Any) -> Any:
+        return deferToThreadPool(reactor, pool, f, *args)
+
+    config = GatewayConfig(chunk_size=chunk_size, max_file_size=max_file_size,
+                           replicas=replicas, health_interval=3600, sweep_interval=3600)
+    gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
+    await gateway.pool.start()
+    site = StreamingSite(gateway.resource(), reactor)
+    port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
+    url = f"http://127.0.0.1:{port.getHost().port}"
+    return Running(gateway, store, nodes, url, port), pool
+
+
+@pytest_twisted.async_yield_fixture
+async def gw() -> AsyncIterator[Running]:
+    """A gateway with 3 fake nodes, 2 replicas and 1000-byte chunks."""
+    running, pool = await start_gateway()
+    try:
+        yield running
+    finally:
+        await running.port.stopListening()
+        await running.gateway.pool.close()
+        await running.gateway.wait_background()
+        pool.stop()

@@ -1,0 +1,156 @@
+"""The sweeper and node health checks, driven by a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest_twisted
+from gateway.gateway_fakes import FakeNode, FakeStore
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+
+from s3node.metadata.model import ChunkRecord, NodeRecord, ReplicaRecord, ReplicaState
+
+
+async def real_sleep(seconds: float) -> None:
+    import asyncio
+
+    from twisted.internet.defer import Deferred
+
+    await Deferred.fromFuture(asyncio.ensure_future(asyncio.sleep(seconds)))
+
+
+async def settle(condition: Any, timeout: float = 5.0) -> None:
+    """Let the real event loop run (the fake nodes answer there) until ``condition()``."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await real_sleep(0.01)
+
+
+def cpu(f: Any, *args: Any) -> Any:
+    return succeed(f(*args))
+
+
+def make_pool(store: FakeStore, clock: Clock, count: int = 3):
+    from s3node.gateway.nodes import NodePool
+
+    nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, count + 1)}
+    records = [NodeRecord(n, f"{n}:1") for n in nodes]
+    pool = NodePool(store, records, lambda a: nodes[a.split(":")[0]], clock,
+                    health_interval=5, health_timeout=1)
+    return pool, nodes
+
+
+async def add_file(store: FakeStore, nodes: dict[str, FakeNode], status: str) -> Any:
+    record = await store.create_file(filename="f", content_type="a/b",
+                                     checksum_algorithm="sha256", chunk_size=10)
+    for index, (a, b) in enumerate((("n1", "n2"), ("n2", "n3"))):
+        chunk_id = f"{index:032x}{record.file_id.hex[:8]}"
+        for n in (a, b):
+            nodes[n].chunks[chunk_id] = b"data"
+        await store.record_chunk(ChunkRecord(
+            record.file_id, index, chunk_id, 4, "sha256", "00",
+            (ReplicaRecord(a, ReplicaState.STORED), ReplicaRecord(b, ReplicaState.STORED))))
+    if status == "failed":
+        await store.fail_file(record.file_id)
+    elif status == "deleting":
+        await store.start_delete(record.file_id)
+    return record
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
+    """On each interval the sweeper deletes the chunks of failed and deleted files from
+    every node and drops their records, leaving uploading files alone."""
+    from s3node.gateway.sweeper import Sweeper
+
+    clock, store = Clock(), FakeStore()
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    failed = await add_file(store, nodes, "failed")
+    deleting = await add_file(store, nodes, "deleting")
+    busy = await add_file(store, nodes, "uploading")
+    sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
+    sweeper.start()
+    clock.advance(29)
+    assert failed.file_id in store.files
+    clock.advance(1)
+    for _ in range(200):  # the fake nodes answer on the real event loop
+        if failed.file_id not in store.files and deleting.file_id not in store.files:
+            break
+        await real_sleep(0.01)
+    assert failed.file_id not in store.files and deleting.file_id not in store.files
+    assert busy.file_id in store.files
+    assert sum(len(n.chunks) for n in nodes.values()) == 4  # only the busy file's
+    sweeper.stop()
+    await pool.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweeper_retries_when_a_node_is_down():
+    """A file whose replicas can't all be deleted stays for the next sweep."""
+    from s3node.gateway.sweeper import Sweeper
+
+    clock, store = Clock(), FakeStore()
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    failed = await add_file(store, nodes, "failed")
+    nodes["n3"].down = True
+    sweeper = Sweeper(store, pool, clock, interval=30)
+    assert await sweeper.sweep() == 0
+    assert failed.file_id in store.files
+    nodes["n3"].down = False
+    assert await sweeper.sweep() == 1
+    assert failed.file_id not in store.files
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweeper_takes_stale_uploads():
+    """An upload not updated for stale_after seconds is swept as abandoned."""
+    from s3node.gateway.sweeper import Sweeper
+
+    store = FakeStore()
+    clock = Clock()
+    pool, nodes = make_pool(store, clock)
+    await add_file(store, nodes, "uploading")
+    later = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=2)
+    clock.advance(later.timestamp())
+    sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
+    assert await sweeper.sweep() == 1
+    assert store.files == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_health_checks_mark_nodes_down_and_up():
+    """A node that stops answering is marked down at the next check and up again after."""
+    clock, store = Clock(), FakeStore()
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
+    nodes["n2"].down = True
+    clock.advance(5)
+    await settle(lambda: len(pool.live_nodes()) == 2)
+    assert [n.node_id for n in pool.live_nodes()] == ["n1", "n3"]
+    assert store.nodes["n2"].state.value == "down"
+    nodes["n2"].down = False
+    clock.advance(5)
+    await settle(lambda: len(pool.live_nodes()) == 3)
+    assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
+    assert store.nodes["n2"].capacity == 10**9
+    await pool.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_health_check_survives_a_database_outage():
+    """Health checks keep running and keep the in-memory view while the DB is down."""
+    clock, store = Clock(), FakeStore()
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    store.down = True
+    nodes["n1"].down = True
+    clock.advance(5)
+    await settle(lambda: len(pool.live_nodes()) == 2)
+    assert [n.node_id for n in pool.live_nodes()] == ["n2", "n3"]
+    await pool.close()
