@@ -30,18 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.processes import start_twistd
 
+from s3node.config import parse_size
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BOUNDARY = "benchBoundary0123456789"
 READY = r"s3node gateway listening on (?P<host>[\d.]+):(?P<port>\d+)"
-
-
-def parse_size(text: str) -> int:
-    units = {"MiB": MiB, "GiB": GiB}
-    for unit, factor in units.items():
-        if text.endswith(unit):
-            return int(text[: -len(unit)]) * factor
-    return int(text)
 
 
 def upload(port: int, size: int) -> tuple[float, str, dict]:

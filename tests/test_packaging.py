@@ -42,16 +42,46 @@ def _clean_copy(dest: Path) -> Path:
     return dest
 
 
+def _is_ours(name: str) -> bool:
+    return name.startswith(("s3node", "__editable__.s3node", "__editable___s3node"))
+
+
+def _link_all_but_ours(src: Path, dest: Path, nested: dict[str, dict]) -> None:
+    """Mirror ``src`` into ``dest`` with symlinks, leaving out s3node's own files.
+
+    ``nested`` names folders to mirror entry by entry instead of linking whole
+    (``twisted/plugins`` holds our plugin file beside Twisted's own).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        if _is_ours(entry.name) or entry.name in ("dropin.cache", "__pycache__"):
+            continue
+        if entry.name in nested:
+            _link_all_but_ours(entry, dest / entry.name, nested[entry.name])
+        else:
+            (dest / entry.name).symlink_to(entry)
+
+
 def _venv_borrowing_dependencies(path: Path) -> Path:
-    """A venv whose dependencies come from this interpreter, with no s3node of its own."""
+    """A venv whose dependencies come from this interpreter, without any s3node of its own.
+
+    The running interpreter (a tox env, or a developer's) may have s3node installed
+    itself, so its site-packages is mirrored without s3node's files and the
+    mirror is what the new venv borrows.
+    """
     venv.EnvBuilder(with_pip=False).create(path)
     python = path / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
-    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (Path(purelib) / "zz_borrowed.pth").write_text("\n".join(sorted(ours)) + "\n")
+    borrowed = []
+    for i, site in enumerate(sorted({sysconfig.get_paths()["purelib"],
+                                     sysconfig.get_paths()["platlib"]})):
+        mirror = path.parent / f"borrowed-{i}"
+        _link_all_but_ours(Path(site), mirror, {"twisted": {"plugins": {}}})
+        borrowed.append(str(mirror))
+    (Path(purelib) / "zz_borrowed.pth").write_text("\n".join(borrowed) + "\n")
     return python
 
 
