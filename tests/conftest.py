@@ -11,6 +11,7 @@ excludes PostgreSQL.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -39,13 +40,35 @@ def postgres_db(postgres_cluster: PostgresCluster) -> Iterator[str]:
         postgres_cluster.drop_database(name)
 
 
+_postgres_tests: set[str] = set()
+_postgres_outcomes: Counter[str] = Counter()
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect PostgreSQL-only tests when S3NODE_TEST_BACKENDS leaves PostgreSQL out."""
-    if "postgresql" in selected_backends():
-        return
+    """Deselect PostgreSQL-only tests when S3NODE_TEST_BACKENDS leaves PostgreSQL out;
+    remember the ones that stay, to report what became of them."""
     keep, drop = [], []
     for item in items:
         (drop if item.get_closest_marker("postgresql") else keep).append(item)
-    if drop:
+    if drop and "postgresql" not in selected_backends():
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    else:
+        _postgres_tests.update(item.nodeid for item in drop)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the outcome of each PostgreSQL-backed test (a skip or error in setup counts too)."""
+    if report.nodeid in _postgres_tests and (report.when == "call" or not report.passed):
+        _postgres_outcomes[report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many PostgreSQL-backed tests ran, so a report shows that half was exercised."""
+    if _postgres_tests:
+        o = _postgres_outcomes
+        terminalreporter.write_line(
+            f"PostgreSQL-backed tests run: {len(_postgres_tests)} selected "
+            f"({o['passed']} passed, {o['failed']} failed, {o['skipped']} skipped)"
+        )

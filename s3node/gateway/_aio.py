@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
-__all__ = ["CpuRunner", "aio"]
+__all__ = ["CpuRunner", "aio", "shielded"]
 
 T = TypeVar("T")
 
@@ -25,3 +26,28 @@ CpuRunner = Callable[..., "Deferred[Any]"]
 def aio(aw: Awaitable[T]) -> Deferred[T]:
     """A Deferred that fires with the result of the asyncio awaitable ``aw``."""
     return Deferred.fromFuture(asyncio.ensure_future(aw))
+
+
+def shielded(d: Deferred[T]) -> Deferred[T]:
+    """
+    A Deferred that fires with ``d``'s result, and whose cancellation does not
+    reach ``d``.
+
+    Klein cancels a handler's Deferred when the client's connection drops.  Work
+    that must finish anyway (an upload recording the chunks it wrote and marking
+    its file failed) runs behind this shield; a result that arrives after the
+    shield was cancelled is dropped (the work logs its own errors).
+    """
+    out: Deferred[T] = Deferred()
+
+    def forward(result: Any) -> None:
+        if out.called:
+            return
+        if isinstance(result, Failure):
+            out.errback(result)
+        else:
+            out.callback(result)
+        return
+
+    d.addBoth(forward)
+    return out

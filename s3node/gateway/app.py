@@ -19,6 +19,7 @@ from twisted.logger import Logger
 
 from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
 from s3node.errors import FileNotFound, FileNotReady, InvalidRange, InvalidRequest, S3NodeError
+from s3node.gateway._aio import shielded
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.headers import content_disposition
@@ -136,9 +137,11 @@ class Gateway:
     async def upload(self, request: Any) -> bytes:
         length = request.getHeader(b"content-length")
         self.uploads.check_declared_length(int(length) if length and length.isdigit() else None)
-        record, chunk_count = await self.uploads.upload(
+        # Shielded: a client that disconnects makes Klein cancel this handler, but
+        # the pipeline must still record the chunks it wrote and fail the file.
+        record, chunk_count = await shielded(Deferred.fromCoroutine(self.uploads.upload(
             request.body, request.getHeader(b"content-type")
-        )
+        )))
         request.setHeader(b"location", f"/files/{record.file_id}".encode())
         return _json(request, {**file_json(record), "chunk_count": chunk_count}, 201)
 

@@ -117,8 +117,14 @@ def deployment(request: pytest.FixtureRequest) -> Deployment:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test here as integration (they start real processes)."""
+    """Mark every test here as integration (they start real processes), and those
+    that run against the cluster as postgresql (its metadata lives there)."""
     for item in items:
-        if "integration" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
+        if "integration" not in str(item.fspath):
+            continue
+        item.add_marker(pytest.mark.integration)
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if "cluster" in getattr(item, "fixturenames", ()) or params.get("deployment") == "cluster":
+            item.add_marker(pytest.mark.postgresql)
 
