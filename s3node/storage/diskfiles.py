@@ -144,13 +144,23 @@ def read_info(layout: Layout, chunk_id: str) -> ChunkInfo | None:
         st = os.stat(layout.data_path(chunk_id))
     except FileNotFoundError:
         return None
+    return _sidecar_for(layout, chunk_id, st.st_size)
+
+
+def _sidecar_for(layout: Layout, chunk_id: str, data_size: int) -> ChunkInfo:
+    """
+    The sidecar of a chunk whose data file has ``data_size`` bytes.
+
+    :raises BrokenChunk: when the sidecar is missing, unreadable or gives
+        another size.
+    """
     try:
         raw = layout.meta_path(chunk_id).read_bytes()
     except FileNotFoundError:
         raise BrokenChunk("sidecar missing") from None
     info = decode_meta(raw, chunk_id)
-    if st.st_size != info.size:
-        raise BrokenChunk(f"data file has {st.st_size} bytes, sidecar says {info.size}")
+    if data_size != info.size:
+        raise BrokenChunk(f"data file has {data_size} bytes, sidecar says {info.size}")
     return info
 
 
@@ -279,13 +289,7 @@ class ChunkFile:
         fd = os.open(layout.data_path(chunk_id), os.O_RDONLY | os.O_CLOEXEC)
         try:
             st = os.fstat(fd)
-            try:
-                raw = layout.meta_path(chunk_id).read_bytes()
-            except FileNotFoundError:
-                raise BrokenChunk("sidecar missing") from None
-            info = decode_meta(raw, chunk_id)
-            if st.st_size != info.size:
-                raise BrokenChunk(f"data file has {st.st_size} bytes, sidecar says {info.size}")
+            info = _sidecar_for(layout, chunk_id, st.st_size)
             hasher = hasher_for(info.algorithm)
             if hasher is None:
                 # The data may be fine: the algorithm's plugin is gone (INTERNAL, no quarantine).

@@ -9,7 +9,7 @@ import grpc
 import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
-from support.chunks import collect, new_chunk, sha256_hex
+from support.chunks import NODE_MAX_CHUNK, collect, new_chunk, sha256_hex
 from twisted.internet import reactor
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
@@ -35,26 +35,7 @@ from s3node.storage.memorystore import MemoryChunkStore
 from s3node.storage.service import StorageNodeService
 from s3node.storage.servicer import StorageServicer
 
-MAX_CHUNK = 16 * 1024 * 1024
-
-
-@pytest_twisted.async_yield_fixture
-async def node(tmp_path, algorithms):
-    """A started storage node on a free loopback port."""
-    config = StorageConfig(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path / "node",
-        node_id="node-a",
-        max_chunk_size=MAX_CHUNK,
-        fsync=False,
-        shutdown_grace=2.0,
-    )
-    service = StorageNodeService(config, reactor, algorithms=algorithms)
-    service.startService()
-    await service.when_listening()
-    yield service
-    await service.stopService()
+MAX_CHUNK = NODE_MAX_CHUNK
 
 
 @pytest_twisted.async_yield_fixture

@@ -13,30 +13,8 @@ import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
 from support.chunks import new_chunk
-from twisted.internet import reactor
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
-from s3node.config import StorageConfig
-from s3node.storage.service import StorageNodeService
-
-
-@pytest_twisted.async_yield_fixture
-async def node(tmp_path, algorithms):
-    """A started storage node on a free loopback port."""
-    config = StorageConfig(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path / "node",
-        node_id="node-wire",
-        max_chunk_size=1024 * 1024,
-        fsync=False,
-        shutdown_grace=2.0,
-    )
-    service = StorageNodeService(config, reactor, algorithms=algorithms)
-    service.startService()
-    await service.when_listening()
-    yield service
-    await service.stopService()
 
 
 @pytest_twisted.async_yield_fixture

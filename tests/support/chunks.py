@@ -10,6 +10,9 @@ from s3node.core.ids import new_chunk_id
 
 __all__ = ["aiter_of", "collect", "new_chunk", "sha256_hex"]
 
+#: the largest chunk the storage tests' ``node`` fixture accepts
+NODE_MAX_CHUNK = 16 * 1024 * 1024
+
 
 def sha256_hex(data: bytes) -> str:
     """The SHA-256 of ``data``, lowercase hex."""
