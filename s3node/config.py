@@ -154,6 +154,7 @@ class StandaloneConfig:
 
     data_dir: Path = Path("s3node-data")
     node_count: int = 3
-    #: the gateway's settings; ``nodes`` is filled in at start-up
+    #: the gateway's settings, ``db`` naming SQLite in ``data_dir``; ``nodes`` is
+    #: filled in at start-up
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     fsync: bool = True

@@ -18,6 +18,7 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -86,11 +87,6 @@ class GatewayService(MultiService):
     def _cpu(self, f: Any, *args: Any) -> Deferred[Any]:
         return deferToThreadPool(self._reactor, self._threads, f, *args)
 
-    async def _sleep(self, seconds: float) -> None:
-        d: Deferred[None] = Deferred()
-        self._reactor.callLater(seconds, d.callback, None)
-        await d
-
     async def _start(self) -> None:
         from s3node.gateway.assemble import assemble_gateway
         from s3node.gateway.streaming import StreamingSite
@@ -106,7 +102,7 @@ class GatewayService(MultiService):
                 break
             except MetadataUnavailable as e:
                 log.error("database not answering ({error}); retrying", error=e.message)
-                await self._sleep(DB_RETRY)
+                await deferLater(self._reactor, DB_RETRY)
         log.info("metadata schema at version {version}", version=version)
         records = [NodeRecord(n.node_id, n.address) for n in config.nodes]
         self.gateway = gateway = assemble_gateway(

@@ -9,7 +9,6 @@ every node listens, and logs where it listens.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -50,6 +49,6 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
                  count=len(found), data_dir=str(config.data_dir))
         return found
 
-    gateway_config = replace(config.gateway, db=f"sqlite:{config.data_dir / 'metadata.sqlite3'}")
-    GatewayService(gateway_config, reactor, nodes=addresses).setServiceParent(top)
+    # config.gateway.db already names SQLite in the data dir (s3node.tap builds it).
+    GatewayService(config.gateway, reactor, nodes=addresses).setServiceParent(top)
     return top
