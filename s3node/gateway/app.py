@@ -17,9 +17,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from s3node._aio import shielded
 from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
 from s3node.errors import FileNotFound, FileNotReady, InvalidRange, InvalidRequest, S3NodeError
-from s3node.gateway._aio import shielded
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.headers import content_disposition

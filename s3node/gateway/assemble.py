@@ -13,8 +13,8 @@ from typing import Any
 import pluggy
 from twisted.internet.interfaces import IReactorTime
 
+from s3node._aio import CpuRunner
 from s3node.config import GatewayConfig
-from s3node.gateway._aio import CpuRunner
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.nodes import NodePool

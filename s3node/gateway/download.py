@@ -25,9 +25,9 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from s3node._aio import CpuRunner, aio
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import NotEnoughReplicas
-from s3node.gateway._aio import CpuRunner, aio
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.upload import transfer_timeout
 from s3node.interfaces import ChecksumAlgorithm

@@ -20,8 +20,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from s3node._aio import aio
 from s3node.errors import NodeNotFound, S3NodeError
-from s3node.gateway._aio import aio
 from s3node.interfaces import MetadataStore
 from s3node.metadata.model import NodeRecord, NodeState
 

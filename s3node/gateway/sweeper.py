@@ -21,8 +21,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from s3node._aio import aio
 from s3node.errors import ChunkNotFound, S3NodeError
-from s3node.gateway._aio import aio
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import MetadataStore
 from s3node.metadata.model import FileWithChunks, ReplicaState

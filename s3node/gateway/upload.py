@@ -19,10 +19,10 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.logger import Logger
 
+from s3node._aio import CpuRunner, aio
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import InvalidRequest, NotEnoughReplicas, S3NodeError, TooLarge
-from s3node.gateway._aio import CpuRunner, aio
 from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.nodes import NodePool

@@ -19,6 +19,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
+from s3node._aio import aio
 from s3node.config import StorageConfig
 from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
@@ -172,7 +173,7 @@ class StorageNodeService(MultiService):
         """Start serving (binding first if that has not happened)."""
         self._bind()
         super().startService()
-        self._listening = Deferred.fromFuture(asyncio.ensure_future(self._start()))
+        self._listening = aio(self._start())
         self._listening.addCallbacks(self._fire_waiting, self._start_failed)
 
     async def _start(self) -> int:
@@ -201,7 +202,7 @@ class StorageNodeService(MultiService):
     def stopService(self) -> Deferred[None]:
         """Stop accepting calls, let in-flight ones finish within the grace period, clean up."""
         children = super().stopService()
-        stopped = Deferred.fromFuture(asyncio.ensure_future(self._stop()))
+        stopped = aio(self._stop())
         d = DeferredList([children or succeed(None), stopped], fireOnOneErrback=True)
         return d.addCallback(lambda _: None)
 

@@ -29,7 +29,7 @@ async def _wait_for(predicate, what: str, turns: int = 400) -> None:
 def test_shielded_forwards_results_and_keeps_cancellation_out() -> None:
     """Cancelling a shielded Deferred fails only the shield; the work goes on and
     a later result is dropped, while an uncancelled shield forwards result and failure."""
-    from s3node.gateway._aio import shielded
+    from s3node._aio import shielded
 
     work: Deferred[int] = Deferred()
     shield = shielded(work)
