@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -78,7 +78,7 @@ class Sweeper:
 
     def _tick(self) -> Deferred[None]:
         if self._running is not None:
-            return Deferred.fromCoroutine(_nothing())
+            return succeed(None)
         d = self._running = Deferred.fromCoroutine(self.sweep())
 
         def done(result: object) -> None:
@@ -153,7 +153,3 @@ class Sweeper:
         except S3NodeError as e:
             log.info("immediate sweep of {file_id} deferred: {error}", file_id=file_id,
                      error=e.message)
-
-
-async def _nothing() -> None:
-    return None
