@@ -38,7 +38,7 @@ from twisted.internet import defer, task, threads
 
 from s3node.metadata import _records as records
 from s3node.metadata import open_metadata_store
-from s3node.metadata.model import FileStatus
+from s3node.records import FileStatus
 
 PAGE = 50
 

@@ -18,12 +18,12 @@ from collections import Counter
 
 from s3node.builtin.placement import ConsistentHashPlacement, RendezvousPlacement
 from s3node.core.placement import HashRing
-from s3node.metadata.model import NodeRecord
+from s3node.records import PlacementNode
 
 
-def members(count: int, prefix: str = "node") -> list[NodeRecord]:
+def members(count: int, prefix: str = "node") -> list[PlacementNode]:
     """``count`` equal nodes."""
-    return [NodeRecord(f"{prefix}-{i}", f"127.0.0.1:{9000 + i}") for i in range(count)]
+    return [PlacementNode(f"{prefix}-{i}") for i in range(count)]
 
 
 def strategy_figures(keys: list[str]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from s3node.metadata.model import (
+from s3node.records import (
     ChunkRecord,
     FileCursorPage,
     FilePage,
@@ -23,6 +23,7 @@ from s3node.metadata.model import (
     FileWithChunks,
     NodeRecord,
     NodeState,
+    PlacementNode,
     ReplicaState,
 )
 
@@ -61,7 +62,7 @@ class PlacementStrategy(Protocol):
 
     name: str
 
-    def preference_list(self, key: str, nodes: Sequence[NodeRecord]) -> list[str]:
+    def preference_list(self, key: str, nodes: Sequence[PlacementNode]) -> list[str]:
         """
         Order the ids of ``nodes`` for the chunk ``key``.
 

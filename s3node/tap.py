@@ -224,6 +224,6 @@ def makeService(options: Options) -> Service:
         from s3node.gateway.service import make_gateway_service
 
         return make_gateway_service(config, reactor)
-    from s3node.gateway.standalone import make_standalone_service
+    from s3node.standalone import make_standalone_service
 
     return make_standalone_service(config, reactor)

@@ -13,7 +13,7 @@ import pytest
 from s3node import hookspecs
 from s3node.core.checksums import BLAKE2B, CRC32C, SHA256
 from s3node.errors import ConfigurationError, UnknownPlugin
-from s3node.metadata.model import NodeRecord
+from s3node.records import PlacementNode
 from s3node.plugins import (
     BUILTIN_PLUGINS,
     checksum_algorithm_names,
@@ -132,7 +132,7 @@ def test_builtins_resolve() -> None:
 def test_builtin_placement_orders_every_node() -> None:
     """A resolved built-in strategy returns every node id once, deterministically."""
     pm = get_plugin_manager(load_entry_points=False)
-    nodes = [NodeRecord(f"node-{i}", f"127.0.0.1:{7000 + i}") for i in range(5)]
+    nodes = [PlacementNode(f"node-{i}") for i in range(5)]
     for name in ("consistent-hash", "rendezvous"):
         strategy = resolve_placement(pm, name)
         order = strategy.preference_list("ab" * 16, nodes)

@@ -17,7 +17,7 @@ from typing import Any
 
 from s3node.core.placement import DEFAULT_VNODES, HashRing, RendezvousNodes, spread_zones
 from s3node.hooks import hookimpl
-from s3node.metadata.model import NodeRecord
+from s3node.records import PlacementNode
 
 __all__ = ["CACHE_SIZE", "ConsistentHashPlacement", "RendezvousPlacement"]
 
@@ -27,7 +27,7 @@ CACHE_SIZE = 8
 _Key = tuple[tuple[str, float, str], ...]
 
 
-def _node_key(nodes: Sequence[NodeRecord]) -> _Key:
+def _node_key(nodes: Sequence[PlacementNode]) -> _Key:
     # sorted: the result must not depend on the order the caller lists nodes in
     return tuple(sorted((n.node_id, float(n.weight), n.zone) for n in nodes))
 
@@ -52,7 +52,7 @@ class _CachedPlacement:
     def _order(self, prepared: Any, key: str) -> list[str]:
         raise NotImplementedError
 
-    def prepare(self, nodes: Sequence[NodeRecord]) -> None:
+    def prepare(self, nodes: Sequence[PlacementNode]) -> None:
         """
         Build and cache the prepared form of ``nodes`` now (optional).
 
@@ -63,7 +63,7 @@ class _CachedPlacement:
         if nodes:
             self._prepared(_node_key(nodes))
 
-    def preference_list(self, key: str, nodes: Sequence[NodeRecord]) -> list[str]:
+    def preference_list(self, key: str, nodes: Sequence[PlacementNode]) -> list[str]:
         """
         Every id in ``nodes``, ordered for the chunk ``key``: the first R are
         its replica homes, the rest its handoffs in the order to try them.

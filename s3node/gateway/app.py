@@ -28,7 +28,7 @@ from s3node.gateway.openapi import openapi_document
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import FileRecord, FileStatus, NodeRecord
+from s3node.records import FileRecord, FileStatus, NodeRecord
 
 __all__ = ["Gateway", "file_json"]
 

@@ -21,7 +21,7 @@ from s3node.gateway.nodes import NodePool
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline, UploadSettings
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
-from s3node.metadata.model import NodeRecord
+from s3node.records import NodeRecord
 
 __all__ = ["assemble_gateway"]
 

@@ -31,7 +31,7 @@ from s3node.errors import NotEnoughReplicas
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.upload import transfer_timeout
 from s3node.interfaces import ChecksumAlgorithm
-from s3node.metadata.model import ChunkRecord, FileWithChunks
+from s3node.records import ChunkRecord, FileWithChunks
 
 __all__ = ["DownloadPipeline"]
 

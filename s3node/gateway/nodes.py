@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from s3node._aio import aio
 from s3node.errors import NodeNotFound, S3NodeError
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import NodeRecord, NodeState
+from s3node.records import NodeRecord, NodeState, PlacementNode
 
 __all__ = ["NodePool"]
 
@@ -92,10 +92,10 @@ class NodePool:
         """Whether ``node_id`` answered its last health check and no write failed since."""
         return node_id in self._live
 
-    def live_nodes(self) -> list[NodeRecord]:
-        """The nodes new chunks may go to, ordered by id."""
+    def live_nodes(self) -> list[PlacementNode]:
+        """The nodes new chunks may go to, ordered by id, as placement sees them."""
         return [
-            r for node_id, r in sorted(self._records.items())
+            r.for_placement() for node_id, r in sorted(self._records.items())
             if node_id in self._live and r.state is not NodeState.DRAINING
         ]
 

@@ -25,7 +25,7 @@ from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig, NodeAddress
 from s3node.errors import MetadataUnavailable
-from s3node.metadata.model import NodeRecord
+from s3node.records import NodeRecord
 
 __all__ = ["GatewayService", "make_gateway_service"]
 

@@ -25,7 +25,7 @@ from s3node._aio import aio
 from s3node.errors import ChunkNotFound, S3NodeError
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import FileWithChunks, ReplicaState
+from s3node.records import FileWithChunks, ReplicaState
 
 __all__ = ["Sweeper"]
 

@@ -28,7 +28,7 @@ from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartSta
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.streaming import BodyStream
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
-from s3node.metadata.model import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
+from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
 __all__ = ["IN_FLIGHT", "UploadPipeline", "UploadSettings"]
 

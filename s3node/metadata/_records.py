@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from s3node.errors import InvalidChunkId, InvalidRequest, NotEnoughReplicas
-from s3node.metadata.model import (
+from s3node.records import (
     ChunkRecord,
     FileRecord,
     FileStatus,

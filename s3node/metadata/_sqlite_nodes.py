@@ -9,7 +9,7 @@ from typing import Any
 from s3node.errors import NodeNotFound
 from s3node.metadata import _records as r
 from s3node.metadata._sqlite_db import Connection
-from s3node.metadata.model import NodeRecord, NodeState
+from s3node.records import NodeRecord, NodeState
 
 __all__ = ["SQLiteNodes"]
 

@@ -25,7 +25,7 @@ from s3node.metadata import _records as r
 from s3node.metadata._pg_nodes import PostgresNodes
 from s3node.metadata._pgpool import Cursor, ReconnectingPool, fetch, u
 from s3node.metadata.migrations import ADVISORY_LOCK_KEY, SCHEMA_TABLE, load_migrations, pending
-from s3node.metadata.model import (
+from s3node.records import (
     ChunkRecord,
     FileCursorPage,
     FilePage,

@@ -19,7 +19,7 @@ from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection, SQLiteDatabase
 from s3node.metadata._sqlite_nodes import SQLiteNodes
-from s3node.metadata.model import (
+from s3node.records import (
     ChunkRecord,
     FileCursorPage,
     FilePage,

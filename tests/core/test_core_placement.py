@@ -14,18 +14,17 @@ from hypothesis import strategies as st
 from s3node.builtin.placement import ConsistentHashPlacement, RendezvousPlacement
 from s3node.core.placement import HashRing, RendezvousNodes, rendezvous_order, spread_zones
 from s3node.errors import ConfigurationError
-from s3node.metadata.model import NodeRecord
+from s3node.records import PlacementNode
 
 KEYS = [f"{i:032x}" for i in range(100_000)]
 STRATEGIES = [ConsistentHashPlacement, RendezvousPlacement]
 
 
-def nodes(count: int, weights: list[float] | None = None, zones: str = "") -> list[NodeRecord]:
-    """``count`` node records node-0, node-1, ... with optional weights and zones."""
+def nodes(count: int, weights: list[float] | None = None, zones: str = "") -> list[PlacementNode]:
+    """``count`` nodes node-0, node-1, ... with optional weights and zones."""
     return [
-        NodeRecord(
+        PlacementNode(
             f"node-{i}",
-            f"127.0.0.1:{9000 + i}",
             weight=1.0 if weights is None else weights[i],
             zone=zones[i] if zones else "",
         )
@@ -33,7 +32,7 @@ def nodes(count: int, weights: list[float] | None = None, zones: str = "") -> li
     ]
 
 
-def primaries(strategy, keys: list[str], members: list[NodeRecord]) -> list[str]:
+def primaries(strategy, keys: list[str], members: list[PlacementNode]) -> list[str]:
     """The first node of each key's preference list."""
     return [strategy.preference_list(key, members)[0] for key in keys]
 
@@ -155,8 +154,8 @@ def test_orders_are_pinned(factory) -> None:
 SUBPROCESS = """
 import json, sys
 from s3node.builtin.placement import ConsistentHashPlacement, RendezvousPlacement
-from s3node.metadata.model import NodeRecord
-members = [NodeRecord(f"node-{i}", "x", weight=1.0 + i % 3) for i in range(6)]
+from s3node.records import PlacementNode
+members = [PlacementNode(f"node-{i}", weight=1.0 + i % 3) for i in range(6)]
 out = {}
 for s in (ConsistentHashPlacement(), RendezvousPlacement()):
     out[s.name] = [s.preference_list(f"{k:032x}", members) for k in range(200)]
@@ -166,7 +165,7 @@ json.dump(out, sys.stdout)
 
 def test_deterministic_across_processes() -> None:
     """Two processes with different hash seeds compute the same preference lists as this one."""
-    members = [NodeRecord(f"node-{i}", "x", weight=1.0 + i % 3) for i in range(6)]
+    members = [PlacementNode(f"node-{i}", weight=1.0 + i % 3) for i in range(6)]
     here = {
         s.name: [s.preference_list(f"{k:032x}", members) for k in range(200)]
         for s in (ConsistentHashPlacement(), RendezvousPlacement())

@@ -18,7 +18,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig
-from s3node.metadata.model import NodeRecord
+from s3node.records import NodeRecord
 
 
 @dataclass

@@ -24,7 +24,7 @@ from s3node.errors import (
     NotEnoughReplicas,
     Unavailable,
 )
-from s3node.metadata.model import (
+from s3node.records import (
     ChunkRecord,
     FileCursorPage,
     FilePage,

@@ -8,7 +8,7 @@ import pytest_twisted
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.protocol import Protocol
 
-from s3node.metadata.model import FileStatus
+from s3node.records import FileStatus
 
 
 async def _sleep(seconds: float) -> None:

@@ -10,7 +10,7 @@ from gateway.gateway_fakes import FakeNode, FakeStore
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
-from s3node.metadata.model import ChunkRecord, NodeRecord, ReplicaRecord, ReplicaState
+from s3node.records import ChunkRecord, NodeRecord, ReplicaRecord, ReplicaState
 
 
 async def real_sleep(seconds: float) -> None:

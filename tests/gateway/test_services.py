@@ -31,7 +31,7 @@ def test_standalone_service_tree(tmp_path):
     from twisted.internet import reactor
 
     from s3node.gateway.service import GatewayService
-    from s3node.gateway.standalone import make_standalone_service
+    from s3node.standalone import make_standalone_service
 
     options = parse("standalone", "--data-dir", str(tmp_path), "--nodes", "4",
                     "--listen", "tcp:0:interface=127.0.0.1")

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 
 from s3node.errors import Conflict
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import FileStatus, NodeRecord, NodeState, ReplicaState
+from s3node.records import FileStatus, NodeRecord, NodeState, ReplicaState
 
 STORED = ReplicaState.STORED
 

@@ -17,7 +17,7 @@ from s3node.errors import (
     NotEnoughReplicas,
 )
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import (
+from s3node.records import (
     ChunkRecord,
     FileStatus,
     ReplicaRecord,

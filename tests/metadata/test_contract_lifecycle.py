@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 
 from s3node.errors import Conflict, FileNotFound, InvalidRequest, NodeNotFound
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import FileStatus, NodeRecord, NodeState, ReplicaRecord, ReplicaState
+from s3node.records import FileStatus, NodeRecord, NodeState, ReplicaRecord, ReplicaState
 
 STORED = ReplicaState.STORED
 

@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 
 from s3node.errors import InvalidRequest
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import FileStatus
+from s3node.records import FileStatus
 
 
 async def _files(s: MetadataStore, clock: Clock, n: int, *, step: float = 1.0) -> list:

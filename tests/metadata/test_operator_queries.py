@@ -14,7 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 
 from s3node.metadata import open_metadata_store
-from s3node.metadata.model import ReplicaState
+from s3node.records import ReplicaState
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metadata.md"
 

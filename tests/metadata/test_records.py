@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from s3node.errors import InvalidRequest
 from s3node.metadata import _records as r
-from s3node.metadata.model import ReplicaRecord, ReplicaState
+from s3node.records import ReplicaRecord, ReplicaState
 
 moments = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)

@@ -14,7 +14,7 @@ from support.metadata import digest, upload
 
 from s3node.interfaces import MetadataStore
 from s3node.metadata import _records
-from s3node.metadata.model import FileStatus
+from s3node.records import FileStatus
 
 
 def _demote_replica(db_url: str, file_id: str) -> None:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 from s3node.interfaces import MetadataStore
-from s3node.metadata.model import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
+from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
 __all__ = ["digest", "make_chunk", "upload"]
 

@@ -1,8 +1,11 @@
 """
-The records the metadata store reads and writes.
+The records every layer shares: files, chunks, replicas and storage nodes.
 
-Plain frozen dataclasses and enums, shared by every :class:`~s3node.interfaces.MetadataStore`
-implementation and by the gateway.  No I/O here.
+Plain frozen dataclasses and enums with no I/O and no imports from s3node.
+The metadata stores (:class:`~s3node.interfaces.MetadataStore`) read and write
+them, the gateway passes them around, and :mod:`s3node.interfaces` names them
+in its seams: this module sits below all of them, so dependencies point one
+way (``metadata`` -> ``records`` <- ``gateway``, ``interfaces``, ``builtin``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,20 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+__all__ = [
+    "ChunkRecord",
+    "FileCursorPage",
+    "FilePage",
+    "FileRecord",
+    "FileStatus",
+    "FileWithChunks",
+    "NodeRecord",
+    "NodeState",
+    "PlacementNode",
+    "ReplicaRecord",
+    "ReplicaState",
+]
 
 
 class FileStatus(str, enum.Enum):
@@ -94,6 +111,23 @@ class FileWithChunks:
 
 
 @dataclass(frozen=True)
+class PlacementNode:
+    """
+    What a placement strategy may know of a storage node.
+
+    Strategies order nodes by these fields alone, so the same set of
+    ``(node_id, weight, zone)`` gives the same order in every process.
+    """
+
+    node_id: str
+    weight: float = 1.0
+    #: a failure domain; nodes in distinct zones are preferred for the replicas
+    zone: str = ""
+    #: bytes the node last reported free; ``None`` while unknown
+    free: int | None = None
+
+
+@dataclass(frozen=True)
 class NodeRecord:
     """A storage node known to the gateways."""
 
@@ -107,6 +141,17 @@ class NodeRecord:
     capacity: int | None = None
     used: int | None = None
     last_seen: datetime | None = None
+
+    @property
+    def free(self) -> int | None:
+        """Bytes free as last reported; ``None`` until the node has answered."""
+        if self.capacity is None or self.used is None:
+            return None
+        return max(0, self.capacity - self.used)
+
+    def for_placement(self) -> PlacementNode:
+        """The part of this record a placement strategy sees."""
+        return PlacementNode(self.node_id, self.weight, self.zone, self.free)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """
 The standalone role: a gateway and ``node_count`` storage nodes in one process.
 
+A role, like the gateway (:mod:`s3node.gateway.service`) and the storage node
+(:mod:`s3node.storage.service`): it composes their services and nothing else.
+
 Each node keeps its chunks in its own folder under the data dir (``node-1``,
 ``node-2``...), listens on ``127.0.0.1:0`` and is spoken to over gRPC like any
 remote node; the metadata is SQLite in the data dir.  The gateway starts once
