@@ -1,12 +1,21 @@
 """
-The one exception hierarchy of s3node.
+The one exception hierarchy of s3node, and the helpers both edges share.
 
 Every error that s3node raises on purpose derives from :class:`S3NodeError`.
 Each class names a short machine-readable ``code``; the edges map classes to a
 protocol status once (the HTTP gateway in :mod:`s3node.gateway.errors`, the
 gRPC storage node in :mod:`s3node.storage.errors`).  Nothing below the edges
-chooses a status code.
+chooses a status code; both edges look a class up with the one rule of
+:func:`lookup`, and describe any exception in a log line or error body with
+:func:`describe`.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 
 class S3NodeError(Exception):
@@ -40,6 +49,24 @@ class InvalidRequest(S3NodeError):
     """The request is malformed."""
 
     code = "bad_request"
+
+
+class MalformedMultipart(InvalidRequest):
+    """The request body is not valid multipart/form-data."""
+
+    code = "malformed_multipart"
+
+
+class MissingFilePart(InvalidRequest):
+    """The multipart body has no part named ``file``."""
+
+    code = "missing_file"
+
+
+class ClientDisconnected(S3NodeError):
+    """The client went away before its request body was complete."""
+
+    code = "client_disconnected"
 
 
 class InvalidChunkId(InvalidRequest):
@@ -154,3 +181,31 @@ class ShuttingDown(Unavailable):
     """The service is shutting down."""
 
     code = "shutting_down"
+
+
+def lookup(table: Mapping[type[S3NodeError], _T], error: BaseException, default: _T) -> _T:
+    """
+    The value ``table`` gives the most specific class of ``error``.
+
+    The one rule of both edges (HTTP statuses in :mod:`s3node.gateway.errors`,
+    gRPC statuses in :mod:`s3node.storage.errors`): walk the error's class
+    hierarchy from the class itself upwards and take the first class listed,
+    so a table lists a subclass only where it differs from its parent;
+    ``default`` when none is listed.
+    """
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return default
+
+
+def describe(error: BaseException) -> str:
+    """
+    A one-line description of any exception, for a log line or an error body.
+
+    An :class:`S3NodeError`'s own message; for anything else, which carries
+    no message meant for people, its ``repr``.
+    """
+    if isinstance(error, S3NodeError):
+        return error.message
+    return repr(error)

@@ -19,7 +19,14 @@ from twisted.logger import Logger
 
 from s3node._aio import shielded
 from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
-from s3node.errors import FileNotFound, FileNotReady, InvalidRange, InvalidRequest, S3NodeError
+from s3node.errors import (
+    FileNotFound,
+    FileNotReady,
+    InvalidRange,
+    InvalidRequest,
+    S3NodeError,
+    describe,
+)
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.headers import content_disposition
@@ -233,7 +240,7 @@ class Gateway:
         except Exception as e:  # noqa: BLE001 - any failure means unavailable
             database = "unavailable"
             log.info("health: database does not answer: {error}",
-                     error=getattr(e, "message", None) or repr(e))
+                     error=describe(e))
         nodes = self.pool.nodes()
         live = sum(1 for n in nodes if self.pool.is_live(n.node_id))
         ok = database == "ok" and live >= self.replicas

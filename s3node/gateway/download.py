@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from s3node._aio import CpuRunner, aio
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
-from s3node.errors import NotEnoughReplicas
+from s3node.errors import NotEnoughReplicas, describe
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.upload import transfer_timeout
 from s3node.interfaces import ChecksumAlgorithm
@@ -134,7 +134,7 @@ class DownloadPipeline:
             except CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure: try the next replica
-                message = getattr(e, "message", None) or repr(e)
+                message = describe(e)
                 errors.append(f"{node_id}: {message}")
                 log.error("chunk {chunk_id} unreadable on {node_id}: {error}",
                           chunk_id=chunk.chunk_id, node_id=node_id, error=message)

@@ -27,29 +27,23 @@ __all__ = ["STATUS", "error_body", "install_error_handlers", "status_for"]
 
 log = Logger()
 
-#: error classes to HTTP statuses; the most specific class listed wins
+#: error classes to HTTP statuses; subclasses not listed take their parent's
+#: (:func:`s3node.errors.lookup`)
 STATUS: dict[type[errors.S3NodeError], int] = {
     errors.InvalidRequest: 400,
-    errors.InvalidChunkId: 400,
     errors.NotFound: 404,
-    errors.FileNotReady: 409,
     errors.Conflict: 409,
     errors.TooLarge: 413,
     errors.InvalidRange: 416,
-    errors.Unavailable: 503,
-    errors.MetadataUnavailable: 503,
-    errors.NotEnoughReplicas: 503,
-    errors.InsufficientStorage: 503,
     errors.IntegrityError: 502,
+    errors.Unavailable: 503,
+    errors.InsufficientStorage: 503,
 }
 
 
 def status_for(error: errors.S3NodeError) -> int:
     """The HTTP status of an s3node error (500 for classes not in :data:`STATUS`)."""
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    return errors.lookup(STATUS, error, 500)
 
 
 def error_body(code: str, details: str) -> bytes:

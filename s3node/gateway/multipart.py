@@ -13,18 +13,12 @@ from dataclasses import dataclass
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from s3node.errors import InvalidRequest
+from s3node.errors import MalformedMultipart
 
 __all__ = ["MultipartReader", "PartData", "PartEnd", "PartStart"]
 
 #: the largest header block accepted for one part
 MAX_PART_HEADERS = 16 * 1024
-
-
-class MalformedMultipart(InvalidRequest):
-    """The request body is not valid multipart/form-data."""
-
-    code = "malformed_multipart"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from s3node._aio import aio
-from s3node.errors import NodeNotFound, S3NodeError
+from s3node.errors import NodeNotFound, S3NodeError, describe
 from s3node.interfaces import MetadataStore
 from s3node.records import NodeRecord, NodeState, PlacementNode
 
@@ -128,7 +128,7 @@ class NodePool:
         except Exception as e:  # noqa: BLE001 - any failure means down
             if node_id in self._live or record.state is not NodeState.DOWN:
                 log.error("node {node_id} does not answer: {error}", node_id=node_id,
-                         error=getattr(e, "message", None) or repr(e))
+                         error=describe(e))
             self._live.discard(node_id)
             self._records[node_id] = replace(record, state=NodeState.DOWN)
             await self._save(node_id, state=NodeState.DOWN)

@@ -29,9 +29,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
 
-from s3node.errors import InvalidRequest, S3NodeError
+from s3node.errors import ClientDisconnected, InvalidRequest
 
-__all__ = ["BodyStream", "ClientDisconnected", "StreamingRequest", "StreamingSite"]
+__all__ = ["BodyStream", "StreamingRequest", "StreamingSite"]
 
 log = Logger()
 
@@ -39,12 +39,6 @@ log = Logger()
 HIGH_WATER = 4 * 1024 * 1024
 #: resume it when the reader has taken the buffer below this
 LOW_WATER = 1024 * 1024
-
-
-class ClientDisconnected(S3NodeError):
-    """The client went away before its request body was complete."""
-
-    code = "client_disconnected"
 
 
 class BodyStream:

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from s3node._aio import aio
-from s3node.errors import ChunkNotFound, S3NodeError
+from s3node.errors import ChunkNotFound, S3NodeError, describe
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import MetadataStore
 from s3node.records import FileWithChunks, ReplicaState
@@ -141,7 +141,7 @@ class Sweeper:
             return True
         except Exception as e:  # noqa: BLE001 - any failure: keep it for the next sweep
             log.debug("cannot delete {chunk_id} from {node_id}: {error}",
-                      chunk_id=chunk_id, node_id=node_id, error=getattr(e, "message", repr(e)))
+                      chunk_id=chunk_id, node_id=node_id, error=describe(e))
             return False
         return True
 

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from s3node._aio import CpuRunner, aio
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
-from s3node.errors import InvalidRequest, NotEnoughReplicas, S3NodeError, TooLarge
+from s3node.errors import MissingFilePart, NotEnoughReplicas, S3NodeError, TooLarge, describe
 from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.nodes import NodePool
@@ -40,12 +40,6 @@ IN_FLIGHT = 2
 ENVELOPE = 64 * 1024
 #: the field that carries the file
 FILE_FIELD = "file"
-
-
-class MissingFilePart(InvalidRequest):
-    """The multipart body has no part named ``file``."""
-
-    code = "missing_file"
 
 
 @dataclass(frozen=True)
@@ -202,7 +196,7 @@ class _FileUpload:
                         timeout=transfer_timeout(len(chunk))))
                     return node_id
                 except Exception as e:  # noqa: BLE001 - any failure: hand off
-                    message = getattr(e, "message", None) or repr(e)
+                    message = describe(e)
                     log.error("chunk {index} of {file_id} not stored on {node_id}: {error}",
                              index=index, file_id=file_id, node_id=node_id,
                              error=message)
@@ -252,7 +246,7 @@ class _FileUpload:
         if self._file_hashing is not None:
             await self._file_hashing
         log.error("upload {file_id} failed: {error}", file_id=file_id,
-                 error=getattr(error, "message", None) or type(error).__name__)
+                 error=describe(error))
         try:
             await self.p._store.fail_file(file_id)
         except S3NodeError as e:

@@ -19,19 +19,20 @@ __all__ = ["ERROR_CODE_KEY", "STATUS_BY_ERROR", "error_from_rpc", "status_for"]
 #: trailing metadata key carrying :attr:`S3NodeError.code`
 ERROR_CODE_KEY = "s3node-error-code"
 
-#: most specific class first; the first ``isinstance`` match wins
-STATUS_BY_ERROR: tuple[tuple[type[e.S3NodeError], grpc.StatusCode], ...] = (
-    (e.ChecksumMismatch, grpc.StatusCode.DATA_LOSS),
-    (e.CorruptChunk, grpc.StatusCode.DATA_LOSS),
-    (e.SizeMismatch, grpc.StatusCode.INVALID_ARGUMENT),
-    (e.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
-    (e.TooLarge, grpc.StatusCode.INVALID_ARGUMENT),
-    (e.InvalidRange, grpc.StatusCode.OUT_OF_RANGE),
-    (e.NotFound, grpc.StatusCode.NOT_FOUND),
-    (e.Conflict, grpc.StatusCode.ALREADY_EXISTS),
-    (e.InsufficientStorage, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (e.Unavailable, grpc.StatusCode.UNAVAILABLE),
-)
+#: error classes to gRPC statuses; subclasses not listed take their parent's
+#: (:func:`s3node.errors.lookup`)
+STATUS_BY_ERROR: dict[type[e.S3NodeError], grpc.StatusCode] = {
+    e.ChecksumMismatch: grpc.StatusCode.DATA_LOSS,
+    e.CorruptChunk: grpc.StatusCode.DATA_LOSS,
+    e.SizeMismatch: grpc.StatusCode.INVALID_ARGUMENT,
+    e.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    e.TooLarge: grpc.StatusCode.INVALID_ARGUMENT,
+    e.InvalidRange: grpc.StatusCode.OUT_OF_RANGE,
+    e.NotFound: grpc.StatusCode.NOT_FOUND,
+    e.Conflict: grpc.StatusCode.ALREADY_EXISTS,
+    e.InsufficientStorage: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    e.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
 
 #: the class a status stands for when the reply carries no error code
 _ERROR_BY_STATUS: dict[grpc.StatusCode, type[e.S3NodeError]] = {
@@ -53,10 +54,7 @@ _TRANSIENT = frozenset(
 
 def status_for(error: e.S3NodeError) -> grpc.StatusCode:
     """The gRPC status of an s3node error (``INTERNAL`` for unmapped ones)."""
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(error, cls):
-            return status
-    return grpc.StatusCode.INTERNAL
+    return e.lookup(STATUS_BY_ERROR, error, grpc.StatusCode.INTERNAL)
 
 
 def _classes_by_code() -> dict[str, type[e.S3NodeError]]:

@@ -6,14 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3node.errors import MalformedMultipart
 from s3node.gateway.headers import clean_content_type, clean_filename, content_disposition
-from s3node.gateway.multipart import (
-    MalformedMultipart,
-    MultipartReader,
-    PartData,
-    PartEnd,
-    PartStart,
-)
+from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 
 
 @given(st.text(max_size=300))

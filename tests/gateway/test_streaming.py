@@ -10,7 +10,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from s3node.gateway.streaming import HIGH_WATER, BodyStream, ClientDisconnected
+from s3node.errors import ClientDisconnected
+from s3node.gateway.streaming import HIGH_WATER, BodyStream
 
 BOUNDARY = "BOUNDARYxyz"
 CTYPE = f"multipart/form-data; boundary={BOUNDARY}"
