@@ -1,5 +1,6 @@
 """Packaging for s3node, a distributed file and object store on Twisted."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -20,9 +21,20 @@ class build_py_with_sql(build_py):
             self.mkpath(str(dest.parent))
             self.copy_file(str(src), str(dest))
 
+
+
+def read_version() -> str:
+    """The version, kept in one place: ``__version__`` in ``s3node/__init__.py``."""
+    text = Path("s3node", "__init__.py").read_text(encoding="utf-8")
+    found = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    if found is None:
+        raise RuntimeError("s3node/__init__.py has no __version__ line")
+    return found.group(1)
+
+
 setup(
     name="s3node",
-    version="0.1.0.dev0",
+    version=read_version(),
     description="A distributed file and object store: Klein gateway, gRPC storage nodes",
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

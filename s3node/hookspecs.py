@@ -1,6 +1,9 @@
 """
-The hook specifications of s3node: one per decision a plugin can make.
+s3node's hooks: the pluggy markers and one specification per decision a plugin can make.
 
+Plugins mark their hook functions with :data:`hookimpl` (also exported from
+:mod:`s3node.plugins`, which plugin authors import); the specs below are
+marked with :data:`hookspec`, both under the project name :data:`PROJECT_NAME`.
 Every hook takes keyword arguments only.  The host resolves hooks once at
 startup (:mod:`s3node.plugins`), never per chunk.  s3node's own
 implementations live in :mod:`s3node.builtin` and are marked ``trylast``, so
@@ -12,10 +15,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from s3node.hooks import hookspec
+import pluggy
 
 if TYPE_CHECKING:
     from s3node.interfaces import ChecksumAlgorithm, PlacementStrategy
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+#: the pluggy project name and the entry-point group plugins register under
+PROJECT_NAME = "s3node"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec(firstresult=True)

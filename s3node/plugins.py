@@ -20,7 +20,7 @@ from s3node import hookspecs
 from s3node.builtin import checksums as builtin_checksums
 from s3node.builtin import placement as builtin_placement
 from s3node.errors import ConfigurationError, UnknownPlugin
-from s3node.hooks import PROJECT_NAME, hookimpl, hookspec
+from s3node.hookspecs import PROJECT_NAME, hookimpl, hookspec
 from s3node.interfaces import ChecksumAlgorithm, PlacementStrategy
 
 __all__ = [

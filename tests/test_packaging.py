@@ -14,13 +14,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 _PROBE = """
-import json, s3node, twisted.plugins
+import importlib.metadata, json, s3node, twisted.plugins
 from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 names = [p.tapname for p in getPlugins(IServiceMaker, twisted.plugins)]
 import twisted.plugins.s3node_plugin as plugin
 from s3node.metadata.migrations import migrations_root
 print(json.dumps({"names": names, "package": s3node.__file__, "plugin": plugin.__file__,
+                  "version": [importlib.metadata.version("s3node"), s3node.__version__],
                   "sql": sorted(p.name for p in migrations_root().glob("*/*.sql"))}))
 """
 
@@ -87,7 +88,10 @@ def _venv_borrowing_dependencies(path: Path) -> Path:
 
 @pytest.mark.parametrize("editable", [False, True], ids=["install", "editable"])
 def test_install_finds_the_plugin(tmp_path: Path, editable: bool) -> None:
-    """After either install mode, twistd's plugin scan finds s3node from that install."""
+    """
+    After either install mode, twistd's plugin scan finds s3node from that
+    install, and the installed version is the package's ``__version__``.
+    """
     src = _clean_copy(tmp_path / "clone")
     python = _venv_borrowing_dependencies(tmp_path / "venv")
     cmd = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
@@ -109,6 +113,8 @@ def test_install_finds_the_plugin(tmp_path: Path, editable: bool) -> None:
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     home = src if editable else tmp_path / "venv"
     assert "s3node" in found["names"]
+    installed_version, package_version = found["version"]
+    assert installed_version == package_version, "setup.py reads the version from s3node"
     assert Path(found["package"]).is_relative_to(home)
     assert Path(found["plugin"]).is_relative_to(home)
     expected_sql = sorted(p.name for p in (REPO / "sql").glob("*/*.sql"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from s3node.core.checksums import BUILTIN_ALGORITHMS, HashAlgorithm
-from s3node.hooks import hookimpl
+from s3node.hookspecs import hookimpl
 
 
 @hookimpl(trylast=True)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from s3node.core.placement import DEFAULT_VNODES, HashRing, RendezvousNodes, spread_zones
-from s3node.hooks import hookimpl
+from s3node.hookspecs import hookimpl
 from s3node.records import PlacementNode
 
 __all__ = ["CACHE_SIZE", "ConsistentHashPlacement", "RendezvousPlacement"]
