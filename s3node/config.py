@@ -1,8 +1,11 @@
 """
-Typed, immutable configuration for each role.
+Typed, immutable configuration for each role, and the one home of its defaults.
 
 Command-line strings are parsed and validated once, in :mod:`s3node.tap`, by the
-``parse_*`` functions here; constructors further in never coerce strings.
+``parse_*`` functions here; constructors further in never coerce strings.  Every
+option's default is the default of its field here: ``tap.py`` shows it with
+:func:`format_size` / :func:`format_seconds`, and services take the values from
+the config object, never from defaults of their own.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ def parse_size(text: str) -> int:
         raise ConfigurationError(f"not a size: {text!r} (try 8MiB or 10GiB)")
     unit = (m.group(2) or "").upper()[:1]
     return int(m.group(1)) * _UNITS[unit]
+
+
+def format_size(size: int) -> str:
+    """A byte count as :func:`parse_size` reads it, in the largest whole unit (``8MiB``)."""
+    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if size and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def format_seconds(seconds: float) -> str:
+    """Seconds as :func:`parse_seconds` reads them, without a needless ``.0``."""
+    return f"{seconds:g}"
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -99,14 +115,15 @@ class NodeAddress:
         return cls(parse_node_id(node_id), host, port)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StorageConfig:
     """The storage node role."""
 
     #: where the gRPC server listens
-    host: str
-    port: int
-    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: Path = Path("s3node-storage")
+    #: required: ``tap`` loads or creates one in ``data_dir`` when none is given
     node_id: str
     #: capacity reported by Health, in bytes; ``None``: the file system's size
     capacity: int | None = None
@@ -118,7 +135,7 @@ class StorageConfig:
     shutdown_grace: float = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GatewayConfig:
     """The HTTP gateway role."""
 
@@ -148,7 +165,7 @@ class GatewayConfig:
         return 2 if len(self.nodes) >= 2 else 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StandaloneConfig:
     """Gateway and storage nodes in one process."""
 

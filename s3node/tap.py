@@ -21,6 +21,8 @@ from s3node.config import (
     NodeAddress,
     StandaloneConfig,
     StorageConfig,
+    format_seconds,
+    format_size,
     parse_host_port,
     parse_node_id,
     parse_positive_int,
@@ -52,12 +54,14 @@ class StorageOptions(_RoleOptions):
     synopsis = "[options]"
     longdesc = "Run a storage node: keeps chunks on local disk and serves them over gRPC."
     optParameters: ClassVar[list[list[Any]]] = [
-        ["listen", "l", "127.0.0.1:50051", "HOST:PORT for the gRPC server (port 0: any free port)."],
-        ["data-dir", "d", "s3node-storage", "Folder for chunks; created if missing."],
+        ["listen", "l", f"{StorageConfig.host}:{StorageConfig.port}",
+         "HOST:PORT for the gRPC server (port 0: any free port)."],
+        ["data-dir", "d", str(StorageConfig.data_dir), "Folder for chunks; created if missing."],
         ["node-id", None, None, "This node's id (default: the one saved in the data dir, else a new one)."],
         ["capacity", None, None, "Capacity reported by Health, e.g. 100GiB (default: the file system's size)."],
-        ["max-chunk-size", None, "4GiB", "The largest chunk accepted."],
-        ["shutdown-grace", None, "10", "Seconds in-flight streams get to finish at shutdown."],
+        ["max-chunk-size", None, format_size(StorageConfig.max_chunk_size), "The largest chunk accepted."],
+        ["shutdown-grace", None, format_seconds(StorageConfig.shutdown_grace),
+         "Seconds in-flight streams get to finish at shutdown."],
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
 
@@ -88,17 +92,30 @@ class StorageOptions(_RoleOptions):
         )
 
 
+_G = GatewayConfig  # every default below is the config field's own
+
 _GATEWAY_PARAMETERS: list[list[Any]] = [
-    ["listen", "l", "tcp:8080:interface=127.0.0.1", "HTTP endpoint description (tcp:, ssl:, unix:)."],
+    ["listen", "l", _G.listen, "HTTP endpoint description (tcp:, ssl:, unix:)."],
     ["replicas", "r", None, "Replicas per chunk (default: 2 with at least 2 nodes, else 1)."],
-    ["chunk-size", None, "8MiB", "Chunk size."],
-    ["max-file-size", None, "10GiB", "Largest upload accepted."],
-    ["placement", None, "consistent-hash", "Placement strategy plugin name."],
-    ["checksum", None, "sha256", "Checksum algorithm plugin name."],
-    ["health-interval", None, "5", "Seconds between storage node health checks."],
-    ["sweep-interval", None, "30", "Seconds between sweeps of failed and deleted uploads."],
-    ["stale-after", None, "3600", "Seconds after which an unfinished upload counts as abandoned."],
+    ["chunk-size", None, format_size(_G.chunk_size), "Chunk size."],
+    ["max-file-size", None, format_size(_G.max_file_size), "Largest upload accepted."],
+    ["placement", None, _G.placement, "Placement strategy plugin name."],
+    ["checksum", None, _G.checksum, "Checksum algorithm plugin name."],
+    ["health-interval", None, format_seconds(_G.health_interval),
+     "Seconds between storage node health checks."],
+    ["sweep-interval", None, format_seconds(_G.sweep_interval),
+     "Seconds between sweeps of failed and deleted uploads."],
+    ["stale-after", None, format_seconds(_G.stale_after),
+     "Seconds after which an unfinished upload counts as abandoned."],
 ]
+
+_DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
+
+
+def _parse_db(db: str) -> str:
+    if not db.startswith(("sqlite:", "postgresql://", "postgres://")):
+        raise ConfigurationError(f"--db takes sqlite:PATH or postgresql://..., not {db!r}")
+    return db
 
 
 def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]) -> GatewayConfig:
@@ -121,7 +138,9 @@ def _check_gateway(config: GatewayConfig) -> GatewayConfig:
     if config.chunk_size < 1:
         raise ConfigurationError("--chunk-size must be at least 1 byte")
     if config.chunk_size > StorageConfig.max_chunk_size:
-        raise ConfigurationError("--chunk-size must be at most 4GiB")
+        raise ConfigurationError(
+            f"--chunk-size must be at most {format_size(StorageConfig.max_chunk_size)}"
+        )
     return config
 
 
@@ -131,7 +150,7 @@ class GatewayOptions(_RoleOptions):
     synopsis = "[options] --node ID=HOST:PORT [--node ...]"
     longdesc = "Run the HTTP gateway: files API over the storage nodes named with --node."
     optParameters: ClassVar[list[list[Any]]] = [
-        ["db", None, "sqlite:s3node-data/metadata.sqlite3", "Metadata database: sqlite:PATH or postgresql://..."],
+        ["db", None, _G.db, _DB_HELP],
         *_GATEWAY_PARAMETERS,
     ]
 
@@ -151,10 +170,7 @@ class GatewayOptions(_RoleOptions):
         ids = [n.node_id for n in nodes]
         if len(set(ids)) != len(ids):
             raise ConfigurationError("each --node needs its own id")
-        db = self["db"]
-        if not db.startswith(("sqlite:", "postgresql://", "postgres://")):
-            raise ConfigurationError(f"--db takes sqlite:PATH or postgresql://..., not {db!r}")
-        config = _check_gateway(_gateway_config(self, db, nodes))
+        config = _check_gateway(_gateway_config(self, _parse_db(self["db"]), nodes))
         if config.effective_replicas > len(nodes):
             raise ConfigurationError(
                 f"--replicas {config.effective_replicas} needs at least that many nodes, not {len(nodes)}"
@@ -167,12 +183,14 @@ class StandaloneOptions(_RoleOptions):
 
     synopsis = "[options]"
     longdesc = (
-        "Run everything on one machine: the gateway, SQLite metadata and --nodes "
-        "storage nodes (spoken to over gRPC on loopback), all under --data-dir."
+        "Run everything on one machine: the gateway, its metadata (SQLite in "
+        "--data-dir unless --db names PostgreSQL) and --nodes storage nodes "
+        "(spoken to over gRPC on loopback), all under --data-dir."
     )
     optParameters: ClassVar[list[list[Any]]] = [
-        ["data-dir", "d", "s3node-data", "Folder for metadata and every node's chunks."],
-        ["nodes", "n", "3", "How many storage nodes to run."],
+        ["data-dir", "d", str(StandaloneConfig.data_dir), "Folder for metadata and every node's chunks."],
+        ["nodes", "n", str(StandaloneConfig.node_count), "How many storage nodes to run."],
+        ["db", None, None, f"{_DB_HELP} (default: SQLite in --data-dir)"],
         *_GATEWAY_PARAMETERS,
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."]]
@@ -180,7 +198,7 @@ class StandaloneOptions(_RoleOptions):
     def build_config(self) -> StandaloneConfig:
         data_dir = Path(self["data-dir"]).absolute()
         node_count = parse_positive_int(self["nodes"], "--nodes")
-        db = f"sqlite:{data_dir / 'metadata.sqlite3'}"
+        db = _parse_db(self["db"]) if self["db"] else f"sqlite:{data_dir / 'metadata.sqlite3'}"
         gateway = _check_gateway(_gateway_config(self, db, ()))
         replicas = gateway.replicas if gateway.replicas is not None else min(2, node_count)
         if replicas > node_count:

@@ -131,3 +131,36 @@ def test_twistd_bad_option_is_not_a_traceback(tmp_path: Path) -> None:
     out = result.stderr + result.stdout
     assert "not HOST:PORT: 'bad'" in out
     assert "Traceback" not in out
+
+
+def test_option_defaults_are_the_config_defaults(tmp_path: Path) -> None:
+    """With no options, each role's config equals its dataclass's own defaults."""
+    gateway = parse("gateway", "--node", "n1=127.0.0.1:1").subOptions.config
+    assert gateway == GatewayConfig(nodes=(NodeAddress("n1", "127.0.0.1", 1),))
+    storage = parse("storage", "--node-id", "n1").subOptions.config
+    assert storage == StorageConfig(data_dir=StorageConfig.data_dir.absolute(), node_id="n1")
+    standalone = parse("standalone").subOptions.config
+    defaults = StandaloneConfig()
+    assert standalone.node_count == defaults.node_count
+    assert standalone.data_dir == defaults.data_dir.absolute()
+    assert dataclasses.replace(standalone.gateway, db=GatewayConfig.db, replicas=None) == (
+        GatewayConfig()
+    )
+
+
+def test_standalone_takes_a_postgresql_db() -> None:
+    """``standalone --db postgresql://...`` keeps the metadata there; a bad URL is refused."""
+    config = parse("standalone", "--db", "postgresql://s3node@127.0.0.1:5432/s3node")
+    assert config.subOptions.config.gateway.db == "postgresql://s3node@127.0.0.1:5432/s3node"
+    default = parse("standalone", "--data-dir", "/srv/x").subOptions.config.gateway.db
+    assert default == "sqlite:/srv/x/metadata.sqlite3"
+    with pytest.raises(usage.UsageError, match="--db takes"):
+        parse("standalone", "--db", "mysql://x")
+
+
+@pytest.mark.parametrize("size", [1, 1000, 1024, 8 * MiB, 3 * GiB + 1, 10 * GiB])
+def test_format_size_round_trips(size: int) -> None:
+    """Sizes shown as option defaults parse back to the same number of bytes."""
+    from s3node.config import format_size, parse_size
+
+    assert parse_size(format_size(size)) == size

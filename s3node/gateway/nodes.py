@@ -29,6 +29,9 @@ __all__ = ["NodePool"]
 
 log = Logger()
 
+#: seconds a node gets to answer a health check
+HEALTH_TIMEOUT = 3.0
+
 #: builds a storage client for ``host:port``
 ClientFactory = Callable[[str], Any]
 
@@ -43,8 +46,8 @@ class NodePool:
         client_factory: ClientFactory,
         clock: IReactorTime,
         *,
-        health_interval: float = 5.0,
-        health_timeout: float = 3.0,
+        health_interval: float,
+        health_timeout: float = HEALTH_TIMEOUT,
     ) -> None:
         self._store = store
         self._clock = clock

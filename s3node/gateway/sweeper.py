@@ -48,8 +48,8 @@ class Sweeper:
         pool: NodePool,
         clock: IReactorTime,
         *,
-        interval: float = 30.0,
-        stale_after: float = 3600.0,
+        interval: float,
+        stale_after: float,
     ) -> None:
         self._store = store
         self._pool = pool

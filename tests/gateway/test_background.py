@@ -98,7 +98,7 @@ async def test_sweeper_retries_when_a_node_is_down():
     await pool.start()
     failed = await add_file(store, nodes, "failed")
     nodes["n3"].down = True
-    sweeper = Sweeper(store, pool, clock, interval=30)
+    sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
     assert await sweeper.sweep() == 0
     assert failed.file_id in store.files
     nodes["n3"].down = False
