@@ -8,10 +8,9 @@ import pytest
 import pytest_twisted
 from integration.conftest import CHUNK, GATEWAY_READY, TIMEOUT
 from integration.e2e_client import MiB, get_hash, get_json, post_bytes
-from twisted.internet.threads import deferToThread
-
 from support.postgres import PostgresCluster, require_postgres
 from support.processes import start_twistd
+from twisted.internet.threads import deferToThread
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
