@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from s3node.config import parse_size
+from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import new_chunk_id
-from s3node.storage.client import FRAME_SIZE, StorageClient
+from s3node.storage.client import StorageClient
 
 RSS_LIMIT_KIB = 100 * 1024
 MiB = 1024 * 1024

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
-    "DEFAULT_FRAME_SIZE",
+    "FRAME_SIZE",
     "Chunker",
     "chunk_count",
     "frames",
@@ -21,8 +21,9 @@ __all__ = [
 
 #: the default chunk size: 8 MiB
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
-#: the default frame size: 1 MiB, well under gRPC's 4 MiB default message limit
-DEFAULT_FRAME_SIZE = 1024 * 1024
+#: bytes per gRPC data message, both ways (PutChunk from the gateway, GetChunk
+#: from a node's disk or memory): 1 MiB, well under gRPC's 4 MiB default limit
+FRAME_SIZE = 1024 * 1024
 
 
 def _positive(name: str, value: int) -> int:
@@ -106,7 +107,7 @@ class Chunker:
 
 
 def frames(
-    data: bytes | bytearray | memoryview, frame_size: int = DEFAULT_FRAME_SIZE
+    data: bytes | bytearray | memoryview, frame_size: int = FRAME_SIZE
 ) -> Iterator[memoryview]:
     """
     Split ``data`` into consecutive views of at most ``frame_size`` bytes

@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from s3node._aio import CpuRunner, aio
+from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import NotEnoughReplicas, describe
 from s3node.gateway.nodes import NodePool
@@ -179,7 +180,7 @@ def _verify(algorithm: ChecksumAlgorithm, parts: Sequence[bytes], digest: str, s
     h = algorithm()
     for p in parts:
         h.update(p)
-    return bool(h.hexdigest() == digest)
+    return digest_matches(digest, h.hexdigest())
 
 
 def _cut(parts: list[bytes], offset: int, length: int) -> list[bytes]:

@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.logger import Logger
 
 from s3node._aio import CpuRunner, aio
+from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import MissingFilePart, NotEnoughReplicas, S3NodeError, TooLarge, describe
@@ -154,7 +155,7 @@ class _FileUpload:
         if self._file_hashing is not None:
             await self._file_hashing
         self._file_hashing = self.p._cpu(self._hasher.update, chunk)
-        digest = await self.p._cpu(_hash_chunk, self.p._checksum, chunk)
+        digest = await self.p._cpu(hexdigest_of, self.p._checksum, chunk)
         index, self._index = self._index, self._index + 1
         await self._slots.acquire()
         self._raise_if_failed()
@@ -257,12 +258,6 @@ class _FileUpload:
 def transfer_timeout(size: int) -> float:
     """Seconds a node gets to take or return ``size`` bytes: 30 s plus 1 s per MB."""
     return 30.0 + size / 1_000_000
-
-
-def _hash_chunk(algorithm: ChecksumAlgorithm, chunk: bytes) -> str:
-    h = algorithm()
-    h.update(chunk)
-    return str(h.hexdigest())
 
 
 def _final_digest(hasher: Any) -> str:

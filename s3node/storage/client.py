@@ -20,6 +20,7 @@ import grpc
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
+from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
@@ -27,7 +28,6 @@ from s3node.storage.types import ChunkInfo, ChunkPage, ChunkStat, NodeHealth, Pu
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
-    "FRAME_SIZE",
     "ChunkInfo",
     "ChunkPage",
     "ChunkStat",
@@ -37,8 +37,6 @@ __all__ = [
     "StorageClient",
 ]
 
-#: bytes per PutChunk data message (the node accepts up to 4 MiB)
-FRAME_SIZE = 1024 * 1024
 _MAX_MESSAGE = 8 * 1024 * 1024
 _UINT64 = 1 << 64
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -172,7 +170,7 @@ class StorageClient:
         timeout: float | None = None,
     ) -> PutResult:
         """
-        Store ``data`` as chunk ``chunk_id``, sent in :data:`FRAME_SIZE` messages.
+        Store ``data`` as chunk ``chunk_id``, sent in :data:`s3node.core.chunking.FRAME_SIZE` messages.
 
         :raises s3node.errors.ChecksumMismatch: the bytes do not match ``digest``.
         :raises s3node.errors.ChunkExists: other content is stored under the id.
@@ -182,12 +180,12 @@ class StorageClient:
         """
         view = memoryview(data).cast("B")
 
-        async def frames() -> AsyncIterator[memoryview]:
-            for start in range(0, len(view), FRAME_SIZE):
-                yield view[start : start + FRAME_SIZE]
+        async def pieces() -> AsyncIterator[memoryview]:
+            for piece in chunking.frames(view):
+                yield piece
 
         return await self.put_chunk_stream(
-            chunk_id, len(view), algorithm, digest, frames(), timeout=timeout
+            chunk_id, len(view), algorithm, digest, pieces(), timeout=timeout
         )
 
     async def put_chunk_stream(
@@ -203,7 +201,7 @@ class StorageClient:
         """
         Store the ``size`` bytes ``frames`` yields as chunk ``chunk_id``.
 
-        Frames larger than :data:`FRAME_SIZE` are split; the iterator is
+        Frames larger than :data:`s3node.core.chunking.FRAME_SIZE` are split; the iterator is
         consumed as the node takes the data (gRPC flow control), so memory
         stays at a few frames whatever the chunk size.
         """
@@ -224,9 +222,8 @@ class StorageClient:
             yield pb.PutChunkRequest(header=header)
             try:
                 async for frame in frames:
-                    view = memoryview(frame).cast("B")
-                    for start in range(0, len(view), FRAME_SIZE):
-                        yield pb.PutChunkRequest(data=bytes(view[start : start + FRAME_SIZE]))
+                    for piece in chunking.frames(frame):
+                        yield pb.PutChunkRequest(data=bytes(piece))
             except Exception as e:
                 failed.append(e)
                 raise

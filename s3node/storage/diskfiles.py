@@ -45,7 +45,6 @@ from s3node.errors import (
 from s3node.storage.types import ChunkInfo
 
 __all__ = [
-    "BLOCK_SIZE",
     "FORMAT_VERSION",
     "BrokenChunk",
     "ChunkFile",
@@ -55,8 +54,6 @@ __all__ = [
 
 #: the sidecar format this code writes and reads
 FORMAT_VERSION = 1
-#: bytes read per step, and the size of GetChunk data messages
-BLOCK_SIZE = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from s3node.core.checksums import digest_matches
+from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import CHUNK_ID_MAX_LENGTH, CHUNK_ID_MIN_LENGTH, validate_chunk_id
 from s3node.errors import (
     ChunkNotFound,
@@ -40,7 +41,7 @@ from s3node.storage.checks import (
     drain_put,
     put_result,
 )
-from s3node.storage.diskfiles import BLOCK_SIZE, BrokenChunk, ChunkFile, Layout, TempWriter
+from s3node.storage.diskfiles import BrokenChunk, ChunkFile, Layout, TempWriter
 from s3node.storage.locks import KeyedLocks
 from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
 
@@ -447,7 +448,7 @@ class DiskChunkStore:
             held: bytes | None = None
             pos = start
             while pos < end:
-                n = min(BLOCK_SIZE, end - pos)
+                n = min(FRAME_SIZE, end - pos)
                 data = await self._run(lambda p=pos, k=n: f.read_at(p, k, hash=verifying))
                 if len(data) != n:
                     await self._corrupt(f, f"data file ended at byte {pos + len(data)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from s3node.core.checksums import digest_matches
+from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import (
     ChecksumMismatch,
@@ -29,7 +30,7 @@ from s3node.storage.checks import (
     drain_put,
     put_result,
 )
-from s3node.storage.diskfiles import BLOCK_SIZE, now
+from s3node.storage.diskfiles import now
 from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
 
 __all__ = ["MemoryChunkStore"]
@@ -149,5 +150,5 @@ class MemoryChunkStore:
                     del self._chunks[info.chunk_id]
                     self.quarantined[info.chunk_id] = (info, data)
                 raise CorruptChunk(f"chunk {info.chunk_id} is corrupt and was quarantined")
-        for pos in range(offset, offset + length, BLOCK_SIZE):
-            yield data[pos : min(pos + BLOCK_SIZE, offset + length)]
+        for pos in range(offset, offset + length, FRAME_SIZE):
+            yield data[pos : min(pos + FRAME_SIZE, offset + length)]

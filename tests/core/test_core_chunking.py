@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from s3node.core.chunking import (
     DEFAULT_CHUNK_SIZE,
-    DEFAULT_FRAME_SIZE,
+    FRAME_SIZE,
     Chunker,
     chunk_count,
     frames,
@@ -30,7 +30,7 @@ def run(chunker: Chunker, pieces: list[bytes]) -> list[bytes]:
 def test_defaults() -> None:
     """The default chunk is 8 MiB and the default frame 1 MiB."""
     assert DEFAULT_CHUNK_SIZE == 8 * 1024 * 1024
-    assert DEFAULT_FRAME_SIZE == 1024 * 1024
+    assert FRAME_SIZE == 1024 * 1024
     assert Chunker().chunk_size == DEFAULT_CHUNK_SIZE
 
 
@@ -128,9 +128,9 @@ def test_property_frames(data: bytes, frame_size: int) -> None:
 
 def test_frames_default_size_and_no_copy() -> None:
     """frames splits at 1 MiB by default and shares the chunk's memory."""
-    chunk = bytearray(2 * DEFAULT_FRAME_SIZE + 1)
+    chunk = bytearray(2 * FRAME_SIZE + 1)
     parts = list(frames(chunk))
-    assert [len(p) for p in parts] == [DEFAULT_FRAME_SIZE, DEFAULT_FRAME_SIZE, 1]
+    assert [len(p) for p in parts] == [FRAME_SIZE, FRAME_SIZE, 1]
     chunk[0] = 7
     assert parts[0][0] == 7
 

@@ -27,6 +27,7 @@ from support.processes import (
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
+from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import (
     ChecksumMismatch,
     ChunkExists,
@@ -35,7 +36,7 @@ from s3node.errors import (
     SizeMismatch,
     Unavailable,
 )
-from s3node.storage.client import FRAME_SIZE, StorageClient
+from s3node.storage.client import StorageClient
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024

@@ -15,6 +15,7 @@ from twisted.internet import reactor
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.config import StorageConfig
+from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
     ChecksumMismatch,
@@ -30,7 +31,7 @@ from s3node.errors import (
     TooLarge,
     Unavailable,
 )
-from s3node.storage.client import FRAME_SIZE, StorageClient
+from s3node.storage.client import StorageClient
 from s3node.storage.memorystore import MemoryChunkStore
 from s3node.storage.service import StorageNodeService
 from s3node.storage.servicer import StorageServicer

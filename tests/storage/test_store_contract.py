@@ -15,6 +15,7 @@ from support.chunks import aiter_of, collect, new_chunk, sha256_hex
 from twisted.internet import reactor
 
 from s3node.config import StorageConfig
+from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
     ChecksumMismatch,
@@ -28,13 +29,12 @@ from s3node.errors import (
     TooLarge,
 )
 from s3node.storage.client import StorageClient
-from s3node.storage.diskfiles import BLOCK_SIZE
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.memorystore import MemoryChunkStore
 from s3node.storage.remotestore import RemoteChunkStore
 from s3node.storage.service import StorageNodeService
 
-MAX_CHUNK = 8 * BLOCK_SIZE
+MAX_CHUNK = 8 * FRAME_SIZE
 BAD_IDS = [
     "../../etc/passwd",
     "",
@@ -116,7 +116,7 @@ async def _read(store, chunk_id, **kw) -> bytes:
 @aio_test
 async def test_put_then_read_round_trips(store):
     """A chunk put in several pieces reads back byte-exact with its recorded size and digest."""
-    chunk_id, data, digest = new_chunk(2 * BLOCK_SIZE + 123)
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 123)
     pieces = [data[i : i + 300_000] for i in range(0, len(data), 300_000)]
     result = await _put(store, chunk_id, data, digest, pieces=pieces)
     assert (result.chunk_id, result.size, result.digest, result.created) == (
@@ -236,9 +236,9 @@ async def test_oversized_chunk_is_refused_before_reading(store):
 
     async def data():
         nonlocal consumed
-        for _ in range(MAX_CHUNK // BLOCK_SIZE + 1):
-            consumed += BLOCK_SIZE
-            yield bytes(BLOCK_SIZE)
+        for _ in range(MAX_CHUNK // FRAME_SIZE + 1):
+            consumed += FRAME_SIZE
+            yield bytes(FRAME_SIZE)
 
     with pytest.raises(TooLarge):
         await store.put(
@@ -277,14 +277,14 @@ async def test_unknown_chunk_is_not_found(store):
 @aio_test
 async def test_range_reads(store):
     """Range reads return exactly the requested bytes, across block boundaries too."""
-    chunk_id, data, digest = new_chunk(3 * BLOCK_SIZE + 17)
+    chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 17)
     await _put(store, chunk_id, data, digest)
     cases = [
         (0, 1),
         (5, 100),
-        (BLOCK_SIZE - 3, 10),
-        (BLOCK_SIZE, BLOCK_SIZE),
-        (1, 3 * BLOCK_SIZE),
+        (FRAME_SIZE - 3, 10),
+        (FRAME_SIZE, FRAME_SIZE),
+        (1, 3 * FRAME_SIZE),
         (len(data) - 1, None),
         (len(data), None),
         (len(data), 0),
@@ -365,7 +365,7 @@ async def test_usage_counts_chunks_and_bytes(store):
 @aio_test
 async def test_corrupt_chunk_is_quarantined_on_full_read(store):
     """A whole read of a chunk with a flipped bit raises CorruptChunk and the chunk is gone."""
-    chunk_id, data, digest = new_chunk(2 * BLOCK_SIZE + 5)
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 5)
     await _put(store, chunk_id, data, digest)
     _corrupt(store, chunk_id, 10)
     # A range read is not verified: it serves what is on disk.
@@ -385,9 +385,9 @@ async def test_corrupt_chunk_is_quarantined_on_full_read(store):
 @aio_test
 async def test_verified_range_read_detects_corruption(store):
     """A range read with verify raises CorruptChunk even when the damage is outside the range."""
-    chunk_id, data, digest = new_chunk(BLOCK_SIZE + 500)
+    chunk_id, data, digest = new_chunk(FRAME_SIZE + 500)
     await _put(store, chunk_id, data, digest)
-    _corrupt(store, chunk_id, BLOCK_SIZE + 400)
+    _corrupt(store, chunk_id, FRAME_SIZE + 400)
     with pytest.raises(CorruptChunk):
         await _read(store, chunk_id, offset=0, length=100, verify=True)
 
@@ -395,7 +395,7 @@ async def test_verified_range_read_detects_corruption(store):
 @aio_test
 async def test_concurrent_puts_of_one_id(store):
     """Eight concurrent puts of one chunk store it once: one created, seven not."""
-    chunk_id, data, digest = new_chunk(BLOCK_SIZE + 7)
+    chunk_id, data, digest = new_chunk(FRAME_SIZE + 7)
     halves = [data[: len(data) // 2], data[len(data) // 2 :]]
     results = await asyncio.gather(
         *(_put(store, chunk_id, data, digest, pieces=halves) for _ in range(8))
