@@ -2,15 +2,21 @@
 The seams of s3node, as :class:`typing.Protocol` classes.
 
 Each seam has several implementations that pass one contract test suite:
-chunk stores (disk, memory, a remote node over gRPC), metadata stores
-(SQLite, PostgreSQL), placement strategies and checksum algorithms (pluggy
-plugins, see :mod:`s3node.hookspecs`).
+chunk stores (disk, memory; the suite also runs through gRPC against a real
+node), metadata stores (SQLite, PostgreSQL, memory), placement strategies and
+checksum algorithms (pluggy plugins, see :mod:`s3node.hookspecs`), and the
+gateway's client of a storage node (:class:`NodeClient`: the gRPC
+:class:`~s3node.storage.client.StorageClient`, and the tests' fake).
+
+Dependencies point one way: at run time this module imports nothing from
+s3node but :mod:`s3node.records`; the storage value types it names are
+imported for type checking only.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -28,7 +34,14 @@ from s3node.records import (
 )
 
 if TYPE_CHECKING:
-    from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+    from s3node.storage.types import (
+        ChunkInfo,
+        ChunkPage,
+        ChunkRead,
+        NodeHealth,
+        PutResult,
+        StoreUsage,
+    )
 
 
 @runtime_checkable
@@ -181,11 +194,10 @@ class MetadataStore(Protocol):
 
 class ChunkStore(Protocol):
     """
-    Where chunks are kept: :class:`s3node.storage.diskstore.DiskChunkStore` (a
-    node's disk), :class:`s3node.storage.memorystore.MemoryChunkStore` (the test
-    fake) and :class:`s3node.storage.remotestore.RemoteChunkStore` (a node over
-    gRPC); one contract suite (``tests/storage/test_store_contract.py``) runs
-    against all three.
+    Where a storage node keeps chunks: :class:`s3node.storage.diskstore.DiskChunkStore`
+    (a node's disk) and :class:`s3node.storage.memorystore.MemoryChunkStore`
+    (the test fake); one contract suite (``tests/storage/test_store_contract.py``)
+    runs against both, and against a real node through gRPC.
 
     Every method is an asyncio coroutine function.  Chunk ids are checked with
     :func:`s3node.core.ids.validate_chunk_id` before anything else
@@ -224,3 +236,72 @@ class ChunkStore(Protocol):
 
     async def usage(self) -> StoreUsage:
         """Capacity, used and free bytes and the chunk count."""
+
+
+class ChunkReader(Protocol):
+    """
+    The bytes of one chunk read from a node, as an async iterator of pieces.
+
+    Iterating to the end means the node finished the read (and verified it,
+    for a whole-chunk or ``verify`` read); errors raise the mapped
+    :mod:`s3node.errors` class (``ChunkNotFound``, ``CorruptChunk``,
+    ``Unavailable``...).  :meth:`aclose` abandons the read early.
+    """
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Iterate over the chunk's pieces."""
+
+    async def aclose(self) -> None:
+        """Abandon the read; safe to call more than once."""
+
+
+class NodeClient(Protocol):
+    """
+    The gateway's client of one storage node:
+    :class:`s3node.storage.client.StorageClient` over gRPC, and the fake
+    (``tests/gateway/gateway_fakes.py``) for tests of the gateway alone.
+
+    Every method is an asyncio coroutine function (bridge it to Twisted with
+    :func:`s3node._aio.aio`).  A node that does not answer in ``timeout``
+    seconds raises :class:`s3node.errors.Unavailable`; other failures raise
+    the :mod:`s3node.errors` class the node reported.
+    """
+
+    #: ``host:port`` of the node
+    address: str
+
+    async def put_chunk(
+        self,
+        chunk_id: str,
+        data: bytes | memoryview,
+        *,
+        algorithm: str,
+        digest: str,
+        timeout: float | None = None,
+    ) -> PutResult:
+        """Store ``data`` as ``chunk_id``; the node verifies ``digest`` before keeping it."""
+
+    def get_chunk(
+        self,
+        chunk_id: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = False,
+        timeout: float | None = None,
+    ) -> ChunkReader:
+        """Read ``length`` bytes of ``chunk_id`` from ``offset`` (the rest when ``None``)."""
+
+    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
+        """Remove ``chunk_id``; ``False`` when the node had no such chunk."""
+
+    async def list_chunks(
+        self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
+    ) -> ChunkPage:
+        """A page of the node's chunk ids, ascending; pass ``next_page_token`` back."""
+
+    async def health(self, timeout: float | None = None) -> NodeHealth:
+        """The node's id, capacity, used and free bytes and chunk count."""
+
+    async def close(self) -> None:
+        """Release the connection."""

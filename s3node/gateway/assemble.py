@@ -7,8 +7,7 @@ the same object graph; plugins are resolved here, once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pluggy
 from twisted.internet.interfaces import IReactorTime
@@ -17,7 +16,7 @@ from s3node._aio import CpuRunner
 from s3node.config import GatewayConfig
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
-from s3node.gateway.nodes import NodePool
+from s3node.gateway.nodes import ClientFactory, NodePool
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline, UploadSettings
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
@@ -30,7 +29,7 @@ def assemble_gateway(
     config: GatewayConfig,
     store: MetadataStore,
     nodes: Sequence[NodeRecord],
-    client_factory: Callable[[str], Any],
+    client_factory: ClientFactory,
     clock: IReactorTime,
     cpu: CpuRunner,
     *,

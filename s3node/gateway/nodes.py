@@ -22,7 +22,7 @@ from twisted.logger import Logger
 
 from s3node._aio import aio
 from s3node.errors import NodeNotFound, S3NodeError, describe
-from s3node.interfaces import MetadataStore
+from s3node.interfaces import MetadataStore, NodeClient
 from s3node.records import NodeRecord, NodeState, PlacementNode
 
 __all__ = ["NodePool"]
@@ -33,7 +33,7 @@ log = Logger()
 HEALTH_TIMEOUT = 3.0
 
 #: builds a storage client for ``host:port``
-ClientFactory = Callable[[str], Any]
+ClientFactory = Callable[[str], NodeClient]
 
 
 class NodePool:
@@ -84,7 +84,7 @@ class NodePool:
             except Exception:  # noqa: BLE001 - closing is best effort
                 log.failure("closing a storage client failed")
 
-    def client(self, node_id: str) -> Any:
+    def client(self, node_id: str) -> NodeClient:
         """The storage client of ``node_id``."""
         try:
             return self._clients[node_id]

@@ -25,6 +25,8 @@ from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig, NodeAddress
 from s3node.errors import MetadataUnavailable
+from s3node.gateway.nodes import ClientFactory
+from s3node.interfaces import NodeClient
 from s3node.records import NodeRecord
 
 __all__ = ["GatewayService", "make_gateway_service"]
@@ -35,7 +37,7 @@ log = Logger()
 DB_RETRY = 2.0
 
 
-def _client_factory(address: str) -> Any:
+def _client_factory(address: str) -> NodeClient:
     from s3node.storage.client import StorageClient
 
     return StorageClient(address)
@@ -57,7 +59,7 @@ class GatewayService(MultiService):
         reactor: Any,
         *,
         nodes: Callable[[], Awaitable[tuple[NodeAddress, ...]]] | None = None,
-        client_factory: Callable[[str], Any] = _client_factory,
+        client_factory: ClientFactory = _client_factory,
     ) -> None:
         super().__init__()
         self.config = config

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from s3node.errors import (
     ChunkNotFound,
@@ -36,6 +37,7 @@ from s3node.records import (
     ReplicaRecord,
     ReplicaState,
 )
+from s3node.storage.types import ChunkPage, NodeHealth, PutResult
 
 
 class FakeStore:
@@ -187,22 +189,17 @@ class FakeStore:
         return []
 
 
-@dataclass(frozen=True)
-class FakeHealth:
-    node_id: str
-    capacity: int
-    used: int
-    free: int
-    chunk_count: int
-
-
 class FakeNode:
-    """An in-memory storage client; set ``down`` or ``corrupt`` to misbehave."""
+    """
+    An in-memory :class:`~s3node.interfaces.NodeClient`; set ``down`` or
+    ``corrupt`` to misbehave.
+    """
 
     message_size = 64 * 1024
 
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
+        self.address = f"{node_id}:1"
         self.chunks: dict[str, bytes] = {}
         self.down = False
         #: ids of chunks whose bytes come back flipped
@@ -216,24 +213,26 @@ class FakeNode:
         if self.down:
             raise Unavailable(f"node {self.node_id} is down")
 
-    async def put_chunk(self, chunk_id: str, data: bytes, *, algorithm: str,
-                        digest: str, timeout: float | None = None) -> None:
+    async def put_chunk(self, chunk_id: str, data: bytes | memoryview, *, algorithm: str,
+                        digest: str, timeout: float | None = None) -> PutResult:
         await asyncio.sleep(0)
         if self.gate is not None:
             await self.gate.wait()
         self._check()
         assert algorithm == "sha256" and hashlib.sha256(data).hexdigest() == digest
+        created = chunk_id not in self.chunks
         self.chunks[chunk_id] = bytes(data)
         self.puts += 1
+        return PutResult(chunk_id, len(data), algorithm, digest, created)
 
-    async def _stream(self, data: bytes) -> AsyncIterator[bytes]:
+    async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
         for i in range(0, len(data), self.message_size):
             await asyncio.sleep(0)
             self._check()
             yield data[i:i + self.message_size]
 
     def get_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
-                  timeout: float | None = None) -> AsyncIterator[bytes]:
+                  verify: bool = False, timeout: float | None = None) -> AsyncGenerator[bytes]:
         self._check()
         if chunk_id not in self.chunks:
             raise ChunkNotFound(chunk_id)
@@ -244,15 +243,28 @@ class FakeNode:
         end = len(data) if length is None else offset + length
         return self._stream(data[offset:end])
 
-    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> None:
+    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
         self._check()
-        if self.chunks.pop(chunk_id, None) is None:
-            raise ChunkNotFound(chunk_id)
+        return self.chunks.pop(chunk_id, None) is not None
 
-    async def health(self) -> FakeHealth:
+    async def list_chunks(self, page_size: int = 1000, page_token: str = "", *,
+                          timeout: float | None = None) -> ChunkPage:
+        self._check()
+        ids = sorted(c for c in self.chunks if c > page_token)
+        page = tuple(ids[:page_size])
+        return ChunkPage(page, page[-1] if len(ids) > page_size else "")
+
+    async def health(self, timeout: float | None = None) -> NodeHealth:
         self._check()
         used = sum(map(len, self.chunks.values()))
-        return FakeHealth(self.node_id, 10**9, used, 10**9 - used, len(self.chunks))
+        return NodeHealth(self.node_id, 10**9, used, 10**9 - used, len(self.chunks))
 
     async def close(self) -> None:
         pass
+
+
+if TYPE_CHECKING:  # the fakes satisfy the seams they stand in for (checked by mypy)
+    from s3node.interfaces import MetadataStore, NodeClient
+
+    _store: MetadataStore = FakeStore()
+    _node: NodeClient = FakeNode("n")

@@ -31,7 +31,7 @@ from s3node.errors import (
 from s3node.storage.client import StorageClient
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.memorystore import MemoryChunkStore
-from s3node.storage.remotestore import RemoteChunkStore
+from support.remotestore import RemoteChunkStore
 from s3node.storage.service import StorageNodeService
 
 MAX_CHUNK = 8 * FRAME_SIZE

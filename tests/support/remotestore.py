@@ -2,9 +2,9 @@
 A storage node seen as a :class:`s3node.interfaces.ChunkStore`: the chunk
 store protocol over :class:`s3node.storage.client.StorageClient`.
 
-It lets code written against ``ChunkStore`` use a remote node, and lets the
-chunk store contract tests run through the whole gRPC edge (client, wire,
-servicer) against a real node.
+A test adapter: it lets the chunk store contract suite run through the whole
+gRPC edge (client, wire, servicer) against a real node.  Production code talks
+to nodes through :class:`s3node.interfaces.NodeClient` instead.
 """
 
 from __future__ import annotations
