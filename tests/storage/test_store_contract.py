@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
 from support.chunks import aiter_of, collect, new_chunk, sha256_hex
+from support.remotestore import RemoteChunkStore
 from twisted.internet import reactor
 
 from s3node.config import StorageConfig
@@ -31,7 +32,6 @@ from s3node.errors import (
 from s3node.storage.client import StorageClient
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.memorystore import MemoryChunkStore
-from support.remotestore import RemoteChunkStore
 from s3node.storage.service import StorageNodeService
 
 MAX_CHUNK = 8 * FRAME_SIZE
