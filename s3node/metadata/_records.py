@@ -19,6 +19,7 @@ from typing import Any
 
 from s3node.errors import InvalidChunkId, InvalidRequest, NotEnoughReplicas
 from s3node.records import (
+    MAX_PAGE_SIZE,
     ChunkRecord,
     FileRecord,
     FileStatus,
@@ -56,8 +57,6 @@ __all__ = [
     "to_micros",
 ]
 
-#: the largest page a listing returns
-MAX_PAGE_SIZE = 1000
 #: files the sweeper always collects
 SWEEP_STATUSES = (FileStatus.FAILED.value, FileStatus.DELETING.value)
 #: files the sweeper collects once they have not been updated for a while
