@@ -3,7 +3,7 @@ The seams of s3node, as :class:`typing.Protocol` classes.
 
 Each seam has several implementations that pass one contract test suite:
 chunk stores (disk, memory, a remote node over gRPC), metadata stores
-(SQLite, PostgreSQL), placement strategies and checksum algorithms (pluggy
+(SQLite, PostgreSQL, memory), placement strategies and checksum algorithms (pluggy
 plugins, see :mod:`s3node.hookspecs`).
 """
 

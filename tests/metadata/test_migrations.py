@@ -19,6 +19,9 @@ from s3node.metadata.migrations import (
     sql_dir,
 )
 
+# SQL only: the in-memory store has no schema and no migrations to apply.
+pytestmark = pytest.mark.sql_only
+
 
 def test_both_backends_ship_the_same_versions() -> None:
     """PostgreSQL and SQLite have the same numbered migrations, starting at 0001."""
