@@ -6,8 +6,9 @@ The metadata store: files, chunks, replicas and storage nodes.
 :class:`~s3node.metadata.postgres.PostgresMetadataStore` or
 :class:`~s3node.metadata.memory.MemoryMetadataStore` (in memory; the test
 fake of the layers above), all implementing
-:class:`s3node.interfaces.MetadataStore` and passing one contract suite.  The records they read and write
-live in :mod:`s3node.records`, below every layer.
+:class:`s3node.interfaces.MetadataStore` and passing one contract suite.
+The records they read and write live in :mod:`s3node.records`, below every
+layer.
 """
 
 from s3node.metadata.factory import open_metadata_store

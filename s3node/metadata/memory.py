@@ -86,7 +86,9 @@ class MemoryMetadataStore:
 
     backend = "memory"
 
-    def __init__(self, *, clock: TimeSource | None = None, reactor: TimeSource | None = None) -> None:
+    def __init__(
+        self, *, clock: TimeSource | None = None, reactor: TimeSource | None = None
+    ) -> None:
         chosen = clock if clock is not None else reactor
         if chosen is None:
             raise TypeError("MemoryMetadataStore needs a clock (or a reactor)")
