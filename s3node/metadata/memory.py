@@ -144,11 +144,10 @@ class MemoryMetadataStore:
         chunk_size: int,
         file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        r.check_new_file(
+        file_id = r.check_new_file(
             filename=filename, content_type=content_type,
-            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
         )
-        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
         self._available()
         if file_id in self.files:
             raise Conflict(f"file {file_id} already exists")
@@ -188,10 +187,7 @@ class MemoryMetadataStore:
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
-        r.check_file_id(file_id)
-        r.check_chunk_index(index)
-        r.check_node_id(node_id)
-        r.check_replica_state(state)
+        r.check_replica_update(file_id, index, node_id, state)
         self._file(file_id)
         chunk = self.chunks[file_id].get(index)
         if chunk is None:
@@ -204,10 +200,7 @@ class MemoryMetadataStore:
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
-        r.check_file_id(file_id)
-        r.check_size(size)
-        r.digest_bytes(checksum)
-        r.check_replicas(replicas)
+        r.check_complete(file_id, size, checksum, replicas)
         current = self._file(file_id)
         if current.status is FileStatus.COMPLETED:
             if current.size == size and current.checksum == checksum:

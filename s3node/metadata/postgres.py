@@ -123,11 +123,10 @@ class PostgresMetadataStore(PostgresNodes):
         chunk_size: int,
         file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        r.check_new_file(
+        file_id = r.check_new_file(
             filename=filename, content_type=content_type,
-            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
         )
-        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
         now = self._now()
         try:
             rows = await self._db.query(
@@ -187,10 +186,7 @@ class PostgresMetadataStore(PostgresNodes):
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
-        r.check_file_id(file_id)
-        r.check_node_id(node_id)
-        r.check_replica_state(state)
-        r.check_chunk_index(index)
+        r.check_replica_update(file_id, index, node_id, state)
         try:
             await self._db.execute(
                 q.UPSERT_REPLICA, (u(file_id), index, node_id, state.value, self._now()),
@@ -204,10 +200,7 @@ class PostgresMetadataStore(PostgresNodes):
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
-        r.check_file_id(file_id)
-        r.check_size(size)
-        digest = r.digest_bytes(checksum)
-        r.check_replicas(replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas)
 
         async def work(cur: Cursor) -> FileRecord:
             rows = await fetch(

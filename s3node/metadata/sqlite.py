@@ -105,11 +105,10 @@ class SQLiteMetadataStore(SQLiteNodes):
         chunk_size: int,
         file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        r.check_new_file(
+        file_id = r.check_new_file(
             filename=filename, content_type=content_type,
-            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
         )
-        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
         now = self._now()
 
         def work(conn: Connection) -> FileRecord:
@@ -166,10 +165,7 @@ class SQLiteMetadataStore(SQLiteNodes):
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
-        r.check_file_id(file_id)
-        r.check_chunk_index(index)
-        r.check_node_id(node_id)
-        r.check_replica_state(state)
+        r.check_replica_update(file_id, index, node_id, state)
 
         def work(conn: Connection) -> None:
             try:
@@ -186,10 +182,7 @@ class SQLiteMetadataStore(SQLiteNodes):
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
-        r.check_file_id(file_id)
-        r.check_size(size)
-        digest = r.digest_bytes(checksum)
-        r.check_replicas(replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas)
         fid, now = str(file_id), self._now()
 
         def work(conn: Connection) -> FileRecord:
