@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "MAX_PAGE_SIZE",
     "ChunkRecord",
     "FileCursorPage",
     "FilePage",
@@ -28,6 +29,10 @@ __all__ = [
     "ReplicaRecord",
     "ReplicaState",
 ]
+
+#: the largest page a file listing returns (``per_page`` and ``limit``), in
+#: every metadata store and at the gateway's ``GET /files``
+MAX_PAGE_SIZE = 1000
 
 
 class FileStatus(str, enum.Enum):

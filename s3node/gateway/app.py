@@ -35,13 +35,12 @@ from s3node.gateway.openapi import openapi_document
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
-from s3node.records import FileRecord, FileStatus, NodeRecord
+from s3node.records import MAX_PAGE_SIZE, FileRecord, FileStatus, NodeRecord
 
 __all__ = ["Gateway", "file_json"]
 
 log = Logger()
 
-MAX_PER_PAGE = 1000
 #: seconds the health check waits for the database
 DB_PING_TIMEOUT = 2.0
 
@@ -156,7 +155,7 @@ class Gateway:
     async def list_files(self, request: Any) -> bytes:
         status = _status_arg(request)
         if b"cursor" in request.args or b"limit" in request.args:
-            limit = _int_arg(request, "limit", 20, 1, MAX_PER_PAGE)
+            limit = _int_arg(request, "limit", 20, 1, MAX_PAGE_SIZE)
             cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
             cpage = await self.store.list_files_after(
                 cursor=cursor or None, limit=limit, status=status
@@ -167,7 +166,7 @@ class Gateway:
                 "next_cursor": cpage.next_cursor,
             })
         page = _int_arg(request, "page", 1, 1, 10**9)
-        per_page = _int_arg(request, "per_page", 20, 1, MAX_PER_PAGE)
+        per_page = _int_arg(request, "per_page", 20, 1, MAX_PAGE_SIZE)
         result = await self.store.list_files(page=page, per_page=per_page, status=status)
         return _json(request, {
             "files": [file_json(f) for f in result.files],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3node.records import MAX_PAGE_SIZE
+
 __all__ = ["openapi_document"]
 
 
@@ -78,7 +80,8 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": n, "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": m}}
-                        for n, m in (("page", 10**9), ("per_page", 1000), ("limit", 1000))
+                        for n, m in (("page", 10**9), ("per_page", MAX_PAGE_SIZE),
+                                     ("limit", MAX_PAGE_SIZE))
                     ] + [
                         {"name": "status", "in": "query", "required": False,
                          "schema": _FILE["properties"]["status"]},  # type: ignore[index]

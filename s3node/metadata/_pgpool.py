@@ -8,12 +8,15 @@ detector marks it dead and reconnects in the background with a short capped
 backoff; until then every query on it fails at once.  Every failure that
 means "the database does not answer" becomes
 :class:`~s3node.errors.MetadataUnavailable` here, and nowhere else.
+
+:class:`PostgresMigrationSession` is the PostgreSQL dialect of the migration
+runner (:mod:`s3node.metadata.migrations`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg2
@@ -27,8 +30,9 @@ from txpostgres import txpostgres
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
 from s3node.errors import ConfigurationError, Conflict, MetadataUnavailable, S3NodeError
+from s3node.metadata.migrations import ADVISORY_LOCK_KEY
 
-__all__ = ["Cursor", "ReconnectingPool", "parse_postgres_url"]
+__all__ = ["Cursor", "PostgresMigrationSession", "ReconnectingPool", "parse_postgres_url"]
 
 log = Logger()
 T = TypeVar("T")
@@ -317,8 +321,11 @@ class ReconnectingPool:
                     log.debug("closing a broken connection: {error}", error=e)
 
 
-async def fetch(cursor: Cursor, sql: str, params: tuple | dict = ()) -> list[tuple]:
-    """Execute on an interaction's cursor and return every row."""
+async def fetch(cursor: Cursor, sql: str, params: tuple | dict | None = ()) -> list[tuple]:
+    """
+    Execute on an interaction's cursor and return every row (``params=None``:
+    the statement is sent as it is, ``%`` signs and all).
+    """
     await cursor.execute(sql, params)
     if cursor.description is None:
         return []
@@ -328,3 +335,33 @@ async def fetch(cursor: Cursor, sql: str, params: tuple | dict = ()) -> list[tup
 def u(file_id: uuid.UUID) -> str:
     """A UUID as the text PostgreSQL casts with ``::uuid``."""
     return str(file_id)
+
+
+class PostgresMigrationSession:
+    """
+    The PostgreSQL dialect of :func:`s3node.metadata.migrations.run_migrations`,
+    on the cursor of one :meth:`ReconnectingPool.interaction`.
+    """
+
+    backend = "postgresql"
+    mark = "%s"
+    schema_columns = (
+        "version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now()"
+    )
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+
+    async def lock(self) -> None:
+        """
+        ``pg_advisory_xact_lock``: gateways starting together against one
+        database queue here, and the later ones find nothing left to do.
+        """
+        await self._cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await fetch(self._cursor, sql, tuple(params) or None)
+
+    async def script(self, sql: str) -> None:
+        await self._cursor.execute(sql)

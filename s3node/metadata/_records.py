@@ -19,6 +19,7 @@ from typing import Any
 
 from s3node.errors import InvalidChunkId, InvalidRequest, NotEnoughReplicas
 from s3node.records import (
+    MAX_PAGE_SIZE,
     ChunkRecord,
     FileRecord,
     FileStatus,
@@ -35,6 +36,7 @@ __all__ = [
     "check_aware",
     "check_chunk",
     "check_chunk_index",
+    "check_complete",
     "check_completion",
     "check_file_id",
     "check_health",
@@ -44,6 +46,7 @@ __all__ = [
     "check_node_id",
     "check_page",
     "check_replica_state",
+    "check_replica_update",
     "check_replicas",
     "check_size",
     "check_status",
@@ -56,8 +59,6 @@ __all__ = [
     "to_micros",
 ]
 
-#: the largest page a listing returns
-MAX_PAGE_SIZE = 1000
 #: files the sweeper always collects
 SWEEP_STATUSES = (FileStatus.FAILED.value, FileStatus.DELETING.value)
 #: files the sweeper collects once they have not been updated for a while
@@ -113,9 +114,14 @@ def _check_text(value: object, what: str, low: int, high: int) -> str:
 
 
 def check_new_file(
-    *, filename: str, content_type: str, checksum_algorithm: str, chunk_size: int
-) -> None:
-    """Check the arguments of ``create_file``."""
+    *,
+    filename: str,
+    content_type: str,
+    checksum_algorithm: str,
+    chunk_size: int,
+    file_id: uuid.UUID | None,
+) -> uuid.UUID:
+    """Check the arguments of ``create_file``; return the file id (a new one for ``None``)."""
     _check_text(filename, "filename", 1, 1024)
     _check_text(content_type, "content type", 0, 255)
     _check_text(checksum_algorithm, "checksum algorithm", 1, 64)
@@ -123,6 +129,7 @@ def check_new_file(
         raise InvalidRequest(f"chunk size must be a whole number of at least 1, not {chunk_size!r}")
     if chunk_size > 2**62:
         raise InvalidRequest("chunk size too large")
+    return uuid.uuid4() if file_id is None else check_file_id(file_id)
 
 
 def digest_bytes(hexdigest: object, what: str = "checksum") -> bytes:
@@ -232,6 +239,23 @@ def check_replicas(replicas: object) -> int:
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas < 2**31:
         raise InvalidRequest(f"replicas must be a whole number of at least 1, not {replicas!r}")
     return replicas
+
+
+def check_replica_update(file_id: object, index: object, node_id: object, state: object) -> None:
+    """Check the arguments of ``set_replica_state``."""
+    check_file_id(file_id)
+    check_chunk_index(index)
+    check_node_id(node_id)
+    check_replica_state(state)
+
+
+def check_complete(file_id: object, size: object, checksum: object, replicas: object) -> bytes:
+    """Check the arguments of ``complete_file``; return the file digest's bytes."""
+    check_file_id(file_id)
+    check_size(size)
+    digest = digest_bytes(checksum)
+    check_replicas(replicas)
+    return digest
 
 
 def check_chunk_index(index: object) -> int:

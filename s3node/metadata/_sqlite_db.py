@@ -1,6 +1,7 @@
 """
 SQLite plumbing for :mod:`s3node.metadata.sqlite`: connections, threads,
-transactions, error mapping and migrations.
+transactions, error mapping, and the SQLite dialect of the migration runner
+(:class:`SQLiteMigrationSession`).
 
 SQLite calls block, so they never run on the reactor thread: each runs in a
 small thread pool (one connection per thread, WAL mode, a busy timeout,
@@ -13,20 +14,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.internet.threads import deferToThreadPool
-from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from s3node.errors import ConfigurationError, Conflict, MetadataUnavailable, S3NodeError
-from s3node.metadata.migrations import SCHEMA_TABLE, load_migrations, pending
 
-__all__ = ["SQLiteDatabase", "parse_sqlite_url"]
+__all__ = ["SQLiteDatabase", "SQLiteMigrationSession", "parse_sqlite_url"]
 
-log = Logger()
 T = TypeVar("T")
 Connection = sqlite3.Connection
 
@@ -173,34 +171,6 @@ class SQLiteDatabase:
         """Run ``work(conn)`` in a read transaction (one snapshot), off the reactor thread."""
         return await self._run(work, "BEGIN")
 
-    # -- migrations -------------------------------------------------------------
-
-    async def migrate(self) -> int:
-        """Apply the pending migrations under the write lock; return the version."""
-        migrations = load_migrations("sqlite")
-
-        def work(conn: Connection) -> int:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY,"
-                " name TEXT NOT NULL, sha256 TEXT NOT NULL,"
-                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
-            )
-            applied = [row[0] for row in conn.execute(f"SELECT version FROM {SCHEMA_TABLE}")]
-            todo = pending(migrations, applied)
-            for mig in todo:
-                log.info(
-                    "applying migration {version:04d}_{name}", version=mig.version, name=mig.name
-                )
-                for statement in split_statements(mig.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    f"INSERT INTO {SCHEMA_TABLE} (version, name, sha256) VALUES (?, ?, ?)",
-                    (mig.version, mig.name, mig.sha256),
-                )
-            return max([*applied, *(m.version for m in todo)])
-
-        return await self.write(work)
-
     # -- closing ------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -216,3 +186,33 @@ class SQLiteDatabase:
             connections, self._connections = self._connections, []
         for conn in connections:
             conn.close()
+
+
+class SQLiteMigrationSession:
+    """
+    The SQLite dialect of :func:`s3node.metadata.migrations.run_migrations`,
+    on a worker thread's connection inside a ``BEGIN IMMEDIATE`` transaction.
+
+    Its coroutine methods block and never suspend (see
+    :func:`~s3node.metadata.migrations.run_to_completion`).
+    """
+
+    backend = "sqlite"
+    mark = "?"
+    schema_columns = (
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+    )
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def lock(self) -> None:
+        """Nothing more to take: ``BEGIN IMMEDIATE`` holds the database's one write lock."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    async def script(self, sql: str) -> None:
+        for statement in split_statements(sql):
+            self._conn.execute(statement)

@@ -13,13 +13,16 @@ __all__ = ["open_metadata_store"]
 def open_metadata_store(url: str, *, reactor: Any, **options: Any) -> MetadataStore:
     """
     The store for ``url``: ``sqlite:PATH`` (``sqlite::memory:`` for a
-    private in-memory database) or ``postgresql://user@host:port/dbname``.
+    private in-memory SQLite database), ``postgresql://user@host:port/dbname``
+    or ``memory:`` (a :class:`~s3node.metadata.memory.MemoryMetadataStore`:
+    dicts, no SQL, gone with the process).
 
     Nothing connects yet: the first operation (normally
     :meth:`~s3node.interfaces.MetadataStore.migrate`) does, and raises
     :class:`~s3node.errors.MetadataUnavailable` if the database does not
     answer.  ``options`` go to the store's constructor (``pool_size`` for
-    PostgreSQL, ``max_threads`` or ``threadpool`` for SQLite).
+    PostgreSQL, ``max_threads`` or ``threadpool`` for SQLite, ``clock`` for
+    every store).
 
     :raises ConfigurationError: for any other URL
     """
@@ -34,7 +37,13 @@ def open_metadata_store(url: str, *, reactor: Any, **options: Any) -> MetadataSt
         from s3node.metadata.postgres import PostgresMetadataStore
 
         return PostgresMetadataStore(url, reactor=reactor, **options)
+    if url.startswith("memory:"):
+        if url != "memory:":
+            raise ConfigurationError(f"memory: takes nothing after the colon, not {url!r}")
+        from s3node.metadata.memory import MemoryMetadataStore
+
+        return MemoryMetadataStore(reactor=reactor, **options)
     scheme = url.partition(":")[0] if ":" in url else url
     raise ConfigurationError(
-        f"unsupported metadata database {scheme!r}: use sqlite:PATH or postgresql://..."
+        f"unsupported metadata database {scheme!r}: use sqlite:PATH, postgresql://... or memory:"
     )

@@ -13,18 +13,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg2.errors
 from twisted.internet.threads import deferToThreadPool
-from twisted.logger import Logger
 
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
 from s3node.metadata._pg_nodes import PostgresNodes
-from s3node.metadata._pgpool import Cursor, ReconnectingPool, fetch, u
-from s3node.metadata.migrations import ADVISORY_LOCK_KEY, SCHEMA_TABLE, load_migrations, pending
+from s3node.metadata._pgpool import (
+    Cursor,
+    PostgresMigrationSession,
+    ReconnectingPool,
+    fetch,
+    u,
+)
+from s3node.metadata.migrations import load_migrations, run_migrations
 from s3node.records import (
     ChunkRecord,
     FileCursorPage,
@@ -36,8 +42,6 @@ from s3node.records import (
 )
 
 __all__ = ["PostgresMetadataStore"]
-
-log = Logger()
 
 #: joined chunk rows above which records are built in a thread
 _FOLD_IN_THREAD = 2000
@@ -62,15 +66,25 @@ class PostgresMetadataStore(PostgresNodes):
     :param reactor: the reactor (also the clock of every timestamp written)
     :param pool_size: connections kept open
     :param clock: the clock of timestamps (default: ``reactor``)
+    :param migrations_dir: read the migrations from this folder instead of
+        the packaged ``postgresql`` ones (tests)
     """
 
     backend = "postgresql"
 
     def __init__(
-        self, url: str, *, reactor: Any, clock: Any = None, pool_size: int = 5, **pool_options: Any
+        self,
+        url: str,
+        *,
+        reactor: Any,
+        clock: Any = None,
+        pool_size: int = 5,
+        migrations_dir: Path | None = None,
+        **pool_options: Any,
     ) -> None:
         self._reactor = reactor
         self._clock = reactor if clock is None else clock
+        self._migrations_dir = migrations_dir
         self._db = ReconnectingPool(url, reactor=reactor, size=pool_size, **pool_options)
 
     async def _fold(self, rows: list[tuple]) -> dict[uuid.UUID, list[ChunkRecord]]:
@@ -87,29 +101,10 @@ class PostgresMetadataStore(PostgresNodes):
     # -- life cycle ---------------------------------------------------------
 
     async def migrate(self) -> int:
-        migrations = load_migrations("postgresql")
-
-        async def work(cur: Cursor) -> int:
-            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-            await cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} ("
-                " version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            applied = [row[0] for row in await fetch(cur, f"SELECT version FROM {SCHEMA_TABLE}")]
-            todo = pending(migrations, applied)
-            for mig in todo:
-                log.info(
-                    "applying migration {version:04d}_{name}", version=mig.version, name=mig.name
-                )
-                await cur.execute(mig.sql)
-                await cur.execute(
-                    f"INSERT INTO {SCHEMA_TABLE} (version, name, sha256) VALUES (%s, %s, %s)",
-                    (mig.version, mig.name, mig.sha256),
-                )
-            return max([*applied, *(m.version for m in todo)])
-
-        return await self._db.interaction(work)
+        migrations = load_migrations(self.backend, self._migrations_dir)
+        return await self._db.interaction(
+            lambda cur: run_migrations(PostgresMigrationSession(cur), migrations)
+        )
 
     async def ping(self) -> None:
         await self._db.query("SELECT 1")
@@ -128,11 +123,10 @@ class PostgresMetadataStore(PostgresNodes):
         chunk_size: int,
         file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        r.check_new_file(
+        file_id = r.check_new_file(
             filename=filename, content_type=content_type,
-            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
         )
-        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
         now = self._now()
         try:
             rows = await self._db.query(
@@ -192,10 +186,7 @@ class PostgresMetadataStore(PostgresNodes):
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
-        r.check_file_id(file_id)
-        r.check_node_id(node_id)
-        r.check_replica_state(state)
-        r.check_chunk_index(index)
+        r.check_replica_update(file_id, index, node_id, state)
         try:
             await self._db.execute(
                 q.UPSERT_REPLICA, (u(file_id), index, node_id, state.value, self._now()),
@@ -209,10 +200,7 @@ class PostgresMetadataStore(PostgresNodes):
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
-        r.check_file_id(file_id)
-        r.check_size(size)
-        digest = r.digest_bytes(checksum)
-        r.check_replicas(replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas)
 
         async def work(cur: Cursor) -> FileRecord:
             rows = await fetch(

@@ -12,13 +12,15 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
-from s3node.metadata._sqlite_db import Connection, SQLiteDatabase
+from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrationSession
 from s3node.metadata._sqlite_nodes import SQLiteNodes
+from s3node.metadata.migrations import load_migrations, run_migrations, run_to_completion
 from s3node.records import (
     ChunkRecord,
     FileCursorPage,
@@ -56,19 +58,35 @@ class SQLiteMetadataStore(SQLiteNodes):
         database, for tests of other layers)
     :param reactor: the reactor results are delivered to
     :param clock: the clock of timestamps (default: ``reactor``)
+    :param migrations_dir: read the migrations from this folder instead of
+        the packaged ``sqlite`` ones (tests)
     """
 
     backend = "sqlite"
 
-    def __init__(self, path: str, *, reactor: Any, clock: Any = None, **options: Any) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        reactor: Any,
+        clock: Any = None,
+        migrations_dir: Path | None = None,
+        **options: Any,
+    ) -> None:
         self._clock = reactor if clock is None else clock
+        self._migrations_dir = migrations_dir
         self._db = SQLiteDatabase(path, reactor=reactor, **options)
 
     def _now(self) -> int:
         return round(self._clock.seconds() * 1_000_000)
 
     async def migrate(self) -> int:
-        return await self._db.migrate()
+        migrations = load_migrations(self.backend, self._migrations_dir)
+        return await self._db.write(
+            lambda conn: run_to_completion(
+                run_migrations(SQLiteMigrationSession(conn), migrations)
+            )
+        )
 
     async def ping(self) -> None:
         await self._db.read(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -87,11 +105,10 @@ class SQLiteMetadataStore(SQLiteNodes):
         chunk_size: int,
         file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        r.check_new_file(
+        file_id = r.check_new_file(
             filename=filename, content_type=content_type,
-            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
         )
-        file_id = uuid.uuid4() if file_id is None else r.check_file_id(file_id)
         now = self._now()
 
         def work(conn: Connection) -> FileRecord:
@@ -148,10 +165,7 @@ class SQLiteMetadataStore(SQLiteNodes):
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
-        r.check_file_id(file_id)
-        r.check_chunk_index(index)
-        r.check_node_id(node_id)
-        r.check_replica_state(state)
+        r.check_replica_update(file_id, index, node_id, state)
 
         def work(conn: Connection) -> None:
             try:
@@ -168,10 +182,7 @@ class SQLiteMetadataStore(SQLiteNodes):
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
-        r.check_file_id(file_id)
-        r.check_size(size)
-        digest = r.digest_bytes(checksum)
-        r.check_replicas(replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas)
         fid, now = str(file_id), self._now()
 
         def work(conn: Connection) -> FileRecord:

@@ -1,5 +1,5 @@
 """
-A real gateway on a loopback port over fake nodes and a fake store.
+A real gateway on a loopback port over fake nodes and the in-memory metadata store.
 
 Klein installs the default reactor when it is imported, so nothing here
 imports it (or s3node.gateway.app) at module level.
@@ -12,19 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest_twisted
-from gateway.gateway_fakes import FakeNode, FakeStore
+from gateway.gateway_fakes import FakeNode
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig
+from s3node.metadata.memory import MemoryMetadataStore
 from s3node.records import NodeRecord
 
 
 @dataclass
 class Running:
     gateway: Any
-    store: FakeStore
+    store: MemoryMetadataStore
     nodes: dict[str, FakeNode]
     url: str
     port: Any
@@ -39,7 +40,7 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     from s3node.gateway.assemble import assemble_gateway
     from s3node.gateway.streaming import StreamingSite
 
-    store = FakeStore()
+    store = MemoryMetadataStore(clock=reactor)
     nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, node_count + 1)}
     records = [NodeRecord(n, f"{n}:1") for n in nodes]
     by_address = {f"{n}:1": node for n, node in nodes.items()}

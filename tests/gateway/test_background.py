@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest_twisted
-from gateway.gateway_fakes import FakeNode, FakeStore
+from gateway.gateway_fakes import FakeNode
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
+from s3node.metadata.memory import MemoryMetadataStore
 from s3node.records import ChunkRecord, NodeRecord, ReplicaRecord, ReplicaState
 
 
@@ -33,7 +34,7 @@ def cpu(f: Any, *args: Any) -> Any:
     return succeed(f(*args))
 
 
-def make_pool(store: FakeStore, clock: Clock, count: int = 3):
+def make_pool(store: MemoryMetadataStore, clock: Clock, count: int = 3):
     from s3node.gateway.nodes import NodePool
 
     nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, count + 1)}
@@ -43,7 +44,7 @@ def make_pool(store: FakeStore, clock: Clock, count: int = 3):
     return pool, nodes
 
 
-async def add_file(store: FakeStore, nodes: dict[str, FakeNode], status: str) -> Any:
+async def add_file(store: MemoryMetadataStore, nodes: dict[str, FakeNode], status: str) -> Any:
     record = await store.create_file(filename="f", content_type="a/b",
                                      checksum_algorithm="sha256", chunk_size=10)
     for index, (a, b) in enumerate((("n1", "n2"), ("n2", "n3"))):
@@ -66,7 +67,8 @@ async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
     every node and drops their records, leaving uploading files alone."""
     from s3node.gateway.sweeper import Sweeper
 
-    clock, store = Clock(), FakeStore()
+    clock = Clock()
+    store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await pool.start()
     failed = await add_file(store, nodes, "failed")
@@ -93,7 +95,8 @@ async def test_sweeper_retries_when_a_node_is_down():
     """A file whose replicas can't all be deleted stays for the next sweep."""
     from s3node.gateway.sweeper import Sweeper
 
-    clock, store = Clock(), FakeStore()
+    clock = Clock()
+    store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await pool.start()
     failed = await add_file(store, nodes, "failed")
@@ -111,12 +114,12 @@ async def test_sweeper_takes_stale_uploads():
     """An upload not updated for stale_after seconds is swept as abandoned."""
     from s3node.gateway.sweeper import Sweeper
 
-    store = FakeStore()
     clock = Clock()
+    clock.advance(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await add_file(store, nodes, "uploading")
-    later = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=2)
-    clock.advance(later.timestamp())
+    clock.advance(timedelta(hours=2).total_seconds())
     sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
     assert await sweeper.sweep() == 1
     assert store.files == {}
@@ -125,7 +128,8 @@ async def test_sweeper_takes_stale_uploads():
 @pytest_twisted.ensureDeferred
 async def test_health_checks_mark_nodes_down_and_up():
     """A node that stops answering is marked down at the next check and up again after."""
-    clock, store = Clock(), FakeStore()
+    clock = Clock()
+    store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await pool.start()
     assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
@@ -145,7 +149,8 @@ async def test_health_checks_mark_nodes_down_and_up():
 @pytest_twisted.ensureDeferred
 async def test_health_check_survives_a_database_outage():
     """Health checks keep running and keep the in-memory view while the DB is down."""
-    clock, store = Clock(), FakeStore()
+    clock = Clock()
+    store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await pool.start()
     store.down = True

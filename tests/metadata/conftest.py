@@ -1,6 +1,11 @@
 """
 Fixtures for the metadata store tests, parametrized over the backends that
-``S3NODE_TEST_BACKENDS`` selects (both by default).
+``S3NODE_TEST_BACKENDS`` selects (SQLite, PostgreSQL and memory by default).
+
+A test module marked ``sql_only`` (``pytestmark = pytest.mark.sql_only``,
+with the reason beside it) runs on the SQL backends alone: the in-memory
+store has no database another connection could open, no schema and no
+migrations.
 """
 
 from __future__ import annotations
@@ -24,7 +29,17 @@ BACKEND_PARAMS = [
 OpenStore = Callable[..., MetadataStore]
 
 
-@pytest.fixture(params=BACKEND_PARAMS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that uses a store on every selected backend (SQL ones if ``sql_only``)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    params = BACKEND_PARAMS
+    if metafunc.definition.get_closest_marker("sql_only") is not None:
+        params = [p for p in params if p.id != "memory"]
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     """The backend under test."""
     return str(request.param)
@@ -32,9 +47,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of a fresh, empty metadata database of the backend under test."""
+    """
+    A URL of a fresh, empty metadata database of the backend under test
+    (``memory:`` opens a new empty store each time).
+    """
     if backend == "sqlite":
         return f"sqlite:{tmp_path / 'data' / 'metadata.sqlite3'}"
+    if backend == "memory":
+        return "memory:"
     return str(request.getfixturevalue("postgres_db"))
 
 

@@ -1,9 +1,15 @@
-"""Migrations: located, validated, applied once, and safe against concurrent migrators."""
+"""
+Migrations: located, validated, applied once by the one runner on every SQL
+backend, checked against their files' digests, and safe against concurrent
+migrators.
+"""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -13,11 +19,17 @@ from s3node.errors import ConfigurationError
 from s3node.metadata._sqlite_db import split_statements
 from s3node.metadata.migrations import (
     SCHEMA_TABLE,
+    Migration,
     load_migrations,
     migrations_root,
     pending,
+    run_to_completion,
     sql_dir,
+    verify_applied,
 )
+
+# SQL only: the in-memory store has no schema and no migrations to apply.
+pytestmark = pytest.mark.sql_only
 
 
 def test_both_backends_ship_the_same_versions() -> None:
@@ -103,19 +115,141 @@ async def test_concurrent_migrators(open_store, backend: str, db_url: str) -> No
 
 def _versions(backend: str, url: str) -> list[int]:
     """The versions recorded in the schema table (read with a blocking driver)."""
-    query = f"SELECT version FROM {SCHEMA_TABLE} ORDER BY version"
+    rows = _query(backend, url, f"SELECT version FROM {SCHEMA_TABLE} ORDER BY version")
+    return [row[0] for row in rows]
+
+
+def _digests(backend: str, url: str) -> dict[int, str]:
+    """The sha256 recorded for each applied version."""
+    return dict(_query(backend, url, f"SELECT version, sha256 FROM {SCHEMA_TABLE}"))
+
+
+def _query(backend: str, url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement with a blocking driver, committed; return its rows."""
     if backend == "sqlite":
-        conn = sqlite3.connect(url.removeprefix("sqlite:"))
+        conn = sqlite3.connect(url.removeprefix("sqlite:"), isolation_level=None)
         try:
-            return [row[0] for row in conn.execute(query)]
+            return conn.execute(sql).fetchall()
         finally:
             conn.close()
     import psycopg2
 
     pg = psycopg2.connect(url)
     try:
+        pg.autocommit = True
         with pg.cursor() as cur:
-            cur.execute(query)
-            return [row[0] for row in cur.fetchall()]
+            cur.execute(sql)
+            return cur.fetchall() if cur.description is not None else []
     finally:
         pg.close()
+
+
+def _copy_migrations(backend: str, tmp_path: Path) -> Path:
+    """A private copy of ``backend``'s migrations, for a test to edit."""
+    folder = tmp_path / "sql" / backend
+    shutil.copytree(sql_dir(backend), folder)
+    return folder
+
+
+@pytest_twisted.ensureDeferred
+async def test_fresh_migrate_records_each_files_digest(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str
+) -> None:
+    """A fresh database records, beside each applied version, the sha256 of its file's text."""
+    s = open_store()
+    await s.migrate()
+    assert _digests(backend, db_url) == {m.version: m.sha256 for m in load_migrations(backend)}
+
+
+@pytest_twisted.ensureDeferred
+async def test_edited_migration_is_refused(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str, tmp_path: Path
+) -> None:
+    """
+    A migration file edited after it was applied makes migrate() raise ConfigurationError naming
+    the file, and the database stays as it was; restored, the file is accepted again.
+    """
+    folder = _copy_migrations(backend, tmp_path)
+    latest = load_migrations(backend, folder)[-1].version
+    assert await open_store(migrations_dir=folder).migrate() == latest
+    before = _digests(backend, db_url)
+    first = folder / "0001_initial.sql"
+    original = first.read_text(encoding="utf-8")
+    first.write_text(original + "\n-- an innocent-looking comment\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"0001_initial\.sql has changed since it"):
+        await open_store(migrations_dir=folder).migrate()
+    assert _digests(backend, db_url) == before
+    first.write_text(original, encoding="utf-8")
+    assert await open_store(migrations_dir=folder).migrate() == latest
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_digest_is_adopted(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str
+) -> None:
+    """
+    An applied migration recorded without a digest keeps working: the next start records its
+    file's digest, and from then on an edit of that file is noticed.
+    """
+    latest = load_migrations(backend)[-1].version
+    assert await open_store().migrate() == latest
+    _query(backend, db_url, f"UPDATE {SCHEMA_TABLE} SET sha256 = ''")
+    assert set(_digests(backend, db_url).values()) == {""}
+    assert await open_store().migrate() == latest
+    assert _digests(backend, db_url) == {m.version: m.sha256 for m in load_migrations(backend)}
+    assert _versions(backend, db_url) == list(range(1, latest + 1))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_migration_is_applied_on_the_next_start(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str, tmp_path: Path
+) -> None:
+    """
+    A migration added after the database was migrated is applied and recorded by the next
+    migrate(), once; the ones already applied are only checked.
+    """
+    folder = _copy_migrations(backend, tmp_path)
+    latest = load_migrations(backend, folder)[-1].version
+    await open_store(migrations_dir=folder).migrate()
+    added = folder / f"{latest + 1:04d}_runner_test.sql"
+    added.write_text("CREATE TABLE runner_test (x integer NOT NULL);\n", encoding="utf-8")
+    s = open_store(migrations_dir=folder)
+    assert await s.migrate() == latest + 1
+    assert await s.migrate() == latest + 1
+    assert _versions(backend, db_url) == list(range(1, latest + 2))
+    want = {m.version: m.sha256 for m in load_migrations(backend, folder)}
+    assert _digests(backend, db_url) == want
+    assert _query(backend, db_url, "SELECT count(*) FROM runner_test") == [(0,)]
+
+
+def _migration(version: int, sql: str) -> Migration:
+    return Migration(version, f"m{version}", sql, Path(f"/x/{version:04d}_m{version}.sql"))
+
+
+def test_verify_applied() -> None:
+    """
+    Matching digests pass, empty ones are returned for adoption, versions not applied are
+    ignored, and a changed file is refused by path.
+    """
+    one, two, three = _migration(1, "a"), _migration(2, "b"), _migration(3, "c")
+    assert verify_applied([one, two, three], {1: one.sha256, 2: ""}) == [two]
+    with pytest.raises(ConfigurationError, match=r"/x/0002_m2\.sql has changed"):
+        verify_applied([one, two], {1: one.sha256, 2: _migration(2, "B").sha256})
+
+
+def test_run_to_completion_refuses_a_suspending_coroutine() -> None:
+    """run_to_completion returns a non-suspending coroutine's value, and refuses one that awaits."""
+
+    async def plain() -> int:
+        return 7
+
+    class Suspend:
+        def __await__(self):  # type: ignore[no-untyped-def]
+            yield None
+
+    async def suspends() -> None:
+        await Suspend()
+
+    assert run_to_completion(plain()) == 7
+    with pytest.raises(RuntimeError, match="suspended"):
+        run_to_completion(suspends())

@@ -1,7 +1,7 @@
 """
 complete_file is one transaction (s3node.interfaces.MetadataStore): no other
 writer may change a replica's state between its replica check and its commit,
-on any backend.
+on any SQL backend.
 """
 
 from __future__ import annotations
@@ -9,12 +9,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import pytest
 import pytest_twisted
 from support.metadata import digest, upload
 
 from s3node.interfaces import MetadataStore
 from s3node.metadata import _records
 from s3node.records import FileStatus
+
+# SQL only: the racing writer is a second connection to the database, which the
+# in-memory store does not have (its calls never yield, so nothing can race them).
+pytestmark = pytest.mark.sql_only
 
 
 def _demote_replica(db_url: str, file_id: str) -> None:

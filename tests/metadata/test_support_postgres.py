@@ -25,14 +25,16 @@ def test_missing_postgres_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("", ("sqlite", "postgresql")),
+        ("", ("sqlite", "postgresql", "memory")),
         ("sqlite", ("sqlite",)),
         ("postgresql", ("postgresql",)),
+        ("memory", ("memory",)),
         ("postgresql, sqlite", ("sqlite", "postgresql")),
+        ("memory sqlite", ("sqlite", "memory")),
     ],
 )
 def test_backend_selection(monkeypatch: pytest.MonkeyPatch, value: str, expected: tuple) -> None:
-    """S3NODE_TEST_BACKENDS picks the metadata backends under test; unset means both."""
+    """S3NODE_TEST_BACKENDS picks the metadata backends under test; unset means all three."""
     monkeypatch.setenv("S3NODE_TEST_BACKENDS", value)
     assert pgsupport.selected_backends() == expected
 

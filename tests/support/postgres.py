@@ -314,14 +314,16 @@ def _alive(pid: int) -> bool:
     return text[text.rfind(")") + 2 :].split()[0] != "Z"
 
 
-#: the metadata backends the test suite knows
-ALL_BACKENDS = ("sqlite", "postgresql")
+#: the metadata backends the test suite knows (``memory`` is
+#: :class:`s3node.metadata.memory.MemoryMetadataStore`, which has no SQL)
+ALL_BACKENDS = ("sqlite", "postgresql", "memory")
 
 
 def selected_backends() -> tuple[str, ...]:
     """
     The metadata backends to test: ``S3NODE_TEST_BACKENDS`` (``sqlite``,
-    ``postgresql``, or both separated by commas or spaces); both when unset.
+    ``postgresql``, ``memory``, or several separated by commas or spaces);
+    all of them when unset.
     """
     raw = os.environ.get("S3NODE_TEST_BACKENDS", "").replace(",", " ").split()
     if not raw:

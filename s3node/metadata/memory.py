@@ -1,0 +1,359 @@
+"""
+The in-memory metadata store (``--db memory:``): real code that doubles as the test fake.
+
+:class:`MemoryMetadataStore` keeps files, chunks, replicas and storage nodes
+in dicts and passes the same contract suite as the SQLite and PostgreSQL
+stores (``tests/metadata/test_contract_*.py``): the same input checks (the
+:mod:`._records` helpers), the same errors, the same ordering and the same
+opaque cursors.  Nothing survives the process, so it suits tests of the
+layers above the metadata store (the gateway's run over it) and throwaway
+demonstrations, never a deployment.
+
+Each operation runs to completion without yielding to the reactor, so every
+call is atomic, as one transaction is in the SQL stores.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from s3node.errors import Conflict, FileNotFound, MetadataUnavailable, NodeNotFound
+from s3node.metadata import _records as r
+from s3node.records import (
+    ChunkRecord,
+    FileCursorPage,
+    FilePage,
+    FileRecord,
+    FileStatus,
+    FileWithChunks,
+    NodeRecord,
+    NodeState,
+    ReplicaRecord,
+    ReplicaState,
+)
+
+__all__ = ["MemoryMetadataStore"]
+
+_OPEN = (FileStatus.PENDING, FileStatus.UPLOADING)
+_SWEPT = (FileStatus.FAILED, FileStatus.DELETING)
+
+
+class TimeSource(Protocol):
+    """What the store needs of a clock: Twisted's reactor or ``task.Clock``."""
+
+    def seconds(self) -> float:
+        """Seconds since the Unix epoch."""
+
+
+def _newest_first(record: FileRecord) -> tuple[int, int]:
+    """The listing order's key, descending: ``created_at``, then the id's bytes (as SQL)."""
+    return r.to_micros(record.created_at), record.file_id.int
+
+
+def _by_node(replicas: Iterable[ReplicaRecord]) -> tuple[ReplicaRecord, ...]:
+    return tuple(sorted(replicas, key=lambda rep: rep.node_id))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A checked aware timestamp as the SQL stores give it back: in UTC."""
+    return None if moment is None else moment.astimezone(UTC)
+
+
+class MemoryMetadataStore:
+    """
+    :class:`~s3node.interfaces.MetadataStore` in dicts.
+
+    :param clock: the clock of ``created_at``/``updated_at`` (anything with
+        ``seconds()``: the reactor, or a :class:`twisted.internet.task.Clock`)
+    :param reactor: taken as the clock when ``clock`` is not given, so
+        :func:`~s3node.metadata.open_metadata_store` can open it like the others
+
+    The records are kept in three public dicts that tests may read (change
+    them only through the methods): :attr:`files` (file id to
+    :class:`FileRecord`), :attr:`chunks` (file id to chunk index to
+    :class:`ChunkRecord`, replicas ordered by node id) and :attr:`nodes`
+    (node id to :class:`NodeRecord`).
+
+    Set :attr:`down` to simulate a database outage: every call then raises
+    :class:`~s3node.errors.MetadataUnavailable` (after checking its
+    arguments, as the SQL stores check theirs before any I/O) until it is
+    cleared.  After :meth:`close` every call raises it for good.
+    """
+
+    backend = "memory"
+
+    def __init__(
+        self, *, clock: TimeSource | None = None, reactor: TimeSource | None = None
+    ) -> None:
+        chosen = clock if clock is not None else reactor
+        if chosen is None:
+            raise TypeError("MemoryMetadataStore needs a clock (or a reactor)")
+        self._clock: TimeSource = chosen
+        self.files: dict[uuid.UUID, FileRecord] = {}
+        self.chunks: dict[uuid.UUID, dict[int, ChunkRecord]] = {}
+        self.nodes: dict[str, NodeRecord] = {}
+        #: the outage switch: while true every call raises MetadataUnavailable
+        self.down = False
+        self.closed = False
+
+    def _now(self) -> datetime:
+        return r.from_micros(round(self._clock.seconds() * 1_000_000))
+
+    def _available(self) -> None:
+        if self.closed:
+            raise MetadataUnavailable("the metadata store is closed")
+        if self.down:
+            raise MetadataUnavailable("the in-memory metadata store is down (its outage switch)")
+
+    def _file(self, file_id: uuid.UUID) -> FileRecord:
+        self._available()
+        try:
+            return self.files[file_id]
+        except KeyError:
+            raise FileNotFound(f"no file {file_id}") from None
+
+    def _with_chunks(self, record: FileRecord) -> FileWithChunks:
+        chunks = self.chunks[record.file_id]
+        return FileWithChunks(record, tuple(chunks[i] for i in sorted(chunks)))
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def migrate(self) -> int:
+        """There is no schema to migrate: check the store is open and return 0."""
+        self._available()
+        return 0
+
+    async def ping(self) -> None:
+        self._available()
+
+    async def close(self) -> None:
+        self.closed = True
+
+    # -- files --------------------------------------------------------------
+
+    async def create_file(
+        self,
+        *,
+        filename: str,
+        content_type: str,
+        checksum_algorithm: str,
+        chunk_size: int,
+        file_id: uuid.UUID | None = None,
+    ) -> FileRecord:
+        file_id = r.check_new_file(
+            filename=filename, content_type=content_type,
+            checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
+        )
+        self._available()
+        if file_id in self.files:
+            raise Conflict(f"file {file_id} already exists")
+        now = self._now()
+        record = FileRecord(
+            file_id, filename, content_type, None, checksum_algorithm, None, chunk_size,
+            FileStatus.UPLOADING, now, now,
+        )
+        self.files[file_id] = record
+        self.chunks[file_id] = {}
+        return record
+
+    async def record_chunk(self, chunk: ChunkRecord) -> None:
+        r.check_chunk(chunk)
+        record = self._file(chunk.file_id)
+        if record.status not in _OPEN:
+            raise Conflict(
+                f"file {chunk.file_id} is {record.status.value}: no more chunks may be recorded"
+            )
+        chunks = self.chunks[chunk.file_id]
+        existing = chunks.get(chunk.index)
+        replicas: dict[str, ReplicaRecord] = {}
+        if existing is not None:
+            if (existing.chunk_id, existing.size, existing.checksum_algorithm,
+                    existing.checksum) != (chunk.chunk_id, chunk.size,
+                                           chunk.checksum_algorithm, chunk.checksum):
+                raise Conflict(
+                    f"file {chunk.file_id} already has a different chunk {chunk.index}"
+                )
+            replicas = {rep.node_id: rep for rep in existing.replicas}
+        replicas.update((rep.node_id, rep) for rep in chunk.replicas)
+        chunks[chunk.index] = replace(chunk, replicas=_by_node(replicas.values()))
+        self.files[chunk.file_id] = replace(
+            record, status=FileStatus.UPLOADING, updated_at=self._now()
+        )
+
+    async def set_replica_state(
+        self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
+    ) -> None:
+        r.check_replica_update(file_id, index, node_id, state)
+        self._file(file_id)
+        chunk = self.chunks[file_id].get(index)
+        if chunk is None:
+            raise FileNotFound(f"file {file_id} has no chunk {index}")
+        others = (rep for rep in chunk.replicas if rep.node_id != node_id)
+        self.chunks[file_id][index] = replace(
+            chunk, replicas=_by_node([*others, ReplicaRecord(node_id, state)])
+        )
+
+    async def complete_file(
+        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+    ) -> FileRecord:
+        r.check_complete(file_id, size, checksum, replicas)
+        current = self._file(file_id)
+        if current.status is FileStatus.COMPLETED:
+            if current.size == size and current.checksum == checksum:
+                return current
+            raise Conflict(f"file {file_id} is already completed with other content")
+        if current.status not in _OPEN:
+            raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+        chunks = self.chunks[file_id].values()
+        stored = [len(chunk.nodes_with()) for chunk in chunks]
+        r.check_completion(
+            file_id, size, replicas,
+            len(stored),
+            sum(chunk.size for chunk in chunks),
+            max(self.chunks[file_id], default=-1),
+            sum(1 for n in stored if n < replicas),
+            min(stored, default=None),
+        )
+        record = replace(
+            current, size=size, checksum=checksum, status=FileStatus.COMPLETED,
+            updated_at=self._now(),
+        )
+        self.files[file_id] = record
+        return record
+
+    async def fail_file(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        record = self._file(file_id)
+        if record.status is not FileStatus.DELETING:
+            self.files[file_id] = replace(
+                record, status=FileStatus.FAILED, updated_at=self._now()
+            )
+
+    async def get_file(self, file_id: uuid.UUID) -> FileRecord:
+        r.check_file_id(file_id)
+        return self._file(file_id)
+
+    async def get_file_with_chunks(self, file_id: uuid.UUID) -> FileWithChunks:
+        r.check_file_id(file_id)
+        return self._with_chunks(self._file(file_id))
+
+    def _listed(self, status: str | None) -> list[FileRecord]:
+        """The files in ``status`` (every status when ``None``), newest first."""
+        self._available()
+        files = (f for f in self.files.values() if status is None or f.status.value == status)
+        return sorted(files, key=_newest_first, reverse=True)
+
+    async def list_files(
+        self, *, page: int, per_page: int, status: FileStatus | None = None
+    ) -> FilePage:
+        page, per_page = r.check_page(page, per_page)
+        files = self._listed(r.check_status(status))
+        start = (page - 1) * per_page
+        return FilePage(tuple(files[start:start + per_page]), page, per_page, len(files))
+
+    async def list_files_after(
+        self, *, cursor: str | None, limit: int, status: FileStatus | None = None
+    ) -> FileCursorPage:
+        limit = r.check_limit(limit)
+        value = r.check_status(status)
+        bound = None if cursor is None else r.decode_cursor(cursor)
+        files = self._listed(value)
+        if bound is not None:
+            files = [f for f in files if _newest_first(f) < (bound[0], bound[1].int)]
+        page = tuple(files[:limit])
+        more = len(files) > limit
+        return FileCursorPage(
+            page, r.encode_cursor(page[-1].created_at, page[-1].file_id) if more else None
+        )
+
+    async def start_delete(self, file_id: uuid.UUID) -> FileRecord:
+        r.check_file_id(file_id)
+        self._available()
+        record = self.files.get(file_id)
+        if record is None or record.status is FileStatus.DELETING:
+            raise FileNotFound(f"no file {file_id} (or it is already being deleted)")
+        record = replace(record, status=FileStatus.DELETING, updated_at=self._now())
+        self.files[file_id] = record
+        return record
+
+    async def finish_delete(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        if self._file(file_id).status is FileStatus.COMPLETED:
+            raise Conflict(f"file {file_id} is completed: start_delete it first")
+        del self.files[file_id]
+        del self.chunks[file_id]
+
+    async def files_to_sweep(
+        self, *, stale_before: datetime, limit: int
+    ) -> Sequence[FileWithChunks]:
+        before = r.to_micros(r.check_aware(stale_before, "stale_before"))
+        limit = r.check_limit(limit)
+        self._available()
+        due = [
+            f for f in self.files.values()
+            if f.status in _SWEPT or (f.status in _OPEN and r.to_micros(f.updated_at) < before)
+        ]
+        due.sort(key=lambda f: (r.to_micros(f.updated_at), f.file_id.int))
+        return [self._with_chunks(f) for f in due[:limit]]
+
+    async def under_replicated_chunks(
+        self, *, target: int, limit: int
+    ) -> Sequence[ChunkRecord]:
+        r.check_replicas(target)
+        limit = r.check_limit(limit)
+        self._available()
+        found: list[ChunkRecord] = []
+        completed = (f for f in self.files.values() if f.status is FileStatus.COMPLETED)
+        for record in sorted(completed, key=lambda f: f.file_id.int):
+            chunks = self.chunks[record.file_id]
+            for index in sorted(chunks):
+                if len(chunks[index].nodes_with()) < target:
+                    found.append(chunks[index])
+                    if len(found) == limit:
+                        return found
+        return found
+
+    # -- storage nodes ------------------------------------------------------
+
+    async def upsert_node(self, node: NodeRecord) -> None:
+        r.check_node(node)
+        self._available()
+        known = self.nodes.get(node.node_id)
+        if known is None:
+            known = replace(node, last_seen=_utc(node.last_seen))
+        self.nodes[node.node_id] = replace(
+            known, address=node.address, weight=float(node.weight), zone=node.zone
+        )
+
+    async def update_node_health(
+        self,
+        node_id: str,
+        *,
+        state: NodeState,
+        capacity: int | None = None,
+        used: int | None = None,
+        last_seen: datetime | None = None,
+    ) -> None:
+        r.check_health(node_id, state, capacity, used, last_seen)
+        self._available()
+        known = self.nodes.get(node_id)
+        if known is None:
+            raise NodeNotFound(f"no storage node {node_id!r}")
+        self.nodes[node_id] = replace(
+            known,
+            state=state,
+            capacity=known.capacity if capacity is None else capacity,
+            used=known.used if used is None else used,
+            last_seen=known.last_seen if last_seen is None else _utc(last_seen),
+        )
+
+    async def list_nodes(self) -> Sequence[NodeRecord]:
+        self._available()
+        return [self.nodes[node_id] for node_id in sorted(self.nodes)]
+
+    def __repr__(self) -> str:
+        return f"<MemoryMetadataStore {len(self.files)} files, {len(self.nodes)} nodes>"
