@@ -141,6 +141,15 @@ class ChunkExists(Conflict):
     code = "chunk_exists"
 
 
+class UploadAborted(Conflict):
+    """
+    The upload's file is no longer being uploaded: it was deleted, or the
+    sweeper claimed it as abandoned.  The upload stops and never completes.
+    """
+
+    code = "upload_aborted"
+
+
 class FileNotReady(Conflict):
     """The file's upload has not completed."""
 
@@ -169,6 +178,18 @@ class MetadataUnavailable(Unavailable):
     """The metadata database does not answer."""
 
     code = "metadata_unavailable"
+
+
+class TimedOut(Unavailable):
+    """A storage node did not answer in time."""
+
+    code = "timeout"
+
+
+class Overloaded(Unavailable):
+    """Too many requests of this kind are under way; try again shortly."""
+
+    code = "overloaded"
 
 
 class NotEnoughReplicas(Unavailable):

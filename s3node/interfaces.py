@@ -28,6 +28,7 @@ from s3node.records import (
     FileStatus,
     FileWithChunks,
     NodeRecord,
+    NodeReplica,
     NodeState,
     PlacementNode,
     ReplicaState,
@@ -115,12 +116,56 @@ class MetadataStore(Protocol):
         """Create a file record in status ``uploading``."""
 
     async def record_chunk(self, chunk: ChunkRecord) -> None:
-        """Insert a chunk row and one row per replica in ``chunk.replicas``, atomically."""
+        """
+        Insert a chunk row and one row per replica in ``chunk.replicas``,
+        atomically, and move ``updated_at``.  The upload records a chunk with
+        its first replicas ``writing`` *before* it sends any byte to a node.
+
+        :raises s3node.errors.UploadAborted: the file is no longer
+            ``pending``/``uploading`` (deleted, claimed by the sweeper, failed).
+        """
+
+    async def touch_file(self, file_id: uuid.UUID) -> None:
+        """
+        Keep an upload alive: move ``updated_at`` of a ``pending``/``uploading`` file.
+
+        :raises s3node.errors.UploadAborted: the file is in any other state.
+        """
 
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
         """Insert or update one replica's state."""
+
+    async def set_replica_state_by_chunk(
+        self, *, chunk_id: str, node_id: str, state: ReplicaState
+    ) -> int:
+        """
+        Set the state of the replica of chunk ``chunk_id`` on ``node_id``, if
+        there is one (a node reports chunks by id); return how many rows changed.
+        """
+
+    async def drop_replica(self, *, file_id: uuid.UUID, index: int, node_id: str) -> None:
+        """
+        Remove one replica row (its chunk was deleted from the node, or the
+        node confirmed it never had it).  Missing rows are not an error.
+        """
+
+    async def drop_node_replicas(self, node_id: str) -> int:
+        """
+        Remove every replica row on ``node_id`` (a node declared lost for
+        good); return how many rows went.
+        """
+
+    async def node_replicas(
+        self, *, node_id: str, after: str, upto: str | None, limit: int
+    ) -> Sequence[NodeReplica]:
+        """
+        The replicas recorded on ``node_id`` whose chunk id is greater than
+        ``after`` and (unless ``upto`` is ``None``) at most ``upto``, in
+        ascending chunk id order, at most ``limit`` of them: the reconciler
+        walks a node's inventory beside this.
+        """
 
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
@@ -132,8 +177,19 @@ class MetadataStore(Protocol):
         :class:`s3node.errors.NotEnoughReplicas` and change nothing.
         """
 
-    async def fail_file(self, file_id: uuid.UUID) -> None:
-        """Move a file to ``failed`` (unless it is already being deleted)."""
+    async def fail_file(self, file_id: uuid.UUID) -> bool:
+        """
+        Move a ``pending``/``uploading`` file to ``failed``; return whether it
+        moved.  A file in any other state is left as it is (a ``completed``
+        file whose completion reply was lost stays ``completed``).
+        """
+
+    async def claim_stale_uploads(self, *, stale_before: datetime, limit: int) -> int:
+        """
+        Move up to ``limit`` ``pending``/``uploading`` files not touched since
+        ``stale_before`` to ``failed``, in one conditional update; return how
+        many moved.  Only then may the sweeper delete their chunks.
+        """
 
     async def get_file(self, file_id: uuid.UUID) -> FileRecord:
         """The file record alone."""
@@ -160,14 +216,16 @@ class MetadataStore(Protocol):
     async def finish_delete(self, file_id: uuid.UUID) -> None:
         """Remove the file, its chunks and their replica rows."""
 
-    async def files_to_sweep(
-        self, *, stale_before: datetime, limit: int
-    ) -> Sequence[FileWithChunks]:
+    async def files_to_sweep(self, *, now: datetime, limit: int) -> Sequence[FileWithChunks]:
         """
-        Files whose chunks should be removed from the nodes: ``failed`` and
-        ``deleting`` files, and ``pending``/``uploading`` files last updated
-        before ``stale_before`` (left by a gateway that crashed).
+        ``failed`` and ``deleting`` files whose chunks should be removed from the
+        nodes and whose retry time (``defer_sweep``) is not after ``now``,
+        earliest retry first, with their chunks, every replica in any state,
+        and ``sweep_attempts``.
         """
+
+    async def defer_sweep(self, file_id: uuid.UUID, *, until: datetime, attempts: int) -> None:
+        """Record a sweep that left replicas behind: retry the file at ``until``."""
 
     async def upsert_node(self, node: NodeRecord) -> None:
         """Register a storage node, or update its address, weight and zone."""
@@ -185,6 +243,17 @@ class MetadataStore(Protocol):
 
     async def list_nodes(self) -> Sequence[NodeRecord]:
         """Every registered node, ordered by id."""
+
+    async def try_lease(self, *, name: str, holder: str, now: datetime, ttl: float) -> bool:
+        """
+        Take or renew the lease ``name`` for ``holder`` until ``now + ttl``
+        seconds, in one conditional statement; ``False`` while another holder's
+        lease has not expired.  Several gateways sharing a database run a
+        background worker only while they hold its lease.
+        """
+
+    async def release_lease(self, *, name: str, holder: str) -> None:
+        """Give the lease up (at shutdown) if ``holder`` holds it."""
 
     async def under_replicated_chunks(
         self, *, target: int, limit: int

@@ -24,6 +24,7 @@ __all__ = [
     "FileStatus",
     "FileWithChunks",
     "NodeRecord",
+    "NodeReplica",
     "NodeState",
     "PlacementNode",
     "ReplicaRecord",
@@ -113,6 +114,19 @@ class FileWithChunks:
 
     file: FileRecord
     chunks: tuple[ChunkRecord, ...]
+    #: sweeps of this file that left replicas behind (see ``files_to_sweep``)
+    sweep_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class NodeReplica:
+    """One replica the metadata records on a given node, with its chunk and file."""
+
+    chunk_id: str
+    file_id: uuid.UUID
+    index: int
+    state: ReplicaState
+    file_status: FileStatus
 
 
 @dataclass(frozen=True)
