@@ -154,8 +154,14 @@ class GatewayConfig:
     health_interval: float = 5.0
     #: seconds between sweeps of failed, deleted and stale uploads
     sweep_interval: float = 30.0
-    #: an upload not updated for this many seconds is taken as abandoned
+    #: an upload that received no byte for this many seconds is taken as abandoned
     stale_after: float = 3600.0
+    #: seconds between passes of the reconciler over every node's chunks
+    reconcile_interval: float = 600.0
+    #: an unaccounted chunk younger than this many seconds is left alone
+    orphan_grace: float = 3600.0
+    #: names this gateway in the background lease; ``None``: host, pid and a random part
+    holder_id: str | None = None
 
     @property
     def effective_replicas(self) -> int:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         ChunkRead,
         NodeHealth,
         PutResult,
+        QuarantinePage,
         StoreUsage,
     )
 
@@ -368,6 +369,17 @@ class NodeClient(Protocol):
         self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
     ) -> ChunkPage:
         """A page of the node's chunk ids, ascending; pass ``next_page_token`` back."""
+
+    async def stat_chunk(self, chunk_id: str, *, timeout: float | None = None) -> ChunkInfo:
+        """The chunk's record (size, digest, ``created``) without its bytes."""
+
+    async def list_quarantined(
+        self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
+    ) -> QuarantinePage:
+        """A page of the chunks the node found corrupt and moved aside."""
+
+    async def drop_quarantined(self, entry_id: str, *, timeout: float | None = None) -> bool:
+        """Remove a quarantine entry for good; ``False`` when there was none."""
 
     async def health(self, timeout: float | None = None) -> NodeHealth:
         """The node's id, capacity, used and free bytes and chunk count."""

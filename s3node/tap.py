@@ -106,7 +106,11 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
     ["sweep-interval", None, format_seconds(_G.sweep_interval),
      "Seconds between sweeps of failed and deleted uploads."],
     ["stale-after", None, format_seconds(_G.stale_after),
-     "Seconds after which an unfinished upload counts as abandoned."],
+     "Seconds without a byte after which an unfinished upload counts as abandoned."],
+    ["reconcile-interval", None, format_seconds(_G.reconcile_interval),
+     "Seconds between passes comparing every node's chunks with the metadata."],
+    ["orphan-grace", None, format_seconds(_G.orphan_grace),
+     "Seconds an unaccounted chunk on a node is kept before the reconciler deletes it."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -131,6 +135,8 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         health_interval=parse_seconds(opts["health-interval"], "--health-interval"),
         sweep_interval=parse_seconds(opts["sweep-interval"], "--sweep-interval"),
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
+        reconcile_interval=parse_seconds(opts["reconcile-interval"], "--reconcile-interval"),
+        orphan_grace=parse_seconds(opts["orphan-grace"], "--orphan-grace"),
     )
 
 
@@ -208,7 +214,8 @@ class StandaloneOptions(_RoleOptions):
         return StandaloneConfig(
             data_dir=data_dir,
             node_count=node_count,
-            gateway=replace(gateway, replicas=replicas),
+            # one gateway per machine: it takes its own background lease back at once
+            gateway=replace(gateway, replicas=replicas, holder_id="standalone"),
             fsync=not self["no-fsync"],
         )
 

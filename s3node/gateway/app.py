@@ -30,12 +30,14 @@ from s3node.errors import (
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.headers import content_disposition
+from s3node.gateway.lease import Lease
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import openapi_document
+from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
-from s3node.records import MAX_PAGE_SIZE, FileRecord, FileStatus, NodeRecord
+from s3node.records import MAX_PAGE_SIZE, FileRecord, FileStatus, NodeRecord, ReplicaState
 
 __all__ = ["Gateway", "file_json"]
 
@@ -122,6 +124,8 @@ class Gateway:
         uploads: UploadPipeline,
         downloads: DownloadPipeline,
         sweeper: Sweeper,
+        reconciler: Reconciler,
+        lease: Lease,
         clock: IReactorTime,
         *,
         replicas: int,
@@ -131,6 +135,8 @@ class Gateway:
         self.uploads = uploads
         self.downloads = downloads
         self.sweeper = sweeper
+        self.reconciler = reconciler
+        self.lease = lease
         self.clock = clock
         self.replicas = replicas
         self._background: set[Deferred[None]] = set()
@@ -138,6 +144,26 @@ class Gateway:
     def resource(self) -> Any:
         """The twisted.web resource of this gateway."""
         return self.app.resource()
+
+    async def start(self) -> None:
+        """Register and check the nodes, then start the background workers."""
+        await self.pool.start()
+        self.sweeper.start()
+        self.reconciler.start()
+
+    async def stop(self) -> None:
+        """
+        Stop the background workers (waiting for their runs under way) and the
+        background work the routes started, give the lease up, close the node
+        clients.  The metadata store is the caller's to close, after this.
+        """
+        for running in (self.sweeper.stop(), self.reconciler.stop()):
+            if running is not None:
+                await running
+        await self.wait_background()
+        await self.uploads.wait_cleanups()
+        await self.lease.release()
+        await self.pool.close()
 
     @app.route("/files", methods=["POST"])
     async def upload(self, request: Any) -> bytes:
@@ -214,7 +240,8 @@ class Gateway:
             raise FileNotFound(f"no file {file_id}")
         chunks = [
             {"index": c.index, "size": c.size, "checksum": c.checksum,
-             "nodes": list(c.nodes_with())}
+             "nodes": list(c.nodes_with(ReplicaState.STORED)),
+             "replicas": [{"node_id": r.node_id, "state": r.state.value} for r in c.replicas]}
             for c in fwc.chunks
         ]
         return _json(request, {**file_json(fwc.file), "chunks": chunks})
@@ -254,6 +281,18 @@ class Gateway:
     @app.route("/nodes", methods=["GET"])
     def nodes(self, request: Any) -> bytes:
         return _json(request, {"nodes": [node_json(n) for n in self.pool.nodes()]})
+
+    @app.route("/nodes/<string:node_id>", methods=["DELETE"])
+    async def forget_node(self, request: Any, node_id: str) -> bytes:
+        if request.args.get(b"lost") != [b"true"]:
+            raise InvalidRequest(
+                "only a node lost for good can be forgotten: DELETE /nodes/{id}?lost=true"
+                " drops every replica recorded on it")
+        dropped = await self.store.drop_node_replicas(node_id)
+        self.pool.forget(node_id)
+        log.warning("node {node_id} declared lost: {dropped} replica rows dropped",
+                 node_id=node_id, dropped=dropped)
+        return _json(request, {"node_id": node_id, "replicas_dropped": dropped})
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: Any) -> bytes:

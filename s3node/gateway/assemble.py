@@ -16,7 +16,9 @@ from s3node._aio import CpuRunner
 from s3node.config import GatewayConfig
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
+from s3node.gateway.lease import BACKGROUND, Lease, process_holder_id
 from s3node.gateway.nodes import ClientFactory, NodePool
+from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline, UploadSettings
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
@@ -36,7 +38,7 @@ def assemble_gateway(
     plugins: pluggy.PluginManager | None = None,
     replicas: int | None = None,
 ) -> Gateway:
-    """Build a gateway (not started: call ``pool.start()`` and ``sweeper.start()``)."""
+    """Build a gateway (not started: call :meth:`~s3node.gateway.app.Gateway.start`)."""
     from s3node.plugins import (
         checksum_algorithms,
         get_plugin_manager,
@@ -63,9 +65,17 @@ def assemble_gateway(
     uploads = UploadPipeline(
         store, pool, placement, checksum, cpu,
         UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
-                       max_file_size=config.max_file_size),
+                       max_file_size=config.max_file_size,
+                       touch_interval=config.stale_after / 4),
+        clock,
     )
-    downloads = DownloadPipeline(pool, algorithm_for, cpu)
-    sweeper = Sweeper(store, pool, clock, interval=config.sweep_interval,
+    downloads = DownloadPipeline(store, pool, algorithm_for, cpu)
+    # Renewed by every sweep: it outlives two missed sweeps, not three.
+    lease = Lease(store, clock, name=BACKGROUND, holder=config.holder_id or process_holder_id(),
+                  ttl=3 * config.sweep_interval)
+    sweeper = Sweeper(store, pool, clock, lease, interval=config.sweep_interval,
                       stale_after=config.stale_after)
-    return Gateway(store, pool, uploads, downloads, sweeper, clock, replicas=replica_count)
+    reconciler = Reconciler(store, pool, clock, lease, interval=config.reconcile_interval,
+                            grace=config.orphan_grace)
+    return Gateway(store, pool, uploads, downloads, sweeper, reconciler, lease, clock,
+                   replicas=replica_count)

@@ -28,11 +28,11 @@ from zope.interface import implementer
 from s3node._aio import CpuRunner, aio
 from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
-from s3node.errors import NotEnoughReplicas, describe
+from s3node.errors import ChunkNotFound, CorruptChunk, NotEnoughReplicas, S3NodeError, describe
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.upload import transfer_timeout
-from s3node.interfaces import ChecksumAlgorithm
-from s3node.records import ChunkRecord, FileWithChunks
+from s3node.interfaces import ChecksumAlgorithm, MetadataStore
+from s3node.records import ChunkRecord, FileWithChunks, ReplicaState
 
 __all__ = ["DownloadPipeline"]
 
@@ -77,10 +77,12 @@ class DownloadPipeline:
 
     def __init__(
         self,
+        store: MetadataStore,
         pool: NodePool,
         algorithm_for: Callable[[str], ChecksumAlgorithm],
         cpu: CpuRunner,
     ) -> None:
+        self._store = store
         self._pool = pool
         self._algorithm_for = algorithm_for
         self._cpu = cpu
@@ -121,8 +123,25 @@ class DownloadPipeline:
             request.unregisterProducer()
 
     def _replica_order(self, chunk: ChunkRecord) -> list[str]:
-        nodes = list(chunk.nodes_with())
-        return sorted(nodes, key=lambda n: not self._pool.is_live(n))
+        """
+        The nodes to read ``chunk`` from: ``stored`` replicas first, then
+        ``writing`` ones (a put whose reply was lost may have landed), live
+        nodes first within each; ``missing`` and ``corrupt`` replicas never.
+        """
+        rank = {ReplicaState.STORED: 0, ReplicaState.WRITING: 1}
+        readable = [r for r in chunk.replicas if r.state in rank]
+        readable.sort(key=lambda r: (rank[r.state], not self._pool.is_live(r.node_id)))
+        return [r.node_id for r in readable]
+
+    async def _mark(self, chunk: ChunkRecord, node_id: str, state: ReplicaState) -> None:
+        """Record what a read found out about a replica (best effort)."""
+        try:
+            await self._store.set_replica_state(
+                file_id=chunk.file_id, index=chunk.index, node_id=node_id, state=state)
+        except S3NodeError as e:
+            log.info("cannot mark chunk {chunk_id} {state} on {node_id}: {error}",
+                     chunk_id=chunk.chunk_id, state=state.value, node_id=node_id,
+                     error=e.message)
 
     async def fetch(self, chunk: ChunkRecord, piece: ChunkSlice) -> list[bytes]:
         """The verified bytes of ``piece`` of ``chunk``, from the first replica that serves them."""
@@ -139,11 +158,16 @@ class DownloadPipeline:
                 errors.append(f"{node_id}: {message}")
                 log.error("chunk {chunk_id} unreadable on {node_id}: {error}",
                           chunk_id=chunk.chunk_id, node_id=node_id, error=message)
+                if isinstance(e, ChunkNotFound):
+                    await self._mark(chunk, node_id, ReplicaState.MISSING)
+                elif isinstance(e, CorruptChunk):
+                    await self._mark(chunk, node_id, ReplicaState.CORRUPT)
                 continue
             if not ok:
                 errors.append(f"{node_id}: checksum mismatch")
                 log.error("chunk {chunk_id} on {node_id} fails verification; trying another",
                           chunk_id=chunk.chunk_id, node_id=node_id)
+                await self._mark(chunk, node_id, ReplicaState.CORRUPT)
                 continue
             return _cut(parts, piece.offset, piece.length)
         raise NotEnoughReplicas(

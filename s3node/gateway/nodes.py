@@ -91,6 +91,16 @@ class NodePool:
         except KeyError:
             raise NodeNotFound(f"no storage node {node_id!r}") from None
 
+    def forget(self, node_id: str) -> None:
+        """Drop ``node_id`` from the pool (a node lost for good); its client is closed."""
+        self._records.pop(node_id, None)
+        self._live.discard(node_id)
+        client = self._clients.pop(node_id, None)
+        if client is not None:
+            aio(client.close()).addErrback(
+                lambda f: log.failure("closing the client of {node_id} failed", f,
+                                      node_id=node_id))
+
     def is_live(self, node_id: str) -> bool:
         """Whether ``node_id`` answered its last health check and no write failed since."""
         return node_id in self._live

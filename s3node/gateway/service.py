@@ -4,7 +4,7 @@ The gateway role as a Twisted service.
 :func:`make_gateway_service` is what ``twistd s3node gateway`` calls.  On start
 the service opens and migrates the metadata store (retrying while the database
 does not answer), registers the storage nodes, starts health checks and the
-sweeper, then listens on ``config.listen`` (a Twisted endpoint description)
+sweeper and the reconciler, then listens on ``config.listen`` (a Twisted endpoint description)
 and logs ``s3node gateway listening on HOST:PORT``.
 """
 
@@ -110,8 +110,7 @@ class GatewayService(MultiService):
         self.gateway = gateway = assemble_gateway(
             config, store, records, self._client_factory, self._reactor, self._cpu
         )
-        await gateway.pool.start()
-        gateway.sweeper.start()
+        await gateway.start()
         site = StreamingSite(gateway.resource(), self._reactor)
         endpoint = serverFromString(self._reactor, config.listen)
         self.listening_port = await endpoint.listen(site)
@@ -124,11 +123,7 @@ class GatewayService(MultiService):
         if self.listening_port is not None:
             await self.listening_port.stopListening()
         if self.gateway is not None:
-            swept = self.gateway.sweeper.stop()
-            if swept is not None:
-                await swept
-            await self.gateway.wait_background()
-            await self.gateway.pool.close()
+            await self.gateway.stop()
         if self._store is not None:
             await self._store.close()
         self._threads.stop()

@@ -1,13 +1,22 @@
 """
 The sweeper: removes the chunks of failed, deleted and abandoned uploads.
 
-Every ``sweep_interval`` seconds (a :class:`~twisted.internet.task.LoopingCall`
-on the injected clock) it asks the store for :meth:`files_to_sweep` —
-``failed`` and ``deleting`` files, and ``pending``/``uploading`` files not
-updated for ``stale_after`` seconds — deletes every replica of their chunks
-from the nodes, then removes the file's records (:meth:`finish_delete`).  A
-file whose replicas can't all be reached (a node is down) is left for the next
-sweep; a replica the node no longer has counts as deleted.
+Every ``interval`` seconds, while this gateway holds the background lease
+(:mod:`s3node.gateway.lease`), one round:
+
+1. claims stale uploads: ``pending``/``uploading`` files nobody touched for
+   ``stale_after`` seconds move to ``failed`` in one conditional update, and
+   only then are their chunks deleted (an upload that was merely slow keeps
+   touching its file and is never claimed);
+2. takes up to :data:`BATCH` ``failed``/``deleting`` files that are due, and
+   for each replica on a live node asks the node to delete the chunk and drops
+   the replica row once the node confirms (one it never had counts as
+   deleted); replicas on nodes that are down wait;
+3. removes a file whose replicas are all gone, and gives a file with replicas
+   left a retry time that backs off from ``interval`` up to
+   :data:`MAX_BACKOFF`, so files stuck on a dead node never block the others.
+
+See ``docs/durability.md``.
 """
 
 from __future__ import annotations
@@ -15,38 +24,46 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from s3node._aio import aio
-from s3node.errors import ChunkNotFound, S3NodeError, describe
+from s3node.errors import ChunkNotFound, FileNotFound, S3NodeError, describe
+from s3node.gateway.lease import Lease
 from s3node.gateway.nodes import NodePool
+from s3node.gateway.periodic import Periodic
 from s3node.interfaces import MetadataStore
-from s3node.records import FileWithChunks, ReplicaState
+from s3node.records import ChunkRecord, FileWithChunks, ReplicaRecord
 
-__all__ = ["Sweeper"]
+__all__ = ["BATCH", "MAX_BACKOFF", "Sweeper", "backoff"]
 
 log = Logger()
 
-#: files taken per sweep round
+#: files taken per sweep round (and stale uploads claimed per round)
 BATCH = 100
 #: chunk deletes in flight at once
 PARALLEL = 8
 #: seconds a node gets to answer a delete
 DELETE_TIMEOUT = 10.0
+#: the longest wait before a file with replicas left is tried again
+MAX_BACKOFF = 3600.0
+
+
+def backoff(attempts: int, interval: float) -> float:
+    """Seconds before the next try of a file swept ``attempts`` times: doubling, capped."""
+    return float(min(MAX_BACKOFF, interval * 2 ** min(attempts - 1, 30)))
 
 
 class Sweeper:
-    """Delete what failed and deleted uploads left on the nodes."""
+    """Delete what failed, deleted and abandoned uploads left on the nodes."""
 
     def __init__(
         self,
         store: MetadataStore,
         pool: NodePool,
         clock: IReactorTime,
+        lease: Lease,
         *,
         interval: float,
         stale_after: float,
@@ -54,47 +71,36 @@ class Sweeper:
         self._store = store
         self._pool = pool
         self._clock = clock
+        self._lease = lease
         self._interval = interval
         self._stale_after = stale_after
-        self._loop: LoopingCall | None = None
-        self._running: Deferred[int] | None = None
+        self._periodic = Periodic("sweep", self.sweep, clock, interval)
         self._limit = DeferredSemaphore(PARALLEL)
         #: files removed since start-up
         self.swept = 0
 
     def start(self) -> None:
         """Sweep every ``interval`` seconds, the first time one interval from now."""
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self._clock
-        self._loop.start(self._interval, now=False).addErrback(
-            lambda f: log.failure("the sweeper stopped", f)
-        )
+        self._periodic.start()
 
     def stop(self) -> Deferred[None] | None:
         """Stop sweeping; return a Deferred for the sweep under way, if any."""
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        return self._running.addBoth(lambda _: None) if self._running else None
+        return self._periodic.stop()
 
-    def _tick(self) -> Deferred[None]:
-        if self._running is not None:
-            return succeed(None)
-        d = self._running = Deferred.fromCoroutine(self.sweep())
-
-        def done(result: object) -> None:
-            self._running = None
-            if isinstance(result, Failure):
-                log.failure("a sweep failed", result)
-
-        return d.addBoth(done)
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)
 
     async def sweep(self) -> int:
-        """One round: sweep up to :data:`BATCH` files; return how many were removed."""
-        now = datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
+        """One round, if this gateway holds the lease; return how many files were removed."""
+        if not await self._lease.hold():
+            return 0
+        now = self._now()
         try:
-            files = await self._store.files_to_sweep(
-                stale_before=now - timedelta(seconds=self._stale_after), limit=BATCH
-            )
+            claimed = await self._store.claim_stale_uploads(
+                stale_before=now - timedelta(seconds=self._stale_after), limit=BATCH)
+            if claimed:
+                log.info("claimed {count} stale uploads", count=claimed)
+            files = await self._store.files_to_sweep(now=now, limit=BATCH)
         except S3NodeError as e:
             log.info("sweep skipped: {error}", error=e.message)
             return 0
@@ -105,23 +111,25 @@ class Sweeper:
         return removed
 
     async def sweep_file(self, fwc: FileWithChunks) -> bool:
-        """Delete every replica of ``fwc``'s chunks, then its records; ``False`` if some remain."""
-        targets = [
-            (chunk.chunk_id, replica.node_id)
-            for chunk in fwc.chunks
-            for replica in chunk.replicas
-            if replica.state is not ReplicaState.MISSING
-        ]
+        """
+        Delete every replica of ``fwc``'s chunks that a live node holds, dropping
+        each row as its node confirms, then remove the file; ``False`` (and a
+        later retry) while replicas remain.
+        """
+        targets = [(chunk, replica) for chunk in fwc.chunks for replica in chunk.replicas]
         results = await gatherResults(
-            [self._limit.run(self._delete_d, c, n) for c, n in targets],
+            [self._limit.run(self._delete_d, chunk, replica) for chunk, replica in targets],
             consumeErrors=True,
         )
         file_id = fwc.file.file_id
-        if not all(results):
-            log.info("sweep of {file_id} incomplete; retrying later", file_id=file_id)
-            return False
+        left = results.count(False)
         try:
+            if left:
+                await self._defer(fwc, left)
+                return False
             await self._store.finish_delete(file_id)
+        except FileNotFound:
+            return False  # another sweep (a DELETE's immediate one) finished it
         except S3NodeError as e:
             log.info("cannot finish sweeping {file_id}: {error}", file_id=file_id,
                      error=e.message)
@@ -131,17 +139,37 @@ class Sweeper:
                  status=fwc.file.status.value, chunks=len(fwc.chunks))
         return True
 
-    def _delete_d(self, chunk_id: str, node_id: str) -> Deferred[bool]:
-        return Deferred.fromCoroutine(self._delete(chunk_id, node_id))
+    async def _defer(self, fwc: FileWithChunks, left: int) -> None:
+        attempts = fwc.sweep_attempts + 1
+        delay = backoff(attempts, self._interval)
+        log.info("sweep of {file_id} left {left} replicas; retry {attempts} in {delay} s",
+                 file_id=fwc.file.file_id, left=left, attempts=attempts, delay=delay)
+        await self._store.defer_sweep(
+            fwc.file.file_id, until=self._now() + timedelta(seconds=delay), attempts=attempts)
 
-    async def _delete(self, chunk_id: str, node_id: str) -> bool:
+    def _delete_d(self, chunk: ChunkRecord, replica: ReplicaRecord) -> Deferred[bool]:
+        return Deferred.fromCoroutine(self._delete(chunk, replica))
+
+    async def _delete(self, chunk: ChunkRecord, replica: ReplicaRecord) -> bool:
+        """Delete one replica and drop its row; ``False`` when it has to wait."""
+        node_id = replica.node_id
+        if not self._pool.is_live(node_id):
+            return False
         try:
-            await aio(self._pool.client(node_id).delete_chunk(chunk_id, timeout=DELETE_TIMEOUT))
+            await aio(self._pool.client(node_id).delete_chunk(
+                chunk.chunk_id, timeout=DELETE_TIMEOUT))
         except ChunkNotFound:
-            return True
+            pass
         except Exception as e:  # noqa: BLE001 - any failure: keep it for the next sweep
             log.debug("cannot delete {chunk_id} from {node_id}: {error}",
-                      chunk_id=chunk_id, node_id=node_id, error=describe(e))
+                      chunk_id=chunk.chunk_id, node_id=node_id, error=describe(e))
+            return False
+        try:
+            await self._store.drop_replica(file_id=chunk.file_id, index=chunk.index,
+                                           node_id=node_id)
+        except S3NodeError as e:
+            log.debug("cannot drop replica {chunk_id} on {node_id}: {error}",
+                      chunk_id=chunk.chunk_id, node_id=node_id, error=e.message)
             return False
         return True
 

@@ -13,10 +13,12 @@ size.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, gatherResults
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import CpuRunner, aio
@@ -41,6 +43,8 @@ IN_FLIGHT = 2
 ENVELOPE = 64 * 1024
 #: the field that carries the file
 FILE_FIELD = "file"
+#: seconds a node gets to delete what a failed put may have left
+FORGET_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class UploadSettings:
     chunk_size: int
     replicas: int
     max_file_size: int
+    #: seconds between ``touch_file`` calls while body bytes arrive; a quarter
+    #: of the gateway's ``stale_after``, so a slow upload is never taken as stale
+    touch_interval: float
 
 
 class UploadPipeline:
@@ -63,6 +70,7 @@ class UploadPipeline:
         checksum: ChecksumAlgorithm,
         cpu: CpuRunner,
         settings: UploadSettings,
+        clock: IReactorTime,
     ) -> None:
         self._store = store
         self._pool = pool
@@ -70,6 +78,9 @@ class UploadPipeline:
         self._checksum = checksum
         self._cpu = cpu
         self.settings = settings
+        self._clock = clock
+        #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
+        self._cleanups: set[Deferred[None]] = set()
 
     def check_declared_length(self, length: int | None) -> None:
         """Refuse a declared Content-Length that can't fit the limit (before the body is read)."""
@@ -96,6 +107,7 @@ class UploadPipeline:
                     raise TooLarge(f"the request body exceeds {self.settings.max_file_size} bytes")
                 for event in reader.feed(data):
                     await state.handle(event)
+                await state.keep_alive()
             reader.close()
             if state.record is None:
                 raise MissingFilePart("the multipart body has no part named 'file'")
@@ -103,6 +115,17 @@ class UploadPipeline:
         except BaseException as e:
             await state.abort(e)
             raise
+
+    def cleanup(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, tracked until it ends."""
+        d = Deferred.fromCoroutine(work)
+        self._cleanups.add(d)
+        d.addBoth(lambda _: self._cleanups.discard(d))
+
+    async def wait_cleanups(self) -> None:
+        """Wait for the background cleanups under way (at shutdown)."""
+        if self._cleanups:
+            await DeferredList(list(self._cleanups), consumeErrors=True)
 
 
 class _FileUpload:
@@ -122,6 +145,7 @@ class _FileUpload:
         self._error: BaseException | None = None
         #: the running whole-file digest update, one chunk behind at most
         self._file_hashing: Deferred[Any] | None = None
+        self._next_touch = 0.0
 
     async def handle(self, event: Any) -> None:
         if isinstance(event, PartStart):
@@ -133,6 +157,7 @@ class _FileUpload:
                     checksum_algorithm=self._hasher.name,
                     chunk_size=self.p.settings.chunk_size,
                 )
+                self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval
                 log.info("upload {file_id} started", file_id=self.record.file_id)
         elif isinstance(event, PartData):
             if self._in_file:
@@ -146,6 +171,18 @@ class _FileUpload:
             last = self._chunker.finish()
             if last:
                 await self._submit(last)
+
+    async def keep_alive(self) -> None:
+        """
+        Move the file's ``updated_at`` while body bytes arrive, at most once
+        per ``touch_interval``, so only a stalled upload goes stale; raises
+        :class:`~s3node.errors.UploadAborted` once the file was deleted or
+        claimed, which stops the upload.
+        """
+        if self.record is None or self.p._clock.seconds() < self._next_touch:
+            return
+        self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval
+        await self.p._store.touch_file(self.record.file_id)
 
     async def _submit(self, chunk: bytes) -> None:
         """Hash ``chunk`` (and the running file digest), then write it in the background."""
@@ -179,44 +216,30 @@ class _FileUpload:
 
     async def _place(self, index: int, chunk: bytes, digest: str) -> None:
         assert self.record is not None
-        file_id = self.record.file_id
         replicas = self.p.settings.replicas
         chunk_id = new_chunk_id()
-        live = self.p._pool.live_nodes()
+        live = self.p._pool.live_nodes(min_free=len(chunk))
         if len(live) < replicas:
             raise NotEnoughReplicas(
-                f"only {len(live)} storage nodes answer; {replicas} replicas are needed"
+                f"only {len(live)} storage nodes answer with room for the chunk;"
+                f" {replicas} replicas are needed"
             )
-        candidates = iter(self.p._placement.preference_list(chunk_id, live))
-
-        async def lane() -> str | None:
-            for node_id in candidates:
-                try:
-                    await aio(self.p._pool.client(node_id).put_chunk(
-                        chunk_id, chunk, algorithm=self._hasher.name, digest=digest,
-                        timeout=transfer_timeout(len(chunk))))
-                    return node_id
-                except Exception as e:  # noqa: BLE001 - any failure: hand off
-                    message = describe(e)
-                    log.error("chunk {index} of {file_id} not stored on {node_id}: {error}",
-                             index=index, file_id=file_id, node_id=node_id,
-                             error=message)
-                    self.p._pool.mark_down(node_id, message)
-            return None
-
-        results = await gatherResults(
-            [Deferred.fromCoroutine(lane()) for _ in range(replicas)], consumeErrors=True
-        )
-        stored = tuple(ReplicaRecord(n, ReplicaState.STORED) for n in results if n)
-        # Record even a short replica set: the sweeper must find those chunks.
+        order = self.p._placement.preference_list(chunk_id, live)
+        # The replica rows exist, as ``writing``, before any byte leaves: a
+        # chunk file on a node always has a row naming it (docs/durability.md).
         await self.p._store.record_chunk(ChunkRecord(
             file_id=self.record.file_id, index=index, chunk_id=chunk_id, size=len(chunk),
-            checksum_algorithm=self._hasher.name, checksum=digest, replicas=stored,
+            checksum_algorithm=self._hasher.name, checksum=digest,
+            replicas=tuple(ReplicaRecord(n, ReplicaState.WRITING) for n in order[:replicas]),
         ))
-        if len(stored) < replicas:
-            raise NotEnoughReplicas(
-                f"chunk {index} reached {len(stored)} of {replicas} storage nodes"
-            )
+        lanes = _Lanes(self, index, chunk_id, chunk, digest, handoffs=iter(order[replicas:]))
+        results = await gatherResults(
+            [Deferred.fromCoroutine(lanes.run(node_id)) for node_id in order[:replicas]],
+            consumeErrors=True,
+        )
+        stored = sum(1 for n in results if n)
+        if stored < replicas:
+            raise NotEnoughReplicas(f"chunk {index} reached {stored} of {replicas} storage nodes")
 
     async def complete(self) -> FileRecord:
         assert self.record is not None
@@ -249,10 +272,89 @@ class _FileUpload:
         log.error("upload {file_id} failed: {error}", file_id=file_id,
                  error=describe(error))
         try:
-            await self.p._store.fail_file(file_id)
+            if not await self.p._store.fail_file(file_id):
+                log.info("upload {file_id} was already ended (deleted, claimed or completed)",
+                         file_id=file_id)
         except S3NodeError as e:
             log.error("cannot mark {file_id} failed ({error}); the sweeper will find it stale",
                      file_id=file_id, error=e.message)
+
+
+class _Lanes:
+    """
+    The R parallel writes of one chunk: each lane puts the chunk on its node
+    and, when that fails, hands off to the next node of the shared preference
+    list, recording each replica ``writing`` before its first byte and
+    ``stored`` on the node's reply.
+    """
+
+    def __init__(
+        self,
+        upload: _FileUpload,
+        index: int,
+        chunk_id: str,
+        chunk: bytes,
+        digest: str,
+        *,
+        handoffs: Iterator[str],
+    ) -> None:
+        assert upload.record is not None
+        self._p = upload.p
+        self._file_id = upload.record.file_id
+        self._algorithm = upload._hasher.name
+        self._index = index
+        self._chunk_id = chunk_id
+        self._chunk = chunk
+        self._digest = digest
+        self._handoffs = handoffs
+
+    async def run(self, node_id: str | None) -> str | None:
+        """Store the chunk on ``node_id`` or a handoff; the node that took it, or ``None``."""
+        while node_id is not None:
+            try:
+                await aio(self._p._pool.client(node_id).put_chunk(
+                    self._chunk_id, self._chunk, algorithm=self._algorithm,
+                    digest=self._digest, timeout=transfer_timeout(len(self._chunk))))
+            except Exception as e:  # noqa: BLE001 - any failure of the put: hand off
+                self._failed(node_id, e)
+                node_id = await self._hand_off()
+                continue
+            await self._p._store.set_replica_state(
+                file_id=self._file_id, index=self._index, node_id=node_id,
+                state=ReplicaState.STORED)
+            return node_id
+        return None
+
+    def _failed(self, node_id: str, error: Exception) -> None:
+        message = describe(error)
+        log.error("chunk {index} of {file_id} not stored on {node_id}: {error}",
+                  index=self._index, file_id=self._file_id, node_id=node_id, error=message)
+        if self._p._pool.means_down(error):
+            self._p._pool.mark_down(node_id, message)
+        self._p.cleanup(self._forget(node_id))
+
+    async def _hand_off(self) -> str | None:
+        node_id = next(self._handoffs, None)
+        if node_id is not None:
+            await self._p._store.set_replica_state(
+                file_id=self._file_id, index=self._index, node_id=node_id,
+                state=ReplicaState.WRITING)
+        return node_id
+
+    async def _forget(self, node_id: str) -> None:
+        """
+        Best effort: delete what the failed put may have left on ``node_id``,
+        then drop its replica row; when the node does not answer, the row
+        stays ``writing`` for the reconciler.
+        """
+        try:
+            await aio(self._p._pool.client(node_id).delete_chunk(
+                self._chunk_id, timeout=FORGET_TIMEOUT))
+            await self._p._store.drop_replica(
+                file_id=self._file_id, index=self._index, node_id=node_id)
+        except Exception as e:  # noqa: BLE001 - the reconciler settles what is left
+            log.info("chunk {chunk_id} left on {node_id} for the reconciler: {error}",
+                     chunk_id=self._chunk_id, node_id=node_id, error=describe(e))
 
 
 def transfer_timeout(size: int) -> float:

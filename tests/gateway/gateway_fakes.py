@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from s3node.errors import ChunkNotFound, Unavailable
-from s3node.storage.types import ChunkPage, NodeHealth, PutResult
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    NodeHealth,
+    PutResult,
+    QuarantineEntry,
+    QuarantinePage,
+)
 
 
 class FakeNode:
@@ -37,6 +45,12 @@ class FakeNode:
         self.reads = 0
         #: when set, puts wait until the event is set (a stalled node)
         self.gate: asyncio.Event | None = None
+        #: when each chunk was first stored, by id (``StatChunk``'s ``created``)
+        self.created: dict[str, datetime] = {}
+        #: what the node moved aside, by entry id
+        self.quarantined: dict[str, QuarantineEntry] = {}
+        #: the node's clock; tests point it at their fake clock
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _check(self) -> None:
         if self.down:
@@ -51,6 +65,7 @@ class FakeNode:
         assert algorithm == "sha256" and hashlib.sha256(data).hexdigest() == digest
         created = chunk_id not in self.chunks
         self.chunks[chunk_id] = bytes(data)
+        self.created.setdefault(chunk_id, self.now())
         self.puts += 1
         return PutResult(chunk_id, len(data), algorithm, digest, created)
 
@@ -82,6 +97,33 @@ class FakeNode:
         ids = sorted(c for c in self.chunks if c > page_token)
         page = tuple(ids[:page_size])
         return ChunkPage(page, page[-1] if len(ids) > page_size else "")
+
+    async def stat_chunk(self, chunk_id: str, *, timeout: float | None = None) -> ChunkInfo:
+        self._check()
+        if chunk_id not in self.chunks:
+            raise ChunkNotFound(chunk_id)
+        data = self.chunks[chunk_id]
+        digest = hashlib.sha256(data).hexdigest()
+        return ChunkInfo(chunk_id, len(data), "sha256", digest, self.created[chunk_id])
+
+    def quarantine(self, chunk_id: str, reason: str = "checksum mismatch") -> None:
+        """Move ``chunk_id`` aside, as a node does with a chunk that fails verification."""
+        data = self.chunks.pop(chunk_id)
+        entry_id = f"{chunk_id}.{len(self.quarantined)}"
+        self.quarantined[entry_id] = QuarantineEntry(
+            entry_id, chunk_id, reason, datetime.now(UTC), len(data))
+
+    async def list_quarantined(self, page_size: int = 1000, page_token: str = "", *,
+                               timeout: float | None = None) -> QuarantinePage:
+        self._check()
+        ids = sorted(e for e in self.quarantined if e > page_token)
+        page = ids[:page_size]
+        return QuarantinePage(tuple(self.quarantined[e] for e in page),
+                              page[-1] if len(ids) > page_size else "")
+
+    async def drop_quarantined(self, entry_id: str, *, timeout: float | None = None) -> bool:
+        self._check()
+        return self.quarantined.pop(entry_id, None) is not None
 
     async def health(self, timeout: float | None = None) -> NodeHealth:
         self._check()
