@@ -1,17 +1,16 @@
 import datetime
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
 
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ChunkInfo(_message.Message):
-    __slots__ = ("checksum_algorithm", "chunk_id", "created", "digest", "size")
+    __slots__ = ("chunk_id", "size", "checksum_algorithm", "digest", "created")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
@@ -22,10 +21,10 @@ class ChunkInfo(_message.Message):
     checksum_algorithm: str
     digest: str
     created: _timestamp_pb2.Timestamp
-    def __init__(self, chunk_id: str | None = ..., size: int | None = ..., checksum_algorithm: str | None = ..., digest: str | None = ..., created: datetime.datetime | _timestamp_pb2.Timestamp | _Mapping | None = ...) -> None: ...
+    def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PutChunkHeader(_message.Message):
-    __slots__ = ("checksum_algorithm", "chunk_id", "digest", "size")
+    __slots__ = ("chunk_id", "size", "checksum_algorithm", "digest")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
@@ -34,18 +33,18 @@ class PutChunkHeader(_message.Message):
     size: int
     checksum_algorithm: str
     digest: str
-    def __init__(self, chunk_id: str | None = ..., size: int | None = ..., checksum_algorithm: str | None = ..., digest: str | None = ...) -> None: ...
+    def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class PutChunkRequest(_message.Message):
-    __slots__ = ("data", "header")
+    __slots__ = ("header", "data")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     header: PutChunkHeader
     data: bytes
-    def __init__(self, header: PutChunkHeader | _Mapping | None = ..., data: bytes | None = ...) -> None: ...
+    def __init__(self, header: _Optional[_Union[PutChunkHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class PutChunkResponse(_message.Message):
-    __slots__ = ("checksum_algorithm", "chunk_id", "created", "digest", "size")
+    __slots__ = ("chunk_id", "size", "checksum_algorithm", "digest", "created")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
@@ -56,10 +55,10 @@ class PutChunkResponse(_message.Message):
     checksum_algorithm: str
     digest: str
     created: bool
-    def __init__(self, chunk_id: str | None = ..., size: int | None = ..., checksum_algorithm: str | None = ..., digest: str | None = ..., created: bool | None = ...) -> None: ...
+    def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class GetChunkRequest(_message.Message):
-    __slots__ = ("chunk_id", "length", "offset", "verify")
+    __slots__ = ("chunk_id", "offset", "length", "verify")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -68,39 +67,39 @@ class GetChunkRequest(_message.Message):
     offset: int
     length: int
     verify: bool
-    def __init__(self, chunk_id: str | None = ..., offset: int | None = ..., length: int | None = ..., verify: bool | None = ...) -> None: ...
+    def __init__(self, chunk_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., verify: _Optional[bool] = ...) -> None: ...
 
 class GetChunkResponse(_message.Message):
-    __slots__ = ("data", "info")
+    __slots__ = ("info", "data")
     INFO_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     info: ChunkInfo
     data: bytes
-    def __init__(self, info: ChunkInfo | _Mapping | None = ..., data: bytes | None = ...) -> None: ...
+    def __init__(self, info: _Optional[_Union[ChunkInfo, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class DeleteChunkRequest(_message.Message):
     __slots__ = ("chunk_id",)
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
-    def __init__(self, chunk_id: str | None = ...) -> None: ...
+    def __init__(self, chunk_id: _Optional[str] = ...) -> None: ...
 
 class DeleteChunkResponse(_message.Message):
     __slots__ = ("deleted",)
     DELETED_FIELD_NUMBER: _ClassVar[int]
     deleted: bool
-    def __init__(self, deleted: bool | None = ...) -> None: ...
+    def __init__(self, deleted: _Optional[bool] = ...) -> None: ...
 
 class StatChunkRequest(_message.Message):
     __slots__ = ("chunk_id",)
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
-    def __init__(self, chunk_id: str | None = ...) -> None: ...
+    def __init__(self, chunk_id: _Optional[str] = ...) -> None: ...
 
 class StatChunkResponse(_message.Message):
     __slots__ = ("info",)
     INFO_FIELD_NUMBER: _ClassVar[int]
     info: ChunkInfo
-    def __init__(self, info: ChunkInfo | _Mapping | None = ...) -> None: ...
+    def __init__(self, info: _Optional[_Union[ChunkInfo, _Mapping]] = ...) -> None: ...
 
 class ListChunksRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -108,7 +107,7 @@ class ListChunksRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: int | None = ..., page_token: str | None = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListChunksResponse(_message.Message):
     __slots__ = ("chunk_ids", "next_page_token")
@@ -116,14 +115,14 @@ class ListChunksResponse(_message.Message):
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     chunk_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
-    def __init__(self, chunk_ids: _Iterable[str] | None = ..., next_page_token: str | None = ...) -> None: ...
+    def __init__(self, chunk_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class HealthRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ("capacity", "chunk_count", "free", "node_id", "used", "version")
+    __slots__ = ("node_id", "capacity", "used", "free", "chunk_count", "version")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
@@ -136,4 +135,4 @@ class HealthResponse(_message.Message):
     free: int
     chunk_count: int
     version: str
-    def __init__(self, node_id: str | None = ..., capacity: int | None = ..., used: int | None = ..., free: int | None = ..., chunk_count: int | None = ..., version: str | None = ...) -> None: ...
+    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., free: _Optional[int] = ..., chunk_count: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
