@@ -185,6 +185,7 @@ class TempWriter:
         self.chunk_id = chunk_id
         self.size = size
         self.written = 0
+        self._discarded = False
         self.path = layout.tmp / f"{chunk_id}.{uuid.uuid4().hex}.part"
         self._hasher = hasher
         self._fsync = fsync
@@ -198,6 +199,11 @@ class TempWriter:
             if no_space(e):
                 raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
             raise
+
+    @property
+    def on_disk(self) -> int:
+        """The bytes its temp file holds on disk (0 once discarded)."""
+        return 0 if self._discarded else self.written
 
     def write(self, data: bytes) -> None:
         """Hash and append ``data``.
@@ -261,6 +267,7 @@ class TempWriter:
                 os.close(self._fd)
                 self._fd = None
             self.path.unlink(missing_ok=True)
+            self._discarded = True
 
 
 class ChunkFile:

@@ -27,7 +27,6 @@ from s3node.errors import (
     ChunkNotFound,
     ConfigurationError,
     CorruptChunk,
-    InsufficientStorage,
 )
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.storage import diskfiles, diskwalk
@@ -41,6 +40,7 @@ from s3node.storage.checks import (
     put_result,
 )
 from s3node.storage.diskfiles import BLOCK_SIZE, BrokenChunk, ChunkFile, Layout, TempWriter
+from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.locks import KeyedLocks
 from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
 
@@ -95,6 +95,8 @@ class DiskChunkStore:
     :param fsync: fsync files and folders (off only for throwaway stores)
     :param write: ``os.write``-shaped function used for chunk data (tests
         inject failures through it)
+    :param disk_space: what the file system holding ``root`` says (tests
+        inject a fake)
     """
 
     def __init__(
@@ -107,21 +109,20 @@ class DiskChunkStore:
         capacity: int | None = None,
         fsync: bool = True,
         write: Callable[[int, Any], int] = os.write,
+        disk_space: Callable[[Path], DiskSpace] = DiskSpace.of,
     ) -> None:
         self.layout = Layout(root)
         self._algorithms = algorithms
         self._executor = executor
         self._max_chunk_size = max_chunk_size
-        self._capacity = capacity
         self._fsync = fsync
         self._write = write
+        self._disk_space = disk_space
         self._locks = KeyedLocks()
         self._lock_fd: int | None = None
         #: puts in progress, discarded by close() if their coroutine never finishes
         self._writers: set[TempWriter] = set()
-        self._chunk_count = 0
-        self._used = 0
-        self._reserved = 0
+        self._ledger = Ledger(capacity)
 
     # -- life cycle ------------------------------------------------------
 
@@ -153,12 +154,13 @@ class DiskChunkStore:
         removed = diskwalk.clean_tmp(layout)
         if removed:
             log.info("removed {count} leftover temp files", count=removed)
-        self._chunk_count, self._used = diskwalk.scan(layout, _is_chunk_id)
+        ledger = self._ledger
+        ledger.chunk_count, ledger.used = diskwalk.scan(layout, _is_chunk_id)
         log.info(
             "data dir {root}: {count} chunks, {used} bytes",
             root=str(layout.root),
-            count=self._chunk_count,
-            used=self._used,
+            count=ledger.chunk_count,
+            used=ledger.used,
         )
 
     def close(self) -> None:
@@ -182,29 +184,27 @@ class DiskChunkStore:
 
     # -- space -------------------------------------------------------------
 
-    def _statvfs(self) -> tuple[int, int]:
-        st = os.statvfs(self.layout.root)
-        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    def _written(self) -> int:
+        """Bytes the puts in progress have in their temp files (the disk counts them already)."""
+        return sum(writer.on_disk for writer in self._writers)
 
     async def usage(self) -> StoreUsage:
-        """Capacity, bytes used by chunks, bytes free and the chunk count."""
-        total, fs_free = await self._run(self._statvfs)
-        capacity = self._capacity if self._capacity is not None else total
-        free = max(0, min(capacity - self._used - self._reserved, fs_free))
-        return StoreUsage(capacity, self._used, free, self._chunk_count)
+        """
+        Capacity, bytes used by chunks, bytes free (minus what puts in progress
+        reserved) and the chunk count.
 
-    async def _reserve(self, size: int) -> None:
-        _, fs_free = await self._run(self._statvfs)
-        if self._capacity is not None and self._used + self._reserved + size > self._capacity:
-            raise InsufficientStorage(
-                f"chunk of {size} bytes does not fit: {self._used + self._reserved} of "
-                f"{self._capacity} bytes in use"
-            )
-        if size > fs_free:
-            raise InsufficientStorage(
-                f"chunk of {size} bytes does not fit: {fs_free} bytes free on disk"
-            )
-        self._reserved += size
+        The ``statvfs`` runs on the event loop's default executor, not on the
+        store's, so a health check never waits behind chunk I/O.
+        """
+        loop = asyncio.get_running_loop()
+        disk = await loop.run_in_executor(None, self._disk_space, self.layout.root)
+        ledger = self._ledger
+        return StoreUsage(
+            ledger.effective_capacity(disk),
+            ledger.used,
+            ledger.free(disk, self._written()),
+            ledger.chunk_count,
+        )
 
     # -- lookups -------------------------------------------------------------
 
@@ -231,8 +231,7 @@ class DiskChunkStore:
                 )
 
     def _forget(self, size: int) -> None:
-        self._chunk_count -= 1
-        self._used -= size
+        self._ledger.removed(size)
 
     async def _lookup(self, chunk_id: str) -> ChunkInfo | None:
         """The stored record, ``None`` when absent; a broken chunk is quarantined first."""
@@ -342,11 +341,9 @@ class DiskChunkStore:
             check_same(existing, header)
             await drain_put(header, data)
             return put_result(existing, created=False)
-        await self._reserve(header.size)
-        try:
+        disk = await self._run(self._disk_space, self.layout.root)
+        with self._ledger.reserve(header.size, disk, self._written()):
             return await self._put_new(header, data)
-        finally:
-            self._reserved -= header.size
 
     async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
         # Created here, not on the executor, so a cancellation cannot lose track of
@@ -391,8 +388,7 @@ class DiskChunkStore:
             if quarantined is not None:
                 self._forget(quarantined)
             if existing is None:
-                self._chunk_count += 1
-                self._used += info.size
+                self._ledger.stored(info.size)
         return existing
 
     # -- get -------------------------------------------------------------

@@ -17,11 +17,11 @@ from s3node.errors import (
     ChecksumMismatch,
     ChunkNotFound,
     CorruptChunk,
-    InsufficientStorage,
     SizeMismatch,
 )
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.storage.checks import (
+    PutHeader,
     check_page,
     check_put_header,
     check_range,
@@ -30,6 +30,7 @@ from s3node.storage.checks import (
     put_result,
 )
 from s3node.storage.diskfiles import BLOCK_SIZE, now
+from s3node.storage.ledger import Ledger
 from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
 
 __all__ = ["MemoryChunkStore"]
@@ -47,7 +48,7 @@ class MemoryChunkStore:
     ) -> None:
         self._algorithms = algorithms
         self._max_chunk_size = max_chunk_size
-        self._capacity = capacity
+        self._ledger = Ledger(capacity)
         self._chunks: dict[str, tuple[ChunkInfo, bytearray]] = {}
         #: chunks that failed verification, by id
         self.quarantined: dict[str, tuple[ChunkInfo, bytes]] = {}
@@ -57,9 +58,9 @@ class MemoryChunkStore:
         self._chunks[chunk_id][1][position] ^= 0x01
 
     async def usage(self) -> StoreUsage:
-        """Capacity, bytes used, bytes free and the chunk count."""
-        used = sum(info.size for info, _ in self._chunks.values())
-        return StoreUsage(self._capacity, used, max(0, self._capacity - used), len(self._chunks))
+        """Capacity, bytes used, bytes free (minus what puts in progress reserved), chunk count."""
+        ledger = self._ledger
+        return StoreUsage(ledger.effective_capacity(), ledger.used, ledger.free(), ledger.chunk_count)
 
     async def stat(self, chunk_id: str) -> ChunkInfo:
         """A chunk's record."""
@@ -78,7 +79,11 @@ class MemoryChunkStore:
 
     async def delete(self, chunk_id: str) -> bool:
         """Remove a chunk; ``False`` when there was none."""
-        return self._chunks.pop(validate_chunk_id(chunk_id), None) is not None
+        removed = self._chunks.pop(validate_chunk_id(chunk_id), None)
+        if removed is None:
+            return False
+        self._ledger.removed(removed[0].size)
+        return True
 
     async def put(
         self,
@@ -103,8 +108,10 @@ class MemoryChunkStore:
             check_same(existing[0], header)
             await drain_put(header, data)
             return put_result(existing[0], created=False)
-        if (await self.usage()).free < header.size:
-            raise InsufficientStorage(f"chunk of {header.size} bytes does not fit")
+        with self._ledger.reserve(header.size):
+            return await self._put_new(header, data)
+
+    async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
         hasher = header.algorithm()
         buf = bytearray()
         async for piece in data:
@@ -122,6 +129,7 @@ class MemoryChunkStore:
             return put_result(existing[0], created=False)
         info = ChunkInfo(header.chunk_id, header.size, header.algorithm.name, header.digest, now())
         self._chunks[header.chunk_id] = (info, buf)
+        self._ledger.stored(info.size)
         return put_result(info, created=True)
 
     async def read(
@@ -147,6 +155,7 @@ class MemoryChunkStore:
             if not digest_matches(info.digest, hasher.hexdigest()):
                 if self._chunks.get(info.chunk_id, (None,))[0] is info:
                     del self._chunks[info.chunk_id]
+                    self._ledger.removed(info.size)
                     self.quarantined[info.chunk_id] = (info, data)
                 raise CorruptChunk(f"chunk {info.chunk_id} is corrupt and was quarantined")
         for pos in range(offset, offset + length, BLOCK_SIZE):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,3 +52,38 @@ async def node(tmp_path, algorithms):
     await service.stopService()
 
 
+
+
+@pytest.fixture
+def until():
+    """
+    ``await until(predicate, "what")``: poll every 10 ms until ``predicate()``
+    is true, failing after ``timeout`` seconds (10 by default).
+    """
+
+    async def wait(predicate, what: str, timeout: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                raise AssertionError(f"still waiting after {timeout} s for {what}")
+            await asyncio.sleep(0.01)
+
+    return wait
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """An 8 MiB tmpfs mounted at a temp dir (needs root)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
