@@ -6,6 +6,10 @@ status with :func:`status_for` and puts the error's ``code`` in the trailing
 metadata key :data:`ERROR_CODE_KEY`; the client
 (:mod:`s3node.storage.client`) turns a failed call back into the same class with
 :func:`error_from_rpc`, by that code when present, else by status.
+
+The two errors only a storage node's limits raise, :class:`NodeBusy` and
+:class:`PutStalled`, are defined here, beside their statuses; both derive from
+:class:`s3node.errors.Unavailable` (try again, maybe elsewhere).
 """
 
 from __future__ import annotations
@@ -14,10 +18,30 @@ import grpc
 
 from s3node import errors as e
 
-__all__ = ["ERROR_CODE_KEY", "STATUS_BY_ERROR", "error_from_rpc", "status_for"]
+__all__ = [
+    "ERROR_CODE_KEY",
+    "STATUS_BY_ERROR",
+    "NodeBusy",
+    "PutStalled",
+    "error_from_rpc",
+    "status_for",
+]
 
 #: trailing metadata key carrying :attr:`S3NodeError.code`
 ERROR_CODE_KEY = "s3node-error-code"
+
+
+class NodeBusy(e.Unavailable):
+    """The storage node serves as many calls as it may (``--max-concurrent-calls``)."""
+
+    code = "node_busy"
+
+
+class PutStalled(e.Unavailable):
+    """A put stream sent nothing for longer than the node waits (``--put-idle-timeout``)."""
+
+    code = "put_stalled"
+
 
 #: most specific class first; the first ``isinstance`` match wins
 STATUS_BY_ERROR: tuple[tuple[type[e.S3NodeError], grpc.StatusCode], ...] = (
@@ -30,6 +54,8 @@ STATUS_BY_ERROR: tuple[tuple[type[e.S3NodeError], grpc.StatusCode], ...] = (
     (e.NotFound, grpc.StatusCode.NOT_FOUND),
     (e.Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (e.InsufficientStorage, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NodeBusy, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (PutStalled, grpc.StatusCode.DEADLINE_EXCEEDED),
     (e.Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 

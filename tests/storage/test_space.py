@@ -15,6 +15,7 @@ import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
 from support.chunks import collect, new_chunk
+from twisted.internet import reactor
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
@@ -22,8 +23,8 @@ from s3node.errors import InsufficientStorage, SizeMismatch
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.memorystore import MemoryChunkStore
-from s3node.storage.servicer import StorageServicer, add_storage_servicer
 from s3node.storage.service import SERVER_OPTIONS
+from s3node.storage.servicer import StorageServicer, add_storage_servicer
 
 MiB = 1024 * 1024
 
@@ -163,9 +164,8 @@ def test_free_subtracts_what_reserved_puts_have_yet_to_write():
     assert ledger.free(disk, written=20) == 90
     assert Ledger(capacity=50, used=10, reserved=30).free(disk) == 10
     assert Ledger(capacity=None, reserved=300).free(disk) == 0
-    with pytest.raises(InsufficientStorage, match="30 reserved"):
-        with ledger.reserve(71, disk):
-            pass
+    with pytest.raises(InsufficientStorage, match="30 reserved"), ledger.reserve(71, disk):
+        pass
     with ledger.reserve(70, disk):
         assert ledger.reserved == 100
     assert ledger.reserved == 30
@@ -184,7 +184,7 @@ async def full_node(tmp_path, algorithms, executor):
     )
     store.open()
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_storage_servicer(StorageServicer(store, node_id="full"), server)
+    add_storage_servicer(StorageServicer(store, node_id="full", clock=reactor), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await as_deferred(server.start())
     yield store, f"127.0.0.1:{port}"
