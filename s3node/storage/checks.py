@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "PutHeader",
     "check_page",
+    "check_page_size",
     "check_put_header",
     "check_range",
     "check_same",
@@ -112,6 +113,20 @@ def check_range(size: int, offset: int, length: int | None) -> tuple[int, int]:
     return offset, length
 
 
+def check_page_size(page_size: int) -> int:
+    """
+    Check the page size of a listing request.
+
+    :return: the page size, :data:`DEFAULT_PAGE_SIZE` for 0.
+    :raises s3node.errors.InvalidRequest: for a size over :data:`MAX_PAGE_SIZE`.
+    """
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 0 < page_size <= MAX_PAGE_SIZE:
+        raise InvalidRequest(f"page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}")
+    return page_size
+
+
 def check_page(page_size: int, page_token: str) -> tuple[int, str]:
     """
     Check a listing request.
@@ -121,10 +136,7 @@ def check_page(page_size: int, page_token: str) -> tuple[int, str]:
     :raises s3node.errors.InvalidRequest: for a page size over the maximum or a
         token that is not a chunk id.
     """
-    if page_size == 0:
-        page_size = DEFAULT_PAGE_SIZE
-    if not 0 < page_size <= MAX_PAGE_SIZE:
-        raise InvalidRequest(f"page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}")
+    page_size = check_page_size(page_size)
     if page_token:
         try:
             validate_chunk_id(page_token)

@@ -23,7 +23,16 @@ from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
-from s3node.storage.types import ChunkInfo, ChunkPage, ChunkStat, NodeHealth, PutResult
+from s3node.storage.quarantine import check_entry_id
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    ChunkStat,
+    NodeHealth,
+    PutResult,
+    QuarantineEntry,
+    QuarantinePage,
+)
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
@@ -34,6 +43,8 @@ __all__ = [
     "ChunkStream",
     "NodeHealth",
     "PutResult",
+    "QuarantineEntry",
+    "QuarantinePage",
     "StorageClient",
 ]
 
@@ -59,6 +70,16 @@ def _info(message: pb.ChunkInfo) -> ChunkInfo:
         algorithm=message.checksum_algorithm,
         digest=message.digest,
         created=message.created.ToDatetime(tzinfo=UTC),
+    )
+
+
+def _entry(message: pb.QuarantineEntry) -> QuarantineEntry:
+    return QuarantineEntry(
+        entry_id=message.entry_id,
+        chunk_id=message.chunk_id,
+        reason=message.reason,
+        quarantined_at=message.quarantined_at.ToDatetime(tzinfo=UTC),
+        size=message.size,
     )
 
 
@@ -306,8 +327,37 @@ class StorageClient:
             raise self._error(e) from None
         return ChunkPage(tuple(reply.chunk_ids), reply.next_page_token)
 
+    async def list_quarantined(
+        self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
+    ) -> QuarantinePage:
+        """
+        A page of the node's quarantine entries (chunks it found corrupt and
+        moved aside), ascending by entry id; pass ``next_page_token`` back for
+        the next page.
+        """
+        try:
+            request = pb.ListQuarantinedRequest(page_size=page_size, page_token=page_token)
+        except (TypeError, ValueError) as e:
+            raise InvalidRequest(f"invalid ListQuarantined request: {e}") from None
+        try:
+            reply = await self._stub.ListQuarantined(request, timeout=timeout)
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return QuarantinePage(tuple(map(_entry, reply.entries)), reply.next_page_token)
+
+    async def drop_quarantined(self, entry_id: str, *, timeout: float | None = None) -> bool:
+        """Remove a quarantine entry for good; ``False`` when the node had none under this id."""
+        check_entry_id(entry_id)
+        try:
+            reply = await self._stub.DropQuarantined(
+                pb.DropQuarantinedRequest(entry_id=entry_id), timeout=timeout
+            )
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        return bool(reply.dropped)
+
     async def health(self, timeout: float | None = None) -> NodeHealth:
-        """The node's id, capacity, used and free bytes and chunk count."""
+        """The node's id, capacity, used and free bytes, chunk count and quarantine entries."""
         try:
             reply = await self._stub.Health(pb.HealthRequest(), timeout=timeout)
         except grpc.RpcError as e:
@@ -319,6 +369,7 @@ class StorageClient:
             free=reply.free,
             chunk_count=reply.chunk_count,
             version=reply.version,
+            quarantined=reply.quarantined_count,
         )
 
     async def close(self) -> None:

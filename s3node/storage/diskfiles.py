@@ -42,6 +42,7 @@ from s3node.errors import (
     InsufficientStorage,
     SizeMismatch,
 )
+from s3node.storage.quarantine import entry_id
 from s3node.storage.types import ChunkInfo
 
 __all__ = [
@@ -415,7 +416,8 @@ def quarantine(
     layout: Layout, chunk_id: str, inode: tuple[int, int] | None, reason: str, *, fsync: bool
 ) -> int | None:
     """
-    Move a chunk (and its sidecar) into ``quarantine/`` with a ``.reason`` file.
+    Move a chunk (and its sidecar) into ``quarantine/`` with a ``.reason`` file,
+    as one entry (:mod:`s3node.storage.diskquarantine`).
 
     The caller holds the chunk id's lock.  When ``inode`` is given, the chunk is
     moved only if its data file is still that file (a concurrent delete and
@@ -430,7 +432,7 @@ def quarantine(
         return None
     if inode is not None and (st.st_dev, st.st_ino) != inode:
         return None
-    name = f"{chunk_id}.{time.time_ns()}"
+    name = entry_id(chunk_id, time.time_ns())
     layout.quarantine.mkdir(exist_ok=True)
     (layout.quarantine / f"{name}.reason").write_text(reason + "\n", encoding="utf-8")
     os.rename(data, layout.quarantine / name)

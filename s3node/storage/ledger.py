@@ -67,6 +67,11 @@ class Ledger:
         self.chunk_count -= 1
         self.used -= size
 
+    def moved_to_quarantine(self, size: int) -> None:
+        """Uncount a stored chunk that became a quarantine entry."""
+        self.removed(size)
+        self.quarantined += 1
+
     def effective_capacity(self, disk: DiskSpace | None = None) -> int:
         """The configured capacity, else the file system's size."""
         if self.capacity is not None:

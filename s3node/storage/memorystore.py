@@ -9,6 +9,7 @@ throwaway setups only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from s3node.core.checksums import digest_matches
@@ -31,7 +32,22 @@ from s3node.storage.checks import (
 )
 from s3node.storage.diskfiles import BLOCK_SIZE, now
 from s3node.storage.ledger import Ledger
-from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+from s3node.storage.quarantine import (
+    check_entry_id,
+    check_quarantine_page,
+    entry_id,
+    entry_time,
+    page_ids,
+)
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    ChunkRead,
+    PutResult,
+    QuarantineEntry,
+    QuarantinePage,
+    StoreUsage,
+)
 
 __all__ = ["MemoryChunkStore"]
 
@@ -50,8 +66,9 @@ class MemoryChunkStore:
         self._max_chunk_size = max_chunk_size
         self._ledger = Ledger(capacity)
         self._chunks: dict[str, tuple[ChunkInfo, bytearray]] = {}
-        #: chunks that failed verification, by id
-        self.quarantined: dict[str, tuple[ChunkInfo, bytes]] = {}
+        #: quarantine entries by entry id, with the bytes that failed verification
+        self._quarantine: dict[str, tuple[QuarantineEntry, bytes]] = {}
+        self._last_ns = 0
 
     def corrupt(self, chunk_id: str, position: int = 0) -> None:
         """Flip one bit of a stored chunk (for tests of verification)."""
@@ -60,7 +77,13 @@ class MemoryChunkStore:
     async def usage(self) -> StoreUsage:
         """Capacity, bytes used, bytes free (minus what puts in progress reserved), chunk count."""
         ledger = self._ledger
-        return StoreUsage(ledger.effective_capacity(), ledger.used, ledger.free(), ledger.chunk_count)
+        return StoreUsage(
+            ledger.effective_capacity(),
+            ledger.used,
+            ledger.free(),
+            ledger.chunk_count,
+            ledger.quarantined,
+        )
 
     async def stat(self, chunk_id: str) -> ChunkInfo:
         """A chunk's record."""
@@ -154,9 +177,30 @@ class MemoryChunkStore:
             hasher.update(data)
             if not digest_matches(info.digest, hasher.hexdigest()):
                 if self._chunks.get(info.chunk_id, (None,))[0] is info:
-                    del self._chunks[info.chunk_id]
-                    self._ledger.removed(info.size)
-                    self.quarantined[info.chunk_id] = (info, data)
+                    self._move_aside(info, data, "digest differs from the record")
                 raise CorruptChunk(f"chunk {info.chunk_id} is corrupt and was quarantined")
         for pos in range(offset, offset + length, BLOCK_SIZE):
             yield data[pos : min(pos + BLOCK_SIZE, offset + length)]
+
+    def _move_aside(self, info: ChunkInfo, data: bytes, reason: str) -> None:
+        """Turn a stored chunk into a quarantine entry."""
+        ns = self._last_ns = max(time.time_ns(), self._last_ns + 1)
+        key = entry_id(info.chunk_id, ns)
+        entry = QuarantineEntry(key, info.chunk_id, reason, entry_time(ns), info.size)
+        self._quarantine[key] = (entry, data)
+        del self._chunks[info.chunk_id]
+        self._ledger.moved_to_quarantine(info.size)
+
+    async def list_quarantined(self, *, after: str = "", limit: int = 0) -> QuarantinePage:
+        """Up to ``limit`` quarantine entries with ids greater than ``after``, ascending."""
+        limit, after = check_quarantine_page(limit, after)
+        ids, token = page_ids(self._quarantine, after, limit)
+        return QuarantinePage(tuple(self._quarantine[i][0] for i in ids), token)
+
+    async def drop_quarantined(self, entry_id: str) -> bool:
+        """Remove a quarantine entry for good; ``False`` when there was none."""
+        check_entry_id(entry_id)
+        if self._quarantine.pop(entry_id, None) is None:
+            return False
+        self._ledger.quarantined -= 1
+        return True

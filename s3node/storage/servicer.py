@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -28,10 +29,10 @@ import s3node
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.errors import InvalidRequest, S3NodeError
-from s3node.interfaces import ChunkStore
 from s3node.storage.errors import ERROR_CODE_KEY, PutStalled, status_for
 from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
-from s3node.storage.types import ChunkInfo
+from s3node.storage.quarantine import QuarantineStore
+from s3node.storage.types import ChunkInfo, QuarantineEntry
 
 __all__ = ["StorageServicer", "add_storage_servicer"]
 
@@ -100,6 +101,12 @@ _METHODS: dict[str, tuple[Callable[..., Any], Any, Any]] = {
         grpc.unary_unary_rpc_method_handler, pb.ListChunksRequest, pb.ListChunksResponse
     ),
     "Health": (grpc.unary_unary_rpc_method_handler, pb.HealthRequest, pb.HealthResponse),
+    "ListQuarantined": (
+        grpc.unary_unary_rpc_method_handler, pb.ListQuarantinedRequest, pb.ListQuarantinedResponse
+    ),
+    "DropQuarantined": (
+        grpc.unary_unary_rpc_method_handler, pb.DropQuarantinedRequest, pb.DropQuarantinedResponse
+    ),
 }
 _SERVICE = "s3node.storage.v1.Storage"
 
@@ -121,15 +128,29 @@ def add_storage_servicer(servicer: StorageServicer, server: Any) -> None:
     server.add_registered_method_handlers(_SERVICE, handlers)
 
 
+def _timestamp(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def _entry_message(entry: QuarantineEntry) -> pb.QuarantineEntry:
+    return pb.QuarantineEntry(
+        chunk_id=entry.chunk_id,
+        reason=entry.reason,
+        quarantined_at=_timestamp(entry.quarantined_at),
+        entry_id=entry.entry_id,
+        size=entry.size,
+    )
+
+
 def _info_message(info: ChunkInfo) -> pb.ChunkInfo:
-    created = Timestamp()
-    created.FromDatetime(info.created)
     return pb.ChunkInfo(
         chunk_id=info.chunk_id,
         size=info.size,
         checksum_algorithm=info.algorithm,
         digest=info.digest,
-        created=created,
+        created=_timestamp(info.created),
     )
 
 
@@ -202,7 +223,7 @@ async def _split_put_stream(
 
 class StorageServicer(pb_grpc.StorageServicer):
     """
-    Serves one :class:`s3node.interfaces.ChunkStore` as ``s3node.storage.v1.Storage``.
+    Serves one chunk store (with its quarantine) as ``s3node.storage.v1.Storage``.
 
     :param clock: measures ``put_idle_timeout`` (the reactor; a fake clock in tests)
     :param put_idle_timeout: seconds a PutChunk stream may send nothing
@@ -211,7 +232,7 @@ class StorageServicer(pb_grpc.StorageServicer):
 
     def __init__(
         self,
-        store: ChunkStore,
+        store: QuarantineStore,
         *,
         node_id: str,
         clock: Clock,
@@ -324,6 +345,27 @@ class StorageServicer(pb_grpc.StorageServicer):
             )
         raise AssertionError("unreachable")
 
+    async def ListQuarantined(self, request: Any, context: Any) -> pb.ListQuarantinedResponse:
+        """A page of quarantine entries."""
+        async with _edge(context, "ListQuarantined"), self._slot("ListQuarantined"):
+            request = _decodable(request)
+            page = await self._store.list_quarantined(
+                after=request.page_token, limit=request.page_size
+            )
+            return pb.ListQuarantinedResponse(
+                entries=[_entry_message(e) for e in page.entries],
+                next_page_token=page.next_page_token,
+            )
+        raise AssertionError("unreachable")
+
+    async def DropQuarantined(self, request: Any, context: Any) -> pb.DropQuarantinedResponse:
+        """Remove a quarantine entry (idempotent)."""
+        async with _edge(context, "DropQuarantined"), self._slot("DropQuarantined"):
+            request = _decodable(request)
+            dropped = await self._store.drop_quarantined(request.entry_id)
+            return pb.DropQuarantinedResponse(dropped=dropped)
+        raise AssertionError("unreachable")
+
     async def Health(self, request: Any, context: Any) -> pb.HealthResponse:
         """The node's id, space and chunk count (never refused for being busy)."""
         async with _edge(context, "Health"):
@@ -336,5 +378,6 @@ class StorageServicer(pb_grpc.StorageServicer):
                 free=usage.free,
                 chunk_count=usage.chunk_count,
                 version=self._version,
+                quarantined_count=usage.quarantined,
             )
         raise AssertionError("unreachable")

@@ -162,6 +162,18 @@ async def test_bit_rot_is_detected_and_quarantined(shared_node):
         assert any(n.startswith(chunk_id) and n.endswith(".reason") for n in quarantined)
         with pytest.raises(ChunkNotFound):
             await client.stat_chunk(chunk_id)
+        entries = [
+            e for e in (await client.list_quarantined(timeout=5)).entries if e.chunk_id == chunk_id
+        ]
+        assert len(entries) == 1 and "digest" in entries[0].reason
+        assert entries[0].size == len(data)
+        count = (await client.health(timeout=5)).quarantined
+        assert count >= 1
+        assert await client.drop_quarantined(entries[0].entry_id, timeout=5)
+        assert (await client.health(timeout=5)).quarantined == count - 1
+        assert not any(
+            p.name.startswith(entries[0].entry_id) for p in (data_dir / "quarantine").iterdir()
+        )
 
 
 def _flip_byte(path: Path, position: int) -> None:

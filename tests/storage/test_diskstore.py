@@ -161,8 +161,36 @@ async def test_broken_sidecar_quarantines(store):
     assert len(names) == 3 and all(n.startswith(chunk_id) for n in names)
     reason = next(p for p in store.layout.quarantine.iterdir() if p.suffix == ".reason")
     assert "sidecar" in reason.read_text()
+    (entry,) = (await store.list_quarantined()).entries
+    assert (entry.chunk_id, entry.size) == (chunk_id, 100) and "sidecar" in entry.reason
     # The id is free again: a good copy can be stored.
     assert (await _put(store, chunk_id, data, digest)).created
+
+
+@aio_test
+async def test_quarantine_entries_survive_a_restart_and_drop_whole(tmp_path, algorithms, executor):
+    """Reopening a data dir counts its quarantine entries; dropping one removes all its files."""
+    store = _store(tmp_path / "node", algorithms, executor)
+    for _ in range(2):
+        chunk_id, data, digest = new_chunk(100)
+        await _put(store, chunk_id, data, digest)
+        store.layout.meta_path(chunk_id).write_text("not json")
+        with pytest.raises(CorruptChunk):
+            await store.stat(chunk_id)
+    store.close()
+    (store.layout.quarantine / "notes.txt").write_text("an operator's file is not an entry")
+    reopened = _store(tmp_path / "node", algorithms, executor)
+    try:
+        assert (await reopened.usage()).quarantined == 2
+        entries = (await reopened.list_quarantined()).entries
+        assert len(entries) == 2
+        assert await reopened.drop_quarantined(entries[0].entry_id)
+        left = sorted(p.name for p in reopened.layout.quarantine.iterdir())
+        assert not any(name.startswith(entries[0].entry_id) for name in left)
+        assert len(left) == 4  # the other entry's three files and the operator's note
+        assert (await reopened.usage()).quarantined == 1
+    finally:
+        reopened.close()
 
 
 @aio_test
