@@ -11,8 +11,9 @@ answers too late, raises :class:`s3node.errors.Unavailable`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Sequence
 from datetime import UTC
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -293,38 +294,40 @@ class StorageClient:
             request.length = length
         return ChunkStream(self._stub.GetChunk(request, timeout=timeout), self.address)
 
-    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
-        """Remove a chunk; ``False`` when the node had none under this id."""
+    async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None) -> Any:
+        """
+        Call the unary ``rpc`` with the message ``request()`` builds.
+
+        :raises s3node.errors.InvalidRequest: when the message cannot carry the values.
+        :raises s3node.errors.S3NodeError: the error the node answered, mapped back.
+        """
         try:
-            reply = await self._stub.DeleteChunk(
-                pb.DeleteChunkRequest(chunk_id=validate_chunk_id(chunk_id)), timeout=timeout
-            )
+            message = request()
+        except (TypeError, ValueError) as e:
+            raise InvalidRequest(f"invalid {rpc} request: {e}") from None
+        try:
+            return await getattr(self._stub, rpc)(message, timeout=timeout)
         except grpc.RpcError as e:
             raise self._error(e) from None
-        return bool(reply.deleted)
+
+    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
+        """Remove a chunk; ``False`` when the node had none under this id."""
+        validate_chunk_id(chunk_id)
+        request = partial(pb.DeleteChunkRequest, chunk_id=chunk_id)
+        return bool((await self._unary("DeleteChunk", request, timeout)).deleted)
 
     async def stat_chunk(self, chunk_id: str, *, timeout: float | None = None) -> ChunkStat:
         """A chunk's record (size, algorithm, digest, created)."""
-        try:
-            reply = await self._stub.StatChunk(
-                pb.StatChunkRequest(chunk_id=validate_chunk_id(chunk_id)), timeout=timeout
-            )
-        except grpc.RpcError as e:
-            raise self._error(e) from None
-        return _info(reply.info)
+        validate_chunk_id(chunk_id)
+        request = partial(pb.StatChunkRequest, chunk_id=chunk_id)
+        return _info((await self._unary("StatChunk", request, timeout)).info)
 
     async def list_chunks(
         self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
     ) -> ChunkPage:
         """A page of chunk ids, ascending; pass ``next_page_token`` back for the next."""
-        try:
-            request = pb.ListChunksRequest(page_size=page_size, page_token=page_token)
-        except (TypeError, ValueError) as e:
-            raise InvalidRequest(f"invalid ListChunks request: {e}") from None
-        try:
-            reply = await self._stub.ListChunks(request, timeout=timeout)
-        except grpc.RpcError as e:
-            raise self._error(e) from None
+        request = partial(pb.ListChunksRequest, page_size=page_size, page_token=page_token)
+        reply = await self._unary("ListChunks", request, timeout)
         return ChunkPage(tuple(reply.chunk_ids), reply.next_page_token)
 
     async def list_quarantined(
@@ -335,33 +338,19 @@ class StorageClient:
         moved aside), ascending by entry id; pass ``next_page_token`` back for
         the next page.
         """
-        try:
-            request = pb.ListQuarantinedRequest(page_size=page_size, page_token=page_token)
-        except (TypeError, ValueError) as e:
-            raise InvalidRequest(f"invalid ListQuarantined request: {e}") from None
-        try:
-            reply = await self._stub.ListQuarantined(request, timeout=timeout)
-        except grpc.RpcError as e:
-            raise self._error(e) from None
+        request = partial(pb.ListQuarantinedRequest, page_size=page_size, page_token=page_token)
+        reply = await self._unary("ListQuarantined", request, timeout)
         return QuarantinePage(tuple(map(_entry, reply.entries)), reply.next_page_token)
 
     async def drop_quarantined(self, entry_id: str, *, timeout: float | None = None) -> bool:
         """Remove a quarantine entry for good; ``False`` when the node had none under this id."""
         check_entry_id(entry_id)
-        try:
-            reply = await self._stub.DropQuarantined(
-                pb.DropQuarantinedRequest(entry_id=entry_id), timeout=timeout
-            )
-        except grpc.RpcError as e:
-            raise self._error(e) from None
-        return bool(reply.dropped)
+        request = partial(pb.DropQuarantinedRequest, entry_id=entry_id)
+        return bool((await self._unary("DropQuarantined", request, timeout)).dropped)
 
     async def health(self, timeout: float | None = None) -> NodeHealth:
         """The node's id, capacity, used and free bytes, chunk count and quarantine entries."""
-        try:
-            reply = await self._stub.Health(pb.HealthRequest(), timeout=timeout)
-        except grpc.RpcError as e:
-            raise self._error(e) from None
+        reply = await self._unary("Health", pb.HealthRequest, timeout)
         return NodeHealth(
             node_id=reply.node_id,
             capacity=reply.capacity,

@@ -39,7 +39,7 @@ from s3node.storage.checks import (
 from s3node.storage.diskfiles import BLOCK_SIZE, BrokenChunk, ChunkFile, Layout, TempWriter
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.locks import KeyedLocks, run_to_end
-from s3node.storage.quarantine import check_entry_id, check_quarantine_page
+from s3node.storage.quarantine import check_entry_id
 from s3node.storage.types import (
     ChunkInfo,
     ChunkPage,
@@ -268,7 +268,7 @@ class DiskChunkStore:
 
     async def list_quarantined(self, *, after: str = "", limit: int = 0) -> QuarantinePage:
         """Up to ``limit`` quarantine entries with ids greater than ``after``, ascending."""
-        limit, after = check_quarantine_page(limit, after)
+        limit, after = check_page(limit, after, check_entry_id)
         return await self._run(diskquarantine.list_page, self.layout, after, limit)
 
     async def drop_quarantined(self, entry_id: str) -> bool:

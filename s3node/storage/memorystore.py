@@ -34,7 +34,6 @@ from s3node.storage.diskfiles import BLOCK_SIZE, now
 from s3node.storage.ledger import Ledger
 from s3node.storage.quarantine import (
     check_entry_id,
-    check_quarantine_page,
     entry_id,
     entry_time,
     page_ids,
@@ -193,7 +192,7 @@ class MemoryChunkStore:
 
     async def list_quarantined(self, *, after: str = "", limit: int = 0) -> QuarantinePage:
         """Up to ``limit`` quarantine entries with ids greater than ``after``, ascending."""
-        limit, after = check_quarantine_page(limit, after)
+        limit, after = check_page(limit, after, check_entry_id)
         ids, token = page_ids(self._quarantine, after, limit)
         return QuarantinePage(tuple(self._quarantine[i][0] for i in ids), token)
 

@@ -22,13 +22,11 @@ from typing import Protocol
 
 from s3node.errors import InvalidRequest
 from s3node.interfaces import ChunkStore
-from s3node.storage.checks import check_page_size
 from s3node.storage.types import QuarantinePage
 
 __all__ = [
     "QuarantineStore",
     "check_entry_id",
-    "check_quarantine_page",
     "entry_id",
     "entry_time",
     "is_entry_id",
@@ -73,24 +71,6 @@ def check_entry_id(text: object) -> tuple[str, int]:
         shown = repr(text[:100]) if isinstance(text, str) else f"a {type(text).__name__}"
         raise InvalidRequest(f"invalid quarantine entry id {shown}: expected <chunk id>.<digits>")
     return m.group("chunk_id"), int(m.group("ns"))
-
-
-def check_quarantine_page(page_size: int, page_token: str) -> tuple[int, str]:
-    """
-    Check a ListQuarantined request.
-
-    :return: ``(limit, after)``: the page size (0 means the default) and the
-        entry id to continue after (``""`` for the first page).
-    :raises s3node.errors.InvalidRequest: for a page size over the maximum or a
-        token that is not an entry id.
-    """
-    limit = check_page_size(page_size)
-    if page_token:
-        try:
-            check_entry_id(page_token)
-        except InvalidRequest:
-            raise InvalidRequest(f"invalid page_token {page_token[:80]!r}") from None
-    return limit, page_token
 
 
 def entry_time(ns: int) -> datetime:

@@ -22,11 +22,8 @@ from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.core.ids import new_chunk_id
 from s3node.errors import ChunkNotFound
 from s3node.storage.client import StorageClient
-from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.errors import NodeBusy, PutStalled
-from s3node.storage.ledger import DiskSpace
-from s3node.storage.service import SERVER_OPTIONS
-from s3node.storage.servicer import StorageServicer, add_storage_servicer
+from s3node.storage.servicer import StorageServicer
 
 MiB = 1024 * 1024
 IDLE = 5.0
@@ -36,7 +33,7 @@ CAPACITY = 64 * MiB
 class _Node:
     """A servicer over a disk store, served on a loopback port, timed by a fake clock."""
 
-    def __init__(self, store: DiskChunkStore, servicer: StorageServicer, clock: Clock) -> None:
+    def __init__(self, store, servicer: StorageServicer, clock: Clock) -> None:
         self.store = store
         self.servicer = servicer
         self.clock = clock
@@ -48,31 +45,16 @@ class _Node:
 
 
 @pytest_twisted.async_yield_fixture
-async def limited(tmp_path, algorithms, executor):
+async def limited(fake_disk_store, serve):
     """A node with a 5 s (fake) put idle timeout and at most 2 concurrent calls."""
-    store = DiskChunkStore(
-        tmp_path / "node",
-        algorithms=algorithms,
-        executor=executor,
-        max_chunk_size=16 * MiB,
-        capacity=CAPACITY,
-        fsync=False,
-        disk_space=lambda root: DiskSpace(1 << 40, 1 << 40),
-    )
-    store.open()
+    store = fake_disk_store(free=1 << 40, capacity=CAPACITY, max_chunk_size=16 * MiB)
     clock = Clock()
     servicer = StorageServicer(
         store, node_id="limited", clock=clock, put_idle_timeout=IDLE, max_concurrent_calls=2
     )
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_storage_servicer(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await as_deferred(server.start())
     node = _Node(store, servicer, clock)
-    node.address = f"127.0.0.1:{port}"
+    node.address = await as_deferred(serve(servicer))
     yield node
-    await as_deferred(server.stop(0))
-    store.close()
 
 
 class _Stream:

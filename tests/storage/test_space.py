@@ -23,22 +23,22 @@ from s3node.errors import InsufficientStorage, SizeMismatch
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.memorystore import MemoryChunkStore
-from s3node.storage.service import SERVER_OPTIONS
-from s3node.storage.servicer import StorageServicer, add_storage_servicer
+from s3node.storage.servicer import StorageServicer
 
 MiB = 1024 * 1024
 
 
 class _GatedPuts:
-    """Puts whose data waits for one gate; records which ones began reading."""
+    """Concurrent puts whose data waits for one gate; records which ones began reading."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, count: int, size: int) -> None:
         self.store = store
         self.gate = asyncio.Event()
         self.reading: set[str] = set()
         self.chunks: dict[str, bytes] = {}
+        self.tasks = [self._start(size) for _ in range(count)]
 
-    def start(self, size: int) -> asyncio.Future:
+    def _start(self, size: int) -> asyncio.Future:
         chunk_id, data, digest = new_chunk(size)
         self.chunks[chunk_id] = data
 
@@ -51,32 +51,29 @@ class _GatedPuts:
             self.store.put(chunk_id, size=size, algorithm="sha256", digest=digest, data=body())
         )
 
+    async def refusals(self, until) -> list[BaseException | None]:
+        """Wait until every put is either reading or refused; the refusals."""
+        await until(
+            lambda: len(self.reading) + sum(t.done() for t in self.tasks) == len(self.tasks),
+            "every put to be either reading or refused",
+        )
+        return [t.exception() for t in self.tasks if t.done()]
 
-def _fixed_disk(total: int, free: int):
-    """A ``disk_space`` function for a file system that always reports the same space."""
-    return lambda root: DiskSpace(total, free)
+    async def finish(self) -> list:
+        """Open the gate; the results of the puts that were reading."""
+        self.gate.set()
+        return [await t for t in self.tasks if not t.done() or not t.exception()]
 
 
 @pytest.fixture(params=["disk", "memory"])
-def small_store(request, tmp_path, algorithms, executor):
+def small_store(request, algorithms, fake_disk_store):
     """
     A store with 10 MiB free: a disk store whose file system reports 10 MiB
     free (no capacity set), or a memory store of 10 MiB capacity.
     """
     if request.param == "memory":
-        yield MemoryChunkStore(algorithms=algorithms, max_chunk_size=64 * MiB, capacity=10 * MiB)
-        return
-    store = DiskChunkStore(
-        tmp_path / "node",
-        algorithms=algorithms,
-        executor=executor,
-        max_chunk_size=64 * MiB,
-        fsync=False,
-        disk_space=_fixed_disk(100 * MiB, 10 * MiB),
-    )
-    store.open()
-    yield store
-    store.close()
+        return MemoryChunkStore(algorithms=algorithms, max_chunk_size=64 * MiB, capacity=10 * MiB)
+    return fake_disk_store(free=10 * MiB, total=100 * MiB)
 
 
 @aio_test
@@ -86,20 +83,12 @@ async def test_concurrent_puts_beyond_free_space_are_refused_up_front(small_stor
     room, the other two are refused with InsufficientStorage before reading
     any data, and Health's free shows the reservations until the two finish.
     """
-    puts = _GatedPuts(small_store)
-    tasks = [puts.start(4 * MiB) for _ in range(4)]
-    await until(
-        lambda: len(puts.reading) + sum(t.done() for t in tasks) == 4,
-        "every put to be either reading or refused",
-    )
-    refused = [t for t in tasks if t.done()]
-    assert len(refused) == 2
-    for task in refused:
-        assert isinstance(task.exception(), InsufficientStorage)
+    puts = _GatedPuts(small_store, 4, 4 * MiB)
+    refused = await puts.refusals(until)
+    assert len(refused) == 2 and all(isinstance(e, InsufficientStorage) for e in refused)
     assert len(puts.reading) == 2
     assert (await small_store.usage()).free == 2 * MiB
-    puts.gate.set()
-    stored = [await t for t in tasks if t not in refused]
+    stored = await puts.finish()
     assert {r.chunk_id for r in stored} == puts.reading
     for chunk_id in puts.reading:
         assert await collect((await small_store.read(chunk_id)).pieces) == puts.chunks[chunk_id]
@@ -135,18 +124,10 @@ async def test_on_a_real_small_disk_the_excess_put_never_starts(tiny_fs, algorit
     )
     store.open()
     try:
-        puts = _GatedPuts(store)
-        tasks = [puts.start(3 * MiB) for _ in range(3)]
-        await until(
-            lambda: len(puts.reading) + sum(t.done() for t in tasks) == 3,
-            "every put to be either reading or refused",
-        )
-        refused = [t for t in tasks if t.done()]
-        assert len(refused) == 1 and isinstance(refused[0].exception(), InsufficientStorage)
-        puts.gate.set()
-        for task in tasks:
-            if task not in refused:
-                assert (await task).created
+        puts = _GatedPuts(store, 3, 3 * MiB)
+        refused = await puts.refusals(until)
+        assert len(refused) == 1 and isinstance(refused[0], InsufficientStorage)
+        assert all(r.created for r in await puts.finish())
         assert list(store.layout.tmp.iterdir()) == []
         assert len((await store.list()).chunk_ids) == 2
     finally:
@@ -172,24 +153,10 @@ def test_free_subtracts_what_reserved_puts_have_yet_to_write():
 
 
 @pytest_twisted.async_yield_fixture
-async def full_node(tmp_path, algorithms, executor):
+async def full_node(fake_disk_store, serve):
     """A node serving a disk store whose file system reports 6 MiB free."""
-    store = DiskChunkStore(
-        tmp_path / "node",
-        algorithms=algorithms,
-        executor=executor,
-        max_chunk_size=64 * MiB,
-        fsync=False,
-        disk_space=_fixed_disk(100 * MiB, 6 * MiB),
-    )
-    store.open()
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_storage_servicer(StorageServicer(store, node_id="full", clock=reactor), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await as_deferred(server.start())
-    yield store, f"127.0.0.1:{port}"
-    await as_deferred(server.stop(0))
-    store.close()
+    store = fake_disk_store(free=6 * MiB, total=100 * MiB)
+    yield store, await as_deferred(serve(StorageServicer(store, node_id="full", clock=reactor)))
 
 
 @aio_test
