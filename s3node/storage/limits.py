@@ -104,8 +104,9 @@ class IdleTimeout:
         try:
             item = await read
         except asyncio.CancelledError:
-            if timer.active():  # cancelled from outside (client gone, shutdown): not ours
-                raise
+            current = asyncio.current_task()
+            if timer.active() or (current is not None and current.cancelling()):
+                raise  # cancelled from outside (client gone, shutdown), maybe as the timer fired
             raise PutStalled(
                 f"{what} sent nothing for {self.seconds:g} s (the node's --put-idle-timeout); "
                 "the call was cancelled and nothing was kept"

@@ -23,6 +23,7 @@ from s3node.core.ids import new_chunk_id
 from s3node.errors import ChunkNotFound
 from s3node.storage.client import StorageClient
 from s3node.storage.errors import NodeBusy, PutStalled
+from s3node.storage.limits import IdleTimeout
 from s3node.storage.servicer import StorageServicer
 
 MiB = 1024 * 1024
@@ -257,6 +258,28 @@ async def aiter_of_requests(chunk_id: str, data: bytes, digest: str):
 async def _drain(call) -> None:
     async for _ in call:
         pass
+
+
+@aio_test
+async def test_a_cancelled_wait_is_not_taken_for_a_stall(until):
+    """
+    A call cancelled while it waits for its stream (client gone, shutdown)
+    ends cancelled, not with PutStalled, and leaves no timer behind.
+    """
+    clock = Clock()
+    idle = IdleTimeout(clock, IDLE)
+    never = asyncio.Event()
+
+    async def stream():
+        await never.wait()
+        yield b"never"
+
+    task = asyncio.ensure_future(idle.next(stream(), "the stream"))
+    await until(lambda: clock.getDelayedCalls(), "the timer to start")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert clock.getDelayedCalls() == []
 
 
 def test_the_limits_are_storage_options(tmp_path):
