@@ -363,7 +363,7 @@ async def test_sigterm_cancels_a_stalled_put_without_trace(node):
 async def test_silent_puts_are_ended_and_calls_capped(tmp_path):
     """
     Twenty puts that declare 8 MiB each and then go silent, against a node
-    capped at 16 calls with a 2 s idle timeout: the 4 beyond the cap are
+    capped at 16 calls with a 3 s idle timeout: the 4 beyond the cap are
     refused as busy, Health answers and shows the other 16 reservations, and
     those 16 are ended by the node (PutStalled), leaving free space where it
     was and no temp file.
@@ -371,7 +371,7 @@ async def test_silent_puts_are_ended_and_calls_capped(tmp_path):
     data_dir = tmp_path / "node"
     proc = start_storage_node(
         data_dir,
-        "--put-idle-timeout", "2", "--max-concurrent-calls", "16", "--capacity", "1GiB",
+        "--put-idle-timeout", "3", "--max-concurrent-calls", "16", "--capacity", "1GiB",
     )
     hang = asyncio.Event()
     try:
