@@ -33,6 +33,8 @@ from s3node.errors import (
     ChunkExists,
     ChunkNotFound,
     CorruptChunk,
+    NodeBusy,
+    PutStalled,
     SizeMismatch,
     Unavailable,
 )
@@ -162,6 +164,18 @@ async def test_bit_rot_is_detected_and_quarantined(shared_node):
         assert any(n.startswith(chunk_id) and n.endswith(".reason") for n in quarantined)
         with pytest.raises(ChunkNotFound):
             await client.stat_chunk(chunk_id)
+        entries = [
+            e for e in (await client.list_quarantined(timeout=5)).entries if e.chunk_id == chunk_id
+        ]
+        assert len(entries) == 1 and "digest" in entries[0].reason
+        assert entries[0].size == len(data)
+        count = (await client.health(timeout=5)).quarantined
+        assert count >= 1
+        assert await client.drop_quarantined(entries[0].entry_id, timeout=5)
+        assert (await client.health(timeout=5)).quarantined == count - 1
+        assert not any(
+            p.name.startswith(entries[0].entry_id) for p in (data_dir / "quarantine").iterdir()
+        )
 
 
 def _flip_byte(path: Path, position: int) -> None:
@@ -345,6 +359,58 @@ async def test_sigterm_cancels_a_stalled_put_without_trace(node):
     assert "Server Shut Down." in proc.output()
     assert list((data_dir / "tmp").iterdir()) == []
     assert not any(chunk_id in name for name in _files(data_dir / "chunks"))
+
+
+@aio_test
+async def test_silent_puts_are_ended_and_calls_capped(tmp_path):
+    """
+    Twenty puts that declare 8 MiB each and then go silent, against a node
+    capped at 16 calls with a 3 s idle timeout: the 4 beyond the cap are
+    refused as busy, Health answers and shows the other 16 reservations, and
+    those 16 are ended by the node (PutStalled), leaving free space where it
+    was and no temp file.
+    """
+    data_dir = tmp_path / "node"
+    proc = start_storage_node(
+        data_dir,
+        "--put-idle-timeout", "3", "--max-concurrent-calls", "16", "--capacity", "1GiB",
+    )
+    hang = asyncio.Event()
+    try:
+        async with _client(proc) as client:
+            before = await client.health(timeout=5)
+
+            async def silent(data):
+                yield data[:1000]
+                await hang.wait()
+
+            puts = []
+            for _ in range(20):
+                chunk_id, data, digest = new_chunk(8 * MiB)
+                puts.append(
+                    asyncio.ensure_future(
+                        client.put_chunk_stream(
+                            chunk_id, len(data), "sha256", digest, silent(data), timeout=60
+                        )
+                    )
+                )
+            seen = []
+            for _ in range(100):  # bounded: the puts reserve within a few hundred ms
+                seen.append((await client.health(timeout=5)).free)
+                if seen[-1] == before.free - 16 * 8 * MiB:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen[-1] == before.free - 16 * 8 * MiB, seen
+            outcomes = await asyncio.wait_for(asyncio.gather(*puts, return_exceptions=True), 30)
+            kinds = sorted(type(o).__name__ for o in outcomes)
+            assert kinds == ["NodeBusy"] * 4 + ["PutStalled"] * 16, outcomes
+            assert all(isinstance(o, NodeBusy | PutStalled) for o in outcomes)
+            after = await client.health(timeout=5)
+            assert (after.free, after.chunk_count) == (before.free, 0)
+    finally:
+        hang.set()
+        proc.stop()
+    assert list((data_dir / "tmp").iterdir()) == []
 
 
 def test_big_chunk_round_trip_keeps_memory_flat(tmp_path):

@@ -10,7 +10,6 @@ import asyncio
 import errno
 import json
 import os
-import subprocess
 
 import pytest
 from support.aio import aio_test
@@ -162,8 +161,36 @@ async def test_broken_sidecar_quarantines(store):
     assert len(names) == 3 and all(n.startswith(chunk_id) for n in names)
     reason = next(p for p in store.layout.quarantine.iterdir() if p.suffix == ".reason")
     assert "sidecar" in reason.read_text()
+    (entry,) = (await store.list_quarantined()).entries
+    assert (entry.chunk_id, entry.size) == (chunk_id, 100) and "sidecar" in entry.reason
     # The id is free again: a good copy can be stored.
     assert (await _put(store, chunk_id, data, digest)).created
+
+
+@aio_test
+async def test_quarantine_entries_survive_a_restart_and_drop_whole(tmp_path, algorithms, executor):
+    """Reopening a data dir counts its quarantine entries; dropping one removes all its files."""
+    store = _store(tmp_path / "node", algorithms, executor)
+    for _ in range(2):
+        chunk_id, data, digest = new_chunk(100)
+        await _put(store, chunk_id, data, digest)
+        store.layout.meta_path(chunk_id).write_text("not json")
+        with pytest.raises(CorruptChunk):
+            await store.stat(chunk_id)
+    store.close()
+    (store.layout.quarantine / "notes.txt").write_text("an operator's file is not an entry")
+    reopened = _store(tmp_path / "node", algorithms, executor)
+    try:
+        assert (await reopened.usage()).quarantined == 2
+        entries = (await reopened.list_quarantined()).entries
+        assert len(entries) == 2
+        assert await reopened.drop_quarantined(entries[0].entry_id)
+        left = sorted(p.name for p in reopened.layout.quarantine.iterdir())
+        assert not any(name.startswith(entries[0].entry_id) for name in left)
+        assert len(left) == 4  # the other entry's three files and the operator's note
+        assert (await reopened.usage()).quarantined == 1
+    finally:
+        reopened.close()
 
 
 @aio_test
@@ -203,23 +230,6 @@ async def test_cancelled_put_leaves_nothing(store):
     assert not store.layout.data_path(chunk_id).exists()
 
 
-@pytest.fixture
-def tiny_fs(tmp_path):
-    """An 8 MiB tmpfs mounted at a temp dir (needs root)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=True)
-
-
 @aio_test
 async def test_real_disk_full(tiny_fs, algorithms, executor):
     """On a real full file system puts fail with InsufficientStorage and leave no temp files."""
@@ -229,7 +239,8 @@ async def test_real_disk_full(tiny_fs, algorithms, executor):
         chunk_id, data, digest = new_chunk(9 * MiB)
         with pytest.raises(InsufficientStorage):
             await _put(store, chunk_id, data, digest)
-        # Two that each fit alone but not together: one fails while writing.
+        # Two that each fit alone but not together: the second is refused up front,
+        # since the first one's reservation counts against the free space.
         chunks = [new_chunk(5 * MiB) for _ in range(2)]
         results = await asyncio.gather(
             *(
@@ -245,8 +256,7 @@ async def test_real_disk_full(tiny_fs, algorithms, executor):
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, Exception)]
-        # Interleaved, both may run out; at least one must.
-        assert failures and all(isinstance(f, InsufficientStorage) for f in failures), results
+        assert len(failures) == 1 and isinstance(failures[0], InsufficientStorage), results
         assert list(store.layout.tmp.iterdir()) == []
         stored = (await store.list()).chunk_ids
         assert len(stored) == 2 - len(failures)

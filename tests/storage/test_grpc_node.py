@@ -224,7 +224,7 @@ async def broken_server(algorithms):
     """A gRPC server over a store with a bug."""
     store = _BrokenStore(algorithms=algorithms, max_chunk_size=MAX_CHUNK)
     server = grpc.aio.server()
-    pb_grpc.add_StorageServicer_to_server(StorageServicer(store, node_id="broken"), server)
+    pb_grpc.add_StorageServicer_to_server(StorageServicer(store, node_id="broken", clock=reactor), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await as_deferred(server.start())
     yield f"127.0.0.1:{port}"

@@ -86,7 +86,14 @@ async def test_undecodable_put_messages_are_bad_requests(node, raw_put, case):
 
 @pytest.mark.parametrize(
     ("method", "streaming"),
-    [("StatChunk", False), ("DeleteChunk", False), ("ListChunks", False), ("GetChunk", True)],
+    [
+        ("StatChunk", False),
+        ("DeleteChunk", False),
+        ("ListChunks", False),
+        ("GetChunk", True),
+        ("ListQuarantined", False),
+        ("DropQuarantined", False),
+    ],
 )
 @aio_test
 async def test_undecodable_requests_are_bad_requests(node, method, streaming):
@@ -100,7 +107,8 @@ async def test_undecodable_requests_are_bad_requests(node, method, streaming):
             request_serializer=lambda raw: raw,
             response_deserializer=lambda raw: raw,
         )
-        field = 2 if method == "ListChunks" else 1  # page_token, else chunk_id
+        # page_token, else chunk_id (entry_id for DropQuarantined)
+        field = 2 if method in ("ListChunks", "ListQuarantined") else 1
         request = _bytes_field(field, b"\xff" + chunk_id.encode()[1:])
         with pytest.raises(grpc.RpcError) as e:
             if streaming:
