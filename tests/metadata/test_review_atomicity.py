@@ -11,32 +11,52 @@ import threading
 
 import pytest_twisted
 from support.metadata import digest, upload
+from support.waiting import wait_until
 
 from s3node.interfaces import MetadataStore
 from s3node.metadata import _records
 from s3node.records import FileStatus
 
 
-def _demote_replica(db_url: str, file_id: str) -> None:
-    """Mark the replica of chunk 0 on node-a missing, from another connection (blocking)."""
+def _demote_replica(db_url: str, file_id: str, refused: threading.Event) -> None:
+    """
+    Mark the replica of chunk 0 on node-a missing, from another connection (blocking).
+
+    The first attempt does not wait for locks: when a lock refuses it,
+    ``refused`` is set and the update is made again, waiting for the lock.
+    """
     sql = (
         "UPDATE chunk_replicas SET state = 'missing'"
         " WHERE file_id = {p} AND chunk_index = 0 AND node_id = 'node-a'"
     )
     if db_url.startswith("sqlite:"):
-        conn = sqlite3.connect(db_url[len("sqlite:") :], timeout=30, isolation_level=None)
+        conn = sqlite3.connect(db_url[len("sqlite:") :], timeout=0, isolation_level=None)
         try:
-            conn.execute(sql.format(p="?"), (file_id,))
+            try:
+                conn.execute(sql.format(p="?"), (file_id,))
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e):
+                    raise
+                refused.set()
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute(sql.format(p="?"), (file_id,))
         finally:
             conn.close()
         return
     import psycopg2
+    from psycopg2.errors import LockNotAvailable
 
     conn = psycopg2.connect(db_url)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(sql.format(p="%s::uuid"), (file_id,))
+            cur.execute("SET lock_timeout = 1")  # ms: any wait for a lock is a refusal
+            try:
+                cur.execute(sql.format(p="%s::uuid"), (file_id,))
+            except LockNotAvailable:
+                refused.set()
+                cur.execute("SET lock_timeout = 0")
+                cur.execute(sql.format(p="%s::uuid"), (file_id,))
     finally:
         conn.close()
 
@@ -49,12 +69,17 @@ async def test_no_replica_change_commits_inside_complete_file(
     record = await upload(store, chunks=1, nodes=("node-a",), complete=False)
     check = _records.check_completion
     seen: dict[str, bool] = {}
-    writer = threading.Thread(target=_demote_replica, args=(db_url, str(record.file_id)))
+    refused = threading.Event()
+    writer = threading.Thread(
+        target=_demote_replica, args=(db_url, str(record.file_id), refused)
+    )
 
     def check_then_race(*args, **kwargs):  # type: ignore[no-untyped-def]
         check(*args, **kwargs)
         writer.start()
-        writer.join(0.5)
+        # The writer's update either went through at once or a lock refused it.
+        wait_until(lambda: refused.is_set() or not writer.is_alive(),
+                   what="the writer to be refused or done")
         # Still waiting means the check's view is protected until the commit.
         seen["committed_inside"] = not writer.is_alive()
 
