@@ -15,6 +15,7 @@ import subprocess
 import pytest
 from support.aio import aio_test
 from support.chunks import aiter_of, collect, new_chunk, sha256_hex
+from support.waiting import within
 
 from s3node.errors import ConfigurationError, CorruptChunk, InsufficientStorage
 from s3node.storage.diskstore import DiskChunkStore
@@ -182,19 +183,18 @@ async def test_cancelled_put_leaves_nothing(store):
     """A put cancelled mid-stream removes its temp file and stores nothing."""
     chunk_id, data, digest = new_chunk(2 * MiB)
     gate = asyncio.Event()
+    asked_for_more = asyncio.Event()
 
     async def slow():
         yield data[:MiB]
+        asked_for_more.set()  # the first piece is written
         await gate.wait()
         yield data[MiB:]
 
     task = asyncio.ensure_future(
         store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=slow())
     )
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if list(store.layout.tmp.iterdir()):
-            break
+    await within(asked_for_more.wait(), what="the put to write its first piece")
     assert list(store.layout.tmp.iterdir()), "the put never started writing"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

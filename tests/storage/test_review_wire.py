@@ -6,13 +6,12 @@ documented status and error code, and stores nothing.
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
 from support.chunks import new_chunk
+from support.waiting import poll_until
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 
@@ -133,8 +132,6 @@ async def test_a_failing_frame_source_raises_its_own_error(node):
         assert (await client.health(timeout=10)).chunk_count == 0
     finally:
         await client.close()
-    for _ in range(500):  # the node removes the cancelled put's temp file soon after
-        if not list(node.store.layout.tmp.iterdir()):
-            break
-        await asyncio.sleep(0.01)
+    await poll_until(lambda: not list(node.store.layout.tmp.iterdir()),
+                     what="the node to remove the cancelled put's temp file")
     assert list(node.store.layout.tmp.iterdir()) == []
