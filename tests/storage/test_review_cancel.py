@@ -81,7 +81,7 @@ def _on_disk(store: DiskChunkStore) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-async def _settle(executor) -> None:
+async def _workers_idle(executor) -> None:
     """Wait until every worker thread is idle: each takes a job that waits for all the others."""
     everyone = threading.Barrier(WORKERS)
     loop = asyncio.get_running_loop()
@@ -111,7 +111,7 @@ async def test_put_cancelled_during_commit_keeps_counts_true(store, executor, mo
     gate.release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _settle(executor)
+    await _workers_idle(executor)
     usage = await store.usage()
     assert (usage.chunk_count, usage.used) == _on_disk(store)
     if store.layout.data_path(chunk_id).exists():
@@ -135,7 +135,7 @@ async def test_delete_cancelled_while_removing_keeps_counts_true(store, executor
     gate.release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _settle(executor)
+    await _workers_idle(executor)
     usage = await store.usage()
     assert (usage.chunk_count, usage.used) == _on_disk(store) == (0, 0)
 
@@ -160,6 +160,6 @@ async def test_cancelled_put_holds_the_lock_until_its_commit_ends(store, executo
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await deleting is True
-    await _settle(executor)
+    await _workers_idle(executor)
     usage = await store.usage()
     assert (usage.chunk_count, usage.used) == _on_disk(store) == (0, 0)
