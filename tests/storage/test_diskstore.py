@@ -268,6 +268,13 @@ async def _workers_idle(executor) -> None:
     await asyncio.gather(*jobs)
 
 
+def _gate_fsync(monkeypatch) -> _Gate:
+    """Make the first folder fsync from now on wait at a gate (call it in the test's loop)."""
+    gate = _Gate(diskfiles.fsync_dir)
+    monkeypatch.setattr(diskfiles, "fsync_dir", gate)
+    return gate
+
+
 async def _cancel_during(task: asyncio.Task, gate: _Gate) -> None:
     """Cancel ``task`` once it waits for the gated call to return."""
     await within(gate.entered.wait(), what="the store to reach the gated call")
@@ -277,20 +284,24 @@ async def _cancel_during(task: asyncio.Task, gate: _Gate) -> None:
     await asyncio.sleep(0)
 
 
-@aio_test
-async def test_put_cancelled_during_commit_keeps_counts_true(store, executor, monkeypatch):
-    """A put cancelled while its commit fsyncs still counts the chunk it stored."""
-    chunk_id, data, digest = new_chunk(MiB)
-    gate = _Gate(diskfiles.fsync_dir)
-    monkeypatch.setattr(diskfiles, "fsync_dir", gate)
-    task = asyncio.ensure_future(
-        store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data))
-    )
+async def _cancelled_at_the_gate(task: asyncio.Task, gate: _Gate, executor) -> None:
+    """Cancel ``task`` during the gated call, open the gate, and wait for all to end."""
     await _cancel_during(task, gate)
     gate.release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     await _workers_idle(executor)
+
+
+@aio_test
+async def test_put_cancelled_during_commit_keeps_counts_true(store, executor, monkeypatch):
+    """A put cancelled while its commit fsyncs still counts the chunk it stored."""
+    chunk_id, data, digest = new_chunk(MiB)
+    gate = _gate_fsync(monkeypatch)
+    task = asyncio.ensure_future(
+        store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data))
+    )
+    await _cancelled_at_the_gate(task, gate, executor)
     usage = await store.usage()
     assert (usage.chunk_count, usage.used) == _on_disk(store)
     if store.layout.data_path(chunk_id).exists():
@@ -307,14 +318,9 @@ async def test_delete_cancelled_while_removing_keeps_counts_true(store, executor
     await store.put(
         chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data)
     )
-    gate = _Gate(diskfiles.fsync_dir)
-    monkeypatch.setattr(diskfiles, "fsync_dir", gate)
+    gate = _gate_fsync(monkeypatch)
     task = asyncio.ensure_future(store.delete(chunk_id))
-    await _cancel_during(task, gate)
-    gate.release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await _workers_idle(executor)
+    await _cancelled_at_the_gate(task, gate, executor)
     usage = await store.usage()
     assert (usage.chunk_count, usage.used) == _on_disk(store) == (0, 0)
 
@@ -324,8 +330,7 @@ async def test_cancelled_put_holds_the_lock_until_its_commit_ends(store, executo
     """A delete issued after a put was cancelled mid-commit waits for the commit to end."""
     chunk_id, data, digest = new_chunk(MiB)
     locks = store._locks = _WatchedLocks()
-    gate = _Gate(diskfiles.fsync_dir)
-    monkeypatch.setattr(diskfiles, "fsync_dir", gate)
+    gate = _gate_fsync(monkeypatch)
     task = asyncio.ensure_future(
         store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data))
     )
