@@ -13,7 +13,6 @@ import pytest
 from s3node import hookspecs
 from s3node.core.checksums import BLAKE2B, CRC32C, SHA256
 from s3node.errors import ConfigurationError, UnknownPlugin
-from s3node.records import PlacementNode
 from s3node.plugins import (
     BUILTIN_PLUGINS,
     checksum_algorithm_names,
@@ -24,6 +23,7 @@ from s3node.plugins import (
     resolve_checksum,
     resolve_placement,
 )
+from s3node.records import PlacementNode
 
 
 class _Sentinel:
