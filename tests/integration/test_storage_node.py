@@ -24,6 +24,7 @@ from support.processes import (
     start_storage_node,
     start_twistd,
 )
+from support.waiting import poll_until, within
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
@@ -304,27 +305,41 @@ def test_a_busy_data_dir_or_port_fails_the_start(tmp_path):
         first.stop()
 
 
+async def _writing_temp_file(data_dir: Path) -> None:
+    """Wait until the node writes a put's temp file (the put is in flight there)."""
+    await poll_until(lambda: list((data_dir / "tmp").iterdir()),
+                     what="the put to be writing its temp file", interval=0.05)
+
+
+async def _sigterm(proc) -> None:
+    """SIGTERM the node and wait until it logs that it is stopping."""
+    start = proc.line_count()
+    proc.signal(signal.SIGTERM)
+    await asyncio.to_thread(proc.wait_for, r"stopping \(grace", 30, start)
+
+
 @aio_test
 async def test_sigterm_lets_a_put_in_flight_finish(node):
     """After SIGTERM a put already streaming still completes within the grace period."""
     proc, data_dir = node
     chunk_id, data, digest = new_chunk(4 * FRAME_SIZE)
-    sent = asyncio.Event()
+    sent, stopping = asyncio.Event(), asyncio.Event()
 
     async def frames():
         yield data[:FRAME_SIZE]
         sent.set()
-        await asyncio.sleep(1.0)  # SIGTERM arrives meanwhile
+        await stopping.wait()  # SIGTERM arrives meanwhile
         yield data[FRAME_SIZE:]
 
     async with _client(proc) as client:
         put = asyncio.ensure_future(
             client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames())
         )
-        await asyncio.wait_for(sent.wait(), 10)
-        await asyncio.sleep(0.2)
-        proc.signal(signal.SIGTERM)
-        result = await asyncio.wait_for(put, 10)
+        await within(sent.wait(), what="the first frame to be sent", timeout=10)
+        await _writing_temp_file(data_dir)
+        await _sigterm(proc)
+        stopping.set()
+        result = await within(put, what="the put to finish", timeout=10)
     assert result.created
     assert await asyncio.to_thread(proc.stop) == CLEAN_STOP
     assert "Server Shut Down." in proc.output()
@@ -342,19 +357,18 @@ async def test_sigterm_cancels_a_stalled_put_without_trace(node):
     async def frames():
         yield data[:FRAME_SIZE]
         sent.set()
-        await asyncio.sleep(30)  # far past the 3 s grace
+        await asyncio.Event().wait()  # never: far past the 3 s grace
         yield data[FRAME_SIZE:]
 
     async with _client(proc) as client:
         put = asyncio.ensure_future(
             client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames())
         )
-        await asyncio.wait_for(sent.wait(), 10)
-        await asyncio.sleep(0.3)
-        assert list((data_dir / "tmp").iterdir()), "the put should be writing its temp file"
+        await within(sent.wait(), what="the first frame to be sent", timeout=10)
+        await _writing_temp_file(data_dir)
         proc.signal(signal.SIGTERM)
         with pytest.raises(Unavailable):
-            await asyncio.wait_for(put, 15)
+            await within(put, what="the put to fail", timeout=15)
     assert await asyncio.to_thread(proc.stop) == CLEAN_STOP
     assert "Server Shut Down." in proc.output()
     assert list((data_dir / "tmp").iterdir()) == []

@@ -27,10 +27,14 @@ def algorithms():
     return checksum_algorithms(get_plugin_manager(load_entry_points=False))
 
 
+#: the worker threads of the ``executor`` fixture
+WORKERS = 2
+
+
 @pytest.fixture
 def executor() -> Iterator[ThreadPoolExecutor]:
     """A small worker pool, shut down after the test."""
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-store")
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="test-store")
     yield pool
     pool.shutdown(wait=True)
 
