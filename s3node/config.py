@@ -133,6 +133,10 @@ class StorageConfig:
     fsync: bool = True
     #: seconds in-flight streams get to finish at shutdown
     shutdown_grace: float = 10.0
+    #: seconds a PutChunk stream may send nothing before the node cancels it
+    put_idle_timeout: float = 30.0
+    #: calls served at once, Health aside; more are refused at once (RESOURCE_EXHAUSTED)
+    max_concurrent_calls: int = 64
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -192,6 +192,18 @@ class Overloaded(Unavailable):
     code = "overloaded"
 
 
+class NodeBusy(Unavailable):
+    """The storage node serves as many calls as it may (``--max-concurrent-calls``)."""
+
+    code = "node_busy"
+
+
+class PutStalled(TimedOut):
+    """A put stream sent nothing for longer than the node waits (``--put-idle-timeout``)."""
+
+    code = "put_stalled"
+
+
 class NotEnoughReplicas(Unavailable):
     """A chunk could not be written to or read from enough storage nodes."""
 

@@ -62,6 +62,10 @@ class StorageOptions(_RoleOptions):
         ["max-chunk-size", None, format_size(StorageConfig.max_chunk_size), "The largest chunk accepted."],
         ["shutdown-grace", None, format_seconds(StorageConfig.shutdown_grace),
          "Seconds in-flight streams get to finish at shutdown."],
+        ["put-idle-timeout", None, format_seconds(StorageConfig.put_idle_timeout),
+         "Seconds a put stream may send nothing before it is cancelled."],
+        ["max-concurrent-calls", None, str(StorageConfig.max_concurrent_calls),
+         "Calls served at once (Health aside); more are refused."],
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
 
@@ -73,6 +77,8 @@ class StorageOptions(_RoleOptions):
         capacity = parse_size(self["capacity"]) if self["capacity"] else None
         max_chunk_size = parse_size(self["max-chunk-size"])
         shutdown_grace = parse_seconds(self["shutdown-grace"], "--shutdown-grace")
+        put_idle_timeout = parse_seconds(self["put-idle-timeout"], "--put-idle-timeout")
+        max_calls = parse_positive_int(self["max-concurrent-calls"], "--max-concurrent-calls")
         # Last, once every other option is known good: this may create the
         # data dir to save a new node id in it.
         node_id = (
@@ -89,6 +95,8 @@ class StorageOptions(_RoleOptions):
             max_chunk_size=max_chunk_size,
             fsync=not self["no-fsync"],
             shutdown_grace=shutdown_grace,
+            put_idle_timeout=put_idle_timeout,
+            max_concurrent_calls=max_calls,
         )
 
 

@@ -8,7 +8,7 @@ meant for the client; the gRPC edge maps it to a status
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,14 +112,18 @@ def check_range(size: int, offset: int, length: int | None) -> tuple[int, int]:
     return offset, length
 
 
-def check_page(page_size: int, page_token: str) -> tuple[int, str]:
+def check_page(
+    page_size: int, page_token: str, check_token: Callable[[str], object] = validate_chunk_id
+) -> tuple[int, str]:
     """
     Check a listing request.
 
+    :param check_token: raises :class:`s3node.errors.InvalidRequest` for a
+        token that names nothing listed (default: one that is not a chunk id)
     :return: ``(limit, after)``: the page size (0 means the default) and the id
         to continue after (``""`` for the first page).
     :raises s3node.errors.InvalidRequest: for a page size over the maximum or a
-        token that is not a chunk id.
+        bad token.
     """
     if page_size == 0:
         page_size = DEFAULT_PAGE_SIZE
@@ -127,7 +131,7 @@ def check_page(page_size: int, page_token: str) -> tuple[int, str]:
         raise InvalidRequest(f"page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}")
     if page_token:
         try:
-            validate_chunk_id(page_token)
+            check_token(page_token)
         except InvalidRequest:
             raise InvalidRequest(f"invalid page_token {page_token[:80]!r}") from None
     return page_size, page_token

@@ -11,8 +11,9 @@ answers too late, raises :class:`s3node.errors.Unavailable`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Sequence
 from datetime import UTC
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -24,7 +25,16 @@ from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
-from s3node.storage.types import ChunkInfo, ChunkPage, ChunkStat, NodeHealth, PutResult
+from s3node.storage.quarantine import check_entry_id
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    ChunkStat,
+    NodeHealth,
+    PutResult,
+    QuarantineEntry,
+    QuarantinePage,
+)
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
@@ -34,6 +44,8 @@ __all__ = [
     "ChunkStream",
     "NodeHealth",
     "PutResult",
+    "QuarantineEntry",
+    "QuarantinePage",
     "StorageClient",
 ]
 
@@ -57,6 +69,16 @@ def _info(message: pb.ChunkInfo) -> ChunkInfo:
         algorithm=message.checksum_algorithm,
         digest=message.digest,
         created=message.created.ToDatetime(tzinfo=UTC),
+    )
+
+
+def _entry(message: pb.QuarantineEntry) -> QuarantineEntry:
+    return QuarantineEntry(
+        entry_id=message.entry_id,
+        chunk_id=message.chunk_id,
+        reason=message.reason,
+        quarantined_at=message.quarantined_at.ToDatetime(tzinfo=UTC),
+        size=message.size,
     )
 
 
@@ -269,46 +291,63 @@ class StorageClient:
             request.length = length
         return ChunkStream(self._stub.GetChunk(request, timeout=timeout), self.address)
 
-    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
-        """Remove a chunk; ``False`` when the node had none under this id."""
+    async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None) -> Any:
+        """
+        Call the unary ``rpc`` with the message ``request()`` builds.
+
+        :raises s3node.errors.InvalidRequest: when the message cannot carry the values.
+        :raises s3node.errors.S3NodeError: the error the node answered, mapped back.
+        """
         try:
-            reply = await self._stub.DeleteChunk(
-                pb.DeleteChunkRequest(chunk_id=validate_chunk_id(chunk_id)), timeout=timeout
-            )
+            message = request()
+        except (TypeError, ValueError) as e:
+            raise InvalidRequest(f"invalid {rpc} request: {e}") from None
+        try:
+            return await getattr(self._stub, rpc)(message, timeout=timeout)
         except grpc.RpcError as e:
             raise self._error(e) from None
-        return bool(reply.deleted)
+
+    async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
+        """Remove a chunk; ``False`` when the node had none under this id."""
+        validate_chunk_id(chunk_id)
+        request = partial(pb.DeleteChunkRequest, chunk_id=chunk_id)
+        return bool((await self._unary("DeleteChunk", request, timeout)).deleted)
 
     async def stat_chunk(self, chunk_id: str, *, timeout: float | None = None) -> ChunkStat:
         """A chunk's record (size, algorithm, digest, created)."""
-        try:
-            reply = await self._stub.StatChunk(
-                pb.StatChunkRequest(chunk_id=validate_chunk_id(chunk_id)), timeout=timeout
-            )
-        except grpc.RpcError as e:
-            raise self._error(e) from None
-        return _info(reply.info)
+        validate_chunk_id(chunk_id)
+        request = partial(pb.StatChunkRequest, chunk_id=chunk_id)
+        return _info((await self._unary("StatChunk", request, timeout)).info)
 
     async def list_chunks(
         self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
     ) -> ChunkPage:
         """A page of chunk ids, ascending; pass ``next_page_token`` back for the next."""
-        try:
-            request = pb.ListChunksRequest(page_size=page_size, page_token=page_token)
-        except (TypeError, ValueError) as e:
-            raise InvalidRequest(f"invalid ListChunks request: {e}") from None
-        try:
-            reply = await self._stub.ListChunks(request, timeout=timeout)
-        except grpc.RpcError as e:
-            raise self._error(e) from None
+        request = partial(pb.ListChunksRequest, page_size=page_size, page_token=page_token)
+        reply = await self._unary("ListChunks", request, timeout)
         return ChunkPage(tuple(reply.chunk_ids), reply.next_page_token)
 
+    async def list_quarantined(
+        self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None
+    ) -> QuarantinePage:
+        """
+        A page of the node's quarantine entries (chunks it found corrupt and
+        moved aside), ascending by entry id; pass ``next_page_token`` back for
+        the next page.
+        """
+        request = partial(pb.ListQuarantinedRequest, page_size=page_size, page_token=page_token)
+        reply = await self._unary("ListQuarantined", request, timeout)
+        return QuarantinePage(tuple(map(_entry, reply.entries)), reply.next_page_token)
+
+    async def drop_quarantined(self, entry_id: str, *, timeout: float | None = None) -> bool:
+        """Remove a quarantine entry for good; ``False`` when the node had none under this id."""
+        check_entry_id(entry_id)
+        request = partial(pb.DropQuarantinedRequest, entry_id=entry_id)
+        return bool((await self._unary("DropQuarantined", request, timeout)).dropped)
+
     async def health(self, timeout: float | None = None) -> NodeHealth:
-        """The node's id, capacity, used and free bytes and chunk count."""
-        try:
-            reply = await self._stub.Health(pb.HealthRequest(), timeout=timeout)
-        except grpc.RpcError as e:
-            raise self._error(e) from None
+        """The node's id, capacity, used and free bytes, chunk count and quarantine entries."""
+        reply = await self._unary("Health", pb.HealthRequest, timeout)
         return NodeHealth(
             node_id=reply.node_id,
             capacity=reply.capacity,
@@ -316,6 +355,7 @@ class StorageClient:
             free=reply.free,
             chunk_count=reply.chunk_count,
             version=reply.version,
+            quarantined=reply.quarantined_count,
         )
 
     async def close(self) -> None:

@@ -42,6 +42,7 @@ from s3node.errors import (
     InsufficientStorage,
     SizeMismatch,
 )
+from s3node.storage.quarantine import entry_id
 from s3node.storage.types import ChunkInfo
 
 __all__ = [
@@ -182,6 +183,7 @@ class TempWriter:
         self.chunk_id = chunk_id
         self.size = size
         self.written = 0
+        self._discarded = False
         self.path = layout.tmp / f"{chunk_id}.{uuid.uuid4().hex}.part"
         self._hasher = hasher
         self._fsync = fsync
@@ -195,6 +197,11 @@ class TempWriter:
             if no_space(e):
                 raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
             raise
+
+    @property
+    def on_disk(self) -> int:
+        """The bytes its temp file holds on disk (0 once discarded)."""
+        return 0 if self._discarded else self.written
 
     def write(self, data: bytes) -> None:
         """Hash and append ``data``.
@@ -258,6 +265,7 @@ class TempWriter:
                 os.close(self._fd)
                 self._fd = None
             self.path.unlink(missing_ok=True)
+            self._discarded = True
 
 
 class ChunkFile:
@@ -405,7 +413,8 @@ def quarantine(
     layout: Layout, chunk_id: str, inode: tuple[int, int] | None, reason: str, *, fsync: bool
 ) -> int | None:
     """
-    Move a chunk (and its sidecar) into ``quarantine/`` with a ``.reason`` file.
+    Move a chunk (and its sidecar) into ``quarantine/`` with a ``.reason`` file,
+    as one entry (:mod:`s3node.storage.diskquarantine`).
 
     The caller holds the chunk id's lock.  When ``inode`` is given, the chunk is
     moved only if its data file is still that file (a concurrent delete and
@@ -420,7 +429,7 @@ def quarantine(
         return None
     if inode is not None and (st.st_dev, st.st_ino) != inode:
         return None
-    name = f"{chunk_id}.{time.time_ns()}"
+    name = entry_id(chunk_id, time.time_ns())
     layout.quarantine.mkdir(exist_ok=True)
     (layout.quarantine / f"{name}.reason").write_text(reason + "\n", encoding="utf-8")
     os.rename(data, layout.quarantine / name)

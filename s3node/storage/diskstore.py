@@ -11,27 +11,23 @@ coroutines here run on the event loop and only coordinate.  See
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from s3node.core.checksums import digest_matches
 from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import CHUNK_ID_MAX_LENGTH, CHUNK_ID_MIN_LENGTH, validate_chunk_id
 from s3node.errors import (
     ChunkNotFound,
-    ConfigurationError,
     CorruptChunk,
-    InsufficientStorage,
 )
 from s3node.interfaces import ChecksumAlgorithm
-from s3node.storage import diskfiles, diskwalk
+from s3node.storage import diskfiles, diskquarantine, diskwalk
 from s3node.storage.checks import (
     PutHeader,
     check_page,
@@ -42,8 +38,17 @@ from s3node.storage.checks import (
     put_result,
 )
 from s3node.storage.diskfiles import BrokenChunk, ChunkFile, Layout, TempWriter
-from s3node.storage.locks import KeyedLocks
-from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+from s3node.storage.ledger import DiskSpace, Ledger
+from s3node.storage.locks import KeyedLocks, run_to_end
+from s3node.storage.quarantine import check_entry_id
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    ChunkRead,
+    PutResult,
+    QuarantinePage,
+    StoreUsage,
+)
 
 __all__ = ["DiskChunkStore"]
 
@@ -54,32 +59,6 @@ _HEX = frozenset("0123456789abcdef")
 
 def _is_chunk_id(name: str) -> bool:
     return CHUNK_ID_MIN_LENGTH <= len(name) <= CHUNK_ID_MAX_LENGTH and _HEX.issuperset(name)
-
-
-async def _to_the_end(coro: Coroutine[Any, Any, T]) -> T:
-    """
-    Run ``coro`` to its end even when the caller is cancelled meanwhile (the
-    cancellation is raised once it ended).
-
-    For work that changes the disk under a chunk's lock: a cancelled RPC must
-    neither release the lock while a worker thread still moves the chunk's
-    files nor skip counting what that thread did.
-    """
-    task = asyncio.ensure_future(coro)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if task.done():
-            raise
-        while not task.done():
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError:
-                pass
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            log.failure("disk work of a cancelled call failed", Failure(error))
-        raise
 
 
 class DiskChunkStore:
@@ -96,6 +75,8 @@ class DiskChunkStore:
     :param fsync: fsync files and folders (off only for throwaway stores)
     :param write: ``os.write``-shaped function used for chunk data (tests
         inject failures through it)
+    :param disk_space: what the file system holding ``root`` says (tests
+        inject a fake)
     """
 
     def __init__(
@@ -108,21 +89,20 @@ class DiskChunkStore:
         capacity: int | None = None,
         fsync: bool = True,
         write: Callable[[int, Any], int] = os.write,
+        disk_space: Callable[[Path], DiskSpace] = DiskSpace.of,
     ) -> None:
         self.layout = Layout(root)
         self._algorithms = algorithms
         self._executor = executor
         self._max_chunk_size = max_chunk_size
-        self._capacity = capacity
         self._fsync = fsync
         self._write = write
+        self._disk_space = disk_space
         self._locks = KeyedLocks()
         self._lock_fd: int | None = None
         #: puts in progress, discarded by close() if their coroutine never finishes
         self._writers: set[TempWriter] = set()
-        self._chunk_count = 0
-        self._used = 0
-        self._reserved = 0
+        self._ledger = Ledger(capacity)
 
     # -- life cycle ------------------------------------------------------
 
@@ -137,29 +117,19 @@ class DiskChunkStore:
             data dir or it cannot be created.
         """
         layout = self.layout
-        try:
-            for d in (layout.root, layout.chunks, layout.tmp, layout.quarantine):
-                d.mkdir(parents=True, exist_ok=True)
-            fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            raise ConfigurationError(f"cannot use data dir {layout.root}: {e}") from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ConfigurationError(
-                f"data dir {layout.root} is in use by another storage node"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = diskwalk.lock_data_dir(layout)
         removed = diskwalk.clean_tmp(layout)
         if removed:
             log.info("removed {count} leftover temp files", count=removed)
-        self._chunk_count, self._used = diskwalk.scan(layout, _is_chunk_id)
+        ledger = self._ledger
+        ledger.chunk_count, ledger.used = diskwalk.scan(layout, _is_chunk_id)
+        ledger.quarantined = diskquarantine.count(layout)
         log.info(
-            "data dir {root}: {count} chunks, {used} bytes",
+            "data dir {root}: {count} chunks, {used} bytes, {quarantined} quarantined",
             root=str(layout.root),
-            count=self._chunk_count,
-            used=self._used,
+            count=ledger.chunk_count,
+            used=ledger.used,
+            quarantined=ledger.quarantined,
         )
 
     def close(self) -> None:
@@ -183,29 +153,28 @@ class DiskChunkStore:
 
     # -- space -------------------------------------------------------------
 
-    def _statvfs(self) -> tuple[int, int]:
-        st = os.statvfs(self.layout.root)
-        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    def _written(self) -> int:
+        """Bytes the puts in progress have in their temp files (the disk counts them already)."""
+        return sum(writer.on_disk for writer in self._writers)
 
     async def usage(self) -> StoreUsage:
-        """Capacity, bytes used by chunks, bytes free and the chunk count."""
-        total, fs_free = await self._run(self._statvfs)
-        capacity = self._capacity if self._capacity is not None else total
-        free = max(0, min(capacity - self._used - self._reserved, fs_free))
-        return StoreUsage(capacity, self._used, free, self._chunk_count)
+        """
+        Capacity, bytes used by chunks, bytes free (minus what puts in progress
+        reserved), the chunk count and the quarantine entries.
 
-    async def _reserve(self, size: int) -> None:
-        _, fs_free = await self._run(self._statvfs)
-        if self._capacity is not None and self._used + self._reserved + size > self._capacity:
-            raise InsufficientStorage(
-                f"chunk of {size} bytes does not fit: {self._used + self._reserved} of "
-                f"{self._capacity} bytes in use"
-            )
-        if size > fs_free:
-            raise InsufficientStorage(
-                f"chunk of {size} bytes does not fit: {fs_free} bytes free on disk"
-            )
-        self._reserved += size
+        The ``statvfs`` runs on the event loop's default executor, not on the
+        store's, so a health check never waits behind chunk I/O.
+        """
+        loop = asyncio.get_running_loop()
+        disk = await loop.run_in_executor(None, self._disk_space, self.layout.root)
+        ledger = self._ledger
+        return StoreUsage(
+            ledger.effective_capacity(disk),
+            ledger.used,
+            ledger.free(disk, self._written()),
+            ledger.chunk_count,
+            ledger.quarantined,
+        )
 
     # -- lookups -------------------------------------------------------------
 
@@ -214,26 +183,24 @@ class DiskChunkStore:
         return None if factory is None else factory()
 
     async def _quarantine(self, chunk_id: str, inode: tuple[int, int] | None, reason: str) -> None:
-        await _to_the_end(self._quarantine_now(chunk_id, inode, reason))
+        await run_to_end(self._quarantine_now(chunk_id, inode, reason))
 
     async def _quarantine_now(
         self, chunk_id: str, inode: tuple[int, int] | None, reason: str
     ) -> None:
         async with self._locks(chunk_id):
-            size = await self._run(
-                lambda: diskfiles.quarantine(
-                    self.layout, chunk_id, inode, reason, fsync=self._fsync
-                )
-            )
-            if size is not None:
-                self._forget(size)
-                log.warn(  # noqa: G010 (twisted.logger has no .warning)
-                    "quarantined chunk {chunk_id}: {reason}", chunk_id=chunk_id, reason=reason
-                )
+            await self._move_aside(chunk_id, inode, reason)
 
-    def _forget(self, size: int) -> None:
-        self._chunk_count -= 1
-        self._used -= size
+    async def _move_aside(self, chunk_id: str, inode: tuple[int, int] | None, reason: str) -> None:
+        """Quarantine a chunk and count it; the caller holds the chunk's lock."""
+        size = await self._run(
+            lambda: diskfiles.quarantine(self.layout, chunk_id, inode, reason, fsync=self._fsync)
+        )
+        if size is not None:
+            self._ledger.moved_to_quarantine(size)
+            log.warn(  # noqa: G010 (twisted.logger has no .warning)
+                "quarantined chunk {chunk_id}: {reason}", chunk_id=chunk_id, reason=reason
+            )
 
     async def _lookup(self, chunk_id: str) -> ChunkInfo | None:
         """The stored record, ``None`` when absent; a broken chunk is quarantined first."""
@@ -252,7 +219,7 @@ class DiskChunkStore:
         :return: the record if the chunk is fine after all, ``None`` if it is gone.
         :raises CorruptChunk: when it is still broken (it is quarantined).
         """
-        return await _to_the_end(self._settle_broken_now(chunk_id))
+        return await run_to_end(self._settle_broken_now(chunk_id))
 
     async def _settle_broken_now(self, chunk_id: str) -> ChunkInfo | None:
         async with self._locks(chunk_id):
@@ -260,16 +227,7 @@ class DiskChunkStore:
                 return await self._run(diskfiles.read_info, self.layout, chunk_id)
             except BrokenChunk as e:
                 reason = str(e)
-                size = await self._run(
-                    lambda: diskfiles.quarantine(
-                        self.layout, chunk_id, None, reason, fsync=self._fsync
-                    )
-                )
-                if size is not None:
-                    self._forget(size)
-                    log.warn(  # noqa: G010 (twisted.logger has no .warning)
-                        "quarantined chunk {chunk_id}: {reason}", chunk_id=chunk_id, reason=reason
-                    )
+                await self._move_aside(chunk_id, None, reason)
         raise CorruptChunk(f"chunk {chunk_id} is corrupt ({reason}) and was quarantined")
 
     async def stat(self, chunk_id: str) -> ChunkInfo:
@@ -294,7 +252,7 @@ class DiskChunkStore:
     async def delete(self, chunk_id: str) -> bool:
         """Remove a chunk; ``False`` when there was none."""
         chunk_id = validate_chunk_id(chunk_id)
-        return await _to_the_end(self._delete_now(chunk_id))
+        return await run_to_end(self._delete_now(chunk_id))
 
     async def _delete_now(self, chunk_id: str) -> bool:
         async with self._locks(chunk_id):
@@ -303,9 +261,32 @@ class DiskChunkStore:
             )
             if size is None:
                 return False
-            self._forget(size)
+            self._ledger.removed(size)
         log.info("deleted chunk {chunk_id}", chunk_id=chunk_id)
         return True
+
+    # -- quarantine ------------------------------------------------------------
+
+    async def list_quarantined(self, *, after: str = "", limit: int = 0) -> QuarantinePage:
+        """Up to ``limit`` quarantine entries with ids greater than ``after``, ascending."""
+        limit, after = check_page(limit, after, check_entry_id)
+        return await self._run(diskquarantine.list_page, self.layout, after, limit)
+
+    async def drop_quarantined(self, entry_id: str) -> bool:
+        """Remove a quarantine entry for good; ``False`` when there was none."""
+        chunk_id, _ = check_entry_id(entry_id)
+        return await run_to_end(self._drop_quarantined_now(chunk_id, entry_id))
+
+    async def _drop_quarantined_now(self, chunk_id: str, entry_id: str) -> bool:
+        async with self._locks(chunk_id):
+            dropped = await self._run(
+                lambda: diskquarantine.drop(self.layout, entry_id, fsync=self._fsync)
+            )
+            if dropped:
+                self._ledger.quarantined -= 1
+        if dropped:
+            log.info("dropped quarantine entry {entry_id}", entry_id=entry_id)
+        return dropped
 
     # -- put -------------------------------------------------------------
 
@@ -343,11 +324,9 @@ class DiskChunkStore:
             check_same(existing, header)
             await drain_put(header, data)
             return put_result(existing, created=False)
-        await self._reserve(header.size)
-        try:
+        disk = await self._run(self._disk_space, self.layout.root)
+        with self._ledger.reserve(header.size, disk, self._written()):
             return await self._put_new(header, data)
-        finally:
-            self._reserved -= header.size
 
     async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
         # Created here, not on the executor, so a cancellation cannot lose track of
@@ -369,7 +348,7 @@ class DiskChunkStore:
             info = ChunkInfo(
                 header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
             )
-            existing = await _to_the_end(self._commit(writer, info))
+            existing = await run_to_end(self._commit(writer, info))
         finally:
             try:
                 await self._run_to_end(writer.discard)
@@ -390,10 +369,9 @@ class DiskChunkStore:
                 lambda: diskfiles.commit(self.layout, writer, info, fsync=self._fsync)
             )
             if quarantined is not None:
-                self._forget(quarantined)
+                self._ledger.moved_to_quarantine(quarantined)
             if existing is None:
-                self._chunk_count += 1
-                self._used += info.size
+                self._ledger.stored(info.size)
         return existing
 
     # -- get -------------------------------------------------------------

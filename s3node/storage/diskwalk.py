@@ -1,17 +1,42 @@
 """
-Walking a data dir's ``chunks/`` tree: counting, listing in id order, and
-emptying ``tmp/``.  Blocking: runs on the store's executor.
+Taking a data dir (folders and lock), walking its ``chunks/`` tree
+(counting, listing in id order) and emptying ``tmp/``.  Blocking: runs at
+start-up or on the store's executor.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from s3node.errors import ConfigurationError
 from s3node.storage.diskfiles import Layout
 
-__all__ = ["clean_tmp", "list_ids", "scan"]
+__all__ = ["clean_tmp", "list_ids", "lock_data_dir", "scan"]
+
+
+def lock_data_dir(layout: Layout) -> int:
+    """
+    Create the data dir's folders and ``flock`` its lock file.
+
+    :return: the lock file's descriptor (closing it unlocks the data dir).
+    :raises s3node.errors.ConfigurationError: when another process uses the
+        data dir or it cannot be created.
+    """
+    try:
+        for d in (layout.root, layout.chunks, layout.tmp, layout.quarantine):
+            d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise ConfigurationError(f"cannot use data dir {layout.root}: {e}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigurationError(f"data dir {layout.root} is in use by another storage node") from None
+    return fd
 
 
 def scan(layout: Layout, is_chunk_id: Callable[[str], bool]) -> tuple[int, int]:

@@ -14,7 +14,12 @@ import grpc
 
 from s3node import errors as e
 
-__all__ = ["ERROR_CODE_KEY", "STATUS_BY_ERROR", "error_from_rpc", "status_for"]
+__all__ = [
+    "ERROR_CODE_KEY",
+    "STATUS_BY_ERROR",
+    "error_from_rpc",
+    "status_for",
+]
 
 #: trailing metadata key carrying :attr:`S3NodeError.code`
 ERROR_CODE_KEY = "s3node-error-code"
@@ -31,6 +36,8 @@ STATUS_BY_ERROR: dict[type[e.S3NodeError], grpc.StatusCode] = {
     e.NotFound: grpc.StatusCode.NOT_FOUND,
     e.Conflict: grpc.StatusCode.ALREADY_EXISTS,
     e.InsufficientStorage: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    e.NodeBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    e.PutStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     e.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -1,12 +1,22 @@
-"""Per-key asyncio locks that free themselves when nobody holds or awaits them."""
+"""
+Per-key asyncio locks that free themselves when nobody holds or awaits them,
+and :func:`run_to_end` for the work done under them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
-__all__ = ["KeyedLocks"]
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+__all__ = ["KeyedLocks", "run_to_end"]
+
+log = Logger()
+T = TypeVar("T")
 
 
 class KeyedLocks:
@@ -39,3 +49,29 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+async def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
+    """
+    Run ``coro`` to its end even when the caller is cancelled meanwhile (the
+    cancellation is raised once it ended).
+
+    For work that changes the disk under a chunk's lock: a cancelled RPC must
+    neither release the lock while a worker thread still moves the chunk's
+    files nor skip counting what that thread did.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.done():
+            raise
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                pass
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.failure("disk work of a cancelled call failed", Failure(error))
+        raise

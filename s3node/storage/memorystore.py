@@ -9,6 +9,7 @@ throwaway setups only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from s3node.core.checksums import digest_matches
@@ -18,11 +19,11 @@ from s3node.errors import (
     ChecksumMismatch,
     ChunkNotFound,
     CorruptChunk,
-    InsufficientStorage,
     SizeMismatch,
 )
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.storage.checks import (
+    PutHeader,
     check_page,
     check_put_header,
     check_range,
@@ -31,7 +32,22 @@ from s3node.storage.checks import (
     put_result,
 )
 from s3node.storage.diskfiles import now
-from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+from s3node.storage.ledger import Ledger
+from s3node.storage.quarantine import (
+    check_entry_id,
+    entry_id,
+    entry_time,
+    page_ids,
+)
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    ChunkRead,
+    PutResult,
+    QuarantineEntry,
+    QuarantinePage,
+    StoreUsage,
+)
 
 __all__ = ["MemoryChunkStore"]
 
@@ -48,19 +64,26 @@ class MemoryChunkStore:
     ) -> None:
         self._algorithms = algorithms
         self._max_chunk_size = max_chunk_size
-        self._capacity = capacity
+        self._ledger = Ledger(capacity)
         self._chunks: dict[str, tuple[ChunkInfo, bytearray]] = {}
-        #: chunks that failed verification, by id
-        self.quarantined: dict[str, tuple[ChunkInfo, bytes]] = {}
+        #: quarantine entries by entry id, with the bytes that failed verification
+        self._quarantine: dict[str, tuple[QuarantineEntry, bytes]] = {}
+        self._last_ns = 0
 
     def corrupt(self, chunk_id: str, position: int = 0) -> None:
         """Flip one bit of a stored chunk (for tests of verification)."""
         self._chunks[chunk_id][1][position] ^= 0x01
 
     async def usage(self) -> StoreUsage:
-        """Capacity, bytes used, bytes free and the chunk count."""
-        used = sum(info.size for info, _ in self._chunks.values())
-        return StoreUsage(self._capacity, used, max(0, self._capacity - used), len(self._chunks))
+        """Capacity, bytes used, bytes free (minus what puts in progress reserved), chunk count."""
+        ledger = self._ledger
+        return StoreUsage(
+            ledger.effective_capacity(),
+            ledger.used,
+            ledger.free(),
+            ledger.chunk_count,
+            ledger.quarantined,
+        )
 
     async def stat(self, chunk_id: str) -> ChunkInfo:
         """A chunk's record."""
@@ -79,7 +102,11 @@ class MemoryChunkStore:
 
     async def delete(self, chunk_id: str) -> bool:
         """Remove a chunk; ``False`` when there was none."""
-        return self._chunks.pop(validate_chunk_id(chunk_id), None) is not None
+        removed = self._chunks.pop(validate_chunk_id(chunk_id), None)
+        if removed is None:
+            return False
+        self._ledger.removed(removed[0].size)
+        return True
 
     async def put(
         self,
@@ -104,8 +131,10 @@ class MemoryChunkStore:
             check_same(existing[0], header)
             await drain_put(header, data)
             return put_result(existing[0], created=False)
-        if (await self.usage()).free < header.size:
-            raise InsufficientStorage(f"chunk of {header.size} bytes does not fit")
+        with self._ledger.reserve(header.size):
+            return await self._put_new(header, data)
+
+    async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
         hasher = header.algorithm()
         buf = bytearray()
         async for piece in data:
@@ -123,6 +152,7 @@ class MemoryChunkStore:
             return put_result(existing[0], created=False)
         info = ChunkInfo(header.chunk_id, header.size, header.algorithm.name, header.digest, now())
         self._chunks[header.chunk_id] = (info, buf)
+        self._ledger.stored(info.size)
         return put_result(info, created=True)
 
     async def read(
@@ -147,8 +177,30 @@ class MemoryChunkStore:
             hasher.update(data)
             if not digest_matches(info.digest, hasher.hexdigest()):
                 if self._chunks.get(info.chunk_id, (None,))[0] is info:
-                    del self._chunks[info.chunk_id]
-                    self.quarantined[info.chunk_id] = (info, data)
+                    self._move_aside(info, data, "digest differs from the record")
                 raise CorruptChunk(f"chunk {info.chunk_id} is corrupt and was quarantined")
         for pos in range(offset, offset + length, FRAME_SIZE):
             yield data[pos : min(pos + FRAME_SIZE, offset + length)]
+
+    def _move_aside(self, info: ChunkInfo, data: bytes, reason: str) -> None:
+        """Turn a stored chunk into a quarantine entry."""
+        ns = self._last_ns = max(time.time_ns(), self._last_ns + 1)
+        key = entry_id(info.chunk_id, ns)
+        entry = QuarantineEntry(key, info.chunk_id, reason, entry_time(ns), info.size)
+        self._quarantine[key] = (entry, data)
+        del self._chunks[info.chunk_id]
+        self._ledger.moved_to_quarantine(info.size)
+
+    async def list_quarantined(self, *, after: str = "", limit: int = 0) -> QuarantinePage:
+        """Up to ``limit`` quarantine entries with ids greater than ``after``, ascending."""
+        limit, after = check_page(limit, after, check_entry_id)
+        ids, token = page_ids(self._quarantine, after, limit)
+        return QuarantinePage(tuple(self._quarantine[i][0] for i in ids), token)
+
+    async def drop_quarantined(self, entry_id: str) -> bool:
+        """Remove a quarantine entry for good; ``False`` when there was none."""
+        check_entry_id(entry_id)
+        if self._quarantine.pop(entry_id, None) is None:
+            return False
+        self._ledger.quarantined -= 1
+        return True

@@ -146,7 +146,14 @@ class StorageNodeService(MultiService):
         try:
             store.open()
             server = grpc.aio.server(options=SERVER_OPTIONS)
-            add_storage_servicer(StorageServicer(store, node_id=config.node_id), server)
+            servicer = StorageServicer(
+                store,
+                node_id=config.node_id,
+                clock=self._reactor,
+                put_idle_timeout=config.put_idle_timeout,
+                max_concurrent_calls=config.max_concurrent_calls,
+            )
+            add_storage_servicer(servicer, server)
             target = (
                 f"[{config.host}]:{config.port}"
                 if ":" in config.host

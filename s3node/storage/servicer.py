@@ -2,10 +2,13 @@
 The gRPC face of a chunk store: ``s3node.storage.v1.Storage`` on grpc.aio.
 
 Each RPC is an asyncio coroutine (grpc.aio runs it on the event loop that
-Twisted's asyncio reactor drives).  The servicer only translates: messages
-to chunk store calls and back, and errors to statuses in :func:`_edge` (with
-:mod:`s3node.storage.errors`).  Verification, locking and disk discipline
-live in the chunk store.
+Twisted's asyncio reactor drives).  The servicer translates messages to chunk
+store calls and back, and errors to statuses in :func:`_edge` (with
+:mod:`s3node.storage.errors`), and applies the node's limits
+(:mod:`s3node.storage.limits`): every call but ``Health`` takes one of
+``max_concurrent_calls`` slots or is refused at once, and a PutChunk stream
+silent for ``put_idle_timeout`` seconds is ended.  Verification, locking and
+disk discipline live in the chunk store.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -24,10 +28,11 @@ from twisted.python.failure import Failure
 import s3node
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
-from s3node.errors import InvalidRequest, S3NodeError
-from s3node.interfaces import ChunkStore
+from s3node.errors import InvalidRequest, PutStalled, S3NodeError
 from s3node.storage.errors import ERROR_CODE_KEY, status_for
-from s3node.storage.types import ChunkInfo
+from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
+from s3node.storage.quarantine import QuarantineStore
+from s3node.storage.types import ChunkInfo, QuarantineEntry
 
 __all__ = ["StorageServicer", "add_storage_servicer"]
 
@@ -96,6 +101,12 @@ _METHODS: dict[str, tuple[Callable[..., Any], Any, Any]] = {
         grpc.unary_unary_rpc_method_handler, pb.ListChunksRequest, pb.ListChunksResponse
     ),
     "Health": (grpc.unary_unary_rpc_method_handler, pb.HealthRequest, pb.HealthResponse),
+    "ListQuarantined": (
+        grpc.unary_unary_rpc_method_handler, pb.ListQuarantinedRequest, pb.ListQuarantinedResponse
+    ),
+    "DropQuarantined": (
+        grpc.unary_unary_rpc_method_handler, pb.DropQuarantinedRequest, pb.DropQuarantinedResponse
+    ),
 }
 _SERVICE = "s3node.storage.v1.Storage"
 
@@ -117,15 +128,29 @@ def add_storage_servicer(servicer: StorageServicer, server: Any) -> None:
     server.add_registered_method_handlers(_SERVICE, handlers)
 
 
+def _timestamp(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def _entry_message(entry: QuarantineEntry) -> pb.QuarantineEntry:
+    return pb.QuarantineEntry(
+        chunk_id=entry.chunk_id,
+        reason=entry.reason,
+        quarantined_at=_timestamp(entry.quarantined_at),
+        entry_id=entry.entry_id,
+        size=entry.size,
+    )
+
+
 def _info_message(info: ChunkInfo) -> pb.ChunkInfo:
-    created = Timestamp()
-    created.FromDatetime(info.created)
     return pb.ChunkInfo(
         chunk_id=info.chunk_id,
         size=info.size,
         checksum_algorithm=info.algorithm,
         digest=info.digest,
-        created=created,
+        created=_timestamp(info.created),
     )
 
 
@@ -153,12 +178,15 @@ async def _drain(requests: AsyncIterator[Any]) -> None:
         pass
 
 
-async def _decoded(requests: AsyncIterable[Any]) -> AsyncIterator[Any]:
-    """The messages of a request stream; one protobuf cannot decode is a bad request."""
+async def _decoded(requests: AsyncIterable[Any], idle: IdleTimeout) -> AsyncIterator[Any]:
+    """
+    The messages of a PutChunk stream; one protobuf cannot decode is a bad
+    request, and a stream silent for ``idle.seconds`` raises :class:`PutStalled`.
+    """
     it = aiter(requests)
     while True:
         try:
-            request = await anext(it)
+            request = await idle.next(it, "the PutChunk stream")
         except StopAsyncIteration:
             return
         except DecodeError as e:
@@ -167,10 +195,10 @@ async def _decoded(requests: AsyncIterable[Any]) -> AsyncIterator[Any]:
 
 
 async def _split_put_stream(
-    requests: AsyncIterable[Any],
+    requests: AsyncIterable[Any], idle: IdleTimeout
 ) -> tuple[pb.PutChunkHeader, AsyncIterator[bytes], AsyncIterator[Any]]:
     """The header of a PutChunk stream, an iterator over its data, and the raw stream."""
-    it = _decoded(requests)
+    it = _decoded(requests, idle)
     try:
         first = await anext(it)
     except StopAsyncIteration:
@@ -194,17 +222,61 @@ async def _split_put_stream(
 
 
 class StorageServicer(pb_grpc.StorageServicer):
-    """Serves one :class:`s3node.interfaces.ChunkStore` as ``s3node.storage.v1.Storage``."""
+    """
+    Serves one chunk store (with its quarantine) as ``s3node.storage.v1.Storage``.
 
-    def __init__(self, store: ChunkStore, *, node_id: str, version: str = s3node.__version__):
+    :param clock: measures ``put_idle_timeout`` (the reactor; a fake clock in tests)
+    :param put_idle_timeout: seconds a PutChunk stream may send nothing
+    :param max_concurrent_calls: calls served at once, ``Health`` aside
+    """
+
+    def __init__(
+        self,
+        store: QuarantineStore,
+        *,
+        node_id: str,
+        clock: Clock,
+        put_idle_timeout: float = 30.0,
+        max_concurrent_calls: int = 64,
+        version: str = s3node.__version__,
+    ):
         self._store = store
         self._node_id = node_id
         self._version = version
+        self._idle = IdleTimeout(clock, put_idle_timeout)
+        self.calls = CallLimiter(max_concurrent_calls, "--max-concurrent-calls")
+        #: refused puts whose stream is read to its end before the refusal is sent
+        self._refusals = CallLimiter(max_concurrent_calls, "refusals being drained")
+
+    @asynccontextmanager
+    async def _slot(
+        self, rpc: str, requests: AsyncIterable[Any] | None = None
+    ) -> AsyncIterator[None]:
+        """
+        Hold one of the node's call slots for the block.
+
+        :param requests: a PutChunk stream, drained (see :func:`_drain`) before
+            a refusal while fewer than ``max_concurrent_calls`` refusals drain
+        :raises NodeBusy: when every slot is taken.
+        """
+        try:
+            self.calls.acquire(rpc)
+        except S3NodeError:
+            if requests is not None and self._refusals.try_acquire():
+                try:
+                    await _drain(_decoded(requests, self._idle))
+                finally:
+                    self._refusals.release()
+            raise
+        try:
+            yield
+        finally:
+            self.calls.release()
 
     async def PutChunk(self, request_iterator: Any, context: Any) -> pb.PutChunkResponse:
         """Store one chunk from a header and data messages."""
-        async with _edge(context, "PutChunk"):
-            header, data, requests = await _split_put_stream(request_iterator)
+        async with _edge(context, "PutChunk"), self._slot("PutChunk", request_iterator):
+            header, data, requests = await _split_put_stream(request_iterator, self._idle)
             try:
                 result = await self._store.put(
                     header.chunk_id,
@@ -213,6 +285,13 @@ class StorageServicer(pb_grpc.StorageServicer):
                     digest=header.digest,
                     data=data,
                 )
+            except PutStalled:
+                log.info(
+                    "cancelled a PutChunk of {chunk_id}: its stream sent nothing for {seconds} s",
+                    chunk_id=header.chunk_id,
+                    seconds=self._idle.seconds,
+                )
+                raise
             except S3NodeError:
                 await _drain(requests)
                 raise
@@ -227,7 +306,7 @@ class StorageServicer(pb_grpc.StorageServicer):
 
     async def GetChunk(self, request: Any, context: Any) -> AsyncIterator[pb.GetChunkResponse]:
         """Stream a chunk (or a range of it): its record first, then its bytes."""
-        async with _edge(context, "GetChunk"):
+        async with _edge(context, "GetChunk"), self._slot("GetChunk"):
             request = _decodable(request)
             read = await self._store.read(
                 request.chunk_id,
@@ -244,21 +323,21 @@ class StorageServicer(pb_grpc.StorageServicer):
 
     async def DeleteChunk(self, request: Any, context: Any) -> pb.DeleteChunkResponse:
         """Remove a chunk (idempotent)."""
-        async with _edge(context, "DeleteChunk"):
+        async with _edge(context, "DeleteChunk"), self._slot("DeleteChunk"):
             request = _decodable(request)
             return pb.DeleteChunkResponse(deleted=await self._store.delete(request.chunk_id))
         raise AssertionError("unreachable")
 
     async def StatChunk(self, request: Any, context: Any) -> pb.StatChunkResponse:
         """Describe a chunk."""
-        async with _edge(context, "StatChunk"):
+        async with _edge(context, "StatChunk"), self._slot("StatChunk"):
             info = await self._store.stat(_decodable(request).chunk_id)
             return pb.StatChunkResponse(info=_info_message(info))
         raise AssertionError("unreachable")
 
     async def ListChunks(self, request: Any, context: Any) -> pb.ListChunksResponse:
         """A page of chunk ids."""
-        async with _edge(context, "ListChunks"):
+        async with _edge(context, "ListChunks"), self._slot("ListChunks"):
             request = _decodable(request)
             page = await self._store.list(after=request.page_token, limit=request.page_size)
             return pb.ListChunksResponse(
@@ -266,8 +345,29 @@ class StorageServicer(pb_grpc.StorageServicer):
             )
         raise AssertionError("unreachable")
 
+    async def ListQuarantined(self, request: Any, context: Any) -> pb.ListQuarantinedResponse:
+        """A page of quarantine entries."""
+        async with _edge(context, "ListQuarantined"), self._slot("ListQuarantined"):
+            request = _decodable(request)
+            page = await self._store.list_quarantined(
+                after=request.page_token, limit=request.page_size
+            )
+            return pb.ListQuarantinedResponse(
+                entries=[_entry_message(e) for e in page.entries],
+                next_page_token=page.next_page_token,
+            )
+        raise AssertionError("unreachable")
+
+    async def DropQuarantined(self, request: Any, context: Any) -> pb.DropQuarantinedResponse:
+        """Remove a quarantine entry (idempotent)."""
+        async with _edge(context, "DropQuarantined"), self._slot("DropQuarantined"):
+            request = _decodable(request)
+            dropped = await self._store.drop_quarantined(request.entry_id)
+            return pb.DropQuarantinedResponse(dropped=dropped)
+        raise AssertionError("unreachable")
+
     async def Health(self, request: Any, context: Any) -> pb.HealthResponse:
-        """The node's id, space and chunk count."""
+        """The node's id, space and chunk count (never refused for being busy)."""
         async with _edge(context, "Health"):
             _decodable(request)
             usage = await self._store.usage()
@@ -278,5 +378,6 @@ class StorageServicer(pb_grpc.StorageServicer):
                 free=usage.free,
                 chunk_count=usage.chunk_count,
                 version=self._version,
+                quarantined_count=usage.quarantined,
             )
         raise AssertionError("unreachable")

@@ -20,6 +20,8 @@ __all__ = [
     "ChunkStat",
     "NodeHealth",
     "PutResult",
+    "QuarantineEntry",
+    "QuarantinePage",
     "StoreUsage",
 ]
 
@@ -72,6 +74,8 @@ class StoreUsage:
     used: int
     free: int
     chunk_count: int
+    #: quarantine entries kept (see :mod:`s3node.storage.quarantine`)
+    quarantined: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,32 @@ class NodeHealth:
     free: int
     chunk_count: int
     version: str = ""
+    #: quarantine entries the node keeps (0 from a node too old to say)
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A chunk a store moved aside because it failed verification."""
+
+    #: names the entry: ``<chunk id>.<epoch nanoseconds>``
+    entry_id: str
+    chunk_id: str
+    #: why the store quarantined it
+    reason: str
+    #: when (timezone-aware, UTC)
+    quarantined_at: datetime
+    #: bytes of the quarantined data
+    size: int
+
+
+@dataclass(frozen=True)
+class QuarantinePage:
+    """One page of quarantine entries, ascending by entry id."""
+
+    entries: tuple[QuarantineEntry, ...]
+    #: pass back to get the next page; ``""`` on the last page
+    next_page_token: str
 
 
 @dataclass

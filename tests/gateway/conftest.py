@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import pytest_twisted
 from gateway.gateway_fakes import FakeNode
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -18,6 +19,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig
+from s3node.gateway.streaming import BodyStream
 from s3node.metadata.memory import MemoryMetadataStore
 from s3node.records import NodeRecord
 
@@ -71,3 +73,43 @@ async def gw() -> AsyncIterator[Running]:
         await running.gateway.pool.close()
         await running.gateway.wait_background()
         pool.stop()
+
+
+class WatchedBody(BodyStream):
+    """A request body stream that counts how often it paused and resumed its client."""
+
+    def __init__(self, pause: Any = None, resume: Any = None) -> None:
+        self.pauses = self.resumes = 0
+        #: the transport the stream pauses (the connection from the client)
+        self.transport = getattr(pause, "__self__", None)
+
+        def paused() -> None:
+            self.pauses += 1
+            pause()
+
+        def resumed() -> None:
+            self.resumes += 1
+            resume()
+
+        super().__init__(pause and paused, resume and resumed)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the client is paused right now."""
+        return self.pauses > self.resumes
+
+
+@pytest.fixture
+def bodies(monkeypatch: pytest.MonkeyPatch) -> list[WatchedBody]:
+    """Every request body stream the gateway creates during the test, oldest first."""
+    from s3node.gateway import streaming
+
+    created: list[WatchedBody] = []
+
+    class Recorded(WatchedBody):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            created.append(self)
+
+    monkeypatch.setattr(streaming, "BodyStream", Recorded)
+    return created

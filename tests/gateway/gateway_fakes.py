@@ -45,6 +45,8 @@ class FakeNode:
         self.reads = 0
         #: when set, puts wait until the event is set (a stalled node)
         self.gate: asyncio.Event | None = None
+        #: puts waiting at ``gate`` right now
+        self.stalled = 0
         #: when each chunk was first stored, by id (``StatChunk``'s ``created``)
         self.created: dict[str, datetime] = {}
         #: what the node moved aside, by entry id
@@ -59,8 +61,12 @@ class FakeNode:
     async def put_chunk(self, chunk_id: str, data: bytes | memoryview, *, algorithm: str,
                         digest: str, timeout: float | None = None) -> PutResult:
         await asyncio.sleep(0)
-        if self.gate is not None:
-            await self.gate.wait()
+        if self.gate is not None and not self.gate.is_set():
+            self.stalled += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.stalled -= 1
         self._check()
         assert algorithm == "sha256" and hashlib.sha256(data).hexdigest() == digest
         created = chunk_id not in self.chunks

@@ -5,25 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest_twisted
+from support.raw_http import connect_raw
+from support.waiting import poll_until
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.protocol import Protocol
 
 from s3node.records import FileStatus
-
-
-async def _sleep(seconds: float) -> None:
-    from twisted.internet import reactor
-    from twisted.internet.task import deferLater
-
-    await deferLater(reactor, seconds, lambda: None)
-
-
-async def _wait_for(predicate, what: str, turns: int = 400) -> None:
-    for _ in range(turns):
-        if predicate():
-            return
-        await _sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_shielded_forwards_results_and_keeps_cancellation_out() -> None:
@@ -54,33 +40,31 @@ def test_shielded_forwards_results_and_keeps_cancellation_out() -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_disconnect_during_a_chunk_write_fails_the_file_and_records_the_chunk(gw):
+async def test_disconnect_during_a_chunk_write_fails_the_file_and_records_the_chunk(gw, bodies):
     """A client that drops while a chunk write is under way: the write still completes,
     the chunk is recorded (so the sweeper can find it) and the file ends failed."""
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-
     gate = asyncio.Event()
     for node in gw.nodes.values():
         node.gate = gate
     boundary = "b0undary"
     head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
             f'filename="gone.bin"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
-    port = int(gw.url.rsplit(":", 1)[1])
-    client = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), Protocol())
+    client = await connect_raw(gw.url)
     client.transport.write(
         b"POST /files HTTP/1.1\r\nHost: x\r\n"
         + f"Content-Type: multipart/form-data; boundary={boundary}\r\n".encode()
         + f"Content-Length: {len(head) + 100_000}\r\n\r\n".encode() + head + b"x" * 2500)
-    await _wait_for(lambda: gw.store.files, "the upload to start")
-    await _sleep(0.2)  # the first chunk writes reach the gate and wait there
+    # 2500 bytes of 1000-byte chunks: two chunks are written, each to 2 replicas.
+    await poll_until(lambda: sum(n.stalled for n in gw.nodes.values()) == 2 * 2,
+                     what="the first chunk writes to reach the gate and wait there")
     assert sum(n.puts for n in gw.nodes.values()) == 0
     client.transport.abortConnection()
-    await _sleep(0.2)  # the disconnect reaches the gateway (and Klein cancels the handler)
+    # The disconnect reaches the gateway: the body fails (and Klein cancels the handler).
+    await poll_until(lambda: bodies[0].complete, what="the disconnect to reach the gateway")
     gate.set()
     (file_id,) = gw.store.files
-    await _wait_for(lambda: gw.store.files[file_id].status is FileStatus.FAILED,
-                    "the file to be marked failed")
+    await poll_until(lambda: gw.store.files[file_id].status is FileStatus.FAILED,
+                     what="the file to be marked failed")
     recorded = gw.store.chunks[file_id]
     assert recorded, "the chunks written before the disconnect are recorded"
     for chunk in recorded.values():

@@ -7,27 +7,12 @@ from typing import Any
 
 import pytest_twisted
 from gateway.gateway_fakes import FakeNode
+from support.waiting import poll_until
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
 from s3node.metadata.memory import MemoryMetadataStore
 from s3node.records import ChunkRecord, NodeRecord, ReplicaRecord, ReplicaState
-
-
-async def real_sleep(seconds: float) -> None:
-    import asyncio
-
-    from twisted.internet.defer import Deferred
-
-    await Deferred.fromFuture(asyncio.ensure_future(asyncio.sleep(seconds)))
-
-
-async def settle(condition: Any, timeout: float = 5.0) -> None:
-    """Let the real event loop run (the fake nodes answer there) until ``condition()``."""
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await real_sleep(0.01)
 
 
 def cpu(f: Any, *args: Any) -> Any:
@@ -79,10 +64,9 @@ async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
     clock.advance(29)
     assert failed.file_id in store.files
     clock.advance(1)
-    for _ in range(200):  # the fake nodes answer on the real event loop
-        if failed.file_id not in store.files and deleting.file_id not in store.files:
-            break
-        await real_sleep(0.01)
+    # the fake nodes answer on the real event loop
+    await poll_until(lambda: failed.file_id not in store.files
+                     and deleting.file_id not in store.files, what="the sweep to end")
     assert failed.file_id not in store.files and deleting.file_id not in store.files
     assert busy.file_id in store.files
     assert sum(len(n.chunks) for n in nodes.values()) == 4  # only the busy file's
@@ -135,12 +119,12 @@ async def test_health_checks_mark_nodes_down_and_up():
     assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
     nodes["n2"].down = True
     clock.advance(5)
-    await settle(lambda: len(pool.live_nodes()) == 2)
+    await poll_until(lambda: len(pool.live_nodes()) == 2, what="a node marked down")
     assert [n.node_id for n in pool.live_nodes()] == ["n1", "n3"]
     assert store.nodes["n2"].state.value == "down"
     nodes["n2"].down = False
     clock.advance(5)
-    await settle(lambda: len(pool.live_nodes()) == 3)
+    await poll_until(lambda: len(pool.live_nodes()) == 3, what="the node marked up")
     assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
     assert store.nodes["n2"].capacity == 10**9
     await pool.close()
@@ -156,6 +140,6 @@ async def test_health_check_survives_a_database_outage():
     store.down = True
     nodes["n1"].down = True
     clock.advance(5)
-    await settle(lambda: len(pool.live_nodes()) == 2)
+    await poll_until(lambda: len(pool.live_nodes()) == 2, what="a node marked down")
     assert [n.node_id for n in pool.live_nodes()] == ["n2", "n3"]
     await pool.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 
 import pytest_twisted
+from support.raw_http import connect_raw
+from support.waiting import poll_until, turns
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from s3node.errors import ClientDisconnected
@@ -24,54 +26,11 @@ def head_of(part_len: int) -> tuple[bytes, bytes]:
     return head, f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-class Raw(Protocol):
-    """A raw HTTP client: collects what the server sends, notices the close."""
-
-    def __init__(self) -> None:
-        self.received = b""
-        self.closed: Deferred[None] = Deferred()
-        self._waiters: list[tuple[bytes, Deferred[None]]] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-        for marker, d in list(self._waiters):
-            if marker in self.received:
-                self._waiters.remove((marker, d))
-                d.callback(None)
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.closed.callback(None)
-
-    async def wait_for(self, marker: bytes, timeout: float = 10) -> None:
-        from twisted.internet import reactor
-
-        if marker in self.received:
-            return
-        d: Deferred[None] = Deferred()
-        self._waiters.append((marker, d))
-        d.addTimeout(timeout, reactor)
-        await d
-
-
-async def connect(url: str) -> Raw:
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-
-    port = int(url.rsplit(":", 1)[1])
-    proto = Raw()
-    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), proto)
-    return proto
-
-
-async def sleep(seconds: float) -> None:
-    await Deferred.fromFuture(asyncio.ensure_future(asyncio.sleep(seconds)))
-
-
 @pytest_twisted.ensureDeferred
 async def test_declared_length_over_limit_gets_413_instead_of_100_continue(gw):
     """A Content-Length over the limit is answered 413 right after the headers, with no
     '100 Continue', and the connection is closed."""
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {10**9}\r\nExpect: 100-continue\r\n\r\n".encode())
@@ -87,7 +46,7 @@ async def test_expect_continue_within_limit_gets_100_then_201(gw):
     """A body within the limit gets '100 Continue', then the upload completes with 201."""
     head, tail = head_of(10)
     body = head + b"0123456789" + tail
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
@@ -99,20 +58,28 @@ async def test_expect_continue_within_limit_gets_100_then_201(gw):
 
 
 @pytest_twisted.ensureDeferred
-async def test_chunked_body_is_cut_off_past_the_limit(gw):
+async def test_chunked_body_is_cut_off_past_the_limit(gw, bodies):
     """A chunked upload is answered 413 as soon as it passes the limit (1 MB here)."""
     head, _ = head_of(0)
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n".encode())
     piece = b"z" * 65536
     raw.transport.write(b"%x\r\n%s\r\n" % (len(head), head))
+    sent = len(head)
+
+    def taken_or_answered(sent: int) -> bool:
+        return bool(raw.received) or bool(bodies) and bodies[-1].received >= sent
+
     for _ in range(40):  # 2.6 MB offered, never a final chunk
         if raw.received:
             break
         raw.transport.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-        await sleep(0.01)
+        sent += len(piece)
+        # One piece at a time: the next only once the gateway took this one (or answered).
+        await poll_until(partial(taken_or_answered, sent),
+                         what="the gateway to take the piece or answer")
     await raw.wait_for(b"\r\n\r\n")
     assert raw.received.startswith(b"HTTP/1.1 413 ")
     await raw.closed
@@ -124,21 +91,17 @@ async def test_request_is_dispatched_before_the_body_is_complete(gw):
     """The upload starts (file record created, chunks stored) while the body still arrives;
     a client that then disconnects leaves the file failed, never completed."""
     head, _ = head_of(0)
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(head) + 500_000}\r\n\r\n".encode() + head + bytes(5000))
-    for _ in range(200):
-        if gw.store.files and any(n.puts for n in gw.nodes.values()):
-            break
-        await sleep(0.01)
+    await poll_until(lambda: gw.store.files and any(n.puts for n in gw.nodes.values()),
+                     what="the upload to store a chunk")
     (record,) = gw.store.files.values()
     assert record.status.value == "uploading"
     raw.transport.abortConnection()
-    for _ in range(200):
-        if gw.store.files[record.file_id].status.value != "uploading":
-            break
-        await sleep(0.01)
+    await poll_until(lambda: gw.store.files[record.file_id].status.value != "uploading",
+                     what="the upload to end")
     assert gw.store.files[record.file_id].status.value == "failed"
 
 
@@ -147,7 +110,7 @@ async def test_keep_alive_after_a_streamed_upload(gw):
     """After a completed streamed upload the same connection serves the next request."""
     head, tail = head_of(3)
     body = head + b"abc" + tail
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
@@ -204,39 +167,42 @@ def test_http_channel_keeps_the_request_line_until_the_body_is_complete():
 
 
 @pytest_twisted.ensureDeferred
-async def test_stalled_nodes_pause_the_client_and_memory_stays_bounded(monkeypatch):
+async def test_stalled_nodes_pause_the_client_and_memory_stays_bounded(bodies):
     """While the nodes don't take chunks, the gateway stops reading the body (the
     transport is paused) after a bounded amount; once they resume the upload completes."""
     from gateway.conftest import start_gateway
+    from twisted.internet import reactor
 
-    from s3node.gateway import streaming
+    from s3node.gateway.upload import IN_FLIGHT
 
-    bodies: list[BodyStream] = []
-
-    class Recording(streaming.BodyStream):
-        def __init__(self, *args):
-            super().__init__(*args)
-            bodies.append(self)
-
-    monkeypatch.setattr(streaming, "BodyStream", Recording)
-    running, pool = await start_gateway(chunk_size=1_000_000, max_file_size=10**9)
+    replicas = 2
+    running, pool = await start_gateway(chunk_size=1_000_000, max_file_size=10**9,
+                                        replicas=replicas)
     try:
         gate = asyncio.Event()
         for node in running.nodes.values():
             node.gate = gate
         size = 64_000_000
         head, tail = head_of(size)
-        raw = await connect(running.url)
+        raw = await connect_raw(running.url)
         raw.transport.write(
             f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
             f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n".encode() + head)
         piece = bytes(1_000_000)
         for _ in range(size // len(piece)):
             raw.transport.write(piece)  # the client's own buffer takes what we don't read
-        await sleep(1.0)
+
+        def stalled_and_paused() -> bool:
+            stalled = sum(n.stalled for n in running.nodes.values())
+            return bool(bodies) and bodies[0].paused and stalled == IN_FLIGHT * replicas
+
+        # Every write slot waits at the gate and the stream holds the client paused:
+        # nothing reads the body any more until the nodes take chunks again.
+        await poll_until(stalled_and_paused, what="every write slot to stall, client paused")
         (body,) = bodies
         first = body.received
-        await sleep(0.5)
+        assert body.transport not in reactor.getReaders()  # paused: the socket isn't read
+        await turns(20)  # turns of the loop in which a reading transport would read on
         assert body.received == first  # paused: nothing more is read
         # 2 chunks in flight + 1 waiting + the chunker + the stream's buffer + socket buffers
         assert first < 16_000_000

@@ -5,10 +5,10 @@ hashing downloads, raw sockets for what treq won't send.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,6 @@ def form(data: bytes, **kw: Any) -> bytes:
     return head + data + tail
 
 
-async def sleep(seconds: float) -> None:
-    await Deferred.fromFuture(asyncio.ensure_future(asyncio.sleep(seconds)))
-
-
 async def post_bytes(url: str, data: bytes, **kw: Any) -> tuple[int, dict[str, Any]]:
     """Upload ``data`` in memory; return the status and JSON reply."""
     r = await treq.post(url + "/files", data=form(data, **kw),
@@ -69,11 +65,17 @@ def write_body_file(path: Path, size: int, seed: int = 1, **kw: Any) -> str:
     return h.hexdigest()
 
 
-async def post_file(url: str, path: Path, *, delay: float = 0.0) -> tuple[int, dict[str, Any]]:
-    """Upload a multipart body file, streamed (optionally throttled)."""
+async def post_file(url: str, path: Path, *,
+                    progress: Callable[[int], None] | None = None) -> tuple[int, dict[str, Any]]:
+    """
+    Upload a multipart body file, streamed.
+
+    :param progress: called with the bytes sent so far after each MiB the
+        connection takes (to act at a point of the upload, not at a time)
+    """
     with path.open("rb") as f:
-        if delay:
-            producer: Any = _ThrottledProducer(f, os.path.getsize(path), delay)
+        if progress is not None:
+            producer: Any = _ReportingProducer(f, os.path.getsize(path), progress)
         else:
             producer = FileBodyProducer(f, readSize=MiB)
         r = await treq.post(url + "/files", data=producer,
@@ -82,34 +84,44 @@ async def post_file(url: str, path: Path, *, delay: float = 0.0) -> tuple[int, d
 
 
 @implementer(IBodyProducer)
-class _ThrottledProducer:
-    """An IBodyProducer writing 1 MiB every ``delay`` seconds."""
+class _ReportingProducer:
+    """An IBodyProducer writing 1 MiB whenever the connection takes more, reporting each."""
 
-    def __init__(self, f: Any, length: int, delay: float) -> None:
+    def __init__(self, f: Any, length: int, progress: Callable[[int], None]) -> None:
         self._f = f
         self.length = length
-        self._delay = delay
+        self._progress = progress
         self._stopped = False
+        self._resumed: Deferred[None] | None = None
 
     def startProducing(self, consumer: Any) -> Deferred[None]:
         return Deferred.fromCoroutine(self._run(consumer))
 
     async def _run(self, consumer: Any) -> None:
+        sent = 0
         while not self._stopped:
+            if self._resumed is not None:
+                await self._resumed
+                continue
             data = self._f.read(MiB)
             if not data:
                 return
-            consumer.write(data)
-            await sleep(self._delay)
+            consumer.write(data)  # pauses us while the connection's buffer is full
+            sent += len(data)
+            self._progress(sent)
 
     def stopProducing(self) -> None:
         self._stopped = True
+        self.resumeProducing()
 
     def pauseProducing(self) -> None:
-        pass
+        if self._resumed is None:
+            self._resumed = Deferred()
 
     def resumeProducing(self) -> None:
-        pass
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None:
+            resumed.callback(None)
 
 
 async def get_hash(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, int]:

@@ -22,12 +22,11 @@ from integration.e2e_client import (
     get_json,
     post_bytes,
     post_file,
-    sleep,
     write_body_file,
 )
+from support.raw_http import connect_raw
+from support.waiting import poll_until
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
 
 pytestmark = pytest.mark.integration
 
@@ -157,10 +156,8 @@ async def test_metadata_listing_and_delete(deployment):
     for r in (await treq.get(url), await treq.head(url), await treq.get(url + "/metadata"),
               await treq.delete(url)):
         assert r.code == 404
-    for _ in range(100):
-        if deployment.chunk_files() <= before:
-            break
-        await sleep(0.1)
+    await poll_until(lambda: deployment.chunk_files() <= before,
+                     what="the sweeper to remove the deleted file's chunks", interval=0.1)
     assert deployment.chunk_files() <= before
 
 
@@ -186,37 +183,17 @@ async def test_errors_are_json(deployment):
         assert set(body) == {"error", "details"}
 
 
-class _Raw(Protocol):
-    def __init__(self) -> None:
-        self.data = b""
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data
-
-
-async def _raw(url: str) -> _Raw:
-    from twisted.internet import reactor
-
-    proto = _Raw()
-    port = int(url.rsplit(":", 1)[1])
-    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), proto)
-    return proto
-
-
 @pytest_twisted.ensureDeferred
 async def test_oversized_declared_length_refused_before_body(deployment):
     """A Content-Length over --max-file-size gets 413 right after the headers, in place
     of '100 Continue'."""
-    raw = await _raw(deployment.url)
+    raw = await connect_raw(deployment.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {11 * 1024**3}\r\nExpect: 100-continue\r\n\r\n".encode())
-    for _ in range(100):
-        if b"\r\n\r\n" in raw.data:
-            break
-        await sleep(0.05)
-    assert raw.data.startswith(b"HTTP/1.1 413 ")
-    assert b"100 Continue" not in raw.data
+    await raw.wait_for(b"\r\n\r\n")
+    assert raw.received.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in raw.received
     raw.transport.loseConnection()
 
 
@@ -243,26 +220,25 @@ async def test_client_disconnect_mid_upload_fails_and_is_swept(deployment):
     before = deployment.chunk_files()
     name = f"abandoned-{uuid.uuid4().hex}.bin"
     head, _ = envelope(filename=name)
-    raw = await _raw(deployment.url)
+    raw = await connect_raw(deployment.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(head) + 10 * MiB}\r\n\r\n".encode() + head)
     for _ in range(4):
         raw.transport.write(b"\xab" * MiB)
-    for _ in range(100):
-        if len(deployment.chunk_files() - before) >= 4:
-            break
-        await sleep(0.05)
+    await poll_until(lambda: len(deployment.chunk_files() - before) >= 4,
+                     what="chunks to be stored mid-body", interval=0.05)
     assert len(deployment.chunk_files() - before) >= 4  # chunks were stored mid-body
     raw.transport.abortConnection()
     statuses = set()
-    for _ in range(200):
+
+    async def swept() -> bool:
         _, page = await get_json(f"{deployment.url}/files?per_page=50")
         mine = [f["status"] for f in page["files"] if f["filename"] == name]
         statuses.update(mine)
-        if not mine and deployment.chunk_files() <= before:
-            break
-        await sleep(0.1)
+        return not mine and deployment.chunk_files() <= before
+
+    await poll_until(swept, what="the sweeper to remove the abandoned upload", interval=0.1)
     assert "completed" not in statuses
     assert statuses <= {"uploading", "failed"}
     assert deployment.chunk_files() <= before

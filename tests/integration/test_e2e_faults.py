@@ -17,9 +17,9 @@ from integration.e2e_client import (
     get_json,
     post_bytes,
     post_file,
-    sleep,
     write_body_file,
 )
+from support.waiting import poll_until
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
@@ -55,10 +55,15 @@ async def test_node_killed_during_upload(cluster, tmp_path):
     chunk (handoff) and downloads byte-exact."""
     body = tmp_path / "up.body"
     digest = write_body_file(body, 40 * MiB, seed=11)
-    upload = Deferred.fromCoroutine(post_file(cluster.url, body, delay=0.02))
-    await sleep(0.3)
-    cluster.kill_node("n1")
-    code, reply = await upload
+    killed_at: list[int] = []
+
+    def kill_n1_midway(sent: int) -> None:
+        if sent >= 8 * MiB and not killed_at:
+            killed_at.append(sent)
+            cluster.kill_node("n1")
+
+    code, reply = await post_file(cluster.url, body, progress=kill_n1_midway)
+    assert killed_at, "n1 was killed mid-upload"
     assert code == 201, reply
     assert reply["checksum"] == digest
     _, meta = await get_json(f"{cluster.url}/files/{reply['file_id']}/metadata")
@@ -114,7 +119,6 @@ async def test_database_restart_under_load(cluster):
                                       headers={"content-type": "text/plain"})):
                 seen.append(r.code)
                 await r.content()
-            await sleep(0.05)
 
     loader = Deferred.fromCoroutine(load())
     await deferToThread(cluster.postgres.stop)
@@ -126,14 +130,15 @@ async def test_database_restart_under_load(cluster):
         assert json.loads(await r.content())["status" if b"health" in r.request.absoluteURI
                                               else "error"] in ("unavailable",
                                                                 "metadata_unavailable")
+    await poll_until(lambda: 503 in seen, what="the load to meet the outage")
     await deferToThread(cluster.postgres.start)
-    for _ in range(100):
+
+    async def healthy() -> bool:
         r = await treq.get(f"{cluster.url}/health")
         await r.content()
-        if r.code == 200:
-            break
-        await sleep(0.2)
-    assert r.code == 200
+        return r.code == 200
+
+    await poll_until(healthy, what="/health to answer 200 again", timeout=20, interval=0.2)
     stop = True
     await loader
     assert set(seen) <= {200, 400, 503} and 503 in seen

@@ -24,6 +24,7 @@ from support.processes import (
     start_storage_node,
     start_twistd,
 )
+from support.waiting import poll_until, within
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
@@ -33,6 +34,8 @@ from s3node.errors import (
     ChunkExists,
     ChunkNotFound,
     CorruptChunk,
+    NodeBusy,
+    PutStalled,
     SizeMismatch,
     Unavailable,
 )
@@ -162,6 +165,18 @@ async def test_bit_rot_is_detected_and_quarantined(shared_node):
         assert any(n.startswith(chunk_id) and n.endswith(".reason") for n in quarantined)
         with pytest.raises(ChunkNotFound):
             await client.stat_chunk(chunk_id)
+        entries = [
+            e for e in (await client.list_quarantined(timeout=5)).entries if e.chunk_id == chunk_id
+        ]
+        assert len(entries) == 1 and "digest" in entries[0].reason
+        assert entries[0].size == len(data)
+        count = (await client.health(timeout=5)).quarantined
+        assert count >= 1
+        assert await client.drop_quarantined(entries[0].entry_id, timeout=5)
+        assert (await client.health(timeout=5)).quarantined == count - 1
+        assert not any(
+            p.name.startswith(entries[0].entry_id) for p in (data_dir / "quarantine").iterdir()
+        )
 
 
 def _flip_byte(path: Path, position: int) -> None:
@@ -290,27 +305,41 @@ def test_a_busy_data_dir_or_port_fails_the_start(tmp_path):
         first.stop()
 
 
+async def _writing_temp_file(data_dir: Path) -> None:
+    """Wait until the node writes a put's temp file (the put is in flight there)."""
+    await poll_until(lambda: list((data_dir / "tmp").iterdir()),
+                     what="the put to be writing its temp file", interval=0.05)
+
+
+async def _sigterm(proc) -> None:
+    """SIGTERM the node and wait until it logs that it is stopping."""
+    start = proc.line_count()
+    proc.signal(signal.SIGTERM)
+    await asyncio.to_thread(proc.wait_for, r"stopping \(grace", 30, start)
+
+
 @aio_test
 async def test_sigterm_lets_a_put_in_flight_finish(node):
     """After SIGTERM a put already streaming still completes within the grace period."""
     proc, data_dir = node
     chunk_id, data, digest = new_chunk(4 * FRAME_SIZE)
-    sent = asyncio.Event()
+    sent, stopping = asyncio.Event(), asyncio.Event()
 
     async def frames():
         yield data[:FRAME_SIZE]
         sent.set()
-        await asyncio.sleep(1.0)  # SIGTERM arrives meanwhile
+        await stopping.wait()  # SIGTERM arrives meanwhile
         yield data[FRAME_SIZE:]
 
     async with _client(proc) as client:
         put = asyncio.ensure_future(
             client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames())
         )
-        await asyncio.wait_for(sent.wait(), 10)
-        await asyncio.sleep(0.2)
-        proc.signal(signal.SIGTERM)
-        result = await asyncio.wait_for(put, 10)
+        await within(sent.wait(), what="the first frame to be sent", timeout=10)
+        await _writing_temp_file(data_dir)
+        await _sigterm(proc)
+        stopping.set()
+        result = await within(put, what="the put to finish", timeout=10)
     assert result.created
     assert await asyncio.to_thread(proc.stop) == CLEAN_STOP
     assert "Server Shut Down." in proc.output()
@@ -328,23 +357,74 @@ async def test_sigterm_cancels_a_stalled_put_without_trace(node):
     async def frames():
         yield data[:FRAME_SIZE]
         sent.set()
-        await asyncio.sleep(30)  # far past the 3 s grace
+        await asyncio.Event().wait()  # never: far past the 3 s grace
         yield data[FRAME_SIZE:]
 
     async with _client(proc) as client:
         put = asyncio.ensure_future(
             client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames())
         )
-        await asyncio.wait_for(sent.wait(), 10)
-        await asyncio.sleep(0.3)
-        assert list((data_dir / "tmp").iterdir()), "the put should be writing its temp file"
+        await within(sent.wait(), what="the first frame to be sent", timeout=10)
+        await _writing_temp_file(data_dir)
         proc.signal(signal.SIGTERM)
         with pytest.raises(Unavailable):
-            await asyncio.wait_for(put, 15)
+            await within(put, what="the put to fail", timeout=15)
     assert await asyncio.to_thread(proc.stop) == CLEAN_STOP
     assert "Server Shut Down." in proc.output()
     assert list((data_dir / "tmp").iterdir()) == []
     assert not any(chunk_id in name for name in _files(data_dir / "chunks"))
+
+
+@aio_test
+async def test_silent_puts_are_ended_and_calls_capped(tmp_path):
+    """
+    Twenty puts that declare 8 MiB each and then go silent, against a node
+    capped at 16 calls with a 3 s idle timeout: the 4 beyond the cap are
+    refused as busy, Health answers and shows the other 16 reservations, and
+    those 16 are ended by the node (PutStalled), leaving free space where it
+    was and no temp file.
+    """
+    data_dir = tmp_path / "node"
+    proc = start_storage_node(
+        data_dir,
+        "--put-idle-timeout", "3", "--max-concurrent-calls", "16", "--capacity", "1GiB",
+    )
+    hang = asyncio.Event()
+    try:
+        async with _client(proc) as client:
+            before = await client.health(timeout=5)
+
+            async def silent(data):
+                yield data[:1000]
+                await hang.wait()
+
+            puts = []
+            for _ in range(20):
+                chunk_id, data, digest = new_chunk(8 * MiB)
+                puts.append(
+                    asyncio.ensure_future(
+                        client.put_chunk_stream(
+                            chunk_id, len(data), "sha256", digest, silent(data), timeout=60
+                        )
+                    )
+                )
+            seen = []
+            for _ in range(100):  # bounded: the puts reserve within a few hundred ms
+                seen.append((await client.health(timeout=5)).free)
+                if seen[-1] == before.free - 16 * 8 * MiB:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen[-1] == before.free - 16 * 8 * MiB, seen
+            outcomes = await asyncio.wait_for(asyncio.gather(*puts, return_exceptions=True), 30)
+            kinds = sorted(type(o).__name__ for o in outcomes)
+            assert kinds == ["NodeBusy"] * 4 + ["PutStalled"] * 16, outcomes
+            assert all(isinstance(o, NodeBusy | PutStalled) for o in outcomes)
+            after = await client.health(timeout=5)
+            assert (after.free, after.chunk_count) == (before.free, 0)
+    finally:
+        hang.set()
+        proc.stop()
+    assert list((data_dir / "tmp").iterdir()) == []
 
 
 def test_big_chunk_round_trip_keeps_memory_flat(tmp_path):

@@ -12,29 +12,16 @@ import psycopg2
 import pytest
 import pytest_twisted
 from support.postgres import PostgresCluster, require_postgres
+from support.waiting import poll_until
 from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.internet.task import deferLater
+from twisted.python.threadpool import ThreadPool
 
 from s3node.errors import ConfigurationError, MetadataUnavailable
 from s3node.metadata import open_metadata_store
 from s3node.metadata.migrations import ADVISORY_LOCK_KEY
 
 reactor: object = _reactor
-
-
-async def _sleep(seconds: float) -> None:
-    await deferLater(reactor, seconds, lambda: None)  # type: ignore[arg-type]
-
-
-async def _until(check, timeout: float) -> float:  # type: ignore[no-untyped-def]
-    """Call ``await check()`` until it returns true; return the seconds it took."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout} s")
-        await _sleep(0.05)
-    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -72,7 +59,7 @@ async def test_postgres_killed_and_restarted(own_cluster: PostgresCluster) -> No
                 return True
             return False
 
-        await _until(failing, timeout=5)
+        await poll_until(failing, what="calls to fail", timeout=5, interval=0.05)
         for call in (
             store.get_file(before.file_id),
             store.create_file(filename="x", content_type="", checksum_algorithm="a", chunk_size=1),
@@ -90,8 +77,9 @@ async def test_postgres_killed_and_restarted(own_cluster: PostgresCluster) -> No
                 return False
             return True
 
-        took = await _until(working, timeout=10)
-        assert took < 10
+        started = time.monotonic()
+        await poll_until(working, what="the store to work again", timeout=10, interval=0.05)
+        assert time.monotonic() - started < 10
         # every pooled connection came back, not just one
         async def all_back() -> bool:
             try:
@@ -100,7 +88,7 @@ async def test_postgres_killed_and_restarted(own_cluster: PostgresCluster) -> No
                 return False
             return True
 
-        await _until(all_back, timeout=10)
+        await poll_until(all_back, what="every pooled connection", timeout=10, interval=0.05)
         assert await store.get_file(before.file_id) == before
         assert (await store.list_files(page=1, per_page=10)).total == 1
     finally:
@@ -131,7 +119,8 @@ async def test_postgres_down_at_start_then_up(own_cluster: PostgresCluster) -> N
             except MetadataUnavailable:
                 return False
 
-        await _until(migrated, timeout=10)
+        await poll_until(migrated, what="a migration once the server is up", timeout=10,
+                         interval=0.05)
     finally:
         await store.close()
 
@@ -147,7 +136,18 @@ async def test_migrate_waits_for_the_advisory_lock(postgres_db: str) -> None:
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         d = Deferred.fromCoroutine(store.migrate())
-        await _sleep(0.5)
+
+        def migrate_waits() -> bool:
+            with holder.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
+                    (ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFF_FFFF),
+                )
+                return bool(cur.fetchone()[0])
+
+        await poll_until(migrate_waits, what="migrate() to wait for the advisory lock",
+                         interval=0.05)
         assert not d.called
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
@@ -184,19 +184,28 @@ async def test_sqlite_lock_does_not_block_the_reactor(tmp_path: Path) -> None:
     succeeds.
     """
     path = tmp_path / "m.sqlite3"
-    store = open_metadata_store(f"sqlite:{path}", reactor=reactor, busy_timeout=5.0)
+    threads = ThreadPool(minthreads=0, maxthreads=1, name="test-sqlite")
+    threads.start()
+    store = open_metadata_store(
+        f"sqlite:{path}", reactor=reactor, busy_timeout=5.0, threadpool=threads
+    )
     try:
         await store.migrate()
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN EXCLUSIVE")
-        reactor.callLater(0.3, other.execute, "ROLLBACK")  # type: ignore[attr-defined]
-        record = await store.create_file(
+        write = Deferred.fromCoroutine(store.create_file(
             filename="late", content_type="", checksum_algorithm="sha256", chunk_size=1
-        )
+        ))
+        # This poll runs on the reactor while the worker thread waits for the lock.
+        await poll_until(lambda: threads.working, what="the write to reach its worker thread")
+        assert not write.called
+        other.execute("ROLLBACK")
+        record = await write
         other.close()
         assert (await store.get_file(record.file_id)).filename == "late"
     finally:
         await store.close()
+        threads.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -315,7 +324,7 @@ async def test_terminated_backends_reconnect(postgres_db: str) -> None:
             now = backends()
             return len(now) == 3 and not set(now) & set(before)
 
-        await _until(recovered, timeout=10)
+        await poll_until(recovered, what="three new backends", timeout=10, interval=0.05)
         results = await gatherResults([Deferred.fromCoroutine(store.ping()) for _ in range(6)])
         assert results == [None] * 6
     finally:

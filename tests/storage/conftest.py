@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 import pytest_twisted
+from support.aio import as_deferred
 from support.chunks import NODE_MAX_CHUNK
 
 from s3node.config import StorageConfig
 from s3node.plugins import checksum_algorithms, get_plugin_manager
+from s3node.storage.diskstore import DiskChunkStore
+from s3node.storage.ledger import DiskSpace
+from s3node.storage.service import SERVER_OPTIONS
+from s3node.storage.servicer import add_storage_servicer
 
 
 @pytest.fixture(scope="session")
@@ -19,10 +27,14 @@ def algorithms():
     return checksum_algorithms(get_plugin_manager(load_entry_points=False))
 
 
+#: the worker threads of the ``executor`` fixture
+WORKERS = 2
+
+
 @pytest.fixture
 def executor() -> Iterator[ThreadPoolExecutor]:
     """A small worker pool, shut down after the test."""
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-store")
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="test-store")
     yield pool
     pool.shutdown(wait=True)
 
@@ -50,3 +62,87 @@ async def node(tmp_path, algorithms):
     await service.stopService()
 
 
+
+
+@pytest.fixture
+def until():
+    """
+    ``await until(predicate, "what")``: poll every 10 ms until ``predicate()``
+    is true, failing after ``timeout`` seconds (10 by default).
+    """
+
+    async def wait(predicate, what: str, timeout: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                raise AssertionError(f"still waiting after {timeout} s for {what}")
+            await asyncio.sleep(0.01)
+
+    return wait
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """An 8 MiB tmpfs mounted at a temp dir (needs root)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def fake_disk_store(tmp_path, algorithms, executor):
+    """
+    ``fake_disk_store(free=..., total=..., **options)``: an open disk store in a
+    temp dir, without fsync, whose file system always reports ``free`` of
+    ``total`` bytes; closed after the test.
+    """
+    stores: list[DiskChunkStore] = []
+
+    def make(*, free: int, total: int = 1 << 40, **options) -> DiskChunkStore:
+        options.setdefault("max_chunk_size", 64 * 1024 * 1024)
+        store = DiskChunkStore(
+            tmp_path / f"fake-disk-{len(stores)}",
+            algorithms=algorithms,
+            executor=executor,
+            fsync=False,
+            disk_space=lambda root: DiskSpace(total, free),
+            **options,
+        )
+        store.open()
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest_twisted.async_yield_fixture
+async def serve():
+    """
+    ``address = await serve(servicer)``: serve a StorageServicer on a free
+    loopback port, with a node's server options, until the test ends.
+    """
+    servers: list[grpc.aio.Server] = []
+
+    async def start(servicer) -> str:
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        add_storage_servicer(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        servers.append(server)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        await as_deferred(server.stop(0))

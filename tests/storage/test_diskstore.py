@@ -1,7 +1,7 @@
 """
 What only the disk chunk store does: its on-disk layout, start-up recovery,
-the data dir lock, running out of space, quarantine of broken files and
-cancelled puts.
+the data dir lock, running out of space, quarantine of broken files, and
+cancellations (also those that land while disk work runs on a worker thread).
 """
 
 from __future__ import annotations
@@ -10,14 +10,19 @@ import asyncio
 import errno
 import json
 import os
-import subprocess
+import threading
+from contextlib import asynccontextmanager
 
 import pytest
+from storage.conftest import WORKERS
 from support.aio import aio_test
 from support.chunks import aiter_of, collect, new_chunk, sha256_hex
+from support.waiting import DEFAULT_TIMEOUT, poll_until, within
 
 from s3node.errors import ConfigurationError, CorruptChunk, InsufficientStorage
+from s3node.storage import diskfiles
 from s3node.storage.diskstore import DiskChunkStore
+from s3node.storage.locks import KeyedLocks
 
 MiB = 1024 * 1024
 
@@ -162,8 +167,36 @@ async def test_broken_sidecar_quarantines(store):
     assert len(names) == 3 and all(n.startswith(chunk_id) for n in names)
     reason = next(p for p in store.layout.quarantine.iterdir() if p.suffix == ".reason")
     assert "sidecar" in reason.read_text()
+    (entry,) = (await store.list_quarantined()).entries
+    assert (entry.chunk_id, entry.size) == (chunk_id, 100) and "sidecar" in entry.reason
     # The id is free again: a good copy can be stored.
     assert (await _put(store, chunk_id, data, digest)).created
+
+
+@aio_test
+async def test_quarantine_entries_survive_a_restart_and_drop_whole(tmp_path, algorithms, executor):
+    """Reopening a data dir counts its quarantine entries; dropping one removes all its files."""
+    store = _store(tmp_path / "node", algorithms, executor)
+    for _ in range(2):
+        chunk_id, data, digest = new_chunk(100)
+        await _put(store, chunk_id, data, digest)
+        store.layout.meta_path(chunk_id).write_text("not json")
+        with pytest.raises(CorruptChunk):
+            await store.stat(chunk_id)
+    store.close()
+    (store.layout.quarantine / "notes.txt").write_text("an operator's file is not an entry")
+    reopened = _store(tmp_path / "node", algorithms, executor)
+    try:
+        assert (await reopened.usage()).quarantined == 2
+        entries = (await reopened.list_quarantined()).entries
+        assert len(entries) == 2
+        assert await reopened.drop_quarantined(entries[0].entry_id)
+        left = sorted(p.name for p in reopened.layout.quarantine.iterdir())
+        assert not any(name.startswith(entries[0].entry_id) for name in left)
+        assert len(left) == 4  # the other entry's three files and the operator's note
+        assert (await reopened.usage()).quarantined == 1
+    finally:
+        reopened.close()
 
 
 @aio_test
@@ -182,19 +215,18 @@ async def test_cancelled_put_leaves_nothing(store):
     """A put cancelled mid-stream removes its temp file and stores nothing."""
     chunk_id, data, digest = new_chunk(2 * MiB)
     gate = asyncio.Event()
+    asked_for_more = asyncio.Event()
 
     async def slow():
         yield data[:MiB]
+        asked_for_more.set()  # the first piece is written
         await gate.wait()
         yield data[MiB:]
 
     task = asyncio.ensure_future(
         store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=slow())
     )
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if list(store.layout.tmp.iterdir()):
-            break
+    await within(asked_for_more.wait(), what="the put to write its first piece")
     assert list(store.layout.tmp.iterdir()), "the put never started writing"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -203,21 +235,145 @@ async def test_cancelled_put_leaves_nothing(store):
     assert not store.layout.data_path(chunk_id).exists()
 
 
-@pytest.fixture
-def tiny_fs(tmp_path):
-    """An 8 MiB tmpfs mounted at a temp dir (needs root)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-        check=False,
-        capture_output=True,
-        text=True,
+# Cancellations that land while the store's blocking work already runs on a
+# worker thread (a gRPC client hanging up, or a deadline expiring, during a
+# put's commit or a delete): the store's counts must still match the disk, and
+# the chunk's lock must be held until the disk work is over.
+
+
+class _Gate:
+    """
+    Wraps a blocking function so that its first call waits until released.
+
+    Make it inside the test's event loop: :attr:`entered` is an asyncio event,
+    set from the worker thread when the first call arrives.
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.entered = asyncio.Event()
+        self.release = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._first = True
+
+    def __call__(self, *args, **kwargs):
+        if self._first:
+            self._first = False
+            self._loop.call_soon_threadsafe(self.entered.set)
+            assert self.release.wait(DEFAULT_TIMEOUT), "the gate was never released"
+        return self.fn(*args, **kwargs)
+
+
+class _WatchedLocks(KeyedLocks):
+    """Per-key locks that note every key asked for and every key granted."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[str] = []
+        self.granted: list[str] = []
+
+    @asynccontextmanager
+    async def __call__(self, key):
+        self.asked.append(key)
+        async with super().__call__(key):
+            self.granted.append(key)
+            yield
+
+
+def _on_disk(store: DiskChunkStore) -> tuple[int, int]:
+    files = [
+        p for p in store.layout.chunks.rglob("*") if p.is_file() and not p.name.endswith(".meta")
+    ]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+async def _workers_idle(executor) -> None:
+    """Wait until every worker thread is idle: each takes a job that waits for all the others."""
+    everyone = threading.Barrier(WORKERS)
+    loop = asyncio.get_running_loop()
+    jobs = [loop.run_in_executor(executor, everyone.wait, DEFAULT_TIMEOUT) for _ in range(WORKERS)]
+    await asyncio.gather(*jobs)
+
+
+def _gate_fsync(monkeypatch) -> _Gate:
+    """Make the first folder fsync from now on wait at a gate (call it in the test's loop)."""
+    gate = _Gate(diskfiles.fsync_dir)
+    monkeypatch.setattr(diskfiles, "fsync_dir", gate)
+    return gate
+
+
+async def _cancel_during(task: asyncio.Task, gate: _Gate) -> None:
+    """Cancel ``task`` once it waits for the gated call to return."""
+    await within(gate.entered.wait(), what="the store to reach the gated call")
+    task.cancel()
+    # cancel() wakes the task before anything scheduled after it: one turn of
+    # the loop delivers the cancellation while the gated call still runs.
+    await asyncio.sleep(0)
+
+
+async def _cancelled_at_the_gate(task: asyncio.Task, gate: _Gate, executor) -> None:
+    """Cancel ``task`` during the gated call, open the gate, and wait for all to end."""
+    await _cancel_during(task, gate)
+    gate.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _workers_idle(executor)
+
+
+@aio_test
+async def test_put_cancelled_during_commit_keeps_counts_true(store, executor, monkeypatch):
+    """A put cancelled while its commit fsyncs still counts the chunk it stored."""
+    chunk_id, data, digest = new_chunk(MiB)
+    gate = _gate_fsync(monkeypatch)
+    task = asyncio.ensure_future(
+        store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data))
     )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+    await _cancelled_at_the_gate(task, gate, executor)
+    usage = await store.usage()
+    assert (usage.chunk_count, usage.used) == _on_disk(store)
+    if store.layout.data_path(chunk_id).exists():
+        assert await collect((await store.read(chunk_id)).pieces) == data
+        assert await store.delete(chunk_id)
+    usage = await store.usage()
+    assert (usage.chunk_count, usage.used) == (0, 0)
+
+
+@aio_test
+async def test_delete_cancelled_while_removing_keeps_counts_true(store, executor, monkeypatch):
+    """A delete cancelled while it fsyncs the folder still uncounts the chunk it removed."""
+    chunk_id, data, digest = new_chunk(MiB)
+    await store.put(
+        chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data)
+    )
+    gate = _gate_fsync(monkeypatch)
+    task = asyncio.ensure_future(store.delete(chunk_id))
+    await _cancelled_at_the_gate(task, gate, executor)
+    usage = await store.usage()
+    assert (usage.chunk_count, usage.used) == _on_disk(store) == (0, 0)
+
+
+@aio_test
+async def test_cancelled_put_holds_the_lock_until_its_commit_ends(store, executor, monkeypatch):
+    """A delete issued after a put was cancelled mid-commit waits for the commit to end."""
+    chunk_id, data, digest = new_chunk(MiB)
+    locks = store._locks = _WatchedLocks()
+    gate = _gate_fsync(monkeypatch)
+    task = asyncio.ensure_future(
+        store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest, data=aiter_of(data))
+    )
+    await _cancel_during(task, gate)
+    deleting = asyncio.ensure_future(store.delete(chunk_id))
+    await poll_until(lambda: locks.asked.count(chunk_id) == 2,
+                     what="the delete to ask for the chunk's lock")
+    assert locks.granted.count(chunk_id) == 1, "the delete got the lock during the put's commit"
+    assert not deleting.done(), "the delete ran while the put's commit was still on disk"
+    gate.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await deleting is True
+    await _workers_idle(executor)
+    usage = await store.usage()
+    assert (usage.chunk_count, usage.used) == _on_disk(store) == (0, 0)
 
 
 @aio_test
@@ -229,7 +385,8 @@ async def test_real_disk_full(tiny_fs, algorithms, executor):
         chunk_id, data, digest = new_chunk(9 * MiB)
         with pytest.raises(InsufficientStorage):
             await _put(store, chunk_id, data, digest)
-        # Two that each fit alone but not together: one fails while writing.
+        # Two that each fit alone but not together: the second is refused up front,
+        # since the first one's reservation counts against the free space.
         chunks = [new_chunk(5 * MiB) for _ in range(2)]
         results = await asyncio.gather(
             *(
@@ -245,8 +402,7 @@ async def test_real_disk_full(tiny_fs, algorithms, executor):
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, Exception)]
-        # Interleaved, both may run out; at least one must.
-        assert failures and all(isinstance(f, InsufficientStorage) for f in failures), results
+        assert len(failures) == 1 and isinstance(failures[0], InsufficientStorage), results
         assert list(store.layout.tmp.iterdir()) == []
         stored = (await store.list()).chunk_ids
         assert len(stored) == 2 - len(failures)

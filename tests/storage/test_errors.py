@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from s3node import errors as e
+from s3node.errors import NodeBusy, PutStalled
 from s3node.storage.errors import ERROR_CODE_KEY, error_from_rpc, status_for
 
 
@@ -42,6 +43,8 @@ CASES = [
     (e.ChunkNotFound("x"), S.NOT_FOUND),
     (e.ChunkExists("x"), S.ALREADY_EXISTS),
     (e.InsufficientStorage("x"), S.RESOURCE_EXHAUSTED),
+    (NodeBusy("x"), S.RESOURCE_EXHAUSTED),
+    (PutStalled("x"), S.DEADLINE_EXCEEDED),
     (e.ShuttingDown("x"), S.UNAVAILABLE),
     (e.Unavailable("x"), S.UNAVAILABLE),
     (e.S3NodeError("x"), S.INTERNAL),

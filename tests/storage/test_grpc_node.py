@@ -10,6 +10,7 @@ import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
 from support.chunks import NODE_MAX_CHUNK, collect, new_chunk, sha256_hex
+from support.waiting import poll_until
 from twisted.internet import reactor
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
@@ -224,7 +225,7 @@ async def broken_server(algorithms):
     """A gRPC server over a store with a bug."""
     store = _BrokenStore(algorithms=algorithms, max_chunk_size=MAX_CHUNK)
     server = grpc.aio.server()
-    pb_grpc.add_StorageServicer_to_server(StorageServicer(store, node_id="broken"), server)
+    pb_grpc.add_StorageServicer_to_server(StorageServicer(store, node_id="broken", clock=reactor), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await as_deferred(server.start())
     yield f"127.0.0.1:{port}"
@@ -325,3 +326,25 @@ async def test_refused_endless_put_is_cut_off(client):
             new_chunk_id(), 1 << 40, "sha256", "0" * 64, endless(), timeout=60
         )
     assert sent <= DRAIN_LIMIT + 16 * FRAME_SIZE
+
+
+@aio_test
+async def test_a_failing_frame_source_raises_its_own_error(node):
+    """When the frames of put_chunk_stream fail, the caller gets that error, not CancelledError."""
+    chunk_id, data, digest = new_chunk(3 * 1024 * 1024 // 4)
+
+    async def frames():
+        yield data[:1000]
+        raise OSError("the upload source broke")
+
+    client = StorageClient(node.address)
+    try:
+        with pytest.raises(OSError, match="upload source broke"):
+            await client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames(), timeout=10)
+        # The node stored nothing and still serves.
+        assert (await client.health(timeout=10)).chunk_count == 0
+    finally:
+        await client.close()
+    await poll_until(lambda: not list(node.store.layout.tmp.iterdir()),
+                     what="the node to remove the cancelled put's temp file")
+    assert list(node.store.layout.tmp.iterdir()) == []

@@ -7,6 +7,7 @@ same for every request.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_twisted
@@ -403,3 +404,70 @@ async def test_concurrent_puts_of_one_id(store):
     assert sorted(r.created for r in results) == [False] * 7 + [True]
     assert await _read(store, chunk_id) == data
     assert (await store.usage()).chunk_count == 1
+
+
+async def _quarantine_one(store, chunk_id, data, digest):
+    """Store a chunk, flip a bit of it and read it whole, which quarantines it."""
+    await _put(store, chunk_id, data, digest)
+    _corrupt(store, chunk_id, 5)
+    with pytest.raises(CorruptChunk):
+        await _read(store, chunk_id)
+
+
+@aio_test
+async def test_quarantined_chunks_are_listed_until_dropped(store):
+    """
+    Each chunk that fails verification becomes one quarantine entry, listed
+    with its chunk id, reason, time and size, counted by usage, until dropped.
+    """
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    chunks = [new_chunk(1000 + i) for i in range(3)]
+    for chunk in chunks:
+        await _quarantine_one(store, *chunk)
+    # The same id stored and quarantined again makes a second entry.
+    await _quarantine_one(store, *chunks[0])
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    assert ((await store.usage()).quarantined, (await store.usage()).chunk_count) == (4, 0)
+    page = await store.list_quarantined()
+    assert page.next_page_token == ""
+    ids = [e.entry_id for e in page.entries]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    sizes = {chunk_id: len(data) for chunk_id, data, _ in chunks}
+    expected = [chunks[0][0], chunks[0][0], chunks[1][0], chunks[2][0]]
+    assert sorted(e.chunk_id for e in page.entries) == sorted(expected)
+    for entry in page.entries:
+        assert entry.entry_id.startswith(entry.chunk_id + ".")
+        assert entry.reason
+        assert before <= entry.quarantined_at <= after
+        assert entry.size == sizes[entry.chunk_id]
+    first = page.entries[0]
+    assert await store.drop_quarantined(first.entry_id) is True
+    assert await store.drop_quarantined(first.entry_id) is False
+    assert (await store.usage()).quarantined == 3
+    assert [e.entry_id for e in (await store.list_quarantined()).entries] == ids[1:]
+
+
+@aio_test
+async def test_quarantine_listing_pages_and_checks_its_arguments(store):
+    """The quarantine listing pages by entry id; bad tokens, sizes and entry ids are refused."""
+    for _ in range(5):
+        await _quarantine_one(store, *new_chunk(100))
+    everything = [e.entry_id for e in (await store.list_quarantined()).entries]
+    seen: list[str] = []
+    token = ""
+    for _ in range(10):
+        page = await store.list_quarantined(after=token, limit=2)
+        assert len(page.entries) <= 2
+        seen += [e.entry_id for e in page.entries]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == everything and len(seen) == 5
+    for bad in ("../x", "a" * 32, new_chunk_id()):
+        with pytest.raises(InvalidRequest):
+            await store.list_quarantined(after=bad)
+        with pytest.raises(InvalidRequest):
+            await store.drop_quarantined(bad)
+    with pytest.raises(InvalidRequest):
+        await store.list_quarantined(limit=10_001)
+    assert await store.drop_quarantined(new_chunk_id() + ".1") is False

@@ -27,8 +27,9 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+from support.waiting import WaitTimeout, wait_until
 
 __all__ = [
     "ALL_BACKENDS",
@@ -222,17 +223,27 @@ class PostgresCluster:
                 os.kill(victim, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 30
-        while any(_alive(v) for v in victims):
-            if time.monotonic() > deadline:
-                raise PostgresUnavailable(f"PostgreSQL processes {victims} survived SIGKILL")
-            time.sleep(0.02)
+        try:
+            wait_until(
+                lambda: not any(_alive(v) for v in victims),
+                what=f"PostgreSQL processes {victims} to die",
+                interval=0.02,
+            )
+        except WaitTimeout:
+            raise PostgresUnavailable(f"PostgreSQL processes {victims} survived SIGKILL") from None
         # A killed postmaster stays a zombie until init reaps it, and the next
         # postmaster takes a zombie's pid in postmaster.pid for a live server.
-        # Every process of the cluster is dead: the lock file is stale.
-        deadline = time.monotonic() + 2
-        while any(_exists(v) for v in victims) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # Every process of the cluster is dead: the lock file is stale (and
+        # removing it is right whether or not the zombies are reaped soon).
+        try:
+            wait_until(
+                lambda: not any(_exists(v) for v in victims),
+                what=f"the zombies {victims} to be reaped",
+                timeout=2,
+                interval=0.02,
+            )
+        except WaitTimeout:
+            pass
         (self.datadir / "postmaster.pid").unlink(missing_ok=True)
 
     def cleanup(self) -> None:

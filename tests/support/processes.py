@@ -29,12 +29,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from support.waiting import WaitTimeout, wait_until
 
 __all__ = [
     "CLEAN_STOP",
@@ -135,26 +136,36 @@ class TwistdProcess:
             seconds pass; the message includes the output.
         """
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
         checked = start
-        with self._changed:
-            while True:
-                for line in self._lines[checked:]:
-                    m = regex.search(line)
-                    if m is not None:
-                        return m
-                checked = max(checked, len(self._lines))
-                exited = self._popen.poll() is not None and not self._reader.is_alive()
-                left = deadline - time.monotonic()
-                if exited or left <= 0:
-                    why = (
-                        f"exited with {self._popen.poll()}" if exited else f"timed out ({timeout}s)"
-                    )
-                    raise TwistdStartError(
-                        f"{' '.join(self.argv)}: {why} waiting for {regex.pattern!r}; "
-                        f"output:\n{''.join(self._lines)}"
-                    )
-                self._changed.wait(min(left, 0.2))
+
+        def matched() -> re.Match[str] | None:
+            nonlocal checked
+            for line in self._lines[checked:]:
+                m = regex.search(line)
+                if m is not None:
+                    return m
+            checked = max(checked, len(self._lines))
+            if self._popen.poll() is not None and not self._reader.is_alive():
+                raise TwistdStartError(self._failure(f"exited with {self._popen.poll()}", regex))
+            return None
+
+        try:
+            return wait_until(
+                matched,
+                what=f"{regex.pattern!r}",
+                timeout=timeout,
+                interval=0.2,
+                condition=self._changed,
+            )
+        except WaitTimeout:
+            with self._changed:
+                raise TwistdStartError(self._failure(f"timed out ({timeout}s)", regex)) from None
+
+    def _failure(self, why: str, regex: re.Pattern[str]) -> str:
+        return (
+            f"{' '.join(self.argv)}: {why} waiting for {regex.pattern!r}; "
+            f"output:\n{''.join(self._lines)}"
+        )
 
     def line_count(self) -> int:
         """How many lines were printed so far (a ``start`` for :meth:`wait_for`)."""

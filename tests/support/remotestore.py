@@ -12,13 +12,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 
 from s3node.storage.client import ChunkStream, StorageClient
-from s3node.storage.types import ChunkInfo, ChunkPage, ChunkRead, PutResult, StoreUsage
+from s3node.storage.types import (
+    ChunkInfo,
+    ChunkPage,
+    ChunkRead,
+    PutResult,
+    QuarantinePage,
+    StoreUsage,
+)
 
 __all__ = ["RemoteChunkStore"]
 
 
 class RemoteChunkStore:
-    """A :class:`s3node.interfaces.ChunkStore` backed by one storage node."""
+    """A :class:`s3node.storage.quarantine.QuarantineStore` backed by one storage node."""
 
     def __init__(self, client: StorageClient, *, timeout: float | None = None) -> None:
         self.client = client
@@ -66,9 +73,19 @@ class RemoteChunkStore:
         return await self.client.list_chunks(limit, after, timeout=self._timeout)
 
     async def usage(self) -> StoreUsage:
-        """The node's space and chunk count, from its health report."""
+        """The node's space, chunk count and quarantine entries, from its health report."""
         health = await self.client.health(self._timeout)
-        return StoreUsage(health.capacity, health.used, health.free, health.chunk_count)
+        return StoreUsage(
+            health.capacity, health.used, health.free, health.chunk_count, health.quarantined
+        )
+
+    async def list_quarantined(self, *, after: str = "", limit: int = 0) -> QuarantinePage:
+        """A page of the node's quarantine entries."""
+        return await self.client.list_quarantined(limit, after, timeout=self._timeout)
+
+    async def drop_quarantined(self, entry_id: str) -> bool:
+        """Remove a quarantine entry from the node."""
+        return await self.client.drop_quarantined(entry_id, timeout=self._timeout)
 
 
 async def _pieces(stream: ChunkStream) -> AsyncIterator[bytes]:

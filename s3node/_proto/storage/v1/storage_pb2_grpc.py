@@ -65,6 +65,16 @@ class StorageStub:
                 request_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.HealthRequest.SerializeToString,
                 response_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.HealthResponse.FromString,
                 _registered_method=True)
+        self.ListQuarantined = channel.unary_unary(
+                '/s3node.storage.v1.Storage/ListQuarantined',
+                request_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.ListQuarantinedRequest.SerializeToString,
+                response_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.ListQuarantinedResponse.FromString,
+                _registered_method=True)
+        self.DropQuarantined = channel.unary_unary(
+                '/s3node.storage.v1.Storage/DropQuarantined',
+                request_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedRequest.SerializeToString,
+                response_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -123,6 +133,23 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQuarantined(self, request, context):
+        """List the node's quarantine entries (chunks it moved aside because they
+        failed verification) in ascending order of entry id, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropQuarantined(self, request, context):
+        """Remove a quarantine entry (its data, sidecar and reason) for good, once
+        the client has dealt with it.  Removing an entry that is not there
+        succeeds with `dropped` false, so a retried drop is harmless.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +182,16 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.Health,
                     request_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.HealthRequest.FromString,
                     response_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.HealthResponse.SerializeToString,
+            ),
+            'ListQuarantined': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQuarantined,
+                    request_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.ListQuarantinedRequest.FromString,
+                    response_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.ListQuarantinedResponse.SerializeToString,
+            ),
+            'DropQuarantined': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropQuarantined,
+                    request_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedRequest.FromString,
+                    response_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +357,60 @@ class Storage:
             '/s3node.storage.v1.Storage/Health',
             s3node_dot_storage_dot_v1_dot_storage__pb2.HealthRequest.SerializeToString,
             s3node_dot_storage_dot_v1_dot_storage__pb2.HealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQuarantined(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/s3node.storage.v1.Storage/ListQuarantined',
+            s3node_dot_storage_dot_v1_dot_storage__pb2.ListQuarantinedRequest.SerializeToString,
+            s3node_dot_storage_dot_v1_dot_storage__pb2.ListQuarantinedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropQuarantined(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/s3node.storage.v1.Storage/DropQuarantined',
+            s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedRequest.SerializeToString,
+            s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedResponse.FromString,
             options,
             channel_credentials,
             insecure,

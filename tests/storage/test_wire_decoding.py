@@ -1,12 +1,11 @@
 """
-PutChunk streams whose messages protobuf cannot decode (a string field with
-bad UTF-8, a truncated field): the node refuses them as bad requests, with the
-documented status and error code, and stores nothing.
+Requests whose messages protobuf cannot decode (a string field with bad
+UTF-8, a truncated field), in a PutChunk stream or any other call: the node
+refuses them as bad requests, with the documented status and error code, and
+stores nothing.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import grpc
 import pytest
@@ -86,7 +85,14 @@ async def test_undecodable_put_messages_are_bad_requests(node, raw_put, case):
 
 @pytest.mark.parametrize(
     ("method", "streaming"),
-    [("StatChunk", False), ("DeleteChunk", False), ("ListChunks", False), ("GetChunk", True)],
+    [
+        ("StatChunk", False),
+        ("DeleteChunk", False),
+        ("ListChunks", False),
+        ("GetChunk", True),
+        ("ListQuarantined", False),
+        ("DropQuarantined", False),
+    ],
 )
 @aio_test
 async def test_undecodable_requests_are_bad_requests(node, method, streaming):
@@ -100,7 +106,8 @@ async def test_undecodable_requests_are_bad_requests(node, method, streaming):
             request_serializer=lambda raw: raw,
             response_deserializer=lambda raw: raw,
         )
-        field = 2 if method == "ListChunks" else 1  # page_token, else chunk_id
+        # page_token, else chunk_id (entry_id for DropQuarantined)
+        field = 2 if method in ("ListChunks", "ListQuarantined") else 1
         request = _bytes_field(field, b"\xff" + chunk_id.encode()[1:])
         with pytest.raises(grpc.RpcError) as e:
             if streaming:
@@ -112,29 +119,3 @@ async def test_undecodable_requests_are_bad_requests(node, method, streaming):
         assert (e.value.code(), code) == (grpc.StatusCode.INVALID_ARGUMENT, "bad_request")
     finally:
         await channel.close()
-
-
-@aio_test
-async def test_a_failing_frame_source_raises_its_own_error(node):
-    """When the frames of put_chunk_stream fail, the caller gets that error, not CancelledError."""
-    from s3node.storage.client import StorageClient
-
-    chunk_id, data, digest = new_chunk(3 * 1024 * 1024 // 4)
-
-    async def frames():
-        yield data[:1000]
-        raise OSError("the upload source broke")
-
-    client = StorageClient(node.address)
-    try:
-        with pytest.raises(OSError, match="upload source broke"):
-            await client.put_chunk_stream(chunk_id, len(data), "sha256", digest, frames(), timeout=10)
-        # The node stored nothing and still serves.
-        assert (await client.health(timeout=10)).chunk_count == 0
-    finally:
-        await client.close()
-    for _ in range(500):  # the node removes the cancelled put's temp file soon after
-        if not list(node.store.layout.tmp.iterdir()):
-            break
-        await asyncio.sleep(0.01)
-    assert list(node.store.layout.tmp.iterdir()) == []
