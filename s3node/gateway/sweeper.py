@@ -2,12 +2,13 @@
 The sweeper: removes the chunks of failed, deleted and abandoned uploads.
 
 Every ``sweep_interval`` seconds (a :class:`~twisted.internet.task.LoopingCall`
-on the injected clock) it asks the store for :meth:`files_to_sweep` —
-``failed`` and ``deleting`` files, and ``pending``/``uploading`` files not
-updated for ``stale_after`` seconds — deletes every replica of their chunks
-from the nodes, then removes the file's records (:meth:`finish_delete`).  A
-file whose replicas can't all be reached (a node is down) is left for the next
-sweep; a replica the node no longer has counts as deleted.
+on the injected clock) it moves ``pending``/``uploading`` files not updated
+for ``stale_after`` seconds to ``failed`` (:meth:`claim_stale_uploads`), asks
+the store for :meth:`files_to_sweep` — ``failed`` and ``deleting`` files —
+deletes every replica of their chunks from the nodes, then removes the file's
+records (:meth:`finish_delete`).  A file whose replicas can't all be reached
+(a node is down) is left for the next sweep; a replica the node no longer has
+counts as deleted.
 """
 
 from __future__ import annotations
@@ -92,9 +93,11 @@ class Sweeper:
         """One round: sweep up to :data:`BATCH` files; return how many were removed."""
         now = datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
         try:
-            files = await self._store.files_to_sweep(
+            # Claim stale uploads first (they become failed, so they stop), then sweep.
+            await self._store.claim_stale_uploads(
                 stale_before=now - timedelta(seconds=self._stale_after), limit=BATCH
             )
+            files = await self._store.files_to_sweep(now=now, limit=BATCH)
         except S3NodeError as e:
             log.info("sweep skipped: {error}", error=e.message)
             return 0
