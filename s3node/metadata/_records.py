@@ -1,9 +1,10 @@
 """
-What both metadata backends share: input checks, timestamps and cursors.
+What every metadata store shares: input checks, timestamps, cursors and the
+errors of the upload lifecycle.
 
 Pure functions, no I/O.  The stores call these before touching a database,
 so bad input gets the same clear :class:`~s3node.errors.InvalidRequest`
-whatever the backend.
+whatever the backend.  Records are built from SQL rows in :mod:`._rows`.
 """
 
 from __future__ import annotations
@@ -13,56 +14,69 @@ import binascii
 import re
 import sys
 import uuid
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from s3node.errors import InvalidChunkId, InvalidRequest, NotEnoughReplicas
+from s3node.errors import (
+    Conflict,
+    InvalidChunkId,
+    InvalidRequest,
+    NotEnoughReplicas,
+    UploadAborted,
+)
 from s3node.records import (
     MAX_PAGE_SIZE,
     ChunkRecord,
-    FileRecord,
     FileStatus,
     NodeRecord,
     NodeState,
-    ReplicaRecord,
     ReplicaState,
 )
 
 __all__ = [
     "MAX_PAGE_SIZE",
-    "STALE_STATUSES",
+    "OPEN_STATUSES",
     "SWEEP_STATUSES",
     "check_aware",
     "check_chunk",
+    "check_chunk_id",
     "check_chunk_index",
+    "check_claim",
     "check_complete",
     "check_completion",
+    "check_defer",
     "check_file_id",
     "check_health",
+    "check_lease",
+    "check_lease_holder",
     "check_limit",
     "check_new_file",
     "check_node",
     "check_node_id",
+    "check_node_range",
     "check_page",
+    "check_replica_by_chunk",
+    "check_replica_key",
     "check_replica_state",
     "check_replica_update",
     "check_replicas",
     "check_size",
     "check_status",
-    "chunks_from_rows",
     "decode_cursor",
     "digest_bytes",
     "encode_cursor",
-    "file_from_row",
     "from_micros",
+    "not_swept",
     "to_micros",
+    "upload_aborted",
 ]
 
-#: files the sweeper always collects
+#: files the sweeper collects (once their retry time has come)
 SWEEP_STATUSES = (FileStatus.FAILED.value, FileStatus.DELETING.value)
-#: files the sweeper collects once they have not been updated for a while
-STALE_STATUSES = (FileStatus.PENDING.value, FileStatus.UPLOADING.value)
+#: uploads under way: the only files that may record chunks, be touched,
+#: complete or fail, and the ones ``claim_stale_uploads`` takes once stale
+OPEN_STATUSES = (FileStatus.PENDING.value, FileStatus.UPLOADING.value)
+#: the longest lease, in seconds (a day: leases are renewed every few seconds)
+MAX_LEASE_TTL = 86400.0
 
 _CHUNK_ID = re.compile(r"^[0-9a-f]{32,64}\Z")
 _HEX = re.compile(r"^(?:[0-9a-f]{2}){1,64}\Z")
@@ -159,10 +173,7 @@ def check_chunk(chunk: ChunkRecord) -> bytes:
     check_file_id(chunk.file_id)
     if _check_count(chunk.index, "chunk index") >= 2**31:
         raise InvalidRequest("chunk index too large")
-    if not isinstance(chunk.chunk_id, str) or not _CHUNK_ID.match(chunk.chunk_id):
-        raise InvalidChunkId(
-            f"chunk id must be 32 to 64 lowercase hex characters, not {chunk.chunk_id!r:.80}"
-        )
+    check_chunk_id(chunk.chunk_id)
     check_size(chunk.size)
     _check_text(chunk.checksum_algorithm, "checksum algorithm", 1, 64)
     digest = digest_bytes(chunk.checksum, "chunk checksum")
@@ -174,6 +185,15 @@ def check_chunk(chunk: ChunkRecord) -> bytes:
         seen.add(replica.node_id)
         check_replica_state(replica.state)
     return digest
+
+
+def check_chunk_id(chunk_id: object) -> str:
+    """A chunk id: 32 to 64 lowercase hex characters (:class:`InvalidChunkId`)."""
+    if not isinstance(chunk_id, str) or not _CHUNK_ID.match(chunk_id):
+        raise InvalidChunkId(
+            f"chunk id must be 32 to 64 lowercase hex characters, not {chunk_id!r:.80}"
+        )
+    return chunk_id
 
 
 def check_node_id(node_id: object) -> str:
@@ -241,12 +261,86 @@ def check_replicas(replicas: object) -> int:
     return replicas
 
 
-def check_replica_update(file_id: object, index: object, node_id: object, state: object) -> None:
-    """Check the arguments of ``set_replica_state``."""
+def check_replica_key(file_id: object, index: object, node_id: object) -> None:
+    """Check the arguments of ``drop_replica``: the key of one replica row."""
     check_file_id(file_id)
     check_chunk_index(index)
     check_node_id(node_id)
+
+
+def check_replica_update(file_id: object, index: object, node_id: object, state: object) -> None:
+    """Check the arguments of ``set_replica_state``."""
+    check_replica_key(file_id, index, node_id)
     check_replica_state(state)
+
+
+def check_replica_by_chunk(chunk_id: object, node_id: object, state: object) -> None:
+    """Check the arguments of ``set_replica_state_by_chunk``."""
+    check_chunk_id(chunk_id)
+    check_node_id(node_id)
+    check_replica_state(state)
+
+
+def check_node_range(node_id: object, after: object, upto: object, limit: object) -> int:
+    """
+    Check the arguments of ``node_replicas``; return the limit.  The bounds
+    are any text (compared byte by byte), ``after`` possibly empty.
+    """
+    check_node_id(node_id)
+    _check_text(after, "after", 0, 200)
+    if upto is not None:
+        _check_text(upto, "upto", 1, 200)
+    return check_limit(limit)
+
+
+def check_claim(stale_before: object, limit: object) -> tuple[datetime, int]:
+    """Check the arguments of ``claim_stale_uploads``; return them (the time in UTC)."""
+    return check_aware(stale_before, "stale_before"), check_limit(limit)  # type: ignore[arg-type]
+
+
+def check_defer(file_id: object, until: object, attempts: object) -> datetime:
+    """Check the arguments of ``defer_sweep``; return ``until`` in UTC."""
+    check_file_id(file_id)
+    _check_count(attempts, "attempts")
+    if attempts >= 2**31:  # type: ignore[operator]
+        raise InvalidRequest("attempts too large")
+    return check_aware(until, "until")  # type: ignore[arg-type]
+
+
+def check_lease_holder(name: object, holder: object) -> None:
+    """A lease name and holder: 1 to 255 characters of text each."""
+    _check_text(name, "lease name", 1, 255)
+    _check_text(holder, "lease holder", 1, 255)
+
+
+def check_lease(name: object, holder: object, now: object, ttl: object) -> tuple[datetime, datetime]:
+    """
+    Check the arguments of ``try_lease``; return ``now`` and the lease's
+    expiry ``now + ttl``, both in UTC and whole microseconds (as every
+    backend stores them).
+    """
+    check_lease_holder(name, holder)
+    moment = to_micros(check_aware(now, "now"))  # type: ignore[arg-type]
+    if (
+        isinstance(ttl, bool)
+        or not isinstance(ttl, (int, float))
+        or not 0 < ttl <= MAX_LEASE_TTL
+    ):
+        raise InvalidRequest(f"a lease ttl must be seconds from 0 to {MAX_LEASE_TTL:g}, not {ttl!r}")
+    try:
+        return from_micros(moment), from_micros(moment + round(ttl * 1_000_000))
+    except (OverflowError, ValueError):
+        raise InvalidRequest(f"a lease from {now} for {ttl} s ends out of range") from None
+
+
+def upload_aborted(file_id: uuid.UUID, status: str) -> UploadAborted:
+    """The error of an upload whose file is no longer ``pending``/``uploading``."""
+    return UploadAborted(f"file {file_id} is {status}: its upload was aborted")
+
+
+def not_swept(file_id: uuid.UUID, status: str) -> Conflict:
+    """The error of ``defer_sweep`` on a file that is neither ``failed`` nor ``deleting``."""
+    return Conflict(f"file {file_id} is {status}: only failed and deleting files are swept")
 
 
 def check_complete(file_id: object, size: object, checksum: object, replicas: object) -> bytes:
@@ -330,55 +424,3 @@ def check_health(
     _check_optional_count(used, "used")
     if last_seen is not None:
         check_aware(last_seen, "last_seen")  # type: ignore[arg-type]
-
-
-def file_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> FileRecord:
-    """
-    A file record from a row of ``id, filename, content_type, size,
-    checksum_algorithm, checksum, chunk_size, status, created_at, updated_at``;
-    ``moment`` turns the backend's timestamps into UTC datetimes.
-    """
-    return FileRecord(
-        file_id=uuid.UUID(str(row[0])),
-        filename=row[1],
-        content_type=row[2],
-        size=row[3],
-        checksum_algorithm=row[4],
-        checksum=None if row[5] is None else bytes(row[5]).hex(),
-        chunk_size=row[6],
-        status=FileStatus(row[7]),
-        created_at=moment(row[8]),
-        updated_at=moment(row[9]),
-    )
-
-
-def chunks_from_rows(rows: Sequence[Sequence[Any]]) -> dict[uuid.UUID, list[ChunkRecord]]:
-    """
-    Chunk records, per file, from rows of ``file_id, chunk_index, chunk_id,
-    size, checksum_algorithm, checksum, node_id, state`` ordered by file,
-    index and node (``node_id`` is NULL for a chunk without replicas).
-    """
-    out: dict[uuid.UUID, list[ChunkRecord]] = {}
-    key: tuple[uuid.UUID, int] | None = None
-    head: Sequence[Any] = ()
-    replicas: list[ReplicaRecord] = []
-
-    def flush() -> None:
-        if key is not None:
-            out.setdefault(key[0], []).append(
-                ChunkRecord(
-                    file_id=key[0], index=key[1], chunk_id=head[2], size=head[3],
-                    checksum_algorithm=head[4], checksum=bytes(head[5]).hex(),
-                    replicas=tuple(replicas),
-                )
-            )
-
-    for row in rows:
-        this = (uuid.UUID(str(row[0])), row[1])
-        if this != key:
-            flush()
-            key, head, replicas = this, row, []
-        if row[6] is not None:
-            replicas.append(ReplicaRecord(row[6], ReplicaState(row[7])))
-    flush()
-    return out

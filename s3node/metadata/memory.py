@@ -10,19 +10,21 @@ layers above the metadata store (the gateway's run over it) and throwaway
 demonstrations, never a deployment.
 
 Each operation runs to completion without yielding to the reactor, so every
-call is atomic, as one transaction is in the SQL stores.
+call is atomic, as one transaction is in the SQL stores: a lifecycle rule
+(only ``pending``/``uploading`` files record chunks, complete or fail; see
+``docs/durability.md``) is decided in the same call that changes the file.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import datetime
 
-from s3node.errors import Conflict, FileNotFound, MetadataUnavailable, NodeNotFound
+from s3node.errors import Conflict, FileNotFound, MetadataUnavailable
 from s3node.metadata import _records as r
+from s3node.metadata._memory_nodes import MemoryNodes, TimeSource, by_node
 from s3node.records import (
     ChunkRecord,
     FileCursorPage,
@@ -31,7 +33,6 @@ from s3node.records import (
     FileStatus,
     FileWithChunks,
     NodeRecord,
-    NodeState,
     ReplicaRecord,
     ReplicaState,
 )
@@ -42,28 +43,12 @@ _OPEN = (FileStatus.PENDING, FileStatus.UPLOADING)
 _SWEPT = (FileStatus.FAILED, FileStatus.DELETING)
 
 
-class TimeSource(Protocol):
-    """What the store needs of a clock: Twisted's reactor or ``task.Clock``."""
-
-    def seconds(self) -> float:
-        """Seconds since the Unix epoch."""
-
-
 def _newest_first(record: FileRecord) -> tuple[int, int]:
     """The listing order's key, descending: ``created_at``, then the id's bytes (as SQL)."""
     return r.to_micros(record.created_at), record.file_id.int
 
 
-def _by_node(replicas: Iterable[ReplicaRecord]) -> tuple[ReplicaRecord, ...]:
-    return tuple(sorted(replicas, key=lambda rep: rep.node_id))
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A checked aware timestamp as the SQL stores give it back: in UTC."""
-    return None if moment is None else moment.astimezone(UTC)
-
-
-class MemoryMetadataStore:
+class MemoryMetadataStore(MemoryNodes):
     """
     :class:`~s3node.interfaces.MetadataStore` in dicts.
 
@@ -72,11 +57,13 @@ class MemoryMetadataStore:
     :param reactor: taken as the clock when ``clock`` is not given, so
         :func:`~s3node.metadata.open_metadata_store` can open it like the others
 
-    The records are kept in three public dicts that tests may read (change
-    them only through the methods): :attr:`files` (file id to
+    The records are kept in public dicts that tests may read (change them
+    only through the methods): :attr:`files` (file id to
     :class:`FileRecord`), :attr:`chunks` (file id to chunk index to
-    :class:`ChunkRecord`, replicas ordered by node id) and :attr:`nodes`
-    (node id to :class:`NodeRecord`).
+    :class:`ChunkRecord`, replicas ordered by node id), :attr:`nodes` (node
+    id to :class:`NodeRecord`), :attr:`sweeps` (file id to its retry time
+    and sweep attempts, for the files claimed or deferred; the others have
+    ``(None, 0)``) and :attr:`leases` (lease name to holder and expiry).
 
     Set :attr:`down` to simulate a database outage: every call then raises
     :class:`~s3node.errors.MetadataUnavailable` (after checking its
@@ -96,6 +83,8 @@ class MemoryMetadataStore:
         self.files: dict[uuid.UUID, FileRecord] = {}
         self.chunks: dict[uuid.UUID, dict[int, ChunkRecord]] = {}
         self.nodes: dict[str, NodeRecord] = {}
+        self.sweeps: dict[uuid.UUID, tuple[datetime | None, int]] = {}
+        self.leases: dict[str, tuple[str, datetime]] = {}
         #: the outage switch: while true every call raises MetadataUnavailable
         self.down = False
         self.closed = False
@@ -116,9 +105,17 @@ class MemoryMetadataStore:
         except KeyError:
             raise FileNotFound(f"no file {file_id}") from None
 
+    def _open_file(self, file_id: uuid.UUID) -> FileRecord:
+        """The file, if its upload is under way; else :class:`UploadAborted`."""
+        record = self._file(file_id)
+        if record.status not in _OPEN:
+            raise r.upload_aborted(file_id, record.status.value)
+        return record
+
     def _with_chunks(self, record: FileRecord) -> FileWithChunks:
         chunks = self.chunks[record.file_id]
-        return FileWithChunks(record, tuple(chunks[i] for i in sorted(chunks)))
+        attempts = self.sweeps.get(record.file_id, (None, 0))[1]
+        return FileWithChunks(record, tuple(chunks[i] for i in sorted(chunks)), attempts)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -162,11 +159,7 @@ class MemoryMetadataStore:
 
     async def record_chunk(self, chunk: ChunkRecord) -> None:
         r.check_chunk(chunk)
-        record = self._file(chunk.file_id)
-        if record.status not in _OPEN:
-            raise Conflict(
-                f"file {chunk.file_id} is {record.status.value}: no more chunks may be recorded"
-            )
+        record = self._open_file(chunk.file_id)
         chunks = self.chunks[chunk.file_id]
         existing = chunks.get(chunk.index)
         replicas: dict[str, ReplicaRecord] = {}
@@ -179,10 +172,15 @@ class MemoryMetadataStore:
                 )
             replicas = {rep.node_id: rep for rep in existing.replicas}
         replicas.update((rep.node_id, rep) for rep in chunk.replicas)
-        chunks[chunk.index] = replace(chunk, replicas=_by_node(replicas.values()))
+        chunks[chunk.index] = replace(chunk, replicas=by_node(replicas.values()))
         self.files[chunk.file_id] = replace(
             record, status=FileStatus.UPLOADING, updated_at=self._now()
         )
+
+    async def touch_file(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        record = self._open_file(file_id)
+        self.files[file_id] = replace(record, updated_at=self._now())
 
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
@@ -194,8 +192,16 @@ class MemoryMetadataStore:
             raise FileNotFound(f"file {file_id} has no chunk {index}")
         others = (rep for rep in chunk.replicas if rep.node_id != node_id)
         self.chunks[file_id][index] = replace(
-            chunk, replicas=_by_node([*others, ReplicaRecord(node_id, state)])
+            chunk, replicas=by_node([*others, ReplicaRecord(node_id, state)])
         )
+
+    async def drop_replica(self, *, file_id: uuid.UUID, index: int, node_id: str) -> None:
+        r.check_replica_key(file_id, index, node_id)
+        self._available()
+        chunk = self.chunks.get(file_id, {}).get(index)
+        if chunk is not None:
+            kept = tuple(rep for rep in chunk.replicas if rep.node_id != node_id)
+            self.chunks[file_id][index] = replace(chunk, replicas=kept)
 
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
@@ -207,7 +213,7 @@ class MemoryMetadataStore:
                 return current
             raise Conflict(f"file {file_id} is already completed with other content")
         if current.status not in _OPEN:
-            raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+            raise r.upload_aborted(file_id, current.status.value)
         chunks = self.chunks[file_id].values()
         stored = [len(chunk.nodes_with()) for chunk in chunks]
         r.check_completion(
@@ -225,13 +231,28 @@ class MemoryMetadataStore:
         self.files[file_id] = record
         return record
 
-    async def fail_file(self, file_id: uuid.UUID) -> None:
+    async def fail_file(self, file_id: uuid.UUID) -> bool:
         r.check_file_id(file_id)
         record = self._file(file_id)
-        if record.status is not FileStatus.DELETING:
-            self.files[file_id] = replace(
-                record, status=FileStatus.FAILED, updated_at=self._now()
+        if record.status not in _OPEN:
+            return False
+        self.files[file_id] = replace(record, status=FileStatus.FAILED, updated_at=self._now())
+        return True
+
+    async def claim_stale_uploads(self, *, stale_before: datetime, limit: int) -> int:
+        before, limit = r.check_claim(stale_before, limit)
+        self._available()
+        stale = sorted(
+            (f for f in self.files.values() if f.status in _OPEN and f.updated_at < before),
+            key=lambda f: (f.updated_at, f.file_id.int),
+        )[:limit]
+        now = self._now()
+        for record in stale:
+            self.files[record.file_id] = replace(
+                record, status=FileStatus.FAILED, updated_at=now
             )
+            self.sweeps[record.file_id] = (now, 0)
+        return len(stale)
 
     async def get_file(self, file_id: uuid.UUID) -> FileRecord:
         r.check_file_id(file_id)
@@ -286,19 +307,27 @@ class MemoryMetadataStore:
             raise Conflict(f"file {file_id} is completed: start_delete it first")
         del self.files[file_id]
         del self.chunks[file_id]
+        self.sweeps.pop(file_id, None)
 
-    async def files_to_sweep(
-        self, *, stale_before: datetime, limit: int
-    ) -> Sequence[FileWithChunks]:
-        before = r.to_micros(r.check_aware(stale_before, "stale_before"))
+    async def files_to_sweep(self, *, now: datetime, limit: int) -> Sequence[FileWithChunks]:
+        moment = r.check_aware(now, "now")
         limit = r.check_limit(limit)
         self._available()
-        due = [
-            f for f in self.files.values()
-            if f.status in _SWEPT or (f.status in _OPEN and r.to_micros(f.updated_at) < before)
-        ]
-        due.sort(key=lambda f: (r.to_micros(f.updated_at), f.file_id.int))
-        return [self._with_chunks(f) for f in due[:limit]]
+        due: list[tuple[datetime, datetime, int, FileRecord]] = []
+        for record in self.files.values():
+            after = self.sweeps.get(record.file_id, (None, 0))[0]
+            if record.status in _SWEPT and (after is None or after <= moment):
+                at = record.updated_at if after is None else after
+                due.append((at, record.updated_at, record.file_id.int, record))
+        due.sort(key=lambda key: key[:3])
+        return [self._with_chunks(key[3]) for key in due[:limit]]
+
+    async def defer_sweep(self, file_id: uuid.UUID, *, until: datetime, attempts: int) -> None:
+        until = r.check_defer(file_id, until, attempts)
+        record = self._file(file_id)
+        if record.status not in _SWEPT:
+            raise r.not_swept(file_id, record.status.value)
+        self.sweeps[file_id] = (until, attempts)
 
     async def under_replicated_chunks(
         self, *, target: int, limit: int
@@ -316,44 +345,6 @@ class MemoryMetadataStore:
                     if len(found) == limit:
                         return found
         return found
-
-    # -- storage nodes ------------------------------------------------------
-
-    async def upsert_node(self, node: NodeRecord) -> None:
-        r.check_node(node)
-        self._available()
-        known = self.nodes.get(node.node_id)
-        if known is None:
-            known = replace(node, last_seen=_utc(node.last_seen))
-        self.nodes[node.node_id] = replace(
-            known, address=node.address, weight=float(node.weight), zone=node.zone
-        )
-
-    async def update_node_health(
-        self,
-        node_id: str,
-        *,
-        state: NodeState,
-        capacity: int | None = None,
-        used: int | None = None,
-        last_seen: datetime | None = None,
-    ) -> None:
-        r.check_health(node_id, state, capacity, used, last_seen)
-        self._available()
-        known = self.nodes.get(node_id)
-        if known is None:
-            raise NodeNotFound(f"no storage node {node_id!r}")
-        self.nodes[node_id] = replace(
-            known,
-            state=state,
-            capacity=known.capacity if capacity is None else capacity,
-            used=known.used if used is None else used,
-            last_seen=known.last_seen if last_seen is None else _utc(last_seen),
-        )
-
-    async def list_nodes(self) -> Sequence[NodeRecord]:
-        self._available()
-        return [self.nodes[node_id] for node_id in sorted(self.nodes)]
 
     def __repr__(self) -> str:
         return f"<MemoryMetadataStore {len(self.files)} files, {len(self.nodes)} nodes>"

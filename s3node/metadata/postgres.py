@@ -22,6 +22,7 @@ from twisted.internet.threads import deferToThreadPool
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
+from s3node.metadata import _rows
 from s3node.metadata._pg_nodes import PostgresNodes
 from s3node.metadata._pgpool import (
     Cursor,
@@ -52,10 +53,10 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _file(row: Sequence[Any]) -> FileRecord:
-    return r.file_from_row(row, _utc)
+    return _rows.file_from_row(row, _utc)
 
 
-_chunks = r.chunks_from_rows
+_chunks = _rows.chunks_from_rows
 
 
 class PostgresMetadataStore(PostgresNodes):
@@ -355,7 +356,7 @@ class PostgresMetadataStore(PostgresNodes):
                 f" UNION ALL SELECT {q.FILE} FROM files f"
                 " WHERE f.status IN %s AND f.updated_at < %s) s"
                 " ORDER BY updated_at, id LIMIT %s",
-                (r.SWEEP_STATUSES, r.STALE_STATUSES, stale_before, limit),
+                (r.SWEEP_STATUSES, r.OPEN_STATUSES, stale_before, limit),
             )
             files = [_file(row) for row in rows]
             if not files:

@@ -17,6 +17,7 @@ from typing import Any
 
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _records as r
+from s3node.metadata import _rows
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrationSession
 from s3node.metadata._sqlite_nodes import SQLiteNodes
@@ -35,10 +36,10 @@ __all__ = ["SQLiteMetadataStore"]
 
 
 def _file(row: Sequence[Any]) -> FileRecord:
-    return r.file_from_row(row, r.from_micros)
+    return _rows.file_from_row(row, r.from_micros)
 
 
-_chunks = r.chunks_from_rows
+_chunks = _rows.chunks_from_rows
 
 
 def _status(conn: Connection, file_id: str) -> str | None:
@@ -134,7 +135,7 @@ class SQLiteMetadataStore(SQLiteNodes):
             status = _status(conn, fid)
             if status is None:
                 raise FileNotFound(f"no file {chunk.file_id}")
-            if status not in r.STALE_STATUSES:
+            if status not in r.OPEN_STATUSES:
                 raise Conflict(f"file {chunk.file_id} is {status}: no more chunks may be recorded")
             conn.execute(
                 "UPDATE files SET updated_at = ?, status = 'uploading' WHERE id = ?", (now, fid)
@@ -342,7 +343,7 @@ class SQLiteMetadataStore(SQLiteNodes):
                 f" UNION ALL SELECT {q.FILE} FROM files f"
                 " WHERE f.status IN (?, ?) AND f.updated_at < ?)"
                 " ORDER BY updated_at, id LIMIT ?",
-                (*r.SWEEP_STATUSES, *r.STALE_STATUSES, before, limit),
+                (*r.SWEEP_STATUSES, *r.OPEN_STATUSES, before, limit),
             ).fetchall()
             files = [_file(row) for row in rows]
             if not files:

@@ -57,7 +57,8 @@ async def test_finish_delete_of_failed_and_abandoned_uploads(store: MetadataStor
 @pytest_twisted.ensureDeferred
 async def test_files_to_sweep(open_store) -> None:  # type: ignore[no-untyped-def]
     """
-    Failed and deleting files are swept at once, uploads only once stale, completed files never.
+    Failed and deleting files are swept at once; uploads only once claimed as stale
+    (claim_stale_uploads), however old; completed files never.
     """
     clock = Clock()
     clock.advance(1_700_000_000)
@@ -70,29 +71,36 @@ async def test_files_to_sweep(open_store) -> None:  # type: ignore[no-untyped-de
     await s.start_delete(deleting.file_id)
     clock.advance(100)
     fresh = await upload(s, chunks=1, complete=False)
-    old = datetime.fromtimestamp(clock.seconds() - 50, UTC)
+    now = datetime.fromtimestamp(clock.seconds(), UTC)
+    old = now - timedelta(seconds=50)
 
-    swept = await s.files_to_sweep(stale_before=old, limit=10)
+    swept = await s.files_to_sweep(now=now, limit=10)
     ids = {f.file.file_id for f in swept}
     assert ids == {failed.file_id, deleting.file_id}
     by_id = {f.file.file_id: f for f in swept}
     assert [c.index for c in by_id[failed.file_id].chunks] == [0, 1]
     assert by_id[failed.file_id].chunks[0].nodes_with() == ("node-a", "node-b")
 
-    later = datetime.fromtimestamp(clock.seconds() + 1, UTC)
-    ids = {f.file.file_id for f in await s.files_to_sweep(stale_before=later, limit=10)}
+    later = now + timedelta(days=365)
+    ids = {f.file.file_id for f in await s.files_to_sweep(now=later, limit=10)}
+    assert ids == {failed.file_id, deleting.file_id}
+    assert await s.claim_stale_uploads(stale_before=old, limit=10) == 0
+    assert await s.claim_stale_uploads(stale_before=now + timedelta(seconds=1), limit=10) == 1
+    ids = {f.file.file_id for f in await s.files_to_sweep(now=later, limit=10)}
     assert ids == {failed.file_id, deleting.file_id, fresh.file_id}
     assert completed.file_id not in ids
-    assert len(await s.files_to_sweep(stale_before=later, limit=2)) == 2
+    assert len(await s.files_to_sweep(now=later, limit=2)) == 2
 
 
 @pytest_twisted.ensureDeferred
 async def test_files_to_sweep_checks_arguments(store: MetadataStore) -> None:
     """files_to_sweep wants an aware datetime and a limit from 1 to 1000."""
     with pytest.raises(InvalidRequest):
-        await store.files_to_sweep(stale_before=datetime(2020, 1, 1), limit=10)
+        await store.files_to_sweep(now=datetime(2020, 1, 1), limit=10)
     with pytest.raises(InvalidRequest):
-        await store.files_to_sweep(stale_before=datetime.now(UTC), limit=0)
+        await store.files_to_sweep(now=datetime.now(UTC), limit=0)
+    with pytest.raises(InvalidRequest):
+        await store.files_to_sweep(now=datetime.now(UTC), limit=1001)
 
 
 @pytest_twisted.ensureDeferred

@@ -34,21 +34,32 @@ def _every_call(store: MemoryMetadataStore, file_id: uuid.UUID) -> list[Call]:
             filename="f", content_type="", checksum_algorithm="sha256", chunk_size=1
         ),
         lambda: store.record_chunk(make_chunk(file_id, 1)),
+        lambda: store.touch_file(file_id),
         lambda: store.set_replica_state(
             file_id=file_id, index=0, node_id="n1", state=ReplicaState.STORED
         ),
+        lambda: store.set_replica_state_by_chunk(
+            chunk_id=make_chunk(file_id, 0).chunk_id, node_id="node-a", state=ReplicaState.MISSING
+        ),
+        lambda: store.drop_replica(file_id=file_id, index=0, node_id="node-a"),
+        lambda: store.drop_node_replicas("node-a"),
+        lambda: store.node_replicas(node_id="node-a", after="", upto=None, limit=10),
         lambda: store.complete_file(file_id=file_id, size=300, checksum=digest(), replicas=1),
         lambda: store.fail_file(file_id),
+        lambda: store.claim_stale_uploads(stale_before=now, limit=10),
         lambda: store.get_file(file_id),
         lambda: store.get_file_with_chunks(file_id),
         lambda: store.list_files(page=1, per_page=10),
         lambda: store.list_files_after(cursor=None, limit=10),
         lambda: store.start_delete(file_id),
         lambda: store.finish_delete(file_id),
-        lambda: store.files_to_sweep(stale_before=now, limit=10),
+        lambda: store.files_to_sweep(now=now, limit=10),
+        lambda: store.defer_sweep(file_id, until=now, attempts=1),
         lambda: store.upsert_node(NodeRecord("n1", "127.0.0.1:1")),
         lambda: store.update_node_health("n1", state=NodeState.DOWN),
         store.list_nodes,
+        lambda: store.try_lease(name="background", holder="gw", now=now, ttl=30),
+        lambda: store.release_lease(name="background", holder="gw"),
         lambda: store.under_replicated_chunks(target=2, limit=10),
     ]
 
@@ -94,14 +105,20 @@ async def test_down_switch_makes_every_call_unavailable() -> None:
     store = MemoryMetadataStore(clock=Clock())
     record = await upload(store, chunks=3, complete=False)
     await store.upsert_node(NodeRecord("n1", "127.0.0.1:1"))
-    before = (dict(store.files), {k: dict(v) for k, v in store.chunks.items()}, dict(store.nodes))
+    await store.try_lease(name="background", holder="gw", now=datetime.now(UTC), ttl=30)
+
+    def snapshot() -> tuple:
+        return (dict(store.files), {k: dict(v) for k, v in store.chunks.items()},
+                dict(store.nodes), dict(store.sweeps), dict(store.leases))
+
+    before = snapshot()
     store.down = True
     calls = _every_call(store, record.file_id)
-    assert len(calls) == 18
+    assert len(calls) == 27
     for call in calls:
         with pytest.raises(MetadataUnavailable, match="down"):
             await call()
-    assert (store.files, store.chunks, store.nodes) == before
+    assert snapshot() == before
     store.down = False
     await store.ping()
     assert await store.get_file(record.file_id) == record
@@ -135,7 +152,8 @@ async def test_closed_store_is_unavailable() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_public_records_mirror_the_methods() -> None:
-    """``files``, ``chunks`` and ``nodes`` hold exactly what the methods return."""
+    """``files``, ``chunks``, ``nodes``, ``sweeps`` and ``leases`` hold exactly what the
+    methods recorded."""
     store = MemoryMetadataStore(clock=Clock())
     record = await upload(store, chunks=2, nodes=("n2", "n1"))
     await store.upsert_node(NodeRecord("n1", "127.0.0.1:1"))
@@ -144,6 +162,11 @@ async def test_public_records_mirror_the_methods() -> None:
     assert tuple(store.chunks[record.file_id].values()) == fwc.chunks
     assert [r.node_id for r in store.chunks[record.file_id][0].replicas] == ["n1", "n2"]
     assert list(store.nodes.values()) == list(await store.list_nodes())
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert await store.try_lease(name="background", holder="gw", now=now, ttl=1.5)
+    assert store.leases == {"background": ("gw", datetime(2026, 1, 1, 0, 0, 1, 500000, UTC))}
     await store.start_delete(record.file_id)
+    await store.defer_sweep(record.file_id, until=now, attempts=2)
+    assert store.sweeps == {record.file_id: (now, 2)}
     await store.finish_delete(record.file_id)
-    assert store.files == {} and store.chunks == {}
+    assert store.files == {} and store.chunks == {} and store.sweeps == {}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from s3node.errors import InvalidRequest
 from s3node.metadata import _records as r
+from s3node.metadata import _rows
 from s3node.records import ReplicaRecord, ReplicaState
 
 moments = st.datetimes(
@@ -50,7 +51,7 @@ def test_chunks_from_rows_folds_replicas() -> None:
         (str(fid), 0, "a" * 32, 5, "sha256", b"\x01", "n2", "missing"),
         (str(fid), 1, "b" * 32, 6, "sha256", memoryview(b"\x02"), None, None),
     ]
-    chunks = r.chunks_from_rows(rows)[fid]
+    chunks = _rows.chunks_from_rows(rows)[fid]
     assert [c.index for c in chunks] == [0, 1]
     assert chunks[0].replicas == (
         ReplicaRecord("n1", ReplicaState.STORED), ReplicaRecord("n2", ReplicaState.MISSING)

@@ -1,0 +1,82 @@
+"""
+Records from the rows of the SQL metadata stores (SQLite and PostgreSQL share
+the column order of each query): pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from s3node.records import (
+    ChunkRecord,
+    FileRecord,
+    FileStatus,
+    NodeReplica,
+    ReplicaRecord,
+    ReplicaState,
+)
+
+__all__ = ["chunks_from_rows", "file_from_row", "node_replica_from_row"]
+
+
+def file_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> FileRecord:
+    """
+    A file record from a row of ``id, filename, content_type, size,
+    checksum_algorithm, checksum, chunk_size, status, created_at, updated_at``;
+    ``moment`` turns the backend's timestamps into UTC datetimes.
+    """
+    return FileRecord(
+        file_id=uuid.UUID(str(row[0])),
+        filename=row[1],
+        content_type=row[2],
+        size=row[3],
+        checksum_algorithm=row[4],
+        checksum=None if row[5] is None else bytes(row[5]).hex(),
+        chunk_size=row[6],
+        status=FileStatus(row[7]),
+        created_at=moment(row[8]),
+        updated_at=moment(row[9]),
+    )
+
+
+def node_replica_from_row(row: Sequence[Any]) -> NodeReplica:
+    """A node's replica from a row of ``chunk_id, file_id, chunk_index, state, file status``."""
+    return NodeReplica(
+        chunk_id=row[0], file_id=uuid.UUID(str(row[1])), index=row[2],
+        state=ReplicaState(row[3]), file_status=FileStatus(row[4]),
+    )
+
+
+def chunks_from_rows(rows: Sequence[Sequence[Any]]) -> dict[uuid.UUID, list[ChunkRecord]]:
+    """
+    Chunk records, per file, from rows of ``file_id, chunk_index, chunk_id,
+    size, checksum_algorithm, checksum, node_id, state`` ordered by file,
+    index and node (``node_id`` is NULL for a chunk without replicas).
+    """
+    out: dict[uuid.UUID, list[ChunkRecord]] = {}
+    key: tuple[uuid.UUID, int] | None = None
+    head: Sequence[Any] = ()
+    replicas: list[ReplicaRecord] = []
+
+    def flush() -> None:
+        if key is not None:
+            out.setdefault(key[0], []).append(
+                ChunkRecord(
+                    file_id=key[0], index=key[1], chunk_id=head[2], size=head[3],
+                    checksum_algorithm=head[4], checksum=bytes(head[5]).hex(),
+                    replicas=tuple(replicas),
+                )
+            )
+
+    for row in rows:
+        this = (uuid.UUID(str(row[0])), row[1])
+        if this != key:
+            flush()
+            key, head, replicas = this, row, []
+        if row[6] is not None:
+            replicas.append(ReplicaRecord(row[6], ReplicaState(row[7])))
+    flush()
+    return out
