@@ -37,6 +37,8 @@ class FakeNode:
         self.reads = 0
         #: when set, puts wait until the event is set (a stalled node)
         self.gate: asyncio.Event | None = None
+        #: bytes the node reports as its capacity
+        self.capacity = 10**9
 
     def _check(self) -> None:
         if self.down:
@@ -86,7 +88,8 @@ class FakeNode:
     async def health(self, timeout: float | None = None) -> NodeHealth:
         self._check()
         used = sum(map(len, self.chunks.values()))
-        return NodeHealth(self.node_id, 10**9, used, 10**9 - used, len(self.chunks))
+        return NodeHealth(self.node_id, self.capacity, used, self.capacity - used,
+                          len(self.chunks))
 
     async def close(self) -> None:
         pass
