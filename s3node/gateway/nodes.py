@@ -21,11 +21,11 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from s3node._aio import aio
-from s3node.errors import NodeNotFound, S3NodeError, describe
+from s3node.errors import NodeNotFound, Overloaded, S3NodeError, TimedOut, Unavailable, describe
 from s3node.interfaces import MetadataStore, NodeClient
 from s3node.records import NodeRecord, NodeState, PlacementNode
 
-__all__ = ["NodePool"]
+__all__ = ["NodePool", "means_node_down"]
 
 log = Logger()
 
@@ -34,6 +34,22 @@ HEALTH_TIMEOUT = 3.0
 
 #: builds a storage client for ``host:port``
 ClientFactory = Callable[[str], NodeClient]
+
+
+def means_node_down(error: BaseException) -> bool:
+    """
+    Whether a call to a node (a put) that failed with ``error`` means the node is down.
+
+    Only a transport failure does: :class:`~s3node.errors.Unavailable` as the
+    client raises it for status ``UNAVAILABLE`` (connection refused or reset,
+    the node shutting down).  Not :class:`~s3node.errors.TimedOut` (one late
+    answer: the next health check decides), nor
+    :class:`~s3node.errors.Overloaded` (busy, not gone), nor anything else:
+    :class:`~s3node.errors.InsufficientStorage` (``RESOURCE_EXHAUSTED``),
+    :class:`~s3node.errors.InvalidRequest`, :class:`~s3node.errors.Conflict`
+    concern that chunk or that moment.
+    """
+    return isinstance(error, Unavailable) and not isinstance(error, TimedOut | Overloaded)
 
 
 class NodePool:
@@ -55,6 +71,8 @@ class NodePool:
         self._clients = {n.node_id: client_factory(n.address) for n in nodes}
         #: ids of the nodes believed to answer
         self._live: set[str] = set()
+        #: bytes free in each node's last health report
+        self._free: dict[str, int] = {}
         self._interval = health_interval
         self._timeout = health_timeout
         self._loop: LoopingCall | None = None
@@ -102,15 +120,25 @@ class NodePool:
                                       node_id=node_id))
 
     def is_live(self, node_id: str) -> bool:
-        """Whether ``node_id`` answered its last health check and no write failed since."""
+        """Whether ``node_id`` answered its last health check and was not marked down since."""
         return node_id in self._live
 
-    def live_nodes(self) -> list[PlacementNode]:
-        """The nodes new chunks may go to, ordered by id, as placement sees them."""
-        return [
-            r.for_placement() for node_id, r in sorted(self._records.items())
-            if node_id in self._live and r.state is not NodeState.DRAINING
-        ]
+    def live_nodes(self, min_free: int = 0) -> list[PlacementNode]:
+        """
+        The nodes new chunks may go to, ordered by id, as placement sees them.
+
+        Leaves out the nodes whose last health report shows fewer than
+        ``min_free`` bytes free; a node whose free space is not known yet stays in.
+        """
+        live = []
+        for node_id, record in sorted(self._records.items()):
+            if node_id not in self._live or record.state is NodeState.DRAINING:
+                continue
+            free = self._free.get(node_id, record.free)
+            if free is not None and free < min_free:
+                continue
+            live.append(replace(record.for_placement(), free=free))
+        return live
 
     def nodes(self) -> list[NodeRecord]:
         """Every node as last seen, ordered by id."""
@@ -122,6 +150,18 @@ class NodePool:
             log.error("node {node_id} marked down: {reason}", node_id=node_id, reason=reason)
             self._live.discard(node_id)
             self._records[node_id] = replace(self._records[node_id], state=NodeState.DOWN)
+
+    def put_failed(self, node_id: str, error: BaseException) -> bool:
+        """
+        Take note of a put to ``node_id`` that failed with ``error``: mark the
+        node down when :func:`means_node_down` says the failure means so.
+
+        :returns: whether the failure meant the node is down
+        """
+        if not means_node_down(error):
+            return False
+        self.mark_down(node_id, describe(error))
+        return True
 
     async def check_all(self) -> None:
         """Ask every node for its health, in parallel."""
@@ -149,6 +189,7 @@ class NodePool:
         if node_id not in self._live:
             log.info("node {node_id} is up", node_id=node_id)
         self._live.add(node_id)
+        self._free[node_id] = health.free
         state = NodeState.DRAINING if record.state is NodeState.DRAINING else NodeState.ACTIVE
         self._records[node_id] = replace(
             record, state=state, capacity=health.capacity, used=health.used, last_seen=now

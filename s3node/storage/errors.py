@@ -50,7 +50,7 @@ _ERROR_BY_STATUS: dict[grpc.StatusCode, type[e.S3NodeError]] = {
     grpc.StatusCode.ALREADY_EXISTS: e.ChunkExists,
     grpc.StatusCode.RESOURCE_EXHAUSTED: e.InsufficientStorage,
     grpc.StatusCode.UNAVAILABLE: e.Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: e.Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: e.TimedOut,
     grpc.StatusCode.CANCELLED: e.Unavailable,
 }
 #: statuses that always mean "try again, maybe elsewhere", whatever the code says
@@ -86,21 +86,27 @@ def _code_of(rpc_error: grpc.RpcError) -> str | None:
 def error_from_rpc(rpc_error: grpc.RpcError, address: str = "") -> e.S3NodeError:
     """
     The s3node error a failed call stands for: the class named by the reply's
-    error code when its status agrees, else the class of its status;
-    ``UNAVAILABLE``, ``DEADLINE_EXCEEDED`` and ``CANCELLED`` always give an
-    :class:`s3node.errors.Unavailable`.  The message keeps the node's details.
+    error code when its status agrees, else the class of its status.
+
+    ``UNAVAILABLE`` and ``CANCELLED`` always give an
+    :class:`s3node.errors.Unavailable`, and ``DEADLINE_EXCEEDED`` always a
+    :class:`s3node.errors.TimedOut` (a subclass the code names is kept), so a
+    caller can tell a node that did not answer in time from one it could not
+    reach.  The message keeps the node's details.
     """
     status = rpc_error.code() if callable(getattr(rpc_error, "code", None)) else None
     details = rpc_error.details() if callable(getattr(rpc_error, "details", None)) else None
     details = details or (status.name if status is not None else "unknown error")
     where = f"storage node {address}: " if address else ""
+    by_status = _ERROR_BY_STATUS.get(status, e.S3NodeError) if status is not None else e.S3NodeError
     cls = _classes_by_code().get(_code_of(rpc_error) or "")
     if cls is not None and status is not None:
-        expected = status_for(cls())
-        if expected != status and not (status in _TRANSIENT and issubclass(cls, e.Unavailable)):
+        agrees = (issubclass(cls, by_status) if status in _TRANSIENT
+                  else status_for(cls()) == status)
+        if not agrees:
             cls = None
-    if cls is None or (status in _TRANSIENT and not issubclass(cls, e.Unavailable)):
-        cls = _ERROR_BY_STATUS.get(status, e.S3NodeError) if status is not None else e.S3NodeError
+    if cls is None:
+        cls = by_status
     if status is not None and status in _TRANSIENT:
         return cls(f"{where}{status.name.lower()}: {details}")
     return cls(f"{where}{details}")

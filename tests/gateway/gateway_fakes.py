@@ -53,6 +53,8 @@ class FakeNode:
         self.quarantined: dict[str, QuarantineEntry] = {}
         #: the node's clock; tests point it at their fake clock
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        #: bytes the node reports as its capacity
+        self.capacity = 10**9
 
     def _check(self) -> None:
         if self.down:
@@ -134,7 +136,8 @@ class FakeNode:
     async def health(self, timeout: float | None = None) -> NodeHealth:
         self._check()
         used = sum(map(len, self.chunks.values()))
-        return NodeHealth(self.node_id, 10**9, used, 10**9 - used, len(self.chunks))
+        return NodeHealth(self.node_id, self.capacity, used, self.capacity - used,
+                          len(self.chunks))
 
     async def close(self) -> None:
         pass

@@ -70,7 +70,7 @@ def test_round_trip_of_each_error(error, status):
         (S.INVALID_ARGUMENT, e.InvalidRequest),
         (S.RESOURCE_EXHAUSTED, e.InsufficientStorage),
         (S.UNAVAILABLE, e.Unavailable),
-        (S.DEADLINE_EXCEEDED, e.Unavailable),
+        (S.DEADLINE_EXCEEDED, e.TimedOut),
         (S.CANCELLED, e.Unavailable),
         (S.UNIMPLEMENTED, e.S3NodeError),
     ],
@@ -80,10 +80,26 @@ def test_status_alone_maps_to_a_class(status, cls):
     assert type(error_from_rpc(FakeRpcError(status))) is cls
 
 
-def test_transient_statuses_always_mean_unavailable():
-    """DEADLINE_EXCEEDED is Unavailable even if an error code claims otherwise."""
-    error = error_from_rpc(FakeRpcError(S.DEADLINE_EXCEEDED, code="chunk_not_found"))
-    assert isinstance(error, e.Unavailable)
+@pytest.mark.parametrize("code", [None, "unavailable", "shutting_down", "chunk_not_found"])
+def test_a_deadline_is_always_a_timeout(code):
+    """DEADLINE_EXCEEDED gives TimedOut whatever the error code says, even a code of
+    another Unavailable class: a node that answered too late is not a node unreachable."""
+    error = error_from_rpc(FakeRpcError(S.DEADLINE_EXCEEDED, "slow", code), "10.0.0.1:5")
+    assert type(error) is e.TimedOut
+    assert error.message == "storage node 10.0.0.1:5: deadline_exceeded: slow"
+
+
+@pytest.mark.parametrize(("status", "code", "cls"), [
+    (S.UNAVAILABLE, "timeout", e.TimedOut),
+    (S.UNAVAILABLE, "overloaded", e.Overloaded),
+    (S.UNAVAILABLE, "shutting_down", e.ShuttingDown),
+    (S.CANCELLED, "shutting_down", e.ShuttingDown),
+    (S.DEADLINE_EXCEEDED, "timeout", e.TimedOut),
+])
+def test_a_transient_status_keeps_the_subclass_its_code_names(status, code, cls):
+    """A transient status with an error code naming a subclass of the status's class
+    gives that subclass."""
+    assert type(error_from_rpc(FakeRpcError(status, code=code))) is cls
 
 
 def test_a_code_that_disagrees_with_the_status_is_ignored():
