@@ -192,7 +192,7 @@ class Overloaded(Unavailable):
     code = "overloaded"
 
 
-class NodeBusy(Unavailable):
+class NodeBusy(Overloaded):
     """The storage node serves as many calls as it may (``--max-concurrent-calls``)."""
 
     code = "node_busy"

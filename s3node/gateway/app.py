@@ -290,7 +290,8 @@ class Gateway:
                 " drops every replica recorded on it")
         dropped = await self.store.drop_node_replicas(node_id)
         self.pool.forget(node_id)
-        log.warning("node {node_id} declared lost: {dropped} replica rows dropped",
+        log.warn(  # noqa: G010 - twisted.logger.Logger spells it warn
+            "node {node_id} declared lost: {dropped} replica rows dropped",
                  node_id=node_id, dropped=dropped)
         return _json(request, {"node_id": node_id, "replicas_dropped": dropped})
 

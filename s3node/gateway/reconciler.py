@@ -228,7 +228,8 @@ class Reconciler:
                     chunk_id=entry.chunk_id, node_id=node_id, state=ReplicaState.CORRUPT)
                 if changed:
                     report.marked_corrupt += 1
-                    log.warning("chunk {chunk_id} on {node_id} is corrupt ({reason})",
+                    log.warn(  # noqa: G010 - twisted.logger.Logger spells it warn
+                        "chunk {chunk_id} on {node_id} is corrupt ({reason})",
                              chunk_id=entry.chunk_id, node_id=node_id, reason=entry.reason)
                 elif not await self._named(node_id, entry.chunk_id):
                     await aio(client.drop_quarantined(entry.entry_id, timeout=CALL_TIMEOUT))

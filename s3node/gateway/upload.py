@@ -15,9 +15,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, gatherResults
+from twisted.internet.defer import (
+    Deferred,
+    DeferredList,
+    DeferredSemaphore,
+    FirstError,
+    gatherResults,
+)
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -25,7 +31,15 @@ from s3node._aio import CpuRunner, aio
 from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
-from s3node.errors import MissingFilePart, NotEnoughReplicas, S3NodeError, TooLarge, describe
+from s3node.errors import (
+    FileNotFound,
+    MissingFilePart,
+    NotEnoughReplicas,
+    S3NodeError,
+    TooLarge,
+    UploadAborted,
+    describe,
+)
 from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.nodes import NodePool
@@ -36,6 +50,8 @@ from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 __all__ = ["IN_FLIGHT", "UploadPipeline", "UploadSettings"]
 
 log = Logger()
+
+T = TypeVar("T")
 
 #: chunks being written to nodes at once, per upload
 IN_FLIGHT = 2
@@ -112,6 +128,12 @@ class UploadPipeline:
             if state.record is None:
                 raise MissingFilePart("the multipart body has no part named 'file'")
             return await state.complete(), state.chunk_count
+        except FileNotFound as e:
+            await state.abort(e)
+            if state.record is None:
+                raise
+            # the file existed when the upload began: it was deleted and swept since
+            raise UploadAborted(f"file {state.record.file_id} was deleted") from None
         except BaseException as e:
             await state.abort(e)
             raise
@@ -233,10 +255,7 @@ class _FileUpload:
             replicas=tuple(ReplicaRecord(n, ReplicaState.WRITING) for n in order[:replicas]),
         ))
         lanes = _Lanes(self, index, chunk_id, chunk, digest, handoffs=iter(order[replicas:]))
-        results = await gatherResults(
-            [Deferred.fromCoroutine(lanes.run(node_id)) for node_id in order[:replicas]],
-            consumeErrors=True,
-        )
+        results = await _all([lanes.run(node_id) for node_id in order[:replicas]])
         stored = sum(1 for n in results if n)
         if stored < replicas:
             raise NotEnoughReplicas(f"chunk {index} reached {stored} of {replicas} storage nodes")
@@ -329,8 +348,7 @@ class _Lanes:
         message = describe(error)
         log.error("chunk {index} of {file_id} not stored on {node_id}: {error}",
                   index=self._index, file_id=self._file_id, node_id=node_id, error=message)
-        if self._p._pool.means_down(error):
-            self._p._pool.mark_down(node_id, message)
+        self._p._pool.put_failed(node_id, error)
         self._p.cleanup(self._forget(node_id))
 
     async def _hand_off(self) -> str | None:
@@ -355,6 +373,15 @@ class _Lanes:
         except Exception as e:  # noqa: BLE001 - the reconciler settles what is left
             log.info("chunk {chunk_id} left on {node_id} for the reconciler: {error}",
                      chunk_id=self._chunk_id, node_id=node_id, error=describe(e))
+
+
+async def _all(work: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``work`` concurrently; every result, or the first error itself (not a FirstError)."""
+    try:
+        return await gatherResults([Deferred.fromCoroutine(w) for w in work], consumeErrors=True)
+    except FirstError as e:
+        e.subFailure.raiseException()
+        raise  # unreachable: raiseException always raises
 
 
 def transfer_timeout(size: int) -> float:

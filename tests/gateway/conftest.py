@@ -34,7 +34,9 @@ class Running:
 
 
 async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
-                        max_file_size: int = 10**6) -> tuple[Running, ThreadPool]:
+                        max_file_size: int = 10**6,
+                        **settings: Any) -> tuple[Running, ThreadPool]:
+    """A gateway over fake nodes; ``settings`` are more :class:`GatewayConfig` fields."""
     # Klein installs the default reactor when imported: import it only once
     # pytest-twisted has installed the asyncio reactor.
     from twisted.internet import reactor
@@ -53,7 +55,8 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
         return deferToThreadPool(reactor, pool, f, *args)
 
     config = GatewayConfig(chunk_size=chunk_size, max_file_size=max_file_size,
-                           replicas=replicas, health_interval=3600, sweep_interval=3600)
+                           replicas=replicas, health_interval=3600, sweep_interval=3600,
+                           reconcile_interval=3600, **settings)
     gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
     await gateway.pool.start()
     site = StreamingSite(gateway.resource(), reactor)
@@ -70,8 +73,7 @@ async def gw() -> AsyncIterator[Running]:
         yield running
     finally:
         await running.port.stopListening()
-        await running.gateway.pool.close()
-        await running.gateway.wait_background()
+        await running.gateway.stop()
         pool.stop()
 
 

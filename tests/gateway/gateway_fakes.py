@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -53,8 +54,13 @@ class FakeNode:
         self.quarantined: dict[str, QuarantineEntry] = {}
         #: the node's clock; tests point it at their fake clock
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        #: reads asked for, by chunk id (whether or not they were served)
+        self.asked: Counter[str] = Counter()
         #: bytes the node reports as its capacity
         self.capacity = 10**9
+        #: when set, puts raise it (before storing, or after with ``put_error_after_commit``)
+        self.put_error: Exception | None = None
+        self.put_error_after_commit = False
 
     def _check(self) -> None:
         if self.down:
@@ -70,11 +76,15 @@ class FakeNode:
             finally:
                 self.stalled -= 1
         self._check()
+        if self.put_error is not None and not self.put_error_after_commit:
+            raise self.put_error
         assert algorithm == "sha256" and hashlib.sha256(data).hexdigest() == digest
         created = chunk_id not in self.chunks
         self.chunks[chunk_id] = bytes(data)
         self.created.setdefault(chunk_id, self.now())
         self.puts += 1
+        if self.put_error is not None:
+            raise self.put_error  # committed, but the reply is lost
         return PutResult(chunk_id, len(data), algorithm, digest, created)
 
     async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
@@ -85,6 +95,7 @@ class FakeNode:
 
     def get_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
                   verify: bool = False, timeout: float | None = None) -> AsyncGenerator[bytes]:
+        self.asked[chunk_id] += 1
         self._check()
         if chunk_id not in self.chunks:
             raise ChunkNotFound(chunk_id)

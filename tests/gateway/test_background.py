@@ -19,6 +19,13 @@ def cpu(f: Any, *args: Any) -> Any:
     return succeed(f(*args))
 
 
+def lease(store: MemoryMetadataStore, clock: Clock) -> Any:
+    """The background lease, as one gateway holds it."""
+    from s3node.gateway.lease import BACKGROUND, Lease
+
+    return Lease(store, clock, name=BACKGROUND, holder="test", ttl=90)
+
+
 def make_pool(store: MemoryMetadataStore, clock: Clock, count: int = 3):
     from s3node.gateway.nodes import NodePool
 
@@ -59,7 +66,7 @@ async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
     failed = await add_file(store, nodes, "failed")
     deleting = await add_file(store, nodes, "deleting")
     busy = await add_file(store, nodes, "uploading")
-    sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
+    sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600)
     sweeper.start()
     clock.advance(29)
     assert failed.file_id in store.files
@@ -76,7 +83,11 @@ async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
 
 @pytest_twisted.ensureDeferred
 async def test_sweeper_retries_when_a_node_is_down():
-    """A file whose replicas can't all be deleted stays for the next sweep."""
+    """
+    A sweep deletes and drops every replica it can reach; the file, with the
+    replica of the unreachable node left, is retried only after its backoff,
+    and removed once that node answers.
+    """
     from s3node.gateway.sweeper import Sweeper
 
     clock = Clock()
@@ -85,12 +96,18 @@ async def test_sweeper_retries_when_a_node_is_down():
     await pool.start()
     failed = await add_file(store, nodes, "failed")
     nodes["n3"].down = True
-    sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
+    sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600)
     assert await sweeper.sweep() == 0
-    assert failed.file_id in store.files
+    left = await store.get_file_with_chunks(failed.file_id)
+    assert [(c.index, r.node_id) for c in left.chunks for r in c.replicas] == [(1, "n3")]
+    assert nodes["n1"].chunks == {} and nodes["n2"].chunks == {}
     nodes["n3"].down = False
+    assert await sweeper.sweep() == 0  # not due before its backoff
+    assert failed.file_id in store.files
+    clock.advance(30)
     assert await sweeper.sweep() == 1
     assert failed.file_id not in store.files
+    assert nodes["n3"].chunks == {}
 
 
 @pytest_twisted.ensureDeferred
@@ -102,9 +119,10 @@ async def test_sweeper_takes_stale_uploads():
     clock.advance(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
     store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
+    await pool.start()
     await add_file(store, nodes, "uploading")
     clock.advance(timedelta(hours=2).total_seconds())
-    sweeper = Sweeper(store, pool, clock, interval=30, stale_after=3600)
+    sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600)
     assert await sweeper.sweep() == 1
     assert store.files == {}
 
