@@ -275,3 +275,61 @@ async def test_only_the_lease_holder_sweeps(gw3):
     await first.release()
     assert await sweeper.sweep() == 1
     assert fid not in gw3.store.files
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_chunk_is_sent_once_the_database_is_down(gw3):
+    """
+    When the metadata database goes down during an upload, the upload fails
+    (503) before its next chunk reaches any node: a chunk is recorded before its
+    bytes are sent, so nothing can be left on a node unrecorded.
+    """
+    body, headers = form(b"q" * 2500)
+    split = body.index(b"q") + 500  # the file part has begun, no chunk is complete
+    client = await connect_raw(gw3.url)
+    client.transport.write(
+        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
+    await poll_until(lambda: len(gw3.store.files) == 1, what="the file record")
+    gw3.store.down = True
+    client.transport.write(body[split:])
+    await poll_until(lambda: b"\r\n\r\n" in client.received, what="the upload's answer")
+    assert client.received.startswith(b"HTTP/1.1 503"), client.received[:200]
+    gw3.store.down = False
+    await gw3.gateway.uploads.wait_cleanups()
+    assert all(node.puts == 0 and node.chunks == {} for node in gw3.nodes.values())
+
+
+@pytest_twisted.ensureDeferred
+async def test_files_stuck_on_a_dead_node_do_not_starve_the_sweeper():
+    """
+    More failed files than one sweep takes, all with a replica on a dead node,
+    do not block a later failed file: the blocked ones are deferred and the
+    next sweeps reach it.
+    """
+    from gateway.test_background import add_file, lease, make_pool
+    from twisted.internet.task import Clock
+
+    from s3node.gateway.sweeper import BATCH, Sweeper
+    from s3node.metadata.memory import MemoryMetadataStore
+
+    clock = Clock()
+    clock.advance(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    store = MemoryMetadataStore(clock=clock)
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    blocked = [await add_file(store, nodes, "failed") for _ in range(BATCH + 20)]
+    clock.advance(1)
+    nodes["n2"].down = True  # add_file puts a replica of every file on n2
+    pool.mark_down("n2", "test")
+    healthy = await store.create_file(filename="ok", content_type="a/b",
+                                      checksum_algorithm="sha256", chunk_size=10)
+    await store.fail_file(healthy.file_id)
+    sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600)
+    removed = 0
+    for _ in range(3):
+        removed += await sweeper.sweep()
+    assert healthy.file_id not in store.files
+    assert removed == 1
+    assert all(b.file_id in store.files for b in blocked)
