@@ -73,7 +73,7 @@ def openapi_document() -> dict[str, Any]:
                         "schema": {"type": "object", "required": ["file"], "properties": {
                             "file": {"type": "string", "format": "binary"}}}}}},
                     "responses": {"201": _json_response("stored", "UploadedFile"),
-                                  **_errors(400, 413, 503)},
+                                  **_errors(400, 409, 413, 503)},
                 },
                 "get": {
                     "summary": "list files, newest first",
@@ -109,6 +109,19 @@ def openapi_document() -> dict[str, Any]:
                 "503": _json_response("unhealthy", "Health")}}},
             "/nodes": {"get": {"summary": "storage nodes", "responses": {
                 "200": {"description": "nodes", "content": {"application/json": {}}}}}},
+            "/nodes/{node_id}": {"delete": {
+                "summary": "forget a node lost for good (?lost=true): drop its replicas",
+                "parameters": [
+                    {"name": "node_id", "in": "path", "required": True,
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 63}},
+                    {"name": "lost", "in": "query", "required": True,
+                     "schema": {"type": "string", "enum": ["true"]}}],
+                "responses": {
+                    "200": {"description": "forgotten", "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "node_id": {"type": "string"},
+                            "replicas_dropped": {"type": "integer"}}}}}},
+                    **_errors(400, 503)}}},
             "/openapi.json": {"get": {"summary": "this document",
                                       "responses": {"200": {"description": "OpenAPI 3"}}}},
         },
@@ -122,7 +135,12 @@ def openapi_document() -> dict[str, Any]:
                 "chunks": {"type": "array", "items": {"type": "object", "properties": {
                     "index": {"type": "integer"}, "size": {"type": "integer"},
                     "checksum": {"type": "string"},
-                    "nodes": {"type": "array", "items": {"type": "string"}}}}}}}]},
+                    "nodes": {"type": "array", "items": {"type": "string"}},
+                    "replicas": {"type": "array", "items": {
+                        "type": "object", "required": ["node_id", "state"], "properties": {
+                            "node_id": {"type": "string"},
+                            "state": {"type": "string", "enum": [
+                                "writing", "stored", "missing", "corrupt"]}}}}}}}}}]},
             "FilePage": {"type": "object", "properties": {
                 "files": {"type": "array", "items": _ref("File")},
                 "page": {"type": "integer"}, "per_page": {"type": "integer"},
