@@ -156,6 +156,12 @@ class GatewayConfig:
     sweep_interval: float = 30.0
     #: an upload not updated for this many seconds is taken as abandoned
     stale_after: float = 3600.0
+    #: uploads served at once; more are refused with 503 (about ``chunk_size * 4``
+    #: + 4 MiB of memory each)
+    max_uploads: int = 32
+    #: downloads (GET) served at once; more are refused with 503 (about
+    #: ``chunk_size * 2`` of memory each)
+    max_downloads: int = 128
 
     @property
     def effective_replicas(self) -> int:

@@ -107,6 +107,10 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Seconds between sweeps of failed and deleted uploads."],
     ["stale-after", None, format_seconds(_G.stale_after),
      "Seconds after which an unfinished upload counts as abandoned."],
+    ["max-uploads", None, str(_G.max_uploads),
+     "Uploads served at once; more get 503 with Retry-After."],
+    ["max-downloads", None, str(_G.max_downloads),
+     "Downloads served at once; more get 503 with Retry-After."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -131,6 +135,8 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         health_interval=parse_seconds(opts["health-interval"], "--health-interval"),
         sweep_interval=parse_seconds(opts["sweep-interval"], "--sweep-interval"),
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
+        max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
+        max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
     )
 
 

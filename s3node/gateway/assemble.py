@@ -16,6 +16,7 @@ from s3node._aio import CpuRunner
 from s3node.config import GatewayConfig
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
+from s3node.gateway.limits import Limiter
 from s3node.gateway.nodes import ClientFactory, NodePool
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline, UploadSettings
@@ -68,4 +69,6 @@ def assemble_gateway(
     downloads = DownloadPipeline(pool, algorithm_for, cpu)
     sweeper = Sweeper(store, pool, clock, interval=config.sweep_interval,
                       stale_after=config.stale_after)
-    return Gateway(store, pool, uploads, downloads, sweeper, clock, replicas=replica_count)
+    return Gateway(store, pool, uploads, downloads, sweeper, clock, replicas=replica_count,
+                   upload_slots=Limiter("uploads", config.max_uploads),
+                   download_slots=Limiter("downloads", config.max_downloads))

@@ -32,7 +32,9 @@ class Running:
 
 
 async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
-                        max_file_size: int = 10**6) -> tuple[Running, ThreadPool]:
+                        max_file_size: int = 10**6,
+                        **settings: Any) -> tuple[Running, ThreadPool]:
+    """A gateway on a loopback port; ``settings`` are further :class:`GatewayConfig` fields."""
     # Klein installs the default reactor when imported: import it only once
     # pytest-twisted has installed the asyncio reactor.
     from twisted.internet import reactor
@@ -51,13 +53,22 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
         return deferToThreadPool(reactor, pool, f, *args)
 
     config = GatewayConfig(chunk_size=chunk_size, max_file_size=max_file_size,
-                           replicas=replicas, health_interval=3600, sweep_interval=3600)
+                           replicas=replicas, health_interval=3600, sweep_interval=3600,
+                           **settings)
     gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
     await gateway.pool.start()
     site = StreamingSite(gateway.resource(), reactor)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
     url = f"http://127.0.0.1:{port.getHost().port}"
     return Running(gateway, store, nodes, url, port), pool
+
+
+async def stop_gateway(running: Running, pool: ThreadPool) -> None:
+    """Stop what :func:`start_gateway` started."""
+    await running.port.stopListening()
+    await running.gateway.pool.close()
+    await running.gateway.wait_background()
+    pool.stop()
 
 
 @pytest_twisted.async_yield_fixture
@@ -67,7 +78,4 @@ async def gw() -> AsyncIterator[Running]:
     try:
         yield running
     finally:
-        await running.port.stopListening()
-        await running.gateway.pool.close()
-        await running.gateway.wait_background()
-        pool.stop()
+        await stop_gateway(running, pool)

@@ -21,7 +21,7 @@ from s3node.storage.types import ChunkPage, NodeHealth, PutResult
 class FakeNode:
     """
     An in-memory :class:`~s3node.interfaces.NodeClient`; set ``down`` or
-    ``corrupt`` to misbehave.
+    ``corrupt`` to misbehave, ``gate`` or ``read_gate`` to stall.
     """
 
     message_size = 64 * 1024
@@ -37,6 +37,10 @@ class FakeNode:
         self.reads = 0
         #: when set, puts wait until the event is set (a stalled node)
         self.gate: asyncio.Event | None = None
+        #: when set, reads wait before their first piece until the event is set
+        self.read_gate: asyncio.Event | None = None
+        #: reads begun and not yet finished or closed
+        self.open_reads = 0
         #: bytes the node reports as its capacity
         self.capacity = 10**9
 
@@ -57,10 +61,16 @@ class FakeNode:
         return PutResult(chunk_id, len(data), algorithm, digest, created)
 
     async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
-        for i in range(0, len(data), self.message_size):
-            await asyncio.sleep(0)
-            self._check()
-            yield data[i:i + self.message_size]
+        self.open_reads += 1
+        try:
+            if self.read_gate is not None:
+                await self.read_gate.wait()
+            for i in range(0, len(data), self.message_size):
+                await asyncio.sleep(0)
+                self._check()
+                yield data[i:i + self.message_size]
+        finally:
+            self.open_reads -= 1
 
     def get_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
                   verify: bool = False, timeout: float | None = None) -> AsyncGenerator[bytes]:
