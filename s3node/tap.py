@@ -111,6 +111,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Uploads served at once; more get 503 with Retry-After."],
     ["max-downloads", None, str(_G.max_downloads),
      "Downloads served at once; more get 503 with Retry-After."],
+    ["write-timeout", None, format_seconds(_G.write_timeout),
+     "Seconds a download waits for its client to accept data before closing."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -137,6 +139,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
         max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
+        write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),
     )
 
 

@@ -66,7 +66,8 @@ def assemble_gateway(
         UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
                        max_file_size=config.max_file_size),
     )
-    downloads = DownloadPipeline(pool, algorithm_for, cpu)
+    downloads = DownloadPipeline(pool, algorithm_for, cpu, clock=clock,
+                                 write_timeout=config.write_timeout)
     sweeper = Sweeper(store, pool, clock, interval=config.sweep_interval,
                       stale_after=config.stale_after)
     return Gateway(store, pool, uploads, downloads, sweeper, clock, replicas=replica_count,
