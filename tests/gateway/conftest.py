@@ -8,6 +8,7 @@ imports it (or s3node.gateway.app) at module level.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,19 +64,21 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     return Running(gateway, store, nodes, url, port), pool
 
 
-async def stop_gateway(running: Running, pool: ThreadPool) -> None:
-    """Stop what :func:`start_gateway` started."""
-    await running.port.stopListening()
-    await running.gateway.pool.close()
-    await running.gateway.wait_background()
-    pool.stop()
+@asynccontextmanager
+async def running_gateway(**settings: Any) -> AsyncIterator[Running]:
+    """:func:`start_gateway` with ``settings``, stopped on the way out."""
+    running, pool = await start_gateway(**settings)
+    try:
+        yield running
+    finally:
+        await running.port.stopListening()
+        await running.gateway.pool.close()
+        await running.gateway.wait_background()
+        pool.stop()
 
 
 @pytest_twisted.async_yield_fixture
 async def gw() -> AsyncIterator[Running]:
     """A gateway with 3 fake nodes, 2 replicas and 1000-byte chunks."""
-    running, pool = await start_gateway()
-    try:
+    async with running_gateway() as running:
         yield running
-    finally:
-        await stop_gateway(running, pool)

@@ -64,21 +64,28 @@ class Client:
         self.aborted += 1
 
 
+def place_chunks(file_id: uuid.UUID,
+                 pieces: list[tuple[list[FakeNode], bytes]]) -> list[ChunkRecord]:
+    """Store piece ``i`` as chunk ``i`` on its nodes; the chunk records that say so."""
+    records = []
+    for index, (nodes, data) in enumerate(pieces):
+        chunk_id = uuid.uuid4().hex
+        for node in nodes:
+            node.chunks[chunk_id] = data
+        records.append(ChunkRecord(
+            file_id, index, chunk_id, len(data), "sha256", hashlib.sha256(data).hexdigest(),
+            tuple(ReplicaRecord(n.node_id, ReplicaState.STORED) for n in nodes)))
+    return records
+
+
 def stored_file(chunks: list[tuple[FakeNode, bytes]]) -> FileWithChunks:
     """A completed file whose chunk ``i`` is stored (only) on the node paired with it."""
     file_id = uuid.uuid4()
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    records = []
-    for index, (node, data) in enumerate(chunks):
-        chunk_id = uuid.uuid4().hex
-        node.chunks[chunk_id] = data
-        records.append(ChunkRecord(file_id, index, chunk_id, len(data), "sha256",
-                                   hashlib.sha256(data).hexdigest(),
-                                   (ReplicaRecord(node.node_id, ReplicaState.STORED),)))
     size = sum(len(d) for _, d in chunks)
     record = FileRecord(file_id, "f.bin", "application/octet-stream", size, "sha256", "0" * 64,
                         1000, FileStatus.COMPLETED, now, now)
-    return FileWithChunks(record, tuple(records))
+    return FileWithChunks(record, tuple(place_chunks(file_id, [([n], d) for n, d in chunks])))
 
 
 def pipeline(clock: Clock, *nodes: FakeNode) -> Any:
@@ -150,56 +157,47 @@ async def test_a_client_that_stops_reading_loses_its_connection_over_a_real_sock
     """A real client that stops reading a download (over loopback) has its connection
     closed after --write-timeout; the download's slot is given back and its node reads
     closed, and the client got only part of the file."""
-    from gateway.conftest import start_gateway, stop_gateway
+    from gateway.conftest import running_gateway
 
-    running, pool = await start_gateway(chunk_size=1 << 20, max_file_size=1 << 26,
-                                        write_timeout=0.5)
-    try:
+    async with running_gateway(chunk_size=1 << 20, max_file_size=1 << 26,
+                               write_timeout=0.5) as running:
         data = bytes(range(256)) * (16 << 12)  # 16 MiB: far more than the socket buffers
         record = await running.store.create_file(
             filename="big", content_type="a/b", checksum_algorithm="sha256",
             chunk_size=1 << 20)
         await _store_chunks(running, record.file_id, data, 1 << 20)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
-        sock.connect(("127.0.0.1", running.port.getHost().port))
-        sock.sendall(f"GET /files/{record.file_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         slots = running.gateway.download_slots
-        await poll_until(lambda: slots.active == 1, what="the download to start")
-        # The client reads nothing from here on.
-        await poll_until(lambda: slots.active == 0, what="the stalled download to end")
-        assert sum(n.open_reads for n in running.nodes.values()) == 0
-        sock.setblocking(False)
-        got = bytearray()
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+            sock.connect(("127.0.0.1", running.port.getHost().port))
+            sock.sendall(f"GET /files/{record.file_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            await poll_until(lambda: slots.active == 1, what="the download to start")
+            # The client reads nothing from here on.
+            await poll_until(lambda: slots.active == 0, what="the stalled download to end")
+            assert sum(n.open_reads for n in running.nodes.values()) == 0
+            sock.setblocking(False)
+            got = bytearray()
 
-        def closed() -> bool:
-            try:
-                more = sock.recv(1 << 16)
-            except BlockingIOError:
-                return False
-            except ConnectionResetError:
-                return True
-            got.extend(more)
-            return not more
+            def closed() -> bool:
+                try:
+                    more = sock.recv(1 << 16)
+                except BlockingIOError:
+                    return False
+                except ConnectionResetError:
+                    return True
+                got.extend(more)
+                return not more
 
-        await poll_until(closed, what="the gateway to close the connection", timeout=10)
+            await poll_until(closed, what="the gateway to close the connection", timeout=10)
         assert got.startswith(b"HTTP/1.1 200 OK\r\n")
         assert len(got) < len(data)
-        sock.close()
-    finally:
-        await stop_gateway(running, pool)
 
 
 async def _store_chunks(running: Any, file_id: uuid.UUID, data: bytes, size: int) -> None:
     """Put ``data`` on the first two nodes in chunks of ``size`` and complete the file."""
     nodes = list(running.nodes.values())[:2]
-    for index, start in enumerate(range(0, len(data), size)):
-        piece = data[start:start + size]
-        chunk_id = uuid.uuid4().hex
-        for node in nodes:
-            node.chunks[chunk_id] = piece
-        await running.store.record_chunk(ChunkRecord(
-            file_id, index, chunk_id, len(piece), "sha256", hashlib.sha256(piece).hexdigest(),
-            tuple(ReplicaRecord(n.node_id, ReplicaState.STORED) for n in nodes)))
+    pieces = [(nodes, data[i:i + size]) for i in range(0, len(data), size)]
+    for chunk in place_chunks(file_id, pieces):
+        await running.store.record_chunk(chunk)
     await running.store.complete_file(file_id=file_id, size=len(data),
                                       checksum=hashlib.sha256(data).hexdigest(), replicas=2)

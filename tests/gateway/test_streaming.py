@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import pytest_twisted
+from support.raw_http import connect_raw
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from s3node.errors import ClientDisconnected
@@ -24,45 +24,6 @@ def head_of(part_len: int) -> tuple[bytes, bytes]:
     return head, f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-class Raw(Protocol):
-    """A raw HTTP client: collects what the server sends, notices the close."""
-
-    def __init__(self) -> None:
-        self.received = b""
-        self.closed: Deferred[None] = Deferred()
-        self._waiters: list[tuple[bytes, Deferred[None]]] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-        for marker, d in list(self._waiters):
-            if marker in self.received:
-                self._waiters.remove((marker, d))
-                d.callback(None)
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.closed.callback(None)
-
-    async def wait_for(self, marker: bytes, timeout: float = 10) -> None:
-        from twisted.internet import reactor
-
-        if marker in self.received:
-            return
-        d: Deferred[None] = Deferred()
-        self._waiters.append((marker, d))
-        d.addTimeout(timeout, reactor)
-        await d
-
-
-async def connect(url: str) -> Raw:
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-
-    port = int(url.rsplit(":", 1)[1])
-    proto = Raw()
-    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), proto)
-    return proto
-
-
 async def sleep(seconds: float) -> None:
     await Deferred.fromFuture(asyncio.ensure_future(asyncio.sleep(seconds)))
 
@@ -71,7 +32,7 @@ async def sleep(seconds: float) -> None:
 async def test_declared_length_over_limit_gets_413_instead_of_100_continue(gw):
     """A Content-Length over the limit is answered 413 right after the headers, with no
     '100 Continue', and the connection is closed."""
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {10**9}\r\nExpect: 100-continue\r\n\r\n".encode())
@@ -87,7 +48,7 @@ async def test_expect_continue_within_limit_gets_100_then_201(gw):
     """A body within the limit gets '100 Continue', then the upload completes with 201."""
     head, tail = head_of(10)
     body = head + b"0123456789" + tail
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
@@ -102,7 +63,7 @@ async def test_expect_continue_within_limit_gets_100_then_201(gw):
 async def test_chunked_body_is_cut_off_past_the_limit(gw):
     """A chunked upload is answered 413 as soon as it passes the limit (1 MB here)."""
     head, _ = head_of(0)
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n".encode())
@@ -124,7 +85,7 @@ async def test_request_is_dispatched_before_the_body_is_complete(gw):
     """The upload starts (file record created, chunks stored) while the body still arrives;
     a client that then disconnects leaves the file failed, never completed."""
     head, _ = head_of(0)
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(head) + 500_000}\r\n\r\n".encode() + head + bytes(5000))
@@ -147,7 +108,7 @@ async def test_keep_alive_after_a_streamed_upload(gw):
     """After a completed streamed upload the same connection serves the next request."""
     head, tail = head_of(3)
     body = head + b"abc" + tail
-    raw = await connect(gw.url)
+    raw = await connect_raw(gw.url)
     raw.transport.write(
         f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
@@ -226,7 +187,7 @@ async def test_stalled_nodes_pause_the_client_and_memory_stays_bounded(monkeypat
             node.gate = gate
         size = 64_000_000
         head, tail = head_of(size)
-        raw = await connect(running.url)
+        raw = await connect_raw(running.url)
         raw.transport.write(
             f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
             f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n".encode() + head)
