@@ -8,6 +8,7 @@ imports it (or s3node.gateway.app) at module level.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ class Running:
 async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
                         max_file_size: int = 10**6,
                         **settings: Any) -> tuple[Running, ThreadPool]:
-    """A gateway over fake nodes; ``settings`` are more :class:`GatewayConfig` fields."""
+    """A gateway on a loopback port; ``settings`` are further :class:`GatewayConfig` fields."""
     # Klein installs the default reactor when imported: import it only once
     # pytest-twisted has installed the asyncio reactor.
     from twisted.internet import reactor
@@ -65,16 +66,23 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     return Running(gateway, store, nodes, url, port), pool
 
 
-@pytest_twisted.async_yield_fixture
-async def gw() -> AsyncIterator[Running]:
-    """A gateway with 3 fake nodes, 2 replicas and 1000-byte chunks."""
-    running, pool = await start_gateway()
+@asynccontextmanager
+async def running_gateway(**settings: Any) -> AsyncIterator[Running]:
+    """:func:`start_gateway` with ``settings``, stopped on the way out."""
+    running, pool = await start_gateway(**settings)
     try:
         yield running
     finally:
         await running.port.stopListening()
         await running.gateway.stop()
         pool.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def gw() -> AsyncIterator[Running]:
+    """A gateway with 3 fake nodes, 2 replicas and 1000-byte chunks."""
+    async with running_gateway() as running:
+        yield running
 
 
 class WatchedBody(BodyStream):
