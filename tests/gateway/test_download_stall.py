@@ -100,7 +100,8 @@ def pipeline(clock: Clock, *nodes: FakeNode) -> Any:
                     [NodeRecord(n.node_id, f"{n.node_id}:1") for n in nodes],
                     by_address.__getitem__, clock, health_interval=5)
     algorithms = checksum_algorithms(get_plugin_manager())
-    return DownloadPipeline(pool, algorithms.__getitem__, lambda f, *a: succeed(f(*a)),
+    return DownloadPipeline(MemoryMetadataStore(clock=clock), pool, algorithms.__getitem__,
+                            lambda f, *a: succeed(f(*a)),
                             clock=clock, write_timeout=TIMEOUT)
 
 

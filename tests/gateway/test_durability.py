@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest_twisted
 import treq
-from gateway.conftest import Running, start_gateway
+from gateway.conftest import Running, running_gateway
 from gateway.test_app_files import form, upload
 from support.raw_http import connect_raw
 from support.waiting import poll_until
@@ -27,13 +27,8 @@ from s3node.records import FileStatus, ReplicaState
 @pytest_twisted.async_yield_fixture
 async def gw3() -> AsyncIterator[Running]:
     """A gateway with 3 fake nodes, 2 replicas, 1000-byte chunks and no orphan grace."""
-    running, pool = await start_gateway(orphan_grace=0.001)
-    try:
+    async with running_gateway(orphan_grace=0.001) as running:
         yield running
-    finally:
-        await running.port.stopListening()
-        await running.gateway.stop()
-        pool.stop()
 
 
 def states(running: Running, file_id: str) -> list[list[tuple[str, str]]]:
