@@ -166,6 +166,8 @@ class GatewayConfig:
     orphan_grace: float = 3600.0
     #: names this gateway in the background lease; ``None``: host, pid and a random part
     holder_id: str | None = None
+    #: seconds uploads under way get to end at shutdown before their connections close
+    shutdown_grace: float = 10.0
     #: uploads served at once; more are refused with 503 (about ``chunk_size * 4``
     #: + 4 MiB of memory each)
     max_uploads: int = 32

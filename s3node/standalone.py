@@ -53,5 +53,6 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
         return found
 
     # config.gateway.db already names SQLite in the data dir (s3node.tap builds it).
-    GatewayService(config.gateway, reactor, nodes=addresses).setServiceParent(top)
+    GatewayService(config.gateway, reactor, nodes=addresses,
+                   on_fatal=reactor.stop).setServiceParent(top)
     return top

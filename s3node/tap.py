@@ -125,6 +125,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Downloads served at once; more get 503 with Retry-After."],
     ["write-timeout", None, format_seconds(_G.write_timeout),
      "Seconds a download waits for its client to accept data before closing."],
+    ["shutdown-grace", None, format_seconds(_G.shutdown_grace),
+     "Seconds uploads under way get to end when the gateway stops."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -154,6 +156,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
         write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),
+        shutdown_grace=parse_seconds(opts["shutdown-grace"], "--shutdown-grace"),
     )
 
 

@@ -13,7 +13,8 @@ import uuid
 from typing import Any
 
 from klein import Klein
-from twisted.internet.defer import Deferred
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -146,30 +147,51 @@ class Gateway:
         self.upload_slots = upload_slots
         self.download_slots = download_slots
         self._background: set[Deferred[None]] = set()
+        #: the upload pipelines under way, with their requests
+        self._in_flight: dict[Deferred[Any], Any] = {}
+
+    def _upload_ended(self, result: Any, work: Deferred[Any]) -> Any:
+        self._in_flight.pop(work, None)
+        return result
 
     def resource(self) -> Any:
         """The twisted.web resource of this gateway."""
         return self.app.resource()
 
-    async def start(self) -> None:
-        """Register and check the nodes, then start the background workers."""
-        await self.pool.start()
-        self.sweeper.start()
-        self.reconciler.start()
+    def services(self) -> list[Service]:
+        """
+        The gateway's periodic workers — node health checks, the sweeper, the
+        reconciler — as services for the role's service to run as its children.
+        """
+        return [self.pool.service(), self.sweeper.service(), self.reconciler.service()]
 
-    async def stop(self) -> None:
+    async def close(self, *, grace: float) -> None:
         """
-        Stop the background workers (waiting for their runs under way) and the
-        background work the routes started, give the lease up, close the node
-        clients.  The metadata store is the caller's to close, after this.
+        The gateway's part of a stop, once nothing new comes in (the listener
+        and the workers have stopped): uploads under way get ``grace`` seconds
+        to end, then their connections are aborted so that each records its
+        outcome (``fail_file``) while the store still answers; then the work
+        the routes started in the background ends, the lease is given up and
+        the node clients close.  The metadata store is the caller's to close,
+        after this.
         """
-        for running in (self.sweeper.stop(), self.reconciler.stop()):
-            if running is not None:
-                await running
+        if self._in_flight:
+            log.info("waiting up to {grace} s for {count} uploads under way",
+                     grace=grace, count=len(self._in_flight))
+            cutoff = self.clock.callLater(grace, self._abort_uploads)  # type: ignore[attr-defined]
+            await DeferredList(list(self._in_flight), consumeErrors=True)
+            if cutoff.active():
+                cutoff.cancel()
         await self.wait_background()
         await self.uploads.wait_cleanups()
         await self.lease.release()
         await self.pool.close()
+
+    def _abort_uploads(self) -> None:
+        for request in self._in_flight.values():
+            transport = getattr(getattr(request, "channel", None), "transport", None)
+            if transport is not None:
+                transport.abortConnection()
 
     @app.route("/files", methods=["POST"])
     async def upload(self, request: Any) -> bytes:
@@ -180,9 +202,11 @@ class Gateway:
         with self.upload_slots.take(request) as slot:
             # Shielded: a client that disconnects makes Klein cancel this handler, but
             # the pipeline must still record the chunks it wrote and fail the file.
-            record, chunk_count = await shielded(slot.hold(Deferred.fromCoroutine(
-                self.uploads.upload(request.body, request.getHeader(b"content-type"))
-            )))
+            work = Deferred.fromCoroutine(
+                self.uploads.upload(request.body, request.getHeader(b"content-type")))
+            self._in_flight[work] = request
+            work.addBoth(self._upload_ended, work)
+            record, chunk_count = await shielded(slot.hold(work))
         request.setHeader(b"location", f"/files/{record.file_id}".encode())
         return _json(request, {**file_json(record), "chunk_count": chunk_count}, 201)
 

@@ -3,8 +3,8 @@ The gateway's view of its storage nodes: clients, liveness and health checks.
 
 :class:`NodePool` holds one storage client per node, registers the nodes in the
 metadata store, and asks each node for its ``Health`` every
-``health_interval`` seconds (a :class:`~twisted.internet.task.LoopingCall` on
-the injected clock).  A node that doesn't answer (or fails a write) counts as
+``health_interval`` seconds (:meth:`NodePool.service`, a periodic child of the
+gateway's service, on the injected clock).  A node that doesn't answer (or fails a write) counts as
 down and gets no new chunks until it answers a health check again.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from s3node._aio import aio
 from s3node.errors import NodeNotFound, Overloaded, S3NodeError, TimedOut, Unavailable, describe
+from s3node.gateway.periodic import Periodic
 from s3node.interfaces import MetadataStore, NodeClient
 from s3node.records import NodeRecord, NodeState, PlacementNode
 
@@ -75,10 +75,9 @@ class NodePool:
         self._free: dict[str, int] = {}
         self._interval = health_interval
         self._timeout = health_timeout
-        self._loop: LoopingCall | None = None
 
     async def start(self) -> None:
-        """Register every node in the store, check them once, then every ``health_interval``."""
+        """Register every node in the store and check them once (:meth:`service` goes on)."""
         for record in self._records.values():
             try:
                 await self._store.upsert_node(record)
@@ -86,16 +85,13 @@ class NodePool:
                 log.error("cannot register node {node_id}: {error}",
                          node_id=record.node_id, error=e.message)
         await self.check_all()
-        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self.check_all()))
-        self._loop.clock = self._clock
-        self._loop.start(self._interval, now=False).addErrback(
-            lambda f: log.failure("health checks stopped", f)
-        )
+
+    def service(self) -> Periodic:
+        """A service that checks every node every ``health_interval`` seconds."""
+        return Periodic("health checks", self.check_all, self._clock, self._interval)
 
     async def close(self) -> None:
         """Stop the checks and close every client."""
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
         for client in self._clients.values():
             try:
                 await aio(client.close())

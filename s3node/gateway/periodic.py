@@ -1,11 +1,12 @@
 """
-:class:`Periodic`: run one background job every so many seconds, one run at a time.
+:class:`Periodic`: a background job run every so many seconds, as a Twisted service.
 
-The gateway's background workers (the sweeper, the reconciler) share it: a
-:class:`~twisted.internet.task.LoopingCall` on the injected clock whose tick
-is skipped while the previous run is still going, which logs (never raises)
-a failed run, and whose :meth:`~Periodic.stop` hands back the run under way
-so a shutdown can wait for it.
+The gateway's background workers — node health checks, the sweeper, the
+reconciler — are each one :class:`Periodic`, a child of the role's service, so
+they start and stop with it and in order.  A run is a
+:class:`~twisted.internet.task.LoopingCall` tick on the injected clock; a tick
+is skipped while the previous run is still going; a failed run is logged and
+the next tick tries again; stopping the service waits for the run under way.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -24,24 +26,32 @@ __all__ = ["Periodic"]
 log = Logger()
 
 
-class Periodic:
+class Periodic(Service):
     """Call ``job`` every ``interval`` seconds on ``clock``, never two runs at once."""
 
     def __init__(
-        self, name: str, job: Callable[[], Awaitable[Any]], clock: IReactorTime, interval: float
+        self,
+        name: str,
+        job: Callable[[], Awaitable[Any]],
+        clock: IReactorTime,
+        interval: float,
+        *,
+        now: bool = False,
     ) -> None:
-        self.name = name
+        self.setName(name)
         self._job = job
         self._clock = clock
         self.interval = interval
+        self._now = now
         self._loop: LoopingCall | None = None
         self._running: Deferred[None] | None = None
 
-    def start(self, *, now: bool = False) -> None:
+    def startService(self) -> None:
         """Run every ``interval`` seconds, the first time one interval from now (or now)."""
+        super().startService()
         self._loop = LoopingCall(self.tick)
         self._loop.clock = self._clock
-        self._loop.start(self.interval, now=now).addErrback(
+        self._loop.start(self.interval, now=self._now).addErrback(
             lambda f: log.failure("{name} stopped", f, name=self.name)
         )
 
@@ -60,13 +70,14 @@ class Periodic:
         finally:
             self._running = None
 
-    def stop(self) -> Deferred[None] | None:
-        """Stop the ticks; return a Deferred for the run under way, if any."""
+    def stopService(self) -> Deferred[None]:
+        """Stop the ticks; fire once the run under way (if any) has ended."""
+        super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         running = self._running
         if running is None:
-            return None
+            return succeed(None)
         done: Deferred[None] = Deferred()
         running.addBoth(lambda _: done.callback(None))
         return done

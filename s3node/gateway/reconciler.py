@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -84,17 +83,13 @@ class Reconciler:
         self._clock = clock
         self._lease = lease
         self._grace = grace
-        self._periodic = Periodic("reconcile", self.reconcile, clock, interval)
+        self._interval = interval
         #: the reports of the last pass, by node
         self.last: dict[str, ReconcileReport] = {}
 
-    def start(self) -> None:
-        """Reconcile every ``interval`` seconds, the first time one interval from now."""
-        self._periodic.start()
-
-    def stop(self) -> Deferred[None] | None:
-        """Stop; return a Deferred for the pass under way, if any."""
-        return self._periodic.stop()
+    def service(self) -> Periodic:
+        """A service that reconciles every ``interval`` seconds (the first time one interval on)."""
+        return Periodic("reconciler", self.reconcile, self._clock, self._interval)
 
     async def reconcile(self) -> list[ReconcileReport]:
         """One pass over every live node, if this gateway holds the lease."""

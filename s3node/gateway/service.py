@@ -1,11 +1,24 @@
 """
-The gateway role as a Twisted service.
+The gateway role as a Twisted service tree.
 
-:func:`make_gateway_service` is what ``twistd s3node gateway`` calls.  On start
-the service opens and migrates the metadata store (retrying while the database
-does not answer), registers the storage nodes, starts health checks and the
-sweeper and the reconciler, then listens on ``config.listen`` (a Twisted endpoint description)
-and logs ``s3node gateway listening on HOST:PORT``.
+:func:`make_gateway_service` is what ``twistd s3node gateway`` calls.
+:class:`GatewayService` is a :class:`~twisted.application.service.MultiService`.
+When it starts it opens and migrates the metadata store (retrying while the
+database does not answer), builds the gateway and registers its storage nodes;
+then it adds its children, which start as they join:
+
+- the periodic workers (:meth:`Gateway.services <s3node.gateway.app.Gateway.services>`):
+  node health checks, the sweeper, the reconciler;
+- the HTTP listener (:class:`~s3node.gateway.listener.ListenerService` on the
+  ``--listen`` endpoint), last, so nothing is served before the rest runs; it
+  logs ``s3node gateway listening on HOST:PORT``.
+
+Stopping goes the other way: the children stop (the listener first: no new
+requests; the workers finish their run under way), then the gateway closes
+(uploads under way get ``shutdown_grace`` seconds, then record their outcome),
+then the store, then the thread pool.  A start that cannot succeed (the
+database refuses an edited migration) is reported to ``on_fatal``, which the
+composition root (:mod:`s3node.tap`) points at ``reactor.stop``.
 """
 
 from __future__ import annotations
@@ -21,10 +34,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig, NodeAddress
 from s3node.errors import MetadataUnavailable
+from s3node.gateway.listener import ListenerService, describe_address
 from s3node.gateway.nodes import ClientFactory
 from s3node.interfaces import NodeClient
 from s3node.records import NodeRecord
@@ -43,15 +58,8 @@ def _client_factory(address: str) -> NodeClient:
     return StorageClient(address)
 
 
-def describe_address(address: Any) -> str:
-    """``host:port`` of a listening port's address, or a UNIX socket path."""
-    if hasattr(address, "port"):
-        return f"{address.host}:{address.port}"
-    return str(getattr(address, "name", address))
-
-
 class GatewayService(MultiService):
-    """The gateway: store, nodes, sweeper and the HTTP listener."""
+    """The gateway: store, nodes, periodic workers and the HTTP listener."""
 
     def __init__(
         self,
@@ -60,12 +68,14 @@ class GatewayService(MultiService):
         *,
         nodes: Callable[[], Awaitable[tuple[NodeAddress, ...]]] | None = None,
         client_factory: ClientFactory = _client_factory,
+        on_fatal: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self._reactor = reactor
         self._nodes = nodes
         self._client_factory = client_factory
+        self._on_fatal = on_fatal
         self._threads = ThreadPool(minthreads=0, maxthreads=max(2, os.cpu_count() or 2),
                                    name="s3node-gateway-cpu")
         self.gateway: Any = None
@@ -80,11 +90,12 @@ class GatewayService(MultiService):
         self._starting = Deferred.fromCoroutine(self._start())
         self._starting.addErrback(self._failed)
 
-    def _failed(self, failure: Any) -> None:
+    def _failed(self, failure: Failure) -> None:
         if self._stopping:
             return
         log.failure("the gateway failed to start", failure)
-        self._reactor.stop()
+        if self._on_fatal is not None:
+            self._on_fatal()
 
     def _cpu(self, f: Any, *args: Any) -> Deferred[Any]:
         return deferToThreadPool(self._reactor, self._threads, f, *args)
@@ -110,30 +121,33 @@ class GatewayService(MultiService):
         self.gateway = gateway = assemble_gateway(
             config, store, records, self._client_factory, self._reactor, self._cpu
         )
-        await gateway.start()
-        site = StreamingSite(gateway.resource(), self._reactor)
-        endpoint = serverFromString(self._reactor, config.listen)
-        self.listening_port = await endpoint.listen(site)
+        await gateway.pool.start()
+        for worker in gateway.services():
+            worker.setServiceParent(self)
+        listener = ListenerService(
+            "http", serverFromString(self._reactor, config.listen),
+            StreamingSite(gateway.resource(), self._reactor))
+        listener.setServiceParent(self)
+        self.listening_port = await listener.listening
         log.info("s3node gateway listening on {where}",
                  where=describe_address(self.listening_port.getHost()))
 
-    async def _stop(self) -> None:
+    def stopService(self) -> Deferred[None]:
+        """Stop the children (listener first), then close the gateway, the store, the threads."""
+        self._stopping = True
         if self._starting is not None and not self._starting.called:
             self._starting.cancel()
-        if self.listening_port is not None:
-            await self.listening_port.stopListening()
+        children: Deferred[Any] = super().stopService()
+        return children.addCallback(lambda _: Deferred.fromCoroutine(self._close()))
+
+    async def _close(self) -> None:
         if self.gateway is not None:
-            await self.gateway.stop()
+            await self.gateway.close(grace=self.config.shutdown_grace)
         if self._store is not None:
             await self._store.close()
         self._threads.stop()
 
-    def stopService(self) -> Deferred[None]:
-        self._stopping = True
-        super().stopService()
-        return Deferred.fromCoroutine(self._stop())
-
 
 def make_gateway_service(config: GatewayConfig, reactor: Any) -> GatewayService:
-    """The service tree of ``twistd s3node gateway``."""
-    return GatewayService(config, reactor)
+    """The service tree of ``twistd s3node gateway``; a start that can't succeed stops twistd."""
+    return GatewayService(config, reactor, on_fatal=reactor.stop)

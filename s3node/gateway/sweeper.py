@@ -1,7 +1,8 @@
 """
 The sweeper: removes the chunks of failed, deleted and abandoned uploads.
 
-Every ``interval`` seconds, while this gateway holds the background lease
+Every ``interval`` seconds (:meth:`Sweeper.service`, a child of the gateway's
+service), while this gateway holds the background lease
 (:mod:`s3node.gateway.lease`), one round:
 
 1. claims stale uploads: ``pending``/``uploading`` files nobody touched for
@@ -74,18 +75,13 @@ class Sweeper:
         self._lease = lease
         self._interval = interval
         self._stale_after = stale_after
-        self._periodic = Periodic("sweep", self.sweep, clock, interval)
         self._limit = DeferredSemaphore(PARALLEL)
         #: files removed since start-up
         self.swept = 0
 
-    def start(self) -> None:
-        """Sweep every ``interval`` seconds, the first time one interval from now."""
-        self._periodic.start()
-
-    def stop(self) -> Deferred[None] | None:
-        """Stop sweeping; return a Deferred for the sweep under way, if any."""
-        return self._periodic.stop()
+    def service(self) -> Periodic:
+        """A service that sweeps every ``interval`` seconds (the first time one interval on)."""
+        return Periodic("sweeper", self.sweep, self._clock, self._interval)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)

@@ -74,7 +74,7 @@ async def running_gateway(**settings: Any) -> AsyncIterator[Running]:
         yield running
     finally:
         await running.port.stopListening()
-        await running.gateway.stop()
+        await running.gateway.close(grace=1.0)
         pool.stop()
 
 

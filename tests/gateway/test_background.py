@@ -67,7 +67,8 @@ async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
     deleting = await add_file(store, nodes, "deleting")
     busy = await add_file(store, nodes, "uploading")
     sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600)
-    sweeper.start()
+    service = sweeper.service()
+    service.startService()
     clock.advance(29)
     assert failed.file_id in store.files
     clock.advance(1)
@@ -77,7 +78,7 @@ async def test_sweeper_removes_failed_and_deleted_files_on_its_interval():
     assert failed.file_id not in store.files and deleting.file_id not in store.files
     assert busy.file_id in store.files
     assert sum(len(n.chunks) for n in nodes.values()) == 4  # only the busy file's
-    sweeper.stop()
+    await service.stopService()
     await pool.close()
 
 
@@ -134,6 +135,8 @@ async def test_health_checks_mark_nodes_down_and_up():
     store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await pool.start()
+    checks = pool.service()
+    checks.startService()
     assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
     nodes["n2"].down = True
     clock.advance(5)
@@ -145,6 +148,7 @@ async def test_health_checks_mark_nodes_down_and_up():
     await poll_until(lambda: len(pool.live_nodes()) == 3, what="the node marked up")
     assert [n.node_id for n in pool.live_nodes()] == ["n1", "n2", "n3"]
     assert store.nodes["n2"].capacity == 10**9
+    await checks.stopService()
     await pool.close()
 
 
@@ -155,9 +159,12 @@ async def test_health_check_survives_a_database_outage():
     store = MemoryMetadataStore(clock=clock)
     pool, nodes = make_pool(store, clock)
     await pool.start()
+    checks = pool.service()
+    checks.startService()
     store.down = True
     nodes["n1"].down = True
     clock.advance(5)
     await poll_until(lambda: len(pool.live_nodes()) == 2, what="a node marked down")
     assert [n.node_id for n in pool.live_nodes()] == ["n2", "n3"]
+    await checks.stopService()
     await pool.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest_twisted
+
 from s3node.tap import Options
 
 
@@ -43,3 +45,58 @@ def test_standalone_service_tree(tmp_path):
     assert all(s.config.host == "127.0.0.1" and s.config.port == 0 for s in storage)
     assert gateway.config.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
     assert gateway.config.replicas == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_gateway_service_runs_its_workers_and_listener_as_children_and_stops_in_order():
+    """
+    A started GatewayService has its periodic workers and its HTTP listener as
+    children (listener last); stopping it stops them, gives an upload under
+    way its grace, aborts it, lets it record its outcome (the file ends failed,
+    never stuck uploading) and only then closes the store.
+    """
+    import asyncio
+
+    from gateway.gateway_fakes import FakeNode
+    from gateway.test_app_files import form
+    from support.raw_http import connect_raw
+    from support.waiting import poll_until, within
+    from twisted.internet import reactor
+
+    from s3node.config import GatewayConfig, NodeAddress
+    from s3node.gateway.service import GatewayService
+    from s3node.records import FileStatus
+
+    nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, 4)}
+    gate = asyncio.Event()
+    for node in nodes.values():
+        node.gate = gate
+    config = GatewayConfig(
+        listen="tcp:0:interface=127.0.0.1", db="memory:", chunk_size=1000,
+        nodes=tuple(NodeAddress(n, "127.0.0.1", i + 1) for i, n in enumerate(nodes)),
+        shutdown_grace=0.2)
+    by_address = {f"127.0.0.1:{i + 1}": node for i, node in enumerate(nodes.values())}
+    fatal: list[object] = []
+    service = GatewayService(config, reactor, client_factory=by_address.__getitem__,
+                             on_fatal=lambda: fatal.append(True))
+    service.startService()
+    await poll_until(lambda: service.listening_port is not None, what="the gateway to listen")
+    assert [child.name for child in service] == ["health checks", "sweeper", "reconciler", "http"]
+    store = service._store
+
+    body, headers = form(b"u" * 2500)
+    client = await connect_raw(f"http://127.0.0.1:{service.listening_port.getHost().port}")
+    client.transport.write(
+        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:-500])  # not all of it
+    await poll_until(lambda: sum(n.stalled for n in nodes.values()) >= 2,
+                     what="the upload's first puts to wait at the gate")
+    (file_id,) = store.files
+    stopping = service.stopService()
+    await within(client.closed, what="the upload's connection to be aborted after the grace")
+    gate.set()
+    await within(stopping, what="the gateway to stop")
+    assert not service.running and all(not child.running for child in service)
+    assert store.files[file_id].status is FileStatus.FAILED
+    assert fatal == []
