@@ -28,6 +28,7 @@ from s3node.config import (
     parse_positive_int,
     parse_seconds,
     parse_size,
+    parse_sqlite_synchronous,
 )
 from s3node.errors import ConfigurationError
 
@@ -107,6 +108,10 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Seconds between sweeps of failed and deleted uploads."],
     ["stale-after", None, format_seconds(_G.stale_after),
      "Seconds after which an unfinished upload counts as abandoned."],
+    ["sqlite-synchronous", None, _G.sqlite_synchronous,
+     ("SQLite durability: full (a committed upload survives a power cut) or normal "
+      "(faster, but a power cut can undo the last acknowledged uploads). "
+      "PostgreSQL ignores it.")],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -131,6 +136,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         health_interval=parse_seconds(opts["health-interval"], "--health-interval"),
         sweep_interval=parse_seconds(opts["sweep-interval"], "--sweep-interval"),
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
+        sqlite_synchronous=parse_sqlite_synchronous(opts["sqlite-synchronous"]),
     )
 
 

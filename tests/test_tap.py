@@ -59,6 +59,9 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
         (["gateway", "--node", "a=127.0.0.1:1", "--chunk-size", "0"], "at least 1 byte"),
         (["standalone", "--nodes", "1", "--replicas", "2"], "at least that many"),
         (["standalone", "--health-interval", "-1"], "more than 0"),
+        (["standalone", "--sqlite-synchronous", "off"], "full or normal"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--sqlite-synchronous", "extra"],
+         "full or normal"),
         ([], "name a role"),
     ],
 )
@@ -97,6 +100,20 @@ def test_standalone_defaults(tmp_path: Path) -> None:
     assert config.gateway.replicas == 2
     assert config.gateway.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
     assert config.gateway.listen == "tcp:8080:interface=127.0.0.1"
+
+
+@pytest.mark.parametrize("role", [["standalone"], ["gateway", "--node", "a=127.0.0.1:1"]])
+def test_sqlite_synchronous_defaults_to_full(role: list[str]) -> None:
+    """``gateway`` and ``standalone`` keep SQLite commits durable (full) unless told
+    ``--sqlite-synchronous normal``; the help says what normal risks."""
+    config = parse(*role).subOptions.config
+    assert getattr(config, "gateway", config).sqlite_synchronous == "full"
+    config = parse(*role, "--sqlite-synchronous", "NORMAL").subOptions.config
+    assert getattr(config, "gateway", config).sqlite_synchronous == "normal"
+    options = parse(*role).subOptions
+    help_text = " ".join(str(options).split())
+    assert "--sqlite-synchronous" in help_text
+    assert "power cut can undo the last acknowledged uploads" in help_text
 
 
 def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
