@@ -28,6 +28,7 @@ from s3node.config import (
     parse_positive_int,
     parse_seconds,
     parse_size,
+    parse_sqlite_synchronous,
 )
 from s3node.errors import ConfigurationError
 
@@ -127,6 +128,10 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Seconds a download waits for its client to accept data before closing."],
     ["shutdown-grace", None, format_seconds(_G.shutdown_grace),
      "Seconds uploads under way get to end when the gateway stops."],
+    ["sqlite-synchronous", None, _G.sqlite_synchronous,
+     ("SQLite durability: full (a committed upload survives a power cut) or normal "
+      "(faster, but a power cut can undo the last acknowledged uploads). "
+      "PostgreSQL ignores it.")],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -157,6 +162,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
         write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),
         shutdown_grace=parse_seconds(opts["shutdown-grace"], "--shutdown-grace"),
+        sqlite_synchronous=parse_sqlite_synchronous(opts["sqlite-synchronous"]),
     )
 
 
