@@ -140,14 +140,23 @@ class Reconciler:
             token, after = page.next_page_token, page.chunk_ids[-1]
 
     async def _replicas(self, node_id: str, after: str, upto: str | None) -> list[NodeReplica]:
+        """Every replica row on ``node_id`` in the id range, a page at a time."""
         rows: list[NodeReplica] = []
+        limit = PAGE
         while True:
-            batch = await self._store.node_replicas(
-                node_id=node_id, after=after, upto=upto, limit=PAGE)
-            rows.extend(batch)
-            if len(batch) < PAGE:
-                return rows
-            after = batch[-1].chunk_id
+            batch = list(await self._store.node_replicas(
+                node_id=node_id, after=after, upto=upto, limit=limit))
+            if len(batch) < limit:
+                return rows + batch
+            # A full page may end inside the rows of one chunk id (several files
+            # can share a chunk): keep whole ids only and start the next page there.
+            last = batch[-1].chunk_id
+            whole = [row for row in batch if row.chunk_id != last]
+            if not whole:  # one id has a page of rows or more: ask for more at once
+                limit *= 2
+                continue
+            rows.extend(whole)
+            after = whole[-1].chunk_id
 
     async def _compare(
         self,
