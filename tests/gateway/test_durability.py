@@ -328,3 +328,44 @@ async def test_files_stuck_on_a_dead_node_do_not_starve_the_sweeper():
     assert healthy.file_id not in store.files
     assert removed == 1
     assert all(b.file_id in store.files for b in blocked)
+
+
+@pytest_twisted.ensureDeferred
+async def test_reconciler_pages_replicas_by_whole_chunk_ids(gw3, monkeypatch):
+    """
+    With pages smaller than the rows a node holds, and one chunk id recorded
+    by several files, the reconciler still sees every replica row: each of
+    those files' writing replicas is settled, and a stored replica its node
+    lost is marked missing whichever page it falls in.
+    """
+    from s3node.gateway import reconciler
+    from s3node.records import ChunkRecord, ReplicaRecord
+
+    monkeypatch.setattr(reconciler, "PAGE", 3)
+    shared = "cd" * 16
+    gw3.nodes["n1"].chunks[shared] = b"shared"
+    files = []
+    for i in range(4):  # four files share the chunk id on n1
+        record = await gw3.store.create_file(filename=f"f{i}", content_type="a/b",
+                                             checksum_algorithm="sha256", chunk_size=10)
+        await gw3.store.record_chunk(ChunkRecord(
+            record.file_id, 0, shared, 6, "sha256", "00" * 32,
+            (ReplicaRecord("n1", ReplicaState.STORED),)))
+        # completed, but its replica left writing (its lane never heard back):
+        # only a reconciler that sees this row settles it as stored
+        await gw3.store.complete_file(file_id=record.file_id, size=6, checksum="00" * 32,
+                                      replicas=1)
+        await gw3.store.set_replica_state(file_id=record.file_id, index=0, node_id="n1",
+                                          state=ReplicaState.WRITING)
+        files.append(record.file_id)
+    lost = "ce" * 16  # sorts after the shared id: on a later page
+    record = await gw3.store.create_file(filename="lost", content_type="a/b",
+                                         checksum_algorithm="sha256", chunk_size=10)
+    await gw3.store.record_chunk(ChunkRecord(
+        record.file_id, 0, lost, 6, "sha256", "00" * 32,
+        (ReplicaRecord("n1", ReplicaState.STORED),)))
+    await gw3.gateway.reconciler.reconcile()
+    assert shared in gw3.nodes["n1"].chunks  # every file's row was seen: not an orphan
+    states_after = {fid: gw3.store.chunks[fid][0].replicas[0].state for fid in files}
+    assert set(states_after.values()) == {ReplicaState.STORED}
+    assert gw3.store.chunks[record.file_id][0].replicas[0].state is ReplicaState.MISSING
