@@ -178,7 +178,8 @@ class Gateway:
         if self._in_flight:
             log.info("waiting up to {grace} s for {count} uploads under way",
                      grace=grace, count=len(self._in_flight))
-            cutoff = self.clock.callLater(grace, self._abort_uploads)  # type: ignore[attr-defined]
+            clock: Any = self.clock
+            cutoff = clock.callLater(grace, self._abort_uploads)
             await DeferredList(list(self._in_flight), consumeErrors=True)
             if cutoff.active():
                 cutoff.cancel()

@@ -51,7 +51,7 @@ class Lease:
 
     async def hold(self) -> bool:
         """Take or renew the lease; whether this gateway holds it now."""
-        now = datetime.fromtimestamp(self._clock.seconds(), UTC)
+        now = datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
         try:
             held = await self._store.try_lease(
                 name=self.name, holder=self.holder, now=now, ttl=self.ttl)

@@ -13,7 +13,6 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 
 __all__ = ["ListenerService", "describe_address"]
 
@@ -28,13 +27,15 @@ def describe_address(address: Any) -> str:
 class ListenerService(Service):
     """Listen with ``factory`` on ``endpoint`` from start to stop."""
 
-    def __init__(self, name: str, endpoint: IStreamServerEndpoint, factory: Any) -> None:
+    def __init__(self, name: str, endpoint: Any, factory: Any) -> None:
+        """``endpoint`` provides :class:`~twisted.internet.interfaces.IStreamServerEndpoint`."""
         self.setName(name)
         self._endpoint = endpoint
         self._factory = factory
-        self.port: IListeningPort | None = None
+        #: the :class:`~twisted.internet.interfaces.IListeningPort`, while listening
+        self.port: Any = None
         #: fires with the listening port once it listens (or with why it can't)
-        self.listening: Deferred[IListeningPort] = Deferred()
+        self.listening: Deferred[Any] = Deferred()
 
     def startService(self) -> None:
         super().startService()
@@ -42,7 +43,7 @@ class ListenerService(Service):
         d.addCallback(self._listened)
         d.addErrback(self.listening.errback)
 
-    def _listened(self, port: IListeningPort) -> None:
+    def _listened(self, port: Any) -> None:
         self.port = port
         self.listening.callback(port)
 

@@ -250,4 +250,4 @@ class Reconciler:
         return any(row.chunk_id == chunk_id for row in rows)
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]

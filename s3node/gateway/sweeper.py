@@ -84,7 +84,7 @@ class Sweeper:
         return Periodic("sweeper", self.sweep, self._clock, self._interval)
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
 
     async def sweep(self) -> int:
         """One round, if this gateway holds the lease; return how many files were removed."""

@@ -179,7 +179,7 @@ class _FileUpload:
                     checksum_algorithm=self._hasher.name,
                     chunk_size=self.p.settings.chunk_size,
                 )
-                self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval
+                self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
                 log.info("upload {file_id} started", file_id=self.record.file_id)
         elif isinstance(event, PartData):
             if self._in_file:
@@ -201,9 +201,9 @@ class _FileUpload:
         :class:`~s3node.errors.UploadAborted` once the file was deleted or
         claimed, which stops the upload.
         """
-        if self.record is None or self.p._clock.seconds() < self._next_touch:
+        if self.record is None or self.p._clock.seconds() < self._next_touch:  # type: ignore[misc]
             return
-        self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval
+        self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
         await self.p._store.touch_file(self.record.file_id)
 
     async def _submit(self, chunk: bytes) -> None:
