@@ -61,6 +61,11 @@ setup(
         "pluggy>=1.5,<2",
         "google-crc32c>=1.6,<2",
         "python-multipart>=0.0.20,<0.1",
+        # the `s3node` command-line client (s3node/cli, docs/cli.md): a plain
+        # synchronous client that streams both ways, without Twisted
+        "httpx>=0.28,<0.29",
+        "click>=8.1,<9",
+        "tqdm>=4.66,<5",
     ],
     extras_require={
         "test": [
@@ -72,6 +77,7 @@ setup(
         ],
     },
     entry_points={
+        "console_scripts": ["s3node = s3node.cli:main"],
         # Third-party placement and checksum plugins register here.
         "s3node": [],
     },

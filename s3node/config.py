@@ -54,6 +54,56 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}"
 
 
+def parse_db_url(text: str) -> str:
+    """
+    Check a metadata database URL: ``sqlite:PATH`` (``sqlite::memory:`` for a
+    private in-memory database) or ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DBNAME``
+    (``postgres://`` too).  Nothing connects: this catches what can be told
+    from the text alone, before anything starts.
+    """
+    from urllib.parse import urlsplit
+
+    if text.startswith("sqlite:"):
+        if not text[len("sqlite:"):]:
+            raise ConfigurationError("--db sqlite: needs a path, e.g. sqlite:/srv/s3node/meta.db")
+        return text
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError(f"--db takes sqlite:PATH or postgresql://..., not {text!r}")
+    try:
+        url = urlsplit(text)
+        port = url.port
+    except ValueError as e:
+        raise ConfigurationError(f"--db {text!r} is not a PostgreSQL URL: {e}") from None
+    if not url.hostname:
+        raise ConfigurationError(f"--db {text!r} names no host: postgresql://USER@HOST/DBNAME")
+    if not url.path.strip("/"):
+        raise ConfigurationError(
+            f"--db {text!r} names no database: postgresql://USER@{url.hostname}"
+            f"{f':{port}' if port else ''}/DBNAME"
+        )
+    return text
+
+
+def parse_server_endpoint(text: str, what: str) -> str:
+    """
+    Check a Twisted server endpoint description (``tcp:8080:interface=127.0.0.1``,
+    ``unix:/run/s3node.sock``, ``ssl:8443:privateKey=key.pem:certKey=cert.pem``)
+    by building its endpoint, which listens on nothing; files it names (TLS
+    keys) are read now, so a missing one is reported before anything starts.
+    """
+    from twisted.internet.endpoints import serverFromString
+
+    try:
+        serverFromString(_NoReactor(), text)
+    except Exception as e:  # noqa: BLE001 - anything the parser raises is the user's typo
+        raise ConfigurationError(f"{what} {text!r} is not an endpoint description: {e}") from None
+    return text
+
+
+class _NoReactor:
+    """Stands in for the reactor while an endpoint description is checked (never called)."""
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (``[::1]:PORT`` for IPv6) into a pair."""
     host, sep, port = text.rpartition(":")

@@ -23,10 +23,12 @@ from s3node.config import (
     StorageConfig,
     format_seconds,
     format_size,
+    parse_db_url,
     parse_host_port,
     parse_node_id,
     parse_positive_int,
     parse_seconds,
+    parse_server_endpoint,
     parse_size,
     parse_sqlite_synchronous,
 )
@@ -137,15 +139,9 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
 
 
-def _parse_db(db: str) -> str:
-    if not db.startswith(("sqlite:", "postgresql://", "postgres://")):
-        raise ConfigurationError(f"--db takes sqlite:PATH or postgresql://..., not {db!r}")
-    return db
-
-
 def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]) -> GatewayConfig:
     return GatewayConfig(
-        listen=opts["listen"],
+        listen=parse_server_endpoint(opts["listen"], "--listen"),
         db=db,
         nodes=nodes,
         replicas=parse_positive_int(opts["replicas"], "--replicas") if opts["replicas"] else None,
@@ -167,6 +163,11 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
 
 
 def _check_gateway(config: GatewayConfig) -> GatewayConfig:
+    from s3node.plugins import get_plugin_manager, resolve_checksum, resolve_placement
+
+    plugins = get_plugin_manager()
+    resolve_placement(plugins, config.placement)  # an UnknownPlugin names the choices
+    resolve_checksum(plugins, config.checksum)
     if config.chunk_size < 1:
         raise ConfigurationError("--chunk-size must be at least 1 byte")
     if config.chunk_size > StorageConfig.max_chunk_size:
@@ -202,7 +203,7 @@ class GatewayOptions(_RoleOptions):
         ids = [n.node_id for n in nodes]
         if len(set(ids)) != len(ids):
             raise ConfigurationError("each --node needs its own id")
-        config = _check_gateway(_gateway_config(self, _parse_db(self["db"]), nodes))
+        config = _check_gateway(_gateway_config(self, parse_db_url(self["db"]), nodes))
         if config.effective_replicas > len(nodes):
             raise ConfigurationError(
                 f"--replicas {config.effective_replicas} needs at least that many nodes, not {len(nodes)}"
@@ -230,7 +231,7 @@ class StandaloneOptions(_RoleOptions):
     def build_config(self) -> StandaloneConfig:
         data_dir = Path(self["data-dir"]).absolute()
         node_count = parse_positive_int(self["nodes"], "--nodes")
-        db = _parse_db(self["db"]) if self["db"] else f"sqlite:{data_dir / 'metadata.sqlite3'}"
+        db = parse_db_url(self["db"]) if self["db"] else f"sqlite:{data_dir / 'metadata.sqlite3'}"
         gateway = _check_gateway(_gateway_config(self, db, ()))
         replicas = gateway.replicas if gateway.replicas is not None else min(2, node_count)
         if replicas > node_count:

@@ -90,7 +90,8 @@ def _venv_borrowing_dependencies(path: Path) -> Path:
 def test_install_finds_the_plugin(tmp_path: Path, editable: bool) -> None:
     """
     After either install mode, twistd's plugin scan finds s3node from that
-    install, and the installed version is the package's ``__version__``.
+    install, the installed version is the package's ``__version__``, and the
+    ``s3node`` console script runs.
     """
     src = _clean_copy(tmp_path / "clone")
     python = _venv_borrowing_dependencies(tmp_path / "venv")
@@ -119,6 +120,13 @@ def test_install_finds_the_plugin(tmp_path: Path, editable: bool) -> None:
     assert Path(found["plugin"]).is_relative_to(home)
     expected_sql = sorted(p.name for p in (REPO / "sql").glob("*/*.sql"))
     assert expected_sql and found["sql"] == expected_sql
+    # the console script works from that install too (docs/cli.md)
+    script = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "s3node"), "--version"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert script.returncode == 0, script.stderr
+    assert script.stdout == f"s3node, version {package_version}\n"
 
 
 def test_twisted_plugins_is_not_a_package() -> None:

@@ -57,6 +57,17 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
         (["gateway", "--node", "a=127.0.0.1:1", "--replicas", "zero"], "whole number"),
         (["gateway", "--node", "a=127.0.0.1:1", "--db", "mysql://x"], "--db takes"),
         (["gateway", "--node", "a=127.0.0.1:1", "--chunk-size", "0"], "at least 1 byte"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--db", "postgres://typo"], "names no database"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--db", "postgresql:///db"], "names no host"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--db", "postgresql://h:port/db"], "PostgreSQL URL"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--db", "sqlite:"], "needs a path"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--listen", "tcp:http"], "endpoint description"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--listen", "carrier-pigeon:1"],
+         "endpoint description"),
+        (["standalone", "--listen", "ssl:8443:privateKey=/no/such.pem"], "No such file"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--placement", "nope"],
+         "unknown placement strategy 'nope'; available: consistent-hash, rendezvous"),
+        (["standalone", "--checksum", "md4"], "unknown checksum algorithm 'md4'"),
         (["standalone", "--nodes", "1", "--replicas", "2"], "at least that many"),
         (["standalone", "--health-interval", "-1"], "more than 0"),
         (["gateway", "--node", "a=127.0.0.1:1", "--max-uploads", "0"],
@@ -195,3 +206,29 @@ def test_format_size_round_trips(size: int) -> None:
     from s3node.config import format_size, parse_size
 
     assert parse_size(format_size(size)) == size
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--db", "postgres://typo"], "names no database"),
+        (["--listen", "tcp:notaport"], "endpoint description"),
+        (["--placement", "nope"], "unknown placement strategy"),
+    ],
+)
+def test_twistd_refuses_a_typo_before_the_reactor_runs(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    """
+    ``twistd -n s3node gateway`` with a bad --db, --listen or --placement
+    exits at once, non-zero, with a one-line usage error: no reactor ran (no
+    log line of a started service, nothing written to disk).
+    """
+    result = _twistd("-n", "--pidfile=", "s3node", "gateway", "--node", "a=127.0.0.1:1",
+                     *args, cwd=tmp_path)
+    out = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert message in out
+    assert "Traceback" not in out
+    assert "reactor class" not in out and "Starting" not in out
+    assert list(tmp_path.iterdir()) == []

@@ -409,12 +409,12 @@ async def test_silent_puts_are_ended_and_calls_capped(tmp_path):
                     )
                 )
             seen = []
-            for _ in range(100):  # bounded: the puts reserve within a few hundred ms
+
+            async def reserved() -> bool:
                 seen.append((await client.health(timeout=5)).free)
-                if seen[-1] == before.free - 16 * 8 * MiB:
-                    break
-                await asyncio.sleep(0.01)
-            assert seen[-1] == before.free - 16 * 8 * MiB, seen
+                return seen[-1] == before.free - 16 * 8 * MiB
+
+            await poll_until(reserved, what="the 16 admitted puts to reserve their space")
             outcomes = await asyncio.wait_for(asyncio.gather(*puts, return_exceptions=True), 30)
             kinds = sorted(type(o).__name__ for o in outcomes)
             assert kinds == ["NodeBusy"] * 4 + ["PutStalled"] * 16, outcomes

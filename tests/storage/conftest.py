@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ import pytest
 import pytest_twisted
 from support.aio import as_deferred
 from support.chunks import NODE_MAX_CHUNK
+from support.waiting import poll_until
 
 from s3node.config import StorageConfig
 from s3node.plugins import checksum_algorithms, get_plugin_manager
@@ -67,17 +67,12 @@ async def node(tmp_path, algorithms):
 @pytest.fixture
 def until():
     """
-    ``await until(predicate, "what")``: poll every 10 ms until ``predicate()``
-    is true, failing after ``timeout`` seconds (10 by default).
+    ``await until(predicate, "what")``: :func:`support.waiting.poll_until`
+    with a 10 s bound, for the asyncio-world storage tests.
     """
 
     async def wait(predicate, what: str, timeout: float = 10.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"still waiting after {timeout} s for {what}")
-            await asyncio.sleep(0.01)
+        await poll_until(predicate, what=what, timeout=timeout)
 
     return wait
 
