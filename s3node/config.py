@@ -166,6 +166,12 @@ class GatewayConfig:
     orphan_grace: float = 3600.0
     #: names this gateway in the background lease; ``None``: host, pid and a random part
     holder_id: str | None = None
+    #: uploads served at once; more are refused with 503 (about ``chunk_size * 4``
+    #: + 4 MiB of memory each)
+    max_uploads: int = 32
+    #: downloads (GET) served at once; more are refused with 503 (about
+    #: ``chunk_size * 2`` of memory each)
+    max_downloads: int = 128
 
     @property
     def effective_replicas(self) -> int:

@@ -119,6 +119,10 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Seconds between passes comparing every node's chunks with the metadata."],
     ["orphan-grace", None, format_seconds(_G.orphan_grace),
      "Seconds an unaccounted chunk on a node is kept before the reconciler deletes it."],
+    ["max-uploads", None, str(_G.max_uploads),
+     "Uploads served at once; more get 503 with Retry-After."],
+    ["max-downloads", None, str(_G.max_downloads),
+     "Downloads served at once; more get 503 with Retry-After."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -145,6 +149,8 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
         reconcile_interval=parse_seconds(opts["reconcile-interval"], "--reconcile-interval"),
         orphan_grace=parse_seconds(opts["orphan-grace"], "--orphan-grace"),
+        max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
+        max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
     )
 
 

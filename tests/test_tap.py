@@ -59,6 +59,9 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
         (["gateway", "--node", "a=127.0.0.1:1", "--chunk-size", "0"], "at least 1 byte"),
         (["standalone", "--nodes", "1", "--replicas", "2"], "at least that many"),
         (["standalone", "--health-interval", "-1"], "more than 0"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--max-uploads", "0"],
+         "--max-uploads must be at least 1"),
+        (["standalone", "--max-downloads", "many"], "--max-downloads must be a whole number"),
         ([], "name a role"),
     ],
 )
@@ -97,6 +100,14 @@ def test_standalone_defaults(tmp_path: Path) -> None:
     assert config.gateway.replicas == 2
     assert config.gateway.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
     assert config.gateway.listen == "tcp:8080:interface=127.0.0.1"
+
+
+@pytest.mark.parametrize("role", [["gateway", "--node", "a=127.0.0.1:1"], ["standalone"]])
+def test_transfer_limits(role: list[str]) -> None:
+    """``--max-uploads`` and ``--max-downloads`` reach the gateway's config."""
+    config = parse(*role, "--max-uploads", "4", "--max-downloads", "9").subOptions.config
+    gateway = config if isinstance(config, GatewayConfig) else config.gateway
+    assert (gateway.max_uploads, gateway.max_downloads) == (4, 9)
 
 
 def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

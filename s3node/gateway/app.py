@@ -31,6 +31,7 @@ from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.headers import content_disposition
 from s3node.gateway.lease import Lease
+from s3node.gateway.limits import Limiter
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import openapi_document
 from s3node.gateway.reconciler import Reconciler
@@ -129,6 +130,8 @@ class Gateway:
         clock: IReactorTime,
         *,
         replicas: int,
+        upload_slots: Limiter,
+        download_slots: Limiter,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -139,6 +142,9 @@ class Gateway:
         self.lease = lease
         self.clock = clock
         self.replicas = replicas
+        #: ``--max-uploads`` and ``--max-downloads``
+        self.upload_slots = upload_slots
+        self.download_slots = download_slots
         self._background: set[Deferred[None]] = set()
 
     def resource(self) -> Any:
@@ -169,11 +175,14 @@ class Gateway:
     async def upload(self, request: Any) -> bytes:
         length = request.getHeader(b"content-length")
         self.uploads.check_declared_length(int(length) if length and length.isdigit() else None)
-        # Shielded: a client that disconnects makes Klein cancel this handler, but
-        # the pipeline must still record the chunks it wrote and fail the file.
-        record, chunk_count = await shielded(Deferred.fromCoroutine(self.uploads.upload(
-            request.body, request.getHeader(b"content-type")
-        )))
+        # Beyond --max-uploads: 503 before a byte of the body is read.  The slot
+        # is held until the response ends and the pipeline has cleaned up.
+        with self.upload_slots.take(request) as slot:
+            # Shielded: a client that disconnects makes Klein cancel this handler, but
+            # the pipeline must still record the chunks it wrote and fail the file.
+            record, chunk_count = await shielded(slot.hold(Deferred.fromCoroutine(
+                self.uploads.upload(request.body, request.getHeader(b"content-type"))
+            )))
         request.setHeader(b"location", f"/files/{record.file_id}".encode())
         return _json(request, {**file_json(record), "chunk_count": chunk_count}, 201)
 
@@ -204,6 +213,13 @@ class Gateway:
 
     @app.route("/files/<string:file_id>", methods=["GET", "HEAD"])
     async def download(self, request: Any, file_id: str) -> bytes:
+        if request.method == b"HEAD":  # sends no body: not counted as a download
+            return await self._send_file(request, file_id)
+        # Beyond --max-downloads: 503; the slot is held until the response ends.
+        with self.download_slots.take(request):
+            return await self._send_file(request, file_id)
+
+    async def _send_file(self, request: Any, file_id: str) -> bytes:
         fwc = await self.store.get_file_with_chunks(_file_id(file_id))
         record = fwc.file
         if record.status is FileStatus.DELETING:

@@ -17,6 +17,7 @@ from s3node.config import GatewayConfig
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.lease import BACKGROUND, Lease, process_holder_id
+from s3node.gateway.limits import Limiter
 from s3node.gateway.nodes import ClientFactory, NodePool
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.sweeper import Sweeper
@@ -78,4 +79,6 @@ def assemble_gateway(
     reconciler = Reconciler(store, pool, clock, lease, interval=config.reconcile_interval,
                             grace=config.orphan_grace)
     return Gateway(store, pool, uploads, downloads, sweeper, reconciler, lease, clock,
-                   replicas=replica_count)
+                   replicas=replica_count,
+                   upload_slots=Limiter("uploads", config.max_uploads),
+                   download_slots=Limiter("downloads", config.max_downloads))

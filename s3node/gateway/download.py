@@ -120,7 +120,8 @@ class DownloadPipeline:
             if pending is not None:
                 pending.addErrback(lambda f: None)
                 pending.cancel()
-            request.unregisterProducer()
+            if request.channel is not None:  # None once the connection is gone
+                request.unregisterProducer()
 
     def _replica_order(self, chunk: ChunkRecord) -> list[str]:
         """

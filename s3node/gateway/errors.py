@@ -5,9 +5,11 @@ The one place where errors become HTTP responses.
 gateway's app: every :class:`s3node.errors.S3NodeError` maps to a status by
 its class (:data:`STATUS`), Werkzeug's routing errors keep their status, and
 anything else is a logged 500.  Every error body is JSON
-``{"error": code, "details": text}``.  A failure after the response headers
-were sent can't be reported in the body: the connection is aborted instead so
-the client sees a short body, never a wrong one.
+``{"error": code, "details": text}``; an :class:`~s3node.errors.Overloaded`
+``503`` also says ``Retry-After`` (:data:`RETRY_AFTER` seconds).  A failure
+after the response headers were sent can't be reported in the body: the
+connection is aborted instead so the client sees a short body, never a wrong
+one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from s3node import errors
 
-__all__ = ["STATUS", "error_body", "install_error_handlers", "status_for"]
+__all__ = ["RETRY_AFTER", "STATUS", "error_body", "install_error_handlers", "status_for"]
 
 log = Logger()
 
@@ -39,6 +41,10 @@ STATUS: dict[type[errors.S3NodeError], int] = {
     errors.Unavailable: 503,
     errors.InsufficientStorage: 503,
 }
+
+#: seconds an :class:`~s3node.errors.Overloaded` client is asked to wait
+#: (``Retry-After``) before it tries again
+RETRY_AFTER = 5
 
 
 def status_for(error: errors.S3NodeError) -> int:
@@ -75,7 +81,13 @@ def install_error_handlers(app: Klein) -> None:
     def s3node_error(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
         error = failure.value
         status = status_for(error)
-        if status >= 500:
+        if isinstance(error, errors.Overloaded):
+            # Expected under load, and answered before any work: not a failure.
+            log.info("{method} {path} refused: {details}", method=request.method,
+                     path=request.path, details=error.message)
+            if not request.startedWriting:
+                request.setHeader(b"retry-after", str(RETRY_AFTER).encode("ascii"))
+        elif status >= 500:
             log.error("{method} {path} failed: {code}: {details}", method=request.method,
                      path=request.path, code=error.code, details=error.message)
         return _respond(request, status, error.code, error.message)

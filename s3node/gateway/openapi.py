@@ -21,7 +21,8 @@ def _json_response(description: str, schema: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "malformed request", 404: "unknown file", 409: "file not completed",
             413: "file too large", 416: "range not satisfiable",
-            503: "too few storage nodes or the database does not answer"}
+            503: "too few storage nodes, the database does not answer, or too many "
+                 "transfers at once (overloaded, with Retry-After)"}
     return {str(c): _json_response(text[c], "Error") for c in codes}
 
 

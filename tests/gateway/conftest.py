@@ -65,6 +65,13 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     return Running(gateway, store, nodes, url, port), pool
 
 
+async def stop_gateway(running: Running, pool: ThreadPool) -> None:
+    """Stop what :func:`start_gateway` started."""
+    await running.port.stopListening()
+    await running.gateway.stop()
+    pool.stop()
+
+
 @pytest_twisted.async_yield_fixture
 async def gw() -> AsyncIterator[Running]:
     """A gateway with 3 fake nodes, 2 replicas and 1000-byte chunks."""
@@ -72,9 +79,7 @@ async def gw() -> AsyncIterator[Running]:
     try:
         yield running
     finally:
-        await running.port.stopListening()
-        await running.gateway.stop()
-        pool.stop()
+        await stop_gateway(running, pool)
 
 
 class WatchedBody(BodyStream):

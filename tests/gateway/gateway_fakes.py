@@ -30,7 +30,7 @@ from s3node.storage.types import (
 class FakeNode:
     """
     An in-memory :class:`~s3node.interfaces.NodeClient`; set ``down`` or
-    ``corrupt`` to misbehave.
+    ``corrupt`` to misbehave, ``gate`` or ``read_gate`` to stall.
     """
 
     message_size = 64 * 1024
@@ -56,6 +56,10 @@ class FakeNode:
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         #: reads asked for, by chunk id (whether or not they were served)
         self.asked: Counter[str] = Counter()
+        #: when set, reads wait before their first piece until the event is set
+        self.read_gate: asyncio.Event | None = None
+        #: reads begun and not yet finished or closed
+        self.open_reads = 0
         #: bytes the node reports as its capacity
         self.capacity = 10**9
         #: when set, puts raise it (before storing, or after with ``put_error_after_commit``)
@@ -88,10 +92,16 @@ class FakeNode:
         return PutResult(chunk_id, len(data), algorithm, digest, created)
 
     async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
-        for i in range(0, len(data), self.message_size):
-            await asyncio.sleep(0)
-            self._check()
-            yield data[i:i + self.message_size]
+        self.open_reads += 1
+        try:
+            if self.read_gate is not None:
+                await self.read_gate.wait()
+            for i in range(0, len(data), self.message_size):
+                await asyncio.sleep(0)
+                self._check()
+                yield data[i:i + self.message_size]
+        finally:
+            self.open_reads -= 1
 
     def get_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
                   verify: bool = False, timeout: float | None = None) -> AsyncGenerator[bytes]:
