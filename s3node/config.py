@@ -172,6 +172,9 @@ class GatewayConfig:
     #: downloads (GET) served at once; more are refused with 503 (about
     #: ``chunk_size * 2`` of memory each)
     max_downloads: int = 128
+    #: seconds a download may wait for its client to accept any data before
+    #: its connection is aborted
+    write_timeout: float = 60.0
 
     @property
     def effective_replicas(self) -> int:

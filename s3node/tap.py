@@ -123,6 +123,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Uploads served at once; more get 503 with Retry-After."],
     ["max-downloads", None, str(_G.max_downloads),
      "Downloads served at once; more get 503 with Retry-After."],
+    ["write-timeout", None, format_seconds(_G.write_timeout),
+     "Seconds a download waits for its client to accept data before closing."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -151,6 +153,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         orphan_grace=parse_seconds(opts["orphan-grace"], "--orphan-grace"),
         max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
+        write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),
     )
 
 

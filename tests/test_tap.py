@@ -62,6 +62,7 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
         (["gateway", "--node", "a=127.0.0.1:1", "--max-uploads", "0"],
          "--max-uploads must be at least 1"),
         (["standalone", "--max-downloads", "many"], "--max-downloads must be a whole number"),
+        (["standalone", "--write-timeout", "0"], "--write-timeout must be more than 0"),
         ([], "name a role"),
     ],
 )
@@ -104,10 +105,11 @@ def test_standalone_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("role", [["gateway", "--node", "a=127.0.0.1:1"], ["standalone"]])
 def test_transfer_limits(role: list[str]) -> None:
-    """``--max-uploads`` and ``--max-downloads`` reach the gateway's config."""
-    config = parse(*role, "--max-uploads", "4", "--max-downloads", "9").subOptions.config
+    """``--max-uploads``, ``--max-downloads`` and ``--write-timeout`` reach the gateway's config."""
+    config = parse(*role, "--max-uploads", "4", "--max-downloads", "9",
+                   "--write-timeout", "2.5").subOptions.config
     gateway = config if isinstance(config, GatewayConfig) else config.gateway
-    assert (gateway.max_uploads, gateway.max_downloads) == (4, 9)
+    assert (gateway.max_uploads, gateway.max_downloads, gateway.write_timeout) == (4, 9, 2.5)
 
 
 def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -70,7 +70,8 @@ def assemble_gateway(
                        touch_interval=config.stale_after / 4),
         clock,
     )
-    downloads = DownloadPipeline(store, pool, algorithm_for, cpu)
+    downloads = DownloadPipeline(store, pool, algorithm_for, cpu, clock=clock,
+                                 write_timeout=config.write_timeout)
     # Renewed by every sweep: it outlives two missed sweeps, not three.
     lease = Lease(store, clock, name=BACKGROUND, holder=config.holder_id or process_holder_id(),
                   ttl=3 * config.sweep_interval)

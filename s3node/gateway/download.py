@@ -13,15 +13,22 @@ connection does (an :class:`~twisted.internet.interfaces.IPushProducer` on the
 request), so memory stays at about two chunks per download.  Only when no
 replica can serve a chunk does the response stop: the connection is aborted,
 since its headers are already out.
+
+A client that stops reading would otherwise hold those two chunks for good
+(twisted.web's idle timeout is off while a response is produced): when its
+connection stays paused for ``write_timeout`` seconds of the injected clock,
+without taking a byte, the download aborts the connection, cancels its node
+reads and lets go of its chunks.  The response ends only once the connection
+has taken its last bytes, so the timeout covers those too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -38,26 +45,61 @@ __all__ = ["DownloadPipeline"]
 
 log = Logger()
 
+T = TypeVar("T")
+
 
 @implementer(IPushProducer)
 class _Flow:
-    """Follows the client connection's pause/resume; :meth:`writable` waits for room."""
+    """
+    Follows the client connection's pause/resume; :meth:`writable` waits for room.
 
-    def __init__(self) -> None:
+    A pause that lasts ``write_timeout`` seconds calls ``on_stall`` and stops
+    the flow: :meth:`writable` and :meth:`watch` then raise
+    :class:`CancelledError`, and the awaited work is cancelled.
+    """
+
+    def __init__(self, clock: IReactorTime, write_timeout: float,
+                 on_stall: Callable[[], None]) -> None:
+        self._clock = clock
+        self._write_timeout = write_timeout
+        self._on_stall = on_stall
+        #: the IDelayedCall that ends a pause of write_timeout seconds
+        self._stall: Any = None
         self._paused = False
         self._stopped = False
         self._waiter: Deferred[None] | None = None
+        self._watched: Deferred[Any] | None = None
 
     def pauseProducing(self) -> None:
         self._paused = True
+        if self._stall is None and not self._stopped:
+            self._stall = self._clock.callLater(
+                self._write_timeout, self._stalled)  # type: ignore[arg-type]
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._disarm()
         self._wake()
 
     def stopProducing(self) -> None:
+        if self._stopped:
+            return
         self._stopped = True
+        self._disarm()
         self._wake()
+        watched, self._watched = self._watched, None
+        if watched is not None:
+            watched.cancel()
+
+    def _stalled(self) -> None:
+        self._stall = None
+        self._on_stall()
+        self.stopProducing()
+
+    def _disarm(self) -> None:
+        stall, self._stall = self._stall, None
+        if stall is not None and stall.active():
+            stall.cancel()
 
     def _wake(self) -> None:
         waiter, self._waiter = self._waiter, None
@@ -71,6 +113,30 @@ class _Flow:
         if self._stopped:
             raise CancelledError("the client went away")
 
+    async def watch(self, d: Deferred[T]) -> T:
+        """
+        ``await d``, unless the flow stops first: then ``d`` is cancelled and,
+        however it ends (an asyncio cancellation, say), this raises
+        :class:`CancelledError`.
+        """
+        if self._stopped:
+            d.cancel()
+            raise CancelledError("the client went away")
+        self._watched = d
+        try:
+            return await d
+        except BaseException:
+            if self._stopped:
+                raise CancelledError("the client went away") from None
+            raise
+        finally:
+            self._watched = None
+
+    def close(self) -> None:
+        """The response is over: no stall timer outlives it."""
+        self._stopped = True
+        self._disarm()
+
 
 class DownloadPipeline:
     """Stream files, or ranges of them, to HTTP responses."""
@@ -81,11 +147,17 @@ class DownloadPipeline:
         pool: NodePool,
         algorithm_for: Callable[[str], ChecksumAlgorithm],
         cpu: CpuRunner,
+        *,
+        clock: IReactorTime,
+        write_timeout: float,
     ) -> None:
         self._store = store
         self._pool = pool
         self._algorithm_for = algorithm_for
         self._cpu = cpu
+        self._clock = clock
+        #: seconds the client may accept nothing before its connection is aborted
+        self._write_timeout = write_timeout
 
     def slices(self, fwc: FileWithChunks, r: ByteRange | None) -> list[ChunkSlice]:
         """The chunk slices a response covers (all of every chunk when ``r`` is ``None``)."""
@@ -99,14 +171,22 @@ class DownloadPipeline:
         if not slices:
             return
         chunks = {c.index: c for c in fwc.chunks}
-        flow = _Flow()
+
+        def stalled() -> None:
+            log.info("download of {file_id} aborted: its client accepted no data "
+                     "for {seconds} s", file_id=fwc.file.file_id, seconds=self._write_timeout)
+            transport = getattr(request.channel, "transport", None)
+            if transport is not None:
+                transport.abortConnection()
+
+        flow = _Flow(self._clock, self._write_timeout, stalled)
         request.registerProducer(flow, True)
         pending: Deferred[list[bytes]] | None = None
         try:
             current = Deferred.fromCoroutine(self.fetch(chunks[slices[0].index], slices[0]))
             for k in range(len(slices)):
                 pending = current
-                parts = await current
+                parts = await flow.watch(current)
                 pending = None
                 if k + 1 < len(slices):
                     nxt = slices[k + 1]
@@ -116,7 +196,11 @@ class DownloadPipeline:
                     await flow.writable()
                     request.write(part)
                 del parts
+            # The last bytes count too: wait until the connection takes them (or
+            # the stall timeout gives up on it) before the response ends.
+            await flow.writable()
         finally:
+            flow.close()
             if pending is not None:
                 pending.addErrback(lambda f: None)
                 pending.cancel()

@@ -59,8 +59,8 @@ class Limiter:
 
 class Slot:
     """
-    One admitted request.  Given back once the route (the ``with`` block)
-    and everything it :meth:`hold` s have ended.
+    One admitted request, given back once the route (the ``with`` block), its
+    response and every Deferred passed to :meth:`hold` have ended.
     """
 
     def __init__(self, limiter: Limiter) -> None:

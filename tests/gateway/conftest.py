@@ -8,6 +8,7 @@ imports it (or s3node.gateway.app) at module level.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,16 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     return Running(gateway, store, nodes, url, port), pool
 
 
+@asynccontextmanager
+async def running_gateway(**settings: Any) -> AsyncIterator[Running]:
+    """:func:`start_gateway` with ``settings``, stopped on the way out."""
+    running, pool = await start_gateway(**settings)
+    try:
+        yield running
+    finally:
+        await stop_gateway(running, pool)
+
+
 async def stop_gateway(running: Running, pool: ThreadPool) -> None:
     """Stop what :func:`start_gateway` started."""
     await running.port.stopListening()
@@ -75,11 +86,8 @@ async def stop_gateway(running: Running, pool: ThreadPool) -> None:
 @pytest_twisted.async_yield_fixture
 async def gw() -> AsyncIterator[Running]:
     """A gateway with 3 fake nodes, 2 replicas and 1000-byte chunks."""
-    running, pool = await start_gateway()
-    try:
+    async with running_gateway() as running:
         yield running
-    finally:
-        await stop_gateway(running, pool)
 
 
 class WatchedBody(BodyStream):

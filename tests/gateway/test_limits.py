@@ -124,12 +124,11 @@ async def test_uploads_beyond_the_cap_get_503_before_the_body_until_the_pipeline
     """With --max-uploads 1, a second upload gets 503 with Retry-After and a JSON error
     before any body byte (no '100 Continue', connection closed, no file); the slot of an
     upload whose client left stays taken until its pipeline has finished its cleanup."""
-    from gateway.conftest import start_gateway, stop_gateway
+    from gateway.conftest import running_gateway
 
     from s3node.gateway.errors import RETRY_AFTER
 
-    running, pool = await start_gateway(max_uploads=1)
-    try:
+    async with running_gateway(max_uploads=1) as running:
         gate = asyncio.Event()
         for node in running.nodes.values():
             node.gate = gate
@@ -156,18 +155,15 @@ async def test_uploads_beyond_the_cap_get_503_before_the_body_until_the_pipeline
         r = await treq.post(running.url + "/files", data=body, headers={"content-type": CTYPE})
         assert r.code == 201, await r.content()
         await poll_until(lambda: slots.active == 0, what="the second upload's slot")
-    finally:
-        await stop_gateway(running, pool)
 
 
 @pytest_twisted.ensureDeferred
 async def test_refused_and_failed_uploads_hold_no_slot():
     """An upload refused for its declared size (413) or failing on a malformed body (400)
     leaves no slot taken."""
-    from gateway.conftest import start_gateway, stop_gateway
+    from gateway.conftest import running_gateway
 
-    running, pool = await start_gateway(max_uploads=1)
-    try:
+    async with running_gateway(max_uploads=1) as running:
         slots = running.gateway.upload_slots
         head, error = await _refused(running.url, _upload_head(10**9))
         assert head.startswith(b"HTTP/1.1 413 ") and error["error"] == "too_large"
@@ -176,8 +172,6 @@ async def test_refused_and_failed_uploads_hold_no_slot():
                             headers={"content-type": "multipart/form-data; boundary=B"})
         assert r.code == 400, await r.content()
         await poll_until(lambda: slots.active == 0, what="the failed upload's slot")
-    finally:
-        await stop_gateway(running, pool)
 
 
 @pytest_twisted.ensureDeferred
@@ -185,12 +179,11 @@ async def test_downloads_beyond_the_cap_get_503_and_every_ending_gives_the_slot_
     """With --max-downloads 1, a GET beyond the cap gets 503 with Retry-After (HEAD is not
     a download); a finished, a failed, an unknown and an abandoned download each give
     the slot back."""
-    from gateway.conftest import start_gateway, stop_gateway
+    from gateway.conftest import running_gateway
 
     from s3node.gateway.errors import RETRY_AFTER
 
-    running, pool = await start_gateway(max_downloads=1)
-    try:
+    async with running_gateway(max_downloads=1) as running:
         data = bytes(range(256)) * 10
         r = await treq.post(running.url + "/files", data=HEAD + data + TAIL,
                             headers={"content-type": CTYPE})
@@ -230,5 +223,3 @@ async def test_downloads_beyond_the_cap_get_503_and_every_ending_gives_the_slot_
         gate.set()
         await poll_until(lambda: sum(n.open_reads for n in running.nodes.values()) == 0,
                          what="the abandoned download's reads to close")
-    finally:
-        await stop_gateway(running, pool)
