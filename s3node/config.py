@@ -24,6 +24,8 @@ TiB = 1024 * GiB
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+#: the values of ``--sqlite-synchronous`` (SQLite's ``PRAGMA synchronous``)
+SQLITE_SYNCHRONOUS = ("full", "normal")
 
 
 def parse_size(text: str) -> int:
@@ -88,6 +90,16 @@ def parse_seconds(text: str, what: str) -> float:
         raise ConfigurationError(f"{what} must be a number of seconds, not {text!r}") from None
     if not value > 0:
         raise ConfigurationError(f"{what} must be more than 0 seconds, not {text!r}")
+    return value
+
+
+def parse_sqlite_synchronous(text: str) -> str:
+    """Parse ``--sqlite-synchronous``: ``full`` or ``normal`` (any case)."""
+    value = text.strip().lower()
+    if value not in SQLITE_SYNCHRONOUS:
+        raise ConfigurationError(
+            f"--sqlite-synchronous takes {' or '.join(SQLITE_SYNCHRONOUS)}, not {text!r}"
+        )
     return value
 
 
@@ -175,6 +187,10 @@ class GatewayConfig:
     #: seconds a download may wait for its client to accept any data before
     #: its connection is aborted
     write_timeout: float = 60.0
+    #: SQLite's ``PRAGMA synchronous``: ``"full"`` (a committed upload survives
+    #: a power cut) or ``"normal"`` (faster; a power cut can undo the last
+    #: acknowledged uploads); the other metadata stores ignore it
+    sqlite_synchronous: str = "full"
 
     @property
     def effective_replicas(self) -> int:

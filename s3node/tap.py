@@ -28,6 +28,7 @@ from s3node.config import (
     parse_positive_int,
     parse_seconds,
     parse_size,
+    parse_sqlite_synchronous,
 )
 from s3node.errors import ConfigurationError
 
@@ -125,6 +126,10 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Downloads served at once; more get 503 with Retry-After."],
     ["write-timeout", None, format_seconds(_G.write_timeout),
      "Seconds a download waits for its client to accept data before closing."],
+    ["sqlite-synchronous", None, _G.sqlite_synchronous,
+     ("SQLite durability: full (a committed upload survives a power cut) or normal "
+      "(faster, but a power cut can undo the last acknowledged uploads). "
+      "PostgreSQL ignores it.")],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -154,6 +159,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
         write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),
+        sqlite_synchronous=parse_sqlite_synchronous(opts["sqlite-synchronous"]),
     )
 
 

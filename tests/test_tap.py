@@ -63,6 +63,9 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
          "--max-uploads must be at least 1"),
         (["standalone", "--max-downloads", "many"], "--max-downloads must be a whole number"),
         (["standalone", "--write-timeout", "0"], "--write-timeout must be more than 0"),
+        (["standalone", "--sqlite-synchronous", "off"], "full or normal"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--sqlite-synchronous", "extra"],
+         "full or normal"),
         ([], "name a role"),
     ],
 )
@@ -110,6 +113,20 @@ def test_transfer_limits(role: list[str]) -> None:
                    "--write-timeout", "2.5").subOptions.config
     gateway = config if isinstance(config, GatewayConfig) else config.gateway
     assert (gateway.max_uploads, gateway.max_downloads, gateway.write_timeout) == (4, 9, 2.5)
+
+
+@pytest.mark.parametrize("role", [["standalone"], ["gateway", "--node", "a=127.0.0.1:1"]])
+def test_sqlite_synchronous_defaults_to_full(role: list[str]) -> None:
+    """``gateway`` and ``standalone`` keep SQLite commits durable (full) unless told
+    ``--sqlite-synchronous normal``; the help says what normal risks."""
+    config = parse(*role).subOptions.config
+    assert getattr(config, "gateway", config).sqlite_synchronous == "full"
+    config = parse(*role, "--sqlite-synchronous", "NORMAL").subOptions.config
+    assert getattr(config, "gateway", config).sqlite_synchronous == "normal"
+    options = parse(*role).subOptions
+    help_text = " ".join(str(options).split())
+    assert "--sqlite-synchronous" in help_text
+    assert "power cut can undo the last acknowledged uploads" in help_text
 
 
 def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -97,7 +97,9 @@ class GatewayService(MultiService):
         config = self.config
         if self._nodes is not None:
             config = replace(config, nodes=await self._nodes())
-        self._store = store = open_metadata_store(config.db, reactor=self._reactor)
+        self._store = store = open_metadata_store(
+            config.db, reactor=self._reactor, synchronous=config.sqlite_synchronous
+        )
         while True:
             try:
                 version = await store.migrate()

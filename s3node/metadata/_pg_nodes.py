@@ -1,4 +1,8 @@
-"""The storage-node half of the PostgreSQL metadata store (a mixin of its store class)."""
+"""
+The storage-node half of the PostgreSQL metadata store (a mixin of its store
+class): nodes, the replicas a node holds, and the leases of the background
+workers that walk the nodes.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from s3node.errors import NodeNotFound
+from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
-from s3node.records import NodeRecord, NodeState
+from s3node.metadata._rows import node_replica_from_row
+from s3node.records import NodeRecord, NodeReplica, NodeState, ReplicaState
 
 __all__ = ["PostgresNodes"]
 
@@ -21,9 +27,52 @@ def _node(row: Sequence[Any]) -> NodeRecord:
 
 
 class PostgresNodes:
-    """``upsert_node``, ``update_node_health`` and ``list_nodes`` on ``self._db``."""
+    """Node, node-replica and lease operations on ``self._db``."""
 
     _db: Any
+
+    def _now(self) -> datetime:
+        raise NotImplementedError
+
+    # -- the replicas a node holds ---------------------------------------------
+
+    async def set_replica_state_by_chunk(
+        self, *, chunk_id: str, node_id: str, state: ReplicaState
+    ) -> int:
+        r.check_replica_by_chunk(chunk_id, node_id, state)
+        rows = await self._db.query(
+            "WITH changed AS (UPDATE chunk_replicas SET state = %s, updated_at = %s"
+            " WHERE node_id = %s AND chunk_id = %s AND state <> %s RETURNING 1)"
+            " SELECT count(*) FROM changed",
+            (state.value, self._now(), node_id, chunk_id, state.value),
+        )
+        return int(rows[0][0])
+
+    async def drop_node_replicas(self, node_id: str) -> int:
+        r.check_node_id(node_id)
+        rows = await self._db.query(
+            "WITH dropped AS (DELETE FROM chunk_replicas WHERE node_id = %s RETURNING 1)"
+            " SELECT count(*) FROM dropped",
+            (node_id,),
+        )
+        return int(rows[0][0])
+
+    async def node_replicas(
+        self, *, node_id: str, after: str, upto: str | None, limit: int
+    ) -> Sequence[NodeReplica]:
+        limit = r.check_node_range(node_id, after, upto, limit)
+        # chunk_id is collated "C" (byte order, as the nodes list their chunks)
+        bound = "" if upto is None else ' AND r.chunk_id <= %(upto)s COLLATE "C"'
+        rows = await self._db.query(
+            "SELECT r.chunk_id, r.file_id::text, r.chunk_index, r.state, f.status"
+            " FROM chunk_replicas r JOIN files f ON f.id = r.file_id"
+            f' WHERE r.node_id = %(node)s AND r.chunk_id > %(after)s COLLATE "C"{bound}'
+            ' ORDER BY r.chunk_id COLLATE "C", r.file_id, r.chunk_index LIMIT %(limit)s',
+            {"node": node_id, "after": after, "upto": upto, "limit": limit},
+        )
+        return [node_replica_from_row(row) for row in rows]
+
+    # -- storage nodes ------------------------------------------------------
 
     async def upsert_node(self, node: NodeRecord) -> None:
         r.check_node(node)
@@ -61,3 +110,18 @@ class PostgresNodes:
             " FROM storage_nodes ORDER BY id"
         )
         return [_node(row) for row in rows]
+
+    # -- leases ---------------------------------------------------------------
+
+    async def try_lease(self, *, name: str, holder: str, now: datetime, ttl: float) -> bool:
+        moment, until = r.check_lease(name, holder, now, ttl)
+        rows = await self._db.query(
+            q.TRY_LEASE, {"name": name, "holder": holder, "now": moment, "until": until}
+        )
+        return bool(rows)
+
+    async def release_lease(self, *, name: str, holder: str) -> None:
+        r.check_lease_holder(name, holder)
+        await self._db.execute(
+            "DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder)
+        )

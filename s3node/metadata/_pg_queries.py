@@ -21,18 +21,21 @@ WITH f AS (
     ON CONFLICT (file_id, chunk_index) DO NOTHING
     RETURNING file_id, chunk_index
 ), rep AS (
-    INSERT INTO chunk_replicas (file_id, chunk_index, node_id, state, updated_at)
-    SELECT c.file_id, c.chunk_index, n.node_id, n.state, %(now)s
+    INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)
+    SELECT c.file_id, c.chunk_index, %(chunk_id)s, n.node_id, n.state, %(now)s
     FROM c, unnest(%(nodes)s::text[], %(states)s::text[]) AS n (node_id, state)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM c), (SELECT count(*) FROM rep)
 """
+# the replica's chunk id is copied from its chunk row; no chunk row, no row returned
 UPSERT_REPLICA = (
-    "INSERT INTO chunk_replicas (file_id, chunk_index, node_id, state, updated_at)"
-    " VALUES (%s::uuid, %s, %s, %s, %s)"
+    "INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)"
+    " SELECT c.file_id, c.chunk_index, c.chunk_id, %(node)s, %(state)s, %(now)s FROM chunks c"
+    " WHERE c.file_id = %(file_id)s::uuid AND c.chunk_index = %(index)s"
     " ON CONFLICT (file_id, chunk_index, node_id)"
     " DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+    " RETURNING 1"
 )
 COMPLETE_CHECK = """
 SELECT count(*), coalesce(sum(size), 0), coalesce(max(chunk_index), -1),
@@ -56,4 +59,41 @@ GROUP BY c.file_id, c.chunk_index
 HAVING count(r.node_id) < %s
 ORDER BY c.file_id, c.chunk_index
 LIMIT %s
+"""
+# One statement: the oldest stale uploads become failed, due for sweeping now.
+# FOR UPDATE re-reads a row a touch_file or record_chunk changed meanwhile (its
+# new updated_at no longer matches) and SKIP LOCKED passes over a row one is
+# changing right now: an upload that shows a sign of life is never claimed.
+# MATERIALIZED: the pick runs once (an IN (subquery) may be rescanned and, with
+# SKIP LOCKED, pick other rows the second time, claiming more than the limit).
+CLAIM_STALE = """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM files
+    WHERE status IN ('pending', 'uploading') AND updated_at < %(before)s
+    ORDER BY updated_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE files f SET status = 'failed', updated_at = %(now)s, sweep_after = %(now)s
+    FROM picked
+    WHERE f.id = picked.id AND f.status IN ('pending', 'uploading')
+      AND f.updated_at < %(before)s
+    RETURNING 1
+)
+SELECT count(*) FROM moved
+"""
+# the partial index files_sweep_idx serves this order
+DUE_FILES = f"""
+SELECT {FILE}, f.sweep_attempts FROM files f
+WHERE f.status IN ('failed', 'deleting') AND (f.sweep_after IS NULL OR f.sweep_after <= %s)
+ORDER BY coalesce(f.sweep_after, f.updated_at), f.updated_at, f.id
+LIMIT %s
+"""
+# Taken when free, expired, or already ours.  ON CONFLICT locks the row and
+# re-checks the condition, so of several gateways trying at once one wins.
+TRY_LEASE = """
+INSERT INTO leases AS l (name, holder, expires_at) VALUES (%(name)s, %(holder)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+WHERE l.holder = excluded.holder OR l.expires_at <= %(now)s
+RETURNING 1
 """

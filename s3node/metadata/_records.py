@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from s3node.errors import (
     Conflict,
+    FileNotFound,
     InvalidChunkId,
     InvalidRequest,
     NotEnoughReplicas,
@@ -65,9 +66,9 @@ __all__ = [
     "digest_bytes",
     "encode_cursor",
     "from_micros",
+    "not_open",
     "not_swept",
     "to_micros",
-    "upload_aborted",
 ]
 
 #: files the sweeper collects (once their retry time has come)
@@ -333,13 +334,23 @@ def check_lease(name: object, holder: object, now: object, ttl: object) -> tuple
         raise InvalidRequest(f"a lease from {now} for {ttl} s ends out of range") from None
 
 
-def upload_aborted(file_id: uuid.UUID, status: str) -> UploadAborted:
-    """The error of an upload whose file is no longer ``pending``/``uploading``."""
+def not_open(file_id: uuid.UUID, status: str | None) -> FileNotFound | UploadAborted:
+    """
+    The error of an upload whose file is no longer ``pending``/``uploading``
+    (:class:`UploadAborted`), or is gone (``status`` ``None``: :class:`FileNotFound`).
+    """
+    if status is None:
+        return FileNotFound(f"no file {file_id}")
     return UploadAborted(f"file {file_id} is {status}: its upload was aborted")
 
 
-def not_swept(file_id: uuid.UUID, status: str) -> Conflict:
-    """The error of ``defer_sweep`` on a file that is neither ``failed`` nor ``deleting``."""
+def not_swept(file_id: uuid.UUID, status: str | None) -> FileNotFound | Conflict:
+    """
+    The error of ``defer_sweep`` on a file that is neither ``failed`` nor
+    ``deleting`` (:class:`Conflict`), or is gone (``status`` ``None``).
+    """
+    if status is None:
+        return FileNotFound(f"no file {file_id}")
     return Conflict(f"file {file_id} is {status}: only failed and deleting files are swept")
 
 

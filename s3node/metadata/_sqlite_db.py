@@ -71,6 +71,9 @@ class SQLiteDatabase:
     :param reactor: where results are delivered
     :param threadpool: a started pool to run on; by default the database
         makes its own (``max_threads`` threads) and stops it on :meth:`close`
+    :param synchronous: every connection's ``PRAGMA synchronous`` (``FULL``
+        by default: with WAL, ``NORMAL`` lets a power cut undo the last
+        commits)
     """
 
     def __init__(
@@ -81,7 +84,7 @@ class SQLiteDatabase:
         threadpool: ThreadPool | None = None,
         max_threads: int = 3,
         busy_timeout: float = 10.0,
-        synchronous: str = "NORMAL",
+        synchronous: str = "FULL",
     ) -> None:
         self.path = path
         self._reactor = reactor

@@ -1,4 +1,8 @@
-"""The storage-node half of the SQLite metadata store (a mixin of its store class)."""
+"""
+The storage-node half of the SQLite metadata store (a mixin of its store
+class): nodes, the replicas a node holds, and the leases of the background
+workers that walk the nodes.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from typing import Any
 
 from s3node.errors import NodeNotFound
 from s3node.metadata import _records as r
+from s3node.metadata import _sqlite_queries as q
+from s3node.metadata._rows import node_replica_from_row
 from s3node.metadata._sqlite_db import Connection
-from s3node.records import NodeRecord, NodeState
+from s3node.records import NodeRecord, NodeReplica, NodeState, ReplicaState
 
 __all__ = ["SQLiteNodes"]
 
@@ -22,9 +28,55 @@ def _node(row: Sequence[Any]) -> NodeRecord:
 
 
 class SQLiteNodes:
-    """``upsert_node``, ``update_node_health`` and ``list_nodes`` on ``self._db``."""
+    """Node, node-replica and lease operations on ``self._db``."""
 
     _db: Any
+
+    def _now(self) -> int:
+        raise NotImplementedError
+
+    # -- the replicas a node holds ---------------------------------------------
+
+    async def set_replica_state_by_chunk(
+        self, *, chunk_id: str, node_id: str, state: ReplicaState
+    ) -> int:
+        r.check_replica_by_chunk(chunk_id, node_id, state)
+        params = (state.value, self._now(), node_id, chunk_id, state.value)
+        return await self._db.write(  # type: ignore[no-any-return]
+            lambda conn: conn.execute(
+                "UPDATE chunk_replicas SET state = ?, updated_at = ?"
+                " WHERE node_id = ? AND chunk_id = ? AND state <> ?",
+                params,
+            ).rowcount
+        )
+
+    async def drop_node_replicas(self, node_id: str) -> int:
+        r.check_node_id(node_id)
+        return await self._db.write(  # type: ignore[no-any-return]
+            lambda conn: conn.execute(
+                "DELETE FROM chunk_replicas WHERE node_id = ?", (node_id,)
+            ).rowcount
+        )
+
+    async def node_replicas(
+        self, *, node_id: str, after: str, upto: str | None, limit: int
+    ) -> Sequence[NodeReplica]:
+        limit = r.check_node_range(node_id, after, upto, limit)
+        bound, args = ("", ()) if upto is None else (" AND r.chunk_id <= ?", (upto,))
+
+        def work(conn: Connection) -> list[NodeReplica]:
+            rows = conn.execute(
+                "SELECT r.chunk_id, r.file_id, r.chunk_index, r.state, f.status"
+                " FROM chunk_replicas r JOIN files f ON f.id = r.file_id"
+                f" WHERE r.node_id = ? AND r.chunk_id > ?{bound}"
+                " ORDER BY r.chunk_id, r.file_id, r.chunk_index LIMIT ?",
+                (node_id, after, *args, limit),
+            )
+            return [node_replica_from_row(row) for row in rows]
+
+        return await self._db.read(work)
+
+    # -- storage nodes ------------------------------------------------------
 
     async def upsert_node(self, node: NodeRecord) -> None:
         r.check_node(node)
@@ -73,3 +125,20 @@ class SQLiteNodes:
             return [_node(row) for row in rows]
 
         return await self._db.read(work)
+
+    # -- leases ---------------------------------------------------------------
+
+    async def try_lease(self, *, name: str, holder: str, now: datetime, ttl: float) -> bool:
+        moment, until = r.check_lease(name, holder, now, ttl)
+        params = {"name": name, "holder": holder, "now": r.to_micros(moment),
+                  "until": r.to_micros(until)}
+        changed = await self._db.write(lambda conn: conn.execute(q.TRY_LEASE, params).rowcount)
+        return bool(changed)
+
+    async def release_lease(self, *, name: str, holder: str) -> None:
+        r.check_lease_holder(name, holder)
+        await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
+            )
+        )

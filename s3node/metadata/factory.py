@@ -10,7 +10,9 @@ from s3node.interfaces import MetadataStore
 __all__ = ["open_metadata_store"]
 
 
-def open_metadata_store(url: str, *, reactor: Any, **options: Any) -> MetadataStore:
+def open_metadata_store(
+    url: str, *, reactor: Any, synchronous: str | None = None, **options: Any
+) -> MetadataStore:
     """
     The store for ``url``: ``sqlite:PATH`` (``sqlite::memory:`` for a
     private in-memory SQLite database), ``postgresql://user@host:port/dbname``
@@ -22,7 +24,9 @@ def open_metadata_store(url: str, *, reactor: Any, **options: Any) -> MetadataSt
     :class:`~s3node.errors.MetadataUnavailable` if the database does not
     answer.  ``options`` go to the store's constructor (``pool_size`` for
     PostgreSQL, ``max_threads`` or ``threadpool`` for SQLite, ``clock`` for
-    every store).
+    every store).  ``synchronous`` (``"full"`` or ``"normal"``) is SQLite's
+    ``PRAGMA synchronous``, ``"full"`` when ``None``; the other stores ignore
+    it (PostgreSQL's durability is the server's, ``memory:`` has none).
 
     :raises ConfigurationError: for any other URL
     """
@@ -32,6 +36,8 @@ def open_metadata_store(url: str, *, reactor: Any, **options: Any) -> MetadataSt
         from s3node.metadata._sqlite_db import parse_sqlite_url
         from s3node.metadata.sqlite import SQLiteMetadataStore
 
+        if synchronous is not None:
+            options["synchronous"] = synchronous
         return SQLiteMetadataStore(parse_sqlite_url(url), reactor=reactor, **options)
     if url.startswith(("postgresql://", "postgres://")):
         from s3node.metadata.postgres import PostgresMetadataStore

@@ -109,7 +109,7 @@ class MemoryMetadataStore(MemoryNodes):
         """The file, if its upload is under way; else :class:`UploadAborted`."""
         record = self._file(file_id)
         if record.status not in _OPEN:
-            raise r.upload_aborted(file_id, record.status.value)
+            raise r.not_open(file_id, record.status.value)
         return record
 
     def _with_chunks(self, record: FileRecord) -> FileWithChunks:
@@ -213,7 +213,7 @@ class MemoryMetadataStore(MemoryNodes):
                 return current
             raise Conflict(f"file {file_id} is already completed with other content")
         if current.status not in _OPEN:
-            raise r.upload_aborted(file_id, current.status.value)
+            raise r.not_open(file_id, current.status.value)
         chunks = self.chunks[file_id].values()
         stored = [len(chunk.nodes_with()) for chunk in chunks]
         r.check_completion(

@@ -3,27 +3,30 @@ The PostgreSQL metadata store, on txpostgres.
 
 Every statement is parameterised; multi-statement operations run in one
 transaction (``runInteraction``); single-statement ones rely on the
-statement's own atomicity.  Connection handling, reconnection and the
+statement's own atomicity.  Several gateways may share the database, so a
+lifecycle rule is decided in the statement that changes the row (a
+conditional ``UPDATE``), or under a row lock (``FOR UPDATE``/``FOR SHARE``)
+where a read decides a write.  Connection handling, reconnection and the
 mapping of "the database does not answer" to
-:class:`~s3node.errors.MetadataUnavailable` live in :mod:`._pgpool`.
+:class:`~s3node.errors.MetadataUnavailable` live in :mod:`._pgpool`; the
+operations of the background workers in :mod:`._pg_sweep`, those of nodes,
+their replicas and leases in :mod:`._pg_nodes`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2.errors
-from twisted.internet.threads import deferToThreadPool
 
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
-from s3node.metadata import _rows
 from s3node.metadata._pg_nodes import PostgresNodes
+from s3node.metadata._pg_sweep import PostgresSweep, chunk_rows, file_record, status_of
 from s3node.metadata._pgpool import (
     Cursor,
     PostgresMigrationSession,
@@ -44,22 +47,11 @@ from s3node.records import (
 
 __all__ = ["PostgresMetadataStore"]
 
-#: joined chunk rows above which records are built in a thread
-_FOLD_IN_THREAD = 2000
+_file = file_record
+_OPEN = "status IN ('pending', 'uploading')"
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
-def _file(row: Sequence[Any]) -> FileRecord:
-    return _rows.file_from_row(row, _utc)
-
-
-_chunks = _rows.chunks_from_rows
-
-
-class PostgresMetadataStore(PostgresNodes):
+class PostgresMetadataStore(PostgresSweep, PostgresNodes):
     """
     :class:`~s3node.interfaces.MetadataStore` on PostgreSQL.
 
@@ -87,14 +79,6 @@ class PostgresMetadataStore(PostgresNodes):
         self._clock = reactor if clock is None else clock
         self._migrations_dir = migrations_dir
         self._db = ReconnectingPool(url, reactor=reactor, size=pool_size, **pool_options)
-
-    async def _fold(self, rows: list[tuple]) -> dict[uuid.UUID, list[ChunkRecord]]:
-        """Chunk records from joined rows; big results are built off the reactor thread."""
-        if len(rows) < _FOLD_IN_THREAD:
-            return _chunks(rows)
-        return await deferToThreadPool(  # type: ignore[no-any-return]
-            self._reactor, self._reactor.getThreadPool(), _chunks, rows
-        )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
@@ -141,10 +125,6 @@ class PostgresMetadataStore(PostgresNodes):
             raise Conflict(f"file {file_id} already exists") from None
         return _file(rows[0])
 
-    async def _status(self, file_id: uuid.UUID) -> str | None:
-        rows = await self._db.query("SELECT status FROM files WHERE id = %s::uuid", (u(file_id),))
-        return rows[0][0] if rows else None
-
     async def record_chunk(self, chunk: ChunkRecord) -> None:
         digest = r.check_chunk(chunk)
         params = {
@@ -156,15 +136,19 @@ class PostgresMetadataStore(PostgresNodes):
         }
         files, chunks, _ = (await self._db.query(q.RECORD_CHUNK, params))[0]
         if files == 0:
-            status = await self._status(chunk.file_id)
-            if status is None:
-                raise FileNotFound(f"no file {chunk.file_id}")
-            raise Conflict(f"file {chunk.file_id} is {status}: no more chunks may be recorded")
+            raise r.not_open(chunk.file_id, await status_of(self._db, chunk.file_id))
         if chunks == 0:
             await self._db.interaction(lambda cur: self._rerecord(cur, chunk, params))
 
     async def _rerecord(self, cur: Cursor, chunk: ChunkRecord, params: dict) -> None:
         """The chunk index exists: accept a retry of the same chunk, refuse another."""
+        # Still uploading, and stays so until the commit (start_delete, fail_file
+        # and claim_stale_uploads wait for this lock).
+        status = await fetch(
+            cur, "SELECT status FROM files WHERE id = %s::uuid FOR SHARE", (params["file_id"],)
+        )
+        if not status or status[0][0] not in r.OPEN_STATUSES:
+            raise r.not_open(chunk.file_id, status[0][0] if status else None)
         rows = await fetch(
             cur,
             "SELECT chunk_id, size, checksum_algorithm, checksum FROM chunks"
@@ -181,22 +165,43 @@ class PostgresMetadataStore(PostgresNodes):
         for rep in chunk.replicas:
             await cur.execute(
                 q.UPSERT_REPLICA,
-                (params["file_id"], chunk.index, rep.node_id, rep.state.value, params["now"]),
+                {"file_id": params["file_id"], "index": chunk.index, "node": rep.node_id,
+                 "state": rep.state.value, "now": params["now"]},
             )
+
+    async def touch_file(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        rows = await self._db.query(
+            f"UPDATE files SET updated_at = %s WHERE id = %s::uuid AND {_OPEN} RETURNING 1",
+            (self._now(), u(file_id)),
+        )
+        if not rows:
+            raise r.not_open(file_id, await status_of(self._db, file_id))
 
     async def set_replica_state(
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
         r.check_replica_update(file_id, index, node_id, state)
+        params = {"file_id": u(file_id), "index": index, "node": node_id,
+                  "state": state.value, "now": self._now()}
         try:
-            await self._db.execute(
-                q.UPSERT_REPLICA, (u(file_id), index, node_id, state.value, self._now()),
-                expect=(psycopg2.errors.ForeignKeyViolation,),
-            )
+            if await self._db.query(
+                q.UPSERT_REPLICA, params, expect=(psycopg2.errors.ForeignKeyViolation,)
+            ):
+                return
         except psycopg2.errors.ForeignKeyViolation:
-            if await self._status(file_id) is None:
-                raise FileNotFound(f"no file {file_id}") from None
-            raise FileNotFound(f"file {file_id} has no chunk {index}") from None
+            pass  # the chunk went (its file was removed) since the SELECT saw it
+        if await status_of(self._db, file_id) is None:
+            raise FileNotFound(f"no file {file_id}")
+        raise FileNotFound(f"file {file_id} has no chunk {index}")
+
+    async def drop_replica(self, *, file_id: uuid.UUID, index: int, node_id: str) -> None:
+        r.check_replica_key(file_id, index, node_id)
+        await self._db.execute(
+            "DELETE FROM chunk_replicas"
+            " WHERE file_id = %s::uuid AND chunk_index = %s AND node_id = %s",
+            (u(file_id), index, node_id),
+        )
 
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
@@ -214,8 +219,8 @@ class PostgresMetadataStore(PostgresNodes):
                 if current.size == size and current.checksum == checksum:
                     return current
                 raise Conflict(f"file {file_id} is already completed with other content")
-            if current.status not in (FileStatus.PENDING, FileStatus.UPLOADING):
-                raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+            if current.status.value not in r.OPEN_STATUSES:
+                raise r.not_open(file_id, current.status.value)
             # Hold the replica rows until the commit: a concurrent set_replica_state
             # must not change what the check below counts (READ COMMITTED).
             await cur.execute(
@@ -235,15 +240,18 @@ class PostgresMetadataStore(PostgresNodes):
 
         return await self._db.interaction(work)
 
-    async def fail_file(self, file_id: uuid.UUID) -> None:
+    async def fail_file(self, file_id: uuid.UUID) -> bool:
         r.check_file_id(file_id)
         rows = await self._db.query(
-            "UPDATE files SET status = 'failed', updated_at = %s"
-            " WHERE id = %s::uuid AND status <> 'deleting' RETURNING 1",
+            f"UPDATE files SET status = 'failed', updated_at = %s"
+            f" WHERE id = %s::uuid AND {_OPEN} RETURNING 1",
             (self._now(), u(file_id)),
         )
-        if not rows and await self._status(file_id) is None:
+        if rows:
+            return True
+        if await status_of(self._db, file_id) is None:
             raise FileNotFound(f"no file {file_id}")
+        return False
 
     async def get_file(self, file_id: uuid.UUID) -> FileRecord:
         r.check_file_id(file_id)
@@ -257,22 +265,18 @@ class PostgresMetadataStore(PostgresNodes):
     async def get_file_with_chunks(self, file_id: uuid.UUID) -> FileWithChunks:
         r.check_file_id(file_id)
 
-        async def work(cur: Cursor) -> tuple[FileRecord, list[tuple]]:
+        async def work(cur: Cursor) -> tuple[list[tuple], list[tuple]]:
             await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            rows = await fetch(
-                cur, f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid", (u(file_id),)
-            )
-            if not rows:
-                raise FileNotFound(f"no file {file_id}")
-            chunk_rows = await fetch(
-                cur,
-                f"{q.CHUNKS_OF} WHERE c.file_id = %s::uuid ORDER BY c.chunk_index, r.node_id",
+            files = await fetch(
+                cur, f"SELECT {q.FILE}, f.sweep_attempts FROM files f WHERE id = %s::uuid",
                 (u(file_id),),
             )
-            return _file(rows[0]), chunk_rows
+            if not files:
+                raise FileNotFound(f"no file {file_id}")
+            return files, await chunk_rows(cur, files)
 
-        record, chunk_rows = await self._db.interaction(work)
-        return FileWithChunks(record, tuple((await self._fold(chunk_rows)).get(file_id, ())))
+        files, rows = await self._db.interaction(work)
+        return (await self._with_chunks(files, rows))[0]
 
     async def list_files(
         self, *, page: int, per_page: int, status: FileStatus | None = None
@@ -338,62 +342,9 @@ class PostgresMetadataStore(PostgresNodes):
             (u(file_id),),
         )
         if not rows:
-            if await self._status(file_id) is None:
+            if await status_of(self._db, file_id) is None:
                 raise FileNotFound(f"no file {file_id}")
             raise Conflict(f"file {file_id} is completed: start_delete it first")
-
-    async def files_to_sweep(
-        self, *, stale_before: datetime, limit: int
-    ) -> Sequence[FileWithChunks]:
-        stale_before = r.check_aware(stale_before, "stale_before")
-        limit = r.check_limit(limit)
-
-        async def work(cur: Cursor) -> tuple[list[FileRecord], list[tuple]]:
-            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            rows = await fetch(
-                cur,
-                f"SELECT * FROM (SELECT {q.FILE} FROM files f WHERE f.status IN %s"
-                f" UNION ALL SELECT {q.FILE} FROM files f"
-                " WHERE f.status IN %s AND f.updated_at < %s) s"
-                " ORDER BY updated_at, id LIMIT %s",
-                (r.SWEEP_STATUSES, r.OPEN_STATUSES, stale_before, limit),
-            )
-            files = [_file(row) for row in rows]
-            if not files:
-                return [], []
-            chunk_rows = await fetch(
-                cur,
-                f"{q.CHUNKS_OF} WHERE c.file_id = ANY(%s::uuid[])"
-                " ORDER BY c.file_id, c.chunk_index, r.node_id",
-                ([u(f.file_id) for f in files],),
-            )
-            return files, chunk_rows
-
-        files, chunk_rows = await self._db.interaction(work)
-        chunks = await self._fold(chunk_rows)
-        return [FileWithChunks(f, tuple(chunks.get(f.file_id, ()))) for f in files]
-
-    async def under_replicated_chunks(
-        self, *, target: int, limit: int
-    ) -> Sequence[ChunkRecord]:
-        r.check_replicas(target)
-        limit = r.check_limit(limit)
-
-        async def work(cur: Cursor) -> list[ChunkRecord]:
-            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            keys = await fetch(cur, q.UNDER_REPLICATED, (target, limit))
-            if not keys:
-                return []
-            rows = await fetch(
-                cur,
-                f"{q.CHUNKS_OF} JOIN unnest(%s::uuid[], %s::int[]) AS k (file_id, chunk_index)"
-                " ON k.file_id = c.file_id AND k.chunk_index = c.chunk_index"
-                " ORDER BY c.file_id, c.chunk_index, r.node_id",
-                ([k[0] for k in keys], [k[1] for k in keys]),
-            )
-            return [chunk for chunks in _chunks(rows).values() for chunk in chunks]
-
-        return await self._db.interaction(work)
 
     def __repr__(self) -> str:
         return f"<PostgresMetadataStore {self._db.where}>"

@@ -3,24 +3,29 @@ The SQLite metadata store, for one machine (``--db sqlite:PATH``).
 
 Each operation is one function run in a transaction on a worker thread
 (:mod:`._sqlite_db`); writes hold SQLite's write lock for their whole
-transaction, so concurrent writers queue rather than interleave.
+transaction, so concurrent writers queue rather than interleave, and a
+lifecycle rule read in a transaction still holds when it commits.  The
+operations of the background workers are in :mod:`._sqlite_sweep`, those of
+nodes, their replicas and leases in :mod:`._sqlite_nodes`.
+
+Commits are durable by default (``PRAGMA synchronous = FULL``): a completed
+upload survives a power cut.  ``synchronous="normal"`` is faster, but a power
+cut may undo the last commits, acknowledged uploads included.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _records as r
-from s3node.metadata import _rows
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrationSession
 from s3node.metadata._sqlite_nodes import SQLiteNodes
+from s3node.metadata._sqlite_sweep import SQLiteSweep, chunks, file_record
 from s3node.metadata.migrations import load_migrations, run_migrations, run_to_completion
 from s3node.records import (
     ChunkRecord,
@@ -35,23 +40,11 @@ from s3node.records import (
 __all__ = ["SQLiteMetadataStore"]
 
 
-def _file(row: Sequence[Any]) -> FileRecord:
-    return _rows.file_from_row(row, r.from_micros)
+_file = file_record
+_OPEN = "status IN ('pending', 'uploading')"
 
 
-_chunks = _rows.chunks_from_rows
-
-
-def _status(conn: Connection, file_id: str) -> str | None:
-    row = conn.execute("SELECT status FROM files WHERE id = ?", (file_id,)).fetchone()
-    return None if row is None else str(row[0])
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-class SQLiteMetadataStore(SQLiteNodes):
+class SQLiteMetadataStore(SQLiteSweep, SQLiteNodes):
     """
     :class:`~s3node.interfaces.MetadataStore` on an SQLite file.
 
@@ -61,6 +54,10 @@ class SQLiteMetadataStore(SQLiteNodes):
     :param clock: the clock of timestamps (default: ``reactor``)
     :param migrations_dir: read the migrations from this folder instead of
         the packaged ``sqlite`` ones (tests)
+    :param synchronous: ``PRAGMA synchronous``: ``"full"`` (the default:
+        every commit is on disk before it returns) or ``"normal"`` (a power
+        cut may undo the last commits); ``options`` go to
+        :class:`~s3node.metadata._sqlite_db.SQLiteDatabase`
     """
 
     backend = "sqlite"
@@ -72,11 +69,12 @@ class SQLiteMetadataStore(SQLiteNodes):
         reactor: Any,
         clock: Any = None,
         migrations_dir: Path | None = None,
+        synchronous: str = "full",
         **options: Any,
     ) -> None:
         self._clock = reactor if clock is None else clock
         self._migrations_dir = migrations_dir
-        self._db = SQLiteDatabase(path, reactor=reactor, **options)
+        self._db = SQLiteDatabase(path, reactor=reactor, synchronous=synchronous, **options)
 
     def _now(self) -> int:
         return round(self._clock.seconds() * 1_000_000)
@@ -132,14 +130,11 @@ class SQLiteMetadataStore(SQLiteNodes):
         fid, now = str(chunk.file_id), self._now()
 
         def work(conn: Connection) -> None:
-            status = _status(conn, fid)
-            if status is None:
-                raise FileNotFound(f"no file {chunk.file_id}")
-            if status not in r.OPEN_STATUSES:
-                raise Conflict(f"file {chunk.file_id} is {status}: no more chunks may be recorded")
-            conn.execute(
-                "UPDATE files SET updated_at = ?, status = 'uploading' WHERE id = ?", (now, fid)
-            )
+            if not conn.execute(
+                f"UPDATE files SET updated_at = ?, status = 'uploading' WHERE id = ? AND {_OPEN}",
+                (now, fid),
+            ).rowcount:
+                raise r.not_open(chunk.file_id, q.status_of(conn, fid))
             inserted = conn.execute(
                 "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm,"
                 " checksum) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -158,8 +153,21 @@ class SQLiteMetadataStore(SQLiteNodes):
                     )
             conn.executemany(
                 q.UPSERT_REPLICA,
-                [(fid, chunk.index, rep.node_id, rep.state.value, now) for rep in chunk.replicas],
+                [{"file_id": fid, "index": chunk.index, "node": rep.node_id,
+                  "state": rep.state.value, "now": now} for rep in chunk.replicas],
             )
+
+        await self._db.write(work)
+
+    async def touch_file(self, file_id: uuid.UUID) -> None:
+        r.check_file_id(file_id)
+        fid, now = str(file_id), self._now()
+
+        def work(conn: Connection) -> None:
+            if not conn.execute(
+                f"UPDATE files SET updated_at = ? WHERE id = ? AND {_OPEN}", (now, fid)
+            ).rowcount:
+                raise r.not_open(file_id, q.status_of(conn, fid))
 
         await self._db.write(work)
 
@@ -168,17 +176,25 @@ class SQLiteMetadataStore(SQLiteNodes):
     ) -> None:
         r.check_replica_update(file_id, index, node_id, state)
 
+        params = {"file_id": str(file_id), "index": index, "node": node_id,
+                  "state": state.value, "now": self._now()}
+
         def work(conn: Connection) -> None:
-            try:
-                conn.execute(
-                    q.UPSERT_REPLICA, (str(file_id), index, node_id, state.value, self._now())
-                )
-            except sqlite3.IntegrityError:
-                if _status(conn, str(file_id)) is None:
-                    raise FileNotFound(f"no file {file_id}") from None
-                raise FileNotFound(f"file {file_id} has no chunk {index}") from None
+            if not conn.execute(q.UPSERT_REPLICA, params).rowcount:
+                if q.status_of(conn, str(file_id)) is None:
+                    raise FileNotFound(f"no file {file_id}")
+                raise FileNotFound(f"file {file_id} has no chunk {index}")
 
         await self._db.write(work)
+
+    async def drop_replica(self, *, file_id: uuid.UUID, index: int, node_id: str) -> None:
+        r.check_replica_key(file_id, index, node_id)
+        await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM chunk_replicas WHERE file_id = ? AND chunk_index = ? AND node_id = ?",
+                (str(file_id), index, node_id),
+            )
+        )
 
     async def complete_file(
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
@@ -195,8 +211,8 @@ class SQLiteMetadataStore(SQLiteNodes):
                 if current.size == size and current.checksum == checksum:
                     return current
                 raise Conflict(f"file {file_id} is already completed with other content")
-            if current.status not in (FileStatus.PENDING, FileStatus.UPLOADING):
-                raise Conflict(f"file {file_id} is {current.status.value}; it cannot complete")
+            if current.status.value not in r.OPEN_STATUSES:
+                raise r.not_open(file_id, current.status.value)
             stats = conn.execute(q.COMPLETE_CHECK, (replicas, fid)).fetchone()
             r.check_completion(file_id, size, replicas, *stats)
             row = conn.execute(
@@ -208,20 +224,21 @@ class SQLiteMetadataStore(SQLiteNodes):
 
         return await self._db.write(work)
 
-    async def fail_file(self, file_id: uuid.UUID) -> None:
+    async def fail_file(self, file_id: uuid.UUID) -> bool:
         r.check_file_id(file_id)
         fid, now = str(file_id), self._now()
 
-        def work(conn: Connection) -> None:
-            changed = conn.execute(
-                "UPDATE files SET status = 'failed', updated_at = ?"
-                " WHERE id = ? AND status <> 'deleting'",
+        def work(conn: Connection) -> bool:
+            if conn.execute(
+                f"UPDATE files SET status = 'failed', updated_at = ? WHERE id = ? AND {_OPEN}",
                 (now, fid),
-            ).rowcount
-            if not changed and _status(conn, fid) is None:
+            ).rowcount:
+                return True
+            if q.status_of(conn, fid) is None:
                 raise FileNotFound(f"no file {file_id}")
+            return False
 
-        await self._db.write(work)
+        return await self._db.write(work)
 
     async def get_file(self, file_id: uuid.UUID) -> FileRecord:
         r.check_file_id(file_id)
@@ -241,13 +258,12 @@ class SQLiteMetadataStore(SQLiteNodes):
         fid = str(file_id)
 
         def work(conn: Connection) -> FileWithChunks:
-            row = conn.execute(f"SELECT {q.FILE} FROM files f WHERE id = ?", (fid,)).fetchone()
+            row = conn.execute(
+                f"SELECT {q.FILE}, sweep_attempts FROM files f WHERE id = ?", (fid,)
+            ).fetchone()
             if row is None:
                 raise FileNotFound(f"no file {file_id}")
-            rows = conn.execute(
-                f"{q.CHUNKS_OF} WHERE c.file_id = ? ORDER BY c.chunk_index, r.node_id", (fid,)
-            ).fetchall()
-            return FileWithChunks(_file(row), tuple(_chunks(rows).get(file_id, ())))
+            return chunks(conn, [row])[0]
 
         return await self._db.read(work)
 
@@ -325,58 +341,11 @@ class SQLiteMetadataStore(SQLiteNodes):
                 "DELETE FROM files WHERE id = ? AND status <> 'completed'", (fid,)
             ).rowcount
             if not deleted:
-                if _status(conn, fid) is None:
+                if q.status_of(conn, fid) is None:
                     raise FileNotFound(f"no file {file_id}")
                 raise Conflict(f"file {file_id} is completed: start_delete it first")
 
         await self._db.write(work)
-
-    async def files_to_sweep(
-        self, *, stale_before: datetime, limit: int
-    ) -> Sequence[FileWithChunks]:
-        before = r.to_micros(r.check_aware(stale_before, "stale_before"))
-        limit = r.check_limit(limit)
-
-        def work(conn: Connection) -> list[FileWithChunks]:
-            rows = conn.execute(
-                f"SELECT * FROM (SELECT {q.FILE} FROM files f WHERE f.status IN (?, ?)"
-                f" UNION ALL SELECT {q.FILE} FROM files f"
-                " WHERE f.status IN (?, ?) AND f.updated_at < ?)"
-                " ORDER BY updated_at, id LIMIT ?",
-                (*r.SWEEP_STATUSES, *r.OPEN_STATUSES, before, limit),
-            ).fetchall()
-            files = [_file(row) for row in rows]
-            if not files:
-                return []
-            chunk_rows = conn.execute(
-                f"{q.CHUNKS_OF} WHERE c.file_id IN ({_marks(len(files))})"
-                " ORDER BY c.file_id, c.chunk_index, r.node_id",
-                [str(f.file_id) for f in files],
-            ).fetchall()
-            chunks = _chunks(chunk_rows)
-            return [FileWithChunks(f, tuple(chunks.get(f.file_id, ()))) for f in files]
-
-        return await self._db.read(work)
-
-    async def under_replicated_chunks(
-        self, *, target: int, limit: int
-    ) -> Sequence[ChunkRecord]:
-        r.check_replicas(target)
-        limit = r.check_limit(limit)
-
-        def work(conn: Connection) -> list[ChunkRecord]:
-            keys = conn.execute(q.UNDER_REPLICATED, (target, limit)).fetchall()
-            if not keys:
-                return []
-            rows = conn.execute(
-                f"{q.CHUNKS_OF} WHERE (c.file_id, c.chunk_index) IN"
-                f" (VALUES {', '.join(['(?, ?)'] * len(keys))})"
-                " ORDER BY c.file_id, c.chunk_index, r.node_id",
-                [v for key in keys for v in key],
-            ).fetchall()
-            return [chunk for chunks in _chunks(rows).values() for chunk in chunks]
-
-        return await self._db.read(work)
 
     def __repr__(self) -> str:
         return f"<SQLiteMetadataStore {self._db.path}>"

@@ -78,9 +78,9 @@ async def test_fail_file_on_a_completed_file_leaves_it_completed(store: Metadata
     a stored file into a failed one (which the sweeper would delete).
     """
     record = await upload(store, chunks=2)
-    assert await store.fail_file(record.file_id) is False
-    after = await store.get_file(record.file_id)
-    assert after == record
+    moved = await store.fail_file(record.file_id)
+    assert await store.get_file(record.file_id) == record
+    assert moved is False
     assert await store.files_to_sweep(now=datetime.now(UTC) + timedelta(days=1), limit=10) == []
 
 
@@ -89,8 +89,9 @@ async def test_fail_file_leaves_a_deleting_file_deleting(store: MetadataStore) -
     """fail_file on a deleting file changes nothing and returns False; unknown is FileNotFound."""
     record = await upload(store, chunks=1)
     await store.start_delete(record.file_id)
-    assert await store.fail_file(record.file_id) is False
+    moved = await store.fail_file(record.file_id)
     assert await _status(store, record.file_id) is FileStatus.DELETING
+    assert moved is False
     with pytest.raises(FileNotFound):
         await store.fail_file(uuid.uuid4())
 
@@ -102,8 +103,9 @@ async def test_a_lost_completion_reply_is_safe(store: MetadataStore) -> None:
     record = await upload(store, chunks=1, complete=False)
     done = await _complete(store, record)
     assert await _complete(store, record) == done
-    assert await store.fail_file(record.file_id) is False
+    moved = await store.fail_file(record.file_id)
     assert await store.get_file(record.file_id) == done
+    assert moved is False
 
 
 # -- UploadAborted ---------------------------------------------------------------
@@ -124,12 +126,12 @@ async def test_a_claimed_stale_upload_can_no_longer_record_a_chunk_or_complete(
     claimed = await store.get_file(record.file_id)
     assert claimed.status is FileStatus.FAILED
     for call in (
-        store.record_chunk(make_chunk(record.file_id, 1)),
-        store.touch_file(record.file_id),
-        _complete(store, record),
+        lambda: store.record_chunk(make_chunk(record.file_id, 1)),
+        lambda: _complete(store, record),
+        lambda: store.touch_file(record.file_id),
     ):
         with pytest.raises(UploadAborted):
-            await call
+            await call()
     fwc = await store.get_file_with_chunks(record.file_id)
     assert fwc.file == claimed
     assert [c.index for c in fwc.chunks] == [0]
@@ -148,12 +150,14 @@ async def test_an_upload_deleted_mid_way_is_aborted(store: MetadataStore) -> Non
     await store.record_chunk(make_chunk(record.file_id, 1, state=ReplicaState.WRITING))
     await store.start_delete(record.file_id)
     for call in (
-        store.record_chunk(make_chunk(record.file_id, 2)),
-        store.touch_file(record.file_id),
-        store.complete_file(file_id=record.file_id, size=200, checksum=digest(), replicas=1),
+        lambda: store.record_chunk(make_chunk(record.file_id, 2)),
+        lambda: store.complete_file(
+            file_id=record.file_id, size=200, checksum=digest(), replicas=1
+        ),
+        lambda: store.touch_file(record.file_id),
     ):
         with pytest.raises(UploadAborted):
-            await call
+            await call()
     (swept,) = await store.files_to_sweep(now=datetime.now(UTC) + timedelta(days=1), limit=10)
     assert swept.file.status is FileStatus.DELETING
     assert [c.nodes_with(ReplicaState.WRITING) for c in swept.chunks] == [
@@ -168,12 +172,12 @@ async def test_a_failed_upload_is_aborted(store: MetadataStore) -> None:
     record = await upload(store, chunks=1, complete=False)
     await store.fail_file(record.file_id)
     for call in (
-        store.record_chunk(make_chunk(record.file_id, 0)),
-        store.touch_file(record.file_id),
-        _complete(store, record),
+        lambda: store.record_chunk(make_chunk(record.file_id, 0)),
+        lambda: _complete(store, record),
+        lambda: store.touch_file(record.file_id),
     ):
         with pytest.raises(UploadAborted) as caught:
-            await call
+            await call()
         assert isinstance(caught.value, Conflict)
 
 
@@ -182,12 +186,12 @@ async def test_unknown_files_are_not_found_not_aborted(store: MetadataStore) -> 
     """record_chunk, touch_file and defer_sweep of an unknown file raise FileNotFound."""
     missing = uuid.uuid4()
     for call in (
-        store.record_chunk(make_chunk(missing, 0)),
-        store.touch_file(missing),
-        store.defer_sweep(missing, until=datetime.now(UTC), attempts=1),
+        lambda: store.record_chunk(make_chunk(missing, 0)),
+        lambda: store.touch_file(missing),
+        lambda: store.defer_sweep(missing, until=datetime.now(UTC), attempts=1),
     ):
         with pytest.raises(FileNotFound):
-            await call
+            await call()
 
 
 # -- touch_file and claim_stale_uploads ----------------------------------------------

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_twisted
-from support.metadata import make_chunk, upload
+from support.metadata import make_chunk, spread_over_nodes, upload
 
 from s3node.errors import Conflict, FileNotFound, InvalidChunkId, InvalidRequest
 from s3node.interfaces import MetadataStore
@@ -145,25 +145,6 @@ async def test_set_replica_state_by_chunk_covers_every_file_using_the_id(
 # -- node_replicas ----------------------------------------------------------------
 
 
-async def _spread(store: MetadataStore) -> tuple[list[str], uuid.UUID, uuid.UUID]:
-    """Six chunks over two files, on n1 (and some on n2); return n1's ids sorted, and the files."""
-    ids = ["f" * 32, "0" * 32, "a" * 40, "9" * 64, "a" * 32, "0a" + "b" * 30]
-    done = await upload(store, chunks=0, complete=False)
-    busy = await upload(store, chunks=0, complete=False)
-    for n, chunk_id in enumerate(ids):
-        file_id = (done if n % 2 else busy).file_id
-        nodes = ("n1", "n2") if n < 3 else ("n1",)
-        chunk = _with_id(make_chunk(file_id, n // 2, nodes=nodes), chunk_id)
-        await store.record_chunk(chunk)
-    await store.complete_file(
-        file_id=done.file_id, size=300, checksum="ab" * 32, replicas=1
-    )
-    await store.set_replica_state(
-        file_id=busy.file_id, index=0, node_id="n1", state=ReplicaState.WRITING
-    )
-    return sorted(ids), done.file_id, busy.file_id
-
-
 @pytest_twisted.ensureDeferred
 async def test_node_replicas_pages_in_byte_order(store: MetadataStore) -> None:
     """
@@ -171,7 +152,7 @@ async def test_node_replicas_pages_in_byte_order(store: MetadataStore) -> None:
     nodes list them), a page of at most limit after ``after``, with each replica's file,
     index, state and the file's status.
     """
-    ids, done, busy = await _spread(store)
+    ids, done, busy = await spread_over_nodes(store)
     seen: list[NodeReplica] = []
     after = ""
     while True:
@@ -197,7 +178,7 @@ async def test_node_replicas_bounds_compare_bytes(store: MetadataStore) -> None:
     after every digit and before every lowercase letter (a locale's collation would
     put it among the f's).
     """
-    ids, _, _ = await _spread(store)
+    ids, _, _ = await spread_over_nodes(store)
     upto = await store.node_replicas(node_id="n1", after="0" * 32, upto="a" * 32, limit=10)
     assert [r.chunk_id for r in upto] == ["0a" + "b" * 30, "9" * 64, "a" * 32]
     letters = await store.node_replicas(node_id="n1", after="F", upto=None, limit=10)

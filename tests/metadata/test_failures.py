@@ -19,7 +19,7 @@ from twisted.python.threadpool import ThreadPool
 
 from s3node.errors import ConfigurationError, MetadataUnavailable
 from s3node.metadata import open_metadata_store
-from s3node.metadata.migrations import ADVISORY_LOCK_KEY
+from s3node.metadata.migrations import ADVISORY_LOCK_KEY, load_migrations
 
 reactor: object = _reactor
 
@@ -115,7 +115,7 @@ async def test_postgres_down_at_start_then_up(own_cluster: PostgresCluster) -> N
 
         async def migrated() -> bool:
             try:
-                return await store.migrate() == 1
+                return await store.migrate() == load_migrations("postgresql")[-1].version
             except MetadataUnavailable:
                 return False
 
@@ -151,7 +151,7 @@ async def test_migrate_waits_for_the_advisory_lock(postgres_db: str) -> None:
         assert not d.called
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
-        assert await d == 1
+        assert await d == load_migrations("postgresql")[-1].version
     finally:
         holder.close()
         await store.close()
@@ -254,7 +254,7 @@ async def test_sqlite_memory_database() -> None:
     """sqlite::memory: gives a private working in-memory store."""
     store = open_metadata_store("sqlite::memory:", reactor=reactor)
     try:
-        assert await store.migrate() == 1
+        assert await store.migrate() == load_migrations("sqlite")[-1].version
         await store.create_file(filename="m", content_type="", checksum_algorithm="a", chunk_size=1)
         assert (await store.list_files(page=1, per_page=5)).total == 1
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from s3node.metadata.migrations import (
     sql_dir,
     verify_applied,
 )
+from s3node.records import ReplicaState
 
 # SQL only: the in-memory store has no schema and no migrations to apply.
 pytestmark = pytest.mark.sql_only
@@ -220,6 +222,54 @@ async def test_a_new_migration_is_applied_on_the_next_start(  # type: ignore[no-
     want = {m.version: m.sha256 for m in load_migrations(backend, folder)}
     assert _digests(backend, db_url) == want
     assert _query(backend, db_url, "SELECT count(*) FROM runner_test") == [(0,)]
+
+
+#: literals of each backend for rows written straight into a version-1 database
+_V1_LITERALS = {
+    "sqlite": {"at": "1000000", "digest": "X'00'"},
+    "postgresql": {"at": "'1970-01-01T00:00:01Z'", "digest": "'\\x00'::bytea"},
+}
+
+
+@pytest_twisted.ensureDeferred
+async def test_0002_upgrades_a_version_1_database_with_data(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str, tmp_path: Path
+) -> None:
+    """
+    Migration 0002 on a database already holding files copies each replica's chunk id from
+    its chunk, and leaves every file due for sweeping with no attempt yet.
+    """
+    folder = _copy_migrations(backend, tmp_path)
+    for later in folder.glob("*.sql"):
+        if not later.name.startswith("0001_"):
+            later.unlink()
+    assert await open_store(migrations_dir=folder).migrate() == 1
+    lit = _V1_LITERALS[backend]
+    file_id, chunk_ids = "00000000-0000-4000-8000-000000000001", ["b" * 32, "a" * 64]
+    _query(backend, db_url,
+           "INSERT INTO files (id, filename, content_type, checksum_algorithm, chunk_size,"
+           f" status, created_at, updated_at) VALUES ('{file_id}', 'f', '', 'sha256', 10,"
+           f" 'failed', {lit['at']}, {lit['at']})")
+    for index, chunk_id in enumerate(chunk_ids):
+        _query(backend, db_url,
+               "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm,"
+               f" checksum) VALUES ('{file_id}', {index}, '{chunk_id}', 10, 'sha256',"
+               f" {lit['digest']})")
+        for node in ("n1", "n2"):
+            _query(backend, db_url,
+                   "INSERT INTO chunk_replicas (file_id, chunk_index, node_id, state,"
+                   f" updated_at) VALUES ('{file_id}', {index}, '{node}', 'stored', {lit['at']})")
+
+    s = open_store()
+    assert await s.migrate() == load_migrations(backend)[-1].version
+    on_n2 = await s.node_replicas(node_id="n2", after="", upto=None, limit=10)
+    assert [(r.chunk_id, r.index) for r in on_n2] == [("a" * 64, 1), ("b" * 32, 0)]
+    (due,) = await s.files_to_sweep(now=datetime.now(UTC), limit=10)
+    assert (str(due.file.file_id), due.sweep_attempts) == (file_id, 0)
+    assert [c.nodes_with() for c in due.chunks] == [("n1", "n2"), ("n1", "n2")]
+    assert await s.set_replica_state_by_chunk(
+        chunk_id="b" * 32, node_id="n1", state=ReplicaState.MISSING
+    ) == 1
 
 
 def _migration(version: int, sql: str) -> Migration:

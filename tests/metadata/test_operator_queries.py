@@ -14,6 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 
 from s3node.metadata import open_metadata_store
+from s3node.metadata.migrations import load_migrations
 from s3node.records import ReplicaState
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metadata.md"
@@ -70,7 +71,9 @@ async def test_operator_queries(postgres_db: str) -> None:
     assert by_status == [("completed", 3, 3610), ("uploading", 2, 0)]
     assert [str(r[0]) for r in stale_rows] == [str(stale.file_id)]
     assert str(fresh.file_id) not in {str(r[0]) for r in stale_rows}
-    assert [(v, n) for v, n, _ in version] == [(1, "initial")]
+    assert [(v, n) for v, n, _ in version] == [
+        (m.version, m.name) for m in load_migrations("postgresql")
+    ]
     assert small.file_id and mid.file_id
 
 
@@ -121,4 +124,6 @@ async def test_operator_queries_on_sqlite(tmp_path: Path) -> None:
     assert len(under) == 4  # every completed chunk has 1 stored replica, fewer than 2
     assert by_status == [("completed", 2, 3010), ("uploading", 1, 0)]
     assert [row[0] for row in stale_rows] == [str(stale.file_id)]
-    assert [(v, n) for v, n, _ in version] == [(1, "initial")]
+    assert [(v, n) for v, n, _ in version] == [
+        (m.version, m.name) for m in load_migrations("sqlite")
+    ]

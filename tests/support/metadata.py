@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from s3node.interfaces import MetadataStore
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
-__all__ = ["digest", "make_chunk", "upload"]
+__all__ = ["digest", "make_chunk", "spread_over_nodes", "upload"]
 
 
 def digest(*parts: object) -> str:
@@ -63,3 +64,24 @@ async def upload(
             replicas=1,
         )
     return record
+
+
+async def spread_over_nodes(store: MetadataStore) -> tuple[list[str], uuid.UUID, uuid.UUID]:
+    """
+    Six chunks of chosen ids over two files, all on node ``n1`` and the first
+    three on ``n2`` too; one file completed, the other still uploading with
+    its chunk ``f...f`` writing on ``n1``.  Return n1's chunk ids in byte
+    order, the completed file's id and the uploading one's.
+    """
+    ids = ["f" * 32, "0" * 32, "a" * 40, "9" * 64, "a" * 32, "0a" + "b" * 30]
+    done = await upload(store, chunks=0, complete=False)
+    busy = await upload(store, chunks=0, complete=False)
+    for n, chunk_id in enumerate(ids):
+        file_id = (done if n % 2 else busy).file_id
+        nodes = ("n1", "n2") if n < 3 else ("n1",)
+        await store.record_chunk(replace(make_chunk(file_id, n // 2, nodes=nodes), chunk_id=chunk_id))
+    await store.complete_file(file_id=done.file_id, size=300, checksum="ab" * 32, replicas=1)
+    await store.set_replica_state(
+        file_id=busy.file_id, index=0, node_id="n1", state=ReplicaState.WRITING
+    )
+    return sorted(ids), done.file_id, busy.file_id
