@@ -49,7 +49,12 @@ class Periodic:
         """Start a run unless one is under way; fires when this tick's run ends."""
         if self._running is not None:
             return succeed(None)
-        d = self._running = Deferred.fromCoroutine(self._run())
+        d = Deferred.fromCoroutine(self._run())
+        # A run that never waited (a database that fails at once) has ended
+        # already, its ``finally`` done: marking it under way now would skip
+        # every later tick.
+        if not d.called:
+            self._running = d
         return d
 
     async def _run(self) -> None:
