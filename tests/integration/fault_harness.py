@@ -48,8 +48,9 @@ SETTINGS = {
     "replicas": "2",
     "health-interval": "1",
     "sweep-interval": "1",
-    # more than any wait of a live upload on a node here (puts of 1 MiB on loopback)
-    "stale-after": "5",
+    # longer than a live upload ever goes without a byte here: its puts (1 MiB on
+    # loopback) and the scenario's brief holds of an upload at a byte (node kill)
+    "stale-after": "8",
     "reconcile-interval": "3",
     # correctness does not depend on it (docs/durability.md); small, so orphans go soon
     "orphan-grace": "1",

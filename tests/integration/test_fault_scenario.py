@@ -119,7 +119,7 @@ async def disconnect_at(s: Ledger, name: str, upto: int, chunks: int | None,
     (conn.transport.abortConnection if abort else conn.transport.loseConnection)()
     await within(conn.closed, what=f"{name}'s connection to close")
     s.faults["client disconnected mid-body"] += 1
-    s.outcomes[name] = Outcome(None, error=f"the client left after {upto} bytes")
+    s.outcomes[name] = Outcome(None, error="the client left")
 
 
 async def disconnects(s: Ledger) -> None:
