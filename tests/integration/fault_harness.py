@@ -225,6 +225,15 @@ class FaultDeployment:
             out.extend(role.lines()[-lines:])
         return "\n".join(out)
 
+    def save_logs(self) -> None:
+        """Keep every process's whole output in ``$S3NODE_FAULT_LOGS``, if it is set."""
+        folder = os.environ.get("S3NODE_FAULT_LOGS")
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for role in self.roles():
+            Path(folder, f"{self.kind}-{role.name}.log").write_text("\n".join(role.lines()))
+
     # -- what is on disk ---------------------------------------------------
 
     def chunk_inventory(self) -> dict[str, set[str]]:

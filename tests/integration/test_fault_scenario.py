@@ -141,7 +141,9 @@ async def stalled_upload(s: Ledger) -> None:
     await s.wait_progress(body.filename, 3)
     s.faults["upload client stalled, connection open"] += 1
     await s.wait_claimed(body.filename)
-    conn.transport.write(body.read(body.head + 3 * MiB))
+    # A few more bytes wake it up (a whole body's rest could still be on its way
+    # when the gateway answers and closes, and the reset would drop the answer).
+    conn.transport.write(body.read(body.head + 3 * MiB, body.head + 3 * MiB + 1024))
     await poll_until(lambda: conn.status, what="the stalled upload's reply", timeout=30)
     s.outcomes[body.filename] = Outcome(conn.status, error="stalled, then resumed")
     conn.transport.loseConnection()
@@ -423,6 +425,7 @@ async def test_fault_scenario(fault_deployment: FaultDeployment) -> None:
         await end_state(s)
     except BaseException:
         print(fault_deployment.log_tails())
+        fault_deployment.save_logs()
         raise
     finally:
         print(s.report())
