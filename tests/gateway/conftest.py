@@ -73,9 +73,14 @@ async def running_gateway(**settings: Any) -> AsyncIterator[Running]:
     try:
         yield running
     finally:
-        await running.port.stopListening()
-        await running.gateway.close(grace=1.0)
-        pool.stop()
+        await stop_gateway(running, pool)
+
+
+async def stop_gateway(running: Running, pool: ThreadPool) -> None:
+    """Stop what :func:`start_gateway` started."""
+    await running.port.stopListening()
+    await running.gateway.close(grace=1.0)
+    pool.stop()
 
 
 @pytest_twisted.async_yield_fixture
