@@ -1,0 +1,531 @@
+"""
+AWS Signature Version 4 verification for S3 requests, written from the AWS specification.
+
+A request is signed in one of two ways, both handled here:
+
+- the ``Authorization`` header
+  (``AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws4_request,
+  SignedHeaders=host;x-amz-date, Signature=...``), with the time in
+  ``x-amz-date`` (or ``Date``) and the payload's SHA-256 (or a marker such as
+  ``UNSIGNED-PAYLOAD``) in ``x-amz-content-sha256``;
+- a presigned URL: ``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
+  ``X-Amz-Expires``, ``X-Amz-SignedHeaders`` and ``X-Amz-Signature`` in the
+  query, with an ``UNSIGNED-PAYLOAD``.
+
+:meth:`SignedRequest.parse` reads either form from the raw request (method,
+path and query exactly as received, and the header list); :func:`verify`
+checks it against a secret and a clock and returns the :class:`Credentials`
+the rest of the request needs (the access key, and the signing key and seed
+signature that :mod:`s3node.s3.chunked` chains ``aws-chunked`` signatures
+from).  The body itself is not read here: a hex ``payload_hash`` is a claim
+that the upload pipeline checks while streaming
+(:class:`s3node.s3.checksums.PayloadCheck`).
+
+The pieces follow "Create a canonical request for IAM" and the S3 pages
+"Signature Calculations for the Authorization Header" and "Authenticating
+Requests: Using Query Parameters": the canonical URI is the path decoded and
+re-encoded once with ``/`` kept (S3 does not double-encode nor normalise the
+path); the canonical query string sorts the encoded parameters by name, then
+value; canonical header values are trimmed with inner runs of spaces and
+tabs folded to one space, and repeated headers joined with commas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from s3node.s3 import errors
+from s3node.s3.encoding import decode, parse_query, uri_encode
+
+__all__ = [
+    "ALGORITHM",
+    "MAX_CLOCK_SKEW",
+    "MAX_EXPIRES",
+    "PAYLOAD_MARKERS",
+    "STREAMING_SIGNED",
+    "STREAMING_SIGNED_TRAILER",
+    "STREAMING_UNSIGNED_TRAILER",
+    "UNSIGNED_PAYLOAD",
+    "Credentials",
+    "Scope",
+    "SignedRequest",
+    "canonical_headers",
+    "canonical_query",
+    "canonical_uri",
+    "hmac_sha256",
+    "sign",
+    "signing_key",
+    "verify",
+]
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+#: the values ``x-amz-content-sha256`` may take other than a hex SHA-256
+PAYLOAD_MARKERS = frozenset(
+    {UNSIGNED_PAYLOAD, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER}
+)
+#: seconds a header-signed request's time may differ from the server's
+MAX_CLOCK_SKEW = 15 * 60
+#: the longest a presigned URL may live, in seconds (seven days)
+MAX_EXPIRES = 7 * 24 * 60 * 60
+
+_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
+_DATE = re.compile(r"\d{8}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_FOLD = re.compile(r"[ \t]+")
+_PRESIGN_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The credential scope a request is signed for: ``date/region/service/aws4_request``."""
+
+    #: ``YYYYMMDD``
+    date: str
+    region: str
+    service: str
+
+    def __str__(self) -> str:
+        return f"{self.date}/{self.region}/{self.service}/aws4_request"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who signed a verified request, and what chained signatures continue from."""
+
+    access_key: str
+    scope: Scope
+    #: the request's time, ``YYYYMMDDTHHMMSSZ``, as signed
+    timestamp: str
+    #: the request's signature: the seed of an ``aws-chunked`` signature chain
+    signature: str
+    #: the payload's claimed hex SHA-256, or one of :data:`PAYLOAD_MARKERS`
+    payload_hash: str
+    presigned: bool
+    signing_key: bytes = field(repr=False)
+
+
+def hmac_sha256(key: bytes, message: str) -> bytes:
+    """HMAC-SHA256 of the UTF-8 ``message`` under ``key``."""
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+def signing_key(secret: str, scope: Scope) -> bytes:
+    """The key derived from ``secret`` for one scope (date, region, service, ``aws4_request``)."""
+    key = hmac_sha256(("AWS4" + secret).encode("utf-8"), scope.date)
+    for part in (scope.region, scope.service, "aws4_request"):
+        key = hmac_sha256(key, part)
+    return key
+
+
+def sign(key: bytes, string_to_sign: str) -> str:
+    """The lowercase hex signature of ``string_to_sign`` under a derived ``key``."""
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def canonical_uri(raw_path: str) -> str:
+    """The path as S3 signs it: decoded, then encoded once with ``/`` kept."""
+    return uri_encode(decode(raw_path), keep_slash=True) or "/"
+
+
+def canonical_query(raw_query: str, *, without: str | None = None) -> str:
+    """
+    The canonical query string: each parameter encoded, sorted by name then value.
+
+    :param without: a parameter name to leave out (``X-Amz-Signature``).
+    """
+    pairs = sorted(
+        (uri_encode(name), uri_encode(value or ""))
+        for name, value in parse_query(raw_query)
+        if name != without
+    )
+    return "&".join(f"{name}={value}" for name, value in pairs)
+
+
+def canonical_headers(headers: Iterable[tuple[str, str]], signed: Iterable[str]) -> str:
+    """
+    The canonical headers block: ``name:value\\n`` for each signed header, in ``signed`` order.
+
+    Values are trimmed with runs of spaces and tabs folded to one space; a
+    header sent several times has its values joined with commas, in order.
+    A signed header the request lacks counts as empty.
+    """
+    values: dict[str, list[str]] = {}
+    for name, value in headers:
+        values.setdefault(name, []).append(_FOLD.sub(" ", value.strip(" \t")))
+    return "".join(f"{name}:{','.join(values.get(name, ()))}\n" for name in signed)
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """
+    A request's signature and everything it covers, parsed but not yet verified.
+
+    Build one with :meth:`parse`; check it with :func:`verify`.
+    """
+
+    method: str
+    raw_path: str
+    raw_query: str
+    #: (lowercase name, value) for every header, in the order received
+    headers: tuple[tuple[str, str], ...]
+    presigned: bool
+    access_key: str
+    scope: Scope
+    #: ``YYYYMMDDTHHMMSSZ``
+    timestamp: str
+    signed_headers: tuple[str, ...]
+    signature: str
+    payload_hash: str
+    #: a presigned URL's lifetime in seconds; ``None`` for header signing
+    expires: int | None
+
+    @classmethod
+    def parse(
+        cls,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+    ) -> SignedRequest:
+        """
+        Read the signature of a request exactly as received.
+
+        :param raw_path: the path before percent-decoding, without the query.
+        :param raw_query: the query string after ``?``, still encoded.
+        :param headers: every (name, value) pair; bytes are read as Latin-1.
+        :raises s3node.s3.errors.S3Error: :class:`~.errors.AccessDenied` for an
+            unsigned request, and the error S3 answers for each malformed form.
+        """
+        pairs = tuple((_text(n).lower(), _text(v)) for n, v in headers)
+        header = dict(reversed(pairs))  # the first of repeated headers
+        query = parse_query(raw_query)
+        presign = [name for name, _ in query if name in _PRESIGN_PARAMS]
+        authorization = header.get("authorization")
+        if authorization is not None and presign:
+            raise errors.InvalidArgument("Only one auth mechanism allowed")
+        if presign:
+            return cls._parse_presigned(method, raw_path, raw_query, pairs, header, dict(query))
+        if authorization is None:
+            raise errors.AccessDenied("Anonymous access is not allowed")
+        return cls._parse_header(method, raw_path, raw_query, pairs, header, authorization)
+
+    @classmethod
+    def _parse_header(
+        cls,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        pairs: tuple[tuple[str, str], ...],
+        header: dict[str, str],
+        authorization: str,
+    ) -> SignedRequest:
+        algorithm, _, rest = authorization.strip().partition(" ")
+        if algorithm != ALGORITHM:
+            raise errors.InvalidRequest(
+                "The authorization mechanism you have provided is not supported."
+                f" Please use {ALGORITHM}."
+            )
+        parts: dict[str, str] = {}
+        for component in rest.split(","):
+            name, eq, value = component.strip().partition("=")
+            if not eq or name in parts:
+                raise errors.AuthorizationHeaderMalformed(
+                    f"The authorization header is malformed; cannot parse {component.strip()!r}"
+                )
+            parts[name] = value
+        missing = [n for n in ("Credential", "SignedHeaders", "Signature") if n not in parts]
+        if missing or len(parts) != 3:
+            raise errors.AuthorizationHeaderMalformed(
+                "The authorization header is malformed; it must have exactly"
+                " Credential, SignedHeaders and Signature"
+            )
+        bad = errors.AuthorizationHeaderMalformed
+        access_key, scope = _parse_credential(parts["Credential"], bad)
+        amz_date = header.get("x-amz-date")
+        if amz_date is not None:
+            timestamp = _parse_timestamp(amz_date, bad)
+        elif "date" in header:
+            timestamp = _parse_http_date(header["date"])
+        else:
+            raise errors.AccessDenied(
+                "AWS authentication requires a valid Date or x-amz-date header"
+            )
+        payload_hash = header.get("x-amz-content-sha256")
+        if payload_hash is None:
+            raise errors.MissingSecurityHeader(
+                "Missing required header for this request: x-amz-content-sha256"
+            )
+        if payload_hash not in PAYLOAD_MARKERS and not _HEX64.fullmatch(payload_hash):
+            raise errors.InvalidArgument(
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-...,"
+                " or a valid sha256 value."
+            )
+        return cls._checked(
+            method, raw_path, raw_query, pairs, False, access_key, scope, timestamp,
+            parts["SignedHeaders"], parts["Signature"], payload_hash, None, bad,
+        )  # fmt: skip
+
+    @classmethod
+    def _parse_presigned(
+        cls,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        pairs: tuple[tuple[str, str], ...],
+        header: dict[str, str],
+        query: dict[str, str | None],
+    ) -> SignedRequest:
+        bad = errors.AuthorizationQueryParametersError
+        values = {name: query.get(name) for name in _PRESIGN_PARAMS}
+        present = {name: value for name, value in values.items() if value}
+        if len(present) != len(_PRESIGN_PARAMS):
+            raise bad(
+                "Query-string authentication version 4 requires the X-Amz-Algorithm,"
+                " X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders,"
+                " and X-Amz-Expires parameters."
+            )
+        if present["X-Amz-Algorithm"] != ALGORITHM:
+            raise bad(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
+        access_key, scope = _parse_credential(present["X-Amz-Credential"], bad)
+        timestamp = _parse_timestamp(present["X-Amz-Date"], bad)
+        expires_text = present["X-Amz-Expires"]
+        if not expires_text.isdecimal() or not expires_text.isascii():
+            raise bad("X-Amz-Expires should be a number")
+        expires = int(expires_text)
+        if expires < 1:
+            raise bad("X-Amz-Expires must be non-negative")
+        if expires > MAX_EXPIRES:
+            raise bad(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
+        payload_hash = query.get("X-Amz-Content-Sha256") or header.get(
+            "x-amz-content-sha256", UNSIGNED_PAYLOAD
+        )
+        return cls._checked(
+            method, raw_path, raw_query, pairs, True, access_key, scope, timestamp,
+            present["X-Amz-SignedHeaders"], present["X-Amz-Signature"], payload_hash, expires, bad,
+        )  # fmt: skip
+
+    @classmethod
+    def _checked(
+        cls,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        pairs: tuple[tuple[str, str], ...],
+        presigned: bool,
+        access_key: str,
+        scope: Scope,
+        timestamp: str,
+        signed_text: str,
+        signature: str,
+        payload_hash: str,
+        expires: int | None,
+        bad: type[errors.S3Error],
+    ) -> SignedRequest:
+        """The checks both forms share, then the parsed request."""
+        if timestamp[:8] != scope.date:
+            raise bad(
+                "Invalid credential date. Date is not the same as X-Amz-Date.",
+                fields=[("Date", timestamp[:8])],
+            )
+        signed = tuple(signed_text.split(";"))
+        if not all(_HEADER_NAME.fullmatch(name) for name in signed) or len(set(signed)) != len(
+            signed
+        ):
+            raise bad(f"SignedHeaders {signed_text!r} is not a list of lowercase header names")
+        if "host" not in signed:
+            raise bad("SignedHeaders must include host")
+        unsigned = sorted({n for n, _ in pairs if n.startswith("x-amz-")} - set(signed))
+        if unsigned:
+            raise errors.AccessDenied(
+                "There were headers present in the request which were not signed",
+                fields=[("HeadersNotSigned", ", ".join(unsigned))],
+            )
+        return cls(
+            method=method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=pairs,
+            presigned=presigned,
+            access_key=access_key,
+            scope=scope,
+            timestamp=timestamp,
+            signed_headers=signed,
+            signature=signature,
+            payload_hash=payload_hash,
+            expires=expires,
+        )
+
+    def canonical_request(self) -> str:
+        """The canonical request this signature covers."""
+        query = canonical_query(
+            self.raw_query, without="X-Amz-Signature" if self.presigned else None
+        )
+        return "\n".join(
+            [
+                self.method.upper(),
+                canonical_uri(self.raw_path),
+                query,
+                canonical_headers(self.headers, self.signed_headers),
+                ";".join(self.signed_headers),
+                self.payload_hash,
+            ]
+        )
+
+    def string_to_sign(self) -> str:
+        """The string whose HMAC under the derived signing key is the signature."""
+        digest = hashlib.sha256(self.canonical_request().encode("utf-8")).hexdigest()
+        return "\n".join([ALGORITHM, self.timestamp, str(self.scope), digest])
+
+    def time(self) -> float:
+        """The request's signed time, in seconds since the epoch."""
+        return datetime.strptime(self.timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def verify(
+    request: SignedRequest,
+    secret_lookup: Callable[[str], str | None],
+    now: float,
+    region: str | None = "us-east-1",
+) -> Credentials:
+    """
+    Check a parsed request's signature, scope and time.
+
+    :param secret_lookup: the secret key of an access key, or ``None`` if unknown.
+    :param now: the server's time, in seconds since the epoch.
+    :param region: the region clients must sign for; ``None`` accepts any.
+    :raises s3node.s3.errors.S3Error: :class:`~.errors.InvalidAccessKeyId`,
+        :class:`~.errors.RequestTimeTooSkewed` (header signing, more than
+        :data:`MAX_CLOCK_SKEW` off), :class:`~.errors.AccessDenied` (a presigned
+        URL expired or not yet valid), :class:`~.errors.SignatureDoesNotMatch`,
+        and for a wrong scope the malformed-signature error of its form.
+    """
+    bad = (
+        errors.AuthorizationQueryParametersError
+        if request.presigned
+        else errors.AuthorizationHeaderMalformed
+    )
+    scope = request.scope
+    if region is not None and scope.region != region:
+        raise bad(
+            f"The authorization header is malformed; the region '{scope.region}' is wrong;"
+            f" expecting '{region}'",
+            fields=[("Region", region)],
+        )
+    if scope.service != "s3":
+        raise bad(f"The authorization header is malformed; incorrect service '{scope.service}'")
+    secret = secret_lookup(request.access_key)
+    if secret is None:
+        raise errors.InvalidAccessKeyId(fields=[("AWSAccessKeyId", request.access_key)])
+    _check_time(request, now)
+    key = signing_key(secret, scope)
+    string_to_sign = request.string_to_sign()
+    expected = sign(key, string_to_sign)
+    if not _SIGNATURE.fullmatch(request.signature) or not hmac.compare_digest(
+        expected, request.signature
+    ):
+        raise errors.SignatureDoesNotMatch(
+            fields=[
+                ("AWSAccessKeyId", request.access_key),
+                ("StringToSign", string_to_sign),
+                ("SignatureProvided", request.signature),
+                ("CanonicalRequest", request.canonical_request()),
+            ]
+        )
+    return Credentials(
+        access_key=request.access_key,
+        scope=scope,
+        timestamp=request.timestamp,
+        signature=request.signature,
+        payload_hash=request.payload_hash,
+        presigned=request.presigned,
+        signing_key=key,
+    )
+
+
+def _check_time(request: SignedRequest, now: float) -> None:
+    signed_at = request.time()
+    server_time = _iso(now)
+    if request.expires is None:
+        if abs(now - signed_at) > MAX_CLOCK_SKEW:
+            raise errors.RequestTimeTooSkewed(
+                fields=[
+                    ("RequestTime", request.timestamp),
+                    ("ServerTime", server_time),
+                    ("MaxAllowedSkewMilliseconds", str(MAX_CLOCK_SKEW * 1000)),
+                ]
+            )
+        return
+    if signed_at - now > MAX_CLOCK_SKEW:
+        raise errors.AccessDenied("Request is not valid yet")
+    if now > signed_at + request.expires:
+        raise errors.AccessDenied(
+            "Request has expired",
+            fields=[
+                ("X-Amz-Expires", str(request.expires)),
+                ("Expires", _iso(signed_at + request.expires)),
+                ("ServerTime", server_time),
+            ],
+        )
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_credential(text: str, bad: type[errors.S3Error]) -> tuple[str, Scope]:
+    parts = text.split("/")
+    if len(parts) < 5 or parts[-1] != "aws4_request" or not all(parts):
+        raise bad(
+            f"The credential {text!r} is malformed; expecting"
+            ' "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+        )
+    date, region, service = parts[-4:-1]
+    if not _DATE.fullmatch(date):
+        raise bad(f"The credential date {date!r} is not in the form YYYYMMDD")
+    return "/".join(parts[:-4]), Scope(date=date, region=region, service=service)
+
+
+def _parse_timestamp(text: str, bad: type[errors.S3Error]) -> str:
+    if _TIMESTAMP.fullmatch(text):
+        try:
+            datetime.strptime(text, "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            pass
+        else:
+            return text
+    raise bad(f"X-Amz-Date {text!r} must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+
+
+def _parse_http_date(text: str) -> str:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        raise errors.AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
