@@ -44,7 +44,9 @@ KEY_TEXT = st.text(
     max_size=30,
 )
 METHODS = st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD"])
-QUERY = st.lists(st.tuples(KEY_TEXT, st.one_of(st.none(), st.just(""), KEY_TEXT)), max_size=6)
+#: query parameters; not the presigning ones, which make a request presigned
+PARAM_NAME = KEY_TEXT.filter(lambda name: not name.startswith("X-Amz-"))
+QUERY = st.lists(st.tuples(PARAM_NAME, st.one_of(st.none(), st.just(""), KEY_TEXT)), max_size=6)
 HEADER_VALUE = st.text(alphabet=string.ascii_letters + string.digits + " \t-_.,;=", max_size=20)
 
 
@@ -213,12 +215,11 @@ def test_generic_signer_alphanumeric_paths_verify() -> None:
 @given(
     method=METHODS,
     key=KEY_TEXT,
-    params=st.dictionaries(KEY_TEXT, st.one_of(st.just(""), KEY_TEXT), max_size=4),
+    params=st.dictionaries(PARAM_NAME, st.one_of(st.just(""), KEY_TEXT), max_size=4),
     expires=st.integers(1, 604800),
 )
 def test_botocore_presigned_urls_verify(method, key, params, expires) -> None:
     """Any URL botocore's S3SigV4QueryAuth presigns verifies, with an UNSIGNED-PAYLOAD, until it expires."""
-    assume(not any(k.startswith("X-Amz-") for k in params))
     wire = botocore_presigned(
         method, url_for(key, encode_query(list(params.items()))), expires=expires
     )

@@ -35,14 +35,6 @@ def lookup(access_key: str) -> str | None:
     return SECRET_KEY if access_key == ACCESS_KEY else None
 
 
-def _wire(request: AWSRequest) -> Wire:
-    parts = urlsplit(request.url)
-    headers = [(str(k), str(v)) for k, v in request.headers.items()]
-    if not any(k.lower() == "host" for k, _ in headers):
-        headers.append(("Host", parts.netloc))
-    return request.method, parts.path, parts.query, headers
-
-
 def botocore_signed(
     method: str,
     url: str,
@@ -59,7 +51,7 @@ def botocore_signed(
     for name, value in headers:
         request.headers[name] = value
     signer(Credentials(ACCESS_KEY, secret), "s3", region).add_auth(request)
-    return _wire(request)
+    return prepared_wire(request)
 
 
 def botocore_presigned(
@@ -76,7 +68,7 @@ def botocore_presigned(
     S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", region, expires=expires).add_auth(
         request
     )
-    return _wire(request)
+    return prepared_wire(request)
 
 
 def seconds(timestamp: str) -> float:
@@ -126,7 +118,9 @@ def stub_client(respond: Responder, **config: Any) -> Any:
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+        config=Config(
+            **{"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 1}, **config}
+        ),
     )
 
     def send(request: AWSPreparedRequest, **kwargs: object) -> AWSResponse:
@@ -137,10 +131,13 @@ def stub_client(respond: Responder, **config: Any) -> Any:
     return client
 
 
-def prepared_wire(request: AWSPreparedRequest) -> Wire:
-    """A prepared request as it would go on the wire (method, raw path, raw query, headers)."""
+def prepared_wire(request: AWSRequest | AWSPreparedRequest) -> Wire:
+    """A botocore request as it would go on the wire (method, raw path, raw query, headers)."""
     parts = urlsplit(request.url)
-    headers = [(str(k), str(v)) for k, v in request.headers.items()]
+    headers = [
+        (str(k), v.decode("latin-1") if isinstance(v, bytes) else str(v))
+        for k, v in request.headers.items()
+    ]
     if not any(k.lower() == "host" for k, _ in headers):
         headers.append(("Host", parts.netloc))
     return request.method, parts.path, parts.query, headers
