@@ -45,13 +45,13 @@ import re
 from collections.abc import Mapping
 
 from s3node.s3 import errors
-from s3node.s3.sigv4 import (
+from s3node.s3.canonical import (
     STREAMING_SIGNED,
     STREAMING_SIGNED_TRAILER,
     STREAMING_UNSIGNED_TRAILER,
-    Credentials,
     sign,
 )
+from s3node.s3.sigv4 import Credentials
 
 __all__ = [
     "MAX_LINE",

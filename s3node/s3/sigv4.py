@@ -21,18 +21,13 @@ from).  The body itself is not read here: a hex ``payload_hash`` is a claim
 that the upload pipeline checks while streaming
 (:class:`s3node.s3.checksums.PayloadCheck`).
 
-The pieces follow "Create a canonical request for IAM" and the S3 pages
-"Signature Calculations for the Authorization Header" and "Authenticating
-Requests: Using Query Parameters": the canonical URI is the path decoded and
-re-encoded once with ``/`` kept (S3 does not double-encode nor normalise the
-path); the canonical query string sorts the encoded parameters by name, then
-value; canonical header values are trimmed with inner runs of spaces and
-tabs folded to one space, and repeated headers joined with commas.
+The canonical forms and the key derivation are in :mod:`s3node.s3.canonical`;
+the checks and the errors here follow the S3 pages "Authenticating Requests:
+Using the Authorization Header" and "... Using Query Parameters".
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
@@ -41,7 +36,22 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from s3node.s3 import errors
-from s3node.s3.encoding import decode, parse_query, uri_encode
+from s3node.s3.canonical import (
+    ALGORITHM,
+    PAYLOAD_MARKERS,
+    STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER,
+    UNSIGNED_PAYLOAD,
+    Scope,
+    canonical_headers,
+    canonical_query,
+    canonical_uri,
+    sign,
+    signing_key,
+    string_to_sign,
+)
+from s3node.s3.encoding import parse_query
 
 __all__ = [
     "ALGORITHM",
@@ -55,24 +65,9 @@ __all__ = [
     "Credentials",
     "Scope",
     "SignedRequest",
-    "canonical_headers",
-    "canonical_query",
-    "canonical_uri",
-    "hmac_sha256",
-    "sign",
-    "signing_key",
     "verify",
 ]
 
-ALGORITHM = "AWS4-HMAC-SHA256"
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-#: the values ``x-amz-content-sha256`` may take other than a hex SHA-256
-PAYLOAD_MARKERS = frozenset(
-    {UNSIGNED_PAYLOAD, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER}
-)
 #: seconds a header-signed request's time may differ from the server's
 MAX_CLOCK_SKEW = 15 * 60
 #: the longest a presigned URL may live, in seconds (seven days)
@@ -83,7 +78,6 @@ _DATE = re.compile(r"\d{8}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
-_FOLD = re.compile(r"[ \t]+")
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -92,19 +86,6 @@ _PRESIGN_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 )
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The credential scope a request is signed for: ``date/region/service/aws4_request``."""
-
-    #: ``YYYYMMDD``
-    date: str
-    region: str
-    service: str
-
-    def __str__(self) -> str:
-        return f"{self.date}/{self.region}/{self.service}/aws4_request"
 
 
 @dataclass(frozen=True)
@@ -121,57 +102,6 @@ class Credentials:
     payload_hash: str
     presigned: bool
     signing_key: bytes = field(repr=False)
-
-
-def hmac_sha256(key: bytes, message: str) -> bytes:
-    """HMAC-SHA256 of the UTF-8 ``message`` under ``key``."""
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
-
-
-def signing_key(secret: str, scope: Scope) -> bytes:
-    """The key derived from ``secret`` for one scope (date, region, service, ``aws4_request``)."""
-    key = hmac_sha256(("AWS4" + secret).encode("utf-8"), scope.date)
-    for part in (scope.region, scope.service, "aws4_request"):
-        key = hmac_sha256(key, part)
-    return key
-
-
-def sign(key: bytes, string_to_sign: str) -> str:
-    """The lowercase hex signature of ``string_to_sign`` under a derived ``key``."""
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def canonical_uri(raw_path: str) -> str:
-    """The path as S3 signs it: decoded, then encoded once with ``/`` kept."""
-    return uri_encode(decode(raw_path), keep_slash=True) or "/"
-
-
-def canonical_query(raw_query: str, *, without: str | None = None) -> str:
-    """
-    The canonical query string: each parameter encoded, sorted by name then value.
-
-    :param without: a parameter name to leave out (``X-Amz-Signature``).
-    """
-    pairs = sorted(
-        (uri_encode(name), uri_encode(value or ""))
-        for name, value in parse_query(raw_query)
-        if name != without
-    )
-    return "&".join(f"{name}={value}" for name, value in pairs)
-
-
-def canonical_headers(headers: Iterable[tuple[str, str]], signed: Iterable[str]) -> str:
-    """
-    The canonical headers block: ``name:value\\n`` for each signed header, in ``signed`` order.
-
-    Values are trimmed with runs of spaces and tabs folded to one space; a
-    header sent several times has its values joined with commas, in order.
-    A signed header the request lacks counts as empty.
-    """
-    values: dict[str, list[str]] = {}
-    for name, value in headers:
-        values.setdefault(name, []).append(_FOLD.sub(" ", value.strip(" \t")))
-    return "".join(f"{name}:{','.join(values.get(name, ()))}\n" for name in signed)
 
 
 def _text(value: str | bytes) -> str:
@@ -396,8 +326,7 @@ class SignedRequest:
 
     def string_to_sign(self) -> str:
         """The string whose HMAC under the derived signing key is the signature."""
-        digest = hashlib.sha256(self.canonical_request().encode("utf-8")).hexdigest()
-        return "\n".join([ALGORITHM, self.timestamp, str(self.scope), digest])
+        return string_to_sign(self.timestamp, self.scope, self.canonical_request())
 
     def time(self) -> float:
         """The request's signed time, in seconds since the epoch."""

@@ -1,4 +1,4 @@
-"""Tests for :mod:`s3node.s3.sigv4`: AWS Signature Version 4, against botocore's signer."""
+"""Tests for :mod:`s3node.s3.sigv4` and :mod:`s3node.s3.canonical`: SigV4 against botocore's signer."""
 
 from __future__ import annotations
 
@@ -23,18 +23,16 @@ from support.s3 import (
 )
 
 from s3node.s3 import errors
-from s3node.s3.sigv4 import (
-    MAX_CLOCK_SKEW,
+from s3node.s3.canonical import (
     UNSIGNED_PAYLOAD,
     Scope,
-    SignedRequest,
     canonical_headers,
     canonical_query,
     canonical_uri,
     sign,
     signing_key,
-    verify,
 )
+from s3node.s3.sigv4 import MAX_CLOCK_SKEW, SignedRequest, verify
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: every printable ASCII character, and some that are not ASCII at all
