@@ -229,10 +229,10 @@ def requested_checksum(
         return found[0], None
     sdk = headers.get("x-amz-sdk-checksum-algorithm")
     if sdk is not None:
-        algorithm = ALGORITHMS.get(sdk.strip().upper())
-        if algorithm is None:
+        hinted = ALGORITHMS.get(sdk.strip().upper())
+        if hinted is None:
             raise errors.InvalidRequest(f"Checksum algorithm {sdk!r} is not supported")
-        return algorithm, None
+        return hinted, None
     return None
 
 
