@@ -65,42 +65,48 @@ class Hasher(Protocol):
     def digest(self) -> bytes: ...
 
 
-class Crc32:
-    """A streaming CRC-32 (the zlib/ISO-HDLC polynomial), 4-byte big-endian digest."""
+class _IntegerCrc:
+    """A streaming CRC kept as an integer, digested as big-endian bytes."""
+
+    name = ""
+    digest_size = 0
+    __slots__ = ("_crc",)
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def _extend(self, data: bytes | bytearray | memoryview, crc: int) -> int:
+        raise NotImplementedError
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        """Feed more bytes."""
+        self._crc = self._extend(data, self._crc)
+
+    def digest(self) -> bytes:
+        """The CRC as ``digest_size`` big-endian bytes."""
+        return self._crc.to_bytes(self.digest_size, "big")
+
+
+class Crc32(_IntegerCrc):
+    """A streaming CRC-32 (the zlib/ISO-HDLC polynomial), 4-byte digest."""
 
     name = "crc32"
     digest_size = 4
-    __slots__ = ("_crc",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._crc = 0
-
-    def update(self, data: bytes | bytearray | memoryview, /) -> None:
-        """Feed more bytes."""
-        self._crc = zlib.crc32(data, self._crc)
-
-    def digest(self) -> bytes:
-        """The CRC as 4 big-endian bytes."""
-        return self._crc.to_bytes(4, "big")
+    def _extend(self, data: bytes | bytearray | memoryview, crc: int) -> int:
+        return zlib.crc32(data, crc)
 
 
-class Crc64Nvme:
-    """A streaming CRC-64/NVME (the ``awscrt`` implementation), 8-byte big-endian digest."""
+class Crc64Nvme(_IntegerCrc):
+    """A streaming CRC-64/NVME (the ``awscrt`` implementation), 8-byte digest."""
 
     name = "crc64nvme"
     digest_size = 8
-    __slots__ = ("_crc",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._crc = 0
-
-    def update(self, data: bytes | bytearray | memoryview, /) -> None:
-        """Feed more bytes."""
-        self._crc = _crt.crc64nvme(data, self._crc)
-
-    def digest(self) -> bytes:
-        """The CRC as 8 big-endian bytes."""
-        return self._crc.to_bytes(8, "big")
+    def _extend(self, data: bytes | bytearray | memoryview, crc: int) -> int:
+        return int(_crt.crc64nvme(data, crc))
 
 
 def _combiner(function: Callable[[int, int, int], int], size: int) -> Callable[..., bytes]:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 from s3node.s3 import errors
 from s3node.s3.canonical import (
@@ -157,105 +158,12 @@ class SignedRequest:
         if authorization is not None and presign:
             raise errors.InvalidArgument("Only one auth mechanism allowed")
         if presign:
-            return cls._parse_presigned(method, raw_path, raw_query, pairs, header, dict(query))
-        if authorization is None:
-            raise errors.AccessDenied("Anonymous access is not allowed")
-        return cls._parse_header(method, raw_path, raw_query, pairs, header, authorization)
-
-    @classmethod
-    def _parse_header(
-        cls,
-        method: str,
-        raw_path: str,
-        raw_query: str,
-        pairs: tuple[tuple[str, str], ...],
-        header: dict[str, str],
-        authorization: str,
-    ) -> SignedRequest:
-        algorithm, _, rest = authorization.strip().partition(" ")
-        if algorithm != ALGORITHM:
-            raise errors.InvalidRequest(
-                "The authorization mechanism you have provided is not supported."
-                f" Please use {ALGORITHM}."
-            )
-        parts: dict[str, str] = {}
-        for component in rest.split(","):
-            name, eq, value = component.strip().partition("=")
-            if not eq or name in parts:
-                raise errors.AuthorizationHeaderMalformed(
-                    f"The authorization header is malformed; cannot parse {component.strip()!r}"
-                )
-            parts[name] = value
-        missing = [n for n in ("Credential", "SignedHeaders", "Signature") if n not in parts]
-        if missing or len(parts) != 3:
-            raise errors.AuthorizationHeaderMalformed(
-                "The authorization header is malformed; it must have exactly"
-                " Credential, SignedHeaders and Signature"
-            )
-        bad = errors.AuthorizationHeaderMalformed
-        access_key, scope = _parse_credential(parts["Credential"], bad)
-        amz_date = header.get("x-amz-date")
-        if amz_date is not None:
-            timestamp = _parse_timestamp(amz_date, bad)
-        elif "date" in header:
-            timestamp = _parse_http_date(header["date"])
+            claims = _presigned_claims(header, dict(query))
+        elif authorization is not None:
+            claims = _header_claims(header, authorization)
         else:
-            raise errors.AccessDenied(
-                "AWS authentication requires a valid Date or x-amz-date header"
-            )
-        payload_hash = header.get("x-amz-content-sha256")
-        if payload_hash is None:
-            raise errors.MissingSecurityHeader(
-                "Missing required header for this request: x-amz-content-sha256"
-            )
-        if payload_hash not in PAYLOAD_MARKERS and not _HEX64.fullmatch(payload_hash):
-            raise errors.InvalidArgument(
-                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-...,"
-                " or a valid sha256 value."
-            )
-        return cls._checked(
-            method, raw_path, raw_query, pairs, False, access_key, scope, timestamp,
-            parts["SignedHeaders"], parts["Signature"], payload_hash, None, bad,
-        )  # fmt: skip
-
-    @classmethod
-    def _parse_presigned(
-        cls,
-        method: str,
-        raw_path: str,
-        raw_query: str,
-        pairs: tuple[tuple[str, str], ...],
-        header: dict[str, str],
-        query: dict[str, str | None],
-    ) -> SignedRequest:
-        bad = errors.AuthorizationQueryParametersError
-        values = {name: query.get(name) for name in _PRESIGN_PARAMS}
-        present = {name: value for name, value in values.items() if value}
-        if len(present) != len(_PRESIGN_PARAMS):
-            raise bad(
-                "Query-string authentication version 4 requires the X-Amz-Algorithm,"
-                " X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders,"
-                " and X-Amz-Expires parameters."
-            )
-        if present["X-Amz-Algorithm"] != ALGORITHM:
-            raise bad(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
-        access_key, scope = _parse_credential(present["X-Amz-Credential"], bad)
-        timestamp = _parse_timestamp(present["X-Amz-Date"], bad)
-        expires_text = present["X-Amz-Expires"]
-        if not expires_text.isdecimal() or not expires_text.isascii():
-            raise bad("X-Amz-Expires should be a number")
-        expires = int(expires_text)
-        if expires < 1:
-            raise bad("X-Amz-Expires must be non-negative")
-        if expires > MAX_EXPIRES:
-            raise bad(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
-        payload_hash = query.get("X-Amz-Content-Sha256") or header.get(
-            "x-amz-content-sha256", UNSIGNED_PAYLOAD
-        )
-        return cls._checked(
-            method, raw_path, raw_query, pairs, True, access_key, scope, timestamp,
-            present["X-Amz-SignedHeaders"], present["X-Amz-Signature"], payload_hash, expires, bad,
-        )  # fmt: skip
+            raise errors.AccessDenied("Anonymous access is not allowed")
+        return cls._checked(method, raw_path, raw_query, pairs, bool(presign), claims)
 
     @classmethod
     def _checked(
@@ -265,16 +173,15 @@ class SignedRequest:
         raw_query: str,
         pairs: tuple[tuple[str, str], ...],
         presigned: bool,
-        access_key: str,
-        scope: Scope,
-        timestamp: str,
-        signed_text: str,
-        signature: str,
-        payload_hash: str,
-        expires: int | None,
-        bad: type[errors.S3Error],
+        claims: _Claims,
     ) -> SignedRequest:
         """The checks both forms share, then the parsed request."""
+        bad, timestamp, scope, signed_text = (
+            claims.bad,
+            claims.timestamp,
+            claims.scope,
+            claims.signed,
+        )
         if timestamp[:8] != scope.date:
             raise bad(
                 "Invalid credential date. Date is not the same as X-Amz-Date.",
@@ -299,13 +206,13 @@ class SignedRequest:
             raw_query=raw_query,
             headers=pairs,
             presigned=presigned,
-            access_key=access_key,
+            access_key=claims.access_key,
             scope=scope,
             timestamp=timestamp,
             signed_headers=signed,
-            signature=signature,
-            payload_hash=payload_hash,
-            expires=expires,
+            signature=claims.signature,
+            payload_hash=claims.payload_hash,
+            expires=claims.expires,
         )
 
     def canonical_request(self) -> str:
@@ -331,6 +238,95 @@ class SignedRequest:
     def time(self) -> float:
         """The request's signed time, in seconds since the epoch."""
         return datetime.strptime(self.timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+
+
+class _Claims(NamedTuple):
+    """What one signature form says, before the checks both forms share."""
+
+    access_key: str
+    scope: Scope
+    timestamp: str
+    signed: str
+    signature: str
+    payload_hash: str
+    expires: int | None
+    bad: type[errors.S3Error]
+
+
+def _header_claims(header: dict[str, str], authorization: str) -> _Claims:
+    algorithm, _, rest = authorization.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise errors.InvalidRequest(
+            "The authorization mechanism you have provided is not supported."
+            f" Please use {ALGORITHM}."
+        )
+    parts: dict[str, str] = {}
+    for component in rest.split(","):
+        name, eq, value = component.strip().partition("=")
+        if not eq or name in parts:
+            raise errors.AuthorizationHeaderMalformed(
+                f"The authorization header is malformed; cannot parse {component.strip()!r}"
+            )
+        parts[name] = value
+    missing = [n for n in ("Credential", "SignedHeaders", "Signature") if n not in parts]
+    if missing or len(parts) != 3:
+        raise errors.AuthorizationHeaderMalformed(
+            "The authorization header is malformed; it must have exactly"
+            " Credential, SignedHeaders and Signature"
+        )
+    bad = errors.AuthorizationHeaderMalformed
+    access_key, scope = _parse_credential(parts["Credential"], bad)
+    amz_date = header.get("x-amz-date")
+    if amz_date is not None:
+        timestamp = _parse_timestamp(amz_date, bad)
+    elif "date" in header:
+        timestamp = _parse_http_date(header["date"])
+    else:
+        raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    payload_hash = header.get("x-amz-content-sha256")
+    if payload_hash is None:
+        raise errors.MissingSecurityHeader(
+            "Missing required header for this request: x-amz-content-sha256"
+        )
+    if payload_hash not in PAYLOAD_MARKERS and not _HEX64.fullmatch(payload_hash):
+        raise errors.InvalidArgument(
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-..., or a valid sha256 value."
+        )
+    return _Claims(
+        access_key, scope, timestamp, parts["SignedHeaders"], parts["Signature"], payload_hash,
+        None, bad,
+    )  # fmt: skip
+
+
+def _presigned_claims(header: dict[str, str], query: dict[str, str | None]) -> _Claims:
+    bad = errors.AuthorizationQueryParametersError
+    values = {name: query.get(name) for name in _PRESIGN_PARAMS}
+    present = {name: value for name, value in values.items() if value}
+    if len(present) != len(_PRESIGN_PARAMS):
+        raise bad(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm,"
+            " X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders,"
+            " and X-Amz-Expires parameters."
+        )
+    if present["X-Amz-Algorithm"] != ALGORITHM:
+        raise bad(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
+    access_key, scope = _parse_credential(present["X-Amz-Credential"], bad)
+    timestamp = _parse_timestamp(present["X-Amz-Date"], bad)
+    expires_text = present["X-Amz-Expires"]
+    if not expires_text.isdecimal() or not expires_text.isascii():
+        raise bad("X-Amz-Expires should be a number")
+    expires = int(expires_text)
+    if expires < 1:
+        raise bad("X-Amz-Expires must be non-negative")
+    if expires > MAX_EXPIRES:
+        raise bad(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
+    payload_hash = query.get("X-Amz-Content-Sha256") or header.get(
+        "x-amz-content-sha256", UNSIGNED_PAYLOAD
+    )
+    return _Claims(
+        access_key, scope, timestamp, present["X-Amz-SignedHeaders"],
+        present["X-Amz-Signature"], payload_hash, expires, bad,
+    )  # fmt: skip
 
 
 def verify(
