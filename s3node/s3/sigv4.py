@@ -404,7 +404,7 @@ def _check_time(request: SignedRequest, now: float) -> None:
             )
         return
     if signed_at - now > MAX_CLOCK_SKEW:
-        raise errors.AccessDenied("Request is not valid yet")
+        raise errors.AccessDenied("Request is not yet valid")
     if now > signed_at + request.expires:
         raise errors.AccessDenied(
             "Request has expired",

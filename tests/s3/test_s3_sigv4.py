@@ -343,7 +343,7 @@ def test_presigned_url_from_the_future_is_not_yet_valid() -> None:
     """A presigned URL dated more than 15 minutes ahead of the server is AccessDenied."""
     wire = botocore_presigned("GET", url_for("k"))
     request = SignedRequest.parse(*wire)
-    with pytest.raises(errors.AccessDenied, match="not valid yet"):
+    with pytest.raises(errors.AccessDenied, match="not yet valid"):
         verify(request, lookup, request.time() - MAX_CLOCK_SKEW - 1)
 
 
