@@ -66,6 +66,8 @@ setup(
         "httpx>=0.28,<0.29",
         "click>=8.1,<9",
         "tqdm>=4.66,<5",
+        # /metrics on the gateway and --metrics-listen on storage nodes (docs/metrics.md)
+        "prometheus_client>=0.22,<0.27",
     ],
     extras_require={
         "test": [
