@@ -42,4 +42,5 @@ def json_observer(out: IO[str] | None = None) -> ILogObserver:
     if out is None:
         path = os.environ.get("S3NODE_LOG_FILE")
         out = open(path, "a", encoding="utf-8") if path else sys.stdout  # noqa: SIM115
-    return FileLogObserver(out, event_line)
+    observer: ILogObserver = FileLogObserver(out, event_line)  # type: ignore[assignment]
+    return observer

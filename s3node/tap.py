@@ -70,8 +70,8 @@ class StorageOptions(_RoleOptions):
         ["max-concurrent-calls", None, str(StorageConfig.max_concurrent_calls),
          "Calls served at once (Health aside); more are refused."],
         ["metrics-listen", None, None,
-         "Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
-         "at /metrics (default: none)."],
+         ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
+          "at /metrics (default: none).")],
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
 

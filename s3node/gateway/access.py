@@ -89,7 +89,7 @@ class ObservedRequest(StreamingRequest):
 
     def process(self) -> None:
         """Take an id, start the clock, then run the resource as usual."""
-        site: Any = self.channel.site
+        site: Any = self.channel.site  # type: ignore[attr-defined]
         metrics: GatewayMetrics = site.metrics
         self.request_id = new_request_id()
         self.setHeader(REQUEST_ID_HEADER, self.request_id.encode("ascii"))

@@ -174,7 +174,7 @@ class Gateway:
         reconciler, the durability figures — as services for the role's service
         to run as its children.
         """
-        workers = [self.pool.service(), self.sweeper.service(), self.reconciler.service()]
+        workers: list[Service] = [self.pool.service(), self.sweeper.service(), self.reconciler.service()]
         if self.figures is not None:
             workers.append(self.figures.service())
         return workers

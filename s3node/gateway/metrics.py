@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from s3node.gateway.lease import Lease
     from s3node.gateway.limits import Limiter
     from s3node.gateway.nodes import NodePool
-    from s3node.gateway.reconciler import ReconcileReport, Reconciler
+    from s3node.gateway.reconciler import Reconciler, ReconcileReport
 
 __all__ = ["GatewayMetrics", "GatewayState"]
 

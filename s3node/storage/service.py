@@ -189,7 +189,7 @@ class StorageNodeService(MultiService):
         from twisted.web.server import Site
 
         root = Resource()
-        root.putChild(b"metrics", MetricsPage(self.metrics))
+        root.putChild(b"metrics", MetricsPage(self.metrics))  # type: ignore[arg-type]
         listener = ListenerService("metrics", serverFromString(self._reactor, endpoint),
                                    Site(root, reactor=self._reactor))
         listener.setServiceParent(self)
