@@ -270,9 +270,9 @@ class DownloadPipeline:
         # One asyncio task drains the whole stream: bridging every message to
         # Twisted separately left reference cycles (end-of-stream exceptions
         # with their frames) that held read buffers until the cyclic GC ran.
-        stream = self._pool.client(node_id).get_chunk(
-            chunk.chunk_id, timeout=transfer_timeout(chunk.size))
         with self._metrics.chunk_get_timer(node_id, chunk.size):
+            stream = self._pool.client(node_id).get_chunk(
+                chunk.chunk_id, timeout=transfer_timeout(chunk.size))
             return await aio(_drain(stream))
 
 
