@@ -207,3 +207,28 @@ async def test_the_format_follows_accept(gw: Any, accept: str | None, expected: 
         assert body.rstrip().endswith(b"# EOF")
     else:
         parse(body)
+
+
+@pytest_twisted.ensureDeferred
+async def test_docs_list_every_metric(gw: Any) -> None:
+    """
+    Every s3node metric a gateway and a node expose is listed in
+    docs/metrics.md, and every name listed there exists (the metadata pool
+    gauges need a store with a pool; the in-memory one has none).
+    """
+    from pathlib import Path
+
+    from prometheus_client import generate_latest
+
+    from s3node.storage.metrics import StorageMetrics
+
+    await gw.gateway.figures.count()
+    families = set((await scrape(gw.url)).types)
+    families |= set(parse(generate_latest(StorageMetrics().registry)).types)
+    # in Prometheus text a counter's creation time is a gauge of its own
+    exposed = {f for f in families if f.startswith("s3node_") and not f.endswith("_created")}
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    listed = {re.sub(r"_total$", "", name) for name in re.findall(r"`(s3node_[a-z_]*[a-z])`", doc)}
+    assert exposed - listed == set()
+    assert listed - exposed == {
+        "s3node_metadata_pool_size", "s3node_metadata_pool_in_use", "s3node_metadata_pool_waiting"}
