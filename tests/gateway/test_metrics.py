@@ -232,3 +232,18 @@ async def test_docs_list_every_metric(gw: Any) -> None:
     assert exposed - listed == set()
     assert listed - exposed == {
         "s3node_metadata_pool_size", "s3node_metadata_pool_in_use", "s3node_metadata_pool_waiting"}
+
+
+def test_the_sample_dashboard_uses_documented_metrics() -> None:
+    """docs/grafana-dashboard.json is JSON, and every s3node metric it queries is documented."""
+    import json
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {re.sub(r"_(bucket|total)$", "", m) for e in exprs
+            for m in re.findall(r"s3node_[a-z_]*[a-z]", e)}
+    listed = {re.sub(r"_total$", "", name)
+              for name in re.findall(r"`(s3node_[a-z_]*[a-z])`", (docs / "metrics.md").read_text())}
+    assert used and used <= listed
