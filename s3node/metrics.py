@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -53,13 +53,22 @@ P = TypeVar("P", bound="MetricsPart")
 Timer = Callable[[], float]
 
 
-class MetricsPart(Protocol):
-    """One side's instruments (gateway or storage), registered in a process's registry."""
+class MetricsPart:
+    """
+    One side's instruments (gateway or storage), registered in ``registry``
+    (a private one when ``None``: components built without metrics count into
+    a registry nobody scrapes).
 
-    def __init__(self, registry: CollectorRegistry, *, timer: Timer = ...) -> None: ...
+    :param timer: a monotonic clock in seconds for durations
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *,
+                 timer: Timer = time.perf_counter) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.timer = timer
 
     async def refresh(self) -> None:
-        """Read, before a scrape, the state that can only be read asynchronously."""
+        """Read, before a scrape, the state that can only be read asynchronously (none here)."""
 
 
 class ProcessMetrics:
@@ -84,7 +93,7 @@ class ProcessMetrics:
         found = self._parts.get(cls)
         if found is None:
             found = self._parts[cls] = cls(self.registry, timer=self._timer)
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # one instance of each class
 
     async def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from s3node.metrics import Timer, error_code, timed
+from s3node.metrics import MetricsPart, Timer, error_code, timed
 from s3node.records import FileStatus
 
 if TYPE_CHECKING:
@@ -51,20 +51,13 @@ QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
                  2.5, 10.0)
 
 
-class GatewayMetrics:
-    """
-    Every instrument of the gateway, registered in ``registry`` (a private
-    one when ``None``: components built without metrics count into a registry
-    nobody scrapes).
-
-    :param timer: a monotonic clock in seconds for durations
-    """
+class GatewayMetrics(MetricsPart):
+    """Every instrument of the gateway (see :class:`~s3node.metrics.MetricsPart`)."""
 
     def __init__(self, registry: CollectorRegistry | None = None, *,
                  timer: Timer = time.perf_counter) -> None:
-        r = registry if registry is not None else CollectorRegistry()
-        self.registry = r
-        self.timer = timer
+        super().__init__(registry, timer=timer)
+        r = self.registry
         # -- HTTP (s3node.gateway.access) --
         self.http_requests = Counter(
             "s3node_http_requests", "HTTP requests answered, by route pattern, method and status",
@@ -146,9 +139,6 @@ class GatewayMetrics:
             ["node", "action"], registry=r)
         self.state = GatewayState()
         r.register(self.state)
-
-    async def refresh(self) -> None:
-        """Nothing to read asynchronously: the gateway's state is in memory."""
 
     def watch(self, **sources: Any) -> None:
         """Give the state collector the live objects it reads (see :class:`GatewayState`)."""

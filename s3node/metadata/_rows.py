@@ -22,6 +22,7 @@ from s3node.records import (
 
 __all__ = [
     "FILES_BY_STATUS",
+    "STORED_PER_CHUNK",
     "STORED_REPLICA_COUNTS",
     "chunks_from_rows",
     "durability_counts",
@@ -29,17 +30,20 @@ __all__ = [
     "node_replica_from_row",
 ]
 
-#: (stored replicas, chunks with that many) over the chunks of completed files;
-#: the same text in both SQL dialects
-STORED_REPLICA_COUNTS = """
+#: one group per chunk of a completed file, ``count(r.node_id)`` its stored
+#: replicas (the same text in both SQL dialects)
+STORED_PER_CHUNK = """
+FROM files f
+JOIN chunks c ON c.file_id = f.id
+LEFT JOIN chunk_replicas r
+  ON r.file_id = c.file_id AND r.chunk_index = c.chunk_index AND r.state = 'stored'
+WHERE f.status = 'completed'
+GROUP BY c.file_id, c.chunk_index
+"""
+#: (stored replicas, chunks with that many) over the chunks of completed files
+STORED_REPLICA_COUNTS = f"""
 SELECT stored, count(*) FROM (
-    SELECT count(r.node_id) AS stored
-    FROM files f
-    JOIN chunks c ON c.file_id = f.id
-    LEFT JOIN chunk_replicas r
-      ON r.file_id = c.file_id AND r.chunk_index = c.chunk_index AND r.state = 'stored'
-    WHERE f.status = 'completed'
-    GROUP BY c.file_id, c.chunk_index
+    SELECT count(r.node_id) AS stored {STORED_PER_CHUNK}
 ) AS per_chunk
 GROUP BY stored
 """

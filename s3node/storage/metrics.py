@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 from twisted.logger import Logger
 
 from s3node._aio import aio
-from s3node.metrics import Stopwatch, Timer
+from s3node.metrics import MetricsPart, Stopwatch, Timer
 from s3node.storage.types import StoreUsage
 
 __all__ = ["StorageMetrics", "StorageState", "timed_step"]
@@ -59,19 +59,16 @@ class _Node:
     usage: StoreUsage | None = None
 
 
-class StorageMetrics:
+class StorageMetrics(MetricsPart):
     """
-    Every instrument of the storage nodes of a process, registered in
-    ``registry`` (a private one when ``None``).
-
-    :param timer: a monotonic clock in seconds for durations
+    Every instrument of the storage nodes of a process (see
+    :class:`~s3node.metrics.MetricsPart`).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None, *,
                  timer: Timer = time.perf_counter) -> None:
-        r = registry if registry is not None else CollectorRegistry()
-        self.registry = r
-        self.timer = timer
+        super().__init__(registry, timer=timer)
+        r = self.registry
         self.calls = Counter(
             "s3node_storage_calls",
             "gRPC calls a node answered, by method (PutChunk, GetChunk, DeleteChunk...)"

@@ -81,7 +81,7 @@ async def test_failures_are_counted_by_error_code(gw: Any) -> None:
     r = await treq.post(gw.url + "/files", data=body, headers=headers)
     assert r.code == 400
     await r.content()
-    code, reply = await upload(gw.url, b"y" * 500)
+    _, reply = await upload(gw.url, b"y" * 500)
     for node in gw.nodes.values():
         node.chunks.clear()
     r = await treq.get(f"{gw.url}/files/{reply['file_id']}")
