@@ -71,6 +71,8 @@ setup(
         # from the AWS common runtime, the implementation botocore itself uses
         "defusedxml>=0.7.1,<0.8",
         "awscrt>=0.32,<0.40",
+        # /metrics on the gateway and --metrics-listen on storage nodes (docs/metrics.md)
+        "prometheus_client>=0.22,<0.27",
     ],
     extras_require={
         "test": [

@@ -199,6 +199,9 @@ class StorageConfig:
     put_idle_timeout: float = 30.0
     #: calls served at once, Health aside; more are refused at once (RESOURCE_EXHAUSTED)
     max_concurrent_calls: int = 64
+    #: a Twisted server endpoint description for the Prometheus metrics page
+    #: (``/metrics``); ``None``: no metrics listener
+    metrics_listen: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,6 +229,9 @@ class GatewayConfig:
     reconcile_interval: float = 600.0
     #: an unaccounted chunk younger than this many seconds is left alone
     orphan_grace: float = 3600.0
+    #: seconds between counts of the durability figures for ``/metrics`` (chunks
+    #: by stored replicas, files by status): one read over every replica row
+    stats_interval: float = 60.0
     #: names this gateway in the background lease; ``None``: host, pid and a random part
     holder_id: str | None = None
     #: seconds uploads under way get to end at shutdown before their connections close
