@@ -2,7 +2,8 @@
 The storage node's background scrubber, over a real disk store in a temp dir
 and timed by a fake clock: a pass quarantines exactly the chunks whose bytes
 rotted on disk, reads at most its rate, resumes from its checkpoint after a
-restart, and copes with chunks deleted and stored while it runs.
+restart, copes with chunks deleted and stored while it runs, and runs as a
+child of the node's service only when ``scrub_rate`` is not 0.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from support.chunks import aiter_of, sha256_hex
 from support.waiting import poll_until
 from twisted.internet.task import Clock
 
+from s3node.config import StorageConfig
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.scrubber import CHUNK_COST, Scrubber, ScrubPass
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
+from s3node.storage.service import StorageNodeService
 
 MiB = 1024 * 1024
 KiB = 1024
@@ -302,3 +305,52 @@ async def test_an_unreadable_checkpoint_starts_a_new_pass(store, executor):
     await scrubber.stop()
     assert recording.reads == ids
     assert _checkpoint(store)["format"] == 1
+
+
+def _node_config(tmp_path, **options) -> StorageConfig:
+    return StorageConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", node_id="scrubbed",
+                         fsync=False, shutdown_grace=1.0, **options)
+
+
+@aio_test
+async def test_the_node_runs_its_scrubber_as_a_child_service(tmp_path, algorithms):
+    """
+    A node with a scrub rate runs a ``scrubber`` child on its clock once its
+    store is open: rot is quarantined and shows in the quarantine count; on
+    stop the scrubber ends before the store closes and leaves its checkpoint.
+    """
+    clock = Clock()
+    config = _node_config(tmp_path, scrub_rate=MiB, scrub_interval=10.0)
+    node = StorageNodeService(config, clock, algorithms=algorithms)
+    node.startService()
+    try:
+        await node.when_listening().asFuture(asyncio.get_running_loop())
+        assert node.getServiceNamed("scrubber").running
+        scrubber = node.scrubber
+        ids = [await _put(node.store, _id(i), 2 * MiB) for i in range(3)]
+        _flip(node.store, ids[1], 12345)
+        await _drive(clock, lambda: scrubber.last_pass is not None
+                     and scrubber.last_pass.chunks_verified + scrubber.last_pass.corrupt_found
+                     == 3, what="a pass over the three chunks")
+        assert (await node.store.usage()).quarantined == 1
+        await _drive(clock, lambda: scrubber.chunk_id == ids[2], what="the next pass under way")
+    finally:
+        await node.stopService().asFuture(asyncio.get_running_loop())
+    saved = json.loads((config.data_dir / CHECKPOINT_NAME).read_bytes())
+    assert saved["finished"] is None and saved["last_chunk_id"] == ids[0]
+    assert node.scrubber is None and list(node) == []
+    _open(config.data_dir, algorithms, executor=None).close()  # the data dir lock was released
+
+
+@aio_test
+async def test_scrub_rate_0_runs_no_scrubber(tmp_path, algorithms):
+    """With ``scrub_rate`` 0 a node has no scrubber child and writes no checkpoint."""
+    config = _node_config(tmp_path, scrub_rate=0)
+    node = StorageNodeService(config, Clock(), algorithms=algorithms)
+    node.startService()
+    try:
+        await node.when_listening().asFuture(asyncio.get_running_loop())
+        assert node.scrubber is None and list(node) == []
+    finally:
+        await node.stopService().asFuture(asyncio.get_running_loop())
+    assert not (config.data_dir / CHECKPOINT_NAME).exists()
