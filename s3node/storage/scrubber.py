@@ -175,6 +175,10 @@ class Scrubber:
                 continue
             self._log_pass(progress)
 
+    def service(self) -> ScrubberService:
+        """A Twisted service (named ``scrubber``) that scrubs while it is running."""
+        return ScrubberService(self)
+
     # -- one pass ----------------------------------------------------------
 
     async def scrub(self, progress: ScrubPass) -> ScrubPass:

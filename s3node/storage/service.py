@@ -24,7 +24,7 @@ from s3node.config import StorageConfig
 from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.storage.diskstore import DiskChunkStore
-from s3node.storage.scrubber import Scrubber, ScrubberService
+from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
 
@@ -188,7 +188,7 @@ class StorageNodeService(MultiService):
                 interval=config.scrub_interval,
                 fsync=config.fsync,
             )
-            ScrubberService(self.scrubber).setServiceParent(self)
+            self.scrubber.service().setServiceParent(self)
 
     def privilegedStartService(self) -> None:
         """Open the data dir and bind the port."""
