@@ -14,6 +14,7 @@ import os
 import random
 
 import pytest
+from storage.conftest import open_disk_store
 from support.aio import aio_test
 from support.chunks import aiter_of, sha256_hex
 from support.waiting import poll_until
@@ -30,19 +31,15 @@ KiB = 1024
 
 
 def _open(root, algorithms, executor) -> DiskChunkStore:
-    store = DiskChunkStore(
-        root, algorithms=algorithms, executor=executor, max_chunk_size=64 * MiB, fsync=False
-    )
-    store.open()
-    return store
+    return open_disk_store(root, algorithms, executor, fsync=False)
 
 
 @pytest.fixture
 def store(tmp_path, algorithms, executor):
-    """An open disk store in a temp dir, closed after the test."""
-    s = _open(tmp_path / "node", algorithms, executor)
-    yield s
-    s.close()
+    """An open disk store in a temp dir, without fsync, closed after the test."""
+    opened = _open(tmp_path / "node", algorithms, executor)
+    yield opened
+    opened.close()
 
 
 def _id(n: int) -> str:
