@@ -154,6 +154,8 @@ class Scrubber:
     async def run(self) -> None:
         """Scrub forever: resume the checkpoint's pass, then a pass every ``interval``."""
         progress = await self._load()
+        if progress is not None and progress.finished is not None:
+            self.progress = self.last_pass = progress  # the counters of the last pass, until the next
         while True:
             if progress is None or progress.finished is not None:
                 if progress is not None:

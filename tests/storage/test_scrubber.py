@@ -198,7 +198,8 @@ async def test_a_restarted_node_resumes_from_its_last_checkpoint(
     """
     While a pass runs, its checkpoint is saved every N chunks (or M seconds);
     a node that died then and restarts (new store, new scrubber, same data dir)
-    resumes after the checkpoint's chunk and reads none of the chunks before it.
+    resumes after the checkpoint's chunk and reads none of the chunks before it;
+    restarted after the pass ended, it reports that pass and reads nothing early.
     """
     root = tmp_path / "node"
     store = _open(root, algorithms, executor)
@@ -237,6 +238,14 @@ async def test_a_restarted_node_resumes_from_its_last_checkpoint(
     assert again.reads == ids[resume_at:]
     assert scrubber.last_pass.started == saved["started"]
     assert scrubber.last_pass.chunks_verified == len(ids)
+    # once more: the finished pass is the last one again, and nothing is read before its time
+    third = _Recording(_open(root, algorithms, executor))
+    restarted = _scrubber(third, clock, executor, rate=MiB)
+    restarted.start()
+    await _drive(clock, lambda: restarted.last_pass is not None, what="the checkpoint loaded")
+    await restarted.stop()
+    third.store.close()
+    assert restarted.last_pass == scrubber.last_pass and third.reads == []
 
 
 @aio_test
