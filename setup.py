@@ -66,6 +66,13 @@ setup(
         "httpx>=0.28,<0.29",
         "click>=8.1,<9",
         "tqdm>=4.66,<5",
+        # the S3 endpoint (s3node/s3, docs/s3.md): request XML parsed without
+        # entity expansion, and CRC64NVME (the S3 default checksum family)
+        # from the AWS common runtime, the implementation botocore itself uses
+        "defusedxml>=0.7.1,<0.8",
+        "awscrt>=0.32,<0.40",
+        # /metrics on the gateway and --metrics-listen on storage nodes (docs/metrics.md)
+        "prometheus_client>=0.22,<0.27",
     ],
     extras_require={
         "test": [
@@ -74,6 +81,10 @@ setup(
             "pytest-timeout>=2.3,<3",
             "hypothesis>=6.100,<7",
             "grpcio-tools>=1.85.1,<1.86",
+            # the S3 building blocks are checked against the real client's
+            # signer, checksums and response parsers
+            "boto3>=1.40,<2",
+            "botocore>=1.40,<2",
         ],
     },
     entry_points={

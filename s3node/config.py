@@ -204,6 +204,9 @@ class StorageConfig:
     #: seconds from the start of one full scrub pass to the start of the next
     #: (a pass that takes longer is followed at once by the next)
     scrub_interval: float = 7 * 24 * 3600.0
+    #: a Twisted server endpoint description for the Prometheus metrics page
+    #: (``/metrics``); ``None``: no metrics listener
+    metrics_listen: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +234,9 @@ class GatewayConfig:
     reconcile_interval: float = 600.0
     #: an unaccounted chunk younger than this many seconds is left alone
     orphan_grace: float = 3600.0
+    #: seconds between counts of the durability figures for ``/metrics`` (chunks
+    #: by stored replicas, files by status): one read over every replica row
+    stats_interval: float = 60.0
     #: names this gateway in the background lease; ``None``: host, pid and a random part
     holder_id: str | None = None
     #: seconds uploads under way get to end at shutdown before their connections close

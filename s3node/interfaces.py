@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from s3node.records import (
     ChunkRecord,
+    DurabilityCounts,
     FileCursorPage,
     FilePage,
     FileRecord,
@@ -260,6 +261,13 @@ class MetadataStore(Protocol):
         self, *, target: int, limit: int
     ) -> Sequence[ChunkRecord]:
         """Chunks of completed files with fewer than ``target`` stored replicas."""
+
+    async def durability_counts(self) -> DurabilityCounts:
+        """
+        How many chunks of completed files have 0, 1, 2... ``stored`` replicas,
+        and how many files are in each status: one read over every chunk (for
+        the gateway's periodic figures, not for a request path).
+        """
 
 
 class ChunkStore(Protocol):

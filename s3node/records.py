@@ -18,6 +18,7 @@ from datetime import datetime
 __all__ = [
     "MAX_PAGE_SIZE",
     "ChunkRecord",
+    "DurabilityCounts",
     "FileCursorPage",
     "FilePage",
     "FileRecord",
@@ -27,6 +28,7 @@ __all__ = [
     "NodeReplica",
     "NodeState",
     "PlacementNode",
+    "PoolUsage",
     "ReplicaRecord",
     "ReplicaState",
 ]
@@ -195,3 +197,24 @@ class FileCursorPage:
     files: tuple[FileRecord, ...]
     #: opaque; pass it back to get the next page; ``None`` on the last page
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class DurabilityCounts:
+    """What :meth:`~s3node.interfaces.MetadataStore.durability_counts` counts."""
+
+    #: stored-replica count -> how many chunks of completed files have that many
+    chunks_by_stored_replicas: dict[int, int]
+    #: how many files are in each status (statuses with no file are left out)
+    files_by_status: dict[FileStatus, int]
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    """A metadata store's pool of connections (PostgreSQL) or threads (SQLite), now."""
+
+    size: int
+    #: connections or threads running an operation
+    in_use: int
+    #: operations waiting for one
+    waiting: int

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from s3node.config import NodeAddress, StandaloneConfig, StorageConfig
 from s3node.gateway.service import GatewayService
+from s3node.metrics import ProcessMetrics
 
 __all__ = ["make_standalone_service"]
 
@@ -31,6 +32,8 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
     from s3node.storage.service import make_storage_service
 
     top = MultiService()
+    # one registry: the nodes' metrics are served on the gateway's /metrics
+    metrics = ProcessMetrics()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     nodes = []
     for i in range(1, config.node_count + 1):
@@ -39,7 +42,7 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
             StorageConfig(host="127.0.0.1", port=0, data_dir=config.data_dir / node_id,
                           node_id=node_id, fsync=config.fsync, scrub_rate=config.scrub_rate,
                           scrub_interval=config.scrub_interval),
-            reactor,
+            reactor, metrics=metrics,
         )
         service.setServiceParent(top)
         nodes.append(service)
@@ -55,5 +58,5 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
 
     # config.gateway.db already names SQLite in the data dir (s3node.tap builds it).
     GatewayService(config.gateway, reactor, nodes=addresses,
-                   on_fatal=reactor.stop).setServiceParent(top)
+                   on_fatal=reactor.stop, metrics=metrics).setServiceParent(top)
     return top

@@ -83,6 +83,9 @@ class StorageOptions(_RoleOptions):
         ["max-concurrent-calls", None, str(StorageConfig.max_concurrent_calls),
          "Calls served at once (Health aside); more are refused."],
         *_SCRUB_PARAMETERS,
+        ["metrics-listen", None, None,
+         ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
+          "at /metrics (default: none).")],
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
 
@@ -97,6 +100,8 @@ class StorageOptions(_RoleOptions):
         put_idle_timeout = parse_seconds(self["put-idle-timeout"], "--put-idle-timeout")
         max_calls = parse_positive_int(self["max-concurrent-calls"], "--max-concurrent-calls")
         scrub_rate, scrub_interval = _scrub_settings(self)
+        metrics_listen = (parse_server_endpoint(self["metrics-listen"], "--metrics-listen")
+                          if self["metrics-listen"] else None)
         # Last, once every other option is known good: this may create the
         # data dir to save a new node id in it.
         node_id = (
@@ -117,6 +122,7 @@ class StorageOptions(_RoleOptions):
             max_concurrent_calls=max_calls,
             scrub_rate=scrub_rate,
             scrub_interval=scrub_interval,
+            metrics_listen=metrics_listen,
         )
 
 
@@ -139,6 +145,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Seconds between passes comparing every node's chunks with the metadata."],
     ["orphan-grace", None, format_seconds(_G.orphan_grace),
      "Seconds an unaccounted chunk on a node is kept before the reconciler deletes it."],
+    ["stats-interval", None, format_seconds(_G.stats_interval),
+     "Seconds between counts of chunks by healthy replicas and files by status (/metrics)."],
     ["max-uploads", None, str(_G.max_uploads),
      "Uploads served at once; more get 503 with Retry-After."],
     ["max-downloads", None, str(_G.max_downloads),
@@ -171,6 +179,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
         reconcile_interval=parse_seconds(opts["reconcile-interval"], "--reconcile-interval"),
         orphan_grace=parse_seconds(opts["orphan-grace"], "--orphan-grace"),
+        stats_interval=parse_seconds(opts["stats-interval"], "--stats-interval"),
         max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
         write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),

@@ -35,6 +35,14 @@ def test_storage_options_build_a_frozen_config(tmp_path: Path) -> None:
         config.port = 1  # type: ignore[misc]
 
 
+def test_storage_metrics_listener_is_off_unless_named(tmp_path: Path) -> None:
+    """``--metrics-listen`` is checked and kept as given; without it a node serves no metrics."""
+    argv = ("storage", "--data-dir", str(tmp_path), "--node-id", "n1")
+    assert parse(*argv).subOptions.config.metrics_listen is None
+    on = parse(*argv, "--metrics-listen", "tcp:0:interface=127.0.0.1").subOptions.config
+    assert on.metrics_listen == "tcp:0:interface=127.0.0.1"
+
+
 def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
     """Without --node-id a node gets a new id, saved in its data dir and reused."""
     first = parse("storage", "--data-dir", str(tmp_path)).subOptions.config.node_id
@@ -77,6 +85,8 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
         (["standalone", "--sqlite-synchronous", "off"], "full or normal"),
         (["gateway", "--node", "a=127.0.0.1:1", "--sqlite-synchronous", "extra"],
          "full or normal"),
+        (["storage", "--metrics-listen", "tcp:notaport"], "--metrics-listen 'tcp:notaport'"),
+        (["standalone", "--stats-interval", "0"], "--stats-interval must be more than 0"),
         ([], "name a role"),
     ],
 )

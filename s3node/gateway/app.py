@@ -28,17 +28,21 @@ from s3node.errors import (
     S3NodeError,
     describe,
 )
+from s3node.gateway.access import request_id_of
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
+from s3node.gateway.figures import DurabilityFigures
 from s3node.gateway.headers import content_disposition
 from s3node.gateway.lease import Lease
 from s3node.gateway.limits import Limiter
+from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import openapi_document
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
+from s3node.metrics import ProcessMetrics, render
 from s3node.records import MAX_PAGE_SIZE, FileRecord, FileStatus, NodeRecord, ReplicaState
 
 __all__ = ["Gateway", "file_json"]
@@ -133,6 +137,8 @@ class Gateway:
         replicas: int,
         upload_slots: Limiter,
         download_slots: Limiter,
+        metrics: ProcessMetrics | None = None,
+        figures: DurabilityFigures | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -146,6 +152,10 @@ class Gateway:
         #: ``--max-uploads`` and ``--max-downloads``
         self.upload_slots = upload_slots
         self.download_slots = download_slots
+        #: the process's metrics, served at ``/metrics``, and the gateway's own instruments
+        self.process_metrics = metrics if metrics is not None else ProcessMetrics()
+        self.metrics = self.process_metrics.part(GatewayMetrics)
+        self.figures = figures
         self._background: set[Deferred[None]] = set()
         #: the upload pipelines under way, with their requests
         self._in_flight: dict[Deferred[Any], Any] = {}
@@ -161,9 +171,13 @@ class Gateway:
     def services(self) -> list[Service]:
         """
         The gateway's periodic workers — node health checks, the sweeper, the
-        reconciler — as services for the role's service to run as its children.
+        reconciler, the durability figures — as services for the role's service
+        to run as its children.
         """
-        return [self.pool.service(), self.sweeper.service(), self.reconciler.service()]
+        workers: list[Service] = [self.pool.service(), self.sweeper.service(), self.reconciler.service()]
+        if self.figures is not None:
+            workers.append(self.figures.service())
+        return workers
 
     async def close(self, *, grace: float) -> None:
         """
@@ -307,7 +321,7 @@ class Gateway:
         except Exception as e:  # noqa: BLE001 - any failure means unavailable
             database = "unavailable"
             log.info("health: database does not answer: {error}",
-                     error=describe(e))
+                     error=describe(e), request_id=request_id_of(request))
         nodes = self.pool.nodes()
         live = sum(1 for n in nodes if self.pool.is_live(n.node_id))
         ok = database == "ok" and live >= self.replicas
@@ -333,8 +347,12 @@ class Gateway:
         self.pool.forget(node_id)
         log.warn(  # noqa: G010 - twisted.logger.Logger spells it warn
             "node {node_id} declared lost: {dropped} replica rows dropped",
-                 node_id=node_id, dropped=dropped)
+                 node_id=node_id, dropped=dropped, request_id=request_id_of(request))
         return _json(request, {"node_id": node_id, "replicas_dropped": dropped})
+
+    @app.route("/metrics", methods=["GET"])
+    async def metrics_page(self, request: Any) -> bytes:
+        return await render(self.process_metrics, request)
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: Any) -> bytes:

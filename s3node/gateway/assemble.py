@@ -16,13 +16,17 @@ from s3node._aio import CpuRunner
 from s3node.config import GatewayConfig
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
+from s3node.gateway.figures import DurabilityFigures
 from s3node.gateway.lease import BACKGROUND, Lease, process_holder_id
 from s3node.gateway.limits import Limiter
+from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import ClientFactory, NodePool
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.sweeper import Sweeper
+from s3node.gateway.timedstore import timed_store
 from s3node.gateway.upload import UploadPipeline, UploadSettings
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
+from s3node.metrics import ProcessMetrics
 from s3node.records import NodeRecord
 
 __all__ = ["assemble_gateway"]
@@ -38,8 +42,12 @@ def assemble_gateway(
     *,
     plugins: pluggy.PluginManager | None = None,
     replicas: int | None = None,
+    metrics: ProcessMetrics | None = None,
 ) -> Gateway:
-    """Build a gateway (not started: call :meth:`~s3node.gateway.app.Gateway.start`)."""
+    """
+    Build a gateway (not started: call :meth:`~s3node.gateway.app.Gateway.start`)
+    counting into ``metrics`` (the process's, or a private one when ``None``).
+    """
     from s3node.plugins import (
         checksum_algorithms,
         get_plugin_manager,
@@ -61,6 +69,9 @@ def assemble_gateway(
             raise UnknownPlugin(f"no checksum algorithm {name!r} to verify with") from None
 
     replica_count = replicas if replicas is not None else config.effective_replicas
+    process_metrics = metrics if metrics is not None else ProcessMetrics()
+    m = process_metrics.part(GatewayMetrics)
+    raw_store, store = store, timed_store(store, m)
     pool = NodePool(store, nodes, client_factory, clock,
                     health_interval=config.health_interval)
     uploads = UploadPipeline(
@@ -68,18 +79,22 @@ def assemble_gateway(
         UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
                        max_file_size=config.max_file_size,
                        touch_interval=config.stale_after / 4),
-        clock,
+        clock, metrics=m,
     )
     downloads = DownloadPipeline(store, pool, algorithm_for, cpu, clock=clock,
-                                 write_timeout=config.write_timeout)
+                                 write_timeout=config.write_timeout, metrics=m)
     # Renewed by every sweep: it outlives two missed sweeps, not three.
     lease = Lease(store, clock, name=BACKGROUND, holder=config.holder_id or process_holder_id(),
                   ttl=3 * config.sweep_interval)
     sweeper = Sweeper(store, pool, clock, lease, interval=config.sweep_interval,
-                      stale_after=config.stale_after)
+                      stale_after=config.stale_after, metrics=m)
     reconciler = Reconciler(store, pool, clock, lease, interval=config.reconcile_interval,
-                            grace=config.orphan_grace)
+                            grace=config.orphan_grace, metrics=m)
+    figures = DurabilityFigures(store, clock, interval=config.stats_interval)
+    upload_slots = Limiter("uploads", config.max_uploads)
+    download_slots = Limiter("downloads", config.max_downloads)
+    m.watch(pool=pool, uploads=upload_slots, downloads=download_slots, lease=lease,
+            store=raw_store, figures=figures, reconciler=reconciler, replicas=replica_count)
     return Gateway(store, pool, uploads, downloads, sweeper, reconciler, lease, clock,
-                   replicas=replica_count,
-                   upload_slots=Limiter("uploads", config.max_uploads),
-                   download_slots=Limiter("downloads", config.max_downloads))
+                   replicas=replica_count, upload_slots=upload_slots,
+                   download_slots=download_slots, metrics=process_metrics, figures=figures)

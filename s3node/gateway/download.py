@@ -36,6 +36,7 @@ from s3node._aio import CpuRunner, aio
 from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import ChunkNotFound, CorruptChunk, NotEnoughReplicas, S3NodeError, describe
+from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.upload import transfer_timeout
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
@@ -150,6 +151,7 @@ class DownloadPipeline:
         *,
         clock: IReactorTime,
         write_timeout: float,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._store = store
         self._pool = pool
@@ -158,6 +160,7 @@ class DownloadPipeline:
         self._clock = clock
         #: seconds the client may accept nothing before its connection is aborted
         self._write_timeout = write_timeout
+        self._metrics = metrics if metrics is not None else GatewayMetrics()
 
     def slices(self, fwc: FileWithChunks, r: ByteRange | None) -> list[ChunkSlice]:
         """The chunk slices a response covers (all of every chunk when ``r`` is ``None``)."""
@@ -167,6 +170,10 @@ class DownloadPipeline:
 
     async def stream(self, request: Any, fwc: FileWithChunks, r: ByteRange | None) -> None:
         """Write the bytes of ``r`` (or the whole file) to ``request``, verified."""
+        with self._metrics.transfer("download"):
+            await self._stream(request, fwc, r)
+
+    async def _stream(self, request: Any, fwc: FileWithChunks, r: ByteRange | None) -> None:
         slices = self.slices(fwc, r)
         if not slices:
             return
@@ -263,9 +270,10 @@ class DownloadPipeline:
         # One asyncio task drains the whole stream: bridging every message to
         # Twisted separately left reference cycles (end-of-stream exceptions
         # with their frames) that held read buffers until the cyclic GC ran.
-        stream = self._pool.client(node_id).get_chunk(
-            chunk.chunk_id, timeout=transfer_timeout(chunk.size))
-        return await aio(_drain(stream))
+        with self._metrics.chunk_get_timer(node_id, chunk.size):
+            stream = self._pool.client(node_id).get_chunk(
+                chunk.chunk_id, timeout=transfer_timeout(chunk.size))
+            return await aio(_drain(stream))
 
 
 async def _drain(stream: Any) -> list[bytes]:

@@ -9,7 +9,8 @@ anything else is a logged 500.  Every error body is JSON
 ``503`` also says ``Retry-After`` (:data:`RETRY_AFTER` seconds).  A failure
 after the response headers were sent can't be reported in the body: the
 connection is aborted instead so the client sees a short body, never a wrong
-one.
+one.  An error response keeps the request's ``X-Request-Id`` header, and the
+log events here carry its ``request_id``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from twisted.python.failure import Failure
 from werkzeug.exceptions import HTTPException
 
 from s3node import errors
+from s3node.gateway.access import request_id_of
 
 __all__ = ["RETRY_AFTER", "STATUS", "error_body", "install_error_handlers", "status_for"]
 
@@ -84,12 +86,13 @@ def install_error_handlers(app: Klein) -> None:
         if isinstance(error, errors.Overloaded):
             # Expected under load, and answered before any work: not a failure.
             log.info("{method} {path} refused: {details}", method=request.method,
-                     path=request.path, details=error.message)
+                     path=request.path, details=error.message, request_id=request_id_of(request))
             if not request.startedWriting:
                 request.setHeader(b"retry-after", str(RETRY_AFTER).encode("ascii"))
         elif status >= 500:
             log.error("{method} {path} failed: {code}: {details}", method=request.method,
-                     path=request.path, code=error.code, details=error.message)
+                     path=request.path, code=error.code, details=error.message,
+                     request_id=request_id_of(request))
         return _respond(request, status, error.code, error.message)
 
     @app.handle_errors(HTTPException)  # type: ignore[arg-type]
@@ -109,5 +112,5 @@ def install_error_handlers(app: Klein) -> None:
     @app.handle_errors(Exception)  # type: ignore[arg-type]
     def unexpected(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
         log.failure("{method} {path} failed unexpectedly", failure,
-                    method=request.method, path=request.path)
+                    method=request.method, path=request.path, request_id=request_id_of(request))
         return _respond(request, 500, "internal_error", "an unexpected error occurred")

@@ -136,6 +136,10 @@ class NodePool:
             live.append(replace(record.for_placement(), free=free))
         return live
 
+    def reported_free(self, node_id: str) -> int | None:
+        """Bytes free in ``node_id``'s last health report; ``None`` before its first."""
+        return self._free.get(node_id)
+
     def nodes(self) -> list[NodeRecord]:
         """Every node as last seen, ordered by id."""
         return [self._records[k] for k in sorted(self._records)]

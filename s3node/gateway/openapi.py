@@ -123,6 +123,8 @@ def openapi_document() -> dict[str, Any]:
                             "node_id": {"type": "string"},
                             "replicas_dropped": {"type": "integer"}}}}}},
                     **_errors(400, 503)}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (docs/metrics.md)",
+                                 "responses": {"200": {"description": "Prometheus text"}}}},
             "/openapi.json": {"get": {"summary": "this document",
                                       "responses": {"200": {"description": "OpenAPI 3"}}}},
         },

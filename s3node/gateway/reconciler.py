@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from s3node._aio import aio
 from s3node.errors import ChunkNotFound, describe
 from s3node.gateway.lease import Lease
+from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.periodic import Periodic
 from s3node.interfaces import MetadataStore, NodeClient
@@ -77,6 +78,7 @@ class Reconciler:
         *,
         interval: float,
         grace: float,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._store = store
         self._pool = pool
@@ -84,6 +86,7 @@ class Reconciler:
         self._lease = lease
         self._grace = grace
         self._interval = interval
+        self._metrics = metrics if metrics is not None else GatewayMetrics()
         #: the reports of the last pass, by node
         self.last: dict[str, ReconcileReport] = {}
 
@@ -101,6 +104,7 @@ class Reconciler:
                 continue
             report = await self.reconcile_node(node.node_id)
             self.last[node.node_id] = report
+            self._metrics.reconciled(report)
             reports.append(report)
             log.info(
                 "reconciled {node_id}: {seen} chunks, {deleted} orphans deleted,"

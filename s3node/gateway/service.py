@@ -9,7 +9,7 @@ then it adds its children, which start as they join:
 
 - the periodic workers (:meth:`Gateway.services <s3node.gateway.app.Gateway.services>`):
   node health checks, the sweeper, the reconciler;
-- the HTTP listener (:class:`~s3node.gateway.listener.ListenerService` on the
+- the HTTP listener (:class:`~s3node.listener.ListenerService` on the
   ``--listen`` endpoint), last, so nothing is served before the rest runs; it
   logs ``s3node gateway listening on HOST:PORT``.
 
@@ -39,9 +39,10 @@ from twisted.python.threadpool import ThreadPool
 
 from s3node.config import GatewayConfig, NodeAddress
 from s3node.errors import MetadataUnavailable
-from s3node.gateway.listener import ListenerService, describe_address
 from s3node.gateway.nodes import ClientFactory
 from s3node.interfaces import NodeClient
+from s3node.listener import ListenerService, describe_address
+from s3node.metrics import ProcessMetrics
 from s3node.records import NodeRecord
 
 __all__ = ["GatewayService", "make_gateway_service"]
@@ -69,9 +70,12 @@ class GatewayService(MultiService):
         nodes: Callable[[], Awaitable[tuple[NodeAddress, ...]]] | None = None,
         client_factory: ClientFactory = _client_factory,
         on_fatal: Callable[[], object] | None = None,
+        metrics: ProcessMetrics | None = None,
     ) -> None:
         super().__init__()
         self.config = config
+        #: the process's metrics (standalone: shared with its storage nodes)
+        self.metrics = metrics if metrics is not None else ProcessMetrics()
         self._reactor = reactor
         self._nodes = nodes
         self._client_factory = client_factory
@@ -101,8 +105,8 @@ class GatewayService(MultiService):
         return deferToThreadPool(self._reactor, self._threads, f, *args)
 
     async def _start(self) -> None:
+        from s3node.gateway.access import ObservedSite
         from s3node.gateway.assemble import assemble_gateway
-        from s3node.gateway.streaming import StreamingSite
         from s3node.metadata import open_metadata_store
 
         config = self.config
@@ -121,14 +125,15 @@ class GatewayService(MultiService):
         log.info("metadata schema at version {version}", version=version)
         records = [NodeRecord(n.node_id, n.address) for n in config.nodes]
         self.gateway = gateway = assemble_gateway(
-            config, store, records, self._client_factory, self._reactor, self._cpu
+            config, store, records, self._client_factory, self._reactor, self._cpu,
+            metrics=self.metrics,
         )
         await gateway.pool.start()
         for worker in gateway.services():
             worker.setServiceParent(self)
         listener = ListenerService(
             "http", serverFromString(self._reactor, config.listen),
-            StreamingSite(gateway.resource(), self._reactor))
+            ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics))
         listener.setServiceParent(self)
         self.listening_port = await listener.listening
         log.info("s3node gateway listening on {where}",
@@ -152,4 +157,4 @@ class GatewayService(MultiService):
 
 def make_gateway_service(config: GatewayConfig, reactor: Any) -> GatewayService:
     """The service tree of ``twistd s3node gateway``; a start that can't succeed stops twistd."""
-    return GatewayService(config, reactor, on_fatal=reactor.stop)
+    return GatewayService(config, reactor, on_fatal=reactor.stop, metrics=ProcessMetrics())

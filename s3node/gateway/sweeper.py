@@ -32,6 +32,7 @@ from twisted.logger import Logger
 from s3node._aio import aio
 from s3node.errors import ChunkNotFound, FileNotFound, S3NodeError, describe
 from s3node.gateway.lease import Lease
+from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.periodic import Periodic
 from s3node.interfaces import MetadataStore
@@ -68,6 +69,7 @@ class Sweeper:
         *,
         interval: float,
         stale_after: float,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._store = store
         self._pool = pool
@@ -76,6 +78,7 @@ class Sweeper:
         self._interval = interval
         self._stale_after = stale_after
         self._limit = DeferredSemaphore(PARALLEL)
+        self._metrics = metrics if metrics is not None else GatewayMetrics()
         #: files removed since start-up
         self.swept = 0
 
@@ -90,11 +93,13 @@ class Sweeper:
         """One round, if this gateway holds the lease; return how many files were removed."""
         if not await self._lease.hold():
             return 0
+        self._metrics.sweeper_rounds.inc()
         now = self._now()
         try:
             claimed = await self._store.claim_stale_uploads(
                 stale_before=now - timedelta(seconds=self._stale_after), limit=BATCH)
             if claimed:
+                self._metrics.sweeper_claimed.inc(claimed)
                 log.info("claimed {count} stale uploads", count=claimed)
             files = await self._store.files_to_sweep(now=now, limit=BATCH)
         except S3NodeError as e:
@@ -131,12 +136,14 @@ class Sweeper:
                      error=e.message)
             return False
         self.swept += 1
+        self._metrics.sweeper_swept.inc()
         log.info("swept {file_id} ({status}, {chunks} chunks)", file_id=file_id,
                  status=fwc.file.status.value, chunks=len(fwc.chunks))
         return True
 
     async def _defer(self, fwc: FileWithChunks, left: int) -> None:
         attempts = fwc.sweep_attempts + 1
+        self._metrics.sweeper_deferred.inc()
         delay = backoff(attempts, self._interval)
         log.info("sweep of {file_id} left {left} replicas; retry {attempts} in {delay} s",
                  file_id=fwc.file.file_id, left=left, attempts=attempts, delay=delay)
@@ -167,6 +174,7 @@ class Sweeper:
             log.debug("cannot drop replica {chunk_id} on {node_id}: {error}",
                       chunk_id=chunk.chunk_id, node_id=node_id, error=e.message)
             return False
+        self._metrics.sweeper_replicas_deleted.inc()
         return True
 
     async def delete_now(self, file_id: uuid.UUID) -> None:

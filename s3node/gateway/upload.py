@@ -41,6 +41,7 @@ from s3node.errors import (
     describe,
 )
 from s3node.gateway.headers import clean_content_type, clean_filename
+from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.streaming import BodyStream
@@ -87,6 +88,8 @@ class UploadPipeline:
         cpu: CpuRunner,
         settings: UploadSettings,
         clock: IReactorTime,
+        *,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._store = store
         self._pool = pool
@@ -95,6 +98,7 @@ class UploadPipeline:
         self._cpu = cpu
         self.settings = settings
         self._clock = clock
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
         #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
         self._cleanups: set[Deferred[None]] = set()
 
@@ -114,6 +118,12 @@ class UploadPipeline:
 
         :returns: the completed file record and its chunk count.
         """
+        with self.metrics.transfer("upload"):
+            return await self._upload(body, content_type)
+
+    async def _upload(
+        self, body: BodyStream, content_type: bytes | None
+    ) -> tuple[FileRecord, int]:
         reader = MultipartReader(content_type)
         state = _FileUpload(self)
         limit = self.settings.max_file_size + ENVELOPE
@@ -331,9 +341,10 @@ class _Lanes:
         """Store the chunk on ``node_id`` or a handoff; the node that took it, or ``None``."""
         while node_id is not None:
             try:
-                await aio(self._p._pool.client(node_id).put_chunk(
-                    self._chunk_id, self._chunk, algorithm=self._algorithm,
-                    digest=self._digest, timeout=transfer_timeout(len(self._chunk))))
+                with self._p.metrics.chunk_put_timer(node_id, len(self._chunk)):
+                    await aio(self._p._pool.client(node_id).put_chunk(
+                        self._chunk_id, self._chunk, algorithm=self._algorithm,
+                        digest=self._digest, timeout=transfer_timeout(len(self._chunk))))
             except Exception as e:  # noqa: BLE001 - any failure of the put: hand off
                 self._failed(node_id, e)
                 node_id = await self._hand_off()

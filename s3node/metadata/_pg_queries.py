@@ -1,5 +1,7 @@
 """The larger SQL statements of :mod:`s3node.metadata.postgres` (PostgreSQL dialect)."""
 
+from s3node.metadata._rows import STORED_PER_CHUNK
+
 FILE = (
     "f.id::text, f.filename, f.content_type, f.size, f.checksum_algorithm, f.checksum,"
     " f.chunk_size, f.status, f.created_at, f.updated_at"
@@ -48,14 +50,8 @@ FROM (
     FROM chunks c WHERE c.file_id = %(file_id)s::uuid
 ) s
 """
-UNDER_REPLICATED = """
-SELECT c.file_id::text, c.chunk_index
-FROM files f
-JOIN chunks c ON c.file_id = f.id
-LEFT JOIN chunk_replicas r
-  ON r.file_id = c.file_id AND r.chunk_index = c.chunk_index AND r.state = 'stored'
-WHERE f.status = 'completed'
-GROUP BY c.file_id, c.chunk_index
+UNDER_REPLICATED = f"""
+SELECT c.file_id::text, c.chunk_index {STORED_PER_CHUNK}
 HAVING count(r.node_id) < %s
 ORDER BY c.file_id, c.chunk_index
 LIMIT %s

@@ -17,7 +17,7 @@ from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
 from s3node.metadata import _rows
 from s3node.metadata._pgpool import Cursor, ReconnectingPool, fetch, u
-from s3node.records import ChunkRecord, FileRecord, FileWithChunks
+from s3node.records import ChunkRecord, DurabilityCounts, FileRecord, FileWithChunks
 
 __all__ = ["PostgresSweep", "file_record", "status_of"]
 
@@ -49,7 +49,10 @@ async def chunk_rows(cur: Cursor, files: Sequence[Sequence[Any]]) -> list[tuple]
 
 
 class PostgresSweep:
-    """``claim_stale_uploads``, ``files_to_sweep``, ``defer_sweep`` and ``under_replicated_chunks``."""
+    """
+    ``claim_stale_uploads``, ``files_to_sweep``, ``defer_sweep``,
+    ``under_replicated_chunks`` and ``durability_counts``.
+    """
 
     _db: ReconnectingPool
     _reactor: Any
@@ -122,5 +125,16 @@ class PostgresSweep:
                 ([k[0] for k in keys], [k[1] for k in keys]),
             )
             return [c for per_file in _rows.chunks_from_rows(rows).values() for c in per_file]
+
+        return await self._db.interaction(work)
+
+    async def durability_counts(self) -> DurabilityCounts:
+        async def work(cur: Cursor) -> DurabilityCounts:
+            # one snapshot for both counts
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return _rows.durability_counts(
+                await fetch(cur, _rows.STORED_REPLICA_COUNTS),
+                await fetch(cur, _rows.FILES_BY_STATUS),
+            )
 
         return await self._db.interaction(work)

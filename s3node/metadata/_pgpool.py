@@ -31,6 +31,7 @@ from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
 from s3node.errors import ConfigurationError, Conflict, MetadataUnavailable, S3NodeError
 from s3node.metadata.migrations import ADVISORY_LOCK_KEY
+from s3node.records import PoolUsage
 
 __all__ = ["Cursor", "PostgresMigrationSession", "ReconnectingPool", "parse_postgres_url"]
 
@@ -308,6 +309,12 @@ class ReconnectingPool:
             return Deferred.fromCoroutine(work(cursor))  # type: ignore[arg-type]
 
         return await self._call(self._pool.runInteraction, run)  # type: ignore[no-any-return]
+
+    def usage(self) -> PoolUsage:
+        """The pool's size, connections running an operation and operations waiting, now."""
+        semaphore = self._pool._semaphore  # txpostgres hands connections out through it
+        return PoolUsage(semaphore.limit, semaphore.limit - semaphore.tokens,
+                         len(semaphore.waiting))
 
     def close(self) -> None:
         """Close every connection and stop reconnecting."""

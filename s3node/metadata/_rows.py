@@ -12,6 +12,7 @@ from typing import Any
 
 from s3node.records import (
     ChunkRecord,
+    DurabilityCounts,
     FileRecord,
     FileStatus,
     NodeReplica,
@@ -19,7 +20,45 @@ from s3node.records import (
     ReplicaState,
 )
 
-__all__ = ["chunks_from_rows", "file_from_row", "node_replica_from_row"]
+__all__ = [
+    "FILES_BY_STATUS",
+    "STORED_PER_CHUNK",
+    "STORED_REPLICA_COUNTS",
+    "chunks_from_rows",
+    "durability_counts",
+    "file_from_row",
+    "node_replica_from_row",
+]
+
+#: one group per chunk of a completed file, ``count(r.node_id)`` its stored
+#: replicas (the same text in both SQL dialects)
+STORED_PER_CHUNK = """
+FROM files f
+JOIN chunks c ON c.file_id = f.id
+LEFT JOIN chunk_replicas r
+  ON r.file_id = c.file_id AND r.chunk_index = c.chunk_index AND r.state = 'stored'
+WHERE f.status = 'completed'
+GROUP BY c.file_id, c.chunk_index
+"""
+#: (stored replicas, chunks with that many) over the chunks of completed files
+STORED_REPLICA_COUNTS = f"""
+SELECT stored, count(*) FROM (
+    SELECT count(r.node_id) AS stored {STORED_PER_CHUNK}
+) AS per_chunk
+GROUP BY stored
+"""
+#: (status, files in it)
+FILES_BY_STATUS = "SELECT status, count(*) FROM files GROUP BY status"
+
+
+def durability_counts(
+    stored: Sequence[Sequence[Any]], statuses: Sequence[Sequence[Any]]
+) -> DurabilityCounts:
+    """The record of the rows of :data:`STORED_REPLICA_COUNTS` and :data:`FILES_BY_STATUS`."""
+    return DurabilityCounts(
+        {int(k): int(n) for k, n in stored},
+        {FileStatus(k): int(n) for k, n in statuses},
+    )
 
 
 def file_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> FileRecord:

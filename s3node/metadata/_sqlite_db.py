@@ -22,6 +22,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from s3node.errors import ConfigurationError, Conflict, MetadataUnavailable, S3NodeError
+from s3node.records import PoolUsage
 
 __all__ = ["SQLiteDatabase", "SQLiteMigrationSession", "parse_sqlite_url"]
 
@@ -173,6 +174,11 @@ class SQLiteDatabase:
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in a read transaction (one snapshot), off the reactor thread."""
         return await self._run(work, "BEGIN")
+
+    def usage(self) -> PoolUsage:
+        """The thread pool's size, busy threads and work waiting for a thread, now."""
+        pool = self._pool
+        return PoolUsage(pool.max, len(pool.working), pool.q.qsize())
 
     # -- closing ------------------------------------------------------------------
 

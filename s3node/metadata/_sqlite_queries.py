@@ -5,6 +5,7 @@ and the small helpers its modules share.
 
 from __future__ import annotations
 
+from s3node.metadata._rows import STORED_PER_CHUNK
 from s3node.metadata._sqlite_db import Connection
 
 # unqualified: SQLite's RETURNING takes no table alias
@@ -37,14 +38,8 @@ FROM (
     FROM chunks c WHERE c.file_id = ?
 )
 """
-UNDER_REPLICATED = """
-SELECT c.file_id, c.chunk_index
-FROM files f
-JOIN chunks c ON c.file_id = f.id
-LEFT JOIN chunk_replicas r
-  ON r.file_id = c.file_id AND r.chunk_index = c.chunk_index AND r.state = 'stored'
-WHERE f.status = 'completed'
-GROUP BY c.file_id, c.chunk_index
+UNDER_REPLICATED = f"""
+SELECT c.file_id, c.chunk_index {STORED_PER_CHUNK}
 HAVING count(r.node_id) < ?
 ORDER BY c.file_id, c.chunk_index
 LIMIT ?

@@ -15,7 +15,7 @@ from s3node.metadata import _records as r
 from s3node.metadata import _rows
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection
-from s3node.records import ChunkRecord, FileRecord, FileWithChunks
+from s3node.records import ChunkRecord, DurabilityCounts, FileRecord, FileWithChunks
 
 __all__ = ["SQLiteSweep", "chunks", "file_record"]
 
@@ -43,7 +43,10 @@ def chunks(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[FileWithChun
 
 
 class SQLiteSweep:
-    """``claim_stale_uploads``, ``files_to_sweep``, ``defer_sweep`` and ``under_replicated_chunks``."""
+    """
+    ``claim_stale_uploads``, ``files_to_sweep``, ``defer_sweep``,
+    ``under_replicated_chunks`` and ``durability_counts``.
+    """
 
     _db: Any
 
@@ -97,3 +100,12 @@ class SQLiteSweep:
             return [c for per_file in _rows.chunks_from_rows(rows).values() for c in per_file]
 
         return await self._db.read(work)
+
+    async def durability_counts(self) -> DurabilityCounts:
+        def work(conn: Connection) -> DurabilityCounts:
+            return _rows.durability_counts(
+                conn.execute(_rows.STORED_REPLICA_COUNTS).fetchall(),
+                conn.execute(_rows.FILES_BY_STATUS).fetchall(),
+            )
+
+        return await self._db.read(work)  # type: ignore[no-any-return]

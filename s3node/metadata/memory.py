@@ -27,6 +27,7 @@ from s3node.metadata import _records as r
 from s3node.metadata._memory_nodes import MemoryNodes, TimeSource, by_node
 from s3node.records import (
     ChunkRecord,
+    DurabilityCounts,
     FileCursorPage,
     FilePage,
     FileRecord,
@@ -345,6 +346,18 @@ class MemoryMetadataStore(MemoryNodes):
                     if len(found) == limit:
                         return found
         return found
+
+    async def durability_counts(self) -> DurabilityCounts:
+        self._available()
+        stored: dict[int, int] = {}
+        statuses: dict[FileStatus, int] = {}
+        for record in self.files.values():
+            statuses[record.status] = statuses.get(record.status, 0) + 1
+            if record.status is FileStatus.COMPLETED:
+                for chunk in self.chunks[record.file_id].values():
+                    n = len(chunk.nodes_with())
+                    stored[n] = stored.get(n, 0) + 1
+        return DurabilityCounts(stored, statuses)
 
     def __repr__(self) -> str:
         return f"<MemoryMetadataStore {len(self.files)} files, {len(self.nodes)} nodes>"

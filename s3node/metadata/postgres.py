@@ -42,6 +42,7 @@ from s3node.records import (
     FileRecord,
     FileStatus,
     FileWithChunks,
+    PoolUsage,
     ReplicaState,
 )
 
@@ -90,6 +91,10 @@ class PostgresMetadataStore(PostgresSweep, PostgresNodes):
         return await self._db.interaction(
             lambda cur: run_migrations(PostgresMigrationSession(cur), migrations)
         )
+
+    def pool_usage(self) -> PoolUsage:
+        """How busy the store's pool is (read by the gateway's metrics at scrape time)."""
+        return self._db.usage()
 
     async def ping(self) -> None:
         await self._db.query("SELECT 1")

@@ -34,6 +34,7 @@ from s3node.records import (
     FileRecord,
     FileStatus,
     FileWithChunks,
+    PoolUsage,
     ReplicaState,
 )
 
@@ -86,6 +87,10 @@ class SQLiteMetadataStore(SQLiteSweep, SQLiteNodes):
                 run_migrations(SQLiteMigrationSession(conn), migrations)
             )
         )
+
+    def pool_usage(self) -> PoolUsage:
+        """How busy the store's pool is (read by the gateway's metrics at scrape time)."""
+        return self._db.usage()
 
     async def ping(self) -> None:
         await self._db.read(lambda conn: conn.execute("SELECT 1").fetchone())

@@ -40,6 +40,7 @@ from s3node.storage.checks import (
 from s3node.storage.diskfiles import BrokenChunk, ChunkFile, Layout, TempWriter
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.locks import KeyedLocks, run_to_end
+from s3node.storage.metrics import timed_step
 from s3node.storage.quarantine import check_entry_id
 from s3node.storage.types import (
     ChunkInfo,
@@ -77,6 +78,8 @@ class DiskChunkStore:
         inject failures through it)
     :param disk_space: what the file system holding ``root`` says (tests
         inject a fake)
+    :param on_sync: called on a worker thread with each durability step of a
+        put (``"data"``, ``"commit"``) and its seconds, when ``fsync`` is on
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class DiskChunkStore:
         fsync: bool = True,
         write: Callable[[int, Any], int] = os.write,
         disk_space: Callable[[Path], DiskSpace] = DiskSpace.of,
+        on_sync: Callable[[str, float], None] | None = None,
     ) -> None:
         self.layout = Layout(root)
         self._algorithms = algorithms
@@ -98,6 +102,7 @@ class DiskChunkStore:
         self._fsync = fsync
         self._write = write
         self._disk_space = disk_space
+        self._on_sync = on_sync if fsync else None
         self._locks = KeyedLocks()
         self._lock_fd: int | None = None
         #: puts in progress, discarded by close() if their coroutine never finishes
@@ -344,7 +349,7 @@ class DiskChunkStore:
             async for piece in data:
                 if piece:
                     await self._run(writer.write, piece)
-            await self._run(writer.finish, header.digest)
+            await self._run(timed_step, self._on_sync, "data", writer.finish, header.digest)
             info = ChunkInfo(
                 header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
             )
@@ -366,7 +371,8 @@ class DiskChunkStore:
         """Make a finished put visible and count it; the record already stored, if any."""
         async with self._locks(info.chunk_id):
             existing, quarantined = await self._run(
-                lambda: diskfiles.commit(self.layout, writer, info, fsync=self._fsync)
+                lambda: timed_step(self._on_sync, "commit", diskfiles.commit, self.layout,
+                                   writer, info, fsync=self._fsync)
             )
             if quarantined is not None:
                 self._ledger.moved_to_quarantine(quarantined)

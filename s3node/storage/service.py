@@ -23,7 +23,10 @@ from s3node._aio import aio
 from s3node.config import StorageConfig
 from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
+from s3node.listener import ListenerService, describe_address
+from s3node.metrics import MetricsPage, ProcessMetrics
 from s3node.storage.diskstore import DiskChunkStore
+from s3node.storage.metrics import StorageMetrics
 from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
@@ -97,7 +100,8 @@ class StorageNodeService(MultiService):
     dir.
 
     Its child services start once the store is open and stop before the
-    executor and the store go: the scrubber (:mod:`s3node.storage.scrubber`),
+    executor and the store go: the metrics listener (with
+    ``config.metrics_listen``) and the scrubber (:mod:`s3node.storage.scrubber`),
     added when the store opens unless ``config.scrub_rate`` is 0.
     """
 
@@ -107,11 +111,17 @@ class StorageNodeService(MultiService):
         reactor: Any,
         *,
         algorithms: Mapping[str, ChecksumAlgorithm],
+        metrics: ProcessMetrics | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self._reactor = reactor
         self._algorithms = algorithms
+        #: the process's metrics (standalone: shared with the gateway and the other nodes)
+        self.metrics = metrics if metrics is not None else ProcessMetrics()
+        self._node_metrics = self.metrics.part(StorageMetrics)
+        if config.metrics_listen is not None:
+            self._add_metrics_listener(config.metrics_listen)
         #: the bound port (known once the service started)
         self.port: int | None = None
         self.store: DiskChunkStore | None = None
@@ -150,6 +160,7 @@ class StorageNodeService(MultiService):
             max_chunk_size=config.max_chunk_size,
             capacity=config.capacity,
             fsync=config.fsync,
+            on_sync=self._node_metrics.sync_timer(config.node_id),
         )
         try:
             store.open()
@@ -161,7 +172,7 @@ class StorageNodeService(MultiService):
                 put_idle_timeout=config.put_idle_timeout,
                 max_concurrent_calls=config.max_concurrent_calls,
             )
-            add_storage_servicer(servicer, server)
+            add_storage_servicer(servicer, server, metrics=self._node_metrics)
             target = (
                 f"[{config.host}]:{config.port}"
                 if ":" in config.host
@@ -178,6 +189,7 @@ class StorageNodeService(MultiService):
             self._executor.shutdown(wait=False)
             raise
         self.store, self._server, self.port = store, server, port
+        self._node_metrics.add_node(config.node_id, store, servicer.calls)
         if config.scrub_rate:
             self.scrubber = Scrubber(
                 store,
@@ -189,6 +201,24 @@ class StorageNodeService(MultiService):
                 fsync=config.fsync,
             )
             self.scrubber.service().setServiceParent(self)
+
+    def _add_metrics_listener(self, endpoint: str) -> None:
+        """Serve the process's metrics on ``endpoint`` while the node runs (a child service)."""
+        from twisted.internet.endpoints import serverFromString
+        from twisted.web.resource import Resource
+        from twisted.web.server import Site
+
+        root = Resource()
+        root.putChild(b"metrics", MetricsPage(self.metrics))  # type: ignore[arg-type]
+        listener = ListenerService("metrics", serverFromString(self._reactor, endpoint),
+                                   Site(root, reactor=self._reactor))
+        listener.setServiceParent(self)
+        listener.listening.addCallbacks(
+            lambda port: log.info("s3node storage {node_id} metrics listening on {where}",
+                                  node_id=self.config.node_id,
+                                  where=describe_address(port.getHost())),
+            lambda f: log.failure("storage node {node_id}: no metrics listener on {endpoint}",
+                                  f, node_id=self.config.node_id, endpoint=endpoint))
 
     def privilegedStartService(self) -> None:
         """Open the data dir and bind the port."""
@@ -250,14 +280,18 @@ class StorageNodeService(MultiService):
             # Let cancelled puts finish removing their temp files.
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
         if store is not None:
+            self._node_metrics.remove_node(self.config.node_id)
             store.close()
         log.info("storage node {node_id} stopped", node_id=self.config.node_id)
         children_stopped.result()  # a child's failure, once everything is cleaned up
 
 
-def make_storage_service(config: StorageConfig, reactor: Any) -> StorageNodeService:
+def make_storage_service(
+    config: StorageConfig, reactor: Any, *, metrics: ProcessMetrics | None = None
+) -> StorageNodeService:
     """
-    The service tree of one storage node.
+    The service tree of one storage node, counting into ``metrics`` (the
+    process's; a new one when ``None``: ``twistd s3node storage``).
 
     Checksum algorithms (built-in and from plugins) are resolved here, once,
     and glibc's allocator is tuned for streaming (:func:`tune_malloc`).
@@ -265,4 +299,5 @@ def make_storage_service(config: StorageConfig, reactor: Any) -> StorageNodeServ
     from s3node.plugins import checksum_algorithms, get_plugin_manager
 
     tune_malloc()
-    return StorageNodeService(config, reactor, algorithms=checksum_algorithms(get_plugin_manager()))
+    return StorageNodeService(config, reactor, algorithms=checksum_algorithms(get_plugin_manager()),
+                              metrics=metrics if metrics is not None else ProcessMetrics())

@@ -31,6 +31,7 @@ from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.errors import InvalidRequest, PutStalled, S3NodeError
 from s3node.storage.errors import ERROR_CODE_KEY, status_for
 from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
+from s3node.storage.metrics import StorageMetrics
 from s3node.storage.quarantine import QuarantineStore
 from s3node.storage.types import ChunkInfo, QuarantineEntry
 
@@ -111,14 +112,25 @@ _METHODS: dict[str, tuple[Callable[..., Any], Any, Any]] = {
 _SERVICE = "s3node.storage.v1.Storage"
 
 
-def add_storage_servicer(servicer: StorageServicer, server: Any) -> None:
+def add_storage_servicer(
+    servicer: StorageServicer, server: Any, *, metrics: StorageMetrics | None = None
+) -> None:
     """
     Serve ``servicer`` on ``server`` (as the generated ``add_StorageServicer_to_server``
-    does), answering requests protobuf cannot decode with ``INVALID_ARGUMENT``.
+    does), answering requests protobuf cannot decode with ``INVALID_ARGUMENT``;
+    with ``metrics``, every call is counted and timed.
     """
+
+    def behaviour(name: str, make: Any) -> Any:
+        method = getattr(servicer, name)
+        if metrics is None:
+            return method
+        return metrics.instrument(servicer.node_id, name, method,
+                                  stream_request=make is grpc.stream_unary_rpc_method_handler)
+
     handlers = {
         name: make(
-            getattr(servicer, name),
+            behaviour(name, make),
             request_deserializer=_tolerant(request),
             response_serializer=response.SerializeToString,
         )
@@ -241,7 +253,7 @@ class StorageServicer(pb_grpc.StorageServicer):
         version: str = s3node.__version__,
     ):
         self._store = store
-        self._node_id = node_id
+        self.node_id = node_id
         self._version = version
         self._idle = IdleTimeout(clock, put_idle_timeout)
         self.calls = CallLimiter(max_concurrent_calls, "--max-concurrent-calls")
@@ -372,7 +384,7 @@ class StorageServicer(pb_grpc.StorageServicer):
             _decodable(request)
             usage = await self._store.usage()
             return pb.HealthResponse(
-                node_id=self._node_id,
+                node_id=self.node_id,
                 capacity=usage.capacity,
                 used=usage.used,
                 free=usage.free,

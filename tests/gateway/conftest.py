@@ -42,8 +42,8 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     # pytest-twisted has installed the asyncio reactor.
     from twisted.internet import reactor
 
+    from s3node.gateway.access import ObservedSite
     from s3node.gateway.assemble import assemble_gateway
-    from s3node.gateway.streaming import StreamingSite
 
     store = MemoryMetadataStore(clock=reactor)
     nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, node_count + 1)}
@@ -60,7 +60,7 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
                            reconcile_interval=3600, **settings)
     gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
     await gateway.pool.start()
-    site = StreamingSite(gateway.resource(), reactor)
+    site = ObservedSite(gateway.resource(), reactor, metrics=gateway.metrics)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
     url = f"http://127.0.0.1:{port.getHost().port}"
     return Running(gateway, store, nodes, url, port), pool
@@ -73,9 +73,14 @@ async def running_gateway(**settings: Any) -> AsyncIterator[Running]:
     try:
         yield running
     finally:
-        await running.port.stopListening()
-        await running.gateway.close(grace=1.0)
-        pool.stop()
+        await stop_gateway(running, pool)
+
+
+async def stop_gateway(running: Running, pool: ThreadPool) -> None:
+    """Stop what :func:`start_gateway` started."""
+    await running.port.stopListening()
+    await running.gateway.close(grace=1.0)
+    pool.stop()
 
 
 @pytest_twisted.async_yield_fixture

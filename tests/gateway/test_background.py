@@ -168,3 +168,47 @@ async def test_health_check_survives_a_database_outage():
     assert [n.node_id for n in pool.live_nodes()] == ["n2", "n3"]
     await checks.stopService()
     await pool.close()
+
+
+def test_periodic_keeps_ticking_after_a_run_that_ends_at_once():
+    """A run that ends without waiting for anything (the database failed at once) does
+    not stop the next ticks: each interval runs the job again."""
+    from s3node.gateway.periodic import Periodic
+
+    clock = Clock()
+    runs = []
+
+    async def job() -> None:
+        runs.append(clock.seconds())
+        raise RuntimeError("the database does not answer")
+
+    periodic = Periodic("job", job, clock, 1)
+    periodic.startService()
+    for _ in range(3):
+        clock.advance(1)
+    assert runs == [1, 2, 3]
+    periodic.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweeper_sweeps_again_after_a_database_outage():
+    """The sweeper, whose rounds fail at once while the database is down, sweeps again
+    on the first interval after it is back."""
+    from s3node.gateway.sweeper import Sweeper
+
+    clock = Clock()
+    store = MemoryMetadataStore(clock=clock)
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    failed = await add_file(store, nodes, "failed")
+    sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600)
+    service = sweeper.service()
+    service.startService()
+    store.down = True
+    clock.advance(30)
+    clock.advance(30)
+    store.down = False
+    clock.advance(30)
+    await poll_until(lambda: failed.file_id not in store.files, what="the file to be swept")
+    await service.stopService()
+    await pool.close()

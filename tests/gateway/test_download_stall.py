@@ -96,12 +96,11 @@ def pipeline(clock: Clock, *nodes: FakeNode) -> Any:
     from s3node.plugins import checksum_algorithms, get_plugin_manager
 
     by_address = {f"{n.node_id}:1": n for n in nodes}
-    pool = NodePool(MemoryMetadataStore(clock=clock),
-                    [NodeRecord(n.node_id, f"{n.node_id}:1") for n in nodes],
+    store = MemoryMetadataStore(clock=clock)
+    pool = NodePool(store, [NodeRecord(n.node_id, f"{n.node_id}:1") for n in nodes],
                     by_address.__getitem__, clock, health_interval=5)
     algorithms = checksum_algorithms(get_plugin_manager())
-    return DownloadPipeline(MemoryMetadataStore(clock=clock), pool, algorithms.__getitem__,
-                            lambda f, *a: succeed(f(*a)),
+    return DownloadPipeline(store, pool, algorithms.__getitem__, lambda f, *a: succeed(f(*a)),
                             clock=clock, write_timeout=TIMEOUT)
 
 

@@ -96,7 +96,8 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
                              on_fatal=lambda: fatal.append(True))
     service.startService()
     await poll_until(lambda: service.listening_port is not None, what="the gateway to listen")
-    assert [child.name for child in service] == ["health checks", "sweeper", "reconciler", "http"]
+    assert [child.name for child in service] == [
+        "health checks", "sweeper", "reconciler", "durability figures", "http"]
     store = service._store
 
     body, headers = form(b"u" * 2500)

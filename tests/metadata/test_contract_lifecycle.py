@@ -11,7 +11,14 @@ from twisted.internet.task import Clock
 
 from s3node.errors import Conflict, FileNotFound, InvalidRequest, NodeNotFound
 from s3node.interfaces import MetadataStore
-from s3node.records import FileStatus, NodeRecord, NodeState, ReplicaRecord, ReplicaState
+from s3node.records import (
+    DurabilityCounts,
+    FileStatus,
+    NodeRecord,
+    NodeState,
+    ReplicaRecord,
+    ReplicaState,
+)
 
 STORED = ReplicaState.STORED
 
@@ -171,3 +178,33 @@ async def test_under_replicated_chunks(store: MetadataStore) -> None:
     assert healthy.file_id in {c.file_id for c in three}
     assert len(await store.under_replicated_chunks(target=3, limit=2)) == 2
     assert await store.under_replicated_chunks(target=1, limit=100) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_durability_counts(store: MetadataStore) -> None:
+    """
+    Chunks of completed files are counted by their stored replicas (missing and
+    corrupt ones don't count; unfinished files' chunks are left out), and files by status.
+    """
+    assert await store.durability_counts() == DurabilityCounts({}, {})
+    await upload(store, chunks=2, nodes=("n1", "n2"))
+    weak = await upload(store, chunks=3, nodes=("n1", "n2"))
+    await store.set_replica_state(
+        file_id=weak.file_id, index=1, node_id="n2", state=ReplicaState.CORRUPT
+    )
+    for node_id in ("n1", "n2"):
+        await store.set_replica_state(
+            file_id=weak.file_id, index=2, node_id=node_id, state=ReplicaState.MISSING
+        )
+    await upload(store, chunks=1, nodes=("n1",), complete=False)
+    failed = await upload(store, chunks=1, complete=False)
+    await store.fail_file(failed.file_id)
+    deleted = await upload(store, chunks=1)
+    await store.start_delete(deleted.file_id)
+
+    counts = await store.durability_counts()
+    assert counts.chunks_by_stored_replicas == {2: 3, 1: 1, 0: 1}
+    assert counts.files_by_status == {
+        FileStatus.COMPLETED: 2, FileStatus.UPLOADING: 1, FileStatus.FAILED: 1,
+        FileStatus.DELETING: 1,
+    }

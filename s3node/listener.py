@@ -1,7 +1,8 @@
 """
 :class:`ListenerService`: listen on a Twisted server endpoint while the service runs.
 
-The role's services add one as a child once what it serves is ready; it
+The role's services (the gateway's HTTP listener, a storage node's metrics
+listener) add one as a child once what it serves is ready; it
 starts listening when it starts, and stops listening (open connections go on)
 when it stops, before its siblings.  :attr:`ListenerService.listening` fires
 with the listening port, so the role can log where it listens.
