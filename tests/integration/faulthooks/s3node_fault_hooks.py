@@ -62,13 +62,13 @@ def _install() -> None:
 
     async def PutChunk(self: Any, request_iterator: Any, context: Any) -> Any:
         reply = await put(self, request_iterator, context)
-        if _consume("lose-put-reply", f"{self._node_id} {reply.chunk_id}"):
-            _LOST_DELETES.add((self._node_id, reply.chunk_id))
+        if _consume("lose-put-reply", f"{self.node_id} {reply.chunk_id}"):
+            _LOST_DELETES.add((self.node_id, reply.chunk_id))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "reply lost (fault hook)")
         return reply
 
     async def DeleteChunk(self: Any, request: Any, context: Any) -> Any:
-        key = (self._node_id, getattr(request, "chunk_id", ""))
+        key = (self.node_id, getattr(request, "chunk_id", ""))
         if key in _LOST_DELETES:
             _LOST_DELETES.discard(key)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "request lost (fault hook)")
