@@ -199,6 +199,11 @@ class StorageConfig:
     put_idle_timeout: float = 30.0
     #: calls served at once, Health aside; more are refused at once (RESOURCE_EXHAUSTED)
     max_concurrent_calls: int = 64
+    #: bytes a second the background scrubber reads to re-verify chunks; 0 turns it off
+    scrub_rate: int = 8 * MiB
+    #: seconds from the start of one full scrub pass to the start of the next
+    #: (a pass that takes longer is followed at once by the next)
+    scrub_interval: float = 7 * 24 * 3600.0
     #: a Twisted server endpoint description for the Prometheus metrics page
     #: (``/metrics``); ``None``: no metrics listener
     metrics_listen: str | None = None
@@ -268,3 +273,6 @@ class StandaloneConfig:
     #: filled in at start-up
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     fsync: bool = True
+    #: every node's scrubber (see :class:`StorageConfig`)
+    scrub_rate: int = StorageConfig.scrub_rate
+    scrub_interval: float = StorageConfig.scrub_interval

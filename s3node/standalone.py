@@ -40,7 +40,8 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
         node_id = f"node-{i}"
         service = make_storage_service(
             StorageConfig(host="127.0.0.1", port=0, data_dir=config.data_dir / node_id,
-                          node_id=node_id, fsync=config.fsync),
+                          node_id=node_id, fsync=config.fsync, scrub_rate=config.scrub_rate,
+                          scrub_interval=config.scrub_interval),
             reactor, metrics=metrics,
         )
         service.setServiceParent(top)

@@ -51,6 +51,19 @@ class _RoleOptions(usage.Options):
         raise NotImplementedError
 
 
+_SCRUB_PARAMETERS: list[list[Any]] = [
+    ["scrub-rate", None, format_size(StorageConfig.scrub_rate),
+     "Bytes a second the background scrubber re-reads to verify chunks (0: no scrubbing)."],
+    ["scrub-interval", None, format_seconds(StorageConfig.scrub_interval),
+     "Seconds from the start of one full scrub pass to the start of the next."],
+]
+
+
+def _scrub_settings(opts: usage.Options) -> tuple[int, float]:
+    """``--scrub-rate`` and ``--scrub-interval``, parsed (storage and standalone take both)."""
+    return parse_size(opts["scrub-rate"]), parse_seconds(opts["scrub-interval"], "--scrub-interval")
+
+
 class StorageOptions(_RoleOptions):
     """``twistd s3node storage``: a gRPC storage node."""
 
@@ -69,6 +82,7 @@ class StorageOptions(_RoleOptions):
          "Seconds a put stream may send nothing before it is cancelled."],
         ["max-concurrent-calls", None, str(StorageConfig.max_concurrent_calls),
          "Calls served at once (Health aside); more are refused."],
+        *_SCRUB_PARAMETERS,
         ["metrics-listen", None, None,
          ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
           "at /metrics (default: none).")],
@@ -85,6 +99,7 @@ class StorageOptions(_RoleOptions):
         shutdown_grace = parse_seconds(self["shutdown-grace"], "--shutdown-grace")
         put_idle_timeout = parse_seconds(self["put-idle-timeout"], "--put-idle-timeout")
         max_calls = parse_positive_int(self["max-concurrent-calls"], "--max-concurrent-calls")
+        scrub_rate, scrub_interval = _scrub_settings(self)
         metrics_listen = (parse_server_endpoint(self["metrics-listen"], "--metrics-listen")
                           if self["metrics-listen"] else None)
         # Last, once every other option is known good: this may create the
@@ -105,6 +120,8 @@ class StorageOptions(_RoleOptions):
             shutdown_grace=shutdown_grace,
             put_idle_timeout=put_idle_timeout,
             max_concurrent_calls=max_calls,
+            scrub_rate=scrub_rate,
+            scrub_interval=scrub_interval,
             metrics_listen=metrics_listen,
         )
 
@@ -234,6 +251,7 @@ class StandaloneOptions(_RoleOptions):
         ["nodes", "n", str(StandaloneConfig.node_count), "How many storage nodes to run."],
         ["db", None, None, f"{_DB_HELP} (default: SQLite in --data-dir)"],
         *_GATEWAY_PARAMETERS,
+        *_SCRUB_PARAMETERS,
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."]]
 
@@ -242,6 +260,7 @@ class StandaloneOptions(_RoleOptions):
         node_count = parse_positive_int(self["nodes"], "--nodes")
         db = parse_db_url(self["db"]) if self["db"] else f"sqlite:{data_dir / 'metadata.sqlite3'}"
         gateway = _check_gateway(_gateway_config(self, db, ()))
+        scrub_rate, scrub_interval = _scrub_settings(self)
         replicas = gateway.replicas if gateway.replicas is not None else min(2, node_count)
         if replicas > node_count:
             raise ConfigurationError(f"--replicas {replicas} needs at least that many --nodes")
@@ -253,6 +272,8 @@ class StandaloneOptions(_RoleOptions):
             # one gateway per machine: it takes its own background lease back at once
             gateway=replace(gateway, replicas=replicas, holder_id="standalone"),
             fsync=not self["no-fsync"],
+            scrub_rate=scrub_rate,
+            scrub_interval=scrub_interval,
         )
 
 

@@ -150,6 +150,23 @@ def test_sqlite_synchronous_defaults_to_full(role: list[str]) -> None:
     assert "power cut can undo the last acknowledged uploads" in help_text
 
 
+@pytest.mark.parametrize("role", [["storage", "--node-id", "n1"], ["standalone"]])
+def test_scrub_options(role: list[str]) -> None:
+    """``--scrub-rate`` (a size; 0 turns the scrubber off) and ``--scrub-interval``
+    reach the config, default to 8 MiB/s and 7 days, and --help shows those defaults."""
+    config = parse(*role, "--scrub-rate", "0", "--scrub-interval", "3600").subOptions.config
+    assert (config.scrub_rate, config.scrub_interval) == (0, 3600.0)
+    default = parse(*role).subOptions
+    assert (default.config.scrub_rate, default.config.scrub_interval) == (8 * MiB, 604800.0)
+    help_text = " ".join(str(default).split())
+    assert "--scrub-rate" in help_text and "[default: 8MiB]" in help_text
+    assert "--scrub-interval" in help_text and "[default: 604800]" in help_text
+    with pytest.raises(usage.UsageError, match="--scrub-interval must be more than 0"):
+        parse(*role, "--scrub-interval", "0")
+    with pytest.raises(usage.UsageError, match="not a size"):
+        parse(*role, "--scrub-rate", "fast")
+
+
 def _twistd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *args],

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from s3node._aio import aio
@@ -27,6 +27,8 @@ from s3node.listener import ListenerService, describe_address
 from s3node.metrics import MetricsPage, ProcessMetrics
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
+from s3node.storage.scrubber import Scrubber
+from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
 
 __all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service", "tune_malloc"]
@@ -96,6 +98,11 @@ class StorageNodeService(MultiService):
     gives in-flight ones ``config.shutdown_grace`` seconds, cancels the rest
     (their temp files are removed), drains the executor and unlocks the data
     dir.
+
+    Its child services start once the store is open and stop before the
+    executor and the store go: the metrics listener (with
+    ``config.metrics_listen``) and the scrubber (:mod:`s3node.storage.scrubber`),
+    added when the store opens unless ``config.scrub_rate`` is 0.
     """
 
     def __init__(
@@ -118,6 +125,8 @@ class StorageNodeService(MultiService):
         #: the bound port (known once the service started)
         self.port: int | None = None
         self.store: DiskChunkStore | None = None
+        #: the background scrubber (``None`` until started, or with ``scrub_rate`` 0)
+        self.scrubber: Scrubber | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._server: grpc.aio.Server | None = None
         self._listening: Deferred[int] | None = None
@@ -181,6 +190,17 @@ class StorageNodeService(MultiService):
             raise
         self.store, self._server, self.port = store, server, port
         self._node_metrics.add_node(config.node_id, store, servicer.calls)
+        if config.scrub_rate:
+            self.scrubber = Scrubber(
+                store,
+                clock=self._reactor,
+                executor=self._executor,
+                checkpoint=config.data_dir / CHECKPOINT_NAME,
+                rate=config.scrub_rate,
+                interval=config.scrub_interval,
+                fsync=config.fsync,
+            )
+            self.scrubber.service().setServiceParent(self)
 
     def _add_metrics_listener(self, endpoint: str) -> None:
         """Serve the process's metrics on ``endpoint`` while the node runs (a child service)."""
@@ -237,12 +257,10 @@ class StorageNodeService(MultiService):
 
     def stopService(self) -> Deferred[None]:
         """Stop accepting calls, let in-flight ones finish within the grace period, clean up."""
-        children = super().stopService()
-        stopped = aio(self._stop())
-        d = DeferredList([children or succeed(None), stopped], fireOnOneErrback=True)
-        return d.addCallback(lambda _: None)
+        children = super().stopService() or succeed(None)
+        return aio(self._stop(children))
 
-    async def _stop(self) -> None:
+    async def _stop(self, children: Deferred[Any]) -> None:
         server, executor, store = self._server, self._executor, self.store
         self._server = None
         if server is not None:
@@ -252,6 +270,12 @@ class StorageNodeService(MultiService):
                 grace=self.config.shutdown_grace,
             )
             await server.stop(self.config.shutdown_grace)
+        # The children (the scrubber) use the executor and the store until they stopped.
+        children_stopped = children.asFuture(asyncio.get_running_loop())
+        await asyncio.wait({children_stopped})
+        if self.scrubber is not None:
+            self.removeService(self.getServiceNamed("scrubber"))  # a restart adds a new one
+            self.scrubber = None
         if executor is not None:
             # Let cancelled puts finish removing their temp files.
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
@@ -259,6 +283,7 @@ class StorageNodeService(MultiService):
             self._node_metrics.remove_node(self.config.node_id)
             store.close()
         log.info("storage node {node_id} stopped", node_id=self.config.node_id)
+        children_stopped.result()  # a child's failure, once everything is cleaned up
 
 
 def make_storage_service(

@@ -27,5 +27,6 @@ def test_core_imports_neither_twisted_nor_grpc() -> None:
         "s3node.core.ids",
         "s3node.core.placement",
         "s3node.core.ranges",
+        "s3node.core.ratelimit",
     } <= set(report["modules"])
     assert report["bad"] == []

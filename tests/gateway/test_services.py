@@ -47,6 +47,21 @@ def test_standalone_service_tree(tmp_path):
     assert gateway.config.replicas == 2
 
 
+def test_standalone_nodes_scrub_as_told(tmp_path):
+    """``standalone --scrub-rate --scrub-interval`` set every in-process node's scrubber."""
+    from twisted.internet import reactor
+
+    from s3node.standalone import make_standalone_service
+    from s3node.storage.service import StorageNodeService
+
+    options = parse("standalone", "--data-dir", str(tmp_path), "--scrub-rate", "1MiB",
+                    "--scrub-interval", "60")
+    top = make_standalone_service(options.subOptions.config, reactor)
+    storage = [c for c in top if isinstance(c, StorageNodeService)]
+    assert len(storage) == 3
+    assert {(s.config.scrub_rate, s.config.scrub_interval) for s in storage} == {(1024**2, 60.0)}
+
+
 @pytest_twisted.ensureDeferred
 async def test_gateway_service_runs_its_workers_and_listener_as_children_and_stops_in_order():
     """

@@ -94,6 +94,14 @@ def tiny_fs(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
+def open_disk_store(root, algorithms, executor, **options) -> DiskChunkStore:
+    """An open disk store under ``root`` (chunks up to 64 MiB unless ``options`` say otherwise)."""
+    options.setdefault("max_chunk_size", 64 * 1024 * 1024)
+    store = DiskChunkStore(root, algorithms=algorithms, executor=executor, **options)
+    store.open()
+    return store
+
+
 @pytest.fixture
 def fake_disk_store(tmp_path, algorithms, executor):
     """

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from storage.conftest import WORKERS
+from storage.conftest import open_disk_store as _store
 from support.aio import aio_test
 from support.chunks import aiter_of, collect, new_chunk, sha256_hex
 from support.waiting import DEFAULT_TIMEOUT, poll_until, within
@@ -25,13 +26,6 @@ from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.locks import KeyedLocks
 
 MiB = 1024 * 1024
-
-
-def _store(root, algorithms, executor, **kw) -> DiskChunkStore:
-    kw.setdefault("max_chunk_size", 64 * MiB)
-    store = DiskChunkStore(root, algorithms=algorithms, executor=executor, **kw)
-    store.open()
-    return store
 
 
 @pytest.fixture
