@@ -263,6 +263,14 @@ class StorageNodeService(MultiService):
     async def _stop(self, children: Deferred[Any]) -> None:
         server, executor, store = self._server, self._executor, self.store
         self._server = None
+        starting = self._listening
+        if server is not None and starting is not None and not starting.called:
+            # grpc.aio crashes the process (SIGSEGV) when a server is stopped
+            # while its start is still under way (a SIGTERM during start-up):
+            # let the start finish, or fail, first.
+            started: Deferred[None] = Deferred()
+            starting.addBoth(lambda result: started.callback(None) or result)
+            await asyncio.wait({started.asFuture(asyncio.get_running_loop())})
         if server is not None:
             log.info(
                 "storage node {node_id} stopping (grace {grace}s)",

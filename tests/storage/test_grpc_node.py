@@ -5,6 +5,10 @@ port and the real StorageClient (or the raw stub, to see exact statuses).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import grpc
 import pytest
 import pytest_twisted
@@ -348,3 +352,41 @@ async def test_a_failing_frame_source_raises_its_own_error(node):
     await poll_until(lambda: not list(node.store.layout.tmp.iterdir()),
                      what="the node to remove the cancelled put's temp file")
     assert list(node.store.layout.tmp.iterdir()) == []
+
+
+_STOP_WHILE_STARTING = """
+import pathlib, sys
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor
+from s3node.config import StorageConfig
+from s3node.storage.service import make_storage_service
+
+service = make_storage_service(StorageConfig(
+    host="127.0.0.1", port=0, data_dir=pathlib.Path(sys.argv[1]), node_id="n1", fsync=False),
+    reactor)
+outcome = []
+
+def go():
+    service.startService()
+    stopped = service.stopService()  # in the same turn: the gRPC server is still starting
+    stopped.addBoth(lambda result: (outcome.append(result), reactor.stop()))
+
+reactor.callWhenRunning(go)
+reactor.run()
+print("stopped cleanly" if outcome == [None] else f"stopped with {outcome!r}")
+"""
+
+
+def test_a_node_stopped_while_starting_stops_cleanly(tmp_path: Path) -> None:
+    """
+    A storage node told to stop while its gRPC server is still starting (a
+    SIGTERM during start-up) lets the start finish, then stops cleanly; it used
+    to crash the process with a segmentation fault (run in a child process).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _STOP_WHILE_STARTING, str(tmp_path / "node")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert "stopped cleanly" in result.stdout
