@@ -269,7 +269,12 @@ class StorageNodeService(MultiService):
             # while its start is still under way (a SIGTERM during start-up):
             # let the start finish, or fail, first.
             started: Deferred[None] = Deferred()
-            starting.addBoth(lambda result: started.callback(None) or result)
+
+            def ended(result: Any) -> Any:
+                started.callback(None)
+                return result
+
+            starting.addBoth(ended)
             await asyncio.wait({started.asFuture(asyncio.get_running_loop())})
         if server is not None:
             log.info(
