@@ -57,6 +57,8 @@ class _Node:
     store: Any
     calls: Any
     usage: StoreUsage | None = None
+    #: the node's :class:`~s3node.storage.scrubber.Scrubber`, if it scrubs
+    scrubber: Any = None
 
 
 class StorageMetrics(MetricsPart):
@@ -90,9 +92,9 @@ class StorageMetrics(MetricsPart):
         self._nodes: dict[str, _Node] = {}
         r.register(StorageState(self._nodes))
 
-    def add_node(self, node_id: str, store: Any, calls: Any) -> None:
-        """Read ``store``'s usage and ``calls`` (its call limiter) at each scrape."""
-        self._nodes[node_id] = _Node(store, calls)
+    def add_node(self, node_id: str, store: Any, calls: Any, scrubber: Any = None) -> None:
+        """Read ``store``'s usage, ``calls`` (its call limiter) and ``scrubber``'s pass at each scrape."""
+        self._nodes[node_id] = _Node(store, calls, scrubber=scrubber)
 
     def remove_node(self, node_id: str) -> None:
         """Stop reporting the state of ``node_id`` (it stopped)."""
@@ -233,3 +235,20 @@ class StorageState(Collector):
         yield _gauge("s3node_storage_calls_in_flight",
                      "Calls being served (Health aside), out of --max-concurrent-calls",
                      [(n, node.calls.in_use) for n, node in nodes])
+        passes = [(n, node.scrubber.progress) for n, node in nodes
+                  if node.scrubber is not None and node.scrubber.progress is not None]
+        for name, what, field in (
+            ("s3node_storage_scrub_chunks_verified",
+             "Chunks the scrubber's current (or last) pass found intact", "chunks_verified"),
+            ("s3node_storage_scrub_bytes_verified",
+             "Bytes the scrubber's current (or last) pass read and hashed", "bytes_verified"),
+            ("s3node_storage_scrub_corrupt_found",
+             "Chunks the scrubber's current (or last) pass found corrupt (and quarantined)",
+             "corrupt_found"),
+            ("s3node_storage_scrub_pass_started_timestamp_seconds",
+             "When the scrubber's current (or last) pass started", "started"),
+        ):
+            yield _gauge(name, what, [(n, getattr(p, field)) for n, p in passes])
+        yield _gauge("s3node_storage_scrub_pass_finished_timestamp_seconds",
+                     "When the scrubber's last pass ended",
+                     [(n, p.finished) for n, p in passes if p.finished is not None])

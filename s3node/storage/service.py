@@ -189,7 +189,6 @@ class StorageNodeService(MultiService):
             self._executor.shutdown(wait=False)
             raise
         self.store, self._server, self.port = store, server, port
-        self._node_metrics.add_node(config.node_id, store, servicer.calls)
         if config.scrub_rate:
             self.scrubber = Scrubber(
                 store,
@@ -201,6 +200,7 @@ class StorageNodeService(MultiService):
                 fsync=config.fsync,
             )
             self.scrubber.service().setServiceParent(self)
+        self._node_metrics.add_node(config.node_id, store, servicer.calls, self.scrubber)
 
     def _add_metrics_listener(self, endpoint: str) -> None:
         """Serve the process's metrics on ``endpoint`` while the node runs (a child service)."""

@@ -135,3 +135,38 @@ def test_one_registry_per_process_object() -> None:
     assert first.part(StorageMetrics) is not second.part(StorageMetrics)
     first.part(StorageMetrics).calls.labels("n", "Health", "OK").inc()
     assert parse(_text(second.part(StorageMetrics))).sum("s3node_storage_calls_total") == 0
+
+
+def test_scrub_gauges_follow_the_scrubbers_pass() -> None:
+    """
+    A node's scrub gauges show its scrubber's pass as it goes (chunks and bytes
+    verified, corrupt found, when it started) and when it finished; a node
+    without a scrubber has none.
+    """
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+
+    from s3node.storage.scrubcheckpoint import ScrubPass
+
+    metrics = StorageMetrics()
+    scrubber = SimpleNamespace(progress=ScrubPass(started=1000.0))
+    calls = SimpleNamespace(in_use=0)
+    metrics.add_node("node-a", store=None, calls=calls, scrubber=scrubber)
+    metrics.add_node("node-b", store=None, calls=calls)
+
+    def value(name: str, node: str = "node-a") -> float | None:
+        return parse(generate_latest(metrics.registry)).values.get(
+            (name, frozenset({("node", node)})))
+
+    assert value("s3node_storage_scrub_bytes_verified") == 0
+    scrubber.progress.chunks_verified, scrubber.progress.bytes_verified = 3, 3 * 2**20
+    scrubber.progress.corrupt_found = 1
+    assert value("s3node_storage_scrub_chunks_verified") == 3
+    assert value("s3node_storage_scrub_bytes_verified") == 3 * 2**20
+    assert value("s3node_storage_scrub_corrupt_found") == 1
+    assert value("s3node_storage_scrub_pass_started_timestamp_seconds") == 1000.0
+    assert value("s3node_storage_scrub_pass_finished_timestamp_seconds") is None
+    scrubber.progress.finished = 1500.0
+    assert value("s3node_storage_scrub_pass_finished_timestamp_seconds") == 1500.0
+    assert value("s3node_storage_scrub_bytes_verified", "node-b") is None
