@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -35,7 +35,7 @@ from s3node.errors import ChunkNotFound, describe
 from s3node.gateway.lease import Lease
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.periodic import Periodic
+from s3node.gateway.worker import LeasedWorker
 from s3node.interfaces import MetadataStore, NodeClient
 from s3node.records import FileStatus, NodeReplica, ReplicaState
 
@@ -66,8 +66,10 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
 
 
-class Reconciler:
+class Reconciler(LeasedWorker):
     """Compare each node's chunks with the metadata, and act on the difference."""
+
+    name = "reconciler"
 
     def __init__(
         self,
@@ -80,19 +82,14 @@ class Reconciler:
         grace: float,
         metrics: GatewayMetrics | None = None,
     ) -> None:
-        self._store = store
-        self._pool = pool
-        self._clock = clock
-        self._lease = lease
+        super().__init__(store, pool, clock, lease, interval=interval, metrics=metrics)
         self._grace = grace
-        self._interval = interval
-        self._metrics = metrics if metrics is not None else GatewayMetrics()
         #: the reports of the last pass, by node
         self.last: dict[str, ReconcileReport] = {}
 
-    def service(self) -> Periodic:
-        """A service that reconciles every ``interval`` seconds (the first time one interval on)."""
-        return Periodic("reconciler", self.reconcile, self._clock, self._interval)
+    async def run(self) -> list[ReconcileReport]:
+        """The periodic job: :meth:`reconcile`."""
+        return await self.reconcile()
 
     async def reconcile(self) -> list[ReconcileReport]:
         """One pass over every live node, if this gateway holds the lease."""
@@ -252,6 +249,3 @@ class Reconciler:
         rows = await self._store.node_replicas(
             node_id=node_id, after=chunk_id[:-1], upto=chunk_id, limit=PAGE)
         return any(row.chunk_id == chunk_id for row in rows)
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]

@@ -23,7 +23,7 @@ See ``docs/durability.md``.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.interfaces import IReactorTime
@@ -34,7 +34,7 @@ from s3node.errors import ChunkNotFound, FileNotFound, S3NodeError, describe
 from s3node.gateway.lease import Lease
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.periodic import Periodic
+from s3node.gateway.worker import LeasedWorker
 from s3node.interfaces import MetadataStore
 from s3node.records import ChunkRecord, FileWithChunks, ReplicaRecord
 
@@ -57,8 +57,10 @@ def backoff(attempts: int, interval: float) -> float:
     return float(min(MAX_BACKOFF, interval * 2 ** min(attempts - 1, 30)))
 
 
-class Sweeper:
+class Sweeper(LeasedWorker):
     """Delete what failed, deleted and abandoned uploads left on the nodes."""
+
+    name = "sweeper"
 
     def __init__(
         self,
@@ -71,23 +73,15 @@ class Sweeper:
         stale_after: float,
         metrics: GatewayMetrics | None = None,
     ) -> None:
-        self._store = store
-        self._pool = pool
-        self._clock = clock
-        self._lease = lease
-        self._interval = interval
+        super().__init__(store, pool, clock, lease, interval=interval, metrics=metrics)
         self._stale_after = stale_after
         self._limit = DeferredSemaphore(PARALLEL)
-        self._metrics = metrics if metrics is not None else GatewayMetrics()
         #: files removed since start-up
         self.swept = 0
 
-    def service(self) -> Periodic:
-        """A service that sweeps every ``interval`` seconds (the first time one interval on)."""
-        return Periodic("sweeper", self.sweep, self._clock, self._interval)
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
+    async def run(self) -> int:
+        """The periodic job: :meth:`sweep`."""
+        return await self.sweep()
 
     async def sweep(self) -> int:
         """One round, if this gateway holds the lease; return how many files were removed."""
