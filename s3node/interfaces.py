@@ -16,7 +16,7 @@ imported for type checking only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -28,10 +28,14 @@ from s3node.records import (
     FileRecord,
     FileStatus,
     FileWithChunks,
+    NodeAdmin,
     NodeRecord,
     NodeReplica,
     NodeState,
+    NodeUsage,
     PlacementNode,
+    RepairReason,
+    RepairTask,
     ReplicaState,
 )
 
@@ -240,11 +244,63 @@ class MetadataStore(Protocol):
         capacity: int | None = None,
         used: int | None = None,
         last_seen: datetime | None = None,
+        now: datetime | None = None,
     ) -> None:
-        """Record the outcome of a health check."""
+        """
+        Record the outcome of a health check.  ``down_since`` follows
+        ``state``: a node found ``down`` keeps the ``down_since`` it has, or
+        gets ``now`` (when given) if it had none; a node found ``active`` has
+        it cleared.  ``capacity``, ``used`` and ``last_seen`` change only when
+        given.  A node that is not registered (forgotten meanwhile) is not an
+        error: nothing changes.
+        """
 
     async def list_nodes(self) -> Sequence[NodeRecord]:
         """Every registered node, ordered by id."""
+
+    async def add_node(self, node: NodeRecord) -> NodeRecord:
+        """
+        Register a new node (``POST /nodes``) with ``node``'s address, weight
+        and zone, state ``active``, admin ``active``; return it as stored.
+
+        :raises s3node.errors.Conflict: a node with that id is registered
+            (``upsert_node`` is the seeding form that updates instead).
+        """
+
+    async def get_node(self, node_id: str) -> NodeRecord:
+        """
+        One registered node.
+
+        :raises s3node.errors.NodeNotFound: no node has that id.
+        """
+
+    async def set_node_admin(self, node_id: str, admin: NodeAdmin) -> NodeRecord:
+        """
+        Set what the operator wants of a node, and return the node.  Moving to
+        ``draining`` records in ``drain_replicas`` how many replica rows (any
+        state) the node holds at that moment, in the same transaction; a node
+        already ``draining`` keeps its count.  Moving to ``drained`` succeeds
+        only while the node holds no replica row.
+
+        :raises s3node.errors.NodeNotFound: no node has that id.
+        :raises s3node.errors.Conflict: ``drained`` asked of a node that still
+            holds replica rows.
+        """
+
+    async def forget_node(self, node_id: str, *, lost: bool) -> int:
+        """
+        Remove a node from the cluster in one transaction: its row, and (only
+        when ``lost``) every replica row on it; return how many replica rows
+        went.  Without ``lost`` the node must be ``drained`` and hold no
+        replica row.
+
+        :raises s3node.errors.NodeNotFound: no node has that id.
+        :raises s3node.errors.Conflict: not ``lost``, and the node is not
+            drained or still holds replica rows.
+        """
+
+    async def node_usage(self, node_id: str) -> NodeUsage:
+        """The replica rows recorded on ``node_id`` (any state) and their chunks' bytes."""
 
     async def try_lease(self, *, name: str, holder: str, now: datetime, ttl: float) -> bool:
         """
@@ -262,12 +318,89 @@ class MetadataStore(Protocol):
     ) -> Sequence[ChunkRecord]:
         """Chunks of completed files with fewer than ``target`` stored replicas."""
 
-    async def durability_counts(self) -> DurabilityCounts:
+    async def durability_counts(
+        self, *, unhealthy_nodes: Collection[str] = ()
+    ) -> DurabilityCounts:
         """
-        How many chunks of completed files have 0, 1, 2... ``stored`` replicas,
-        and how many files are in each status: one read over every chunk (for
-        the gateway's periodic figures, not for a request path).
+        How many chunks of completed files (and how many bytes of them) have
+        0, 1, 2... ``stored`` replicas, not counting replicas on
+        ``unhealthy_nodes`` (nodes that are down); how many files are in each
+        status; how many completed files are ``damaged``.  One read over every
+        chunk (for the periodic figures and ``GET /cluster``).
         """
+
+    async def scan_chunks(
+        self, *, after: tuple[uuid.UUID, int] | None, limit: int
+    ) -> Sequence[ChunkRecord]:
+        """
+        The chunks of completed files, with every replica in any state, in
+        ``(file_id, index)`` order after ``after`` (``None``: from the first),
+        at most ``limit``: the repair planner walks every chunk with this.
+        """
+
+    async def get_completed_chunk(self, file_id: uuid.UUID, index: int) -> ChunkRecord | None:
+        """
+        One chunk with every replica in any state, if its file is ``completed``;
+        ``None`` if the file is in any other state or the chunk is gone.
+        """
+
+    async def begin_replica(
+        self, *, file_id: uuid.UUID, index: int, node_id: str
+    ) -> bool:
+        """
+        Record that a copy of a chunk of a completed file is being written to
+        ``node_id`` (repair): in one statement, insert the replica as
+        ``writing``, or turn a ``missing``/``corrupt`` row on that node into
+        ``writing``.  Return ``False`` and change nothing if the file is not
+        ``completed`` (deleted meanwhile), the chunk is gone, or the node
+        already has a ``writing`` or ``stored`` replica of it.
+        """
+
+    async def set_file_damaged(self, file_id: uuid.UUID, damaged: bool) -> None:
+        """Mark a file as having (or, after a recovery, no longer having) an unreadable chunk."""
+
+    async def enqueue_repairs(
+        self,
+        tasks: Sequence[tuple[uuid.UUID, int, RepairReason, int]],
+        *,
+        now: datetime,
+    ) -> int:
+        """
+        Add ``(file_id, index, reason, priority)`` entries to the persistent
+        repair queue, due ``now``; a chunk already queued keeps its entry
+        (its due time, attempts and error) but takes the new reason and the
+        lower priority.  Entries for chunks that are gone are skipped.  Return
+        how many entries are new.
+        """
+
+    async def due_repairs(self, *, now: datetime, limit: int) -> Sequence[RepairTask]:
+        """
+        Up to ``limit`` queued entries due at ``now``: lowest priority (fewest
+        healthy replicas) first, then earliest due.
+        """
+
+    async def finish_repair(self, file_id: uuid.UUID, index: int) -> None:
+        """Remove a chunk's queue entry (repaired, or nothing to do).  A missing entry is not an error."""
+
+    async def defer_repair(
+        self,
+        file_id: uuid.UUID,
+        index: int,
+        *,
+        until: datetime,
+        attempts: int,
+        error: str,
+    ) -> None:
+        """Record a failed try: the entry is due again at ``until``."""
+
+    async def repair_queue_length(self, *, now: datetime) -> tuple[int, int]:
+        """How many entries the repair queue holds, and how many of them are due at ``now``."""
+
+    async def add_counters(self, deltas: Mapping[str, int]) -> None:
+        """Add to the cluster-wide counters (repairs done, corruptions found...) in one transaction."""
+
+    async def read_counters(self) -> dict[str, int]:
+        """Every cluster-wide counter that has been added to, by name."""
 
 
 class ChunkStore(Protocol):

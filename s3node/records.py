@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
@@ -24,11 +24,15 @@ __all__ = [
     "FileRecord",
     "FileStatus",
     "FileWithChunks",
+    "NodeAdmin",
     "NodeRecord",
     "NodeReplica",
     "NodeState",
+    "NodeUsage",
     "PlacementNode",
     "PoolUsage",
+    "RepairReason",
+    "RepairTask",
     "ReplicaRecord",
     "ReplicaState",
 ]
@@ -58,11 +62,29 @@ class ReplicaState(str, enum.Enum):
 
 
 class NodeState(str, enum.Enum):
-    """The state of a storage node as the gateways see it."""
+    """Whether a storage node answers, as the gateways' health checks see it."""
 
-    ACTIVE = "active"  #: answering; new chunks may be placed on it
-    DRAINING = "draining"  #: answering; no new chunks are placed on it
+    ACTIVE = "active"  #: answering health checks
     DOWN = "down"  #: not answering health checks
+
+
+class NodeAdmin(str, enum.Enum):
+    """What the operator wants of a storage node (``POST /nodes/{id}/drain``...)."""
+
+    ACTIVE = "active"  #: a member: new chunks may be placed on it
+    DRAINING = "draining"  #: no new chunks; repair copies its replicas elsewhere
+    DRAINED = "drained"  #: drained: holds no replica; may be forgotten
+
+
+class RepairReason(str, enum.Enum):
+    """Why a chunk is in the repair queue (the planner's verdict when it queued it)."""
+
+    #: fewer than R healthy replicas: missing, corrupt, on a node down too long or forgotten
+    DEGRADED = "degraded"
+    #: a replica sits on a draining node
+    DRAINING = "draining"
+    #: R healthy replicas, but not on the nodes placement prefers (handoffs, a node added)
+    MISPLACED = "misplaced"
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,9 @@ class FileRecord:
     status: FileStatus
     created_at: datetime
     updated_at: datetime
+    #: some chunk of the file has no replica left to read (every one missing,
+    #: corrupt or on a forgotten node): downloads answer ``file_damaged``
+    damaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +187,11 @@ class NodeRecord:
     capacity: int | None = None
     used: int | None = None
     last_seen: datetime | None = None
+    admin: NodeAdmin = NodeAdmin.ACTIVE
+    #: when a health check first found the node down (``None`` while it answers)
+    down_since: datetime | None = None
+    #: replica rows the node held when its drain started (``None``: never drained)
+    drain_replicas: int | None = None
 
     @property
     def free(self) -> int | None:
@@ -204,9 +234,41 @@ class DurabilityCounts:
     """What :meth:`~s3node.interfaces.MetadataStore.durability_counts` counts."""
 
     #: stored-replica count -> how many chunks of completed files have that many
+    #: (replicas on the nodes the caller names unhealthy are not counted)
     chunks_by_stored_replicas: dict[int, int]
     #: how many files are in each status (statuses with no file are left out)
     files_by_status: dict[FileStatus, int]
+    #: stored-replica count -> the bytes of those chunks (same keys as above)
+    bytes_by_stored_replicas: dict[int, int] = field(default_factory=dict)
+    #: completed files marked ``damaged``
+    damaged_files: int = 0
+
+
+@dataclass(frozen=True)
+class NodeUsage:
+    """What the metadata records on one node (``GET /nodes/{id}``)."""
+
+    #: replica rows on the node, in any state
+    replicas: int
+    #: the bytes of those replicas' chunks
+    bytes: int
+
+
+@dataclass(frozen=True)
+class RepairTask:
+    """One chunk in the persistent repair queue."""
+
+    file_id: uuid.UUID
+    index: int
+    reason: RepairReason
+    #: healthy replicas when queued; fewer come out of the queue first
+    priority: int
+    #: failed tries so far
+    attempts: int
+    #: not tried before this time
+    due_at: datetime
+    #: why the last try failed (``None`` before the first failure)
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)

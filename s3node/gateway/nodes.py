@@ -23,7 +23,7 @@ from s3node._aio import aio
 from s3node.errors import NodeNotFound, Overloaded, S3NodeError, TimedOut, Unavailable, describe
 from s3node.gateway.periodic import Periodic
 from s3node.interfaces import MetadataStore, NodeClient
-from s3node.records import NodeRecord, NodeState, PlacementNode
+from s3node.records import NodeAdmin, NodeRecord, NodeState, PlacementNode
 
 __all__ = ["NodePool", "means_node_down"]
 
@@ -128,7 +128,7 @@ class NodePool:
         """
         live = []
         for node_id, record in sorted(self._records.items()):
-            if node_id not in self._live or record.state is NodeState.DRAINING:
+            if node_id not in self._live or record.admin is not NodeAdmin.ACTIVE:
                 continue
             free = self._free.get(node_id, record.free)
             if free is not None and free < min_free:
@@ -190,7 +190,7 @@ class NodePool:
             log.info("node {node_id} is up", node_id=node_id)
         self._live.add(node_id)
         self._free[node_id] = health.free
-        state = NodeState.DRAINING if record.state is NodeState.DRAINING else NodeState.ACTIVE
+        state = NodeState.ACTIVE
         self._records[node_id] = replace(
             record, state=state, capacity=health.capacity, used=health.used, last_seen=now
         )
