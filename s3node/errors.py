@@ -105,6 +105,12 @@ class CorruptChunk(IntegrityError):
     code = "corrupt_chunk"
 
 
+class FileDamaged(IntegrityError):
+    """A file has a chunk with no stored replica left on any node: it cannot be read whole."""
+
+    code = "file_damaged"
+
+
 class NotFound(S3NodeError):
     """The requested thing does not exist."""
 
@@ -148,6 +154,18 @@ class UploadAborted(Conflict):
     """
 
     code = "upload_aborted"
+
+
+class NodeExists(Conflict):
+    """A node with that id is registered already."""
+
+    code = "node_exists"
+
+
+class NodeNotDrained(Conflict):
+    """A node can be forgotten only once drained (or declared lost)."""
+
+    code = "node_not_drained"
 
 
 class FileNotReady(Conflict):
