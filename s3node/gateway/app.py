@@ -67,6 +67,7 @@ def file_json(record: FileRecord) -> dict[str, Any]:
         "checksum_algorithm": record.checksum_algorithm,
         "status": record.status.value,
         "created_at": record.created_at.isoformat(),
+        "damaged": record.damaged,
     }
 
 

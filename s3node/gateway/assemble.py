@@ -94,7 +94,8 @@ def assemble_gateway(
                             grace=config.orphan_grace, metrics=m)
     settings = RepairSettings(
         replicas=replica_count, repair_after=config.repair_after,
-        bandwidth=config.repair_bandwidth, concurrency=config.repair_concurrency)
+        bandwidth=config.repair_bandwidth, concurrency=config.repair_concurrency,
+        drain_settle=3 * config.health_interval)
     repairer = Repairer(store, pool, clock, lease, placement, algorithm_for, cpu,
                         interval=config.repair_interval, settings=settings, metrics=m)
     admin = ClusterAdmin(store, pool, placement, clock, settings=settings)

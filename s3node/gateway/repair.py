@@ -96,6 +96,9 @@ class RepairSettings:
     scan_batch: int = 20_000
     #: seconds a round keeps taking due entries before it lets the next round plan
     round_budget: float = 60.0
+    #: seconds a node must have been draining before it may count as drained:
+    #: time for every gateway to have taken the drain in (and stopped placing there)
+    drain_settle: float = 0.0
     #: first retry delay of a chunk that failed; doubles with each failure
     backoff: float = 10.0
     max_backoff: float = 3600.0
@@ -132,6 +135,8 @@ class Repairer(LeasedWorker):
         #: files this process marked damaged (to clear the mark once they heal)
         self._damaged: set[Any] = set()
         self._lost_this_pass: set[Any] = set()
+        #: node id → when this gateway first saw it draining
+        self._draining_since: dict[str, float] = {}
         #: clock time the last full plan pass ended (``None``: none yet)
         self.last_pass: float | None = None
 
@@ -154,15 +159,24 @@ class Repairer(LeasedWorker):
         await self.settle_drains()
 
     async def settle_drains(self) -> list[str]:
-        """Move every draining node that holds no replica row any more to ``drained``."""
+        """
+        Move every draining node that holds no replica row any more, and has
+        been draining for ``drain_settle`` seconds as this gateway saw it, to
+        ``drained``.
+        """
         done = []
-        for node in self._pool.nodes():
-            if node.admin is NodeAdmin.DRAINING:
-                usage = await self._store.node_usage(node.node_id)
+        now = self._seconds()
+        draining = {n.node_id for n in self._pool.nodes() if n.admin is NodeAdmin.DRAINING}
+        for node_id in set(self._draining_since) - draining:
+            del self._draining_since[node_id]
+        for node_id in sorted(draining):
+            since = self._draining_since.setdefault(node_id, now)
+            if now - since >= self.settings.drain_settle:
+                usage = await self._store.node_usage(node_id)
                 if usage.replicas == 0:
-                    await self._store.set_node_admin(node.node_id, NodeAdmin.DRAINED)
-                    log.info("node {node_id} is drained", node_id=node.node_id)
-                    done.append(node.node_id)
+                    await self._store.set_node_admin(node_id, NodeAdmin.DRAINED)
+                    log.info("node {node_id} is drained", node_id=node_id)
+                    done.append(node_id)
         if done:
             await self._pool.refresh()
         return done
