@@ -288,6 +288,7 @@ class Repairer(LeasedWorker):
                 task.file_id, task.index, until=self._now() + timedelta(seconds=delay),
                 attempts=attempts, error=describe(error)[:500])
             await self._store.add_counters({FAILURES: 1})
+            self._metrics.repair_failures.inc()
         except S3NodeError as e:
             log.info("cannot record the failed repair: {error}", error=e.message)
 
@@ -310,6 +311,8 @@ class Repairer(LeasedWorker):
         await self._store.set_replica_state(file_id=chunk.file_id, index=chunk.index,
                                             node_id=target, state=ReplicaState.STORED)
         await self._store.add_counters({COPIES_MADE: 1, COPY_BYTES: chunk.size})
+        self._metrics.repair_copies.inc()
+        self._metrics.repair_bytes.inc(chunk.size)
         log.info("chunk {chunk_id} copied to {node_id}", chunk_id=chunk.chunk_id, node_id=target)
 
     async def _forget_write(self, chunk: ChunkRecord, target: str) -> None:
@@ -368,6 +371,7 @@ class Repairer(LeasedWorker):
         await self._store.drop_replica(file_id=chunk.file_id, index=chunk.index,
                                        node_id=replica.node_id)
         await self._store.add_counters({REPLICAS_DROPPED: 1})
+        self._metrics.repair_dropped.inc()
 
 
 def _actionable(plan: ChunkPlan) -> bool:
