@@ -174,6 +174,21 @@ class FileNotReady(Conflict):
     code = "file_not_ready"
 
 
+class NodeExists(Conflict):
+    """A storage node with this id is already registered."""
+
+    code = "node_exists"
+
+
+class NodeInUse(Conflict):
+    """
+    The storage node still holds replicas, or has not been drained: drain it
+    first (or forget it as lost, giving its replicas up to repair).
+    """
+
+    code = "node_in_use"
+
+
 class TooLarge(S3NodeError):
     """The upload exceeds the configured size limit."""
 
