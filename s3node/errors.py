@@ -156,18 +156,6 @@ class UploadAborted(Conflict):
     code = "upload_aborted"
 
 
-class NodeExists(Conflict):
-    """A node with that id is registered already."""
-
-    code = "node_exists"
-
-
-class NodeNotDrained(Conflict):
-    """A node can be forgotten only once drained (or declared lost)."""
-
-    code = "node_not_drained"
-
-
 class FileNotReady(Conflict):
     """The file's upload has not completed."""
 
