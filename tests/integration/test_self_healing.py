@@ -25,7 +25,8 @@ repair capped at 3 MiB/s, scrubbers doing a pass every 2 s).  In order:
 
 After each step every file downloads byte-exact.  ``standalone`` (SQLite, 3
 nodes in one process) runs the bit-rot step, and a node loss of its own kind:
-one node's disk wiped while the process runs (a replaced disk), which the
+one node's disk replaced (the process stopped, the node's folder emptied,
+the process started again), which the
 reconciler finds and repair fills again.  Figures are printed (``-s``).
 """
 
@@ -284,21 +285,33 @@ def drain(dep: FaultDeployment, corpus: Corpus) -> None:
     assert corpus.verify(g[0]) > 0
 
 
-def disk_wipe(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str) -> None:
-    """A node's disk replaced under the running process: every chunk file gone."""
+def disk_replaced(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str) -> None:
+    """
+    A node's disk replaced: the process stopped, every file of the node gone,
+    the process started again on the same port with the node's folder empty.
+    """
     held = stored_on(dep, node_id)
     before = counters(api)
+    (role,) = dep.gateways
+    role.proc.stop()
+    shutil.rmtree(dep.data_dirs[node_id])
+    dep.data_dirs[node_id].mkdir()
+    role.start()
     t0 = time.monotonic()
-    for entry in (dep.data_dirs[node_id] / "chunks").iterdir():
-        shutil.rmtree(entry)
-    wait_until(lambda: api.cluster()["chunks_by_healthy_replicas"].get("1") == held,
-               what=f"{held} chunks at 1 replica", timeout=30)
-    api.wait_settled(corpus.chunks, "the wiped node filled again", timeout=120)
+    # missing replicas are copied as soon as the reconciler finds them (no
+    # --repair-after: the node answers), so the view need not show all at once
+    wait_until(lambda: counters(api)["copies"] - before["copies"] >= held,
+               what=f"{held} copies made", timeout=120)
+    api.wait_settled(corpus.chunks, "the replaced disk filled again", timeout=120)
     after = counters(api)
-    assert after["copies"] - before["copies"] == held
+    # a few may be copied twice: the reconciler can mark missing a copy that
+    # landed between its look at the node and its mark (harmless: same bytes)
+    assert held <= after["copies"] - before["copies"] <= held * 1.05
+    assert stored_on(dep, node_id) == held  # back where placement wants them
     assert api.cluster()["chunks_by_healthy_replicas"]["1"] == 0
-    FIGURES["disk wipe"] = (f"{node_id}'s {held} chunk files wiped: found by the reconciler and"
-                            f" copied back in {time.monotonic() - t0:.1f} s")
+    FIGURES["disk replaced"] = (f"{node_id}'s disk replaced ({held} chunk files gone): found by"
+                                f" the reconciler and copied back in"
+                                f" {time.monotonic() - t0:.1f} s after the restart")
     assert corpus.verify(api) > 0
 
 
@@ -332,7 +345,7 @@ def test_standalone_heals_itself(standalone: FaultDeployment) -> None:
     api.wait_settled(corpus.chunks, "the uploads settled")
     try:
         bit_rot(standalone, api, corpus, "node-1", None)
-        disk_wipe(standalone, api, corpus, "node-2")
+        disk_replaced(standalone, api, corpus, "node-2")
         check_disks(standalone, list(standalone.data_dirs))
     except BaseException:
         print(standalone.log_tails())
