@@ -16,21 +16,16 @@ import statistics
 import time
 from collections import Counter
 
-from s3node.builtin.placement import ConsistentHashPlacement, RendezvousPlacement
+from placement_common import STRATEGIES, Tally, balance, members
+
 from s3node.core.placement import HashRing
-from s3node.records import PlacementNode
-
-
-def members(count: int, prefix: str = "node") -> list[PlacementNode]:
-    """``count`` equal nodes."""
-    return [PlacementNode(f"{prefix}-{i}") for i in range(count)]
 
 
 def strategy_figures(keys: list[str]) -> None:
     """Balance, movement and call cost per strategy and cluster size."""
     print(f"{'strategy':16} {'nodes':>5} {'max/mean':>9} {'moved':>7} {'ideal':>7} "
           f"{'prepare ms':>10} {'call us':>8}")
-    for factory in (ConsistentHashPlacement, RendezvousPlacement):
+    for factory in STRATEGIES.values():
         for count in (6, 20, 100):
             strategy = factory()
             before, after = members(count), members(count + 1)
@@ -38,13 +33,13 @@ def strategy_figures(keys: list[str]) -> None:
             strategy.preference_list(keys[0], before)
             prepare = time.perf_counter() - t0
             t0 = time.perf_counter()
-            old = [strategy.preference_list(k, before)[0] for k in keys]
+            old = [strategy.preference_list(k, before)[:1] for k in keys]
             call = (time.perf_counter() - t0) / len(keys)
-            new = [strategy.preference_list(k, after)[0] for k in keys]
-            load = Counter(old)
-            worst = max(load.values()) / (len(keys) / count)
-            moved = sum(a != b for a, b in zip(old, new, strict=True)) / len(keys)
-            print(f"{factory.name:16} {count:>5} {worst:>9.3f} {moved:>7.4f} "
+            tally = Tally(after[-1].node_id)
+            for k, primary in zip(keys, old, strict=True):
+                tally.add(primary, strategy.preference_list(k, after)[:1])
+            worst, _ = balance(tally.before, before)
+            print(f"{factory.name:16} {count:>5} {worst:>9.3f} {tally.moved_fraction:>7.4f} "
                   f"{1 / (count + 1):>7.4f} {prepare * 1e3:>10.1f} {call * 1e6:>8.1f}")
 
 
