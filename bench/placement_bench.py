@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections import Counter
 
-from placement_common import STRATEGIES, Tally, balance, members
+from placement_common import STRATEGIES, Tally, balance, members, ring_shares
 
 from s3node.core.placement import HashRing
 
@@ -50,14 +49,11 @@ def vnode_figures(trials: int) -> None:
         worst: list[float] = []
         build = 0.0
         for trial in range(trials):
+            nodes = members(6, f"n{trial}")
             t0 = time.perf_counter()
-            ring = HashRing([(f"n{trial}-{i}", 1.0) for i in range(6)], vnodes)
+            ring = HashRing([(n.node_id, 1.0) for n in nodes], vnodes)
             build += time.perf_counter() - t0
-            share: Counter[str] = Counter()
-            hashes, ranks, ids = ring._hashes, ring._ranks, ring._ids
-            for i, h in enumerate(hashes):
-                share[ids[ranks[i]]] += h - (hashes[i - 1] if i else hashes[-1] - (1 << 64))
-            worst.append(max(share.values()) / ((1 << 64) / 6))
+            worst.append(balance(ring_shares(ring, 1), nodes)[0])
         print(f"{vnodes:>6} {statistics.mean(worst):>14.3f} {max(worst):>12.3f} "
               f"{build / trials * 1e3:>9.1f}")
 

@@ -134,3 +134,26 @@ def balance(counts: Counter[str], nodes: Sequence[PlacementNode]) -> tuple[float
     load = [counts.get(n.node_id, 0) for n in nodes]
     mean = sum(load) / len(load)
     return (max(load) / mean, min(load) / mean) if mean else (0.0, 0.0)
+
+
+def ring_shares(ring: HashRing, replicas: int) -> Counter[str]:
+    """
+    The exact load of ``ring``, with no key sampling: for each node, the
+    length of the 64-bit key space whose first ``replicas`` distinct owners
+    include it (so the shares sum to ``replicas * 2**64``).
+    """
+    hashes, ranks, ids = ring._hashes, ring._ranks, ring._ids
+    size = len(hashes)
+    want = min(replicas, len(ids))
+    share: Counter[str] = Counter()
+    for i, point in enumerate(hashes):
+        # keys just below ``point`` start their walk here
+        length = point - (hashes[i - 1] if i else hashes[-1] - (1 << 64))
+        owners: set[int] = set()
+        step = i
+        while len(owners) < want:
+            owners.add(ranks[step % size])
+            step += 1
+        for rank in owners:
+            share[ids[rank]] += length
+    return share
