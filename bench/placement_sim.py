@@ -13,7 +13,9 @@ and prints:
 - movement: the fraction of replicas that move when node N + 1 joins (a
   replica moves when the chunk's new homes hold a node its old homes did
   not), against the ideal 1/(N + 1) and the bound 1.2 x ideal, and how many
-  moved anywhere but to the new node (the goal: none).
+  moved anywhere but to the new node (the goal: none);
+- for ``consistent-hash``, the exact balance of the ring (from its arcs, no
+  sampling), to tell the ring's spread from sampling noise.
 
 The strategies' own code places every chunk (see
 :func:`placement_common.replica_homes`; each batch checks a sample against
@@ -54,6 +56,7 @@ from s3node.core.placement import HashRing
 #: at most 1.2 x the ideal 1/(N + 1)
 BALANCE_GOAL = 0.10
 MOVEMENT_BOUND = 1.2
+
 
 class _Placer:
     """One worker's strategy and homes for N and N + 1 nodes, built once per process."""
