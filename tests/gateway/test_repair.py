@@ -283,3 +283,15 @@ async def test_a_corrupt_copy_is_replaced_in_place_and_its_quarantine_cleared() 
     assert chunk.chunk_id in w.nodes[first].chunks
     assert [e for e in w.nodes[first].quarantined.values() if e.chunk_id == chunk.chunk_id] == []
     assert (await w.store.read_counters())[COPIES_MADE] == 1
+
+
+def test_the_fence_holds_a_chunk_while_it_is_copied_and_after() -> None:
+    from s3node.gateway.fence import Fence
+
+    fence = Fence()
+    assert not fence.busy("c", since=0.0)
+    fence.copying("c", now=10.0)
+    assert fence.busy("c", since=100.0)  # under way, whenever the pass began
+    fence.copied("c", now=12.0)
+    assert fence.busy("c", since=11.0)  # copied since the pass began
+    assert not fence.busy("c", since=13.0)  # a pass that began later sees it as it is

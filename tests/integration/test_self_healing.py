@@ -189,8 +189,12 @@ def node_loss(dep: FaultDeployment, corpus: Corpus) -> None:
     assert exposed["chunks_below_target"] == on_n2 and exposed["bytes_at_risk"] == on_n2 * CHUNK
     assert view["chunks_below_target"] == 0 and view["bytes_at_risk"] == 0
     assert view["chunks_by_healthy_replicas"]["1"] == 0
-    assert after["copies"] - before["copies"] == on_n2
-    assert after["bytes"] - before["bytes"] == on_n2 * CHUNK
+    # the copies the killed gateway had under way were either settled by the
+    # reconciler (landed: not counted) or made again (counted): at most one per slot
+    copies = after["copies"] - before["copies"]
+    assert abs(copies - on_n2) <= CONCURRENCY, (copies, on_n2)
+    assert after["bytes"] - before["bytes"] == copies * CHUNK
+    assert stored_on(dep, "n2") == 0
     worst, overall = sampler.worst_window(2.0)
     # a round may spend one chunk per slot ahead of the bucket (TokenBucket's bound)
     slack = (CONCURRENCY + 1) * CHUNK / 2.0
