@@ -7,7 +7,7 @@ is killed mid-way.
 ``cluster``: PostgreSQL, storage processes ``n1``..``n4`` and gateways ``g1``,
 ``g2`` sharing the database (the fault harness, with the settings of
 ``healing_support.HEALING_SETTINGS``: 16 KiB chunks, repair after 3 s down,
-repair capped at 3 MiB/s, scrubbers doing a pass every 2 s).  In order:
+repair capped at 256 KiB/s, scrubbers doing a pass every 2 s).  In order:
 
 1. bit rot: bytes flipped in 8 chunk files on ``n3``; the first scrub pass
    that starts afterwards finds all 8, they are quarantined, and repair makes
@@ -204,7 +204,7 @@ def node_loss(dep: FaultDeployment, corpus: Corpus) -> None:
         f"n2 lost with {on_n2} replicas ({on_n2 * CHUNK / 2**20:.1f} MiB): back at 2 replicas"
         f" in {healed:.1f} s (repair-after 3 s); repair gateway killed after {killed_at} copies;"
         f" repair rate {overall / 2**20:.2f} MiB/s overall, {worst / 2**20:.2f} MiB/s at worst"
-        f" over 2 s, cap {BANDWIDTH / 2**20:.0f} MiB/s")
+        f" over 2 s, cap {BANDWIDTH / 2**20:.2f} MiB/s")
     forget = other.call("DELETE", "/nodes/n2", params={"lost": "true"})
     assert forget.status_code == 200, forget.text
     assert "n2" not in {n["node_id"] for n in other.get("/nodes")["nodes"]}
