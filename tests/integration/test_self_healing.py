@@ -134,18 +134,29 @@ def bit_rot(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str,
     marks = line_marks([node_role]) if node_role is not None else {}
     t0 = time.monotonic()
     flipped = flip_bytes(dep, node_id, 8)
+    flipped_at = line_marks([node_role]) if node_role is not None else {}
     wait_until(lambda: counters(api)["found_by_scrub"] - before["found_by_scrub"] >= 8,
                what="the scrubber's 8 finds reported", timeout=60)
     found = time.monotonic() - t0
     if node_role is not None:
         # the first pass that started after the flips ended with all 8 found
-        lines = node_role.lines()[marks[node_role.name]:]
-        started = next(i for i, line in enumerate(lines) if "scrub pass started" in line)
-        corrupt = [int(m.group(1)) for line in lines[started:]
-                   if (m := re.search(r"scrub pass finished: .* (\d+) corrupt", line))]
-        earlier = [int(m.group(1)) for line in lines[:started]
-                   if (m := re.search(r"scrub pass finished: .* (\d+) corrupt", line))]
-        assert corrupt and sum(earlier) + corrupt[0] == 8, (earlier, corrupt)
+        # (passes that were under way while the bytes were flipped found some)
+        finished = re.compile(r"scrub pass finished: .* (\d+) corrupt")
+
+        def passes() -> tuple[list[int], list[int]] | None:
+            lines = node_role.lines()[marks[node_role.name]:]
+            after = flipped_at[node_role.name] - marks[node_role.name]
+            started = next((i for i, line in enumerate(lines)
+                            if i >= after and "scrub pass started" in line), None)
+            if started is None:
+                return None
+            earlier = [int(m.group(1)) for line in lines[:started] if (m := finished.search(line))]
+            later = [int(m.group(1)) for line in lines[started:] if (m := finished.search(line))]
+            return (earlier, later) if later else None
+
+        earlier, later = wait_until(passes, what="a scrub pass begun after the flips ends",
+                                    timeout=60)
+        assert sum(earlier) + later[0] == 8, (earlier, later)
     api.wait_settled(corpus.chunks, "the rotten chunks repaired")
     after = counters(api)
     assert after["found_by_scrub"] - before["found_by_scrub"] == 8
