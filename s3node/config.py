@@ -250,6 +250,9 @@ class GatewayConfig:
     #: seconds a download may wait for its client to accept any data before
     #: its connection is aborted
     write_timeout: float = 60.0
+    #: seconds a client may take to send a request's line and headers, however
+    #: steadily the bytes trickle in; then ``408`` and the connection closes
+    header_timeout: float = 20.0
     #: SQLite's ``PRAGMA synchronous``: ``"full"`` (a committed upload survives
     #: a power cut) or ``"normal"`` (faster; a power cut can undo the last
     #: acknowledged uploads); the other metadata stores ignore it

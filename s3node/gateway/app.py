@@ -9,6 +9,7 @@ never answered here: :mod:`s3node.gateway.errors` turns them into JSON.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -85,11 +86,16 @@ def _json(request: Any, value: Any, status: int = 200) -> bytes:
     return json.dumps(value).encode("utf-8") + b"\n"
 
 
+#: a file id in its one canonical form: lowercase hex, dashed, 36 ASCII characters
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _file_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise InvalidRequest(f"not a file id (a UUID): {text[:100]!r}") from None
+    """A file id from a path: the canonical form only (one file, one URL), else ``400``."""
+    if not _CANONICAL_UUID.fullmatch(text):
+        raise InvalidRequest(
+            f"not a file id (a UUID in canonical form: lowercase, dashed): {text[:100]!r}")
+    return uuid.UUID(text)
 
 
 def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
@@ -103,6 +109,22 @@ def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+#: the two ways of paging ``GET /files``; one request uses one of them
+_NUMBERED = (b"page", b"per_page")
+_CURSOR = (b"cursor", b"limit")
+
+
+def _paging(request: Any) -> str:
+    """``"cursor"`` or ``"numbered"``: which paging a listing asks for (``400`` for both)."""
+    numbered = [n.decode() for n in _NUMBERED if n in request.args]
+    cursor = [n.decode() for n in _CURSOR if n in request.args]
+    if numbered and cursor:
+        raise InvalidRequest(
+            f"{' and '.join(numbered)} cannot be combined with {' and '.join(cursor)}:"
+            " page with page/per_page or with limit/cursor")
+    return "cursor" if cursor else "numbered"
 
 
 def _status_arg(request: Any) -> FileStatus | None:
@@ -121,6 +143,9 @@ class Gateway:
     """The HTTP front of s3node."""
 
     app = Klein()
+    # '//files' is not '/files': no redirect (werkzeug would build its Location
+    # from the client's Host header), a 404 like any unknown path
+    app.url_map.merge_slashes = False
     install_error_handlers(app)
 
     def __init__(
@@ -228,7 +253,7 @@ class Gateway:
     @app.route("/files", methods=["GET"])
     async def list_files(self, request: Any) -> bytes:
         status = _status_arg(request)
-        if b"cursor" in request.args or b"limit" in request.args:
+        if _paging(request) == "cursor":
             limit = _int_arg(request, "limit", 20, 1, MAX_PAGE_SIZE)
             cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
             cpage = await self.store.list_files_after(

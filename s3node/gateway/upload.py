@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twisted.internet.defer import (
+    CancelledError,
     Deferred,
     DeferredList,
     DeferredSemaphore,
@@ -32,7 +33,9 @@ from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
+    ClientDisconnected,
     FileNotFound,
+    InvalidRequest,
     MissingFilePart,
     NotEnoughReplicas,
     S3NodeError,
@@ -298,8 +301,12 @@ class _FileUpload:
             await gatherResults(self._writes, consumeErrors=True)
         if self._file_hashing is not None:
             await self._file_hashing
-        log.error("upload {file_id} failed: {error}", file_id=file_id,
-                 error=describe(error))
+        if _client_caused(error):  # a client's doing, not the gateway's: no error
+            log.info("upload {file_id} failed: {error}", file_id=file_id,
+                     error=describe(error))
+        else:
+            log.error("upload {file_id} failed: {error}", file_id=file_id,
+                      error=describe(error))
         try:
             if not await self.p._store.fail_file(file_id):
                 log.info("upload {file_id} was already ended (deleted, claimed or completed)",
@@ -393,6 +400,12 @@ async def _all(work: list[Coroutine[Any, Any, T]]) -> list[T]:
     except FirstError as e:
         e.subFailure.raiseException()
         raise  # unreachable: raiseException always raises
+
+
+def _client_caused(error: BaseException) -> bool:
+    """Whether an upload ended by the client's doing (too large, malformed, cut short, gone)."""
+    return isinstance(error, (InvalidRequest, TooLarge, ClientDisconnected, CancelledError,
+                              UploadAborted))
 
 
 def transfer_timeout(size: int) -> float:
