@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from werkzeug.exceptions import HTTPException
 
-from s3node.gateway.http import GatewayChannel, new_request_id
+from s3node.gateway.http import GatewayChannel, error_body, new_request_id
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.streaming import StreamingRequest, StreamingSite
 from s3node.metrics import Stopwatch
@@ -95,7 +95,21 @@ class ObservedRequest(StreamingRequest):
         self._watch = Stopwatch(metrics.timer)
         metrics.http_in_flight.inc()
         self.notifyFinish().addBoth(self._ended, metrics)
+        if b"//" in self.path:
+            # werkzeug would serve '//files' as '/files' (and redirect other such
+            # paths with a Location built from the client's Host): one resource,
+            # one path; an empty segment names nothing
+            self._answer(404, "not_found", "no such route (a path has no empty segments)")
+            return
         super().process()
+
+    def _answer(self, status: int, code: str, details: str) -> None:
+        body = error_body(code, details)
+        self.setResponseCode(status)
+        self.setHeader(b"content-type", b"application/json")
+        self.setHeader(b"content-length", str(len(body)).encode("ascii"))
+        self.write(body if self.method != b"HEAD" else b"")
+        self.finish()
 
     def _ended(self, result: Any, metrics: GatewayMetrics) -> None:
         metrics.http_in_flight.dec()

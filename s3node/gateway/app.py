@@ -38,7 +38,7 @@ from s3node.gateway.lease import Lease
 from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.openapi import openapi_document
+from s3node.gateway.openapi import FILE_ID_PATTERN, openapi_document
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
@@ -87,7 +87,7 @@ def _json(request: Any, value: Any, status: int = 200) -> bytes:
 
 
 #: a file id in its one canonical form: lowercase hex, dashed, 36 ASCII characters
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CANONICAL_UUID = re.compile(FILE_ID_PATTERN)
 
 
 def _file_id(text: str) -> uuid.UUID:
@@ -143,9 +143,6 @@ class Gateway:
     """The HTTP front of s3node."""
 
     app = Klein()
-    # '//files' is not '/files': no redirect (werkzeug would build its Location
-    # from the client's Host header), a 404 like any unknown path
-    app.url_map.merge_slashes = False
     install_error_handlers(app)
 
     def __init__(

@@ -18,7 +18,6 @@ log events here carry its ``request_id``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from klein import Klein
@@ -29,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from s3node import errors
 from s3node.gateway.access import request_id_of
+from s3node.gateway.http import error_body
 
 __all__ = ["RETRY_AFTER", "STATUS", "error_body", "install_error_handlers", "status_for"]
 
@@ -55,11 +55,6 @@ RETRY_AFTER = 5
 def status_for(error: errors.S3NodeError) -> int:
     """The HTTP status of an s3node error (500 for classes not in :data:`STATUS`)."""
     return errors.lookup(STATUS, error, 500)
-
-
-def error_body(code: str, details: str) -> bytes:
-    """The JSON body of an error response."""
-    return json.dumps({"error": code, "details": details}).encode("utf-8") + b"\n"
 
 
 def _respond(request: Any, status: int, code: str, details: str) -> bytes | None:

@@ -55,6 +55,7 @@ __all__ = [
     "MAX_REQUEST_LINE",
     "METHODS",
     "GatewayChannel",
+    "error_body",
     "new_request_id",
     "refusal_response",
 ]
@@ -82,9 +83,14 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
+def error_body(code: str, details: str) -> bytes:
+    """The JSON body of every error response: ``{"error": code, "details": text}``."""
+    return json.dumps({"error": code, "details": details}).encode("utf-8") + b"\n"
+
+
 def refusal_response(status: int, code: str, details: str, request_id: str) -> bytes:
     """A whole HTTP/1.1 error response with a JSON body that closes the connection."""
-    body = json.dumps({"error": code, "details": details}).encode("utf-8") + b"\n"
+    body = error_body(code, details)
     head = [
         b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Error")),
         b"Content-Type: application/json",

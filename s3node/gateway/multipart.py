@@ -34,6 +34,7 @@ MAX_PART_HEADER_COUNT = 16
 QUIET = logging.getLogger("s3node.gateway.multipart.parser")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
+QUIET.setLevel(logging.CRITICAL + 1)  # not even a record is made
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from s3node.errors import (
     FileNotFound,
     InvalidRequest,
     MissingFilePart,
+    MissingFilename,
     NotEnoughReplicas,
     S3NodeError,
     TooLarge,
@@ -185,9 +186,10 @@ class _FileUpload:
     async def handle(self, event: Any) -> None:
         if isinstance(event, PartStart):
             if event.name == FILE_FIELD and self.record is None:
+                filename = _filename_of(event)
                 self._in_file = True
                 self.record = await self.p._store.create_file(
-                    filename=clean_filename(event.filename),
+                    filename=filename,
                     content_type=clean_content_type(event.content_type),
                     checksum_algorithm=self._hasher.name,
                     chunk_size=self.p.settings.chunk_size,
@@ -400,6 +402,20 @@ async def _all(work: list[Coroutine[Any, Any, T]]) -> list[T]:
     except FirstError as e:
         e.subFailure.raiseException()
         raise  # unreachable: raiseException always raises
+
+
+def _filename_of(part: PartStart) -> str:
+    """The cleaned filename of the ``file`` part, or :class:`MissingFilename`."""
+    if part.filename is None:
+        raise MissingFilename(
+            "the 'file' part has no filename parameter: send the file as a file"
+            " (curl -F file=@PATH, or a filename in its Content-Disposition)")
+    filename = clean_filename(part.filename)
+    if not filename:
+        raise MissingFilename(
+            f"the filename {part.filename[:100]!r} is empty once control characters"
+            " and directory parts are removed")
+    return filename
 
 
 def _client_caused(error: BaseException) -> bool:
