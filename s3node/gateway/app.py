@@ -21,7 +21,9 @@ from twisted.logger import Logger
 
 from s3node._aio import shielded
 from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
+from s3node.config import parse_node_id
 from s3node.errors import (
+    ConfigurationError,
     FileNotFound,
     FileNotReady,
     InvalidRange,
@@ -109,6 +111,14 @@ def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+def _node_id(text: str) -> str:
+    """A node id from a path, as ``--node`` accepts them, else ``400`` (never logged raw)."""
+    try:
+        return parse_node_id(text)
+    except ConfigurationError:
+        raise InvalidRequest(f"not a node id: {text[:70]!r}") from None
 
 
 #: the two ways of paging ``GET /files``; one request uses one of them
@@ -361,6 +371,7 @@ class Gateway:
 
     @app.route("/nodes/<string:node_id>", methods=["DELETE"])
     async def forget_node(self, request: Any, node_id: str) -> bytes:
+        _node_id(node_id)
         if request.args.get(b"lost") != [b"true"]:
             raise InvalidRequest(
                 "only a node lost for good can be forgotten: DELETE /nodes/{id}?lost=true"

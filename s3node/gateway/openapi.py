@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3node.config import NODE_ID_PATTERN
 from s3node.records import MAX_PAGE_SIZE
 
 __all__ = ["FILE_ID_PATTERN", "openapi_document"]
@@ -191,7 +192,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "forget a node lost for good (?lost=true): drop its replicas",
                 "parameters": [
                     {"name": "node_id", "in": "path", "required": True,
-                     "schema": {"type": "string", "minLength": 1}},
+                     "schema": {"type": "string", "pattern": NODE_ID_PATTERN}},
                     {"name": "lost", "in": "query", "required": True,
                      "schema": {"type": "string", "enum": ["true"]}}],
                 "responses": {

@@ -190,3 +190,38 @@ async def test_client_faults_log_no_errors(gw):
         logging.getLogger().removeHandler(handler)
     assert [e.get("log_format") for e in errors] == []
     assert [r.getMessage() for r in handler.records if r.name.startswith("python_multipart")] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_node_ids_in_paths_are_checked(gw):
+    """``DELETE /nodes/{id}`` takes only a well-formed node id (nothing hostile reaches
+    the log); the pool keeps its nodes."""
+    for text in ("n1%0A", "%0A", "..", "a%20b", "x" * 64, "%E2%80%AE1n"):
+        r = await treq.delete(f"{gw.url}/nodes/{text}?lost=true")
+        assert r.code == 400, text
+        assert (await _json(r))["error"] == "bad_request"
+    assert len(gw.gateway.pool.nodes()) == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_openapi_document_is_exact(gw):
+    """The served document lists the protocol layer's statuses on every operation,
+    downloads of any type, the canonical id pattern and an opaque cursor, and links
+    an upload to the operations on its file."""
+    doc = await _json(await treq.get(f"{gw.url}/openapi.json"))
+    operations = [op for path in doc["paths"].values() for op in path.values()]
+    assert len({op["operationId"] for op in operations}) == len(operations) == 11
+    for op in operations:
+        assert {"400", "408", "414", "431"} <= set(op["responses"]), op["operationId"]
+    get = doc["paths"]["/files/{file_id}"]["get"]
+    assert get["responses"]["200"]["content"] == {
+        "*/*": {"schema": {"type": "string", "format": "binary"}}}
+    assert "content" not in doc["paths"]["/files/{file_id}"]["head"]["responses"]["200"]
+    assert "bytes=-n" in get["parameters"][1]["description"]
+    file_id = get["parameters"][0]["schema"]
+    assert file_id["pattern"].startswith("^[0-9a-f]{8}-")
+    post = doc["paths"]["/files"]["post"]
+    assert {"201", "400", "404", "409", "413", "503"} <= set(post["responses"])
+    assert set(post["responses"]["201"]["links"]) == {"GetFile", "GetFileMetadata", "DeleteFile"}
+    cursor = [p for p in doc["paths"]["/files"]["get"]["parameters"] if p["name"] == "cursor"]
+    assert "opaque" in cursor[0]["description"]
