@@ -20,8 +20,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import shielded
-from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
 from s3node.config import parse_node_id
+from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
 from s3node.errors import (
     ConfigurationError,
     FileNotFound,

@@ -43,6 +43,7 @@ import re
 import secrets
 from typing import Any
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
@@ -129,7 +130,8 @@ class GatewayChannel(HTTPChannel):
         timeout = self.header_timeout()
         if (timeout and self._head_timer is None and self.line_mode
                 and not self._handlingRequest and data):
-            self._head_timer = self.callLater(timeout, self._head_timed_out, timeout)
+            call_later: Any = self.callLater  # the site's reactor's (HTTPFactory.buildProtocol)
+            self._head_timer = call_later(timeout, self._head_timed_out, timeout)
         super().dataReceived(data)
 
     def lineReceived(self, line: bytes) -> None:
@@ -257,18 +259,19 @@ class GatewayChannel(HTTPChannel):
             body.fail(Failure(InvalidRequest(details)))
             return
         request_id = new_request_id()
-        peer = self.transport.getPeer() if self.transport is not None else None
+        transport: Any = self.transport
+        peer = transport.getPeer() if transport is not None else None
         log.info("refused a request from {client}: {status} {details} [{request_id}]",
                  client=getattr(peer, "host", "-"), status=status, details=details,
                  request_id=request_id)
         observe = getattr(getattr(self, "site", None), "refused", None)
         if observe is not None:
             observe(status)
-        if self.transport is not None:
-            self.transport.write(refusal_response(status, code, details, request_id))
+        if transport is not None:
+            transport.write(refusal_response(status, code, details, request_id))
         self.loseConnection()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Stop the head's deadline too."""
         self._stop_head_timer()
         super().connectionLost(reason)

@@ -43,7 +43,7 @@ async def _refused(url: str, request: bytes):
 async def test_hostile_heads_many_at_once(gateway):
     """Every hostile head, ten connections of each at once: each gets its JSON error
     and ``Connection: close``; the gateway serves ``/health`` right after."""
-    proc, url = gateway
+    _, url = gateway
     tried = 0
     results = await gatherResults([
         Deferred.fromCoroutine(_refused(url, refusal.request))
