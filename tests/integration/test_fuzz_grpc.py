@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 SEED = int(os.environ.get("S3NODE_FUZZ_SEED", "1109"))
 #: random messages per method (8 methods)
-RANDOM_CASES = 40
+RANDOM_CASES = 80
 SERVICE = "/s3node.storage.v1.Storage/"
 UNARY = ["DeleteChunk", "StatChunk", "ListChunks", "Health", "ListQuarantined",
          "DropQuarantined"]

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.integration
 
 SEED = int(os.environ.get("S3NODE_FUZZ_SEED", "1109"))
 #: generated cases per operation and generation mode
-EXAMPLES = 30
+EXAMPLES = 60
 #: stateful scenarios (each a few linked calls)
-STATEFUL = 15
+STATEFUL = 30
 
 
 @pytest.fixture(scope="module")
