@@ -60,7 +60,7 @@ setup(
         "treq>=24.9,<27",
         "pluggy>=1.5,<2",
         "google-crc32c>=1.6,<2",
-        "python-multipart>=0.0.20,<0.1",
+        "python-multipart>=0.0.27,<0.1",  # max_header_size (s3node/gateway/multipart.py)
         # the `s3node` command-line client (s3node/cli, docs/cli.md): a plain
         # synchronous client that streams both ways, without Twisted
         "httpx>=0.28,<0.29",
@@ -85,6 +85,9 @@ setup(
             # signer, checksums and response parsers
             "boto3>=1.40,<2",
             "botocore>=1.40,<2",
+            # the gateway's /openapi.json is fuzzed against a real gateway
+            # (tests/integration/test_fuzz_openapi.py, docs/security.md)
+            "schemathesis>=4.32,<5",
         ],
     },
     entry_points={

@@ -23,7 +23,9 @@ TiB = 1024 * GiB
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
-_NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+#: a storage node id (also the pattern of ``/nodes/{node_id}`` in /openapi.json)
+NODE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_NODE_ID = re.compile(NODE_ID_PATTERN)
 #: the values of ``--sqlite-synchronous`` (SQLite's ``PRAGMA synchronous``)
 SQLITE_SYNCHRONOUS = ("full", "normal")
 
@@ -114,7 +116,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 def parse_node_id(text: str) -> str:
     """Check a storage node id: 1 to 63 letters, digits, ``_``, ``.`` or ``-``."""
-    if not _NODE_ID.match(text):
+    if not _NODE_ID.fullmatch(text):  # match() would let a trailing newline through
         raise ConfigurationError(
             f"not a node id: {text!r} (1 to 63 letters, digits, '_', '.', '-')"
         )
@@ -260,6 +262,9 @@ class GatewayConfig:
     #: seconds a download may wait for its client to accept any data before
     #: its connection is aborted
     write_timeout: float = 60.0
+    #: seconds a client may take to send a request's line and headers, however
+    #: steadily the bytes trickle in; then ``408`` and the connection closes
+    header_timeout: float = 20.0
     #: SQLite's ``PRAGMA synchronous``: ``"full"`` (a committed upload survives
     #: a power cut) or ``"normal"`` (faster; a power cut can undo the last
     #: acknowledged uploads); the other metadata stores ignore it

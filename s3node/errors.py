@@ -63,6 +63,12 @@ class MissingFilePart(InvalidRequest):
     code = "missing_file"
 
 
+class MissingFilename(InvalidRequest):
+    """The upload's file part has no usable filename."""
+
+    code = "missing_filename"
+
+
 class ClientDisconnected(S3NodeError):
     """The client went away before its request body was complete."""
 

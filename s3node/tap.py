@@ -161,6 +161,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Downloads served at once; more get 503 with Retry-After."],
     ["write-timeout", None, format_seconds(_G.write_timeout),
      "Seconds a download waits for its client to accept data before closing."],
+    ["header-timeout", None, format_seconds(_G.header_timeout),
+     "Seconds a client may take to send a request's line and headers (then 408)."],
     ["shutdown-grace", None, format_seconds(_G.shutdown_grace),
      "Seconds uploads under way get to end when the gateway stops."],
     ["sqlite-synchronous", None, _G.sqlite_synchronous,
@@ -196,6 +198,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         max_uploads=parse_positive_int(opts["max-uploads"], "--max-uploads"),
         max_downloads=parse_positive_int(opts["max-downloads"], "--max-downloads"),
         write_timeout=parse_seconds(opts["write-timeout"], "--write-timeout"),
+        header_timeout=parse_seconds(opts["header-timeout"], "--header-timeout"),
         shutdown_grace=parse_seconds(opts["shutdown-grace"], "--shutdown-grace"),
         sqlite_synchronous=parse_sqlite_synchronous(opts["sqlite-synchronous"]),
     )

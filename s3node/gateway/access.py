@@ -18,7 +18,6 @@ the raw path; a request no route matched is ``unmatched``.
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 from klein.interfaces import IKleinRequest
@@ -27,6 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from werkzeug.exceptions import HTTPException
 
+from s3node.gateway.http import GatewayChannel, error_body, new_request_id
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.streaming import StreamingRequest, StreamingSite
 from s3node.metrics import Stopwatch
@@ -35,6 +35,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "ObservedRequest",
     "ObservedSite",
+    "new_request_id",
     "request_id_of",
     "route_of",
 ]
@@ -43,17 +44,14 @@ log = Logger()
 
 #: the response header that carries a request's id
 REQUEST_ID_HEADER = b"x-request-id"
+#: every response says so: clients must not guess a type other than the one sent
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 #: the route label of a request no route matched (404, 405, a redirect)
 UNMATCHED = "unmatched"
 #: the method label of methods no route serves
 OTHER_METHOD = "other"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
-
-
-def new_request_id() -> str:
-    """A fresh request id: 16 random hex digits."""
-    return secrets.token_hex(8)
 
 
 def request_id_of(request: Any) -> str | None:
@@ -93,10 +91,25 @@ class ObservedRequest(StreamingRequest):
         metrics: GatewayMetrics = site.metrics
         self.request_id = new_request_id()
         self.setHeader(REQUEST_ID_HEADER, self.request_id.encode("ascii"))
+        self.setHeader(*NOSNIFF)
         self._watch = Stopwatch(metrics.timer)
         metrics.http_in_flight.inc()
         self.notifyFinish().addBoth(self._ended, metrics)
+        if b"//" in self.path:
+            # werkzeug would serve '//files' as '/files' (and redirect other such
+            # paths with a Location built from the client's Host): one resource,
+            # one path; an empty segment names nothing
+            self._answer(404, "not_found", "no such route (a path has no empty segments)")
+            return
         super().process()
+
+    def _answer(self, status: int, code: str, details: str) -> None:
+        body = error_body(code, details)
+        self.setResponseCode(status)
+        self.setHeader(b"content-type", b"application/json")
+        self.setHeader(b"content-length", str(len(body)).encode("ascii"))
+        self.write(body if self.method != b"HEAD" else b"")
+        self.finish()
 
     def _ended(self, result: Any, metrics: GatewayMetrics) -> None:
         metrics.http_in_flight.dec()
@@ -126,15 +139,24 @@ class ObservedRequest(StreamingRequest):
 class ObservedSite(StreamingSite):
     """
     A site of :class:`ObservedRequest`s counting into ``metrics``; its access
-    log is the requests' own events (twisted.web's text lines are off).
+    log is the requests' own events (twisted.web's text lines are off).  Each
+    connection is a :class:`~s3node.gateway.http.GatewayChannel`, which
+    refuses hostile input in JSON; a request head must arrive within
+    ``header_timeout`` seconds (``None``: no limit but the idle timeout).
     """
 
     requestFactory = ObservedRequest
+    protocol = GatewayChannel  # type: ignore[assignment]
 
     def __init__(self, resource: Any, reactor: IReactorTime, *, metrics: GatewayMetrics,
-                 **kwargs: Any) -> None:
+                 header_timeout: float | None = None, **kwargs: Any) -> None:
         super().__init__(resource, reactor, **kwargs)
         self.metrics = metrics
+        self.header_timeout = header_timeout
+
+    def refused(self, status: int) -> None:
+        """Count a request the channel refused before any route saw it."""
+        self.metrics.http_requests.labels(UNMATCHED, OTHER_METHOD, str(status)).inc()
 
     def log(self, request: Any) -> None:
         """Nothing: each :class:`ObservedRequest` logs itself when it ends."""

@@ -20,6 +20,7 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from s3node.config import NODE_ID_PATTERN
 from s3node.errors import InvalidRequest, NodeExists
 from s3node.gateway.counters import (
     COPIES_MADE,
@@ -40,7 +41,7 @@ __all__ = ["ClusterAdmin", "MovementPlan", "durability_json", "node_json"]
 log = Logger()
 
 #: what a node id may be: what the ``--node`` option accepts
-NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_NODE_ID = re.compile(NODE_ID_PATTERN)
 #: ``host:port`` of a storage node's gRPC listener
 ADDRESS = re.compile(r"[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}|\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}")
 #: chunks read per page while a plan walks every chunk
@@ -136,7 +137,7 @@ class ClusterAdmin:
     def parse_node(body: Mapping[str, Any]) -> NodeRecord:
         """A new node from a ``POST /nodes`` body; :class:`InvalidRequest` says what is wrong."""
         node_id, address = body.get("node_id"), body.get("address")
-        if not isinstance(node_id, str) or not NODE_ID.fullmatch(node_id):
+        if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
             raise InvalidRequest(
                 "node_id: 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit")
         if not isinstance(address, str) or not ADDRESS.fullmatch(address):

@@ -9,6 +9,7 @@ never answered here: :mod:`s3node.gateway.errors` turns them into JSON.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -19,8 +20,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import shielded
+from s3node.config import parse_node_id
 from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
 from s3node.errors import (
+    ConfigurationError,
     FileDamaged,
     FileNotFound,
     FileNotReady,
@@ -39,7 +42,7 @@ from s3node.gateway.lease import Lease
 from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.openapi import openapi_document
+from s3node.gateway.openapi import FILE_ID_PATTERN, openapi_document
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.repair import Repairer
 from s3node.gateway.sweeper import Sweeper
@@ -110,11 +113,16 @@ async def _json_body(request: Any) -> dict[str, Any]:
     return body
 
 
+#: a file id in its one canonical form: lowercase hex, dashed, 36 ASCII characters
+_CANONICAL_UUID = re.compile(FILE_ID_PATTERN)
+
+
 def _file_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise InvalidRequest(f"not a file id (a UUID): {text[:100]!r}") from None
+    """A file id from a path: the canonical form only (one file, one URL), else ``400``."""
+    if not _CANONICAL_UUID.fullmatch(text):
+        raise InvalidRequest(
+            f"not a file id (a UUID in canonical form: lowercase, dashed): {text[:100]!r}")
+    return uuid.UUID(text)
 
 
 def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
@@ -128,6 +136,30 @@ def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+def _node_id(text: str) -> str:
+    """A node id from a path, as ``--node`` accepts them, else ``400`` (never logged raw)."""
+    try:
+        return parse_node_id(text)
+    except ConfigurationError:
+        raise InvalidRequest(f"not a node id: {text[:70]!r}") from None
+
+
+#: the two ways of paging ``GET /files``; one request uses one of them
+_NUMBERED = (b"page", b"per_page")
+_CURSOR = (b"cursor", b"limit")
+
+
+def _paging(request: Any) -> str:
+    """``"cursor"`` or ``"numbered"``: which paging a listing asks for (``400`` for both)."""
+    numbered = [n.decode() for n in _NUMBERED if n in request.args]
+    cursor = [n.decode() for n in _CURSOR if n in request.args]
+    if numbered and cursor:
+        raise InvalidRequest(
+            f"{' and '.join(numbered)} cannot be combined with {' and '.join(cursor)}:"
+            " page with page/per_page or with limit/cursor")
+    return "cursor" if cursor else "numbered"
 
 
 def _status_arg(request: Any) -> FileStatus | None:
@@ -258,7 +290,7 @@ class Gateway:
     @app.route("/files", methods=["GET"])
     async def list_files(self, request: Any) -> bytes:
         status = _status_arg(request)
-        if b"cursor" in request.args or b"limit" in request.args:
+        if _paging(request) == "cursor":
             limit = _int_arg(request, "limit", 20, 1, MAX_PAGE_SIZE)
             cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
             cpage = await self.store.list_files_after(
@@ -391,14 +423,15 @@ class Gateway:
 
     @app.route("/nodes/<string:node_id>", methods=["GET"])
     async def node(self, request: Any, node_id: str) -> bytes:
-        return _json(request, await self.admin.node(node_id))
+        return _json(request, await self.admin.node(_node_id(node_id)))
 
     @app.route("/nodes/<string:node_id>/drain", methods=["POST"])
     async def drain_node(self, request: Any, node_id: str) -> bytes:
-        return _json(request, await self.admin.drain(node_id))
+        return _json(request, await self.admin.drain(_node_id(node_id)))
 
     @app.route("/nodes/<string:node_id>", methods=["DELETE"])
     async def forget_node(self, request: Any, node_id: str) -> bytes:
+        _node_id(node_id)
         lost = _flag(request, b"lost")
         dropped = await self.admin.forget(node_id, lost=lost)
         return _json(request, {"node_id": node_id, "lost": lost, "replicas_dropped": dropped})

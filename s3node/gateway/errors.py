@@ -3,8 +3,11 @@ The one place where errors become HTTP responses.
 
 :func:`install_error_handlers` registers Klein ``handle_errors`` handlers on a
 gateway's app: every :class:`s3node.errors.S3NodeError` maps to a status by
-its class (:data:`STATUS`), Werkzeug's routing errors keep their status, and
-anything else is a logged 500.  Every error body is JSON
+its class (:data:`STATUS`), Werkzeug's routing errors keep their status (a ``405`` says
+``Allow``; a path werkzeug would redirect, such as one with ``//``, is a
+``404``: its redirect would be built from the client's ``Host``), a client
+that went away gets no answer and no error log, and anything else is a
+logged 500.  Every error body is JSON
 ``{"error": code, "details": text}``; an :class:`~s3node.errors.Overloaded`
 ``503`` also says ``Retry-After`` (:data:`RETRY_AFTER` seconds).  A failure
 after the response headers were sent can't be reported in the body: the
@@ -15,7 +18,6 @@ log events here carry its ``request_id``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from klein import Klein
@@ -26,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from s3node import errors
 from s3node.gateway.access import request_id_of
+from s3node.gateway.http import error_body
 
 __all__ = ["RETRY_AFTER", "STATUS", "error_body", "install_error_handlers", "status_for"]
 
@@ -55,11 +58,6 @@ def status_for(error: errors.S3NodeError) -> int:
     return errors.lookup(STATUS, error, 500)
 
 
-def error_body(code: str, details: str) -> bytes:
-    """The JSON body of an error response."""
-    return json.dumps({"error": code, "details": details}).encode("utf-8") + b"\n"
-
-
 def _respond(request: Any, status: int, code: str, details: str) -> bytes | None:
     if request.startedWriting:
         # Headers (and maybe part of the body) are out: only a cut connection
@@ -84,6 +82,8 @@ def install_error_handlers(app: Klein) -> None:
     def s3node_error(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
         error = failure.value
         status = status_for(error)
+        if isinstance(error, errors.ClientDisconnected):
+            return None  # nobody to answer; the access log says "connection lost"
         if isinstance(error, errors.Overloaded):
             # Expected under load, and answered before any work: not a failure.
             log.info("{method} {path} refused: {details}", method=request.method,
@@ -99,10 +99,14 @@ def install_error_handlers(app: Klein) -> None:
     @app.handle_errors(HTTPException)  # type: ignore[arg-type]
     def routing_error(_gateway: Any, request: Any, failure: Failure) -> bytes | None:
         error = failure.value
-        new_url = getattr(error, "new_url", None)
-        if new_url:  # werkzeug's RequestRedirect (e.g. a doubled slash)
-            request.setHeader(b"location", new_url.encode("utf-8"))
-            return _respond(request, error.code, "redirect", f"see {new_url}")
+        if getattr(error, "new_url", None):
+            # werkzeug's RequestRedirect builds its Location from the client's
+            # Host header (an open redirect): a path that only redirects is unknown
+            return _respond(request, 404, "not_found", "no such route")
+        if error.code == 405:
+            allowed = sorted(getattr(error, "valid_methods", None) or ())
+            if allowed and not request.startedWriting:
+                request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.code, "bad_request")
         return _respond(request, error.code or 400, code, error.description or error.name)
 

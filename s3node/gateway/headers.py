@@ -1,9 +1,12 @@
 """
 Header values built from user input: Content-Disposition and Content-Type.
 
-Nothing a client uploads can break a response header: control characters,
-quotes and backslashes are escaped or replaced, and non-ASCII filenames travel
-in RFC 6266 / RFC 8187 ``filename*=UTF-8''...`` form beside an ASCII fallback.
+Nothing a client uploads can break a response header or mislead whoever
+reads a filename: control and format characters (bidirectional overrides)
+and directory parts are removed (:func:`clean_filename`, on the way in and
+again on the way out), quotes and backslashes are escaped or replaced, and
+non-ASCII filenames travel in RFC 6266 / RFC 8187 ``filename*=UTF-8''...``
+form beside an ASCII fallback.
 """
 
 from __future__ import annotations
@@ -25,15 +28,35 @@ _MEDIA_TYPE = re.compile(
 )
 
 
+#: Unicode categories removed from filenames: controls (Cc), format characters
+#: (Cf: bidirectional overrides such as U+202E, zero-width spaces), line and
+#: paragraph separators, surrogates, unassigned code points
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
+#: format characters that words need (Persian, emoji sequences): kept
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def _safe_char(c: str) -> bool:
+    return c in _JOINERS or unicodedata.category(c) not in _UNSAFE_CATEGORIES
+
+
 def clean_filename(name: str | None) -> str:
     """
-    The filename to store for an upload: control characters removed, cut to
-    :data:`MAX_FILENAME` characters.  It is only ever shown back in headers and
-    JSON, never used as a path.
+    The filename to store for an upload, neutralised: control and format
+    characters (bidirectional overrides, zero-width characters; not the
+    joiners U+200C/U+200D) are removed, only the last segment of a path-like
+    name is kept (after the last ``/`` or ``\\``; ``.`` and ``..`` become
+    empty), surrounding whitespace is stripped, and the result is cut to
+    :data:`MAX_FILENAME` characters.  It is only ever shown back in headers
+    and JSON, never used as a path.
     """
     if not name:
         return ""
-    return _CONTROL.sub("", name)[:MAX_FILENAME]
+    text = "".join(c for c in name if _safe_char(c))
+    text = text.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if text in (".", ".."):
+        return ""
+    return text[:MAX_FILENAME]
 
 
 def clean_content_type(value: str | None) -> str:
@@ -57,7 +80,7 @@ def content_disposition(filename: str) -> str:
     ``attachment`` with ``filename="..."`` (ASCII, quotes and backslashes
     replaced) and, when the name is not plain ASCII, ``filename*=UTF-8''...``.
     """
-    name = _CONTROL.sub("", filename) or "download"
+    name = clean_filename(filename) or "download"
     fallback = _ascii_fallback(name)
     header = f'attachment; filename="{fallback}"'
     if fallback != name:

@@ -4,10 +4,17 @@ Incremental ``multipart/form-data`` parsing over :mod:`python_multipart`.
 :class:`MultipartReader` is sans-I/O: :meth:`~MultipartReader.feed` takes body
 bytes as they arrive and returns the events they complete, in order.  Part data
 is never accumulated here; header blocks are bounded.
+
+python_multipart reports what it skips through :mod:`logging` at warning
+level, once per odd byte sequence: left alone, one hostile body writes
+hundreds of lines to standard error (which twistd logs as errors).  Every
+parser here logs to :data:`QUIET`, a logger that keeps nothing; what matters
+reaches the client as :class:`~s3node.errors.MalformedMultipart`.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
@@ -17,8 +24,17 @@ from s3node.errors import MalformedMultipart
 
 __all__ = ["MultipartReader", "PartData", "PartEnd", "PartStart"]
 
-#: the largest header block accepted for one part
+#: the largest header block accepted for one part (a longer filename is cut
+#: to :data:`s3node.gateway.headers.MAX_FILENAME` characters when stored)
 MAX_PART_HEADERS = 16 * 1024
+#: the most header lines one part may have
+MAX_PART_HEADER_COUNT = 16
+
+#: where the parsers' own complaints go: nowhere (see the module docstring)
+QUIET = logging.getLogger("s3node.gateway.multipart.parser")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+QUIET.setLevel(logging.CRITICAL + 1)  # not even a record is made
 
 
 @dataclass(frozen=True)
@@ -87,7 +103,10 @@ class MultipartReader:
                 "on_part_end": self._part_end,
                 "on_end": self._end,
             },
+            max_header_count=MAX_PART_HEADER_COUNT,
+            max_header_size=MAX_PART_HEADERS,
         )
+        self._parser.logger = QUIET
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data``; return the events it completes."""
@@ -108,7 +127,7 @@ class MultipartReader:
     def _grow(self, n: int) -> None:
         self._header_bytes += n
         if self._header_bytes > MAX_PART_HEADERS:
-            raise MultipartParseError("part headers too large")
+            raise MultipartParseError(f"a part's headers exceed {MAX_PART_HEADERS} bytes")
 
     def _part_begin(self) -> None:
         self._headers = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3node.config import NODE_ID_PATTERN
+
 __all__ = ["admin_paths", "admin_schemas"]
 
 
@@ -24,20 +26,33 @@ def _error(description: str) -> dict[str, Any]:
 
 
 _NODE_ID = {"name": "node_id", "in": "path", "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 63}}
+            "schema": {"type": "string", "pattern": NODE_ID_PATTERN}}
 _FLAG = {"type": "string", "enum": ["true", "false"]}
 _UNAVAILABLE = _error("the database does not answer")
 
 
-def admin_paths() -> dict[str, Any]:
-    """The ``/nodes`` and ``/cluster`` paths."""
+def admin_paths(protocol: dict[str, Any]) -> dict[str, Any]:
+    """
+    The ``/nodes`` and ``/cluster`` paths; ``protocol`` holds the responses the
+    protocol layer may give any request (added to every operation's).
+    """
+    paths = _paths()
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"] = {**protocol, **operation["responses"]}
+    return paths
+
+
+def _paths() -> dict[str, Any]:
     return {
         "/nodes": {
-            "get": {"summary": "every storage node with its health and admin state",
+            "get": {"operationId": "listNodes",
+                    "summary": "every storage node with its health and admin state",
                     "responses": {"200": _json("nodes", {"type": "object", "properties": {
                         "nodes": {"type": "array", "items": _ref("Node")}}}),
                         "503": _UNAVAILABLE}},
             "post": {
+                "operationId": "addNode",
                 "summary": "add a storage node (?dry_run=true: only say what would move)",
                 "parameters": [{"name": "dry_run", "in": "query", "required": False,
                                 "schema": _FLAG}],
@@ -55,11 +70,14 @@ def admin_paths() -> dict[str, Any]:
             },
         },
         "/nodes/{node_id}": {
-            "get": {"summary": "one node: what it holds and how its drain goes",
+            "get": {"operationId": "getNode",
+                    "summary": "one node: what it holds and how its drain goes",
                     "parameters": [_NODE_ID],
                     "responses": {"200": _json("the node", _ref("NodeDetail")),
+                                  "400": _error("malformed node id"),
                                   "404": _error("no such node"), "503": _UNAVAILABLE}},
             "delete": {
+                "operationId": "forgetNode",
                 "summary": ("forget a node: once drained, or ?lost=true for a node lost for"
                             " good (its replicas become repair work)"),
                 "parameters": [_NODE_ID, {"name": "lost", "in": "query", "required": False,
@@ -68,25 +86,29 @@ def admin_paths() -> dict[str, Any]:
                     "200": _json("forgotten", {"type": "object", "properties": {
                         "node_id": {"type": "string"}, "lost": {"type": "boolean"},
                         "replicas_dropped": {"type": "integer"}}}),
-                    "400": _error("malformed flag"),
+                    "400": _error("malformed node id or flag"),
                     "404": _error("no such node"),
                     "409": _error("not drained (and not declared lost)"),
                     "503": _UNAVAILABLE},
             },
         },
         "/nodes/{node_id}/drain": {
-            "post": {"summary": "drain a node: no new chunks; its replicas are copied elsewhere",
+            "post": {"operationId": "drainNode",
+                     "summary": "drain a node: no new chunks; its replicas are copied elsewhere",
                      "parameters": [_NODE_ID],
                      "responses": {"200": _json("draining", _ref("NodeDetail")),
+                                   "400": _error("malformed node id"),
                                    "404": _error("no such node"), "503": _UNAVAILABLE}},
         },
         "/cluster": {
-            "get": {"summary": "the durability view: how exposed the cluster is",
+            "get": {"operationId": "cluster",
+                    "summary": "the durability view: how exposed the cluster is",
                     "responses": {"200": _json("the view", _ref("Cluster")),
                                   "503": _UNAVAILABLE}},
         },
         "/cluster/plan": {
-            "get": {"summary": "what repair and rebalancing still have to move",
+            "get": {"operationId": "clusterPlan",
+                    "summary": "what repair and rebalancing still have to move",
                     "responses": {"200": _json("the plan", _ref("MovementPlan")),
                                   "503": _UNAVAILABLE}},
         },
@@ -113,7 +135,7 @@ def admin_schemas() -> dict[str, Any]:
         "Node": node,
         "NewNode": {"type": "object", "required": ["node_id", "address"],
                     "additionalProperties": False, "properties": {
-                        "node_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},
+                        "node_id": {"type": "string", "pattern": NODE_ID_PATTERN},
                         "address": {"type": "string", "example": "10.0.0.7:7001"},
                         "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
                         "zone": {"type": "string", "maxLength": 63}}},

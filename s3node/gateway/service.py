@@ -133,7 +133,8 @@ class GatewayService(MultiService):
             worker.setServiceParent(self)
         listener = ListenerService(
             "http", serverFromString(self._reactor, config.listen),
-            ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics))
+            ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics,
+                         header_timeout=config.header_timeout))
         listener.setServiceParent(self)
         self.listening_port = await listener.listening
         log.info("s3node gateway listening on {where}",

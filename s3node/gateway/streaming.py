@@ -103,17 +103,16 @@ class BodyStream:
         """
         Wait for the next body bytes; ``b""`` at the end of the body.
 
-        Raise :class:`ClientDisconnected` when the connection was lost first.
+        Raise :class:`ClientDisconnected` when the connection was lost first,
+        or the :class:`InvalidRequest` the channel failed the stream with.
         """
         while not self._parts:
-            if self._failure is not None:
-                raise ClientDisconnected("the client closed the connection mid-body")
+            self._raise_failure()
             if self._done:
                 return b""
             self._waiter = Deferred()
             await self._waiter
-        if self._failure is not None:
-            raise ClientDisconnected("the client closed the connection mid-body")
+        self._raise_failure()
         data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         self._parts.clear()
         self._buffered = 0
@@ -121,6 +120,13 @@ class BodyStream:
             self._paused = False
             self._resume()
         return data
+
+    def _raise_failure(self) -> None:
+        if self._failure is None:
+            return
+        if isinstance(self._failure.value, InvalidRequest):  # a malformed chunked body
+            raise self._failure.value
+        raise ClientDisconnected("the client closed the connection mid-body")
 
     async def drain(self, limit: int) -> None:
         """Read and drop the rest of the body; raise :class:`InvalidRequest` past ``limit``."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twisted.internet.defer import (
+    CancelledError,
     Deferred,
     DeferredList,
     DeferredSemaphore,
@@ -32,7 +33,10 @@ from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
+    ClientDisconnected,
     FileNotFound,
+    InvalidRequest,
+    MissingFilename,
     MissingFilePart,
     NotEnoughReplicas,
     S3NodeError,
@@ -182,9 +186,10 @@ class _FileUpload:
     async def handle(self, event: Any) -> None:
         if isinstance(event, PartStart):
             if event.name == FILE_FIELD and self.record is None:
+                filename = _filename_of(event)
                 self._in_file = True
                 self.record = await self.p._store.create_file(
-                    filename=clean_filename(event.filename),
+                    filename=filename,
                     content_type=clean_content_type(event.content_type),
                     checksum_algorithm=self._hasher.name,
                     chunk_size=self.p.settings.chunk_size,
@@ -298,8 +303,12 @@ class _FileUpload:
             await gatherResults(self._writes, consumeErrors=True)
         if self._file_hashing is not None:
             await self._file_hashing
-        log.error("upload {file_id} failed: {error}", file_id=file_id,
-                 error=describe(error))
+        if _client_caused(error):  # a client's doing, not the gateway's: no error
+            log.info("upload {file_id} failed: {error}", file_id=file_id,
+                     error=describe(error))
+        else:
+            log.error("upload {file_id} failed: {error}", file_id=file_id,
+                      error=describe(error))
         try:
             if not await self.p._store.fail_file(file_id):
                 log.info("upload {file_id} was already ended (deleted, claimed or completed)",
@@ -393,6 +402,26 @@ async def _all(work: list[Coroutine[Any, Any, T]]) -> list[T]:
     except FirstError as e:
         e.subFailure.raiseException()
         raise  # unreachable: raiseException always raises
+
+
+def _filename_of(part: PartStart) -> str:
+    """The cleaned filename of the ``file`` part, or :class:`MissingFilename`."""
+    if part.filename is None:
+        raise MissingFilename(
+            "the 'file' part has no filename parameter: send the file as a file"
+            " (curl -F file=@PATH, or a filename in its Content-Disposition)")
+    filename = clean_filename(part.filename)
+    if not filename:
+        raise MissingFilename(
+            f"the filename {part.filename[:100]!r} is empty once control characters"
+            " and directory parts are removed")
+    return filename
+
+
+def _client_caused(error: BaseException) -> bool:
+    """Whether an upload ended by the client's doing (too large, malformed, cut short, gone)."""
+    return isinstance(error, (InvalidRequest, TooLarge, ClientDisconnected, CancelledError,
+                              UploadAborted))
 
 
 def transfer_timeout(size: int) -> float:

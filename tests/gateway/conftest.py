@@ -62,7 +62,8 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
                            reconcile_interval=3600, **settings)
     gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
     await gateway.pool.start()
-    site = ObservedSite(gateway.resource(), reactor, metrics=gateway.metrics)
+    site = ObservedSite(gateway.resource(), reactor, metrics=gateway.metrics,
+                        header_timeout=config.header_timeout)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
     url = f"http://127.0.0.1:{port.getHost().port}"
     return Running(gateway, store, nodes, url, port, by_address), pool
