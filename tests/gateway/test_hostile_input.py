@@ -210,7 +210,7 @@ async def test_openapi_document_is_exact(gw):
     an upload to the operations on its file."""
     doc = await _json(await treq.get(f"{gw.url}/openapi.json"))
     operations = [op for path in doc["paths"].values() for op in path.values()]
-    assert len({op["operationId"] for op in operations}) == len(operations) == 11
+    assert len({op["operationId"] for op in operations}) == len(operations) == 16
     for op in operations:
         assert {"400", "408", "414", "431"} <= set(op["responses"]), op["operationId"]
     get = doc["paths"]["/files/{file_id}"]["get"]
