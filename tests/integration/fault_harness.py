@@ -55,6 +55,9 @@ SETTINGS = {
     # correctness does not depend on it (docs/durability.md); small, so orphans go soon
     "orphan-grace": "1",
     "write-timeout": "3",
+    # repair replaces the corrupted replica within the scenario (no node is down
+    # for --repair-after, 15 minutes, so nothing else is copied around)
+    "repair-interval": "1",
 }
 STALE_AFTER = float(SETTINGS["stale-after"])
 WRITE_TIMEOUT = float(SETTINGS["write-timeout"])
