@@ -1,11 +1,13 @@
 """
-The upload pipeline: request body → multipart → chunker → replicas → metadata.
+The upload pipeline: a byte source → chunker → replicas → metadata.
 
-Body bytes are parsed as they arrive; every completed chunk is hashed off the
-reactor thread and written to its replica nodes while the next chunk arrives.
-At most :data:`IN_FLIGHT` chunks are being written at once; while they are,
-the body is not read, so the client is paused (see
-:mod:`s3node.gateway.streaming`).  Memory is bounded by about
+The pipeline knows no protocol: it reads an object's bytes from a
+:class:`ByteSource` (the REST adapter's multipart ``file`` part,
+:mod:`s3node.gateway.formupload`; later an S3 body) as they arrive; every
+completed chunk is hashed off the reactor thread and written to its replica
+nodes while the next chunk arrives.  At most :data:`IN_FLIGHT` chunks are
+being written at once; while they are, the source is not read, so the client
+is paused (see :mod:`s3node.gateway.streaming`).  Memory is bounded by about
 ``chunk_size * (IN_FLIGHT + 1)`` plus the stream's buffer, whatever the file
 size.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import (
     Deferred,
@@ -33,22 +35,18 @@ from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
     FileNotFound,
-    MissingFilePart,
     NotEnoughReplicas,
     S3NodeError,
     TooLarge,
     UploadAborted,
     describe,
 )
-from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.metrics import GatewayMetrics
-from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.streaming import BodyStream
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
-__all__ = ["IN_FLIGHT", "UploadPipeline", "UploadSettings"]
+__all__ = ["IN_FLIGHT", "ByteSource", "UploadPipeline", "UploadSettings"]
 
 log = Logger()
 
@@ -56,12 +54,26 @@ T = TypeVar("T")
 
 #: chunks being written to nodes at once, per upload
 IN_FLIGHT = 2
-#: multipart envelope (boundaries, part headers, small fields) allowed beyond max_file_size
-ENVELOPE = 64 * 1024
-#: the field that carries the file
-FILE_FIELD = "file"
 #: seconds a node gets to delete what a failed put may have left
 FORGET_TIMEOUT = 5.0
+
+
+class ByteSource(Protocol):
+    """The bytes of one object, read as they arrive, and what to name it."""
+
+    async def start(self) -> tuple[str, str]:
+        """
+        The object's filename and content type, cleaned (the REST adapter
+        reads its body up to the ``file`` part's headers to know them).
+        Called once, before :meth:`read`.
+        """
+
+    async def read(self) -> bytes:
+        """
+        The next bytes; ``b""`` once the source is complete and valid (a
+        source that turns out malformed or cut short raises instead, and the
+        upload fails).
+        """
 
 
 @dataclass(frozen=True)
@@ -102,41 +114,28 @@ class UploadPipeline:
         #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
         self._cleanups: set[Deferred[None]] = set()
 
-    def check_declared_length(self, length: int | None) -> None:
-        """Refuse a declared Content-Length that can't fit the limit (before the body is read)."""
-        if length is not None and length > self.settings.max_file_size + ENVELOPE:
-            raise TooLarge(
-                f"the request body ({length} bytes) exceeds the limit of "
-                f"{self.settings.max_file_size} bytes per file"
-            )
-
-    async def upload(
-        self, body: BodyStream, content_type: bytes | None
-    ) -> tuple[FileRecord, int]:
+    async def store(self, source: ByteSource) -> tuple[FileRecord, int]:
         """
-        Read a multipart body from ``body`` and store its ``file`` part.
+        Store the bytes ``source`` yields as a new file, named as it says.
+
+        The file record exists (``uploading``) from before the first byte is
+        read; it completes once the source ended and every chunk has its
+        replicas, or is marked failed when anything goes wrong.
 
         :returns: the completed file record and its chunk count.
         """
         with self.metrics.transfer("upload"):
-            return await self._upload(body, content_type)
+            return await self._store_file(source)
 
-    async def _upload(
-        self, body: BodyStream, content_type: bytes | None
-    ) -> tuple[FileRecord, int]:
-        reader = MultipartReader(content_type)
+    async def _store_file(self, source: ByteSource) -> tuple[FileRecord, int]:
+        filename, content_type = await source.start()
         state = _FileUpload(self)
-        limit = self.settings.max_file_size + ENVELOPE
         try:
-            while data := await body.read():
-                if body.received > limit:
-                    raise TooLarge(f"the request body exceeds {self.settings.max_file_size} bytes")
-                for event in reader.feed(data):
-                    await state.handle(event)
+            await state.begin(filename, content_type)
+            while data := await source.read():
+                await state.feed(data)
                 await state.keep_alive()
-            reader.close()
-            if state.record is None:
-                raise MissingFilePart("the multipart body has no part named 'file'")
+            await state.end()
             return await state.complete(), state.chunk_count
         except FileNotFound as e:
             await state.abort(e)
@@ -166,8 +165,6 @@ class _FileUpload:
     def __init__(self, pipeline: UploadPipeline) -> None:
         self.p = pipeline
         self.record: FileRecord | None = None
-        self._in_file = False
-        self._done_file = False
         self._chunker = Chunker(pipeline.settings.chunk_size)
         self._hasher = pipeline._checksum()
         self._size = 0
@@ -179,30 +176,30 @@ class _FileUpload:
         self._file_hashing: Deferred[Any] | None = None
         self._next_touch = 0.0
 
-    async def handle(self, event: Any) -> None:
-        if isinstance(event, PartStart):
-            if event.name == FILE_FIELD and self.record is None:
-                self._in_file = True
-                self.record = await self.p._store.create_file(
-                    filename=clean_filename(event.filename),
-                    content_type=clean_content_type(event.content_type),
-                    checksum_algorithm=self._hasher.name,
-                    chunk_size=self.p.settings.chunk_size,
-                )
-                self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
-                log.info("upload {file_id} started", file_id=self.record.file_id)
-        elif isinstance(event, PartData):
-            if self._in_file:
-                self._size += len(event.data)
-                if self._size > self.p.settings.max_file_size:
-                    raise TooLarge(f"the file exceeds {self.p.settings.max_file_size} bytes")
-                for chunk in self._chunker.feed(event.data):
-                    await self._submit(chunk)
-        elif isinstance(event, PartEnd) and self._in_file:
-            self._in_file = False
-            last = self._chunker.finish()
-            if last:
-                await self._submit(last)
+    async def begin(self, filename: str, content_type: str) -> None:
+        """Create the file record, ``uploading``."""
+        self.record = await self.p._store.create_file(
+            filename=filename,
+            content_type=content_type,
+            checksum_algorithm=self._hasher.name,
+            chunk_size=self.p.settings.chunk_size,
+        )
+        self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
+        log.info("upload {file_id} started", file_id=self.record.file_id)
+
+    async def feed(self, data: bytes) -> None:
+        """Take the next bytes of the file: chunk them and write full chunks."""
+        self._size += len(data)
+        if self._size > self.p.settings.max_file_size:
+            raise TooLarge(f"the file exceeds {self.p.settings.max_file_size} bytes")
+        for chunk in self._chunker.feed(data):
+            await self._submit(chunk)
+
+    async def end(self) -> None:
+        """The source ended: write the last, short chunk."""
+        last = self._chunker.finish()
+        if last:
+            await self._submit(last)
 
     async def keep_alive(self) -> None:
         """

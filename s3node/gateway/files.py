@@ -1,0 +1,207 @@
+"""
+The file service: what every front end does with files, in no protocol.
+
+The REST routes (:mod:`s3node.gateway.app`) and the S3 routes are thin
+adapters over one :class:`FileService`: they turn a request into a call here
+and the result (or the :mod:`s3node.errors` exception) into their protocol's
+response.  The business rules live here, once:
+
+- **store**: a :class:`~s3node.gateway.upload.ByteSource` becomes a completed
+  file through the upload pipeline; the service tracks every store under way,
+  with the adapter's way to abort it, so a stopping gateway can give them a
+  grace period and then end them (each still records its outcome);
+- **open**: only a ``completed`` file can be read; a file being deleted does
+  not exist; the caller then streams the whole file or a range;
+- **describe**: a file's record and chunks, whatever its status, unless it is
+  being deleted;
+- **delete**: the file moves to ``deleting`` in the metadata (the decision,
+  atomic), then its chunks are swept right away in the background (the
+  sweeper's loop retries what that leaves);
+- **list**: numbered pages and keyset pages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from s3node.core.ranges import ByteRange
+from s3node.errors import FileNotFound, FileNotReady, S3NodeError
+from s3node.gateway.download import DownloadPipeline
+from s3node.gateway.sweeper import Sweeper
+from s3node.gateway.upload import ByteSource, UploadPipeline
+from s3node.interfaces import MetadataStore
+from s3node.records import (
+    FileCursorPage,
+    FilePage,
+    FileRecord,
+    FileStatus,
+    FileWithChunks,
+)
+
+__all__ = ["FileService", "StoredFile"]
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """The outcome of a store: the completed record and how many chunks it has."""
+
+    record: FileRecord
+    chunk_count: int
+
+
+class FileService:
+    """Store, open, describe, delete and list files, whatever the protocol."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        uploads: UploadPipeline,
+        downloads: DownloadPipeline,
+        sweeper: Sweeper,
+        clock: IReactorTime,
+    ) -> None:
+        self.metadata = store
+        self.uploads = uploads
+        self.downloads = downloads
+        self.sweeper = sweeper
+        self._clock = clock
+        #: stores under way, each with the callable that aborts its transfer
+        self._in_flight: dict[Deferred[Any], Callable[[], object]] = {}
+        #: the immediate sweeps that deletes started
+        self._background: set[Deferred[None]] = set()
+
+    @property
+    def max_file_size(self) -> int:
+        """The largest file a store accepts, in bytes."""
+        return self.uploads.settings.max_file_size
+
+    # -- store -----------------------------------------------------------
+
+    def store(self, source: ByteSource, *, abort: Callable[[], object]) -> Deferred[StoredFile]:
+        """
+        Store what ``source`` yields as a new file.
+
+        The work runs to its end even if the caller stops waiting (a client
+        that disconnects): it still records its chunks and fails the file.
+        ``abort`` ends the transfer (closes the client's connection, so that
+        ``source`` fails); the service calls it when a stop's grace period runs
+        out.
+        """
+        work = Deferred.fromCoroutine(self._store(source))
+        self._in_flight[work] = abort
+        work.addBoth(self._store_ended, work)
+        return work
+
+    async def _store(self, source: ByteSource) -> StoredFile:
+        record, chunk_count = await self.uploads.store(source)
+        return StoredFile(record, chunk_count)
+
+    def _store_ended(self, result: Any, work: Deferred[Any]) -> Any:
+        self._in_flight.pop(work, None)
+        return result
+
+    # -- read ------------------------------------------------------------
+
+    async def describe(self, file_id: uuid.UUID) -> FileWithChunks:
+        """
+        A file with its chunks, in any status but ``deleting``.
+
+        :raises FileNotFound: no such file, or it is being deleted.
+        """
+        fwc = await self.metadata.get_file_with_chunks(file_id)
+        if fwc.file.status is FileStatus.DELETING:
+            raise FileNotFound(f"no file {file_id}")
+        return fwc
+
+    async def open(self, file_id: uuid.UUID) -> FileWithChunks:
+        """
+        A file that can be read: ``completed``, with its chunks.
+
+        :raises FileNotFound: no such file, or it is being deleted.
+        :raises FileNotReady: its upload has not completed (or failed).
+        """
+        fwc = await self.describe(file_id)
+        record = fwc.file
+        if record.status is not FileStatus.COMPLETED or record.size is None:
+            raise FileNotReady(f"file {file_id} is {record.status.value}, not completed")
+        return fwc
+
+    async def stream(self, request: Any, fwc: FileWithChunks, r: ByteRange | None) -> None:
+        """
+        Write the verified bytes of ``r`` (the whole file when ``None``) of an
+        opened file to ``request`` (a twisted.web request, whose connection
+        paces the transfer).
+        """
+        await self.downloads.stream(request, fwc, r)
+
+    # -- list ------------------------------------------------------------
+
+    async def list_page(self, *, page: int, per_page: int,
+                        status: FileStatus | None) -> FilePage:
+        """A numbered page of files, newest first."""
+        return await self.metadata.list_files(page=page, per_page=per_page, status=status)
+
+    async def list_after(self, *, cursor: str | None, limit: int,
+                         status: FileStatus | None) -> FileCursorPage:
+        """A keyset page of files, newest first."""
+        return await self.metadata.list_files_after(cursor=cursor, limit=limit, status=status)
+
+    # -- delete ----------------------------------------------------------
+
+    async def delete(self, file_id: uuid.UUID) -> FileRecord:
+        """
+        Delete a file: it moves to ``deleting`` at once (it is gone for
+        readers), and its chunks are swept in the background.
+
+        :raises FileNotFound: no such file, or it is already being deleted.
+        """
+        record = await self.metadata.start_delete(file_id)
+        self.sweep_soon(file_id)
+        return record
+
+    def sweep_soon(self, file_id: uuid.UUID) -> None:
+        """Sweep a ``deleting`` file's chunks now, in the background, tracked until done."""
+        d = Deferred.fromCoroutine(self.sweeper.delete_now(file_id))
+        self._background.add(d)
+        d.addBoth(lambda _: self._background.discard(d))
+
+    async def wait_background(self) -> None:
+        """Wait for the immediate sweeps that deletes started."""
+        for d in list(self._background):
+            try:
+                await d
+            except S3NodeError:
+                pass
+
+    # -- stop ------------------------------------------------------------
+
+    async def close(self, *, grace: float) -> None:
+        """
+        Stores under way get ``grace`` seconds to end, then are aborted (each
+        records its outcome while the store still answers); then the
+        background sweeps and the pipeline's cleanups end.  The metadata store
+        is the caller's to close, after this.
+        """
+        if self._in_flight:
+            log.info("waiting up to {grace} s for {count} uploads under way",
+                     grace=grace, count=len(self._in_flight))
+            clock: Any = self._clock
+            cutoff = clock.callLater(grace, self._abort_stores)
+            await DeferredList(list(self._in_flight), consumeErrors=True)
+            if cutoff.active():
+                cutoff.cancel()
+        await self.wait_background()
+        await self.uploads.wait_cleanups()
+
+    def _abort_stores(self) -> None:
+        for abort in list(self._in_flight.values()):
+            abort()
