@@ -123,6 +123,24 @@ class FileNotFound(NotFound):
     code = "file_not_found"
 
 
+class BucketNotFound(NotFound):
+    """No bucket has this name."""
+
+    code = "bucket_not_found"
+
+
+class ObjectNotFound(NotFound):
+    """The bucket has no object under this key."""
+
+    code = "object_not_found"
+
+
+class AccessKeyNotFound(NotFound):
+    """No access key has this id (or it was revoked)."""
+
+    code = "access_key_not_found"
+
+
 class NodeNotFound(NotFound):
     """No storage node is registered with this id."""
 
@@ -139,6 +157,18 @@ class ChunkExists(Conflict):
     """A chunk with different content is already stored under this id."""
 
     code = "chunk_exists"
+
+
+class BucketExists(Conflict):
+    """A bucket with this name exists already."""
+
+    code = "bucket_exists"
+
+
+class BucketNotEmpty(Conflict):
+    """The bucket still holds objects."""
+
+    code = "bucket_not_empty"
 
 
 class UploadAborted(Conflict):

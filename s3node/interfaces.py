@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from s3node.records import (
+    AccessKey,
+    BucketRecord,
     ChunkRecord,
     DurabilityCounts,
     FileCursorPage,
@@ -33,6 +35,9 @@ from s3node.records import (
     NodeReplica,
     NodeState,
     NodeUsage,
+    ObjectPage,
+    ObjectPut,
+    ObjectRecord,
     PlacementNode,
     RepairReason,
     RepairTask,
@@ -401,6 +406,117 @@ class MetadataStore(Protocol):
 
     async def read_counters(self) -> dict[str, int]:
         """Every cluster-wide counter that has been added to, by name."""
+
+    # -- the S3 namespace: buckets, keys, access keys (docs/s3.md) ------------
+
+    async def create_bucket(self, name: str) -> BucketRecord:
+        """
+        Create an empty bucket.
+
+        :raises s3node.errors.BucketExists: a bucket has that name.
+        """
+
+    async def get_bucket(self, name: str) -> BucketRecord:
+        """
+        One bucket.
+
+        :raises s3node.errors.BucketNotFound: no bucket has that name.
+        """
+
+    async def list_buckets(self) -> Sequence[BucketRecord]:
+        """Every bucket, by name in byte order."""
+
+    async def delete_bucket(self, name: str) -> None:
+        """
+        Remove an empty bucket, in one transaction with the emptiness check.
+
+        :raises s3node.errors.BucketNotFound: no bucket has that name.
+        :raises s3node.errors.BucketNotEmpty: it still names an object.
+        """
+
+    async def complete_object(
+        self,
+        *,
+        file_id: uuid.UUID,
+        size: int,
+        checksum: str,
+        replicas: int,
+        bucket: str,
+        key: str,
+        etag: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> ObjectPut:
+        """
+        In one transaction: complete the file as :meth:`complete_file` does,
+        and make ``bucket``/``key`` name it.  The file the key named before,
+        if any, moves to ``deleting`` (the sweeper removes its chunks) and is
+        returned as ``replaced``: readers see the old object or the new one,
+        never neither.
+
+        :raises s3node.errors.BucketNotFound: the bucket does not exist
+            (deleted meanwhile); nothing changes, the file stays ``uploading``.
+        """
+
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord:
+        """
+        The object ``key`` names in ``bucket``.
+
+        :raises s3node.errors.BucketNotFound: no such bucket.
+        :raises s3node.errors.ObjectNotFound: the bucket has no such key.
+        """
+
+    async def delete_object(self, bucket: str, key: str) -> uuid.UUID | None:
+        """
+        Unname ``key`` and move its file to ``deleting``, in one transaction;
+        return the file's id, or ``None`` when the key named nothing.
+
+        :raises s3node.errors.BucketNotFound: no such bucket.
+        """
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str | None = None,
+        limit: int,
+    ) -> ObjectPage:
+        """
+        Up to ``limit`` entries of ``bucket`` in byte order of their keys:
+        objects whose key starts with ``prefix`` and is greater than
+        ``after``; with a ``delimiter``, keys that hold it after the prefix
+        roll up into one common prefix each (prefix + ... + delimiter).
+        ``after`` equal to (or inside) a common prefix skips that whole
+        prefix.  Every query seeks the ``(bucket, key)`` index, so a deep
+        page costs what the first does.
+
+        :raises s3node.errors.BucketNotFound: no such bucket.
+        """
+
+    async def add_access_key(self, key: AccessKey) -> None:
+        """
+        Record a new access key.
+
+        :raises s3node.errors.Conflict: an access key has that id.
+        """
+
+    async def get_access_key(self, access_key_id: str) -> AccessKey:
+        """
+        A key that is not revoked.
+
+        :raises s3node.errors.AccessKeyNotFound: no such key, or it was revoked.
+        """
+
+    async def list_access_keys(self) -> Sequence[AccessKey]:
+        """Every access key, revoked ones included, by id."""
+
+    async def revoke_access_key(self, access_key_id: str) -> None:
+        """
+        Revoke a key for good (it stays listed, with ``revoked_at``).
+
+        :raises s3node.errors.AccessKeyNotFound: no such key, or already revoked.
+        """
 
 
 class ChunkStore(Protocol):

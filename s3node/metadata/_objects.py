@@ -1,0 +1,222 @@
+"""
+What every metadata store shares for the S3 namespace: input checks, the
+byte-order bounds of a prefix, and the listing walk.
+
+Pure functions, no I/O.  Keys compare in byte order of their UTF-8 encoding
+in every backend (SQLite's ``BINARY`` collation, PostgreSQL's ``COLLATE
+"C"``), which is the order of Python's ``str`` comparison for valid unicode,
+so the in-memory store sorts with plain ``sorted``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+
+from s3node.errors import InvalidRequest
+from s3node.records import MAX_PAGE_SIZE, AccessKey, ObjectPage, ObjectRecord
+
+__all__ = [
+    "ObjectFetch",
+    "check_access_key",
+    "check_access_key_id",
+    "check_bucket",
+    "check_headers",
+    "check_key",
+    "check_listing",
+    "check_object",
+    "decode_headers",
+    "encode_headers",
+    "list_page",
+    "successor",
+]
+
+#: the longest key, in UTF-8 bytes (S3's limit)
+MAX_KEY_BYTES = 1024
+#: the most bytes of stored headers per object (names and values)
+MAX_HEADER_BYTES = 16 * 1024
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ETAG = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]{1,128}")
+_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9]{16,128}")
+
+#: ``fetch(lower, inclusive, upper, n)``: up to ``n`` objects of one bucket with
+#: keys above ``lower`` (or equal, when ``inclusive``; all when ``None``) and
+#: below ``upper`` (no bound when ``None``), in key order
+ObjectFetch = Callable[[str | None, bool, str | None, int], Awaitable[Sequence[ObjectRecord]]]
+
+
+def check_bucket(name: object) -> str:
+    """A bucket name: 3 to 63 of ``a-z0-9.-`` (the S3 edge checks S3's finer rules)."""
+    if not isinstance(name, str) or not _BUCKET.fullmatch(name):
+        raise InvalidRequest(f"not a bucket name: {name!r}")
+    return name
+
+
+def check_key(key: object, what: str = "key") -> str:
+    """A key: 1 to 1024 bytes of UTF-8, no NUL."""
+    if not isinstance(key, str) or not key:
+        raise InvalidRequest(f"a {what} must be non-empty text")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"a {what} must be valid unicode") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidRequest(f"a {what} must be at most {MAX_KEY_BYTES} bytes of UTF-8")
+    if "\x00" in key:
+        raise InvalidRequest(f"a {what} must not contain NUL characters")
+    return key
+
+
+def check_headers(headers: object) -> tuple[tuple[str, str], ...]:
+    """Stored headers: (lower-case name, text value) pairs, at most 16 KiB in all."""
+    if not isinstance(headers, Sequence) or isinstance(headers, str | bytes):
+        raise InvalidRequest("headers must be a sequence of (name, value) pairs")
+    pairs: list[tuple[str, str]] = []
+    total = 0
+    for pair in headers:
+        if not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InvalidRequest(f"not a (name, value) header pair: {pair!r}")
+        name, value = pair
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise InvalidRequest(f"not a lower-case header name: {name!r}")
+        if not isinstance(value, str) or "\x00" in value:
+            raise InvalidRequest(f"header {name} must have a text value without NUL")
+        try:
+            total += len(name) + len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"header {name} must be valid unicode") from None
+        pairs.append((name, value))
+    if total > MAX_HEADER_BYTES:
+        raise InvalidRequest(f"the stored headers exceed {MAX_HEADER_BYTES} bytes")
+    return tuple(pairs)
+
+
+def check_object(bucket: object, key: object, etag: object,
+                 headers: object) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """The name, ETag and headers of an object being made visible."""
+    if not isinstance(etag, str) or not _ETAG.fullmatch(etag):
+        raise InvalidRequest(f"an ETag is 32 lower-case hex digits (and -N), not {etag!r}")
+    return check_bucket(bucket), check_key(key), etag, check_headers(headers)
+
+
+def check_listing(bucket: object, prefix: object, delimiter: object, after: object,
+                  limit: object) -> None:
+    """The arguments of a listing."""
+    check_bucket(bucket)
+    if not isinstance(prefix, str) or not isinstance(delimiter, str):
+        raise InvalidRequest("prefix and delimiter must be text")
+    if prefix:
+        check_key(prefix, "prefix")
+    if delimiter:
+        check_key(delimiter, "delimiter")
+    if after is not None and after != "":
+        check_key(after, "start key")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidRequest(f"limit must be from 1 to {MAX_PAGE_SIZE}, not {limit!r}")
+
+
+def check_access_key_id(access_key_id: object) -> str:
+    """An access key id: 16 to 128 ASCII letters and digits."""
+    if not isinstance(access_key_id, str) or not _ACCESS_KEY_ID.fullmatch(access_key_id):
+        raise InvalidRequest(f"not an access key id: {access_key_id!r}")
+    return access_key_id
+
+
+def check_access_key(key: AccessKey) -> None:
+    """A new access key: its id, a secret of 16 to 128 printable ASCII characters."""
+    check_access_key_id(key.access_key_id)
+    secret = key.secret
+    if not isinstance(secret, str) or not 16 <= len(secret) <= 128 or not (
+            secret.isascii() and secret.isprintable()):
+        raise InvalidRequest("a secret is 16 to 128 printable ASCII characters")
+    if not isinstance(key.description, str) or len(key.description) > 200:
+        raise InvalidRequest("a key's description is text of at most 200 characters")
+
+
+def encode_headers(headers: Sequence[tuple[str, str]]) -> str:
+    """Stored headers as the JSON text the SQL stores keep."""
+    return json.dumps([list(pair) for pair in headers], ensure_ascii=False)
+
+
+def decode_headers(text: str | None) -> tuple[tuple[str, str], ...]:
+    """The stored headers from their JSON text."""
+    if not text:
+        return ()
+    return tuple((str(name), str(value)) for name, value in json.loads(text))
+
+
+def successor(prefix: str) -> str | None:
+    """
+    The least string above every string that starts with ``prefix`` (``None``:
+    no bound): the last character incremented, dropping any U+10FFFF; lone
+    surrogates, which no key holds, are stepped over.
+    """
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:
+                nxt = 0xE000
+            return prefix[:-1] + chr(nxt)
+        prefix = prefix[:-1]
+    return None
+
+
+def _group(key: str, prefix: str, delimiter: str) -> str | None:
+    """The common prefix ``key`` rolls up into, or ``None``."""
+    if not delimiter:
+        return None
+    at = key.find(delimiter, len(prefix))
+    return None if at < 0 else key[:at + len(delimiter)]
+
+
+async def list_page(fetch: ObjectFetch, *, prefix: str, delimiter: str, after: str | None,
+                    limit: int) -> ObjectPage:
+    """
+    One page of a listing over ``fetch`` (a backend's indexed range query).
+
+    Each query asks for what the page still needs plus one; a common prefix
+    that swallows the rest of a batch is skipped with one seek past it (its
+    :func:`successor`), never by reading its keys.  So a page costs one query,
+    plus one per common prefix that ends a batch, whatever the depth.
+    """
+    upper = successor(prefix) if prefix else None
+    lower: str | None
+    inclusive: bool
+    if after and after >= prefix:
+        group = _group(after, prefix, delimiter) if after.startswith(prefix) else None
+        lower, inclusive = (successor(group), True) if group is not None else (after, False)
+        if lower is None:
+            return ObjectPage((), (), False, None)
+    else:
+        lower, inclusive = (prefix, True) if prefix else (None, False)
+    objects: list[ObjectRecord] = []
+    prefixes: list[str] = []
+    last: str | None = None
+    while True:
+        want = limit - len(objects) - len(prefixes) + 1
+        batch = await fetch(lower, inclusive, upper, want)
+        skip_to: str | None = None
+        for record in batch:
+            if skip_to is not None and record.key.startswith(skip_to):
+                continue
+            group = _group(record.key, prefix, delimiter)
+            if len(objects) + len(prefixes) == limit:
+                return ObjectPage(tuple(objects), tuple(prefixes), True, last)
+            if group is None:
+                objects.append(record)
+                last = record.key
+                skip_to = None
+            else:
+                prefixes.append(group)
+                last = skip_to = group
+        if len(batch) < want:
+            return ObjectPage(tuple(objects), tuple(prefixes), False, last)
+        if skip_to is not None:
+            lower, inclusive = successor(skip_to), True
+            if lower is None:
+                return ObjectPage(tuple(objects), tuple(prefixes), False, last)
+        else:
+            lower, inclusive = batch[-1].key, False
