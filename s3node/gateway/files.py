@@ -18,12 +18,18 @@ response.  The business rules live here, once:
   atomic), then its chunks are swept right away in the background (the
   sweeper's loop retries what that leaves);
 - **list**: numbered pages and keyset pages.
+
+The S3 namespace sits on the same files (``docs/s3.md``): a bucket's key
+names one completed file at a time.  **store_object** stores like *store*,
+then completes the file and names it in one metadata transaction (the file the
+key named before is deleted and swept); **open_object** reads the file a key
+names; **delete_object** unnames the key and deletes its file.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,20 +38,29 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node.core.ranges import ByteRange
-from s3node.errors import FileNotFound, FileNotReady, S3NodeError
+from s3node.errors import FileNotFound, FileNotReady, ObjectNotFound, S3NodeError
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import ByteSource, UploadPipeline
 from s3node.interfaces import MetadataStore
 from s3node.records import (
+    BucketRecord,
     FileCursorPage,
     FilePage,
     FileRecord,
     FileStatus,
     FileWithChunks,
+    ObjectPage,
+    ObjectPut,
+    ObjectRecord,
 )
 
-__all__ = ["FileService", "StoredFile"]
+__all__ = ["FileService", "ObjectMeta", "StoredFile", "StoredObject"]
+
+#: what names an object once its bytes are in: its unquoted ETag and stored headers
+ObjectMeta = Callable[[], tuple[str, Sequence[tuple[str, str]]]]
+#: tries at reading the file a key names while writers replace it
+_OPEN_ATTEMPTS = 3
 
 log = Logger()
 
@@ -55,6 +70,14 @@ class StoredFile:
     """The outcome of a store: the completed record and how many chunks it has."""
 
     record: FileRecord
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """The outcome of a store_object: the object (and what it replaced), and its chunk count."""
+
+    put: ObjectPut
     chunk_count: int
 
 
@@ -102,12 +125,44 @@ class FileService:
         return work
 
     async def _store(self, source: ByteSource) -> StoredFile:
-        record, chunk_count = await self.uploads.store(source)
+        record, chunk_count = await self.uploads.store(source, self.metadata.complete_file)
         return StoredFile(record, chunk_count)
 
     def _store_ended(self, result: Any, work: Deferred[Any]) -> Any:
         self._in_flight.pop(work, None)
         return result
+
+    def store_object(self, source: ByteSource, *, bucket: str, key: str, meta: ObjectMeta,
+                     abort: Callable[[], object]) -> Deferred[StoredObject]:
+        """
+        Store what ``source`` yields as the object ``bucket``/``key``: the file
+        completes and the key names it in one transaction, once the source
+        ended and every chunk has its replicas; ``meta`` gives the ETag and
+        headers then (a source learns them while it streams).  The file the
+        key named before is swept right away.  Runs on like :meth:`store`.
+
+        :raises BucketNotFound: the bucket does not exist (or was deleted
+            meanwhile: the file is then failed and swept).
+        """
+        work = Deferred.fromCoroutine(self._store_object(source, bucket, key, meta))
+        self._in_flight[work] = abort
+        work.addBoth(self._store_ended, work)
+        return work
+
+    async def _store_object(self, source: ByteSource, bucket: str, key: str,
+                            meta: ObjectMeta) -> StoredObject:
+        await self.metadata.get_bucket(bucket)  # before a byte is read
+
+        async def complete(**file: Any) -> ObjectPut:
+            etag, headers = meta()
+            put = await self.metadata.complete_object(
+                **file, bucket=bucket, key=key, etag=etag, headers=headers)
+            if put.replaced is not None:
+                self.sweep_soon(put.replaced)
+            return put
+
+        put, chunk_count = await self.uploads.store(source, complete)
+        return StoredObject(put, chunk_count)
 
     # -- read ------------------------------------------------------------
 
@@ -142,6 +197,59 @@ class FileService:
         paces the transfer).
         """
         await self.downloads.stream(request, fwc, r)
+
+    async def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, FileWithChunks]:
+        """
+        The object a key names, with its file's chunks.
+
+        :raises BucketNotFound: no such bucket.
+        :raises ObjectNotFound: no such key (or writers kept replacing it).
+        """
+        for _ in range(_OPEN_ATTEMPTS):
+            obj = await self.metadata.get_object(bucket, key)
+            try:
+                fwc = await self.open(obj.file_id)
+            except (FileNotFound, FileNotReady):
+                continue  # replaced (or deleted) between the two reads: look again
+            return obj, fwc
+        raise ObjectNotFound(f"no key {key!r} in bucket {bucket} (it keeps changing)")
+
+    # -- buckets ---------------------------------------------------------
+
+    async def create_bucket(self, name: str) -> BucketRecord:
+        """A new, empty bucket (:class:`BucketExists` if the name is taken)."""
+        return await self.metadata.create_bucket(name)
+
+    async def get_bucket(self, name: str) -> BucketRecord:
+        """One bucket (:class:`BucketNotFound` if none has that name)."""
+        return await self.metadata.get_bucket(name)
+
+    async def list_buckets(self) -> Sequence[BucketRecord]:
+        """Every bucket, by name."""
+        return await self.metadata.list_buckets()
+
+    async def delete_bucket(self, name: str) -> None:
+        """Remove an empty bucket (:class:`BucketNotEmpty` while it names objects)."""
+        await self.metadata.delete_bucket(name)
+
+    async def list_objects(self, bucket: str, *, prefix: str, delimiter: str,
+                           after: str | None, limit: int) -> ObjectPage:
+        """A page of a bucket's keys in byte order (see ``MetadataStore.list_objects``)."""
+        return await self.metadata.list_objects(bucket, prefix=prefix, delimiter=delimiter,
+                                                after=after, limit=limit)
+
+    async def delete_object(self, bucket: str, key: str) -> bool:
+        """
+        Unname ``key`` and delete its file (swept in the background); ``False``
+        when the key named nothing.
+
+        :raises BucketNotFound: no such bucket.
+        """
+        file_id = await self.metadata.delete_object(bucket, key)
+        if file_id is None:
+            return False
+        self.sweep_soon(file_id)
+        return True
 
     # -- list ------------------------------------------------------------
 

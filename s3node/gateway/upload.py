@@ -15,7 +15,7 @@ size.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -46,7 +46,7 @@ from s3node.gateway.nodes import NodePool
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
-__all__ = ["IN_FLIGHT", "ByteSource", "UploadPipeline", "UploadSettings"]
+__all__ = ["IN_FLIGHT", "ByteSource", "Completer", "UploadPipeline", "UploadSettings"]
 
 log = Logger()
 
@@ -74,6 +74,12 @@ class ByteSource(Protocol):
         source that turns out malformed or cut short raises instead, and the
         upload fails).
         """
+
+
+#: makes a file whose chunks all have their replicas complete (``complete_file``,
+#: or ``complete_object``, which also names it), called with the keywords
+#: ``file_id``, ``size``, ``checksum`` and ``replicas``
+Completer = Callable[..., Awaitable[T]]
 
 
 @dataclass(frozen=True)
@@ -114,20 +120,21 @@ class UploadPipeline:
         #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
         self._cleanups: set[Deferred[None]] = set()
 
-    async def store(self, source: ByteSource) -> tuple[FileRecord, int]:
+    async def store(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
         """
         Store the bytes ``source`` yields as a new file, named as it says.
 
         The file record exists (``uploading``) from before the first byte is
-        read; it completes once the source ended and every chunk has its
-        replicas, or is marked failed when anything goes wrong.
+        read; once the source ended and every chunk has its replicas,
+        ``complete`` completes it in the metadata, and when anything goes
+        wrong the file is marked failed.
 
-        :returns: the completed file record and its chunk count.
+        :returns: what ``complete`` returned, and the file's chunk count.
         """
         with self.metrics.transfer("upload"):
-            return await self._store_file(source)
+            return await self._store_file(source, complete)
 
-    async def _store_file(self, source: ByteSource) -> tuple[FileRecord, int]:
+    async def _store_file(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
         filename, content_type = await source.start()
         state = _FileUpload(self)
         try:
@@ -136,7 +143,7 @@ class UploadPipeline:
                 await state.feed(data)
                 await state.keep_alive()
             await state.end()
-            return await state.complete(), state.chunk_count
+            return await state.complete(complete), state.chunk_count
         except FileNotFound as e:
             await state.abort(e)
             if state.record is None:
@@ -267,20 +274,20 @@ class _FileUpload:
         if stored < replicas:
             raise NotEnoughReplicas(f"chunk {index} reached {stored} of {replicas} storage nodes")
 
-    async def complete(self) -> FileRecord:
+    async def complete(self, finish: Completer[T]) -> T:
         assert self.record is not None
         await gatherResults(self._writes, consumeErrors=True)
         self._raise_if_failed()
         if self._file_hashing is not None:
             await self._file_hashing
         checksum = await self.p._cpu(_final_digest, self._hasher)
-        record = await self.p._store.complete_file(
+        result = await finish(
             file_id=self.record.file_id, size=self._size, checksum=checksum,
             replicas=self.p.settings.replicas,
         )
         log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
-                 file_id=record.file_id, size=self._size, chunks=self._index)
-        return record
+                 file_id=self.record.file_id, size=self._size, chunks=self._index)
+        return result
 
     @property
     def chunk_count(self) -> int:

@@ -206,7 +206,7 @@ class SQLiteMetadataStore(SQLiteObjects, SQLiteSweep, SQLiteNodes):
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
         digest = r.check_complete(file_id, size, checksum, replicas)
-        fid, now = str(file_id), self._now()
+        now = self._now()
 
         def work(conn: Connection) -> FileRecord:
             return complete_in(conn, file_id, size, checksum, digest, replicas, now)

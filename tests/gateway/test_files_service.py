@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from support.waiting import poll_until, within
 from twisted.internet.defer import Deferred
 
 from s3node.errors import ClientDisconnected, FileNotFound, FileNotReady, UploadAborted
 from s3node.records import FileStatus
-from support.waiting import poll_until, within
 
 
 class Pieces:

@@ -192,6 +192,7 @@ class FaultDeployment:
             return ["--reactor=asyncio", "s3node-faults", "standalone",
                     "--data-dir", str(data_dir), "--nodes", str(node_count),
                     "--listen", f"tcp:{port}:interface=127.0.0.1", "--no-fsync",
+                    "--s3-listen", "none",
                     *_options(SETTINGS)]
 
         role = Role("standalone", argv, GATEWAY_READY, self.base, self._hooked_env("standalone"))
