@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import http.client
+import io
 import uuid
 import zlib
 from typing import Any
@@ -246,6 +247,33 @@ def test_signed_aws_chunked_uploads_verify_every_chunk(deployment: Any) -> None:
     assert code_of(e)[1] == 404
 
 
+def test_unsigned_trailer_uploads_verify_their_trailing_checksum(deployment: Any) -> None:
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER (boto3 over https) stores; a wrong trailer does not."""
+    from botocore.httpchecksum import AwsChunkedWrapper, CrtCrc32Checksum
+
+    s3 = client(deployment)
+    bucket = new_bucket(s3)
+    data = bytes(range(256)) * 700
+    for key, trailer_ok in (("trailer", True), ("bad-trailer", False)):
+        wrapped = AwsChunkedWrapper(io.BytesIO(data), checksum_cls=CrtCrc32Checksum,
+                                    checksum_name="x-amz-checksum-crc32",
+                                    chunk_size=64 * 1024).read()
+        if not trailer_ok:
+            wrapped = wrapped.replace(crc32_b64(data).encode(), crc32_b64(b"x").encode())
+        status, _, body = signed_put(deployment, bucket, key, wrapped, {
+            "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            "Content-Encoding": "aws-chunked", "X-Amz-Trailer": "x-amz-checksum-crc32",
+            "X-Amz-Decoded-Content-Length": str(len(data))})
+        if trailer_ok:
+            assert status == 200, body
+            got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            assert got["Body"].read() == data and got["ChecksumCRC32"] == crc32_b64(data)
+            assert "ContentEncoding" not in got  # aws-chunked is how it travelled
+        else:
+            assert status == 400 and b"<Code>BadDigest</Code>" in body
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["trailer"]
+
+
 def test_wrong_digests_store_nothing(deployment: Any) -> None:
     """A body that fails its Content-MD5 or its CRC32 is refused with BadDigest, not stored."""
     s3 = client(deployment)
@@ -281,6 +309,18 @@ def _signing_key(secret: str, date: str) -> bytes:
     for part in (date, "us-east-1", "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+def signed_put(deployment: Any, bucket: str, key: str, body: bytes,
+               headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """A PUT whose headers (payload marker included) botocore's SigV4 signer signs as given."""
+    access, secret = deployment.s3_key
+    url = f"{deployment.s3_url}/{bucket}/{key}"
+    request = AWSRequest(method="PUT", url=url, headers=headers)
+    SigV4Auth(Credentials(access, secret), "s3", "us-east-1").add_auth(request)
+    sent = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+    sent["Content-Length"] = str(len(body))
+    return raw(url, "PUT", body, sent)
 
 
 def chunked_put(deployment: Any, bucket: str, key: str, chunks: list[bytes], *,
