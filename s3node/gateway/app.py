@@ -21,21 +21,21 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import shielded
-from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
-from s3node.errors import InvalidRange, InvalidRequest, describe
+from s3node.errors import InvalidRequest, describe
 from s3node.gateway.access import request_id_of
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.figures import DurabilityFigures
 from s3node.gateway.files import FileService
 from s3node.gateway.formupload import FormFileSource, check_declared_length
-from s3node.gateway.headers import content_disposition
+from s3node.gateway.headers import content_disposition, range_of
 from s3node.gateway.lease import Lease
 from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import openapi_document
 from s3node.gateway.reconciler import Reconciler
+from s3node.gateway.streaming import abort_connection
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
@@ -87,12 +87,6 @@ def _file_id(text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         raise InvalidRequest(f"not a file id (a UUID): {text[:100]!r}") from None
-
-
-def _abort_connection(request: Any) -> None:
-    transport = getattr(getattr(request, "channel", None), "transport", None)
-    if transport is not None:
-        transport.abortConnection()
 
 
 def _int_arg(request: Any, name: str, default: int, low: int, high: int) -> int:
@@ -203,7 +197,7 @@ class Gateway:
                                     max_file_size=self.files.max_file_size)
             # Shielded: a client that disconnects makes Klein cancel this handler, but
             # the pipeline must still record the chunks it wrote and fail the file.
-            work = self.files.store(source, abort=lambda: _abort_connection(request))
+            work = self.files.store(source, abort=lambda: abort_connection(request))
             stored = await shielded(slot.hold(work))
         record = stored.record
         request.setHeader(b"location", f"/files/{record.file_id}".encode())
@@ -252,17 +246,7 @@ class Gateway:
         request.setHeader(b"content-disposition",
                           content_disposition(record.filename).encode("ascii"))
         header = request.getHeader(b"range")
-        try:
-            r = parse_range_header(header.decode("latin-1") if header else None, size)
-        except InvalidRange:
-            request.setHeader(b"content-range", unsatisfied_content_range(size).encode())
-            raise
-        if r is None:
-            request.setHeader(b"content-length", str(size).encode())
-        else:
-            request.setResponseCode(206)
-            request.setHeader(b"content-range", content_range(r, size).encode())
-            request.setHeader(b"content-length", str(r.length).encode())
+        r = range_of(request, header.decode("latin-1") if header else None, size)
         if request.method == b"HEAD":
             return b""
         await self.files.stream(request, fwc, r)

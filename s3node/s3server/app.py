@@ -28,6 +28,7 @@ from s3node.errors import describe
 from s3node.gateway.access import new_request_id, request_id_of
 from s3node.gateway.files import FileService
 from s3node.gateway.limits import Limiter
+from s3node.gateway.streaming import abort_connection
 from s3node.s3 import errors, routing
 from s3node.s3.sigv4 import Credentials
 from s3node.s3.xml import error_document
@@ -177,9 +178,7 @@ class S3Api:
                 "latin-1"), path=path[:300], error=describe(error), request_id=request_id)
         if request.startedWriting:
             # headers are out: the body cannot turn into an error any more
-            transport = getattr(request.channel, "transport", None)
-            if transport is not None:
-                transport.abortConnection()
+            abort_connection(request)
             return
         body = error_document(answer, path, request_id)
         send(request, answer.status, body, content_type=b"application/xml")

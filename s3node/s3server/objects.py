@@ -16,9 +16,9 @@ from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from s3node._aio import shielded
-from s3node.core.ranges import content_range, parse_range_header
 from s3node.errors import InvalidRange
-from s3node.gateway.headers import clean_content_type, clean_filename
+from s3node.gateway.headers import clean_content_type, clean_filename, range_of
+from s3node.gateway.streaming import abort_connection
 from s3node.records import ObjectRecord
 from s3node.s3 import errors, responses
 from s3node.s3.routing import check_key
@@ -97,14 +97,10 @@ async def put_object(call: Call) -> None:
             stored.append(checksum)
         return source.digests.md5.hex(), stored
 
-    def abort() -> None:
-        transport = getattr(getattr(request, "channel", None), "transport", None)
-        if transport is not None:
-            transport.abortConnection()
-
     with call.api.upload_slots.take(request) as slot:
         # shielded: a client that goes away must not stop the pipeline's cleanup
-        work = files.store_object(source, bucket=bucket, key=key, meta=meta, abort=abort)
+        work = files.store_object(source, bucket=bucket, key=key, meta=meta,
+                                  abort=lambda: abort_connection(request))
         stored = await shielded(slot.hold(work))
     answer = {b"etag": f'"{stored.put.object.etag}"'.encode()}
     checksum = source.stored_checksum()
@@ -198,21 +194,14 @@ async def _send_object(call: Call) -> None:
         send(request, 304, headers={b"etag": f'"{obj.etag}"'.encode(),
                                     b"last-modified": _http_date(obj.modified_at).encode()})
         return
-    size = obj.size
+    for name, value in _object_headers(call, obj, whole="range" not in call.headers).items():
+        request.setHeader(name, value)
     try:
-        r = parse_range_header(call.headers.get("range"), size) if part is None else None
+        r = range_of(request, call.headers.get("range") if part is None else None, obj.size)
     except InvalidRange:
-        raise errors.InvalidRange(fields=[("ActualObjectSize", str(size)),
+        raise errors.InvalidRange(fields=[("ActualObjectSize", str(obj.size)),
                                           ("RangeRequested", call.headers.get("range", ""))]
                                   ) from None
-    for name, value in _object_headers(call, obj, whole=r is None).items():
-        request.setHeader(name, value)
-    if r is None:
-        request.setHeader(b"content-length", str(size).encode())
-    else:
-        request.setResponseCode(206)
-        request.setHeader(b"content-range", content_range(r, size).encode())
-        request.setHeader(b"content-length", str(r.length).encode())
     if part is not None:
         request.setHeader(b"x-amz-mp-parts-count", b"1")
     if request.method == b"HEAD":
