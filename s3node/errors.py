@@ -171,6 +171,12 @@ class BucketNotEmpty(Conflict):
     code = "bucket_not_empty"
 
 
+class PreconditionFailed(Conflict):
+    """A conditional write's condition (If-Match, If-None-Match) did not hold when it committed."""
+
+    code = "precondition_failed"
+
+
 class UploadAborted(Conflict):
     """
     The upload's file is no longer being uploaded: it was deleted, or the

@@ -445,16 +445,22 @@ class MetadataStore(Protocol):
         key: str,
         etag: str,
         headers: Sequence[tuple[str, str]] = (),
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> ObjectPut:
         """
         In one transaction: complete the file as :meth:`complete_file` does,
         and make ``bucket``/``key`` name it.  The file the key named before,
         if any, moves to ``deleting`` (the sweeper removes its chunks) and is
         returned as ``replaced``: readers see the old object or the new one,
-        never neither.
+        never neither.  A conditional write is decided in the same
+        transaction: ``if_none_match`` only while the key names nothing,
+        ``if_match`` only while it names an object with that ETag.
 
         :raises s3node.errors.BucketNotFound: the bucket does not exist
             (deleted meanwhile); nothing changes, the file stays ``uploading``.
+        :raises s3node.errors.PreconditionFailed: the condition does not
+            hold; nothing changes.
         """
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord:

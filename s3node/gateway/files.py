@@ -43,6 +43,7 @@ from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import ByteSource, UploadPipeline
 from s3node.interfaces import MetadataStore
+from s3node.metadata import check_condition
 from s3node.records import (
     BucketRecord,
     FileCursorPage,
@@ -133,30 +134,43 @@ class FileService:
         return result
 
     def store_object(self, source: ByteSource, *, bucket: str, key: str, meta: ObjectMeta,
-                     abort: Callable[[], object]) -> Deferred[StoredObject]:
+                     abort: Callable[[], object], if_match: str | None = None,
+                     if_none_match: bool = False) -> Deferred[StoredObject]:
         """
         Store what ``source`` yields as the object ``bucket``/``key``: the file
         completes and the key names it in one transaction, once the source
         ended and every chunk has its replicas; ``meta`` gives the ETag and
         headers then (a source learns them while it streams).  The file the
         key named before is swept right away.  Runs on like :meth:`store`.
+        A conditional write (``if_match``: an ETag the key must name;
+        ``if_none_match``: the key must name nothing) is checked before the
+        first byte is read, and decided in the completing transaction.
 
         :raises BucketNotFound: the bucket does not exist (or was deleted
             meanwhile: the file is then failed and swept).
+        :raises PreconditionFailed: the condition does not hold.
         """
-        work = Deferred.fromCoroutine(self._store_object(source, bucket, key, meta))
+        conditions = {"if_match": if_match, "if_none_match": if_none_match}
+        work = Deferred.fromCoroutine(
+            self._store_object(source, bucket, key, meta, conditions))
         self._in_flight[work] = abort
         work.addBoth(self._store_ended, work)
         return work
 
     async def _store_object(self, source: ByteSource, bucket: str, key: str,
-                            meta: ObjectMeta) -> StoredObject:
+                            meta: ObjectMeta, conditions: dict[str, Any]) -> StoredObject:
         await self.metadata.get_bucket(bucket)  # before a byte is read
+        if conditions["if_match"] is not None or conditions["if_none_match"]:
+            try:
+                current: str | None = (await self.metadata.get_object(bucket, key)).etag
+            except ObjectNotFound:
+                current = None
+            check_condition(current, conditions["if_match"], conditions["if_none_match"])
 
         async def complete(**file: Any) -> ObjectPut:
             etag, headers = meta()
             put = await self.metadata.complete_object(
-                **file, bucket=bucket, key=key, etag=etag, headers=headers)
+                **file, bucket=bucket, key=key, etag=etag, headers=headers, **conditions)
             if put.replaced is not None:
                 self.sweep_soon(put.replaced)
             return put

@@ -133,10 +133,16 @@ class MemoryObjects:
         key: str,
         etag: str,
         headers: Sequence[tuple[str, str]] = (),
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> ObjectPut:
         r.check_complete(file_id, size, checksum, replicas)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         named = self._bucket(bucket)
+        current = named.get(key)
+        if current is None or current.file_id != file_id:
+            o.check_condition(None if current is None else current.etag, if_match,
+                              if_none_match)
         # complete_file checks and raises before it changes anything
         await self.complete_file(file_id=file_id, size=size, checksum=checksum,
                                  replicas=replicas)

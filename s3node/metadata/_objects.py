@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 
-from s3node.errors import InvalidRequest
+from s3node.errors import InvalidRequest, PreconditionFailed
 from s3node.records import MAX_PAGE_SIZE, AccessKey, ObjectPage, ObjectRecord
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "check_access_key",
     "check_access_key_id",
     "check_bucket",
+    "check_condition",
     "check_headers",
     "check_key",
     "check_listing",
@@ -99,6 +100,19 @@ def check_object(bucket: object, key: object, etag: object,
     if not isinstance(etag, str) or not _ETAG.fullmatch(etag):
         raise InvalidRequest(f"an ETag is 32 lower-case hex digits (and -N), not {etag!r}")
     return check_bucket(bucket), check_key(key), etag, check_headers(headers)
+
+
+def check_condition(current: str | None, if_match: str | None, if_none_match: bool) -> None:
+    """
+    Whether a conditional write may name a key whose object has ETag
+    ``current`` (``None``: the key names nothing).
+
+    :raises PreconditionFailed: it may not.
+    """
+    if if_none_match and current is not None:
+        raise PreconditionFailed("the key names an object (If-None-Match: *)")
+    if if_match is not None and current != if_match.strip('"'):
+        raise PreconditionFailed("the key does not name an object with that ETag (If-Match)")
 
 
 def check_listing(bucket: object, prefix: object, delimiter: object, after: object,

@@ -162,6 +162,8 @@ class PostgresObjects:
         key: str,
         etag: str,
         headers: Sequence[tuple[str, str]] = (),
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> ObjectPut:
         digest = r.check_complete(file_id, size, checksum, replicas)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
@@ -173,6 +175,9 @@ class PostgresObjects:
             await complete_in(cur, file_id, size, checksum, digest, replicas, now)
             for _ in range(_NAMING_ATTEMPTS):
                 rows = await fetch(cur, f"{_OBJECT} {where} FOR UPDATE OF o", (bucket, key))
+                if not rows or _object(rows[0]).file_id != file_id:
+                    o.check_condition(_object(rows[0]).etag if rows else None, if_match,
+                                      if_none_match)
                 if not rows:
                     if await fetch(cur, "SELECT 1 FROM objects WHERE file_id = %s::uuid",
                                    (fid,)):

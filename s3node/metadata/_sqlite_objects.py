@@ -154,6 +154,8 @@ class SQLiteObjects:
         key: str,
         etag: str,
         headers: Sequence[tuple[str, str]] = (),
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> ObjectPut:
         digest = r.check_complete(file_id, size, checksum, replicas)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
@@ -167,6 +169,7 @@ class SQLiteObjects:
             old = None if row is None else _object(row)
             if old is not None and old.file_id == file_id:
                 return ObjectPut(old, None)
+            o.check_condition(None if old is None else old.etag, if_match, if_none_match)
             named = conn.execute("SELECT 1 FROM objects WHERE file_id = ?", (fid,)).fetchone()
             if named is not None:
                 raise Conflict(f"file {file_id} is already an object")

@@ -353,6 +353,7 @@ _FROM_CORE: dict[type[core.S3NodeError], type[S3Error]] = {
     core.BucketNotFound: NoSuchBucket,
     core.BucketExists: BucketAlreadyOwnedByYou,
     core.BucketNotEmpty: BucketNotEmpty,
+    core.PreconditionFailed: PreconditionFailed,
     core.AccessKeyNotFound: InvalidAccessKeyId,
     core.TooLarge: EntityTooLarge,
     core.Unavailable: ServiceUnavailable,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from s3node._aio import shielded
 from s3node.errors import InvalidRange
@@ -78,6 +79,15 @@ def _refuse_unsupported(headers: dict[str, str]) -> None:
                                             fields=[("Header", found[0])])
 
 
+def _write_conditions(headers: dict[str, str]) -> dict[str, Any]:
+    """A conditional PutObject's ``If-Match`` / ``If-None-Match: *``."""
+    if_none = headers.get("if-none-match")
+    if if_none is not None and if_none.strip() != "*":
+        raise errors.NotImplementedByS3Node("If-None-Match on a write takes only *",
+                                            fields=[("Header", "If-None-Match")])
+    return {"if_match": headers.get("if-match"), "if_none_match": if_none is not None}
+
+
 async def put_object(call: Call) -> None:
     bucket, key = _names(call)
     headers = call.headers
@@ -100,7 +110,8 @@ async def put_object(call: Call) -> None:
     with call.api.upload_slots.take(request) as slot:
         # shielded: a client that goes away must not stop the pipeline's cleanup
         work = files.store_object(source, bucket=bucket, key=key, meta=meta,
-                                  abort=lambda: abort_connection(request))
+                                  abort=lambda: abort_connection(request),
+                                  **_write_conditions(headers))
         stored = await shielded(slot.hold(work))
     answer = {b"etag": f'"{stored.put.object.etag}"'.encode()}
     checksum = source.stored_checksum()

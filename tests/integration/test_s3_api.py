@@ -147,6 +147,21 @@ def test_an_overwrite_replaces_the_object_and_its_old_chunks_are_swept(deploymen
     assert len(names() - start) == 1
 
 
+def test_conditional_writes(deployment: Any) -> None:
+    """PutObject with If-None-Match: * creates only; with If-Match replaces only that ETag."""
+    s3 = client(deployment)
+    bucket = new_bucket(s3)
+    first = s3.put_object(Bucket=bucket, Key="c", Body=b"one", IfNoneMatch="*")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"two", IfNoneMatch="*")
+    assert code_of(e) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"two", IfMatch='"0123"')
+    assert code_of(e) == ("PreconditionFailed", 412)
+    s3.put_object(Bucket=bucket, Key="c", Body=b"three", IfMatch=first["ETag"])
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"three"
+
+
 def test_listing_pages_in_byte_order_with_prefixes_and_odd_keys(deployment: Any) -> None:
     """ListObjectsV2 and v1 walk every key once, in byte order, any printable character kept."""
     s3 = client(deployment)

@@ -313,3 +313,35 @@ async def test_concurrent_overwrites_leave_one_object_and_no_leak(store: Metadat
     assert set(statuses.values()) == {FileStatus.DELETING}
     replaced = [p.replaced for p in puts if p.replaced is not None]
     assert sorted(map(str, replaced)) == sorted(map(str, statuses))
+
+
+@pytest_twisted.ensureDeferred
+async def test_conditional_writes_are_decided_in_the_completing_transaction(
+        store: MetadataStore) -> None:
+    """If-None-Match: * names only an unnamed key; If-Match only the object with that ETag."""
+    from s3node.errors import PreconditionFailed
+
+    await store.create_bucket("cond")
+
+    async def attempt(**condition: object):  # type: ignore[no-untyped-def]
+        record = await upload(store, chunks=1, complete=False)
+        try:
+            return await store.complete_object(
+                file_id=record.file_id, size=100, checksum=digest("file", record.file_id),
+                replicas=1, bucket="cond", key="k", etag=etag(str(record.file_id)),
+                **condition)  # type: ignore[arg-type]
+        except PreconditionFailed:
+            assert (await store.get_file(record.file_id)).status is FileStatus.UPLOADING
+            raise
+
+    first = await attempt(if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        await attempt(if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        await attempt(if_match=etag("something else"))
+    second = await attempt(if_match=f'"{first.object.etag}"')
+    assert second.replaced == first.object.file_id
+    assert (await store.get_object("cond", "k")).file_id == second.object.file_id
+    await store.delete_object("cond", "k")
+    with pytest.raises(PreconditionFailed):
+        await attempt(if_match=second.object.etag)
