@@ -63,6 +63,18 @@ class MissingFilePart(InvalidRequest):
     code = "missing_file"
 
 
+class InvalidPart(InvalidRequest):
+    """A part named to complete a multipart upload was not uploaded, or has another ETag."""
+
+    code = "invalid_part"
+
+
+class PartTooSmall(InvalidRequest):
+    """A part other than the last is smaller than the minimum part size."""
+
+    code = "part_too_small"
+
+
 class ClientDisconnected(S3NodeError):
     """The client went away before its request body was complete."""
 
@@ -139,6 +151,12 @@ class AccessKeyNotFound(NotFound):
     """No access key has this id (or it was revoked)."""
 
     code = "access_key_not_found"
+
+
+class UploadNotFound(NotFound):
+    """No multipart upload has this id (it was completed or aborted, or never begun)."""
+
+    code = "upload_not_found"
 
 
 class NodeNotFound(NotFound):

@@ -25,6 +25,7 @@ from s3node.records import (
     BucketRecord,
     ChunkRecord,
     DurabilityCounts,
+    MultipartUpload,
     FileCursorPage,
     FilePage,
     FileRecord,
@@ -38,6 +39,7 @@ from s3node.records import (
     ObjectPage,
     ObjectPut,
     ObjectRecord,
+    PartRecord,
     PlacementNode,
     RepairReason,
     RepairTask,
@@ -499,6 +501,97 @@ class MetadataStore(Protocol):
 
         :raises s3node.errors.BucketNotFound: no such bucket.
         """
+
+    async def create_multipart(self, bucket: str, key: str, *, content_type: str,
+                               headers: Sequence[tuple[str, str]] = ()) -> MultipartUpload:
+        """
+        Begin a multipart upload of ``bucket``/``key`` with a new random id.
+
+        :raises s3node.errors.BucketNotFound: no such bucket.
+        """
+
+    async def get_multipart(self, upload_id: str) -> MultipartUpload:
+        """
+        A multipart upload under way.
+
+        :raises s3node.errors.UploadNotFound: none has that id (any more).
+        """
+
+    async def complete_part(
+        self,
+        *,
+        file_id: uuid.UUID,
+        size: int,
+        checksum: str,
+        replicas: int,
+        upload_id: str,
+        part_number: int,
+        etag: str,
+    ) -> uuid.UUID | None:
+        """
+        In one transaction: complete a part's file as :meth:`complete_file`
+        does and record it as part ``part_number``; a part uploaded before
+        under that number moves to ``deleting``, and its file id is returned.
+
+        :raises s3node.errors.UploadNotFound: the upload was completed or
+            aborted meanwhile; nothing changes.
+        """
+
+    async def list_parts(self, upload_id: str, *, after: int = 0,
+                         limit: int) -> Sequence[PartRecord]:
+        """
+        Up to ``limit`` parts numbered above ``after``, in number order.
+
+        :raises s3node.errors.UploadNotFound: no such upload.
+        """
+
+    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
+                             limit: int) -> Sequence[MultipartUpload]:
+        """
+        Up to ``limit`` uploads under way in ``bucket`` whose key starts with
+        ``prefix`` and is above ``after``, by key, then oldest first.
+
+        :raises s3node.errors.BucketNotFound: no such bucket.
+        """
+
+    async def complete_multipart(
+        self,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        min_part_size: int,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectPut:
+        """
+        In one transaction: check ``parts`` (``(number, etag)`` in ascending
+        order) against the uploaded ones, make one new completed file whose
+        chunks are the listed parts' chunks in order (the chunk and replica
+        rows move; no byte is copied, and chunks may differ in size), name the
+        upload's key with it (the object before moves to ``deleting``), move
+        the parts uploaded but not listed to ``deleting``, and end the upload.
+        The ETag is ``md5(part md5s)-N``; the file's checksum is the SHA-256
+        of the parts' digests in order, under the algorithm ``ALG-parts``.
+
+        :raises s3node.errors.UploadNotFound: no such upload.
+        :raises s3node.errors.InvalidPart: a listed part was not uploaded, or
+            has another ETag.
+        :raises s3node.errors.PartTooSmall: a part but the last is smaller
+            than ``min_part_size``.
+        :raises s3node.errors.PreconditionFailed: a conditional completion
+            whose condition does not hold.
+        """
+
+    async def abort_multipart(self, upload_id: str) -> Sequence[uuid.UUID]:
+        """
+        End an upload without an object: its parts' files move to
+        ``deleting``; return their ids.
+
+        :raises s3node.errors.UploadNotFound: no such upload.
+        """
+
+    async def expired_multipart(self, *, before: datetime, limit: int) -> Sequence[str]:
+        """The ids of up to ``limit`` uploads begun before ``before``, oldest first."""
 
     async def add_access_key(self, key: AccessKey) -> None:
         """

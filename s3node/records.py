@@ -30,10 +30,12 @@ __all__ = [
     "NodeRecord",
     "NodeReplica",
     "NodeState",
+    "MultipartUpload",
     "NodeUsage",
     "ObjectPage",
     "ObjectPut",
     "ObjectRecord",
+    "PartRecord",
     "PlacementNode",
     "PoolUsage",
     "RepairReason",
@@ -353,3 +355,27 @@ class AccessKey:
     created_at: datetime
     description: str = ""
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    """An S3 multipart upload under way: where its object goes and what it carries."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """One uploaded part of a multipart upload: a completed file named by no key."""
+
+    number: int
+    file_id: uuid.UUID
+    #: hex MD5 of the part, unquoted
+    etag: str
+    size: int
+    modified_at: datetime

@@ -29,9 +29,11 @@ from s3node.records import (
     BucketRecord,
     FileRecord,
     FileStatus,
+    MultipartUpload,
     ObjectPage,
     ObjectPut,
     ObjectRecord,
+    PartRecord,
 )
 
 __all__ = ["MemoryObjects"]
@@ -62,6 +64,9 @@ class MemoryObjects:
         #: bucket -> its keys, sorted
         self._keys: dict[str, list[str]] = {}
         self.access_keys: dict[str, AccessKey] = {}
+        self.uploads: dict[str, MultipartUpload] = {}
+        #: upload id -> part number -> part
+        self.parts: dict[str, dict[int, PartRecord]] = {}
 
     if TYPE_CHECKING:  # provided by MemoryMetadataStore
         def _available(self) -> None: ...
@@ -116,8 +121,8 @@ class MemoryObjects:
 
     async def delete_bucket(self, name: str) -> None:
         o.check_bucket(name)
-        if self._bucket(name):
-            raise BucketNotEmpty(f"bucket {name} is not empty")
+        if self._bucket(name) or any(u.bucket == name for u in self.uploads.values()):
+            raise BucketNotEmpty(f"bucket {name} is not empty (or has uploads under way)")
         del self.buckets[name], self.objects[name], self._keys[name]
 
     # -- objects ------------------------------------------------------------
@@ -140,28 +145,42 @@ class MemoryObjects:
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         named = self._bucket(bucket)
         current = named.get(key)
-        if current is None or current.file_id != file_id:
-            o.check_condition(None if current is None else current.etag, if_match,
-                              if_none_match)
+        if current is not None and current.file_id == file_id:
+            return ObjectPut(self._record(bucket, key, current), None)
+        o.check_condition(None if current is None else current.etag, if_match, if_none_match)
+        if self._named_by(file_id) is not None:
+            raise Conflict(f"file {file_id} is already an object")
         # complete_file checks and raises before it changes anything
         await self.complete_file(file_id=file_id, size=size, checksum=checksum,
                                  replicas=replicas)
+        replaced = self._name_key(bucket, key, file_id, etag, pairs)
+        return ObjectPut(self._record(bucket, key, named[key]), replaced)
+
+    def _named_by(self, file_id: uuid.UUID) -> tuple[str, str] | None:
+        for bucket, entries in self.objects.items():
+            for key, entry in entries.items():
+                if entry.file_id == file_id:
+                    return bucket, key
+        return None
+
+    def _name_key(self, bucket: str, key: str, file_id: uuid.UUID, etag: str,
+                  pairs: tuple[tuple[str, str], ...]) -> uuid.UUID | None:
+        """Point ``key`` at ``file_id``; the file it named before moves to deleting."""
+        named = self.objects[bucket]
         old = named.get(key)
-        if old is not None and old.file_id == file_id:
-            return ObjectPut(self._record(bucket, key, old), None)
-        for entries in self.objects.values():
-            if any(e.file_id == file_id for e in entries.values()):
-                raise Conflict(f"file {file_id} is already an object")
         now = self._now()
         named[key] = _Named(file_id, etag, pairs, now)
-        replaced = None
         if old is None:
             bisect.insort(self._keys[bucket], key)
-        else:
-            replaced = old.file_id
-            self.files[replaced] = replace(self.files[replaced], status=FileStatus.DELETING,
-                                           updated_at=now)
-        return ObjectPut(self._record(bucket, key, named[key]), replaced)
+            return None
+        self._delete_files([old.file_id])
+        return old.file_id
+
+    def _delete_files(self, file_ids: Sequence[uuid.UUID]) -> None:
+        now = self._now()
+        for file_id in file_ids:
+            self.files[file_id] = replace(self.files[file_id], status=FileStatus.DELETING,
+                                          updated_at=now)
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord:
         o.check_bucket(bucket)
@@ -179,8 +198,7 @@ class MemoryObjects:
             return None
         keys = self._keys[bucket]
         del keys[bisect.bisect_left(keys, key)]
-        self.files[named.file_id] = replace(
-            self.files[named.file_id], status=FileStatus.DELETING, updated_at=self._now())
+        self._delete_files([named.file_id])
         return named.file_id
 
     async def list_objects(

@@ -10,15 +10,17 @@ so the in-memory store sorts with plain ``sorted``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from s3node.errors import InvalidRequest, PreconditionFailed
-from s3node.records import MAX_PAGE_SIZE, AccessKey, ObjectPage, ObjectRecord
+from s3node.errors import InvalidPart, InvalidRequest, PartTooSmall, PreconditionFailed
+from s3node.records import MAX_PAGE_SIZE, AccessKey, ObjectPage, ObjectRecord, PartRecord
 
 __all__ = [
     "ObjectFetch",
+    "Stitched",
     "check_access_key",
     "check_access_key_id",
     "check_bucket",
@@ -27,9 +29,13 @@ __all__ = [
     "check_key",
     "check_listing",
     "check_object",
+    "check_part_etag",
+    "check_part_number",
+    "check_upload_id",
     "decode_headers",
     "encode_headers",
     "list_page",
+    "plan_completion",
     "successor",
 ]
 
@@ -234,3 +240,68 @@ async def list_page(fetch: ObjectFetch, *, prefix: str, delimiter: str, after: s
                 return ObjectPage(tuple(objects), tuple(prefixes), False, last)
         else:
             lower, inclusive = batch[-1].key, False
+
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_upload_id(upload_id: object) -> str:
+    """A multipart upload id: 32 lower-case hex digits."""
+    if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        raise InvalidRequest(f"not an upload id: {str(upload_id)[:80]!r}")
+    return upload_id
+
+
+def check_part_etag(etag: object) -> str:
+    """A part's ETag: its MD5, 32 lower-case hex digits."""
+    if not isinstance(etag, str) or not re.fullmatch(r"[0-9a-f]{32}", etag):
+        raise InvalidRequest(f"a part's ETag is 32 lower-case hex digits, not {etag!r}")
+    return etag
+
+
+def check_part_number(number: object) -> int:
+    """A part number: 1 to 10000."""
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 10000:
+        raise InvalidRequest(f"a part number is 1 to 10000, not {number!r}")
+    return number
+
+
+class Stitched:
+    """What completing a multipart upload makes of its listed parts."""
+
+    def __init__(self, parts: Sequence[PartRecord], part_checksums: Sequence[str],
+                 algorithm: str) -> None:
+        self.parts = tuple(parts)
+        self.size = sum(p.size for p in parts)
+        md5s = b"".join(bytes.fromhex(p.etag) for p in parts)
+        #: ``md5(part md5s)-N``, unquoted
+        self.etag = f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"
+        #: SHA-256 of the parts' digests, in order
+        self.checksum = hashlib.sha256(
+            b"".join(bytes.fromhex(c) for c in part_checksums)).hexdigest()
+        self.algorithm = f"{algorithm}-parts"
+
+
+def plan_completion(uploaded: Mapping[int, PartRecord], wanted: Sequence[tuple[int, str]],
+                    min_part_size: int) -> list[PartRecord]:
+    """
+    The uploaded parts a completion lists, in order, once each is known with
+    its ETag and every one but the last is at least ``min_part_size`` bytes.
+    """
+    if not wanted:
+        raise InvalidRequest("a multipart upload completes with at least one part")
+    parts: list[PartRecord] = []
+    previous = 0
+    for number, etag in wanted:
+        if number <= previous:
+            raise InvalidRequest("the parts must be listed in ascending order")
+        previous = number
+        part = uploaded.get(number)
+        if part is None or part.etag != etag.strip().strip('"').lower():
+            raise InvalidPart(f"part {number} was not uploaded with ETag {etag[:80]}")
+        parts.append(part)
+    for part in parts[:-1]:
+        if part.size < min_part_size:
+            raise PartTooSmall(f"part {part.number} has {part.size} bytes; every part but "
+                               f"the last needs at least {min_part_size}")
+    return parts

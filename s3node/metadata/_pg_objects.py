@@ -42,7 +42,7 @@ from s3node.records import (
     ObjectRecord,
 )
 
-__all__ = ["PostgresObjects", "complete_in"]
+__all__ = ["PostgresObjects", "complete_in", "lock_bucket", "name_in"]
 
 _OBJECT = (
     "SELECT o.bucket, o.key, o.file_id::text, f.size, f.content_type, o.etag, o.modified_at,"
@@ -69,7 +69,7 @@ def _access_key(row: Sequence[Any]) -> AccessKey:
                      None if revoked is None else _utc(revoked))
 
 
-async def _lock_bucket(cur: Cursor, name: str, mode: str) -> None:
+async def lock_bucket(cur: Cursor, name: str, mode: str) -> None:
     rows = await fetch(cur, f"SELECT 1 FROM buckets WHERE name = %s FOR {mode}", (name,))
     if not rows:
         raise BucketNotFound(f"no bucket {name}")
@@ -104,6 +104,44 @@ async def complete_in(cur: Cursor, file_id: uuid.UUID, size: int, checksum: str,
         (size, digest, now, u(file_id)),
     )
     return file_record(rows[0])
+
+
+async def name_in(cur: Cursor, bucket: str, key: str, file_id: uuid.UUID, etag: str,
+                  headers: str, now: datetime, *, if_match: str | None = None,
+                  if_none_match: bool = False) -> ObjectPut:
+    """
+    Point ``key`` at ``file_id`` in ``cur``'s transaction, under the key's row
+    lock (the file it named moves to deleting), once the write's condition
+    holds; a concurrent first write of the key makes this wait and look again.
+    """
+    where = "WHERE o.bucket = %s AND o.key = %s"
+    fid = u(file_id)
+    for _ in range(_NAMING_ATTEMPTS):
+        rows = await fetch(cur, f"{_OBJECT} {where} FOR UPDATE OF o", (bucket, key))
+        old = _object(rows[0]) if rows else None
+        if old is not None and old.file_id == file_id:
+            return ObjectPut(old, None)
+        o.check_condition(None if old is None else old.etag, if_match, if_none_match)
+        if old is None:
+            inserted = await fetch(
+                cur,
+                "INSERT INTO objects (bucket, key, file_id, etag, headers, modified_at)"
+                " VALUES (%s, %s, %s::uuid, %s, %s, %s)"
+                " ON CONFLICT (bucket, key) DO NOTHING RETURNING 1",
+                (bucket, key, fid, etag, headers, now))
+            if not inserted:
+                continue  # another transaction named it first: look again
+        else:
+            await cur.execute(
+                "UPDATE objects SET file_id = %s::uuid, etag = %s, headers = %s,"
+                " modified_at = %s WHERE bucket = %s AND key = %s",
+                (fid, etag, headers, now, bucket, key))
+            await cur.execute(
+                "UPDATE files SET status = 'deleting', updated_at = %s WHERE id = %s::uuid",
+                (now, u(old.file_id)))
+        rows = await fetch(cur, f"{_OBJECT} {where}", (bucket, key))
+        return ObjectPut(_object(rows[0]), None if old is None else old.file_id)
+    raise Conflict(f"key {key!r} of bucket {bucket} keeps changing; try again")
 
 
 class PostgresObjects:
@@ -142,9 +180,11 @@ class PostgresObjects:
 
         async def work(cur: Cursor) -> None:
             # FOR UPDATE waits for the objects being completed into it (FOR SHARE)
-            await _lock_bucket(cur, name, "UPDATE")
-            if await fetch(cur, "SELECT 1 FROM objects WHERE bucket = %s LIMIT 1", (name,)):
-                raise BucketNotEmpty(f"bucket {name} is not empty")
+            await lock_bucket(cur, name, "UPDATE")
+            if await fetch(cur, "SELECT 1 FROM objects WHERE bucket = %s UNION ALL"
+                           " SELECT 1 FROM multipart_uploads WHERE bucket = %s LIMIT 1",
+                           (name, name)):
+                raise BucketNotEmpty(f"bucket {name} is not empty (or has uploads under way)")
             await cur.execute("DELETE FROM buckets WHERE name = %s", (name,))
 
         await self._db.interaction(work)
@@ -168,46 +208,15 @@ class PostgresObjects:
         digest = r.check_complete(file_id, size, checksum, replicas)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         now, text, fid = self._now(), o.encode_headers(pairs), u(file_id)
-        where = "WHERE o.bucket = %s AND o.key = %s"
 
         async def work(cur: Cursor) -> ObjectPut:
-            await _lock_bucket(cur, bucket, "SHARE")
+            await lock_bucket(cur, bucket, "SHARE")
             await complete_in(cur, file_id, size, checksum, digest, replicas, now)
-            for _ in range(_NAMING_ATTEMPTS):
-                rows = await fetch(cur, f"{_OBJECT} {where} FOR UPDATE OF o", (bucket, key))
-                if not rows or _object(rows[0]).file_id != file_id:
-                    o.check_condition(_object(rows[0]).etag if rows else None, if_match,
-                                      if_none_match)
-                if not rows:
-                    if await fetch(cur, "SELECT 1 FROM objects WHERE file_id = %s::uuid",
-                                   (fid,)):
-                        raise Conflict(f"file {file_id} is already an object")
-                    # a concurrent insert makes this wait, then do nothing: look again
-                    inserted = await fetch(
-                        cur,
-                        "INSERT INTO objects (bucket, key, file_id, etag, headers, modified_at)"
-                        " VALUES (%s, %s, %s::uuid, %s, %s, %s)"
-                        " ON CONFLICT (bucket, key) DO NOTHING RETURNING 1",
-                        (bucket, key, fid, etag, text, now))
-                    if inserted:
-                        rows = await fetch(cur, f"{_OBJECT} {where}", (bucket, key))
-                        return ObjectPut(_object(rows[0]), None)
-                    continue
-                old = _object(rows[0])
-                if old.file_id == file_id:
-                    return ObjectPut(old, None)
-                if await fetch(cur, "SELECT 1 FROM objects WHERE file_id = %s::uuid", (fid,)):
-                    raise Conflict(f"file {file_id} is already an object")
-                await cur.execute(
-                    "UPDATE objects SET file_id = %s::uuid, etag = %s, headers = %s,"
-                    " modified_at = %s WHERE bucket = %s AND key = %s",
-                    (fid, etag, text, now, bucket, key))
-                await cur.execute(
-                    "UPDATE files SET status = 'deleting', updated_at = %s WHERE id = %s::uuid",
-                    (now, u(old.file_id)))
-                rows = await fetch(cur, f"{_OBJECT} {where}", (bucket, key))
-                return ObjectPut(_object(rows[0]), old.file_id)
-            raise Conflict(f"key {key!r} of bucket {bucket} keeps changing; try again")
+            if await fetch(cur, "SELECT 1 FROM objects o WHERE o.file_id = %s::uuid"
+                           " AND NOT (o.bucket = %s AND o.key = %s)", (fid, bucket, key)):
+                raise Conflict(f"file {file_id} is already an object")
+            return await name_in(cur, bucket, key, file_id, etag, text, now,
+                                 if_match=if_match, if_none_match=if_none_match)
 
         return await self._db.interaction(work)  # type: ignore[no-any-return]
 

@@ -38,7 +38,7 @@ from s3node.records import (
     ObjectRecord,
 )
 
-__all__ = ["SQLiteObjects", "complete_in"]
+__all__ = ["SQLiteObjects", "bucket_exists", "complete_in", "name_in", "object_at"]
 
 # an object with its file's size and content type
 _OBJECT = (
@@ -60,7 +60,7 @@ def _access_key(row: tuple[Any, ...]) -> AccessKey:
                      None if revoked is None else r.from_micros(revoked))
 
 
-def _bucket_exists(conn: Connection, name: str) -> None:
+def bucket_exists(conn: Connection, name: str) -> None:
     if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
         raise BucketNotFound(f"no bucket {name}")
 
@@ -87,6 +87,30 @@ def complete_in(conn: Connection, file_id: uuid.UUID, size: int, checksum: str,
         (size, digest, now, fid),
     ).fetchone()
     return file_record(row)
+
+
+def object_at(conn: Connection, bucket: str, key: str) -> ObjectRecord | None:
+    """The object ``bucket``/``key`` names, if any."""
+    row = conn.execute(f"{_OBJECT} WHERE o.bucket = ? AND o.key = ?", (bucket, key)).fetchone()
+    return None if row is None else _object(row)
+
+
+def name_in(conn: Connection, bucket: str, key: str, file_id: uuid.UUID, etag: str,
+            headers: str, now: int) -> ObjectPut:
+    """Point ``key`` at ``file_id`` (the file it named moves to deleting), in ``conn``'s transaction."""
+    old = object_at(conn, bucket, key)
+    conn.execute(
+        "INSERT INTO objects (bucket, key, file_id, etag, headers, modified_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET"
+        " file_id = excluded.file_id, etag = excluded.etag,"
+        " headers = excluded.headers, modified_at = excluded.modified_at",
+        (bucket, key, str(file_id), etag, headers, now))
+    if old is not None:
+        conn.execute("UPDATE files SET status = 'deleting', updated_at = ? WHERE id = ?",
+                     (now, str(old.file_id)))
+    new = object_at(conn, bucket, key)
+    assert new is not None
+    return ObjectPut(new, None if old is None else old.file_id)
 
 
 class SQLiteObjects:
@@ -133,10 +157,11 @@ class SQLiteObjects:
         o.check_bucket(name)
 
         def work(conn: Connection) -> None:
-            _bucket_exists(conn, name)
-            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1",
-                            (name,)).fetchone() is not None:
-                raise BucketNotEmpty(f"bucket {name} is not empty")
+            bucket_exists(conn, name)
+            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? UNION ALL"
+                            " SELECT 1 FROM multipart_uploads WHERE bucket = ? LIMIT 1",
+                            (name, name)).fetchone() is not None:
+                raise BucketNotEmpty(f"bucket {name} is not empty (or has uploads under way)")
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
 
         await self._db.write(work)
@@ -162,29 +187,16 @@ class SQLiteObjects:
         fid, now, text = str(file_id), self._now(), o.encode_headers(pairs)
 
         def work(conn: Connection) -> ObjectPut:
-            _bucket_exists(conn, bucket)
+            bucket_exists(conn, bucket)
             complete_in(conn, file_id, size, checksum, digest, replicas, now)
-            row = conn.execute(f"{_OBJECT} WHERE o.bucket = ? AND o.key = ?",
-                               (bucket, key)).fetchone()
-            old = None if row is None else _object(row)
+            old = object_at(conn, bucket, key)
             if old is not None and old.file_id == file_id:
                 return ObjectPut(old, None)
             o.check_condition(None if old is None else old.etag, if_match, if_none_match)
             named = conn.execute("SELECT 1 FROM objects WHERE file_id = ?", (fid,)).fetchone()
             if named is not None:
                 raise Conflict(f"file {file_id} is already an object")
-            conn.execute(
-                "INSERT INTO objects (bucket, key, file_id, etag, headers, modified_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET"
-                " file_id = excluded.file_id, etag = excluded.etag,"
-                " headers = excluded.headers, modified_at = excluded.modified_at",
-                (bucket, key, fid, etag, text, now))
-            if old is not None:
-                conn.execute("UPDATE files SET status = 'deleting', updated_at = ? WHERE id = ?",
-                             (now, str(old.file_id)))
-            row = conn.execute(f"{_OBJECT} WHERE o.bucket = ? AND o.key = ?",
-                               (bucket, key)).fetchone()
-            return ObjectPut(_object(row), None if old is None else old.file_id)
+            return name_in(conn, bucket, key, file_id, etag, text, now)
 
         return await self._db.write(work)  # type: ignore[no-any-return]
 
@@ -196,7 +208,7 @@ class SQLiteObjects:
             row = conn.execute(f"{_OBJECT} WHERE o.bucket = ? AND o.key = ?",
                                (bucket, key)).fetchone()
             if row is None:
-                _bucket_exists(conn, bucket)
+                bucket_exists(conn, bucket)
                 raise ObjectNotFound(f"no key {key!r} in bucket {bucket}")
             return _object(row)
 
@@ -211,7 +223,7 @@ class SQLiteObjects:
             row = conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?"
                                " RETURNING file_id", (bucket, key)).fetchone()
             if row is None:
-                _bucket_exists(conn, bucket)
+                bucket_exists(conn, bucket)
                 return None
             conn.execute("UPDATE files SET status = 'deleting', updated_at = ? WHERE id = ?",
                          (now, row[0]))
@@ -231,7 +243,7 @@ class SQLiteObjects:
         o.check_listing(bucket, prefix, delimiter, after, limit)
 
         def exists(conn: Connection) -> None:
-            _bucket_exists(conn, bucket)
+            bucket_exists(conn, bucket)
 
         await self._db.read(exists)
 

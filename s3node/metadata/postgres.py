@@ -25,6 +25,7 @@ import psycopg2.errors
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
+from s3node.metadata._pg_multipart import PostgresMultipart
 from s3node.metadata._pg_nodes import PostgresNodes
 from s3node.metadata._pg_objects import PostgresObjects, complete_in
 from s3node.metadata._pg_sweep import PostgresSweep, chunk_rows, file_record, status_of
@@ -53,7 +54,7 @@ _file = file_record
 _OPEN = "status IN ('pending', 'uploading')"
 
 
-class PostgresMetadataStore(PostgresObjects, PostgresSweep, PostgresNodes):
+class PostgresMetadataStore(PostgresMultipart, PostgresObjects, PostgresSweep, PostgresNodes):
     """
     :class:`~s3node.interfaces.MetadataStore` on PostgreSQL.
 

@@ -24,6 +24,7 @@ from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrationSession
+from s3node.metadata._sqlite_multipart import SQLiteMultipart
 from s3node.metadata._sqlite_nodes import SQLiteNodes
 from s3node.metadata._sqlite_objects import SQLiteObjects, complete_in
 from s3node.metadata._sqlite_sweep import SQLiteSweep, chunks, file_record
@@ -46,7 +47,7 @@ _file = file_record
 _OPEN = "status IN ('pending', 'uploading')"
 
 
-class SQLiteMetadataStore(SQLiteObjects, SQLiteSweep, SQLiteNodes):
+class SQLiteMetadataStore(SQLiteMultipart, SQLiteObjects, SQLiteSweep, SQLiteNodes):
     """
     :class:`~s3node.interfaces.MetadataStore` on an SQLite file.
 

@@ -34,3 +34,29 @@ CREATE TABLE access_keys (
     created_at  timestamptz NOT NULL,
     revoked_at  timestamptz
 );
+
+-- Multipart uploads under way: each part is a file of its own (completed,
+-- named by no key); completing the upload moves the parts' chunk rows to the
+-- object's new file without touching a byte (docs/s3.md, "Multipart").
+CREATE TABLE multipart_uploads (
+    id           text COLLATE "C" PRIMARY KEY CHECK (id ~ '^[0-9a-f]{32}$'),
+    bucket       text COLLATE "C" NOT NULL REFERENCES buckets (name),
+    key          text COLLATE "C" NOT NULL CHECK (octet_length(key) BETWEEN 1 AND 1024),
+    content_type text        NOT NULL CHECK (length(content_type) <= 255),
+    headers      text        NOT NULL DEFAULT '[]',
+    created_at   timestamptz NOT NULL
+);
+
+-- ListMultipartUploads (by key, then age), and the sweeper's expiry (by age).
+CREATE INDEX multipart_uploads_key_idx ON multipart_uploads (bucket, key, created_at, id);
+CREATE INDEX multipart_uploads_created_idx ON multipart_uploads (created_at);
+
+CREATE TABLE multipart_parts (
+    upload_id   text COLLATE "C" NOT NULL REFERENCES multipart_uploads (id) ON DELETE CASCADE,
+    part_number integer     NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
+    file_id     uuid        NOT NULL UNIQUE REFERENCES files (id) ON DELETE CASCADE,
+    etag        text        NOT NULL CHECK (etag ~ '^[0-9a-f]{32}$'),
+    size        bigint      NOT NULL CHECK (size >= 0),
+    modified_at timestamptz NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);

@@ -34,3 +34,30 @@ CREATE TABLE access_keys (
     created_at  INTEGER NOT NULL,
     revoked_at  INTEGER
 ) WITHOUT ROWID;
+
+-- Multipart uploads under way: each part is a file of its own (completed,
+-- named by no key); completing the upload moves the parts' chunk rows to the
+-- object's new file without touching a byte (docs/s3.md, "Multipart").
+CREATE TABLE multipart_uploads (
+    id           TEXT    PRIMARY KEY NOT NULL
+        CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),
+    bucket       TEXT    NOT NULL REFERENCES buckets (name),
+    key          TEXT    NOT NULL CHECK (length(CAST(key AS BLOB)) BETWEEN 1 AND 1024),
+    content_type TEXT    NOT NULL CHECK (length(content_type) <= 255),
+    headers      TEXT    NOT NULL DEFAULT '[]',
+    created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- ListMultipartUploads (by key, then age), and the sweeper's expiry (by age).
+CREATE INDEX multipart_uploads_key_idx ON multipart_uploads (bucket, key, created_at, id);
+CREATE INDEX multipart_uploads_created_idx ON multipart_uploads (created_at);
+
+CREATE TABLE multipart_parts (
+    upload_id   TEXT    NOT NULL REFERENCES multipart_uploads (id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
+    file_id     TEXT    NOT NULL UNIQUE REFERENCES files (id) ON DELETE CASCADE,
+    etag        TEXT    NOT NULL CHECK (length(etag) = 32),
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    modified_at INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
