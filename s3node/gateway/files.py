@@ -51,9 +51,11 @@ from s3node.records import (
     FileRecord,
     FileStatus,
     FileWithChunks,
+    MultipartUpload,
     ObjectPage,
     ObjectPut,
     ObjectRecord,
+    PartRecord,
 )
 
 __all__ = ["FileService", "ObjectMeta", "StoredFile", "StoredObject"]
@@ -177,6 +179,75 @@ class FileService:
 
         put, chunk_count = await self.uploads.store(source, complete)
         return StoredObject(put, chunk_count)
+
+    # -- multipart -------------------------------------------------------
+
+    async def create_multipart(self, bucket: str, key: str, *, content_type: str,
+                               headers: Sequence[tuple[str, str]]) -> MultipartUpload:
+        """Begin a multipart upload (:class:`BucketNotFound` without the bucket)."""
+        return await self.metadata.create_multipart(bucket, key, content_type=content_type,
+                                                    headers=headers)
+
+    async def get_multipart(self, upload_id: str) -> MultipartUpload:
+        """A multipart upload under way (:class:`UploadNotFound` otherwise)."""
+        return await self.metadata.get_multipart(upload_id)
+
+    def store_part(self, source: ByteSource, *, upload_id: str, part_number: int,
+                   etag: Callable[[], str], abort: Callable[[], object]) -> Deferred[int]:
+        """
+        Store what ``source`` yields as part ``part_number`` of an upload (its
+        own file, completed and recorded as the part in one transaction; a part
+        uploaded before under that number is deleted); ``etag`` gives the
+        part's MD5 once the source ended.  Runs on like :meth:`store`; fires
+        with the part's chunk count.
+        """
+        work = Deferred.fromCoroutine(self._store_part(source, upload_id, part_number, etag))
+        self._in_flight[work] = abort
+        work.addBoth(self._store_ended, work)
+        return work
+
+    async def _store_part(self, source: ByteSource, upload_id: str, part_number: int,
+                          etag: Callable[[], str]) -> int:
+        await self.metadata.get_multipart(upload_id)  # before a byte is read
+
+        async def complete(**file: Any) -> None:
+            replaced = await self.metadata.complete_part(
+                **file, upload_id=upload_id, part_number=part_number, etag=etag())
+            if replaced is not None:
+                self.sweep_soon(replaced)
+
+        _, chunk_count = await self.uploads.store(source, complete)
+        return chunk_count
+
+    async def list_parts(self, upload_id: str, *, after: int, limit: int) -> Sequence[PartRecord]:
+        """Up to ``limit`` parts of an upload numbered above ``after``."""
+        return await self.metadata.list_parts(upload_id, after=after, limit=limit)
+
+    async def list_multipart(self, bucket: str, *, prefix: str, after: str | None,
+                             limit: int) -> Sequence[MultipartUpload]:
+        """Up to ``limit`` uploads under way in a bucket, by key."""
+        return await self.metadata.list_multipart(bucket, prefix=prefix, after=after,
+                                                  limit=limit)
+
+    async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
+                                 min_part_size: int, if_match: str | None = None,
+                                 if_none_match: bool = False) -> ObjectPut:
+        """
+        Make the object of an upload from its listed parts (their chunks, not
+        copied); the object the key named before is swept right away, and the
+        parts not listed by the sweeper's next round.
+        """
+        put = await self.metadata.complete_multipart(
+            upload_id, parts, min_part_size=min_part_size, if_match=if_match,
+            if_none_match=if_none_match)
+        if put.replaced is not None:
+            self.sweep_soon(put.replaced)
+        return put
+
+    async def abort_multipart(self, upload_id: str) -> None:
+        """End an upload without an object; its parts are swept right away."""
+        for file_id in await self.metadata.abort_multipart(upload_id):
+            self.sweep_soon(file_id)
 
     # -- read ------------------------------------------------------------
 

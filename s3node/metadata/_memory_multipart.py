@@ -24,6 +24,7 @@ from s3node.records import (
     FileStatus,
     MultipartUpload,
     ObjectPut,
+    ObjectRecord,
     PartRecord,
 )
 
@@ -47,7 +48,7 @@ class MemoryMultipart:
         def _available(self) -> None: ...
         def _now(self) -> datetime: ...
         def _bucket(self, name: str) -> dict[str, _Named]: ...
-        def _record(self, bucket: str, key: str, named: _Named) -> object: ...
+        def _record(self, bucket: str, key: str, named: _Named) -> ObjectRecord: ...
         def _name_key(self, bucket: str, key: str, file_id: uuid.UUID, etag: str,
                       pairs: tuple[tuple[str, str], ...]) -> uuid.UUID | None: ...
         def _delete_files(self, file_ids: Sequence[uuid.UUID]) -> None: ...
@@ -146,8 +147,7 @@ class MemoryMultipart:
         del self.uploads[upload_id], self.parts[upload_id]
         replaced = self._name_key(upload.bucket, upload.key, file_id, stitched.etag,
                                   upload.headers)
-        return ObjectPut(self._record(upload.bucket, upload.key,  # type: ignore[arg-type]
-                                      named[upload.key]), replaced)
+        return ObjectPut(self._record(upload.bucket, upload.key, named[upload.key]), replaced)
 
     async def abort_multipart(self, upload_id: str) -> Sequence[uuid.UUID]:
         self._upload(upload_id)

@@ -27,7 +27,7 @@ from s3node.s3.xml import MAX_XML_BODY, parse_delete
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
 
-__all__ = ["OBJECT_HANDLERS"]
+__all__ = ["OBJECT_HANDLERS", "refuse_unsupported", "stored_headers", "write_conditions"]
 
 #: headers stored with an object and sent back as they came
 STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",
@@ -54,7 +54,7 @@ def _names(call: Call) -> tuple[str, str]:
     return route.bucket, route.key
 
 
-def _stored_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
+def stored_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name in STORED:
         value = headers.get(name)
@@ -68,7 +68,7 @@ def _stored_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
     return out
 
 
-def _refuse_unsupported(headers: dict[str, str]) -> None:
+def refuse_unsupported(headers: dict[str, str]) -> None:
     found = [h for h in UNSUPPORTED_HEADERS if h in headers]
     if headers.get("x-amz-acl", "private") != "private":
         found.append("x-amz-acl")
@@ -79,7 +79,7 @@ def _refuse_unsupported(headers: dict[str, str]) -> None:
                                             fields=[("Header", found[0])])
 
 
-def _write_conditions(headers: dict[str, str]) -> dict[str, Any]:
+def write_conditions(headers: dict[str, str]) -> dict[str, Any]:
     """A conditional PutObject's ``If-Match`` / ``If-None-Match: *``."""
     if_none = headers.get("if-none-match")
     if if_none is not None and if_none.strip() != "*":
@@ -91,7 +91,7 @@ def _write_conditions(headers: dict[str, str]) -> dict[str, Any]:
 async def put_object(call: Call) -> None:
     bucket, key = _names(call)
     headers = call.headers
-    _refuse_unsupported(headers)
+    refuse_unsupported(headers)
     request = call.request
     files = call.api.files
     name = clean_filename(key.rsplit("/", 1)[-1]) or clean_filename(key) or "object"
@@ -101,7 +101,7 @@ async def put_object(call: Call) -> None:
 
     def meta() -> tuple[str, list[tuple[str, str]]]:
         assert source.digests is not None
-        stored = _stored_headers(headers)
+        stored = stored_headers(headers)
         checksum = source.stored_checksum()
         if checksum is not None:
             stored.append(checksum)
@@ -111,7 +111,7 @@ async def put_object(call: Call) -> None:
         # shielded: a client that goes away must not stop the pipeline's cleanup
         work = files.store_object(source, bucket=bucket, key=key, meta=meta,
                                   abort=lambda: abort_connection(request),
-                                  **_write_conditions(headers))
+                                  **write_conditions(headers))
         stored = await shielded(slot.hold(work))
     answer = {b"etag": f'"{stored.put.object.etag}"'.encode()}
     checksum = source.stored_checksum()

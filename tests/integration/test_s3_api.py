@@ -162,6 +162,54 @@ def test_conditional_writes(deployment: Any) -> None:
     assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"three"
 
 
+def test_multipart_uploads_stitch_parts_without_copying(deployment: Any) -> None:
+    """boto3's multipart upload (parts of 5 MiB) makes one object: its ETag -N, bytes exact."""
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = client(deployment)
+    bucket = new_bucket(s3)
+    data = hashlib.sha512(b"multipart").digest() * ((11 * MiB + 12345) // 64)
+    config = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB,
+                            max_concurrency=3)
+    s3.upload_fileobj(io.BytesIO(data), bucket, "mp/object.bin", Config=config)
+    head = s3.head_object(Bucket=bucket, Key="mp/object.bin")
+    part_md5s = [hashlib.md5(data[i:i + 5 * MiB]).digest() for i in range(0, len(data), 5 * MiB)]
+    assert head["ETag"] == f'"{hashlib.md5(b"".join(part_md5s)).hexdigest()}-3"'
+    assert head["ContentLength"] == len(data)
+    assert s3.get_object(Bucket=bucket, Key="mp/object.bin")["Body"].read() == data
+    start = 5 * MiB - 3  # a range across the first two parts
+    ranged = s3.get_object(Bucket=bucket, Key="mp/object.bin", Range=f"bytes={start}-{start + 9}")
+    assert ranged["Body"].read() == data[start:start + 10]
+    # the low-level calls: list the parts, refuse a bad completion, abort
+    up = s3.create_multipart_upload(Bucket=bucket, Key="aborted")
+    uid = up["UploadId"]
+    first = s3.upload_part(Bucket=bucket, Key="aborted", UploadId=uid, PartNumber=1,
+                           Body=b"x" * 1000)
+    s3.upload_part(Bucket=bucket, Key="aborted", UploadId=uid, PartNumber=2, Body=b"y")
+    parts = s3.list_parts(Bucket=bucket, Key="aborted", UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, 1000), (2, 1)]
+    listed = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [("aborted", uid)]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="aborted", UploadId=uid,
+                                     MultipartUpload={"Parts": [
+                                         {"PartNumber": 1, "ETag": first["ETag"]},
+                                         {"PartNumber": 2, "ETag": first["ETag"]}]})
+    assert code_of(e) == ("InvalidPart", 400)
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="aborted", UploadId=uid,
+                                     MultipartUpload={"Parts": [
+                                         {"PartNumber": 1, "ETag": first["ETag"]},
+                                         {"PartNumber": 2, "ETag": parts[1]["ETag"]}]})
+    assert code_of(e) == ("EntityTooSmall", 400)
+    s3.abort_multipart_upload(Bucket=bucket, Key="aborted", UploadId=uid)
+    with pytest.raises(ClientError) as e:
+        s3.list_parts(Bucket=bucket, Key="aborted", UploadId=uid)
+    assert code_of(e) == ("NoSuchUpload", 404)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [
+        "mp/object.bin"]
+
+
 def test_listing_pages_in_byte_order_with_prefixes_and_odd_keys(deployment: Any) -> None:
     """ListObjectsV2 and v1 walk every key once, in byte order, any printable character kept."""
     s3 = client(deployment)
