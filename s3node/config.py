@@ -253,6 +253,16 @@ class GatewayConfig:
     reconcile_interval: float = 600.0
     #: an unaccounted chunk younger than this many seconds is left alone
     orphan_grace: float = 3600.0
+    #: seconds between repair rounds (plan a batch of chunks, then work the queue)
+    repair_interval: float = 10.0
+    #: seconds a node may be down before its replicas are copied elsewhere
+    #: (long enough that a reboot does not start a storm of copies)
+    repair_after: float = 900.0
+    #: bytes a second repair and rebalancing copy at most, all chunks together
+    #: (0: unthrottled)
+    repair_bandwidth: int = 64 * MiB
+    #: chunks repaired at once (each holds one chunk in memory)
+    repair_concurrency: int = 4
     #: seconds between counts of the durability figures for ``/metrics`` (chunks
     #: by stored replicas, files by status): one read over every replica row
     stats_interval: float = 60.0

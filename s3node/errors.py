@@ -117,6 +117,12 @@ class CorruptChunk(IntegrityError):
     code = "corrupt_chunk"
 
 
+class FileDamaged(IntegrityError):
+    """A file has a chunk with no stored replica left on any node: it cannot be read whole."""
+
+    code = "file_damaged"
+
+
 class NotFound(S3NodeError):
     """The requested thing does not exist."""
 
@@ -208,6 +214,21 @@ class FileNotReady(Conflict):
     """The file's upload has not completed."""
 
     code = "file_not_ready"
+
+
+class NodeExists(Conflict):
+    """A storage node with this id is already registered."""
+
+    code = "node_exists"
+
+
+class NodeInUse(Conflict):
+    """
+    The storage node still holds replicas, or has not been drained: drain it
+    first (or forget it as lost, giving its replicas up to repair).
+    """
+
+    code = "node_in_use"
 
 
 class TooLarge(S3NodeError):

@@ -707,6 +707,18 @@ class NodeClient(Protocol):
     ) -> PutResult:
         """Store ``data`` as ``chunk_id``; the node verifies ``digest`` before keeping it."""
 
+    async def put_chunk_stream(
+        self,
+        chunk_id: str,
+        size: int,
+        algorithm: str,
+        digest: str,
+        frames: AsyncIterable[bytes | memoryview],
+        *,
+        timeout: float | None = None,
+    ) -> PutResult:
+        """Store the ``size`` bytes ``frames`` yields as ``chunk_id``, verified like :meth:`put_chunk`."""
+
     def get_chunk(
         self,
         chunk_id: str,

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from s3node._aio import shielded
 from s3node.errors import InvalidRequest, describe
 from s3node.gateway.access import request_id_of
+from s3node.gateway.admin import ClusterAdmin, durability_json, node_json
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.figures import DurabilityFigures
@@ -35,12 +36,13 @@ from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import openapi_document
 from s3node.gateway.reconciler import Reconciler
+from s3node.gateway.repair import Repairer
 from s3node.gateway.streaming import abort_connection
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
 from s3node.metrics import ProcessMetrics, render
-from s3node.records import MAX_PAGE_SIZE, FileRecord, FileStatus, NodeRecord, ReplicaState
+from s3node.records import MAX_PAGE_SIZE, FileRecord, FileStatus, ReplicaState
 
 __all__ = ["Gateway", "file_json"]
 
@@ -61,18 +63,7 @@ def file_json(record: FileRecord) -> dict[str, Any]:
         "checksum_algorithm": record.checksum_algorithm,
         "status": record.status.value,
         "created_at": record.created_at.isoformat(),
-    }
-
-
-def node_json(node: NodeRecord) -> dict[str, Any]:
-    """The JSON form of a node."""
-    return {
-        "node_id": node.node_id,
-        "address": node.address,
-        "state": node.state.value,
-        "capacity": node.capacity,
-        "used": node.used,
-        "last_seen": node.last_seen.isoformat() if node.last_seen else None,
+        "damaged": record.damaged,
     }
 
 
@@ -80,6 +71,34 @@ def _json(request: Any, value: Any, status: int = 200) -> bytes:
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json")
     return json.dumps(value).encode("utf-8") + b"\n"
+
+
+def _flag(request: Any, name: bytes) -> bool:
+    """A ``true``/``false`` query parameter (absent: false)."""
+    values = request.args.get(name)
+    if not values:
+        return False
+    if values[-1] not in (b"true", b"false"):
+        raise InvalidRequest(f"{name.decode()} must be true or false")
+    return bool(values[-1] == b"true")
+
+
+#: the largest JSON request body (``POST /nodes``)
+MAX_JSON_BODY = 64 * 1024
+
+
+def _json_body(request: Any) -> dict[str, Any]:
+    """A request's JSON object body."""
+    data = request.content.read(MAX_JSON_BODY + 1)
+    if len(data) > MAX_JSON_BODY:
+        raise InvalidRequest(f"the body is over {MAX_JSON_BODY} bytes")
+    try:
+        body = json.loads(data)
+    except ValueError as e:
+        raise InvalidRequest(f"the body is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body
 
 
 def _file_id(text: str) -> uuid.UUID:
@@ -134,6 +153,8 @@ class Gateway:
         replicas: int,
         upload_slots: Limiter,
         download_slots: Limiter,
+        admin: ClusterAdmin,
+        repairer: Repairer,
         metrics: ProcessMetrics | None = None,
         figures: DurabilityFigures | None = None,
     ) -> None:
@@ -144,6 +165,8 @@ class Gateway:
         self.sweeper = sweeper
         self.reconciler = reconciler
         self.lease = lease
+        self.admin = admin
+        self.repairer = repairer
         self.clock = clock
         self.replicas = replicas
         #: ``--max-uploads`` and ``--max-downloads``
@@ -163,10 +186,11 @@ class Gateway:
     def services(self) -> list[Service]:
         """
         The gateway's periodic workers — node health checks, the sweeper, the
-        reconciler, the durability figures — as services for the role's service
-        to run as its children.
+        reconciler, repair, the durability figures — as services for the
+        role's service to run as its children.
         """
-        workers: list[Service] = [self.pool.service(), self.sweeper.service(), self.reconciler.service()]
+        workers: list[Service] = [self.pool.service(), self.sweeper.service(),
+                                  self.reconciler.service(), self.repairer.service()]
         if self.figures is not None:
             workers.append(self.figures.service())
         return workers
@@ -288,25 +312,53 @@ class Gateway:
             "database": database,
             "replicas": self.replicas,
             "live_nodes": live,
-            "nodes": [node_json(n) for n in nodes],
+            "nodes": [node_json(n, live=self.pool.is_live(n.node_id)) for n in nodes],
+            "durability": self._durability_summary(),
         }, 200 if ok else 503)
+
+    def _durability_summary(self) -> dict[str, Any] | None:
+        """The last periodic durability count (``None`` before the first), for ``/health``."""
+        last = self.figures.last if self.figures is not None else None
+        if last is None:
+            return None
+        return {**durability_json(last.counts, self.replicas), "counted_at": last.at}
 
     @app.route("/nodes", methods=["GET"])
     def nodes(self, request: Any) -> bytes:
-        return _json(request, {"nodes": [node_json(n) for n in self.pool.nodes()]})
+        return _json(request, {"nodes": [node_json(n, live=self.pool.is_live(n.node_id))
+                                         for n in self.pool.nodes()]})
+
+    @app.route("/nodes", methods=["POST"])
+    async def add_node(self, request: Any) -> bytes:
+        node = self.admin.parse_node(_json_body(request))
+        if _flag(request, b"dry_run"):
+            plan = await self.admin.plan(add=node)
+            return _json(request, {"dry_run": True, "node": node_json(node), "plan": plan.json()})
+        added = await self.admin.add_node(node)
+        log.info("node {node_id} added", node_id=added.node_id, request_id=request_id_of(request))
+        return _json(request, await self.admin.node(added.node_id), 201)
+
+    @app.route("/nodes/<string:node_id>", methods=["GET"])
+    async def node(self, request: Any, node_id: str) -> bytes:
+        return _json(request, await self.admin.node(node_id))
+
+    @app.route("/nodes/<string:node_id>/drain", methods=["POST"])
+    async def drain_node(self, request: Any, node_id: str) -> bytes:
+        return _json(request, await self.admin.drain(node_id))
 
     @app.route("/nodes/<string:node_id>", methods=["DELETE"])
     async def forget_node(self, request: Any, node_id: str) -> bytes:
-        if request.args.get(b"lost") != [b"true"]:
-            raise InvalidRequest(
-                "only a node lost for good can be forgotten: DELETE /nodes/{id}?lost=true"
-                " drops every replica recorded on it")
-        dropped = await self.store.drop_node_replicas(node_id)
-        self.pool.forget(node_id)
-        log.warn(  # noqa: G010 - twisted.logger.Logger spells it warn
-            "node {node_id} declared lost: {dropped} replica rows dropped",
-                 node_id=node_id, dropped=dropped, request_id=request_id_of(request))
-        return _json(request, {"node_id": node_id, "replicas_dropped": dropped})
+        lost = _flag(request, b"lost")
+        dropped = await self.admin.forget(node_id, lost=lost)
+        return _json(request, {"node_id": node_id, "lost": lost, "replicas_dropped": dropped})
+
+    @app.route("/cluster", methods=["GET"])
+    async def cluster(self, request: Any) -> bytes:
+        return _json(request, await self.admin.cluster())
+
+    @app.route("/cluster/plan", methods=["GET"])
+    async def cluster_plan(self, request: Any) -> bytes:
+        return _json(request, (await self.admin.plan()).json())
 
     @app.route("/metrics", methods=["GET"])
     async def metrics_page(self, request: Any) -> bytes:

@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from s3node._aio import CpuRunner
 from s3node.config import GatewayConfig
+from s3node.gateway.admin import ClusterAdmin
 from s3node.gateway.app import Gateway
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.figures import DurabilityFigures
@@ -22,6 +23,7 @@ from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import ClientFactory, NodePool
 from s3node.gateway.reconciler import Reconciler
+from s3node.gateway.repair import Repairer, RepairSettings
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.timedstore import timed_store
 from s3node.gateway.upload import UploadPipeline, UploadSettings
@@ -90,11 +92,20 @@ def assemble_gateway(
                       stale_after=config.stale_after, metrics=m)
     reconciler = Reconciler(store, pool, clock, lease, interval=config.reconcile_interval,
                             grace=config.orphan_grace, metrics=m)
-    figures = DurabilityFigures(store, clock, interval=config.stats_interval)
+    settings = RepairSettings(
+        replicas=replica_count, repair_after=config.repair_after,
+        bandwidth=config.repair_bandwidth, concurrency=config.repair_concurrency,
+        drain_settle=3 * config.health_interval)
+    repairer = Repairer(store, pool, clock, lease, placement, algorithm_for, cpu,
+                        interval=config.repair_interval, settings=settings, metrics=m)
+    admin = ClusterAdmin(store, pool, placement, clock, settings=settings)
+    figures = DurabilityFigures(store, clock, interval=config.stats_interval,
+                                unhealthy=pool.down_nodes)
     upload_slots = Limiter("uploads", config.max_uploads)
     download_slots = Limiter("downloads", config.max_downloads)
     m.watch(pool=pool, uploads=upload_slots, downloads=download_slots, lease=lease,
             store=raw_store, figures=figures, reconciler=reconciler, replicas=replica_count)
     return Gateway(store, pool, uploads, downloads, sweeper, reconciler, lease, clock,
                    replicas=replica_count, upload_slots=upload_slots,
-                   download_slots=download_slots, metrics=process_metrics, figures=figures)
+                   download_slots=download_slots, admin=admin, repairer=repairer,
+                   metrics=process_metrics, figures=figures)

@@ -36,6 +36,7 @@ from s3node._aio import CpuRunner, aio
 from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import ChunkNotFound, CorruptChunk, NotEnoughReplicas, S3NodeError, describe
+from s3node.gateway.counters import CORRUPT_BY_READ
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.upload import transfer_timeout
@@ -230,6 +231,8 @@ class DownloadPipeline:
         try:
             await self._store.set_replica_state(
                 file_id=chunk.file_id, index=chunk.index, node_id=node_id, state=state)
+            if state is ReplicaState.CORRUPT:
+                await self._store.add_counters({CORRUPT_BY_READ: 1})
         except S3NodeError as e:
             log.info("cannot mark chunk {chunk_id} {state} on {node_id}: {error}",
                      chunk_id=chunk.chunk_id, state=state.value, node_id=node_id,

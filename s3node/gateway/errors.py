@@ -40,6 +40,7 @@ STATUS: dict[type[errors.S3NodeError], int] = {
     errors.TooLarge: 413,
     errors.InvalidRange: 416,
     errors.IntegrityError: 502,
+    errors.FileDamaged: 500,
     errors.Unavailable: 503,
     errors.InsufficientStorage: 503,
 }

@@ -12,6 +12,7 @@ the time they were counted.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
@@ -38,8 +39,11 @@ class Figures:
 class DurabilityFigures:
     """Count the durability figures every ``interval`` seconds; :attr:`last` holds the latest."""
 
-    def __init__(self, store: MetadataStore, clock: IReactorTime, *, interval: float) -> None:
+    def __init__(self, store: MetadataStore, clock: IReactorTime, *, interval: float,
+                 unhealthy: Callable[[], Collection[str]] = tuple) -> None:
         self._store = store
+        #: the nodes whose replicas do not count (down), asked at each count
+        self._unhealthy = unhealthy
         self._clock = clock
         self._interval = interval
         #: the latest figures, ``None`` until the first count succeeded
@@ -52,7 +56,7 @@ class DurabilityFigures:
     async def count(self) -> Figures | None:
         """Count now; keep (and return) the figures, or ``None`` when the store fails."""
         try:
-            counts = await self._store.durability_counts()
+            counts = await self._store.durability_counts(unhealthy_nodes=self._unhealthy())
         except S3NodeError as e:
             log.info("durability figures not counted: {error}", error=e.message)
             return None

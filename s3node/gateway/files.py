@@ -10,8 +10,9 @@ response.  The business rules live here, once:
   file through the upload pipeline; the service tracks every store under way,
   with the adapter's way to abort it, so a stopping gateway can give them a
   grace period and then end them (each still records its outcome);
-- **open**: only a ``completed`` file can be read; a file being deleted does
-  not exist; the caller then streams the whole file or a range;
+- **open**: only a ``completed`` file can be read, and not while it is
+  ``damaged``; a file being deleted does not exist; the caller then streams
+  the whole file or a range;
 - **describe**: a file's record and chunks, whatever its status, unless it is
   being deleted;
 - **delete**: the file moves to ``deleting`` in the metadata (the decision,
@@ -38,7 +39,13 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node.core.ranges import ByteRange
-from s3node.errors import FileNotFound, FileNotReady, ObjectNotFound, S3NodeError
+from s3node.errors import (
+    FileDamaged,
+    FileNotFound,
+    FileNotReady,
+    ObjectNotFound,
+    S3NodeError,
+)
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import ByteSource, UploadPipeline
@@ -268,11 +275,15 @@ class FileService:
 
         :raises FileNotFound: no such file, or it is being deleted.
         :raises FileNotReady: its upload has not completed (or failed).
+        :raises FileDamaged: a chunk has no readable replica left.
         """
         fwc = await self.describe(file_id)
         record = fwc.file
         if record.status is not FileStatus.COMPLETED or record.size is None:
             raise FileNotReady(f"file {file_id} is {record.status.value}, not completed")
+        if record.damaged:
+            raise FileDamaged(
+                f"file {file_id} has a chunk with no readable replica left (see GET /cluster)")
         return fwc
 
     async def stream(self, request: Any, fwc: FileWithChunks, r: ByteRange | None) -> None:

@@ -11,8 +11,8 @@ metadata pool, the durability figures — is read at scrape time by
 (:meth:`GatewayMetrics.watch`).  Every name, type and label is listed in
 ``docs/metrics.md``.
 
-Repair does not exist yet: its counters and queue length belong here, beside
-the sweeper's and the reconciler's, when the self-healing issue adds it.
+Repair counts what this process copied and dropped (``s3node_repair_*``);
+the cluster-wide totals and the queue are in ``GET /cluster``.
 """
 
 from __future__ import annotations
@@ -137,6 +137,20 @@ class GatewayMetrics(MetricsPart):
             "What the reconciler did on each node: orphan_deleted, marked_missing,"
             " marked_corrupt, settled_stored, settled_dropped, quarantine_dropped",
             ["node", "action"], registry=r)
+        # -- repair --
+        self.repair_copies = Counter(
+            "s3node_repair_copies", "Chunk copies repair wrote to a node (this gateway)",
+            registry=r)
+        self.repair_bytes = Counter(
+            "s3node_repair_bytes", "Bytes of the chunk copies repair wrote (this gateway)",
+            registry=r)
+        self.repair_failures = Counter(
+            "s3node_repair_failures", "Repairs of a chunk that failed and were deferred",
+            registry=r)
+        self.repair_dropped = Counter(
+            "s3node_repair_replicas_dropped",
+            "Replicas repair dropped once their chunk had its copies where they belong",
+            registry=r)
         self.state = GatewayState()
         r.register(self.state)
 

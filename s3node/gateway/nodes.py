@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from s3node._aio import aio
 from s3node.errors import NodeNotFound, Overloaded, S3NodeError, TimedOut, Unavailable, describe
 from s3node.gateway.periodic import Periodic
+from s3node.gateway.repairplan import NodeView
 from s3node.interfaces import MetadataStore, NodeClient
 from s3node.records import NodeAdmin, NodeRecord, NodeState, PlacementNode
 
@@ -68,6 +69,7 @@ class NodePool:
         self._store = store
         self._clock = clock
         self._records: dict[str, NodeRecord] = {n.node_id: n for n in nodes}
+        self._client_factory = client_factory
         self._clients = {n.node_id: client_factory(n.address) for n in nodes}
         #: ids of the nodes believed to answer
         self._live: set[str] = set()
@@ -77,7 +79,11 @@ class NodePool:
         self._timeout = health_timeout
 
     async def start(self) -> None:
-        """Register every node in the store and check them once (:meth:`service` goes on)."""
+        """
+        Seed the store with the configured nodes (``--node``; a registered
+        node keeps what the operator set, such as a drain), take in every node
+        the store knows, and check them once (:meth:`service` goes on).
+        """
         for record in self._records.values():
             try:
                 await self._store.upsert_node(record)
@@ -87,8 +93,44 @@ class NodePool:
         await self.check_all()
 
     def service(self) -> Periodic:
-        """A service that checks every node every ``health_interval`` seconds."""
+        """
+        A service that, every ``health_interval`` seconds, takes in the node
+        set from the store (nodes added, drained or forgotten through any
+        gateway) and checks every node.
+        """
         return Periodic("health checks", self.check_all, self._clock, self._interval)
+
+    async def refresh(self) -> None:
+        """
+        Take in the node set the store holds: new nodes get a client, changed
+        addresses a new one, forgotten nodes lose theirs; every node takes the
+        operator's state (``admin``, drain count) from the store.  A store that
+        does not answer leaves the pool as it is.
+        """
+        try:
+            registered = {n.node_id: n for n in await self._store.list_nodes()}
+        except S3NodeError as e:
+            log.info("node set not refreshed: {error}", error=e.message)
+            return
+        for node_id in [n for n in self._records if n not in registered]:
+            log.info("node {node_id} was forgotten", node_id=node_id)
+            self.forget(node_id)
+        for node_id, stored in registered.items():
+            known = self._records.get(node_id)
+            if known is None or known.address != stored.address:
+                if known is None:
+                    log.info("node {node_id} joined at {address}", node_id=node_id,
+                             address=stored.address)
+                old = self._clients.pop(node_id, None)
+                if old is not None:
+                    self._close_client(node_id, old)
+                self._clients[node_id] = self._client_factory(stored.address)
+                self._records[node_id] = stored
+                continue
+            self._records[node_id] = replace(
+                known, address=stored.address, weight=stored.weight, zone=stored.zone,
+                admin=stored.admin, drain_replicas=stored.drain_replicas,
+                down_since=known.down_since or stored.down_since)
 
     async def close(self) -> None:
         """Stop the checks and close every client."""
@@ -111,9 +153,11 @@ class NodePool:
         self._live.discard(node_id)
         client = self._clients.pop(node_id, None)
         if client is not None:
-            aio(client.close()).addErrback(
-                lambda f: log.failure("closing the client of {node_id} failed", f,
-                                      node_id=node_id))
+            self._close_client(node_id, client)
+
+    def _close_client(self, node_id: str, client: NodeClient) -> None:
+        aio(client.close()).addErrback(
+            lambda f: log.failure("closing the client of {node_id} failed", f, node_id=node_id))
 
     def is_live(self, node_id: str) -> bool:
         """Whether ``node_id`` answered its last health check and was not marked down since."""
@@ -136,6 +180,33 @@ class NodePool:
             live.append(replace(record.for_placement(), free=free))
         return live
 
+    def views(self, *, repair_after: float) -> dict[str, NodeView]:
+        """
+        Every node as the repair planner sees it: its admin state, whether it
+        answers, whether it has been down for longer than ``repair_after``
+        seconds (by ``down_since``, which the store keeps across restarts),
+        and its free bytes.
+        """
+        now = self._clock.seconds()  # type: ignore[misc]
+        views = {}
+        for node_id, record in self._records.items():
+            up = node_id in self._live
+            since = record.down_since
+            expired = (not up and since is not None
+                       and now - since.timestamp() > repair_after)
+            views[node_id] = NodeView(node_id, record.admin, up, expired,
+                                      self._free.get(node_id, record.free))
+        return views
+
+    def down_nodes(self) -> list[str]:
+        """The ids of the nodes that did not answer their last health check."""
+        return sorted(n for n in self._records if n not in self._live)
+
+    def members(self) -> list[PlacementNode]:
+        """The nodes placement chooses among for repair: every node the operator keeps ``active``."""
+        return [r.for_placement() for _, r in sorted(self._records.items())
+                if r.admin is NodeAdmin.ACTIVE]
+
     def reported_free(self, node_id: str) -> int | None:
         """Bytes free in ``node_id``'s last health report; ``None`` before its first."""
         return self._free.get(node_id)
@@ -149,7 +220,11 @@ class NodePool:
         if node_id in self._live:
             log.error("node {node_id} marked down: {reason}", node_id=node_id, reason=reason)
             self._live.discard(node_id)
-            self._records[node_id] = replace(self._records[node_id], state=NodeState.DOWN)
+            record = self._records[node_id]
+            self._records[node_id] = replace(
+                record, state=NodeState.DOWN,
+                down_since=record.down_since or datetime.fromtimestamp(
+                    self._clock.seconds(), UTC))  # type: ignore[misc]
 
     def put_failed(self, node_id: str, error: BaseException) -> bool:
         """
@@ -164,7 +239,8 @@ class NodePool:
         return True
 
     async def check_all(self) -> None:
-        """Ask every node for its health, in parallel."""
+        """Take in the node set from the store, then ask every node for its health, in parallel."""
+        await self.refresh()
         await DeferredList(
             [Deferred.fromCoroutine(self.check(node_id)) for node_id in self._records],
             consumeErrors=True,
@@ -172,30 +248,37 @@ class NodePool:
 
     async def check(self, node_id: str) -> bool:
         """Ask one node for its health; record the outcome; return whether it answered."""
-        record = self._records[node_id]
+        was_down = self._records[node_id].state is NodeState.DOWN
         now = datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
         try:
             d = aio(self._clients[node_id].health())
             d.addTimeout(self._timeout, self._clock)
             health = await d
         except Exception as e:  # noqa: BLE001 - any failure means down
-            if node_id in self._live or record.state is not NodeState.DOWN:
+            record = self._records.get(node_id)
+            if record is None:  # forgotten meanwhile
+                return False
+            if node_id in self._live or not was_down:
                 log.error("node {node_id} does not answer: {error}", node_id=node_id,
                          error=describe(e))
             self._live.discard(node_id)
-            self._records[node_id] = replace(record, state=NodeState.DOWN)
-            await self._save(node_id, state=NodeState.DOWN)
+            self._records[node_id] = replace(record, state=NodeState.DOWN,
+                                             down_since=record.down_since or now)
+            await self._save(node_id, state=NodeState.DOWN, now=now)
+            return False
+        record = self._records.get(node_id)
+        if record is None:
             return False
         if node_id not in self._live:
             log.info("node {node_id} is up", node_id=node_id)
         self._live.add(node_id)
         self._free[node_id] = health.free
-        state = NodeState.ACTIVE
         self._records[node_id] = replace(
-            record, state=state, capacity=health.capacity, used=health.used, last_seen=now
+            record, state=NodeState.ACTIVE, capacity=health.capacity, used=health.used,
+            last_seen=now, down_since=None,
         )
-        await self._save(node_id, state=state, capacity=health.capacity, used=health.used,
-                         last_seen=now)
+        await self._save(node_id, state=NodeState.ACTIVE, capacity=health.capacity,
+                         used=health.used, last_seen=now)
         return True
 
     async def _save(self, node_id: str, **fields: Any) -> None:

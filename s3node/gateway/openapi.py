@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3node.gateway.openapi_admin import admin_paths, admin_schemas
 from s3node.records import MAX_PAGE_SIZE
 
 __all__ = ["openapi_document"]
@@ -20,6 +21,7 @@ def _json_response(description: str, schema: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "malformed request", 404: "unknown file", 409: "file not completed",
+            500: "the file is damaged: a chunk has no readable replica left",
             413: "file too large", 416: "range not satisfiable",
             503: "too few storage nodes, the database does not answer, or too many "
                  "transfers at once (overloaded, with Retry-After)"}
@@ -41,6 +43,8 @@ _FILE = {
         "status": {"type": "string",
                    "enum": ["pending", "uploading", "completed", "failed", "deleting"]},
         "created_at": {"type": "string", "format": "date-time"},
+        "damaged": {"type": "boolean",
+                    "description": "a chunk has no readable replica left (docs/operations.md)"},
     },
 }
 
@@ -60,7 +64,7 @@ def openapi_document() -> dict[str, Any]:
             "200": {"description": "the file's bytes", "headers": _DOWNLOAD_HEADERS,
                     "content": {"application/octet-stream": {}}},
             "206": {"description": "the requested range", "headers": _DOWNLOAD_HEADERS},
-            **_errors(400, 404, 409, 416, 503),
+            **_errors(400, 404, 409, 416, 500, 503),
         },
     }
     return {
@@ -108,21 +112,7 @@ def openapi_document() -> dict[str, Any]:
             "/health": {"get": {"summary": "database and node health", "responses": {
                 "200": _json_response("healthy", "Health"),
                 "503": _json_response("unhealthy", "Health")}}},
-            "/nodes": {"get": {"summary": "storage nodes", "responses": {
-                "200": {"description": "nodes", "content": {"application/json": {}}}}}},
-            "/nodes/{node_id}": {"delete": {
-                "summary": "forget a node lost for good (?lost=true): drop its replicas",
-                "parameters": [
-                    {"name": "node_id", "in": "path", "required": True,
-                     "schema": {"type": "string", "minLength": 1, "maxLength": 63}},
-                    {"name": "lost", "in": "query", "required": True,
-                     "schema": {"type": "string", "enum": ["true"]}}],
-                "responses": {
-                    "200": {"description": "forgotten", "content": {"application/json": {
-                        "schema": {"type": "object", "properties": {
-                            "node_id": {"type": "string"},
-                            "replicas_dropped": {"type": "integer"}}}}}},
-                    **_errors(400, 503)}}},
+            **admin_paths(),
             "/metrics": {"get": {"summary": "Prometheus metrics (docs/metrics.md)",
                                  "responses": {"200": {"description": "Prometheus text"}}}},
             "/openapi.json": {"get": {"summary": "this document",
@@ -152,6 +142,11 @@ def openapi_document() -> dict[str, Any]:
             "Health": {"type": "object", "properties": {
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
                 "database": {"type": "string", "enum": ["ok", "unavailable"]},
-                "nodes": {"type": "array", "items": {"type": "object"}}}},
+                "replicas": {"type": "integer"}, "live_nodes": {"type": "integer"},
+                "nodes": {"type": "array", "items": _ref("Node")},
+                "durability": {"anyOf": [{"type": "null"}, {"allOf": [
+                    _ref("Durability"), {"type": "object", "properties": {
+                        "counted_at": {"type": "number"}}}]}]}}},
+            **admin_schemas(),
         }},
     }

@@ -32,6 +32,7 @@ from twisted.logger import Logger
 
 from s3node._aio import aio
 from s3node.errors import ChunkNotFound, describe
+from s3node.gateway.counters import CORRUPT_BY_SCRUB
 from s3node.gateway.lease import Lease
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
@@ -233,6 +234,7 @@ class Reconciler(LeasedWorker):
                     chunk_id=entry.chunk_id, node_id=node_id, state=ReplicaState.CORRUPT)
                 if changed:
                     report.marked_corrupt += 1
+                    await self._store.add_counters({CORRUPT_BY_SCRUB: changed})
                     log.warn(  # noqa: G010 - twisted.logger.Logger spells it warn
                         "chunk {chunk_id} on {node_id} is corrupt ({reason})",
                              chunk_id=entry.chunk_id, node_id=node_id, reason=entry.reason)

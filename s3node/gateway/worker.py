@@ -54,5 +54,8 @@ class LeasedWorker:
         """A service that runs :meth:`run` every ``interval`` seconds (the first one interval on)."""
         return Periodic(self.name, self.run, self._clock, self._interval)
 
+    def _seconds(self) -> float:
+        return self._clock.seconds()  # type: ignore[misc,no-any-return]
+
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)  # type: ignore[misc]
+        return datetime.fromtimestamp(self._seconds(), UTC)

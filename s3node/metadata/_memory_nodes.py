@@ -1,7 +1,8 @@
 """
 The storage-node half of the in-memory metadata store (a mixin of
-:class:`~s3node.metadata.memory.MemoryMetadataStore`): nodes, the replicas a
-node holds, and the leases of the background workers that walk the nodes.
+:class:`~s3node.metadata.memory.MemoryMetadataStore`): nodes (their health,
+the operator's admin state, forgetting one), the replicas a node holds, and
+the leases of the background workers that walk the nodes.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from s3node.errors import NodeNotFound
+from s3node.errors import NodeExists, NodeNotFound
 from s3node.metadata import _records as r
+from s3node.metadata import _repair_checks as rc
 from s3node.records import (
     ChunkRecord,
     FileRecord,
+    NodeAdmin,
     NodeRecord,
     NodeReplica,
     NodeState,
+    NodeUsage,
     ReplicaRecord,
     ReplicaState,
 )
@@ -112,15 +116,64 @@ class MemoryNodes:
 
     # -- storage nodes ------------------------------------------------------
 
+    def _node(self, node_id: str) -> NodeRecord:
+        self._available()
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise NodeNotFound(f"no storage node {node_id!r}") from None
+
     async def upsert_node(self, node: NodeRecord) -> None:
         r.check_node(node)
         self._available()
         known = self.nodes.get(node.node_id)
         if known is None:
-            known = replace(node, last_seen=_utc(node.last_seen))
+            known = replace(
+                node, last_seen=_utc(node.last_seen), down_since=_utc(node.down_since)
+            )
         self.nodes[node.node_id] = replace(
             known, address=node.address, weight=float(node.weight), zone=node.zone
         )
+
+    async def add_node(self, node: NodeRecord) -> NodeRecord:
+        r.check_node(node)
+        self._available()
+        if node.node_id in self.nodes:
+            raise NodeExists(f"storage node {node.node_id!r} is already registered")
+        added = NodeRecord(node.node_id, node.address, float(node.weight), node.zone)
+        self.nodes[node.node_id] = added
+        return added
+
+    async def get_node(self, node_id: str) -> NodeRecord:
+        r.check_node_id(node_id)
+        return self._node(node_id)
+
+    async def set_node_admin(self, node_id: str, admin: NodeAdmin) -> NodeRecord:
+        admin = rc.check_admin(node_id, admin)
+        node = self._node(node_id)
+        held = sum(1 for _ in self._on_node(node_id))
+        drain = rc.admin_change(node_id, node.admin, node.drain_replicas, admin, held)
+        node = self.nodes[node_id] = replace(node, admin=admin, drain_replicas=drain)
+        return node
+
+    async def forget_node(self, node_id: str, *, lost: bool) -> int:
+        lost = rc.check_forget(node_id, lost)
+        node = self._node(node_id)
+        held = sum(1 for _ in self._on_node(node_id))
+        if not lost:
+            refusal = rc.forget_refusal(node_id, node.admin, held)
+            if refusal is not None:
+                raise refusal
+        for chunk, _ in list(self._on_node(node_id)):
+            self._put(chunk, (rep for rep in chunk.replicas if rep.node_id != node_id))
+        del self.nodes[node_id]
+        return held
+
+    async def node_usage(self, node_id: str) -> NodeUsage:
+        r.check_node_id(node_id)
+        self._available()
+        found = [chunk.size for chunk, _ in self._on_node(node_id)]
+        return NodeUsage(len(found), sum(found))
 
     async def update_node_health(
         self,
@@ -130,18 +183,23 @@ class MemoryNodes:
         capacity: int | None = None,
         used: int | None = None,
         last_seen: datetime | None = None,
+        now: datetime | None = None,
     ) -> None:
-        r.check_health(node_id, state, capacity, used, last_seen)
+        r.check_health(node_id, state, capacity, used, last_seen, now)
         self._available()
         known = self.nodes.get(node_id)
         if known is None:
-            raise NodeNotFound(f"no storage node {node_id!r}")
+            return
+        down_since = None
+        if state is NodeState.DOWN:
+            down_since = known.down_since if known.down_since is not None else _utc(now)
         self.nodes[node_id] = replace(
             known,
             state=state,
             capacity=known.capacity if capacity is None else capacity,
             used=known.used if used is None else used,
             last_seen=known.last_seen if last_seen is None else _utc(last_seen),
+            down_since=down_since,
         )
 
     async def list_nodes(self) -> Sequence[NodeRecord]:

@@ -4,7 +4,7 @@ from s3node.metadata._rows import STORED_PER_CHUNK
 
 FILE = (
     "f.id::text, f.filename, f.content_type, f.size, f.checksum_algorithm, f.checksum,"
-    " f.chunk_size, f.status, f.created_at, f.updated_at"
+    " f.chunk_size, f.status, f.created_at, f.updated_at, f.damaged"
 )
 CHUNKS_OF = (
     "SELECT c.file_id::text, c.chunk_index, c.chunk_id, c.size, c.checksum_algorithm,"

@@ -7,7 +7,7 @@ sweeping and their retries, under-replicated chunks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from twisted.internet.threads import deferToThreadPool
 
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
+from s3node.metadata import _repair_checks as rc
 from s3node.metadata import _rows
 from s3node.metadata._pgpool import Cursor, ReconnectingPool, fetch, u
 from s3node.records import ChunkRecord, DurabilityCounts, FileRecord, FileWithChunks
@@ -74,7 +75,7 @@ class PostgresSweep:
             found = await deferToThreadPool(
                 self._reactor, self._reactor.getThreadPool(), _rows.chunks_from_rows, rows
             )
-        records = [(file_record(row), row[10]) for row in files]
+        records = [(file_record(row), row[11]) for row in files]
         return [FileWithChunks(f, tuple(found.get(f.file_id, ())), tries) for f, tries in records]
 
     async def claim_stale_uploads(self, *, stale_before: datetime, limit: int) -> int:
@@ -128,13 +129,20 @@ class PostgresSweep:
 
         return await self._db.interaction(work)
 
-    async def durability_counts(self) -> DurabilityCounts:
+    async def durability_counts(
+        self, *, unhealthy_nodes: Collection[str] = ()
+    ) -> DurabilityCounts:
+        unhealthy = rc.check_unhealthy(unhealthy_nodes)
+        excluded = "AND r.node_id <> ALL(%s::text[])" if unhealthy else ""
+
         async def work(cur: Cursor) -> DurabilityCounts:
-            # one snapshot for both counts
+            # one snapshot for every count
             await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             return _rows.durability_counts(
-                await fetch(cur, _rows.STORED_REPLICA_COUNTS),
+                await fetch(cur, _rows.stored_replica_counts(excluded),
+                            (unhealthy,) if unhealthy else None),
                 await fetch(cur, _rows.FILES_BY_STATUS),
+                (await fetch(cur, _rows.DAMAGED_FILES))[0][0],
             )
 
         return await self._db.interaction(work)

@@ -28,6 +28,7 @@ from s3node.records import (
     MAX_PAGE_SIZE,
     ChunkRecord,
     FileStatus,
+    NodeAdmin,
     NodeRecord,
     NodeState,
     ReplicaState,
@@ -44,6 +45,7 @@ __all__ = [
     "check_claim",
     "check_complete",
     "check_completion",
+    "check_count",
     "check_defer",
     "check_file_id",
     "check_health",
@@ -54,6 +56,7 @@ __all__ = [
     "check_node",
     "check_node_id",
     "check_node_range",
+    "check_optional_count",
     "check_page",
     "check_replica_by_chunk",
     "check_replica_key",
@@ -62,6 +65,7 @@ __all__ = [
     "check_replicas",
     "check_size",
     "check_status",
+    "check_text",
     "decode_cursor",
     "digest_bytes",
     "encode_cursor",
@@ -114,7 +118,7 @@ def check_file_id(file_id: object) -> uuid.UUID:
     return file_id
 
 
-def _check_text(value: object, what: str, low: int, high: int) -> str:
+def check_text(value: object, what: str, low: int, high: int) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(f"{what} must be text, not {type(value).__name__}")
     if not low <= len(value) <= high:
@@ -137,9 +141,9 @@ def check_new_file(
     file_id: uuid.UUID | None,
 ) -> uuid.UUID:
     """Check the arguments of ``create_file``; return the file id (a new one for ``None``)."""
-    _check_text(filename, "filename", 1, 1024)
-    _check_text(content_type, "content type", 0, 255)
-    _check_text(checksum_algorithm, "checksum algorithm", 1, 64)
+    check_text(filename, "filename", 1, 1024)
+    check_text(content_type, "content type", 0, 255)
+    check_text(checksum_algorithm, "checksum algorithm", 1, 64)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidRequest(f"chunk size must be a whole number of at least 1, not {chunk_size!r}")
     if chunk_size > 2**62:
@@ -156,7 +160,7 @@ def digest_bytes(hexdigest: object, what: str = "checksum") -> bytes:
     return bytes.fromhex(hexdigest)
 
 
-def _check_count(value: object, what: str) -> int:
+def check_count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvalidRequest(f"{what} must be a whole number of at least 0, not {value!r}")
     return value
@@ -164,7 +168,7 @@ def _check_count(value: object, what: str) -> int:
 
 def check_size(size: object) -> int:
     """A byte count: a whole number of at least 0."""
-    return _check_count(size, "size")
+    return check_count(size, "size")
 
 
 def check_chunk(chunk: ChunkRecord) -> bytes:
@@ -172,11 +176,11 @@ def check_chunk(chunk: ChunkRecord) -> bytes:
     if not isinstance(chunk, ChunkRecord):
         raise InvalidRequest(f"not a ChunkRecord: {chunk!r:.80}")
     check_file_id(chunk.file_id)
-    if _check_count(chunk.index, "chunk index") >= 2**31:
+    if check_count(chunk.index, "chunk index") >= 2**31:
         raise InvalidRequest("chunk index too large")
     check_chunk_id(chunk.chunk_id)
     check_size(chunk.size)
-    _check_text(chunk.checksum_algorithm, "checksum algorithm", 1, 64)
+    check_text(chunk.checksum_algorithm, "checksum algorithm", 1, 64)
     digest = digest_bytes(chunk.checksum, "chunk checksum")
     seen: set[str] = set()
     for replica in chunk.replicas:
@@ -199,7 +203,7 @@ def check_chunk_id(chunk_id: object) -> str:
 
 def check_node_id(node_id: object) -> str:
     """A node id is 1 to 63 characters of text."""
-    return _check_text(node_id, "node id", 1, 63)
+    return check_text(node_id, "node id", 1, 63)
 
 
 def check_replica_state(state: object) -> ReplicaState:
@@ -288,9 +292,9 @@ def check_node_range(node_id: object, after: object, upto: object, limit: object
     are any text (compared byte by byte), ``after`` possibly empty.
     """
     check_node_id(node_id)
-    _check_text(after, "after", 0, 200)
+    check_text(after, "after", 0, 200)
     if upto is not None:
-        _check_text(upto, "upto", 1, 200)
+        check_text(upto, "upto", 1, 200)
     return check_limit(limit)
 
 
@@ -302,7 +306,7 @@ def check_claim(stale_before: object, limit: object) -> tuple[datetime, int]:
 def check_defer(file_id: object, until: object, attempts: object) -> datetime:
     """Check the arguments of ``defer_sweep``; return ``until`` in UTC."""
     check_file_id(file_id)
-    _check_count(attempts, "attempts")
+    check_count(attempts, "attempts")
     if attempts >= 2**31:  # type: ignore[operator]
         raise InvalidRequest("attempts too large")
     return check_aware(until, "until")  # type: ignore[arg-type]
@@ -310,8 +314,8 @@ def check_defer(file_id: object, until: object, attempts: object) -> datetime:
 
 def check_lease_holder(name: object, holder: object) -> None:
     """A lease name and holder: 1 to 255 characters of text each."""
-    _check_text(name, "lease name", 1, 255)
-    _check_text(holder, "lease holder", 1, 255)
+    check_text(name, "lease name", 1, 255)
+    check_text(holder, "lease holder", 1, 255)
 
 
 def check_lease(name: object, holder: object, now: object, ttl: object) -> tuple[datetime, datetime]:
@@ -400,9 +404,9 @@ def check_completion(
         )
 
 
-def _check_optional_count(value: object, what: str) -> None:
+def check_optional_count(value: object, what: str) -> None:
     if value is not None:
-        _check_count(value, what)
+        check_count(value, what)
 
 
 def check_node(node: NodeRecord) -> None:
@@ -410,7 +414,7 @@ def check_node(node: NodeRecord) -> None:
     if not isinstance(node, NodeRecord):
         raise InvalidRequest(f"not a NodeRecord: {node!r:.80}")
     check_node_id(node.node_id)
-    _check_text(node.address, "node address", 1, 300)
+    check_text(node.address, "node address", 1, 300)
     if (
         isinstance(node.weight, bool)
         or not isinstance(node.weight, (int, float))
@@ -420,18 +424,30 @@ def check_node(node: NodeRecord) -> None:
         raise InvalidRequest(
             f"node weight must be a finite number of at least 0, not {node.weight!r}"
         )
-    _check_text(node.zone, "node zone", 0, 255)
+    check_text(node.zone, "node zone", 0, 255)
     check_health(node.node_id, node.state, node.capacity, node.used, node.last_seen)
+    if node.down_since is not None:
+        check_aware(node.down_since, "down_since")
+    if not isinstance(node.admin, NodeAdmin):
+        raise InvalidRequest(f"not a node admin state: {node.admin!r}")
+    check_optional_count(node.drain_replicas, "drain_replicas")
 
 
 def check_health(
-    node_id: object, state: object, capacity: object, used: object, last_seen: object
+    node_id: object,
+    state: object,
+    capacity: object,
+    used: object,
+    last_seen: object,
+    now: object = None,
 ) -> None:
-    """Check the arguments of ``update_node_health``."""
+    """Check the arguments of ``update_node_health`` (``now``: also a node's ``down_since``)."""
     check_node_id(node_id)
     if not isinstance(state, NodeState):
         raise InvalidRequest(f"not a node state: {state!r}")
-    _check_optional_count(capacity, "capacity")
-    _check_optional_count(used, "used")
+    check_optional_count(capacity, "capacity")
+    check_optional_count(used, "used")
     if last_seen is not None:
         check_aware(last_seen, "last_seen")  # type: ignore[arg-type]
+    if now is not None:
+        check_aware(now, "now")  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from s3node.metadata._sqlite_db import Connection
 # unqualified: SQLite's RETURNING takes no table alias
 FILE = (
     "id, filename, content_type, size, checksum_algorithm, checksum,"
-    " chunk_size, status, created_at, updated_at"
+    " chunk_size, status, created_at, updated_at, damaged"
 )
 CHUNKS_OF = (
     "SELECT c.file_id, c.chunk_index, c.chunk_id, c.size, c.checksum_algorithm,"
@@ -66,6 +66,20 @@ TRY_LEASE = """
 INSERT INTO leases (name, holder, expires_at) VALUES (:name, :holder, :until)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 WHERE leases.holder = excluded.holder OR leases.expires_at <= :now
+"""
+
+# down_since follows state: kept (or set to now) while down, cleared when active
+UPDATE_HEALTH = """
+UPDATE storage_nodes SET state = :state, capacity = coalesce(:capacity, capacity),
+    used = coalesce(:used, used), last_seen = coalesce(:seen, last_seen),
+    down_since = CASE WHEN :state = 'down' THEN coalesce(down_since, :now) END
+WHERE id = :node
+"""
+# the replica rows on a node (chunk_replicas_node_idx) and their chunks' bytes
+NODE_USAGE = """
+SELECT count(*), coalesce(sum(c.size), 0)
+FROM chunk_replicas r JOIN chunks c ON c.file_id = r.file_id AND c.chunk_index = r.chunk_index
+WHERE r.node_id = ?
 """
 
 

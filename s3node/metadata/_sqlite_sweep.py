@@ -7,11 +7,12 @@ sweeping and their retries, under-replicated chunks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from s3node.metadata import _records as r
+from s3node.metadata import _repair_checks as rc
 from s3node.metadata import _rows
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection
@@ -38,7 +39,7 @@ def chunks(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[FileWithChun
         [row[0] for row in rows],
     ).fetchall()
     found = _rows.chunks_from_rows(chunk_rows)
-    files = [(file_record(row), row[10]) for row in rows]
+    files = [(file_record(row), row[11]) for row in rows]
     return [FileWithChunks(f, tuple(found.get(f.file_id, ())), tries) for f, tries in files]
 
 
@@ -101,11 +102,17 @@ class SQLiteSweep:
 
         return await self._db.read(work)
 
-    async def durability_counts(self) -> DurabilityCounts:
+    async def durability_counts(
+        self, *, unhealthy_nodes: Collection[str] = ()
+    ) -> DurabilityCounts:
+        unhealthy = rc.check_unhealthy(unhealthy_nodes)
+        excluded = f"AND r.node_id NOT IN ({q.marks(len(unhealthy))})" if unhealthy else ""
+
         def work(conn: Connection) -> DurabilityCounts:
             return _rows.durability_counts(
-                conn.execute(_rows.STORED_REPLICA_COUNTS).fetchall(),
+                conn.execute(_rows.stored_replica_counts(excluded), unhealthy).fetchall(),
                 conn.execute(_rows.FILES_BY_STATUS).fetchall(),
+                conn.execute(_rows.DAMAGED_FILES).fetchone()[0],
             )
 
         return await self._db.read(work)  # type: ignore[no-any-return]

@@ -27,15 +27,16 @@ from s3node.metadata import _records as r
 from s3node.metadata._memory_multipart import MemoryMultipart
 from s3node.metadata._memory_nodes import MemoryNodes, TimeSource, by_node
 from s3node.metadata._memory_objects import MemoryObjects
+from s3node.metadata._memory_repair import MemoryRepair
 from s3node.records import (
     ChunkRecord,
-    DurabilityCounts,
     FileCursorPage,
     FilePage,
     FileRecord,
     FileStatus,
     FileWithChunks,
     NodeRecord,
+    RepairTask,
     ReplicaRecord,
     ReplicaState,
 )
@@ -51,7 +52,7 @@ def _newest_first(record: FileRecord) -> tuple[int, int]:
     return r.to_micros(record.created_at), record.file_id.int
 
 
-class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes):
+class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes, MemoryRepair):
     """
     :class:`~s3node.interfaces.MetadataStore` in dicts.
 
@@ -66,7 +67,10 @@ class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes):
     :class:`ChunkRecord`, replicas ordered by node id), :attr:`nodes` (node
     id to :class:`NodeRecord`), :attr:`sweeps` (file id to its retry time
     and sweep attempts, for the files claimed or deferred; the others have
-    ``(None, 0)``) and :attr:`leases` (lease name to holder and expiry).
+    ``(None, 0)``), :attr:`leases` (lease name to holder and expiry),
+    :attr:`repairs` (``(file id, chunk index)`` to its
+    :class:`~s3node.records.RepairTask` in the repair queue) and
+    :attr:`counters` (cluster-wide counter name to value).
 
     Set :attr:`down` to simulate a database outage: every call then raises
     :class:`~s3node.errors.MetadataUnavailable` (after checking its
@@ -89,6 +93,8 @@ class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes):
         self.sweeps: dict[uuid.UUID, tuple[datetime | None, int]] = {}
         self.leases: dict[str, tuple[str, datetime]] = {}
         self._objects_init()
+        self.repairs: dict[tuple[uuid.UUID, int], RepairTask] = {}
+        self.counters: dict[str, int] = {}
         #: the outage switch: while true every call raises MetadataUnavailable
         self.down = False
         self.closed = False
@@ -313,6 +319,8 @@ class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes):
         del self.files[file_id]
         del self.chunks[file_id]
         self.sweeps.pop(file_id, None)
+        for key in [key for key in self.repairs if key[0] == file_id]:
+            del self.repairs[key]  # the queue entries go with their chunks
 
     async def files_to_sweep(self, *, now: datetime, limit: int) -> Sequence[FileWithChunks]:
         moment = r.check_aware(now, "now")
@@ -333,35 +341,6 @@ class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes):
         if record.status not in _SWEPT:
             raise r.not_swept(file_id, record.status.value)
         self.sweeps[file_id] = (until, attempts)
-
-    async def under_replicated_chunks(
-        self, *, target: int, limit: int
-    ) -> Sequence[ChunkRecord]:
-        r.check_replicas(target)
-        limit = r.check_limit(limit)
-        self._available()
-        found: list[ChunkRecord] = []
-        completed = (f for f in self.files.values() if f.status is FileStatus.COMPLETED)
-        for record in sorted(completed, key=lambda f: f.file_id.int):
-            chunks = self.chunks[record.file_id]
-            for index in sorted(chunks):
-                if len(chunks[index].nodes_with()) < target:
-                    found.append(chunks[index])
-                    if len(found) == limit:
-                        return found
-        return found
-
-    async def durability_counts(self) -> DurabilityCounts:
-        self._available()
-        stored: dict[int, int] = {}
-        statuses: dict[FileStatus, int] = {}
-        for record in self.files.values():
-            statuses[record.status] = statuses.get(record.status, 0) + 1
-            if record.status is FileStatus.COMPLETED:
-                for chunk in self.chunks[record.file_id].values():
-                    n = len(chunk.nodes_with())
-                    stored[n] = stored.get(n, 0) + 1
-        return DurabilityCounts(stored, statuses)
 
     def __repr__(self) -> str:
         return f"<MemoryMetadataStore {len(self.files)} files, {len(self.nodes)} nodes>"

@@ -10,7 +10,8 @@ where a read decides a write.  Connection handling, reconnection and the
 mapping of "the database does not answer" to
 :class:`~s3node.errors.MetadataUnavailable` live in :mod:`._pgpool`; the
 operations of the background workers in :mod:`._pg_sweep`, those of nodes,
-their replicas and leases in :mod:`._pg_nodes`.
+their replicas and leases in :mod:`._pg_nodes`, those of self-healing (chunk
+scans, the repair queue, counters) in :mod:`._pg_repair`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from s3node.metadata import _records as r
 from s3node.metadata._pg_multipart import PostgresMultipart
 from s3node.metadata._pg_nodes import PostgresNodes
 from s3node.metadata._pg_objects import PostgresObjects, complete_in
+from s3node.metadata._pg_repair import PostgresRepair
 from s3node.metadata._pg_sweep import PostgresSweep, chunk_rows, file_record, status_of
 from s3node.metadata._pgpool import (
     Cursor,
@@ -54,7 +56,9 @@ _file = file_record
 _OPEN = "status IN ('pending', 'uploading')"
 
 
-class PostgresMetadataStore(PostgresMultipart, PostgresObjects, PostgresSweep, PostgresNodes):
+class PostgresMetadataStore(
+    PostgresMultipart, PostgresObjects, PostgresSweep, PostgresNodes, PostgresRepair
+):
     """
     :class:`~s3node.interfaces.MetadataStore` on PostgreSQL.
 

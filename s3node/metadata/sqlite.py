@@ -6,7 +6,8 @@ Each operation is one function run in a transaction on a worker thread
 transaction, so concurrent writers queue rather than interleave, and a
 lifecycle rule read in a transaction still holds when it commits.  The
 operations of the background workers are in :mod:`._sqlite_sweep`, those of
-nodes, their replicas and leases in :mod:`._sqlite_nodes`.
+nodes, their replicas and leases in :mod:`._sqlite_nodes`, those of
+self-healing (chunk scans, the repair queue, counters) in :mod:`._sqlite_repair`.
 
 Commits are durable by default (``PRAGMA synchronous = FULL``): a completed
 upload survives a power cut.  ``synchronous="normal"`` is faster, but a power
@@ -27,6 +28,7 @@ from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrati
 from s3node.metadata._sqlite_multipart import SQLiteMultipart
 from s3node.metadata._sqlite_nodes import SQLiteNodes
 from s3node.metadata._sqlite_objects import SQLiteObjects, complete_in
+from s3node.metadata._sqlite_repair import SQLiteRepair
 from s3node.metadata._sqlite_sweep import SQLiteSweep, chunks, file_record
 from s3node.metadata.migrations import load_migrations, run_migrations, run_to_completion
 from s3node.records import (
@@ -47,7 +49,9 @@ _file = file_record
 _OPEN = "status IN ('pending', 'uploading')"
 
 
-class SQLiteMetadataStore(SQLiteMultipart, SQLiteObjects, SQLiteSweep, SQLiteNodes):
+class SQLiteMetadataStore(
+    SQLiteMultipart, SQLiteObjects, SQLiteSweep, SQLiteNodes, SQLiteRepair
+):
     """
     :class:`~s3node.interfaces.MetadataStore` on an SQLite file.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -90,6 +90,14 @@ class FakeNode:
         if self.put_error is not None:
             raise self.put_error  # committed, but the reply is lost
         return PutResult(chunk_id, len(data), algorithm, digest, created)
+
+    async def put_chunk_stream(self, chunk_id: str, size: int, algorithm: str, digest: str,
+                               frames: AsyncIterable[bytes | memoryview], *,
+                               timeout: float | None = None) -> PutResult:
+        data = b"".join([bytes(f) async for f in frames])
+        assert len(data) == size
+        return await self.put_chunk(chunk_id, data, algorithm=algorithm, digest=digest,
+                                    timeout=timeout)
 
     async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
         self.open_reads += 1

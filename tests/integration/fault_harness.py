@@ -128,9 +128,19 @@ class Role:
 class FaultDeployment:
     """A deployment the scenario may break in every way it knows."""
 
-    def __init__(self, kind: str, base: Path) -> None:
+    def __init__(self, kind: str, base: Path, *, settings: dict[str, str] | None = None,
+                 node_settings: Sequence[str] = NODE_SETTINGS,
+                 standalone_settings: Sequence[str] = (), plugin: str = "s3node-faults",
+                 db_name: str = "s3node_faults") -> None:
         self.kind = kind
         self.base = base
+        #: the gateway (and standalone) options
+        self.settings = dict(SETTINGS if settings is None else settings)
+        #: the storage node options, and standalone's options beyond the gateway's
+        self.node_settings = tuple(node_settings)
+        self.standalone_settings = tuple(standalone_settings)
+        #: the twistd plugin the storage and standalone processes run
+        self.plugin = plugin
         self.gateways: list[Role] = []
         #: storage node processes by node id (cluster only)
         self.nodes: dict[str, Role] = {}
@@ -139,7 +149,8 @@ class FaultDeployment:
         #: role name → the folder of its fault triggers ($S3NODE_FAULT_DIR)
         self.fault_dirs: dict[str, Path] = {}
         self.postgres: Any = None
-        self.db_name = "s3node_faults"
+        self.db_name = db_name
+        self.db_url = ""
         self.sqlite_path: Path | None = None
 
     # -- processes ---------------------------------------------------------
@@ -161,27 +172,29 @@ class FaultDeployment:
         # cannot enter our (0700) base dir
         self.postgres = PostgresCluster(require_postgres())
         self.postgres.start()
-        db = self.postgres.create_database(self.db_name)
+        db = self.db_url = self.postgres.create_database(self.db_name)
         for i in range(1, node_count + 1):
-            node_id = f"n{i}"
-            data_dir = self.data_dirs[node_id] = self.base / node_id
-
-            def argv(port: int, node_id: str = node_id, data_dir: Path = data_dir) -> list[str]:
-                return ["--reactor=asyncio", "s3node-faults", "storage",
-                        "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
-                        "--node-id", node_id, *NODE_SETTINGS]
-
-            self.nodes[node_id] = Role(node_id, argv, STORAGE_READY, self.base,
-                                       self._hooked_env(node_id))
+            self.nodes[f"n{i}"] = self.storage_role(f"n{i}")
         _parallel(role.start for role in self.nodes.values())
         node_args = [a for n, r in self.nodes.items() for a in ("--node", f"{n}=127.0.0.1:{r.port}")]
         for i in range(gateway_count):
             def argv(port: int) -> list[str]:
                 return ["s3node", "gateway", "--listen", f"tcp:{port}:interface=127.0.0.1",
-                        "--db", db, *_options(SETTINGS), *node_args]
+                        "--db", db, *_options(self.settings), *node_args]
 
             self.gateways.append(Role(f"g{i + 1}", argv, GATEWAY_READY, self.base))
         _parallel(role.start for role in self.gateways)
+
+    def storage_role(self, node_id: str) -> Role:
+        """A storage process ``node_id`` with a data dir of its own (not started)."""
+        data_dir = self.data_dirs[node_id] = self.base / node_id
+
+        def argv(port: int) -> list[str]:
+            return ["--reactor=asyncio", self.plugin, "storage",
+                    "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
+                    "--node-id", node_id, *self.node_settings]
+
+        return Role(node_id, argv, STORAGE_READY, self.base, self._hooked_env(node_id))
 
     def start_standalone(self, node_count: int = 3) -> None:
         data_dir = self.base / "data"
@@ -189,11 +202,11 @@ class FaultDeployment:
         self.data_dirs = {f"node-{i}": data_dir / f"node-{i}" for i in range(1, node_count + 1)}
 
         def argv(port: int) -> list[str]:
-            return ["--reactor=asyncio", "s3node-faults", "standalone",
+            return ["--reactor=asyncio", self.plugin, "standalone",
                     "--data-dir", str(data_dir), "--nodes", str(node_count),
                     "--listen", f"tcp:{port}:interface=127.0.0.1", "--no-fsync",
                     "--s3-listen", "none",
-                    *_options(SETTINGS)]
+                    *_options(self.settings), *self.standalone_settings]
 
         role = Role("standalone", argv, GATEWAY_READY, self.base, self._hooked_env("standalone"))
         self.gateways.append(role)

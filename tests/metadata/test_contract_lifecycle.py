@@ -9,7 +9,7 @@ import pytest_twisted
 from support.metadata import make_chunk, upload
 from twisted.internet.task import Clock
 
-from s3node.errors import Conflict, FileNotFound, InvalidRequest, NodeNotFound
+from s3node.errors import Conflict, FileNotFound, InvalidRequest
 from s3node.interfaces import MetadataStore
 from s3node.records import (
     DurabilityCounts,
@@ -112,7 +112,8 @@ async def test_files_to_sweep_checks_arguments(store: MetadataStore) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_nodes(store: MetadataStore) -> None:
-    """Nodes are registered, updated (address, weight, zone only) and listed by id."""
+    """Nodes are registered, updated (address, weight, zone only) and listed by id; the health
+    of an unknown node is ignored."""
     assert await store.list_nodes() == []
     await store.upsert_node(NodeRecord("node-b", "127.0.0.1:2", weight=2.5, zone="z2"))
     await store.upsert_node(NodeRecord("node-a", "127.0.0.1:1"))
@@ -129,8 +130,9 @@ async def test_nodes(store: MetadataStore) -> None:
     a = (await store.list_nodes())[0]
     assert a == NodeRecord("node-a", "127.0.0.1:9", 3.0, "z9", NodeState.DOWN, 1000, 10, seen)
     assert a.last_seen is not None and a.last_seen.utcoffset() == timedelta(0)
-    with pytest.raises(NodeNotFound):
-        await store.update_node_health("nope", state=NodeState.DOWN)
+    # a node forgotten meanwhile: not an error, and nothing is registered
+    await store.update_node_health("nope", state=NodeState.DOWN, now=seen)
+    assert [n.node_id for n in await store.list_nodes()] == ["node-a", "node-b"]
 
 
 @pytest.mark.parametrize(
@@ -204,6 +206,8 @@ async def test_durability_counts(store: MetadataStore) -> None:
 
     counts = await store.durability_counts()
     assert counts.chunks_by_stored_replicas == {2: 3, 1: 1, 0: 1}
+    assert counts.bytes_by_stored_replicas == {2: 300, 1: 100, 0: 100}
+    assert counts.damaged_files == 0
     assert counts.files_by_status == {
         FileStatus.COMPLETED: 2, FileStatus.UPLOADING: 1, FileStatus.FAILED: 1,
         FileStatus.DELETING: 1,

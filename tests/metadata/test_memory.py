@@ -19,7 +19,15 @@ from twisted.internet.task import Clock
 from s3node.errors import ConfigurationError, InvalidRequest, MetadataUnavailable
 from s3node.metadata import open_metadata_store
 from s3node.metadata.memory import MemoryMetadataStore
-from s3node.records import FileStatus, NodeRecord, NodeState, ReplicaState
+from s3node.records import (
+    FileStatus,
+    NodeAdmin,
+    NodeRecord,
+    NodeState,
+    RepairReason,
+    RepairTask,
+    ReplicaState,
+)
 
 Call = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -61,6 +69,23 @@ def _every_call(store: MemoryMetadataStore, file_id: uuid.UUID) -> list[Call]:
         lambda: store.try_lease(name="background", holder="gw", now=now, ttl=30),
         lambda: store.release_lease(name="background", holder="gw"),
         lambda: store.under_replicated_chunks(target=2, limit=10),
+        lambda: store.durability_counts(unhealthy_nodes={"n1"}),
+        lambda: store.add_node(NodeRecord("n9", "127.0.0.1:9")),
+        lambda: store.get_node("n1"),
+        lambda: store.set_node_admin("n1", NodeAdmin.DRAINING),
+        lambda: store.forget_node("n1", lost=True),
+        lambda: store.node_usage("n1"),
+        lambda: store.scan_chunks(after=None, limit=10),
+        lambda: store.get_completed_chunk(file_id, 0),
+        lambda: store.begin_replica(file_id=file_id, index=0, node_id="n3"),
+        lambda: store.set_file_damaged(file_id, True),
+        lambda: store.enqueue_repairs([(file_id, 0, RepairReason.DEGRADED, 0)], now=now),
+        lambda: store.due_repairs(now=now, limit=10),
+        lambda: store.finish_repair(file_id, 0),
+        lambda: store.defer_repair(file_id, 0, until=now, attempts=1, error="x"),
+        lambda: store.repair_queue_length(now=now),
+        lambda: store.add_counters({"repairs": 1}),
+        store.read_counters,
     ]
 
 
@@ -106,15 +131,20 @@ async def test_down_switch_makes_every_call_unavailable() -> None:
     record = await upload(store, chunks=3, complete=False)
     await store.upsert_node(NodeRecord("n1", "127.0.0.1:1"))
     await store.try_lease(name="background", holder="gw", now=datetime.now(UTC), ttl=30)
+    await store.enqueue_repairs(
+        [(record.file_id, 1, RepairReason.MISPLACED, 2)], now=datetime.now(UTC)
+    )
+    await store.add_counters({"repairs": 3})
 
     def snapshot() -> tuple:
         return (dict(store.files), {k: dict(v) for k, v in store.chunks.items()},
-                dict(store.nodes), dict(store.sweeps), dict(store.leases))
+                dict(store.nodes), dict(store.sweeps), dict(store.leases),
+                dict(store.repairs), dict(store.counters))
 
     before = snapshot()
     store.down = True
     calls = _every_call(store, record.file_id)
-    assert len(calls) == 27
+    assert len(calls) == 44
     for call in calls:
         with pytest.raises(MetadataUnavailable, match="down"):
             await call()
@@ -152,8 +182,8 @@ async def test_closed_store_is_unavailable() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_public_records_mirror_the_methods() -> None:
-    """``files``, ``chunks``, ``nodes``, ``sweeps`` and ``leases`` hold exactly what the
-    methods recorded."""
+    """``files``, ``chunks``, ``nodes``, ``sweeps``, ``leases``, ``repairs`` and ``counters``
+    hold exactly what the methods recorded."""
     store = MemoryMetadataStore(clock=Clock())
     record = await upload(store, chunks=2, nodes=("n2", "n1"))
     await store.upsert_node(NodeRecord("n1", "127.0.0.1:1"))
@@ -168,5 +198,12 @@ async def test_public_records_mirror_the_methods() -> None:
     await store.start_delete(record.file_id)
     await store.defer_sweep(record.file_id, until=now, attempts=2)
     assert store.sweeps == {record.file_id: (now, 2)}
+    await store.enqueue_repairs([(record.file_id, 1, RepairReason.DEGRADED, 0)], now=now)
+    assert store.repairs == {
+        (record.file_id, 1): RepairTask(record.file_id, 1, RepairReason.DEGRADED, 0, 0, now)
+    }
+    await store.add_counters({"repairs": 2})
+    assert store.counters == {"repairs": 2}
     await store.finish_delete(record.file_id)
     assert store.files == {} and store.chunks == {} and store.sweeps == {}
+    assert store.repairs == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from s3node.metadata.migrations import (
     sql_dir,
     verify_applied,
 )
-from s3node.records import ReplicaState
+from s3node.records import NodeAdmin, NodeRecord, NodeState, RepairReason, ReplicaState
 
 # SQL only: the in-memory store has no schema and no migrations to apply.
 pytestmark = pytest.mark.sql_only
@@ -303,3 +304,65 @@ def test_run_to_completion_refuses_a_suspending_coroutine() -> None:
     assert run_to_completion(plain()) == 7
     with pytest.raises(RuntimeError, match="suspended"):
         run_to_completion(suspends())
+
+
+@pytest_twisted.ensureDeferred
+async def test_0003_upgrades_a_version_2_database_with_a_draining_node(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str, tmp_path: Path
+) -> None:
+    """
+    Migration 0003 on a version-2 database: a node whose state was 'draining' becomes admin
+    draining (and healthy), counting the replica rows it holds; the other nodes keep their
+    health and fields, admin active, no down_since; files are not damaged; the new state
+    CHECK refuses 'draining' from then on; the repair queue works on the old chunks.
+    """
+    folder = _copy_migrations(backend, tmp_path)
+    for later in folder.glob("*.sql"):
+        if not later.name.startswith(("0001_", "0002_")):
+            later.unlink()
+    assert await open_store(migrations_dir=folder).migrate() == 2
+    lit = _V1_LITERALS[backend]
+    file_id = "00000000-0000-4000-8000-000000000002"
+    _query(backend, db_url,
+           "INSERT INTO files (id, filename, content_type, size, checksum_algorithm, checksum,"
+           f" chunk_size, status, created_at, updated_at) VALUES ('{file_id}', 'f', '', 20,"
+           f" 'sha256', {lit['digest']}, 10, 'completed', {lit['at']}, {lit['at']})")
+    for index, chunk_id in enumerate(["c" * 32, "d" * 32]):
+        _query(backend, db_url,
+               "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm,"
+               f" checksum) VALUES ('{file_id}', {index}, '{chunk_id}', 10, 'sha256',"
+               f" {lit['digest']})")
+        for node in ("drainer", "up"):
+            _query(backend, db_url,
+                   "INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state,"
+                   f" updated_at) VALUES ('{file_id}', {index}, '{chunk_id}', '{node}',"
+                   f" 'stored', {lit['at']})")
+    for node, state in (("drainer", "draining"), ("up", "active"), ("gone", "down")):
+        _query(backend, db_url,
+               "INSERT INTO storage_nodes (id, address, weight, zone, state, capacity, used,"
+               f" last_seen) VALUES ('{node}', '127.0.0.1:1', 2, 'z', '{state}', 100, 5,"
+               f" {lit['at']})")
+
+    s = open_store()
+    assert await s.migrate() == load_migrations(backend)[-1].version  # 0003 and any later
+    seen = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+    base = NodeRecord("x", "127.0.0.1:1", 2.0, "z", NodeState.ACTIVE, 100, 5, seen)
+    assert list(await s.list_nodes()) == [
+        replace(base, node_id="drainer", admin=NodeAdmin.DRAINING, drain_replicas=2),
+        replace(base, node_id="gone", state=NodeState.DOWN),
+        replace(base, node_id="up"),
+    ]
+    (record,) = (await s.list_files(page=1, per_page=10)).files
+    assert (str(record.file_id), record.damaged) == (file_id, False)
+    with pytest.raises((sqlite3.IntegrityError, _psycopg2_errors().CheckViolation)):
+        _query(backend, db_url, "UPDATE storage_nodes SET state = 'draining' WHERE id = 'up'")
+    tasks = [(record.file_id, 1, RepairReason.DRAINING, 1)]
+    assert await s.enqueue_repairs(tasks, now=datetime.now(UTC)) == 1
+    await s.update_node_health("gone", state=NodeState.DOWN, now=seen)
+    assert (await s.get_node("gone")).down_since == seen
+
+
+def _psycopg2_errors() -> Any:
+    import psycopg2.errors
+
+    return psycopg2.errors
