@@ -236,8 +236,8 @@ async def test_a_lost_node_stops_blocking_the_sweeper(gw3):
     assert (await treq.delete(f"{gw3.url}/files/{fid}")).code == 204
     await gw3.gateway.wait_background()
     assert fid in gw3.store.files
-    r = await treq.delete(f"{gw3.url}/nodes/{holder}")
-    assert r.code == 400
+    r = await treq.delete(f"{gw3.url}/nodes/{holder}")  # neither drained nor lost
+    assert r.code == 409 and json.loads(await r.content())["error"] == "node_in_use"
     r = await treq.delete(f"{gw3.url}/nodes/{holder}?lost=true")
     assert r.code == 200
     assert json.loads(await r.content())["replicas_dropped"] >= 1

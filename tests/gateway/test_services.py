@@ -97,7 +97,7 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     service.startService()
     await poll_until(lambda: service.listening_port is not None, what="the gateway to listen")
     assert [child.name for child in service] == [
-        "health checks", "sweeper", "reconciler", "durability figures", "http"]
+        "health checks", "sweeper", "reconciler", "repair", "durability figures", "http"]
     store = service._store
 
     body, headers = form(b"u" * 2500)
