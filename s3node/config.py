@@ -289,6 +289,8 @@ class GatewayConfig:
     s3_region: str = "us-east-1"
     #: virtual-hosted buckets (``BUCKET.DOMAIN``) when set; path-style always works
     s3_domain: str | None = None
+    #: seconds after which the sweeper aborts a multipart upload nobody completed
+    s3_upload_expiry: float = 7 * 24 * 3600.0
 
     @property
     def effective_replicas(self) -> int:

@@ -172,6 +172,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
     ["s3-region", None, _G.s3_region, "The region S3 clients sign for."],
     ["s3-domain", None, None,
      "Serve virtual-hosted buckets (BUCKET.DOMAIN) too (default: path-style only)."],
+    ["s3-upload-expiry", None, format_seconds(_G.s3_upload_expiry),
+     "Seconds after which an S3 multipart upload nobody completed is aborted."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -206,6 +208,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         s3_listen=_s3_listen(opts["s3-listen"]),
         s3_region=parse_s3_region(opts["s3-region"]),
         s3_domain=parse_s3_domain(opts["s3-domain"]) if opts["s3-domain"] else None,
+        s3_upload_expiry=parse_seconds(opts["s3-upload-expiry"], "--s3-upload-expiry"),
     )
 
 

@@ -1,7 +1,8 @@
 """
 The README's S3 section works as written: the aws CLI (installed by ``.ci/run``)
 against a real standalone process, with the access key standalone created on
-its first start, and the presigned URL it prints fetched with curl.
+its first start: a 100 MiB file up (multipart) and back byte-exact, a listing,
+the presigned URL it prints fetched with curl, a recursive delete.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def test_readme_s3_section_runs_with_the_aws_cli(tmp_path: Path) -> None:
                                 timeout=180, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
     assert "make_bucket: demo" in result.stdout
-    assert (tmp_path / "hello-s3.txt").read_text() == "hello, s3node\n"
+    assert (tmp_path / "big-copy.bin").stat().st_size == 100 * 1024 * 1024  # and cmp agreed
     assert (tmp_path / "presigned.txt").read_text() == "hello, s3node\n"
     assert re.search(r"\d+ hello\.txt", result.stdout)  # the s3 ls line
+    assert re.search(r"104857600 big\.bin", result.stdout)
     assert "delete: s3://demo/hello.txt" in result.stdout
+    assert "delete: s3://demo/big.bin" in result.stdout
