@@ -13,10 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from s3node.errors import InvalidPart, InvalidRequest, PartTooSmall, PreconditionFailed
-from s3node.records import MAX_PAGE_SIZE, AccessKey, ObjectPage, ObjectRecord, PartRecord
+from s3node.records import (
+    MAX_PAGE_SIZE,
+    AccessKey,
+    MultipartUpload,
+    ObjectPage,
+    ObjectRecord,
+    PartRecord,
+)
 
 __all__ = [
     "ObjectFetch",
@@ -305,3 +315,44 @@ def plan_completion(uploaded: Mapping[int, PartRecord], wanted: Sequence[tuple[i
             raise PartTooSmall(f"part {part.number} has {part.size} bytes; every part but "
                                f"the last needs at least {min_part_size}")
     return parts
+
+
+# -- records from SQL rows (``moment`` turns a backend's timestamp into UTC) --------------
+
+#: the columns :func:`object_from_row` reads, ``o`` the objects table, ``f`` its file
+OBJECT_COLUMNS = (
+    "o.bucket, o.key, o.file_id, f.size, f.content_type, o.etag, o.modified_at, o.headers"
+)
+#: the columns :func:`access_key_from_row` reads
+ACCESS_KEY_COLUMNS = "id, secret, created_at, description, revoked_at"
+#: the columns :func:`upload_from_row` reads
+UPLOAD_COLUMNS = "id, bucket, key, content_type, headers, created_at"
+#: the columns :func:`part_from_row` reads
+PART_COLUMNS = "part_number, file_id, etag, size, modified_at"
+
+
+def object_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> ObjectRecord:
+    """An object from a row of :data:`OBJECT_COLUMNS`."""
+    bucket, key, file_id, size, ctype, etag, modified, headers = row
+    return ObjectRecord(bucket, key, uuid.UUID(str(file_id)), size or 0, ctype, etag,
+                        moment(modified), decode_headers(headers))
+
+
+def access_key_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> AccessKey:
+    """An access key from a row of :data:`ACCESS_KEY_COLUMNS`."""
+    key_id, secret, created, description, revoked = row
+    return AccessKey(key_id, secret, moment(created), description,
+                     None if revoked is None else moment(revoked))
+
+
+def upload_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> MultipartUpload:
+    """A multipart upload from a row of :data:`UPLOAD_COLUMNS`."""
+    upload_id, bucket, key, ctype, headers, created = row
+    return MultipartUpload(upload_id, bucket, key, ctype, decode_headers(headers),
+                           moment(created))
+
+
+def part_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> PartRecord:
+    """A part from a row of :data:`PART_COLUMNS`."""
+    number, file_id, etag, size, modified = row
+    return PartRecord(number, uuid.UUID(str(file_id)), etag, size, moment(modified))

@@ -27,19 +27,24 @@ from s3node.records import MultipartUpload, ObjectPut, PartRecord
 
 __all__ = ["PostgresMultipart"]
 
-_UPLOAD = "SELECT id, bucket, key, content_type, headers, created_at FROM multipart_uploads"
-_PART = "SELECT part_number, file_id::text, etag, size, modified_at FROM multipart_parts"
+_UPLOAD = f"SELECT {o.UPLOAD_COLUMNS} FROM multipart_uploads"
+_PART = f"SELECT {o.PART_COLUMNS} FROM multipart_parts"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
 
 
 def _upload(row: Sequence[Any]) -> MultipartUpload:
-    upload_id, bucket, key, ctype, headers, created = row
-    return MultipartUpload(upload_id, bucket, key, ctype, o.decode_headers(headers),
-                           created.astimezone(UTC))
+    return o.upload_from_row(row, _utc)
 
 
 def _part(row: Sequence[Any]) -> PartRecord:
-    number, file_id, etag, size, modified = row
-    return PartRecord(number, uuid.UUID(file_id), etag, size, modified.astimezone(UTC))
+    return o.part_from_row(row, _utc)
+
+
+
+
 
 
 async def _upload_in(cur: Cursor, upload_id: str, lock: str = "") -> MultipartUpload:

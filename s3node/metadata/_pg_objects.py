@@ -44,11 +44,8 @@ from s3node.records import (
 
 __all__ = ["PostgresObjects", "complete_in", "lock_bucket", "name_in"]
 
-_OBJECT = (
-    "SELECT o.bucket, o.key, o.file_id::text, f.size, f.content_type, o.etag, o.modified_at,"
-    " o.headers FROM objects o JOIN files f ON f.id = o.file_id"
-)
-_KEY = "SELECT id, secret, created_at, description, revoked_at FROM access_keys"
+_OBJECT = f"SELECT {o.OBJECT_COLUMNS} FROM objects o JOIN files f ON f.id = o.file_id"
+_KEY = f"SELECT {o.ACCESS_KEY_COLUMNS} FROM access_keys"
 #: attempts at naming a key while other transactions name or unname it
 _NAMING_ATTEMPTS = 8
 
@@ -58,15 +55,16 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _object(row: Sequence[Any]) -> ObjectRecord:
-    bucket, key, file_id, size, ctype, etag, modified, headers = row
-    return ObjectRecord(bucket, key, uuid.UUID(file_id), size or 0, ctype, etag,
-                        _utc(modified), o.decode_headers(headers))
+    return o.object_from_row(row, _utc)
 
 
 def _access_key(row: Sequence[Any]) -> AccessKey:
-    key_id, secret, created, description, revoked = row
-    return AccessKey(key_id, secret, _utc(created), description,
-                     None if revoked is None else _utc(revoked))
+    return o.access_key_from_row(row, _utc)
+
+
+
+
+
 
 
 async def lock_bucket(cur: Cursor, name: str, mode: str) -> None:

@@ -25,19 +25,20 @@ from s3node.records import MultipartUpload, ObjectPut, PartRecord
 
 __all__ = ["SQLiteMultipart"]
 
-_UPLOAD = "SELECT id, bucket, key, content_type, headers, created_at FROM multipart_uploads"
-_PART = "SELECT part_number, file_id, etag, size, modified_at FROM multipart_parts"
+_UPLOAD = f"SELECT {o.UPLOAD_COLUMNS} FROM multipart_uploads"
+_PART = f"SELECT {o.PART_COLUMNS} FROM multipart_parts"
 
 
 def _upload(row: Sequence[Any]) -> MultipartUpload:
-    upload_id, bucket, key, ctype, headers, created = row
-    return MultipartUpload(upload_id, bucket, key, ctype, o.decode_headers(headers),
-                           r.from_micros(created))
+    return o.upload_from_row(row, r.from_micros)
 
 
 def _part(row: Sequence[Any]) -> PartRecord:
-    number, file_id, etag, size, modified = row
-    return PartRecord(number, uuid.UUID(file_id), etag, size, r.from_micros(modified))
+    return o.part_from_row(row, r.from_micros)
+
+
+
+
 
 
 def _upload_in(conn: Connection, upload_id: str) -> MultipartUpload:

@@ -41,23 +41,20 @@ from s3node.records import (
 __all__ = ["SQLiteObjects", "bucket_exists", "complete_in", "name_in", "object_at"]
 
 # an object with its file's size and content type
-_OBJECT = (
-    "SELECT o.bucket, o.key, o.file_id, f.size, f.content_type, o.etag, o.modified_at,"
-    " o.headers FROM objects o JOIN files f ON f.id = o.file_id"
-)
-_KEY = "SELECT id, secret, created_at, description, revoked_at FROM access_keys"
+_OBJECT = f"SELECT {o.OBJECT_COLUMNS} FROM objects o JOIN files f ON f.id = o.file_id"
+_KEY = f"SELECT {o.ACCESS_KEY_COLUMNS} FROM access_keys"
 
 
-def _object(row: tuple[Any, ...]) -> ObjectRecord:
-    bucket, key, file_id, size, ctype, etag, modified, headers = row
-    return ObjectRecord(bucket, key, uuid.UUID(file_id), size or 0, ctype, etag,
-                        r.from_micros(modified), o.decode_headers(headers))
+def _object(row: Sequence[Any]) -> ObjectRecord:
+    return o.object_from_row(row, r.from_micros)
 
 
-def _access_key(row: tuple[Any, ...]) -> AccessKey:
-    key_id, secret, created, description, revoked = row
-    return AccessKey(key_id, secret, r.from_micros(created), description,
-                     None if revoked is None else r.from_micros(revoked))
+def _access_key(row: Sequence[Any]) -> AccessKey:
+    return o.access_key_from_row(row, r.from_micros)
+
+
+
+
 
 
 def bucket_exists(conn: Connection, name: str) -> None:
