@@ -195,9 +195,12 @@ async def _send_object(call: Call) -> None:
     bucket, key = _names(call)
     request = call.request
     part = call.route.part_number
-    if part is not None and part != 1:
-        raise errors.InvalidRange("s3node objects are stored whole: partNumber must be 1")
     obj, fwc = await call.api.files.open_object(bucket, key)
+    if part is not None and "-" in obj.etag:
+        raise errors.NotImplementedByS3Node(
+            "GetObject by partNumber of a multipart object is not implemented by s3node")
+    if part is not None and part != 1:
+        raise errors.InvalidRange("a single-part object has part 1 only")
     status = _preconditions(obj, call.headers)
     if status == 412:
         raise errors.PreconditionFailed(fields=[("Condition", "If-Match")])

@@ -121,6 +121,9 @@ def test_objects_round_trip_with_crc32_headers_ranges_and_conditions(deployment:
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="missing")
     assert code_of(e) == ("NoSuchKey", 404)
+    whole = s3.get_object(Bucket=bucket, Key="dir/ä b+c%.bin", PartNumber=1)
+    assert whole["ContentLength"] == len(data) and whole["PartsCount"] == 1
+    whole["Body"].close()
     override = s3.get_object(Bucket=bucket, Key="dir/ä b+c%.bin",
                              ResponseContentType="text/plain")
     assert override["ContentType"] == "text/plain"
@@ -180,6 +183,9 @@ def test_multipart_uploads_stitch_parts_without_copying(deployment: Any) -> None
     start = 5 * MiB - 3  # a range across the first two parts
     ranged = s3.get_object(Bucket=bucket, Key="mp/object.bin", Range=f"bytes={start}-{start + 9}")
     assert ranged["Body"].read() == data[start:start + 10]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="mp/object.bin", PartNumber=2)
+    assert code_of(e) == ("NotImplemented", 501)
     # the low-level calls: list the parts, refuse a bad completion, abort
     up = s3.create_multipart_upload(Bucket=bucket, Key="aborted")
     uid = up["UploadId"]
