@@ -357,6 +357,59 @@ def test_wrong_digests_store_nothing(deployment: Any) -> None:
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
+def test_request_errors_answer_their_s3_codes(deployment: Any) -> None:
+    """Each malformed or lying request gets S3's code for it, through the real server."""
+    s3 = client(deployment)
+    bucket = new_bucket(s3)
+    with pytest.raises(ClientError) as e:  # signed for another region
+        boto3.session.Session().client(
+            "s3", endpoint_url=deployment.s3_url, region_name="eu-west-1",
+            aws_access_key_id=deployment.s3_key[0],
+            aws_secret_access_key=deployment.s3_key[1],
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                          retries={"max_attempts": 1})).list_buckets()
+    assert code_of(e) == ("AuthorizationHeaderMalformed", 400)
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=bucket, ContinuationToken="not-a-token")
+    assert code_of(e) == ("InvalidArgument", 400)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
+    assert code_of(e) == ("KeyTooLongError", 400)
+    # the signed payload hash is not the body's
+    status, _, body = signed_put(deployment, bucket, "lie", b"the body", {
+        "X-Amz-Content-SHA256": hashlib.sha256(b"another body").hexdigest()})
+    assert status == 400 and b"<Code>XAmzContentSHA256Mismatch</Code>" in body
+    # more than the gateway accepts, refused before a byte is read
+    status, _, body = signed_put(deployment, bucket, "huge", b"", {
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "Content-Encoding": "aws-chunked", "X-Amz-Trailer": "x-amz-checksum-crc32",
+        "X-Amz-Decoded-Content-Length": str(2**50)})
+    assert status == 400 and b"<Code>EntityTooLarge</Code>" in body
+    # an aws-chunked body that stops short of its declared length
+    status, _, body = signed_put(deployment, bucket, "short", b"5\r\nhello\r\n0\r\n\r\n", {
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": "10"})
+    assert status == 400 and b"<Code>IncompleteBody</Code>" in body
+    # DeleteObjects: a document that is not XML, and one without its Content-MD5
+    garbage = b"<Delete><Object>"
+    status, _, body = signed_put(deployment, bucket, "", garbage, {
+        "Content-MD5": base64.b64encode(hashlib.md5(garbage).digest()).decode()},
+        method="POST", query="delete")
+    assert status == 400 and b"<Code>MalformedXML</Code>" in body
+    status, _, body = signed_put(deployment, bucket, "", garbage, {}, method="POST",
+                                 query="delete")
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in body
+    # a SigV2 presigned URL (boto3's default without s3v4) is refused plainly
+    v2 = boto3.session.Session().client(
+        "s3", endpoint_url=deployment.s3_url, region_name="us-east-1",
+        aws_access_key_id=deployment.s3_key[0], aws_secret_access_key=deployment.s3_key[1],
+        config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    status, _, body = raw(v2.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60))
+    assert status == 400 and b"AWS4-HMAC-SHA256" in body
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
 # -- raw requests --------------------------------------------------------------------------
 
 
@@ -381,15 +434,20 @@ def _signing_key(secret: str, date: str) -> bytes:
 
 
 def signed_put(deployment: Any, bucket: str, key: str, body: bytes,
-               headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    """A PUT whose headers (payload marker included) botocore's SigV4 signer signs as given."""
+               headers: dict[str, str], *, method: str = "PUT",
+               query: str = "") -> tuple[int, dict[str, str], bytes]:
+    """
+    A request (a PUT unless told) whose headers botocore's SigV4 signer signs as
+    given: a preset ``X-Amz-Content-SHA256`` is signed as it is, else the body's hash.
+    """
     access, secret = deployment.s3_key
-    url = f"{deployment.s3_url}/{bucket}/{key}"
-    request = AWSRequest(method="PUT", url=url, headers=headers)
+    url = f"{deployment.s3_url}/{bucket}/{key}" + (f"?{query}" if query else "")
+    headers = {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(), **headers}
+    request = AWSRequest(method=method, url=url, headers=headers)
     SigV4Auth(Credentials(access, secret), "s3", "us-east-1").add_auth(request)
     sent = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
     sent["Content-Length"] = str(len(body))
-    return raw(url, "PUT", body, sent)
+    return raw(url, method, body, sent)
 
 
 def chunked_put(deployment: Any, bucket: str, key: str, chunks: list[bytes], *,
