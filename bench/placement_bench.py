@@ -14,23 +14,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections import Counter
 
-from s3node.builtin.placement import ConsistentHashPlacement, RendezvousPlacement
+from placement_common import STRATEGIES, Tally, balance, members, ring_shares
+
 from s3node.core.placement import HashRing
-from s3node.records import PlacementNode
-
-
-def members(count: int, prefix: str = "node") -> list[PlacementNode]:
-    """``count`` equal nodes."""
-    return [PlacementNode(f"{prefix}-{i}") for i in range(count)]
 
 
 def strategy_figures(keys: list[str]) -> None:
     """Balance, movement and call cost per strategy and cluster size."""
     print(f"{'strategy':16} {'nodes':>5} {'max/mean':>9} {'moved':>7} {'ideal':>7} "
           f"{'prepare ms':>10} {'call us':>8}")
-    for factory in (ConsistentHashPlacement, RendezvousPlacement):
+    for factory in STRATEGIES.values():
         for count in (6, 20, 100):
             strategy = factory()
             before, after = members(count), members(count + 1)
@@ -38,13 +32,13 @@ def strategy_figures(keys: list[str]) -> None:
             strategy.preference_list(keys[0], before)
             prepare = time.perf_counter() - t0
             t0 = time.perf_counter()
-            old = [strategy.preference_list(k, before)[0] for k in keys]
+            old = [strategy.preference_list(k, before)[:1] for k in keys]
             call = (time.perf_counter() - t0) / len(keys)
-            new = [strategy.preference_list(k, after)[0] for k in keys]
-            load = Counter(old)
-            worst = max(load.values()) / (len(keys) / count)
-            moved = sum(a != b for a, b in zip(old, new, strict=True)) / len(keys)
-            print(f"{factory.name:16} {count:>5} {worst:>9.3f} {moved:>7.4f} "
+            tally = Tally(after[-1].node_id)
+            for k, primary in zip(keys, old, strict=True):
+                tally.add(primary, strategy.preference_list(k, after)[:1])
+            worst, _ = balance(tally.before, before)
+            print(f"{factory.name:16} {count:>5} {worst:>9.3f} {tally.moved_fraction:>7.4f} "
                   f"{1 / (count + 1):>7.4f} {prepare * 1e3:>10.1f} {call * 1e6:>8.1f}")
 
 
@@ -55,14 +49,11 @@ def vnode_figures(trials: int) -> None:
         worst: list[float] = []
         build = 0.0
         for trial in range(trials):
+            nodes = members(6, f"n{trial}")
             t0 = time.perf_counter()
-            ring = HashRing([(f"n{trial}-{i}", 1.0) for i in range(6)], vnodes)
+            ring = HashRing([(n.node_id, 1.0) for n in nodes], vnodes)
             build += time.perf_counter() - t0
-            share: Counter[str] = Counter()
-            hashes, ranks, ids = ring._hashes, ring._ranks, ring._ids
-            for i, h in enumerate(hashes):
-                share[ids[ranks[i]]] += h - (hashes[i - 1] if i else hashes[-1] - (1 << 64))
-            worst.append(max(share.values()) / ((1 << 64) / 6))
+            worst.append(balance(ring_shares(ring, 1), nodes)[0])
         print(f"{vnodes:>6} {statistics.mean(worst):>14.3f} {max(worst):>12.3f} "
               f"{build / trials * 1e3:>9.1f}")
 

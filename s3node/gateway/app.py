@@ -87,11 +87,16 @@ def _flag(request: Any, name: bytes) -> bool:
 MAX_JSON_BODY = 64 * 1024
 
 
-def _json_body(request: Any) -> dict[str, Any]:
-    """A request's JSON object body."""
-    data = request.content.read(MAX_JSON_BODY + 1)
-    if len(data) > MAX_JSON_BODY:
-        raise InvalidRequest(f"the body is over {MAX_JSON_BODY} bytes")
+async def _json_body(request: Any) -> dict[str, Any]:
+    """A request's JSON object body, read from its stream (at most :data:`MAX_JSON_BODY` bytes)."""
+    parts: list[bytes] = []
+    seen = 0
+    while data := await request.body.read():
+        seen += len(data)
+        if seen > MAX_JSON_BODY:
+            raise InvalidRequest(f"the body is over {MAX_JSON_BODY} bytes")
+        parts.append(data)
+    data = b"".join(parts)
     try:
         body = json.loads(data)
     except ValueError as e:
@@ -330,7 +335,7 @@ class Gateway:
 
     @app.route("/nodes", methods=["POST"])
     async def add_node(self, request: Any) -> bytes:
-        node = self.admin.parse_node(_json_body(request))
+        node = self.admin.parse_node(await _json_body(request))
         if _flag(request, b"dry_run"):
             plan = await self.admin.plan(add=node)
             return _json(request, {"dry_run": True, "node": node_json(node), "plan": plan.json()})

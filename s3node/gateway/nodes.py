@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from s3node._aio import aio
 from s3node.errors import NodeNotFound, Overloaded, S3NodeError, TimedOut, Unavailable, describe
+from s3node.gateway.fence import Fence
 from s3node.gateway.periodic import Periodic
 from s3node.gateway.repairplan import NodeView
 from s3node.interfaces import MetadataStore, NodeClient
@@ -77,6 +78,8 @@ class NodePool:
         self._free: dict[str, int] = {}
         self._interval = health_interval
         self._timeout = health_timeout
+        #: how the background workers on this gateway keep out of each other's way
+        self.fence = Fence()
 
     async def start(self) -> None:
         """

@@ -87,6 +87,8 @@ class Reconciler(LeasedWorker):
         self._grace = grace
         #: the reports of the last pass, by node
         self.last: dict[str, ReconcileReport] = {}
+        #: when the pass over the current node began (for the fence)
+        self._started = 0.0
 
     async def run(self) -> list[ReconcileReport]:
         """The periodic job: :meth:`reconcile`."""
@@ -119,9 +121,16 @@ class Reconciler(LeasedWorker):
         """One pass over one node; errors end the pass for that node and are reported."""
         report = ReconcileReport(node_id)
         client = self._pool.client(node_id)
+        fence = self._pool.fence
+        self._started = self._seconds()
         try:
+            # the quarantine first: a chunk the node moved there is corrupt, not missing
+            await fence.quarantine.acquire()
+            try:
+                await self._quarantine(node_id, client, report)
+            finally:
+                fence.quarantine.release()
             await self._walk(node_id, client, report)
-            await self._quarantine(node_id, client, report)
         except Exception as e:  # noqa: BLE001 - any failure: the next pass starts over
             report.errors.append(describe(e))
             log.info("reconciling {node_id} stopped: {error}", node_id=node_id,
@@ -175,6 +184,8 @@ class Reconciler(LeasedWorker):
                 await self._orphan(node_id, client, chunk_id, report)
         for row in rows:
             present = row.chunk_id in have
+            if self._pool.fence.busy(row.chunk_id, self._started):
+                continue  # repair is copying it, or did since this pass began: next pass
             if row.state is ReplicaState.WRITING:
                 if row.file_status is FileStatus.COMPLETED:
                     await self._settle(node_id, row, present, report)

@@ -62,7 +62,7 @@ from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.repairplan import ChunkPlan, NodeView, plan_chunk
 from s3node.gateway.worker import LeasedWorker
-from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
+from s3node.interfaces import ChecksumAlgorithm, MetadataStore, NodeClient, PlacementStrategy
 from s3node.records import (
     ChunkRecord,
     NodeAdmin,
@@ -149,13 +149,14 @@ class Repairer(LeasedWorker):
         views = self._pool.views(repair_after=self.settings.repair_after)
         order = self._order()
         await self.plan(views, order)
-        deadline = self._seconds() + self.settings.round_budget  # type: ignore[attr-defined]
-        while self._seconds() < deadline:  # type: ignore[attr-defined]
+        deadline = self._seconds() + self.settings.round_budget
+        while self._seconds() < deadline:
             if not await self.work(views, order):
                 break
             if not await self._lease.hold():
                 return
             views = self._pool.views(repair_after=self.settings.repair_after)
+            order = self._order()
         await self.settle_drains()
 
     async def settle_drains(self) -> list[str]:
@@ -297,11 +298,36 @@ class Repairer(LeasedWorker):
         if not sources:
             raise NotEnoughReplicas("no node that answers holds a stored replica to copy from")
         parts = await self._read_verified(chunk, sources)
-        if not await self._store.begin_replica(file_id=chunk.file_id, index=chunk.index,
-                                               node_id=target):
+        fence = self._pool.fence
+        fence.copying(chunk.chunk_id, self._seconds())
+        try:
+            await self._write(chunk, target, parts)
+        finally:
+            fence.copied(chunk.chunk_id, self._seconds())
+        await self._store.add_counters({COPIES_MADE: 1, COPY_BYTES: chunk.size})
+        self._metrics.repair_copies.inc()
+        self._metrics.repair_bytes.inc(chunk.size)
+        log.info("chunk {chunk_id} copied to {node_id}", chunk_id=chunk.chunk_id, node_id=target)
+
+    async def _write(self, chunk: ChunkRecord, target: str, parts: list[bytes]) -> None:
+        client = self._pool.client(target)
+        lock = self._pool.fence.quarantine
+        await lock.acquire()
+        try:
+            if any(r.node_id == target and r.state is not ReplicaState.WRITING
+                   for r in chunk.replicas):
+                # a missing or corrupt copy: if the node's quarantine still names
+                # the chunk, it goes first, or the reconciler would take the fresh
+                # copy for the corrupt one
+                await self._drop_quarantined(client, chunk.chunk_id)
+            begun = await self._store.begin_replica(file_id=chunk.file_id, index=chunk.index,
+                                                    node_id=target)
+        finally:
+            lock.release()
+        if not begun:
             raise Conflict(f"chunk {chunk.chunk_id} changed on {target} meanwhile")
         try:
-            await aio(self._pool.client(target).put_chunk_stream(
+            await aio(client.put_chunk_stream(
                 chunk.chunk_id, chunk.size, chunk.checksum_algorithm, chunk.checksum,
                 _frames(parts)))
         except Exception as e:
@@ -310,10 +336,6 @@ class Repairer(LeasedWorker):
             raise
         await self._store.set_replica_state(file_id=chunk.file_id, index=chunk.index,
                                             node_id=target, state=ReplicaState.STORED)
-        await self._store.add_counters({COPIES_MADE: 1, COPY_BYTES: chunk.size})
-        self._metrics.repair_copies.inc()
-        self._metrics.repair_bytes.inc(chunk.size)
-        log.info("chunk {chunk_id} copied to {node_id}", chunk_id=chunk.chunk_id, node_id=target)
 
     async def _forget_write(self, chunk: ChunkRecord, target: str) -> None:
         """A copy that failed: remove what may have landed, then its ``writing`` row (best effort)."""
@@ -362,16 +384,36 @@ class Repairer(LeasedWorker):
             await deferLater(self._clock, delay)
         bucket.spend(size, self._seconds())  # type: ignore[attr-defined]
 
+    async def _drop_quarantined(self, client: NodeClient, chunk_id: str) -> None:
+        for entry_id in await aio(_quarantine_entries(client, chunk_id)):
+            await aio(client.drop_quarantined(entry_id))
+
     async def _drop(self, chunk: ChunkRecord, replica: ReplicaRecord,
                     views: Mapping[str, NodeView]) -> None:
         """Drop a replica that is no longer wanted: off the node if it answers, then its row."""
         view = views.get(replica.node_id)
         if view is not None and view.up and replica.state is not ReplicaState.MISSING:
-            await aio(self._pool.client(replica.node_id).delete_chunk(chunk.chunk_id))
+            client = self._pool.client(replica.node_id)
+            if replica.state is ReplicaState.CORRUPT:
+                # the quarantine's copy too: left there, it would mark a fresh copy
+                # written to this node later corrupt (the reconciler's rule)
+                await self._drop_quarantined(client, chunk.chunk_id)
+            await aio(client.delete_chunk(chunk.chunk_id))
         await self._store.drop_replica(file_id=chunk.file_id, index=chunk.index,
                                        node_id=replica.node_id)
         await self._store.add_counters({REPLICAS_DROPPED: 1})
         self._metrics.repair_dropped.inc()
+
+
+async def _quarantine_entries(client: NodeClient, chunk_id: str) -> list[str]:
+    """(asyncio) The ids of ``client``'s quarantine entries of ``chunk_id`` (a node's quarantine is small)."""
+    found, token = [], ""
+    while True:
+        page = await client.list_quarantined(1000, token)
+        found += [e.entry_id for e in page.entries if e.chunk_id == chunk_id]
+        if not page.next_page_token:
+            return found
+        token = page.next_page_token
 
 
 def _actionable(plan: ChunkPlan) -> bool:

@@ -97,7 +97,8 @@ def plan_chunk(
     :param replicas: R, the number of stored copies every chunk should have.
     """
     stored = {r.node_id for r in chunk.replicas if r.state is ReplicaState.STORED}
-    pending = {r.node_id for r in chunk.replicas if r.state is ReplicaState.WRITING}
+    # a node with a write of the chunk under way is not written to again
+    skip = {r.node_id for r in chunk.replicas if r.state is ReplicaState.WRITING}
 
     def holds(node_id: str) -> bool:
         view = nodes.get(node_id)
@@ -110,7 +111,7 @@ def plan_chunk(
         view = nodes.get(node_id)
         if view is None or not view.member:
             continue
-        if holds(node_id) or (node_id not in pending and view.can_take(chunk.size)):
+        if holds(node_id) or (node_id not in skip and view.can_take(chunk.size)):
             targets.append(node_id)
     copies = tuple(n for n in targets if not holds(n))
     drops = tuple(r for r in chunk.replicas if r.node_id not in targets)

@@ -32,6 +32,8 @@ class Running:
     nodes: dict[str, FakeNode]
     url: str
     port: Any
+    #: the fake node behind each address (add one here before ``POST /nodes``)
+    addresses: dict[str, FakeNode] | None = None
 
 
 async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
@@ -63,7 +65,7 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     site = ObservedSite(gateway.resource(), reactor, metrics=gateway.metrics)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
     url = f"http://127.0.0.1:{port.getHost().port}"
-    return Running(gateway, store, nodes, url, port), pool
+    return Running(gateway, store, nodes, url, port, by_address), pool
 
 
 @asynccontextmanager

@@ -265,3 +265,33 @@ async def test_a_new_repairer_resumes_the_persistent_queue() -> None:
     taken = await other.repairer.work(views, other.repairer._order())
     assert taken == 1
     assert (await w.holders(chunks[0]))[victim] is ReplicaState.STORED
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_corrupt_copy_is_replaced_in_place_and_its_quarantine_cleared() -> None:
+    """The node's quarantine entry goes before the fresh copy lands, so that the
+    reconciler does not take the fresh copy for the corrupt one."""
+    w = World()
+    await w.start()
+    (chunk,) = await w.add_file(1)
+    first = w.order(chunk.chunk_id)[0]
+    w.nodes[first].quarantine(chunk.chunk_id)
+    await w.store.set_replica_state(file_id=chunk.file_id, index=0, node_id=first,
+                                    state=ReplicaState.CORRUPT)
+    await w.round()
+    assert await w.holders(chunk) == {n: ReplicaState.STORED for n in w.order(chunk.chunk_id)[:2]}
+    assert chunk.chunk_id in w.nodes[first].chunks
+    assert [e for e in w.nodes[first].quarantined.values() if e.chunk_id == chunk.chunk_id] == []
+    assert (await w.store.read_counters())[COPIES_MADE] == 1
+
+
+def test_the_fence_holds_a_chunk_while_it_is_copied_and_after() -> None:
+    from s3node.gateway.fence import Fence
+
+    fence = Fence()
+    assert not fence.busy("c", since=0.0)
+    fence.copying("c", now=10.0)
+    assert fence.busy("c", since=100.0)  # under way, whenever the pass began
+    fence.copied("c", now=12.0)
+    assert fence.busy("c", since=11.0)  # copied since the pass began
+    assert not fence.busy("c", since=13.0)  # a pass that began later sees it as it is

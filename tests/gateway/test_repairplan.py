@@ -122,3 +122,9 @@ def test_an_extra_replica_is_dropped() -> None:
     p = plan(chunk(("a", S), ("b", S), ("c", S)), views())
     assert p.reason is RepairReason.MISPLACED and p.copies == ()
     assert [r.node_id for r in p.drops] == ["c"]
+
+
+
+def test_a_corrupt_copy_is_replaced_where_it_was() -> None:
+    p = plan(chunk(("a", C), ("b", S)), views())
+    assert p.targets == ("a", "b") and p.copies == ("a",) and p.drops == ()

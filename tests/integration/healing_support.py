@@ -26,9 +26,10 @@ __all__ = ["CHUNK", "HEALING_SETTINGS", "Api", "Corpus", "Sampler"]
 
 #: small chunks, so that a few MiB make enough chunks for placement figures
 CHUNK = 16 * 1024
-#: repair bytes a second: low enough that a repair is still under way when the
-#: scenario kills its gateway, high enough that each step takes seconds
-BANDWIDTH = 3 * 1024 * 1024
+#: repair bytes a second: below what repair does unthrottled here (about 0.5
+#: MiB/s of 16 KiB chunks), so that the cap binds and a repair is still under
+#: way when the scenario kills its gateway; high enough that a step takes seconds
+BANDWIDTH = 256 * 1024
 CONCURRENCY = 4
 
 HEALING_SETTINGS = {

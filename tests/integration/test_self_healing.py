@@ -7,7 +7,7 @@ is killed mid-way.
 ``cluster``: PostgreSQL, storage processes ``n1``..``n4`` and gateways ``g1``,
 ``g2`` sharing the database (the fault harness, with the settings of
 ``healing_support.HEALING_SETTINGS``: 16 KiB chunks, repair after 3 s down,
-repair capped at 3 MiB/s, scrubbers doing a pass every 2 s).  In order:
+repair capped at 256 KiB/s, scrubbers doing a pass every 2 s).  In order:
 
 1. bit rot: bytes flipped in 8 chunk files on ``n3``; the first scrub pass
    that starts afterwards finds all 8, they are quarantined, and repair makes
@@ -25,7 +25,8 @@ repair capped at 3 MiB/s, scrubbers doing a pass every 2 s).  In order:
 
 After each step every file downloads byte-exact.  ``standalone`` (SQLite, 3
 nodes in one process) runs the bit-rot step, and a node loss of its own kind:
-one node's disk wiped while the process runs (a replaced disk), which the
+one node's disk replaced (the process stopped, the node's folder emptied,
+the process started again), which the
 reconciler finds and repair fills again.  Figures are printed (``-s``).
 """
 
@@ -133,18 +134,29 @@ def bit_rot(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str,
     marks = line_marks([node_role]) if node_role is not None else {}
     t0 = time.monotonic()
     flipped = flip_bytes(dep, node_id, 8)
+    flipped_at = line_marks([node_role]) if node_role is not None else {}
     wait_until(lambda: counters(api)["found_by_scrub"] - before["found_by_scrub"] >= 8,
                what="the scrubber's 8 finds reported", timeout=60)
     found = time.monotonic() - t0
     if node_role is not None:
         # the first pass that started after the flips ended with all 8 found
-        lines = node_role.lines()[marks[node_role.name]:]
-        started = next(i for i, line in enumerate(lines) if "scrub pass started" in line)
-        corrupt = [int(m.group(1)) for line in lines[started:]
-                   if (m := re.search(r"scrub pass finished: .* (\d+) corrupt", line))]
-        earlier = [int(m.group(1)) for line in lines[:started]
-                   if (m := re.search(r"scrub pass finished: .* (\d+) corrupt", line))]
-        assert corrupt and sum(earlier) + corrupt[0] == 8, (earlier, corrupt)
+        # (passes that were under way while the bytes were flipped found some)
+        finished = re.compile(r"scrub pass finished: .* (\d+) corrupt")
+
+        def passes() -> tuple[list[int], list[int]] | None:
+            lines = node_role.lines()[marks[node_role.name]:]
+            after = flipped_at[node_role.name] - marks[node_role.name]
+            started = next((i for i, line in enumerate(lines)
+                            if i >= after and "scrub pass started" in line), None)
+            if started is None:
+                return None
+            earlier = [int(m.group(1)) for line in lines[:started] if (m := finished.search(line))]
+            later = [int(m.group(1)) for line in lines[started:] if (m := finished.search(line))]
+            return (earlier, later) if later else None
+
+        earlier, later = wait_until(passes, what="a scrub pass begun after the flips ends",
+                                    timeout=60)
+        assert sum(earlier) + later[0] == 8, (earlier, later)
     api.wait_settled(corpus.chunks, "the rotten chunks repaired")
     after = counters(api)
     assert after["found_by_scrub"] - before["found_by_scrub"] == 8
@@ -188,8 +200,12 @@ def node_loss(dep: FaultDeployment, corpus: Corpus) -> None:
     assert exposed["chunks_below_target"] == on_n2 and exposed["bytes_at_risk"] == on_n2 * CHUNK
     assert view["chunks_below_target"] == 0 and view["bytes_at_risk"] == 0
     assert view["chunks_by_healthy_replicas"]["1"] == 0
-    assert after["copies"] - before["copies"] == on_n2
-    assert after["bytes"] - before["bytes"] == on_n2 * CHUNK
+    # the copies the killed gateway had under way were either settled by the
+    # reconciler (landed: not counted) or made again (counted): at most one per slot
+    copies = after["copies"] - before["copies"]
+    assert abs(copies - on_n2) <= CONCURRENCY, (copies, on_n2)
+    assert after["bytes"] - before["bytes"] == copies * CHUNK
+    assert stored_on(dep, "n2") == 0
     worst, overall = sampler.worst_window(2.0)
     # a round may spend one chunk per slot ahead of the bucket (TokenBucket's bound)
     slack = (CONCURRENCY + 1) * CHUNK / 2.0
@@ -199,7 +215,7 @@ def node_loss(dep: FaultDeployment, corpus: Corpus) -> None:
         f"n2 lost with {on_n2} replicas ({on_n2 * CHUNK / 2**20:.1f} MiB): back at 2 replicas"
         f" in {healed:.1f} s (repair-after 3 s); repair gateway killed after {killed_at} copies;"
         f" repair rate {overall / 2**20:.2f} MiB/s overall, {worst / 2**20:.2f} MiB/s at worst"
-        f" over 2 s, cap {BANDWIDTH / 2**20:.0f} MiB/s")
+        f" over 2 s, cap {BANDWIDTH / 2**20:.2f} MiB/s")
     forget = other.call("DELETE", "/nodes/n2", params={"lost": "true"})
     assert forget.status_code == 200, forget.text
     assert "n2" not in {n["node_id"] for n in other.get("/nodes")["nodes"]}
@@ -284,21 +300,33 @@ def drain(dep: FaultDeployment, corpus: Corpus) -> None:
     assert corpus.verify(g[0]) > 0
 
 
-def disk_wipe(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str) -> None:
-    """A node's disk replaced under the running process: every chunk file gone."""
+def disk_replaced(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str) -> None:
+    """
+    A node's disk replaced: the process stopped, every file of the node gone,
+    the process started again on the same port with the node's folder empty.
+    """
     held = stored_on(dep, node_id)
     before = counters(api)
+    (role,) = dep.gateways
+    role.proc.stop()
+    shutil.rmtree(dep.data_dirs[node_id])
+    dep.data_dirs[node_id].mkdir()
+    role.start()
     t0 = time.monotonic()
-    for entry in (dep.data_dirs[node_id] / "chunks").iterdir():
-        shutil.rmtree(entry)
-    wait_until(lambda: api.cluster()["chunks_by_healthy_replicas"].get("1") == held,
-               what=f"{held} chunks at 1 replica", timeout=30)
-    api.wait_settled(corpus.chunks, "the wiped node filled again", timeout=120)
+    # missing replicas are copied as soon as the reconciler finds them (no
+    # --repair-after: the node answers), so the view need not show all at once
+    wait_until(lambda: counters(api)["copies"] - before["copies"] >= held,
+               what=f"{held} copies made", timeout=120)
+    api.wait_settled(corpus.chunks, "the replaced disk filled again", timeout=120)
     after = counters(api)
-    assert after["copies"] - before["copies"] == held
+    # a few may be copied twice: the reconciler can mark missing a copy that
+    # landed between its look at the node and its mark (harmless: same bytes)
+    assert held <= after["copies"] - before["copies"] <= held * 1.05
+    assert stored_on(dep, node_id) == held  # back where placement wants them
     assert api.cluster()["chunks_by_healthy_replicas"]["1"] == 0
-    FIGURES["disk wipe"] = (f"{node_id}'s {held} chunk files wiped: found by the reconciler and"
-                            f" copied back in {time.monotonic() - t0:.1f} s")
+    FIGURES["disk replaced"] = (f"{node_id}'s disk replaced ({held} chunk files gone): found by"
+                                f" the reconciler and copied back in"
+                                f" {time.monotonic() - t0:.1f} s after the restart")
     assert corpus.verify(api) > 0
 
 
@@ -332,7 +360,7 @@ def test_standalone_heals_itself(standalone: FaultDeployment) -> None:
     api.wait_settled(corpus.chunks, "the uploads settled")
     try:
         bit_rot(standalone, api, corpus, "node-1", None)
-        disk_wipe(standalone, api, corpus, "node-2")
+        disk_replaced(standalone, api, corpus, "node-2")
         check_disks(standalone, list(standalone.data_dirs))
     except BaseException:
         print(standalone.log_tails())
