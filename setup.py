@@ -91,7 +91,10 @@ setup(
         ],
     },
     entry_points={
-        "console_scripts": ["s3node = s3node.cli:main"],
+        "console_scripts": [
+            "s3node = s3node.cli:main",
+            "s3node-keys = s3node.s3server.keyadmin:main",
+        ],
         # Third-party placement and checksum plugins register here.
         "s3node": [],
     },

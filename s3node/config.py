@@ -106,6 +106,25 @@ class _NoReactor:
     """Stands in for the reactor while an endpoint description is checked (never called)."""
 
 
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,30}[a-z0-9]")
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def parse_s3_region(text: str) -> str:
+    """An S3 region name: 2 to 32 of ``a-z0-9-`` (``us-east-1``, ``eu-central-1``, ``local``)."""
+    if not _REGION.fullmatch(text):
+        raise ConfigurationError(f"--s3-region {text!r} is not a region name such as us-east-1")
+    return text
+
+
+def parse_s3_domain(text: str) -> str:
+    """The domain of virtual-hosted buckets: a lower-case DNS name (``s3.example.com``)."""
+    domain = text.strip().lower().strip(".")
+    if not _DOMAIN.fullmatch(domain):
+        raise ConfigurationError(f"--s3-domain {text!r} is not a DNS name such as s3.example.com")
+    return domain
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (``[::1]:PORT`` for IPv6) into a pair."""
     host, sep, port = text.rpartition(":")
@@ -269,6 +288,14 @@ class GatewayConfig:
     #: a power cut) or ``"normal"`` (faster; a power cut can undo the last
     #: acknowledged uploads); the other metadata stores ignore it
     sqlite_synchronous: str = "full"
+    #: a Twisted server endpoint description for the S3 API; ``None``: no S3 listener
+    s3_listen: str | None = None
+    #: the region S3 clients sign their requests for
+    s3_region: str = "us-east-1"
+    #: virtual-hosted buckets (``BUCKET.DOMAIN``) when set; path-style always works
+    s3_domain: str | None = None
+    #: seconds after which the sweeper aborts a multipart upload nobody completed
+    s3_upload_expiry: float = 7 * 24 * 3600.0
 
     @property
     def effective_replicas(self) -> int:
@@ -288,6 +315,9 @@ class StandaloneConfig:
     #: filled in at start-up
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     fsync: bool = True
+    #: where standalone serves the S3 API unless ``--s3-listen`` says otherwise
+    #: (``none``: not at all); copied into ``gateway.s3_listen``
+    s3_listen: str | None = "tcp:9000:interface=127.0.0.1"
     #: every node's scrubber (see :class:`StorageConfig`)
     scrub_rate: int = StorageConfig.scrub_rate
     scrub_interval: float = StorageConfig.scrub_interval

@@ -69,6 +69,18 @@ class MissingFilename(InvalidRequest):
     code = "missing_filename"
 
 
+class InvalidPart(InvalidRequest):
+    """A part named to complete a multipart upload was not uploaded, or has another ETag."""
+
+    code = "invalid_part"
+
+
+class PartTooSmall(InvalidRequest):
+    """A part other than the last is smaller than the minimum part size."""
+
+    code = "part_too_small"
+
+
 class ClientDisconnected(S3NodeError):
     """The client went away before its request body was complete."""
 
@@ -135,6 +147,30 @@ class FileNotFound(NotFound):
     code = "file_not_found"
 
 
+class BucketNotFound(NotFound):
+    """No bucket has this name."""
+
+    code = "bucket_not_found"
+
+
+class ObjectNotFound(NotFound):
+    """The bucket has no object under this key."""
+
+    code = "object_not_found"
+
+
+class AccessKeyNotFound(NotFound):
+    """No access key has this id (or it was revoked)."""
+
+    code = "access_key_not_found"
+
+
+class UploadNotFound(NotFound):
+    """No multipart upload has this id (it was completed or aborted, or never begun)."""
+
+    code = "upload_not_found"
+
+
 class NodeNotFound(NotFound):
     """No storage node is registered with this id."""
 
@@ -151,6 +187,24 @@ class ChunkExists(Conflict):
     """A chunk with different content is already stored under this id."""
 
     code = "chunk_exists"
+
+
+class BucketExists(Conflict):
+    """A bucket with this name exists already."""
+
+    code = "bucket_exists"
+
+
+class BucketNotEmpty(Conflict):
+    """The bucket still holds objects."""
+
+    code = "bucket_not_empty"
+
+
+class PreconditionFailed(Conflict):
+    """A conditional write's condition (If-Match, If-None-Match) did not hold when it committed."""
+
+    code = "precondition_failed"
 
 
 class UploadAborted(Conflict):

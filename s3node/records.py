@@ -17,6 +17,8 @@ from datetime import datetime
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "AccessKey",
+    "BucketRecord",
     "ChunkRecord",
     "DurabilityCounts",
     "FileCursorPage",
@@ -24,11 +26,16 @@ __all__ = [
     "FileRecord",
     "FileStatus",
     "FileWithChunks",
+    "MultipartUpload",
     "NodeAdmin",
     "NodeRecord",
     "NodeReplica",
     "NodeState",
     "NodeUsage",
+    "ObjectPage",
+    "ObjectPut",
+    "ObjectRecord",
+    "PartRecord",
     "PlacementNode",
     "PoolUsage",
     "RepairReason",
@@ -280,3 +287,95 @@ class PoolUsage:
     in_use: int
     #: operations waiting for one
     waiting: int
+
+
+@dataclass(frozen=True)
+class BucketRecord:
+    """One bucket of the S3 namespace."""
+
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """
+    One visible object: the completed file that a bucket's key names now.
+
+    A key names at most one file at a time; the file holds the bytes (its
+    chunks), the object the name and what S3 clients sent along.
+    """
+
+    bucket: str
+    key: str
+    file_id: uuid.UUID
+    size: int
+    content_type: str
+    #: the ETag, unquoted: hex MD5 of the body, or ``hex-N`` for multipart
+    etag: str
+    #: when the key came to name this file (S3's ``Last-Modified``)
+    modified_at: datetime
+    #: the other headers stored with the object, lower-case names, in order:
+    #: Content-Encoding/Disposition/Language, Cache-Control, Expires,
+    #: ``x-amz-meta-*``, ``x-amz-checksum-*``
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ObjectPut:
+    """What making an object visible did: the object, and the file it replaced."""
+
+    object: ObjectRecord
+    #: the file the key named before (now ``deleting``), if any
+    replaced: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    """One page of a bucket listing, in byte order of the keys."""
+
+    #: the objects of the page (keys under the prefix, not rolled up)
+    objects: tuple[ObjectRecord, ...]
+    #: the common prefixes (prefix + ... + delimiter) the page rolled up
+    prefixes: tuple[str, ...]
+    #: whether more entries follow
+    truncated: bool
+    #: the last key or common prefix of the page, to list on from (``None``
+    #: when the page is empty)
+    last: str | None
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """An S3 access key: its id, its secret, and when it was created or revoked."""
+
+    access_key_id: str
+    #: SigV4 derives its signing key from the secret itself, so it is stored as is
+    secret: str
+    created_at: datetime
+    description: str = ""
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    """An S3 multipart upload under way: where its object goes and what it carries."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """One uploaded part of a multipart upload: a completed file named by no key."""
+
+    number: int
+    file_id: uuid.UUID
+    #: hex MD5 of the part, unquoted
+    etag: str
+    size: int
+    modified_at: datetime

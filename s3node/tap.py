@@ -27,6 +27,8 @@ from s3node.config import (
     parse_host_port,
     parse_node_id,
     parse_positive_int,
+    parse_s3_domain,
+    parse_s3_region,
     parse_seconds,
     parse_server_endpoint,
     parse_size,
@@ -169,6 +171,11 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      ("SQLite durability: full (a committed upload survives a power cut) or normal "
       "(faster, but a power cut can undo the last acknowledged uploads). "
       "PostgreSQL ignores it.")],
+    ["s3-region", None, _G.s3_region, "The region S3 clients sign for."],
+    ["s3-domain", None, None,
+     "Serve virtual-hosted buckets (BUCKET.DOMAIN) too (default: path-style only)."],
+    ["s3-upload-expiry", None, format_seconds(_G.s3_upload_expiry),
+     "Seconds after which an S3 multipart upload nobody completed is aborted."],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -201,7 +208,18 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         header_timeout=parse_seconds(opts["header-timeout"], "--header-timeout"),
         shutdown_grace=parse_seconds(opts["shutdown-grace"], "--shutdown-grace"),
         sqlite_synchronous=parse_sqlite_synchronous(opts["sqlite-synchronous"]),
+        s3_listen=_s3_listen(opts["s3-listen"]),
+        s3_region=parse_s3_region(opts["s3-region"]),
+        s3_domain=parse_s3_domain(opts["s3-domain"]) if opts["s3-domain"] else None,
+        s3_upload_expiry=parse_seconds(opts["s3-upload-expiry"], "--s3-upload-expiry"),
     )
+
+
+def _s3_listen(text: str | None) -> str | None:
+    """``--s3-listen``: an endpoint description, or ``none`` (no S3 listener)."""
+    if text is None or text == "none":
+        return None
+    return parse_server_endpoint(text, "--s3-listen")
 
 
 def _check_gateway(config: GatewayConfig) -> GatewayConfig:
@@ -226,6 +244,8 @@ class GatewayOptions(_RoleOptions):
     longdesc = "Run the HTTP gateway: files API over the storage nodes named with --node."
     optParameters: ClassVar[list[list[Any]]] = [
         ["db", None, _G.db, _DB_HELP],
+        ["s3-listen", None, "none",
+         "S3 API endpoint description (tcp:9000:interface=127.0.0.1), or none."],
         *_GATEWAY_PARAMETERS,
     ]
 
@@ -266,6 +286,8 @@ class StandaloneOptions(_RoleOptions):
         ["data-dir", "d", str(StandaloneConfig.data_dir), "Folder for metadata and every node's chunks."],
         ["nodes", "n", str(StandaloneConfig.node_count), "How many storage nodes to run."],
         ["db", None, None, f"{_DB_HELP} (default: SQLite in --data-dir)"],
+        ["s3-listen", None, StandaloneConfig.s3_listen,
+         "S3 API endpoint description, or none (no S3 API)."],
         *_GATEWAY_PARAMETERS,
         *_SCRUB_PARAMETERS,
     ]

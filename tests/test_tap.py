@@ -213,8 +213,26 @@ def test_option_defaults_are_the_config_defaults(tmp_path: Path) -> None:
     assert standalone.data_dir == defaults.data_dir.absolute()
     # standalone's one gateway names itself in the background lease
     assert standalone.gateway.holder_id == "standalone"
+    # standalone serves S3 on its own default endpoint; the gateway role serves none
+    assert standalone.gateway.s3_listen == StandaloneConfig.s3_listen
+    assert gateway.s3_listen is None
     assert dataclasses.replace(standalone.gateway, db=GatewayConfig.db, replicas=None,
-                               holder_id=None) == GatewayConfig()
+                               holder_id=None, s3_listen=None) == GatewayConfig()
+
+
+def test_s3_options_are_validated() -> None:
+    """--s3-listen, --s3-region and --s3-domain are parsed once; bad values are usage errors."""
+    config = parse("gateway", "--node", "n1=127.0.0.1:1", "--s3-listen",
+                   "tcp:9100:interface=127.0.0.1", "--s3-region", "eu-central-1",
+                   "--s3-domain", "S3.Example.COM.").subOptions.config
+    assert (config.s3_listen, config.s3_region, config.s3_domain) == (
+        "tcp:9100:interface=127.0.0.1", "eu-central-1", "s3.example.com")
+    assert parse("standalone", "--s3-listen", "none").subOptions.config.gateway.s3_listen is None
+    for bad, message in ((["--s3-listen", "nonsense:1"], "--s3-listen"),
+                         (["--s3-region", "Not A Region"], "--s3-region"),
+                         (["--s3-domain", "bad domain"], "--s3-domain")):
+        with pytest.raises(usage.UsageError, match=message):
+            parse("standalone", *bad)
 
 
 def test_standalone_takes_a_postgresql_db() -> None:

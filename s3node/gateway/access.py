@@ -62,8 +62,12 @@ def request_id_of(request: Any) -> str | None:
 def route_of(request: Any) -> str:
     """
     The pattern of the Klein route that matched ``request`` (``/files/<file_id>``),
-    or :data:`UNMATCHED`.
+    the label another front end gave it (``route_label``: the S3 API's
+    ``s3:PutObject``), or :data:`UNMATCHED`.
     """
+    label = getattr(request, "route_label", None)
+    if label is not None:
+        return str(label)
     mapper = getattr(request.getComponent(IKleinRequest), "mapper", None)
     if mapper is None:
         return UNMATCHED

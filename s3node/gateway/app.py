@@ -1,8 +1,10 @@
 """
-The Klein app: the files API over the upload and download pipelines.
+The Klein app: the files API, a thin adapter over the file service.
 
-:class:`Gateway` holds its collaborators (store, node pool, pipelines,
-sweeper) and serves the routes of ``docs/http-api.md``.  Errors are raised,
+:class:`Gateway` holds its collaborators (store, node pool, the
+:class:`~s3node.gateway.files.FileService` over the pipelines and the
+sweeper) and serves the routes of ``docs/http-api.md``: each route parses its
+request, calls the file service, and renders the result.  Errors are raised,
 never answered here: :mod:`s3node.gateway.errors` turns them into JSON.
 """
 
@@ -15,21 +17,15 @@ from typing import Any
 
 from klein import Klein
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import shielded
 from s3node.config import parse_node_id
-from s3node.core.ranges import content_range, parse_range_header, unsatisfied_content_range
 from s3node.errors import (
     ConfigurationError,
-    FileDamaged,
-    FileNotFound,
-    FileNotReady,
-    InvalidRange,
     InvalidRequest,
-    S3NodeError,
     describe,
 )
 from s3node.gateway.access import request_id_of
@@ -37,7 +33,9 @@ from s3node.gateway.admin import ClusterAdmin, durability_json, node_json
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.figures import DurabilityFigures
-from s3node.gateway.headers import content_disposition
+from s3node.gateway.files import FileService
+from s3node.gateway.formupload import FormFileSource, check_declared_length
+from s3node.gateway.headers import content_disposition, range_of
 from s3node.gateway.lease import Lease
 from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
@@ -45,6 +43,7 @@ from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import FILE_ID_PATTERN, openapi_document
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.repair import Repairer
+from s3node.gateway.streaming import abort_connection
 from s3node.gateway.sweeper import Sweeper
 from s3node.gateway.upload import UploadPipeline
 from s3node.interfaces import MetadataStore
@@ -217,13 +216,8 @@ class Gateway:
         self.process_metrics = metrics if metrics is not None else ProcessMetrics()
         self.metrics = self.process_metrics.part(GatewayMetrics)
         self.figures = figures
-        self._background: set[Deferred[None]] = set()
-        #: the upload pipelines under way, with their requests
-        self._in_flight: dict[Deferred[Any], Any] = {}
-
-    def _upload_ended(self, result: Any, work: Deferred[Any]) -> Any:
-        self._in_flight.pop(work, None)
-        return result
+        #: what every front end does with files; the routes adapt it to HTTP
+        self.files = FileService(store, uploads, downloads, sweeper, clock)
 
     def resource(self) -> Any:
         """The twisted.web resource of this gateway."""
@@ -251,41 +245,27 @@ class Gateway:
         the node clients close.  The metadata store is the caller's to close,
         after this.
         """
-        if self._in_flight:
-            log.info("waiting up to {grace} s for {count} uploads under way",
-                     grace=grace, count=len(self._in_flight))
-            clock: Any = self.clock
-            cutoff = clock.callLater(grace, self._abort_uploads)
-            await DeferredList(list(self._in_flight), consumeErrors=True)
-            if cutoff.active():
-                cutoff.cancel()
-        await self.wait_background()
-        await self.uploads.wait_cleanups()
+        await self.files.close(grace=grace)
         await self.lease.release()
         await self.pool.close()
-
-    def _abort_uploads(self) -> None:
-        for request in self._in_flight.values():
-            transport = getattr(getattr(request, "channel", None), "transport", None)
-            if transport is not None:
-                transport.abortConnection()
 
     @app.route("/files", methods=["POST"])
     async def upload(self, request: Any) -> bytes:
         length = request.getHeader(b"content-length")
-        self.uploads.check_declared_length(int(length) if length and length.isdigit() else None)
+        check_declared_length(int(length) if length and length.isdigit() else None,
+                              self.files.max_file_size)
         # Beyond --max-uploads: 503 before a byte of the body is read.  The slot
         # is held until the response ends and the pipeline has cleaned up.
         with self.upload_slots.take(request) as slot:
+            source = FormFileSource(request.body, request.getHeader(b"content-type"),
+                                    max_file_size=self.files.max_file_size)
             # Shielded: a client that disconnects makes Klein cancel this handler, but
             # the pipeline must still record the chunks it wrote and fail the file.
-            work = Deferred.fromCoroutine(
-                self.uploads.upload(request.body, request.getHeader(b"content-type")))
-            self._in_flight[work] = request
-            work.addBoth(self._upload_ended, work)
-            record, chunk_count = await shielded(slot.hold(work))
+            work = self.files.store(source, abort=lambda: abort_connection(request))
+            stored = await shielded(slot.hold(work))
+        record = stored.record
         request.setHeader(b"location", f"/files/{record.file_id}".encode())
-        return _json(request, {**file_json(record), "chunk_count": chunk_count}, 201)
+        return _json(request, {**file_json(record), "chunk_count": stored.chunk_count}, 201)
 
     @app.route("/files", methods=["GET"])
     async def list_files(self, request: Any) -> bytes:
@@ -293,7 +273,7 @@ class Gateway:
         if _paging(request) == "cursor":
             limit = _int_arg(request, "limit", 20, 1, MAX_PAGE_SIZE)
             cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
-            cpage = await self.store.list_files_after(
+            cpage = await self.files.list_after(
                 cursor=cursor or None, limit=limit, status=status
             )
             return _json(request, {
@@ -303,7 +283,7 @@ class Gateway:
             })
         page = _int_arg(request, "page", 1, 1, 10**9)
         per_page = _int_arg(request, "per_page", 20, 1, MAX_PAGE_SIZE)
-        result = await self.store.list_files(page=page, per_page=per_page, status=status)
+        result = await self.files.list_page(page=page, per_page=per_page, status=status)
         return _json(request, {
             "files": [file_json(f) for f in result.files],
             "page": result.page,
@@ -321,43 +301,24 @@ class Gateway:
             return await self._send_file(request, file_id)
 
     async def _send_file(self, request: Any, file_id: str) -> bytes:
-        fwc = await self.store.get_file_with_chunks(_file_id(file_id))
+        fwc = await self.files.open(_file_id(file_id))
         record = fwc.file
-        if record.status is FileStatus.DELETING:
-            raise FileNotFound(f"no file {file_id}")
-        if record.status is not FileStatus.COMPLETED or record.size is None:
-            raise FileNotReady(f"file {file_id} is {record.status.value}, not completed")
-        if record.damaged:
-            raise FileDamaged(
-                f"file {file_id} has a chunk with no readable replica left (see GET /cluster)")
-        size = record.size
+        size = record.size or 0
         request.setHeader(b"accept-ranges", b"bytes")
         request.setHeader(b"etag", f'"{record.checksum}"'.encode("ascii"))
         request.setHeader(b"content-type", record.content_type.encode("latin-1", "replace"))
         request.setHeader(b"content-disposition",
                           content_disposition(record.filename).encode("ascii"))
         header = request.getHeader(b"range")
-        try:
-            r = parse_range_header(header.decode("latin-1") if header else None, size)
-        except InvalidRange:
-            request.setHeader(b"content-range", unsatisfied_content_range(size).encode())
-            raise
-        if r is None:
-            request.setHeader(b"content-length", str(size).encode())
-        else:
-            request.setResponseCode(206)
-            request.setHeader(b"content-range", content_range(r, size).encode())
-            request.setHeader(b"content-length", str(r.length).encode())
+        r = range_of(request, header.decode("latin-1") if header else None, size)
         if request.method == b"HEAD":
             return b""
-        await self.downloads.stream(request, fwc, r)
+        await self.files.stream(request, fwc, r)
         return b""
 
     @app.route("/files/<string:file_id>/metadata", methods=["GET"])
     async def metadata(self, request: Any, file_id: str) -> bytes:
-        fwc = await self.store.get_file_with_chunks(_file_id(file_id))
-        if fwc.file.status is FileStatus.DELETING:
-            raise FileNotFound(f"no file {file_id}")
+        fwc = await self.files.describe(_file_id(file_id))
         chunks = [
             {"index": c.index, "size": c.size, "checksum": c.checksum,
              "nodes": list(c.nodes_with(ReplicaState.STORED)),
@@ -368,11 +329,7 @@ class Gateway:
 
     @app.route("/files/<string:file_id>", methods=["DELETE"])
     async def delete(self, request: Any, file_id: str) -> bytes:
-        fid = _file_id(file_id)
-        await self.store.start_delete(fid)
-        d = Deferred.fromCoroutine(self.sweeper.delete_now(fid))
-        self._background.add(d)
-        d.addBoth(lambda _: self._background.discard(d))
+        await self.files.delete(_file_id(file_id))
         request.setResponseCode(204)
         return b""
 
@@ -454,8 +411,4 @@ class Gateway:
 
     async def wait_background(self) -> None:
         """Wait for the immediate sweeps that DELETE started (at shutdown)."""
-        for d in list(self._background):
-            try:
-                await d
-            except S3NodeError:
-                pass
+        await self.files.wait_background()

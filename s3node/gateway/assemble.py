@@ -89,7 +89,8 @@ def assemble_gateway(
     lease = Lease(store, clock, name=BACKGROUND, holder=config.holder_id or process_holder_id(),
                   ttl=3 * config.sweep_interval)
     sweeper = Sweeper(store, pool, clock, lease, interval=config.sweep_interval,
-                      stale_after=config.stale_after, metrics=m)
+                      stale_after=config.stale_after, upload_expiry=config.s3_upload_expiry,
+                      metrics=m)
     reconciler = Reconciler(store, pool, clock, lease, interval=config.reconcile_interval,
                             grace=config.orphan_grace, metrics=m)
     settings = RepairSettings(

@@ -1,5 +1,6 @@
 """
-Header values built from user input: Content-Disposition and Content-Type.
+Header values built from user input: Content-Disposition and Content-Type;
+and the length headers of a whole or ranged response.
 
 Nothing a client uploads can break a response header or mislead whoever
 reads a filename: control and format characters (bidirectional overrides)
@@ -13,9 +14,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 from urllib.parse import quote
 
-__all__ = ["clean_content_type", "clean_filename", "content_disposition"]
+from s3node.core.ranges import (
+    ByteRange,
+    content_range,
+    parse_range_header,
+    unsatisfied_content_range,
+)
+from s3node.errors import InvalidRange
+
+__all__ = ["clean_content_type", "clean_filename", "content_disposition", "range_of"]
 
 #: a filename longer than this (in characters) is cut
 MAX_FILENAME = 1024
@@ -86,3 +96,26 @@ def content_disposition(filename: str) -> str:
     if fallback != name:
         header += "; filename*=UTF-8''" + quote(name, safe="!#$&+-.^_`|~")
     return header
+
+
+def range_of(request: Any, header: str | None, size: int) -> ByteRange | None:
+    """
+    The byte range a ``Range`` header asks of ``size`` bytes (``None``: all of
+    them), with the response's status and length headers set to match: ``206``
+    and ``Content-Range`` for a range, ``Content-Length`` either way.
+
+    :raises InvalidRange: the range cannot be satisfied (``Content-Range:
+        bytes */size`` is set for the 416).
+    """
+    try:
+        r = parse_range_header(header, size)
+    except InvalidRange:
+        request.setHeader(b"content-range", unsatisfied_content_range(size).encode())
+        raise
+    if r is None:
+        request.setHeader(b"content-length", str(size).encode())
+    else:
+        request.setResponseCode(206)
+        request.setHeader(b"content-range", content_range(r, size).encode())
+        request.setHeader(b"content-length", str(r.length).encode())
+    return r

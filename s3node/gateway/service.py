@@ -9,6 +9,8 @@ then it adds its children, which start as they join:
 
 - the periodic workers (:meth:`Gateway.services <s3node.gateway.app.Gateway.services>`):
   node health checks, the sweeper, the reconciler;
+- with ``--s3-listen``, the S3 listener (:mod:`s3node.s3server`, over the
+  same file service); it logs ``s3node s3 listening on HOST:PORT``;
 - the HTTP listener (:class:`~s3node.listener.ListenerService` on the
   ``--listen`` endpoint), last, so nothing is served before the rest runs; it
   logs ``s3node gateway listening on HOST:PORT``.
@@ -71,6 +73,7 @@ class GatewayService(MultiService):
         client_factory: ClientFactory = _client_factory,
         on_fatal: Callable[[], object] | None = None,
         metrics: ProcessMetrics | None = None,
+        on_s3_ready: Callable[[Any, str], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -80,6 +83,9 @@ class GatewayService(MultiService):
         self._nodes = nodes
         self._client_factory = client_factory
         self._on_fatal = on_fatal
+        #: called with the store and the S3 URL once the S3 listener listens
+        self._on_s3_ready = on_s3_ready
+        self.s3_port: Any = None
         self._threads = ThreadPool(minthreads=0, maxthreads=max(2, os.cpu_count() or 2),
                                    name="s3node-gateway-cpu")
         self.gateway: Any = None
@@ -131,6 +137,8 @@ class GatewayService(MultiService):
         await gateway.pool.start()
         for worker in gateway.services():
             worker.setServiceParent(self)
+        if config.s3_listen is not None:
+            await self._start_s3(config, gateway, store)
         listener = ListenerService(
             "http", serverFromString(self._reactor, config.listen),
             ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics,
@@ -139,6 +147,25 @@ class GatewayService(MultiService):
         self.listening_port = await listener.listening
         log.info("s3node gateway listening on {where}",
                  where=describe_address(self.listening_port.getHost()))
+
+    async def _start_s3(self, config: GatewayConfig, gateway: Any, store: Any) -> None:
+        from s3node.gateway.access import ObservedSite
+        from s3node.s3server.app import S3Api
+        from s3node.s3server.auth import KeyRing
+
+        assert config.s3_listen is not None
+        api = S3Api(gateway.files, KeyRing(store, self._reactor, region=config.s3_region),
+                    self._cpu, self._reactor, domain=config.s3_domain,
+                    upload_slots=gateway.upload_slots, download_slots=gateway.download_slots)
+        listener = ListenerService(
+            "s3", serverFromString(self._reactor, config.s3_listen),
+            ObservedSite(api.resource(), self._reactor, metrics=gateway.metrics))
+        listener.setServiceParent(self)
+        self.s3_port = await listener.listening
+        where = describe_address(self.s3_port.getHost())
+        log.info("s3node s3 listening on {where}", where=where)
+        if self._on_s3_ready is not None:
+            await self._on_s3_ready(store, f"http://{where}")
 
     def stopService(self) -> Deferred[None]:
         """Stop the children (listener first), then close the gateway, the store, the threads."""

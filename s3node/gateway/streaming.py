@@ -31,7 +31,7 @@ from twisted.web import server
 
 from s3node.errors import ClientDisconnected, InvalidRequest
 
-__all__ = ["BodyStream", "StreamingRequest", "StreamingSite"]
+__all__ = ["BodyStream", "StreamingRequest", "StreamingSite", "abort_connection"]
 
 log = Logger()
 
@@ -135,6 +135,13 @@ class BodyStream:
             seen += len(data)
             if seen > limit:
                 raise InvalidRequest("unexpected request body")
+
+
+def abort_connection(request: Any) -> None:
+    """Drop ``request``'s connection at once (a stop's grace ran out, a response broke)."""
+    transport = getattr(getattr(request, "channel", None), "transport", None)
+    if transport is not None:
+        transport.abortConnection()
 
 
 def _request_line(channel: Any) -> tuple[bytes, bytes, bytes]:

@@ -8,7 +8,9 @@ service), while this gateway holds the background lease
 1. claims stale uploads: ``pending``/``uploading`` files nobody touched for
    ``stale_after`` seconds move to ``failed`` in one conditional update, and
    only then are their chunks deleted (an upload that was merely slow keeps
-   touching its file and is never claimed);
+   touching its file and is never claimed); and aborts the S3 multipart
+   uploads begun more than ``upload_expiry`` seconds ago, whose parts' files
+   move to ``deleting``;
 2. takes up to :data:`BATCH` ``failed``/``deleting`` files that are due, and
    for each replica on a live node asks the node to delete the chunk and drops
    the replica row once the node confirms (one it never had counts as
@@ -23,14 +25,14 @@ See ``docs/durability.md``.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import aio
-from s3node.errors import ChunkNotFound, FileNotFound, S3NodeError, describe
+from s3node.errors import ChunkNotFound, FileNotFound, S3NodeError, UploadNotFound, describe
 from s3node.gateway.lease import Lease
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
@@ -71,10 +73,13 @@ class Sweeper(LeasedWorker):
         *,
         interval: float,
         stale_after: float,
+        upload_expiry: float | None = None,
         metrics: GatewayMetrics | None = None,
     ) -> None:
         super().__init__(store, pool, clock, lease, interval=interval, metrics=metrics)
         self._stale_after = stale_after
+        #: seconds before an unfinished S3 multipart upload is aborted; ``None``: never
+        self._upload_expiry = upload_expiry
         self._limit = DeferredSemaphore(PARALLEL)
         #: files removed since start-up
         self.swept = 0
@@ -95,6 +100,8 @@ class Sweeper(LeasedWorker):
             if claimed:
                 self._metrics.sweeper_claimed.inc(claimed)
                 log.info("claimed {count} stale uploads", count=claimed)
+            if self._upload_expiry is not None:
+                await self._expire_uploads(now - timedelta(seconds=self._upload_expiry))
             files = await self._store.files_to_sweep(now=now, limit=BATCH)
         except S3NodeError as e:
             log.info("sweep skipped: {error}", error=e.message)
@@ -104,6 +111,17 @@ class Sweeper(LeasedWorker):
             if await self.sweep_file(fwc):
                 removed += 1
         return removed
+
+    async def _expire_uploads(self, before: datetime) -> None:
+        """Abort the multipart uploads begun before ``before`` (their parts are swept next)."""
+        for upload_id in await self._store.expired_multipart(before=before, limit=BATCH):
+            try:
+                parts = await self._store.abort_multipart(upload_id)
+            except UploadNotFound:
+                continue  # completed or aborted meanwhile
+            log.info("aborted multipart upload {upload_id} ({parts} parts): unfinished for "
+                     "{seconds} s", upload_id=upload_id, parts=len(parts),
+                     seconds=self._upload_expiry)
 
     async def sweep_file(self, fwc: FileWithChunks) -> bool:
         """

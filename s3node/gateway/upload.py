@@ -1,11 +1,13 @@
 """
-The upload pipeline: request body → multipart → chunker → replicas → metadata.
+The upload pipeline: a byte source → chunker → replicas → metadata.
 
-Body bytes are parsed as they arrive; every completed chunk is hashed off the
-reactor thread and written to its replica nodes while the next chunk arrives.
-At most :data:`IN_FLIGHT` chunks are being written at once; while they are,
-the body is not read, so the client is paused (see
-:mod:`s3node.gateway.streaming`).  Memory is bounded by about
+The pipeline knows no protocol: it reads an object's bytes from a
+:class:`ByteSource` (the REST adapter's multipart ``file`` part,
+:mod:`s3node.gateway.formupload`; later an S3 body) as they arrive; every
+completed chunk is hashed off the reactor thread and written to its replica
+nodes while the next chunk arrives.  At most :data:`IN_FLIGHT` chunks are
+being written at once; while they are, the source is not read, so the client
+is paused (see :mod:`s3node.gateway.streaming`).  Memory is bounded by about
 ``chunk_size * (IN_FLIGHT + 1)`` plus the stream's buffer, whatever the file
 size.
 """
@@ -13,9 +15,9 @@ size.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import (
     CancelledError,
@@ -36,23 +38,18 @@ from s3node.errors import (
     ClientDisconnected,
     FileNotFound,
     InvalidRequest,
-    MissingFilename,
-    MissingFilePart,
     NotEnoughReplicas,
     S3NodeError,
     TooLarge,
     UploadAborted,
     describe,
 )
-from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.metrics import GatewayMetrics
-from s3node.gateway.multipart import MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.streaming import BodyStream
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
-__all__ = ["IN_FLIGHT", "UploadPipeline", "UploadSettings"]
+__all__ = ["IN_FLIGHT", "ByteSource", "Completer", "UploadPipeline", "UploadSettings"]
 
 log = Logger()
 
@@ -60,12 +57,32 @@ T = TypeVar("T")
 
 #: chunks being written to nodes at once, per upload
 IN_FLIGHT = 2
-#: multipart envelope (boundaries, part headers, small fields) allowed beyond max_file_size
-ENVELOPE = 64 * 1024
-#: the field that carries the file
-FILE_FIELD = "file"
 #: seconds a node gets to delete what a failed put may have left
 FORGET_TIMEOUT = 5.0
+
+
+class ByteSource(Protocol):
+    """The bytes of one object, read as they arrive, and what to name it."""
+
+    async def start(self) -> tuple[str, str]:
+        """
+        The object's filename and content type, cleaned (the REST adapter
+        reads its body up to the ``file`` part's headers to know them).
+        Called once, before :meth:`read`.
+        """
+
+    async def read(self) -> bytes:
+        """
+        The next bytes; ``b""`` once the source is complete and valid (a
+        source that turns out malformed or cut short raises instead, and the
+        upload fails).
+        """
+
+
+#: makes a file whose chunks all have their replicas complete (``complete_file``,
+#: or ``complete_object``, which also names it), called with the keywords
+#: ``file_id``, ``size``, ``checksum`` and ``replicas``
+Completer = Callable[..., Awaitable[T]]
 
 
 @dataclass(frozen=True)
@@ -106,42 +123,30 @@ class UploadPipeline:
         #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
         self._cleanups: set[Deferred[None]] = set()
 
-    def check_declared_length(self, length: int | None) -> None:
-        """Refuse a declared Content-Length that can't fit the limit (before the body is read)."""
-        if length is not None and length > self.settings.max_file_size + ENVELOPE:
-            raise TooLarge(
-                f"the request body ({length} bytes) exceeds the limit of "
-                f"{self.settings.max_file_size} bytes per file"
-            )
-
-    async def upload(
-        self, body: BodyStream, content_type: bytes | None
-    ) -> tuple[FileRecord, int]:
+    async def store(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
         """
-        Read a multipart body from ``body`` and store its ``file`` part.
+        Store the bytes ``source`` yields as a new file, named as it says.
 
-        :returns: the completed file record and its chunk count.
+        The file record exists (``uploading``) from before the first byte is
+        read; once the source ended and every chunk has its replicas,
+        ``complete`` completes it in the metadata, and when anything goes
+        wrong the file is marked failed.
+
+        :returns: what ``complete`` returned, and the file's chunk count.
         """
         with self.metrics.transfer("upload"):
-            return await self._upload(body, content_type)
+            return await self._store_file(source, complete)
 
-    async def _upload(
-        self, body: BodyStream, content_type: bytes | None
-    ) -> tuple[FileRecord, int]:
-        reader = MultipartReader(content_type)
+    async def _store_file(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
+        filename, content_type = await source.start()
         state = _FileUpload(self)
-        limit = self.settings.max_file_size + ENVELOPE
         try:
-            while data := await body.read():
-                if body.received > limit:
-                    raise TooLarge(f"the request body exceeds {self.settings.max_file_size} bytes")
-                for event in reader.feed(data):
-                    await state.handle(event)
+            await state.begin(filename, content_type)
+            while data := await source.read():
+                await state.feed(data)
                 await state.keep_alive()
-            reader.close()
-            if state.record is None:
-                raise MissingFilePart("the multipart body has no part named 'file'")
-            return await state.complete(), state.chunk_count
+            await state.end()
+            return await state.complete(complete), state.chunk_count
         except FileNotFound as e:
             await state.abort(e)
             if state.record is None:
@@ -170,8 +175,6 @@ class _FileUpload:
     def __init__(self, pipeline: UploadPipeline) -> None:
         self.p = pipeline
         self.record: FileRecord | None = None
-        self._in_file = False
-        self._done_file = False
         self._chunker = Chunker(pipeline.settings.chunk_size)
         self._hasher = pipeline._checksum()
         self._size = 0
@@ -183,31 +186,30 @@ class _FileUpload:
         self._file_hashing: Deferred[Any] | None = None
         self._next_touch = 0.0
 
-    async def handle(self, event: Any) -> None:
-        if isinstance(event, PartStart):
-            if event.name == FILE_FIELD and self.record is None:
-                filename = _filename_of(event)
-                self._in_file = True
-                self.record = await self.p._store.create_file(
-                    filename=filename,
-                    content_type=clean_content_type(event.content_type),
-                    checksum_algorithm=self._hasher.name,
-                    chunk_size=self.p.settings.chunk_size,
-                )
-                self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
-                log.info("upload {file_id} started", file_id=self.record.file_id)
-        elif isinstance(event, PartData):
-            if self._in_file:
-                self._size += len(event.data)
-                if self._size > self.p.settings.max_file_size:
-                    raise TooLarge(f"the file exceeds {self.p.settings.max_file_size} bytes")
-                for chunk in self._chunker.feed(event.data):
-                    await self._submit(chunk)
-        elif isinstance(event, PartEnd) and self._in_file:
-            self._in_file = False
-            last = self._chunker.finish()
-            if last:
-                await self._submit(last)
+    async def begin(self, filename: str, content_type: str) -> None:
+        """Create the file record, ``uploading``."""
+        self.record = await self.p._store.create_file(
+            filename=filename,
+            content_type=content_type,
+            checksum_algorithm=self._hasher.name,
+            chunk_size=self.p.settings.chunk_size,
+        )
+        self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
+        log.info("upload {file_id} started", file_id=self.record.file_id)
+
+    async def feed(self, data: bytes) -> None:
+        """Take the next bytes of the file: chunk them and write full chunks."""
+        self._size += len(data)
+        if self._size > self.p.settings.max_file_size:
+            raise TooLarge(f"the file exceeds {self.p.settings.max_file_size} bytes")
+        for chunk in self._chunker.feed(data):
+            await self._submit(chunk)
+
+    async def end(self) -> None:
+        """The source ended: write the last, short chunk."""
+        last = self._chunker.finish()
+        if last:
+            await self._submit(last)
 
     async def keep_alive(self) -> None:
         """
@@ -275,20 +277,20 @@ class _FileUpload:
         if stored < replicas:
             raise NotEnoughReplicas(f"chunk {index} reached {stored} of {replicas} storage nodes")
 
-    async def complete(self) -> FileRecord:
+    async def complete(self, finish: Completer[T]) -> T:
         assert self.record is not None
         await gatherResults(self._writes, consumeErrors=True)
         self._raise_if_failed()
         if self._file_hashing is not None:
             await self._file_hashing
         checksum = await self.p._cpu(_final_digest, self._hasher)
-        record = await self.p._store.complete_file(
+        result = await finish(
             file_id=self.record.file_id, size=self._size, checksum=checksum,
             replicas=self.p.settings.replicas,
         )
         log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
-                 file_id=record.file_id, size=self._size, chunks=self._index)
-        return record
+                 file_id=self.record.file_id, size=self._size, chunks=self._index)
+        return result
 
     @property
     def chunk_count(self) -> int:
@@ -402,20 +404,6 @@ async def _all(work: list[Coroutine[Any, Any, T]]) -> list[T]:
     except FirstError as e:
         e.subFailure.raiseException()
         raise  # unreachable: raiseException always raises
-
-
-def _filename_of(part: PartStart) -> str:
-    """The cleaned filename of the ``file`` part, or :class:`MissingFilename`."""
-    if part.filename is None:
-        raise MissingFilename(
-            "the 'file' part has no filename parameter: send the file as a file"
-            " (curl -F file=@PATH, or a filename in its Content-Disposition)")
-    filename = clean_filename(part.filename)
-    if not filename:
-        raise MissingFilename(
-            f"the filename {part.filename[:100]!r} is empty once control characters"
-            " and directory parts are removed")
-    return filename
 
 
 def _client_caused(error: BaseException) -> bool:

@@ -24,7 +24,9 @@ from datetime import datetime
 
 from s3node.errors import Conflict, FileNotFound, MetadataUnavailable
 from s3node.metadata import _records as r
+from s3node.metadata._memory_multipart import MemoryMultipart
 from s3node.metadata._memory_nodes import MemoryNodes, TimeSource, by_node
+from s3node.metadata._memory_objects import MemoryObjects
 from s3node.metadata._memory_repair import MemoryRepair
 from s3node.records import (
     ChunkRecord,
@@ -50,7 +52,7 @@ def _newest_first(record: FileRecord) -> tuple[int, int]:
     return r.to_micros(record.created_at), record.file_id.int
 
 
-class MemoryMetadataStore(MemoryNodes, MemoryRepair):
+class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes, MemoryRepair):
     """
     :class:`~s3node.interfaces.MetadataStore` in dicts.
 
@@ -90,6 +92,7 @@ class MemoryMetadataStore(MemoryNodes, MemoryRepair):
         self.nodes: dict[str, NodeRecord] = {}
         self.sweeps: dict[uuid.UUID, tuple[datetime | None, int]] = {}
         self.leases: dict[str, tuple[str, datetime]] = {}
+        self._objects_init()
         self.repairs: dict[tuple[uuid.UUID, int], RepairTask] = {}
         self.counters: dict[str, int] = {}
         #: the outage switch: while true every call raises MetadataUnavailable
@@ -306,6 +309,7 @@ class MemoryMetadataStore(MemoryNodes, MemoryRepair):
             raise FileNotFound(f"no file {file_id} (or it is already being deleted)")
         record = replace(record, status=FileStatus.DELETING, updated_at=self._now())
         self.files[file_id] = record
+        self.unname_file(file_id)
         return record
 
     async def finish_delete(self, file_id: uuid.UUID) -> None:

@@ -26,7 +26,9 @@ import psycopg2.errors
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
+from s3node.metadata._pg_multipart import PostgresMultipart
 from s3node.metadata._pg_nodes import PostgresNodes
+from s3node.metadata._pg_objects import PostgresObjects, complete_in
 from s3node.metadata._pg_repair import PostgresRepair
 from s3node.metadata._pg_sweep import PostgresSweep, chunk_rows, file_record, status_of
 from s3node.metadata._pgpool import (
@@ -54,7 +56,9 @@ _file = file_record
 _OPEN = "status IN ('pending', 'uploading')"
 
 
-class PostgresMetadataStore(PostgresSweep, PostgresNodes, PostgresRepair):
+class PostgresMetadataStore(
+    PostgresMultipart, PostgresObjects, PostgresSweep, PostgresNodes, PostgresRepair
+):
     """
     :class:`~s3node.interfaces.MetadataStore` on PostgreSQL.
 
@@ -215,35 +219,10 @@ class PostgresMetadataStore(PostgresSweep, PostgresNodes, PostgresRepair):
     ) -> FileRecord:
         digest = r.check_complete(file_id, size, checksum, replicas)
 
+        now = self._now()
+
         async def work(cur: Cursor) -> FileRecord:
-            rows = await fetch(
-                cur, f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid FOR UPDATE", (u(file_id),)
-            )
-            if not rows:
-                raise FileNotFound(f"no file {file_id}")
-            current = _file(rows[0])
-            if current.status is FileStatus.COMPLETED:
-                if current.size == size and current.checksum == checksum:
-                    return current
-                raise Conflict(f"file {file_id} is already completed with other content")
-            if current.status.value not in r.OPEN_STATUSES:
-                raise r.not_open(file_id, current.status.value)
-            # Hold the replica rows until the commit: a concurrent set_replica_state
-            # must not change what the check below counts (READ COMMITTED).
-            await cur.execute(
-                "SELECT 1 FROM chunk_replicas WHERE file_id = %s::uuid FOR SHARE", (u(file_id),)
-            )
-            stats = await fetch(
-                cur, q.COMPLETE_CHECK, {"file_id": u(file_id), "replicas": replicas}
-            )
-            r.check_completion(file_id, size, replicas, *stats[0])
-            rows = await fetch(
-                cur,
-                "UPDATE files f SET size = %s, checksum = %s, status = 'completed',"
-                f" updated_at = %s WHERE id = %s::uuid RETURNING {q.FILE}",
-                (size, digest, self._now(), u(file_id)),
-            )
-            return _file(rows[0])
+            return await complete_in(cur, file_id, size, checksum, digest, replicas, now)
 
         return await self._db.interaction(work)
 
@@ -333,10 +312,14 @@ class PostgresMetadataStore(PostgresSweep, PostgresNodes, PostgresRepair):
 
     async def start_delete(self, file_id: uuid.UUID) -> FileRecord:
         r.check_file_id(file_id)
+        # one statement: the file moves to deleting and loses its key, if it has one
         rows = await self._db.query(
-            f"UPDATE files f SET status = 'deleting', updated_at = %s"
-            f" WHERE id = %s::uuid AND status <> 'deleting' RETURNING {q.FILE}",
-            (self._now(), u(file_id)),
+            f"WITH d AS (UPDATE files f SET status = 'deleting', updated_at = %(now)s"
+            f" WHERE id = %(id)s::uuid AND status <> 'deleting' RETURNING {q.FILE}),"
+            " k AS (DELETE FROM objects WHERE file_id = %(id)s::uuid"
+            " AND EXISTS (SELECT 1 FROM d))"
+            " SELECT * FROM d",
+            {"now": self._now(), "id": u(file_id)},
         )
         if not rows:
             raise FileNotFound(f"no file {file_id} (or it is already being deleted)")

@@ -25,7 +25,9 @@ from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
 from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrationSession
+from s3node.metadata._sqlite_multipart import SQLiteMultipart
 from s3node.metadata._sqlite_nodes import SQLiteNodes
+from s3node.metadata._sqlite_objects import SQLiteObjects, complete_in
 from s3node.metadata._sqlite_repair import SQLiteRepair
 from s3node.metadata._sqlite_sweep import SQLiteSweep, chunks, file_record
 from s3node.metadata.migrations import load_migrations, run_migrations, run_to_completion
@@ -47,7 +49,9 @@ _file = file_record
 _OPEN = "status IN ('pending', 'uploading')"
 
 
-class SQLiteMetadataStore(SQLiteSweep, SQLiteNodes, SQLiteRepair):
+class SQLiteMetadataStore(
+    SQLiteMultipart, SQLiteObjects, SQLiteSweep, SQLiteNodes, SQLiteRepair
+):
     """
     :class:`~s3node.interfaces.MetadataStore` on an SQLite file.
 
@@ -207,27 +211,10 @@ class SQLiteMetadataStore(SQLiteSweep, SQLiteNodes, SQLiteRepair):
         self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
     ) -> FileRecord:
         digest = r.check_complete(file_id, size, checksum, replicas)
-        fid, now = str(file_id), self._now()
+        now = self._now()
 
         def work(conn: Connection) -> FileRecord:
-            row = conn.execute(f"SELECT {q.FILE} FROM files f WHERE id = ?", (fid,)).fetchone()
-            if row is None:
-                raise FileNotFound(f"no file {file_id}")
-            current = _file(row)
-            if current.status is FileStatus.COMPLETED:
-                if current.size == size and current.checksum == checksum:
-                    return current
-                raise Conflict(f"file {file_id} is already completed with other content")
-            if current.status.value not in r.OPEN_STATUSES:
-                raise r.not_open(file_id, current.status.value)
-            stats = conn.execute(q.COMPLETE_CHECK, (replicas, fid)).fetchone()
-            r.check_completion(file_id, size, replicas, *stats)
-            row = conn.execute(
-                "UPDATE files SET size = ?, checksum = ?, status = 'completed',"
-                f" updated_at = ? WHERE id = ? RETURNING {q.FILE}",
-                (size, digest, now, fid),
-            ).fetchone()
-            return _file(row)
+            return complete_in(conn, file_id, size, checksum, digest, replicas, now)
 
         return await self._db.write(work)
 
@@ -335,6 +322,7 @@ class SQLiteMetadataStore(SQLiteSweep, SQLiteNodes, SQLiteRepair):
             ).fetchone()
             if row is None:
                 raise FileNotFound(f"no file {file_id} (or it is already being deleted)")
+            conn.execute("DELETE FROM objects WHERE file_id = ?", (fid,))
             return _file(row)
 
         return await self._db.write(work)

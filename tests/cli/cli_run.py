@@ -49,7 +49,7 @@ def standalone_args(data_dir: Path, *extra: str) -> list[str]:
     replicas, no fsync."""
     return ["s3node", "standalone", "--data-dir", str(data_dir),
             "--listen", "tcp:0:interface=127.0.0.1", "--chunk-size", "1MiB",
-            "--replicas", "2", "--no-fsync", *extra]
+            "--replicas", "2", "--s3-listen", "none", "--no-fsync", *extra]
 
 
 def s3node_script() -> Path:

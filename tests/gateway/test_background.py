@@ -212,3 +212,29 @@ async def test_sweeper_sweeps_again_after_a_database_outage():
     await poll_until(lambda: failed.file_id not in store.files, what="the file to be swept")
     await service.stopService()
     await pool.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweeper_aborts_multipart_uploads_left_unfinished_past_their_expiry():
+    """An S3 multipart upload older than upload_expiry is aborted and its parts swept;
+    a younger one is left alone."""
+    from s3node.gateway.sweeper import Sweeper
+
+    clock = Clock()
+    clock.advance(1_000_000)
+    store = MemoryMetadataStore(clock=clock)
+    pool, nodes = make_pool(store, clock)
+    await pool.start()
+    await store.create_bucket("old-uploads")
+    old = await store.create_multipart("old-uploads", "k", content_type="a/b")
+    part = await add_file(store, nodes, "uploading")
+    await store.complete_part(file_id=part.file_id, size=8, checksum="00", replicas=2,
+                              upload_id=old.upload_id, part_number=1, etag="0" * 32)
+    clock.advance(7200)
+    young = await store.create_multipart("old-uploads", "k2", content_type="a/b")
+    sweeper = Sweeper(store, pool, clock, lease(store, clock), interval=30, stale_after=3600,
+                      upload_expiry=3600)
+    assert await sweeper.sweep() == 1  # the aborted upload's part file
+    assert part.file_id not in store.files
+    assert not any(part.file_id.hex[:8] in c for n in nodes.values() for c in n.chunks)
+    assert list(store.uploads) == [young.upload_id]

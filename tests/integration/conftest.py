@@ -23,6 +23,7 @@ CHUNK = "1MiB"
 TIMEOUT = 60.0
 STORAGE_READY = r"s3node storage (?P<node_id>\S+) listening on (?P<host>[\d.]+):(?P<port>\d+)"
 GATEWAY_READY = r"s3node gateway listening on (?P<host>[\d.]+):(?P<port>\d+)"
+S3_READY = r"s3node s3 listening on (?P<host>[\d.]+):(?P<port>\d+)"
 
 
 @dataclass
@@ -36,6 +37,9 @@ class Deployment:
     gateway: Any
     nodes: dict[str, Any] = field(default_factory=dict)
     postgres: Any = None
+    #: the S3 endpoint and an access key (id, secret) valid on it
+    s3_url: str = ""
+    s3_key: tuple[str, str] = ("", "")
 
     def kill_node(self, node_id: str) -> None:
         """SIGKILL one storage node process (cluster only)."""
@@ -51,6 +55,30 @@ class Deployment:
 
 def _twistd(*args: str) -> list[str]:
     return ["s3node", *args]
+
+
+def _s3_url(proc: Any) -> str:
+    """The S3 endpoint a gateway logged (before its HTTP listener's ready line)."""
+    match = proc.wait_for(S3_READY, timeout=TIMEOUT)
+    return f"http://127.0.0.1:{match.group('port')}"
+
+
+def _key_from(text: str) -> tuple[str, str]:
+    """The access key of an AWS shared credentials profile."""
+    fields = dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
+    return fields["aws_access_key_id"].strip(), fields["aws_secret_access_key"].strip()
+
+
+def _create_key(db: str) -> tuple[str, str]:
+    """A new access key, made by ``s3node-keys create`` in the cluster's database."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "s3node.s3server.keyadmin", "--db", db, "create",
+         "--description", "e2e"],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True)
+    return _key_from(result.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -79,12 +107,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         gateway = start_twistd(
             _twistd("gateway", "--listen", "tcp:0:interface=127.0.0.1", "--db", db,
                     "--chunk-size", CHUNK, "--replicas", "2", "--health-interval", "1",
-                    "--sweep-interval", "2", *node_args),
+                    "--sweep-interval", "2", "--s3-listen", "tcp:0:interface=127.0.0.1",
+                    *node_args),
             cwd=base, ready_pattern=GATEWAY_READY, timeout=TIMEOUT,
         )
         processes.append(gateway)
         yield Deployment("cluster", f"http://127.0.0.1:{gateway.port}", dirs, gateway,
-                         nodes, pg)
+                         nodes, pg, s3_url=_s3_url(gateway), s3_key=_create_key(db))
     finally:
         for proc in reversed(processes):
             proc.stop()
@@ -100,12 +129,14 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         _twistd("standalone", "--data-dir", str(data_dir), "--nodes", "3",
                 "--listen", "tcp:0:interface=127.0.0.1", "--chunk-size", CHUNK,
                 "--replicas", "2", "--health-interval", "1", "--sweep-interval", "2",
-                "--no-fsync"),
+                "--s3-listen", "tcp:0:interface=127.0.0.1", "--no-fsync"),
         cwd=base, ready_pattern=GATEWAY_READY, timeout=TIMEOUT,
     )
     try:
         dirs = {f"node-{i}": data_dir / f"node-{i}" for i in range(1, 4)}
-        yield Deployment("standalone", f"http://127.0.0.1:{proc.port}", dirs, proc)
+        key = _key_from((data_dir / "s3-credentials").read_text())
+        yield Deployment("standalone", f"http://127.0.0.1:{proc.port}", dirs, proc,
+                         s3_url=_s3_url(proc), s3_key=key)
     finally:
         proc.stop()
 

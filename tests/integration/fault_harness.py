@@ -208,6 +208,7 @@ class FaultDeployment:
             return ["--reactor=asyncio", self.plugin, "standalone",
                     "--data-dir", str(data_dir), "--nodes", str(node_count),
                     "--listen", f"tcp:{port}:interface=127.0.0.1", "--no-fsync",
+                    "--s3-listen", "none",
                     *_options(self.settings), *self.standalone_settings]
 
         role = Role("standalone", argv, GATEWAY_READY, self.base, self._hooked_env("standalone"))

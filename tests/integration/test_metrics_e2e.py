@@ -46,7 +46,7 @@ def json_standalone(tmp_path: Path) -> Any:
         ["--logger", "s3node.logging.json_observer",
          "s3node", "standalone", "--data-dir", str(tmp_path / "data"), "--nodes", "3",
          "--listen", "tcp:0:interface=127.0.0.1", "--chunk-size", "1MiB", "--replicas", "2",
-         "--no-fsync"],
+         "--s3-listen", "none", "--no-fsync"],
         cwd=tmp_path, ready_pattern=GATEWAY_READY_JSON, timeout=TIMEOUT,
     )
     yield proc

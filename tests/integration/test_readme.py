@@ -27,7 +27,8 @@ def test_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert run.strip().endswith("twistd -n s3node standalone")
     assert "127.0.0.1:8080" in session
     with start_twistd(
-        ["s3node", "standalone", "--listen", "tcp:0:interface=127.0.0.1", "--no-fsync"],
+        ["s3node", "standalone", "--listen", "tcp:0:interface=127.0.0.1",
+         "--s3-listen", "tcp:0:interface=127.0.0.1", "--no-fsync"],
         cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=60,
     ) as gateway:
         script = session.replace("127.0.0.1:8080", f"127.0.0.1:{gateway.port}")

@@ -30,7 +30,7 @@ async def test_standalone_keeps_its_metadata_in_postgresql(tmp_path):
         data_dir = tmp_path / "data"
         argv = ["s3node", "standalone", "--data-dir", str(data_dir), "--db", db,
                 "--listen", "tcp:0:interface=127.0.0.1", "--chunk-size", CHUNK,
-                "--no-fsync"]
+                "--s3-listen", "none", "--no-fsync"]
 
         def start():
             return start_twistd(argv, cwd=tmp_path, ready_pattern=GATEWAY_READY,

@@ -344,7 +344,7 @@ async def test_0003_upgrades_a_version_2_database_with_a_draining_node(  # type:
                f" {lit['at']})")
 
     s = open_store()
-    assert await s.migrate() == 3
+    assert await s.migrate() == load_migrations(backend)[-1].version  # 0003 and any later
     seen = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
     base = NodeRecord("x", "127.0.0.1:1", 2.0, "z", NodeState.ACTIVE, 100, 5, seen)
     assert list(await s.list_nodes()) == [

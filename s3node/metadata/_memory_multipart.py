@@ -1,0 +1,165 @@
+"""
+Multipart uploads in the in-memory store: uploads and parts in dicts.
+
+A mixin of :class:`~s3node.metadata.memory.MemoryMetadataStore` (after
+:class:`~s3node.metadata._memory_objects.MemoryObjects`, whose buckets and
+key naming it uses); each call runs without yielding, so each is atomic.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from s3node.errors import UploadNotFound
+from s3node.metadata import _objects as o
+from s3node.metadata import _records as r
+from s3node.records import (
+    ChunkRecord,
+    FileRecord,
+    FileStatus,
+    MultipartUpload,
+    ObjectPut,
+    ObjectRecord,
+    PartRecord,
+)
+
+__all__ = ["MemoryMultipart"]
+
+
+class MemoryMultipart:
+    """Multipart uploads over the store's files, chunks and keys."""
+
+    files: dict[uuid.UUID, FileRecord]
+    chunks: dict[uuid.UUID, dict[int, ChunkRecord]]
+    uploads: dict[str, MultipartUpload]
+    parts: dict[str, dict[int, PartRecord]]
+
+    if TYPE_CHECKING:
+        from s3node.metadata._memory_objects import _Named
+
+        objects: dict[str, dict[str, _Named]]
+        sweeps: dict[uuid.UUID, tuple[datetime | None, int]]
+
+        def _available(self) -> None: ...
+        def _now(self) -> datetime: ...
+        def _bucket(self, name: str) -> dict[str, _Named]: ...
+        def _record(self, bucket: str, key: str, named: _Named) -> ObjectRecord: ...
+        def _name_key(self, bucket: str, key: str, file_id: uuid.UUID, etag: str,
+                      pairs: tuple[tuple[str, str], ...]) -> uuid.UUID | None: ...
+        def _delete_files(self, file_ids: Sequence[uuid.UUID]) -> None: ...
+
+        async def complete_file(self, *, file_id: uuid.UUID, size: int, checksum: str,
+                                replicas: int) -> FileRecord: ...
+
+    def _upload(self, upload_id: str) -> MultipartUpload:
+        o.check_upload_id(upload_id)
+        self._available()
+        try:
+            return self.uploads[upload_id]
+        except KeyError:
+            raise UploadNotFound(f"no multipart upload {upload_id}") from None
+
+    async def create_multipart(self, bucket: str, key: str, *, content_type: str,
+                               headers: Sequence[tuple[str, str]] = ()) -> MultipartUpload:
+        o.check_bucket(bucket)
+        o.check_key(key)
+        pairs = o.check_headers(headers)
+        self._bucket(bucket)
+        upload = MultipartUpload(secrets.token_hex(16), bucket, key, content_type, pairs,
+                                 self._now())
+        self.uploads[upload.upload_id] = upload
+        self.parts[upload.upload_id] = {}
+        return upload
+
+    async def get_multipart(self, upload_id: str) -> MultipartUpload:
+        return self._upload(upload_id)
+
+    async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
+                            replicas: int, upload_id: str, part_number: int,
+                            etag: str) -> uuid.UUID | None:
+        r.check_complete(file_id, size, checksum, replicas)
+        o.check_part_number(part_number)
+        o.check_part_etag(etag)
+        self._upload(upload_id)
+        record = await self.complete_file(file_id=file_id, size=size, checksum=checksum,
+                                          replicas=replicas)
+        parts = self.parts[upload_id]
+        old = parts.get(part_number)
+        if old is not None and old.file_id == file_id:
+            return None
+        parts[part_number] = PartRecord(part_number, file_id, etag, size, record.updated_at)
+        if old is None:
+            return None
+        self._delete_files([old.file_id])
+        return old.file_id
+
+    async def list_parts(self, upload_id: str, *, after: int = 0,
+                         limit: int) -> Sequence[PartRecord]:
+        limit = r.check_limit(limit)
+        self._upload(upload_id)
+        parts = self.parts[upload_id]
+        return [parts[n] for n in sorted(parts) if n > after][:limit]
+
+    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
+                             limit: int) -> Sequence[MultipartUpload]:
+        o.check_listing(bucket, prefix, "", after, limit)
+        self._bucket(bucket)
+        found = [u for u in self.uploads.values()
+                 if u.bucket == bucket and u.key.startswith(prefix)
+                 and (after is None or u.key > after)]
+        found.sort(key=lambda u: (u.key, u.created_at, u.upload_id))
+        return found[:limit]
+
+    async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
+                                 min_part_size: int, if_match: str | None = None,
+                                 if_none_match: bool = False) -> ObjectPut:
+        upload = self._upload(upload_id)
+        listed = o.plan_completion(self.parts[upload_id], parts, min_part_size)
+        named = self._bucket(upload.bucket)
+        current = named.get(upload.key)
+        o.check_condition(None if current is None else current.etag, if_match, if_none_match)
+        files = [self.files[p.file_id] for p in listed]
+        stitched = o.Stitched(listed, [f.checksum or "" for f in files],
+                              files[0].checksum_algorithm)
+        now = self._now()
+        file_id = uuid.uuid4()
+        chunks: dict[int, ChunkRecord] = {}
+        for part in listed:
+            for index in sorted(self.chunks[part.file_id]):
+                chunk = self.chunks[part.file_id][index]
+                chunks[len(chunks)] = replace(chunk, file_id=file_id, index=len(chunks))
+        self.files[file_id] = FileRecord(
+            file_id, files[0].filename, upload.content_type, stitched.size,
+            stitched.algorithm, stitched.checksum, files[0].chunk_size,
+            FileStatus.COMPLETED, now, now)
+        self.chunks[file_id] = chunks
+        for part in listed:  # their chunks now belong to the object's file
+            del self.files[part.file_id], self.chunks[part.file_id]
+            self.sweeps.pop(part.file_id, None)
+        unlisted = {p.file_id for p in self.parts[upload_id].values()} - {
+            p.file_id for p in listed}
+        self._delete_files(sorted(unlisted))
+        del self.uploads[upload_id], self.parts[upload_id]
+        replaced = self._name_key(upload.bucket, upload.key, file_id, stitched.etag,
+                                  upload.headers)
+        return ObjectPut(self._record(upload.bucket, upload.key, named[upload.key]), replaced)
+
+    async def abort_multipart(self, upload_id: str) -> Sequence[uuid.UUID]:
+        self._upload(upload_id)
+        ids = sorted(p.file_id for p in self.parts.pop(upload_id).values())
+        del self.uploads[upload_id]
+        self._delete_files(ids)
+        return ids
+
+    async def expired_multipart(self, *, before: datetime, limit: int) -> Sequence[str]:
+        moment = r.check_aware(before, "before")
+        limit = r.check_limit(limit)
+        self._available()
+        old = sorted((u for u in self.uploads.values() if u.created_at < moment),
+                     key=lambda u: (u.created_at, u.upload_id))
+        return [u.upload_id for u in old[:limit]]

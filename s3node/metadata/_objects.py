@@ -1,0 +1,358 @@
+"""
+What every metadata store shares for the S3 namespace: input checks, the
+byte-order bounds of a prefix, and the listing walk.
+
+Pure functions, no I/O.  Keys compare in byte order of their UTF-8 encoding
+in every backend (SQLite's ``BINARY`` collation, PostgreSQL's ``COLLATE
+"C"``), which is the order of Python's ``str`` comparison for valid unicode,
+so the in-memory store sorts with plain ``sorted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from s3node.errors import InvalidPart, InvalidRequest, PartTooSmall, PreconditionFailed
+from s3node.records import (
+    MAX_PAGE_SIZE,
+    AccessKey,
+    MultipartUpload,
+    ObjectPage,
+    ObjectRecord,
+    PartRecord,
+)
+
+__all__ = [
+    "ObjectFetch",
+    "Stitched",
+    "check_access_key",
+    "check_access_key_id",
+    "check_bucket",
+    "check_condition",
+    "check_headers",
+    "check_key",
+    "check_listing",
+    "check_object",
+    "check_part_etag",
+    "check_part_number",
+    "check_upload_id",
+    "decode_headers",
+    "encode_headers",
+    "list_page",
+    "plan_completion",
+    "successor",
+]
+
+#: the longest key, in UTF-8 bytes (S3's limit)
+MAX_KEY_BYTES = 1024
+#: the most bytes of stored headers per object (names and values)
+MAX_HEADER_BYTES = 16 * 1024
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ETAG = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]{1,128}")
+_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9]{16,128}")
+
+#: ``fetch(lower, inclusive, upper, n)``: up to ``n`` objects of one bucket with
+#: keys above ``lower`` (or equal, when ``inclusive``; all when ``None``) and
+#: below ``upper`` (no bound when ``None``), in key order
+ObjectFetch = Callable[[str | None, bool, str | None, int], Awaitable[Sequence[ObjectRecord]]]
+
+
+def check_bucket(name: object) -> str:
+    """A bucket name: 3 to 63 of ``a-z0-9.-`` (the S3 edge checks S3's finer rules)."""
+    if not isinstance(name, str) or not _BUCKET.fullmatch(name):
+        raise InvalidRequest(f"not a bucket name: {name!r}")
+    return name
+
+
+def check_key(key: object, what: str = "key") -> str:
+    """A key: 1 to 1024 bytes of UTF-8, no NUL."""
+    if not isinstance(key, str) or not key:
+        raise InvalidRequest(f"a {what} must be non-empty text")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"a {what} must be valid unicode") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidRequest(f"a {what} must be at most {MAX_KEY_BYTES} bytes of UTF-8")
+    if "\x00" in key:
+        raise InvalidRequest(f"a {what} must not contain NUL characters")
+    return key
+
+
+def check_headers(headers: object) -> tuple[tuple[str, str], ...]:
+    """Stored headers: (lower-case name, text value) pairs, at most 16 KiB in all."""
+    if not isinstance(headers, Sequence) or isinstance(headers, str | bytes):
+        raise InvalidRequest("headers must be a sequence of (name, value) pairs")
+    pairs: list[tuple[str, str]] = []
+    total = 0
+    for pair in headers:
+        if not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InvalidRequest(f"not a (name, value) header pair: {pair!r}")
+        name, value = pair
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise InvalidRequest(f"not a lower-case header name: {name!r}")
+        if not isinstance(value, str) or "\x00" in value:
+            raise InvalidRequest(f"header {name} must have a text value without NUL")
+        try:
+            total += len(name) + len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"header {name} must be valid unicode") from None
+        pairs.append((name, value))
+    if total > MAX_HEADER_BYTES:
+        raise InvalidRequest(f"the stored headers exceed {MAX_HEADER_BYTES} bytes")
+    return tuple(pairs)
+
+
+def check_object(bucket: object, key: object, etag: object,
+                 headers: object) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """The name, ETag and headers of an object being made visible."""
+    if not isinstance(etag, str) or not _ETAG.fullmatch(etag):
+        raise InvalidRequest(f"an ETag is 32 lower-case hex digits (and -N), not {etag!r}")
+    return check_bucket(bucket), check_key(key), etag, check_headers(headers)
+
+
+def check_condition(current: str | None, if_match: str | None, if_none_match: bool) -> None:
+    """
+    Whether a conditional write may name a key whose object has ETag
+    ``current`` (``None``: the key names nothing).
+
+    :raises PreconditionFailed: it may not.
+    """
+    if if_none_match and current is not None:
+        raise PreconditionFailed("the key names an object (If-None-Match: *)")
+    if if_match is not None and current != if_match.strip('"'):
+        raise PreconditionFailed("the key does not name an object with that ETag (If-Match)")
+
+
+def check_listing(bucket: object, prefix: object, delimiter: object, after: object,
+                  limit: object) -> None:
+    """The arguments of a listing."""
+    check_bucket(bucket)
+    if not isinstance(prefix, str) or not isinstance(delimiter, str):
+        raise InvalidRequest("prefix and delimiter must be text")
+    if prefix:
+        check_key(prefix, "prefix")
+    if delimiter:
+        check_key(delimiter, "delimiter")
+    if after is not None and after != "":
+        check_key(after, "start key")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidRequest(f"limit must be from 1 to {MAX_PAGE_SIZE}, not {limit!r}")
+
+
+def check_access_key_id(access_key_id: object) -> str:
+    """An access key id: 16 to 128 ASCII letters and digits."""
+    if not isinstance(access_key_id, str) or not _ACCESS_KEY_ID.fullmatch(access_key_id):
+        raise InvalidRequest(f"not an access key id: {access_key_id!r}")
+    return access_key_id
+
+
+def check_access_key(key: AccessKey) -> None:
+    """A new access key: its id, a secret of 16 to 128 printable ASCII characters."""
+    check_access_key_id(key.access_key_id)
+    secret = key.secret
+    if not isinstance(secret, str) or not 16 <= len(secret) <= 128 or not (
+            secret.isascii() and secret.isprintable()):
+        raise InvalidRequest("a secret is 16 to 128 printable ASCII characters")
+    if not isinstance(key.description, str) or len(key.description) > 200:
+        raise InvalidRequest("a key's description is text of at most 200 characters")
+
+
+def encode_headers(headers: Sequence[tuple[str, str]]) -> str:
+    """Stored headers as the JSON text the SQL stores keep."""
+    return json.dumps([list(pair) for pair in headers], ensure_ascii=False)
+
+
+def decode_headers(text: str | None) -> tuple[tuple[str, str], ...]:
+    """The stored headers from their JSON text."""
+    if not text:
+        return ()
+    return tuple((str(name), str(value)) for name, value in json.loads(text))
+
+
+def successor(prefix: str) -> str | None:
+    """
+    The least string above every string that starts with ``prefix`` (``None``:
+    no bound): the last character incremented, dropping any U+10FFFF; lone
+    surrogates, which no key holds, are stepped over.
+    """
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:
+                nxt = 0xE000
+            return prefix[:-1] + chr(nxt)
+        prefix = prefix[:-1]
+    return None
+
+
+def _group(key: str, prefix: str, delimiter: str) -> str | None:
+    """The common prefix ``key`` rolls up into, or ``None``."""
+    if not delimiter:
+        return None
+    at = key.find(delimiter, len(prefix))
+    return None if at < 0 else key[:at + len(delimiter)]
+
+
+async def list_page(fetch: ObjectFetch, *, prefix: str, delimiter: str, after: str | None,
+                    limit: int) -> ObjectPage:
+    """
+    One page of a listing over ``fetch`` (a backend's indexed range query).
+
+    Each query asks for what the page still needs plus one; a common prefix
+    that swallows the rest of a batch is skipped with one seek past it (its
+    :func:`successor`), never by reading its keys.  So a page costs one query,
+    plus one per common prefix that ends a batch, whatever the depth.
+    """
+    upper = successor(prefix) if prefix else None
+    lower: str | None
+    inclusive: bool
+    if after and after >= prefix:
+        group = _group(after, prefix, delimiter) if after.startswith(prefix) else None
+        lower, inclusive = (successor(group), True) if group is not None else (after, False)
+        if lower is None:
+            return ObjectPage((), (), False, None)
+    else:
+        lower, inclusive = (prefix, True) if prefix else (None, False)
+    objects: list[ObjectRecord] = []
+    prefixes: list[str] = []
+    last: str | None = None
+    while True:
+        want = limit - len(objects) - len(prefixes) + 1
+        batch = await fetch(lower, inclusive, upper, want)
+        skip_to: str | None = None
+        for record in batch:
+            if skip_to is not None and record.key.startswith(skip_to):
+                continue
+            group = _group(record.key, prefix, delimiter)
+            if len(objects) + len(prefixes) == limit:
+                return ObjectPage(tuple(objects), tuple(prefixes), True, last)
+            if group is None:
+                objects.append(record)
+                last = record.key
+                skip_to = None
+            else:
+                prefixes.append(group)
+                last = skip_to = group
+        if len(batch) < want:
+            return ObjectPage(tuple(objects), tuple(prefixes), False, last)
+        if skip_to is not None:
+            lower, inclusive = successor(skip_to), True
+            if lower is None:
+                return ObjectPage(tuple(objects), tuple(prefixes), False, last)
+        else:
+            lower, inclusive = batch[-1].key, False
+
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_upload_id(upload_id: object) -> str:
+    """A multipart upload id: 32 lower-case hex digits."""
+    if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        raise InvalidRequest(f"not an upload id: {str(upload_id)[:80]!r}")
+    return upload_id
+
+
+def check_part_etag(etag: object) -> str:
+    """A part's ETag: its MD5, 32 lower-case hex digits."""
+    if not isinstance(etag, str) or not re.fullmatch(r"[0-9a-f]{32}", etag):
+        raise InvalidRequest(f"a part's ETag is 32 lower-case hex digits, not {etag!r}")
+    return etag
+
+
+def check_part_number(number: object) -> int:
+    """A part number: 1 to 10000."""
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 10000:
+        raise InvalidRequest(f"a part number is 1 to 10000, not {number!r}")
+    return number
+
+
+class Stitched:
+    """What completing a multipart upload makes of its listed parts."""
+
+    def __init__(self, parts: Sequence[PartRecord], part_checksums: Sequence[str],
+                 algorithm: str) -> None:
+        self.parts = tuple(parts)
+        self.size = sum(p.size for p in parts)
+        md5s = b"".join(bytes.fromhex(p.etag) for p in parts)
+        #: ``md5(part md5s)-N``, unquoted
+        self.etag = f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"
+        #: SHA-256 of the parts' digests, in order
+        self.checksum = hashlib.sha256(
+            b"".join(bytes.fromhex(c) for c in part_checksums)).hexdigest()
+        self.algorithm = f"{algorithm}-parts"
+
+
+def plan_completion(uploaded: Mapping[int, PartRecord], wanted: Sequence[tuple[int, str]],
+                    min_part_size: int) -> list[PartRecord]:
+    """
+    The uploaded parts a completion lists, in order, once each is known with
+    its ETag and every one but the last is at least ``min_part_size`` bytes.
+    """
+    if not wanted:
+        raise InvalidRequest("a multipart upload completes with at least one part")
+    parts: list[PartRecord] = []
+    previous = 0
+    for number, etag in wanted:
+        if number <= previous:
+            raise InvalidRequest("the parts must be listed in ascending order")
+        previous = number
+        part = uploaded.get(number)
+        if part is None or part.etag != etag.strip().strip('"').lower():
+            raise InvalidPart(f"part {number} was not uploaded with ETag {etag[:80]}")
+        parts.append(part)
+    for part in parts[:-1]:
+        if part.size < min_part_size:
+            raise PartTooSmall(f"part {part.number} has {part.size} bytes; every part but "
+                               f"the last needs at least {min_part_size}")
+    return parts
+
+
+# -- records from SQL rows (``moment`` turns a backend's timestamp into UTC) --------------
+
+#: the columns :func:`object_from_row` reads, ``o`` the objects table, ``f`` its file
+OBJECT_COLUMNS = (
+    "o.bucket, o.key, o.file_id, f.size, f.content_type, o.etag, o.modified_at, o.headers"
+)
+#: the columns :func:`access_key_from_row` reads
+ACCESS_KEY_COLUMNS = "id, secret, created_at, description, revoked_at"
+#: the columns :func:`upload_from_row` reads
+UPLOAD_COLUMNS = "id, bucket, key, content_type, headers, created_at"
+#: the columns :func:`part_from_row` reads
+PART_COLUMNS = "part_number, file_id, etag, size, modified_at"
+
+
+def object_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> ObjectRecord:
+    """An object from a row of :data:`OBJECT_COLUMNS`."""
+    bucket, key, file_id, size, ctype, etag, modified, headers = row
+    return ObjectRecord(bucket, key, uuid.UUID(str(file_id)), size or 0, ctype, etag,
+                        moment(modified), decode_headers(headers))
+
+
+def access_key_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> AccessKey:
+    """An access key from a row of :data:`ACCESS_KEY_COLUMNS`."""
+    key_id, secret, created, description, revoked = row
+    return AccessKey(key_id, secret, moment(created), description,
+                     None if revoked is None else moment(revoked))
+
+
+def upload_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> MultipartUpload:
+    """A multipart upload from a row of :data:`UPLOAD_COLUMNS`."""
+    upload_id, bucket, key, ctype, headers, created = row
+    return MultipartUpload(upload_id, bucket, key, ctype, decode_headers(headers),
+                           moment(created))
+
+
+def part_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> PartRecord:
+    """A part from a row of :data:`PART_COLUMNS`."""
+    number, file_id, etag, size, modified = row
+    return PartRecord(number, uuid.UUID(str(file_id)), etag, size, moment(modified))

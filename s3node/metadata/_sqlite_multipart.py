@@ -1,0 +1,224 @@
+"""
+Multipart uploads on SQLite.
+
+A mixin of :class:`~s3node.metadata.sqlite.SQLiteMetadataStore`.  Completing
+an upload is one write transaction: the listed parts' chunk and replica rows
+are copied to the object's new file (re-indexed, in order), the part files are
+deleted with them, the parts not listed move to ``deleting``, and the key is
+named; no byte moves on any node.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from s3node.errors import UploadNotFound
+from s3node.metadata import _objects as o
+from s3node.metadata import _records as r
+from s3node.metadata._sqlite_db import Connection
+from s3node.metadata._sqlite_objects import bucket_exists, complete_in, name_in, object_at
+from s3node.records import MultipartUpload, ObjectPut, PartRecord
+
+__all__ = ["SQLiteMultipart"]
+
+_UPLOAD = f"SELECT {o.UPLOAD_COLUMNS} FROM multipart_uploads"
+_PART = f"SELECT {o.PART_COLUMNS} FROM multipart_parts"
+
+
+def _upload(row: Sequence[Any]) -> MultipartUpload:
+    return o.upload_from_row(row, r.from_micros)
+
+
+def _part(row: Sequence[Any]) -> PartRecord:
+    return o.part_from_row(row, r.from_micros)
+
+
+
+
+
+
+def _upload_in(conn: Connection, upload_id: str) -> MultipartUpload:
+    row = conn.execute(f"{_UPLOAD} WHERE id = ?", (upload_id,)).fetchone()
+    if row is None:
+        raise UploadNotFound(f"no multipart upload {upload_id}")
+    return _upload(row)
+
+
+def _delete_files(conn: Connection, file_ids: Sequence[str], now: int) -> None:
+    for file_id in file_ids:
+        conn.execute("UPDATE files SET status = 'deleting', updated_at = ? WHERE id = ?",
+                     (now, file_id))
+
+
+class SQLiteMultipart:
+    """Multipart operations on ``self._db``."""
+
+    _db: Any
+
+    if TYPE_CHECKING:
+        def _now(self) -> int: ...
+
+    async def create_multipart(self, bucket: str, key: str, *, content_type: str,
+                               headers: Sequence[tuple[str, str]] = ()) -> MultipartUpload:
+        o.check_bucket(bucket)
+        o.check_key(key)
+        text = o.encode_headers(o.check_headers(headers))
+        upload_id, now = secrets.token_hex(16), self._now()
+
+        def work(conn: Connection) -> MultipartUpload:
+            bucket_exists(conn, bucket)
+            conn.execute("INSERT INTO multipart_uploads (id, bucket, key, content_type,"
+                         " headers, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (upload_id, bucket, key, content_type, text, now))
+            return _upload_in(conn, upload_id)
+
+        return await self._db.write(work)  # type: ignore[no-any-return]
+
+    async def get_multipart(self, upload_id: str) -> MultipartUpload:
+        o.check_upload_id(upload_id)
+        return await self._db.read(  # type: ignore[no-any-return]
+            lambda conn: _upload_in(conn, upload_id))
+
+    async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
+                            replicas: int, upload_id: str, part_number: int,
+                            etag: str) -> uuid.UUID | None:
+        digest = r.check_complete(file_id, size, checksum, replicas)
+        o.check_upload_id(upload_id)
+        o.check_part_number(part_number)
+        o.check_part_etag(etag)
+        fid, now = str(file_id), self._now()
+
+        def work(conn: Connection) -> uuid.UUID | None:
+            _upload_in(conn, upload_id)
+            complete_in(conn, file_id, size, checksum, digest, replicas, now)
+            row = conn.execute("SELECT file_id FROM multipart_parts"
+                               " WHERE upload_id = ? AND part_number = ?",
+                               (upload_id, part_number)).fetchone()
+            if row is not None and row[0] == fid:
+                return None
+            conn.execute(
+                "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
+                " modified_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number)"
+                " DO UPDATE SET file_id = excluded.file_id, etag = excluded.etag,"
+                " size = excluded.size, modified_at = excluded.modified_at",
+                (upload_id, part_number, fid, etag, size, now))
+            if row is None:
+                return None
+            _delete_files(conn, [row[0]], now)
+            return uuid.UUID(row[0])
+
+        return await self._db.write(work)  # type: ignore[no-any-return]
+
+    async def list_parts(self, upload_id: str, *, after: int = 0,
+                         limit: int) -> Sequence[PartRecord]:
+        o.check_upload_id(upload_id)
+        limit = r.check_limit(limit)
+
+        def work(conn: Connection) -> list[PartRecord]:
+            _upload_in(conn, upload_id)
+            rows = conn.execute(f"{_PART} WHERE upload_id = ? AND part_number > ?"
+                                " ORDER BY part_number LIMIT ?",
+                                (upload_id, after, limit)).fetchall()
+            return [_part(row) for row in rows]
+
+        return await self._db.read(work)  # type: ignore[no-any-return]
+
+    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
+                             limit: int) -> Sequence[MultipartUpload]:
+        o.check_listing(bucket, prefix, "", after, limit)
+        upper = o.successor(prefix) if prefix else None
+        clauses, args = ["bucket = ?", "key >= ?"], [bucket, prefix]
+        if after:
+            clauses.append("key > ?")
+            args.append(after)
+        if upper is not None:
+            clauses.append("key < ?")
+            args.append(upper)
+
+        def work(conn: Connection) -> list[MultipartUpload]:
+            bucket_exists(conn, bucket)
+            rows = conn.execute(f"{_UPLOAD} WHERE {' AND '.join(clauses)}"
+                                " ORDER BY key, created_at, id LIMIT ?",
+                                (*args, limit)).fetchall()
+            return [_upload(row) for row in rows]
+
+        return await self._db.read(work)  # type: ignore[no-any-return]
+
+    async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
+                                 min_part_size: int, if_match: str | None = None,
+                                 if_none_match: bool = False) -> ObjectPut:
+        o.check_upload_id(upload_id)
+        now, new_id = self._now(), uuid.uuid4()
+
+        def work(conn: Connection) -> ObjectPut:
+            upload = _upload_in(conn, upload_id)
+            uploaded = {p.number: p for p in map(_part, conn.execute(
+                f"{_PART} WHERE upload_id = ?", (upload_id,)).fetchall())}
+            listed = o.plan_completion(uploaded, parts, min_part_size)
+            current = object_at(conn, upload.bucket, upload.key)
+            o.check_condition(None if current is None else current.etag, if_match,
+                              if_none_match)
+            ids = [str(p.file_id) for p in listed]
+            files = {row[0]: row[1:] for row in conn.execute(
+                "SELECT id, checksum_algorithm, checksum, chunk_size, filename FROM files"
+                f" WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()}
+            first = files[ids[0]]
+            stitched = o.Stitched(listed, [bytes(files[i][1]).hex() for i in ids], first[0])
+            conn.execute(
+                "INSERT INTO files (id, filename, content_type, size, checksum_algorithm,"
+                " checksum, chunk_size, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?)",
+                (str(new_id), first[3], upload.content_type, stitched.size,
+                 stitched.algorithm, bytes.fromhex(stitched.checksum), first[2], now, now))
+            offset = 0
+            for part_id in ids:
+                conn.execute(
+                    "INSERT INTO chunks (file_id, chunk_index, chunk_id, size,"
+                    " checksum_algorithm, checksum) SELECT ?, chunk_index + ?, chunk_id, size,"
+                    " checksum_algorithm, checksum FROM chunks WHERE file_id = ?",
+                    (str(new_id), offset, part_id))
+                conn.execute(
+                    "INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state,"
+                    " updated_at) SELECT ?, chunk_index + ?, chunk_id, node_id, state,"
+                    " updated_at FROM chunk_replicas WHERE file_id = ?",
+                    (str(new_id), offset, part_id))
+                offset += conn.execute("SELECT count(*) FROM chunks WHERE file_id = ?",
+                                       (part_id,)).fetchone()[0]
+            # the parts' rows go with their files; their chunks are the object's now
+            conn.execute(f"DELETE FROM files WHERE id IN ({', '.join('?' * len(ids))})", ids)
+            unlisted = [row[0] for row in conn.execute(
+                "SELECT file_id FROM multipart_parts WHERE upload_id = ?",
+                (upload_id,)).fetchall()]
+            _delete_files(conn, unlisted, now)
+            conn.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload_id,))
+            return name_in(conn, upload.bucket, upload.key, new_id, stitched.etag,
+                           o.encode_headers(upload.headers), now)
+
+        return await self._db.write(work)  # type: ignore[no-any-return]
+
+    async def abort_multipart(self, upload_id: str) -> Sequence[uuid.UUID]:
+        o.check_upload_id(upload_id)
+        now = self._now()
+
+        def work(conn: Connection) -> list[uuid.UUID]:
+            _upload_in(conn, upload_id)
+            ids = sorted(row[0] for row in conn.execute(
+                "SELECT file_id FROM multipart_parts WHERE upload_id = ?",
+                (upload_id,)).fetchall())
+            _delete_files(conn, ids, now)
+            conn.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload_id,))
+            return [uuid.UUID(i) for i in ids]
+
+        return await self._db.write(work)  # type: ignore[no-any-return]
+
+    async def expired_multipart(self, *, before: datetime, limit: int) -> Sequence[str]:
+        micros = r.to_micros(r.check_aware(before, "before"))
+        limit = r.check_limit(limit)
+        rows = await self._db.read(lambda conn: conn.execute(
+            "SELECT id FROM multipart_uploads WHERE created_at < ?"
+            " ORDER BY created_at, id LIMIT ?", (micros, limit)).fetchall())
+        return [row[0] for row in rows]

@@ -1,0 +1,176 @@
+"""
+The S3 multipart operations: CreateMultipartUpload, UploadPart,
+CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
+
+Each part streams into a file of its own (verified like a PutObject body);
+completion makes the object from the listed parts' chunks in one metadata
+transaction, without copying a byte (``docs/s3.md``, "Multipart uploads").
+"""
+
+from __future__ import annotations
+
+from s3node._aio import shielded
+from s3node.config import MiB
+from s3node.errors import InvalidRequest, UploadNotFound
+from s3node.gateway.headers import clean_content_type, clean_filename
+from s3node.gateway.streaming import abort_connection
+from s3node.records import MultipartUpload
+from s3node.s3 import errors, responses
+from s3node.s3.xml import MAX_XML_BODY, parse_complete_multipart_upload
+from s3node.s3server.app import Call, Handler, send
+from s3node.s3server.bodies import S3Body, read_small_body
+from s3node.s3server.buckets import OWNER
+from s3node.s3server.objects import refuse_unsupported, stored_headers, write_conditions
+
+__all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS"]
+
+XML = b"application/xml"
+#: every part but the last must have at least this many bytes (S3's rule)
+MIN_PART_SIZE = 5 * MiB
+#: the most parts or uploads a listing page shows
+MAX_LISTED = 1000
+
+
+async def _upload_of(call: Call) -> MultipartUpload:
+    """The upload the request names, if it is for the request's bucket and key."""
+    route = call.route
+    assert route.upload_id is not None
+    try:
+        upload = await call.api.files.get_multipart(route.upload_id)
+    except (UploadNotFound, InvalidRequest):  # a malformed id is simply unknown
+        raise errors.NoSuchUpload(fields=[("UploadId", route.upload_id[:100])]) from None
+    if (upload.bucket, upload.key) != (route.bucket, route.key):
+        raise errors.NoSuchUpload(fields=[("UploadId", route.upload_id[:100])])
+    return upload
+
+
+async def create_multipart_upload(call: Call) -> None:
+    route = call.route
+    assert route.bucket is not None and route.key is not None
+    refuse_unsupported(call.headers)
+    upload = await call.api.files.create_multipart(
+        route.bucket, route.key,
+        content_type=clean_content_type(call.headers.get("content-type")),
+        headers=stored_headers(call.headers))
+    send(call.request, 200,
+         responses.initiate_multipart_upload(route.bucket, route.key, upload.upload_id),
+         content_type=XML)
+
+
+async def upload_part(call: Call) -> None:
+    route = call.route
+    assert route.upload_id is not None and route.part_number is not None
+    upload = await _upload_of(call)
+    request = call.request
+    files = call.api.files
+    name = clean_filename(upload.key.rsplit("/", 1)[-1]) or "part"
+    source = S3Body(request.body, call.credentials, call.headers, call.api.cpu,
+                    name=(name, upload.content_type), max_size=files.max_file_size)
+
+    def etag() -> str:
+        assert source.digests is not None
+        return source.digests.md5.hex()
+
+    with call.api.upload_slots.take(request) as slot:
+        work = files.store_part(source, upload_id=upload.upload_id,
+                                part_number=route.part_number, etag=etag,
+                                abort=lambda: abort_connection(request))
+        await shielded(slot.hold(work))
+    answer = {b"etag": f'"{etag()}"'.encode()}
+    checksum = source.stored_checksum()
+    if checksum is not None:
+        answer[checksum[0].encode()] = checksum[1].encode()
+    send(request, 200, headers=answer)
+
+
+async def complete_multipart_upload(call: Call) -> None:
+    route = call.route
+    assert route.bucket is not None and route.key is not None
+    upload = await _upload_of(call)
+    document = await read_small_body(call.request.body, call.credentials, call.headers,
+                                     call.api.cpu, limit=MAX_XML_BODY)
+    parts = parse_complete_multipart_upload(document)
+    try:
+        put = await call.api.files.complete_multipart(
+            upload.upload_id, [(p.number, p.etag) for p in parts],
+            min_part_size=MIN_PART_SIZE, **write_conditions(call.headers))
+    except UploadNotFound:
+        raise errors.NoSuchUpload(fields=[("UploadId", upload.upload_id)]) from None
+    location = f"/{route.bucket}/{route.key}"
+    send(call.request, 200, responses.complete_multipart_upload(
+        location, route.bucket, route.key, f'"{put.object.etag}"'), content_type=XML)
+
+
+async def abort_multipart_upload(call: Call) -> None:
+    upload = await _upload_of(call)
+    try:
+        await call.api.files.abort_multipart(upload.upload_id)
+    except UploadNotFound:
+        raise errors.NoSuchUpload(fields=[("UploadId", upload.upload_id)]) from None
+    send(call.request, 204)
+
+
+def _count(call: Call, name: str, default: int) -> int:
+    text = call.route.params.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdecimal()) or len(text) > 10:
+        raise errors.InvalidArgument(f"{name} must be a whole number",
+                                     fields=[("ArgumentName", name),
+                                             ("ArgumentValue", text[:40])])
+    return int(text)
+
+
+async def list_parts(call: Call) -> None:
+    route = call.route
+    assert route.bucket is not None and route.key is not None
+    upload = await _upload_of(call)
+    max_parts = min(_count(call, "max-parts", MAX_LISTED), MAX_LISTED)
+    marker = _count(call, "part-number-marker", 0)
+    files = call.api.files
+    found = list(await files.list_parts(upload.upload_id, after=marker,
+                                        limit=max_parts)) if max_parts else []
+    truncated = bool(found) and len(found) == max_parts and bool(
+        await files.list_parts(upload.upload_id, after=found[-1].number, limit=1))
+    entries = [responses.PartEntry(p.number, p.modified_at, f'"{p.etag}"', p.size)
+               for p in found]
+    send(call.request, 200, responses.list_parts(
+        route.bucket, route.key, upload.upload_id, entries, OWNER,
+        part_number_marker=marker, max_parts=max_parts, is_truncated=truncated),
+        content_type=XML)
+
+
+async def list_multipart_uploads(call: Call) -> None:
+    route = call.route
+    assert route.bucket is not None
+    params = call.route.params
+    max_uploads = min(_count(call, "max-uploads", MAX_LISTED), MAX_LISTED)
+    prefix = params.get("prefix", "")
+    key_marker = params.get("key-marker", "")
+    encoding = params.get("encoding-type")
+    if encoding is not None and encoding != "url":
+        raise errors.InvalidArgument("Invalid Encoding Method specified in Request")
+    if "delimiter" in params:
+        raise errors.NotImplementedByS3Node("ListMultipartUploads with a delimiter is not "
+                                            "implemented by s3node")
+    files = call.api.files
+    found = list(await files.list_multipart(route.bucket, prefix=prefix,
+                                            after=key_marker or None,
+                                            limit=max_uploads)) if max_uploads else []
+    truncated = bool(found) and len(found) == max_uploads and bool(
+        await files.list_multipart(route.bucket, prefix=prefix, after=found[-1].key, limit=1))
+    entries = [responses.UploadEntry(u.key, u.upload_id, u.created_at) for u in found]
+    send(call.request, 200, responses.list_multipart_uploads(
+        route.bucket, entries, OWNER, prefix=prefix, key_marker=key_marker,
+        max_uploads=max_uploads, is_truncated=truncated, encoding_type=encoding),
+        content_type=XML)
+
+
+MULTIPART_HANDLERS: dict[str, Handler] = {
+    "CreateMultipartUpload": create_multipart_upload,
+    "UploadPart": upload_part,
+    "CompleteMultipartUpload": complete_multipart_upload,
+    "AbortMultipartUpload": abort_multipart_upload,
+    "ListParts": list_parts,
+    "ListMultipartUploads": list_multipart_uploads,
+}
