@@ -182,9 +182,9 @@ async def test_client_faults_log_no_errors(gw):
             b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: "
             + headers[b"content-type"][0] + b"\r\nContent-Length: %d\r\n\r\n" % len(part)
             + part[:3000])
-        await poll_until(lambda: gw.gateway._in_flight, what="the upload to start")
+        await poll_until(lambda: gw.gateway.files._in_flight, what="the upload to start")
         client.transport.abortConnection()
-        await poll_until(lambda: not gw.gateway._in_flight, what="the upload to end")
+        await poll_until(lambda: not gw.gateway.files._in_flight, what="the upload to end")
     finally:
         globalLogPublisher.removeObserver(observe)
         logging.getLogger().removeHandler(handler)
