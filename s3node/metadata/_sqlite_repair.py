@@ -191,8 +191,15 @@ class SQLiteRepair:
     # -- the cluster-wide counters ------------------------------------------------
 
     async def add_counters(self, deltas: Mapping[str, int]) -> None:
-        pairs = rc.check_counters(deltas)
-        await self._db.write(lambda conn: conn.executemany(ADD_COUNTER, pairs))
+        pairs = list(rc.check_counters(deltas))
+
+        def work(conn: Connection) -> None:
+            # one statement a counter: executemany of this upsert failed under
+            # load with "bad parameter or other API misuse" (SQLITE_MISUSE)
+            for pair in pairs:
+                conn.execute(ADD_COUNTER, pair)
+
+        await self._db.write(work)
 
     async def read_counters(self) -> dict[str, int]:
         def work(conn: Connection) -> dict[str, int]:

@@ -106,6 +106,7 @@ def stored_on(dep: FaultDeployment, node_id: str) -> int:
 def flip_bytes(dep: FaultDeployment, node_id: str, count: int) -> list[str]:
     """Flip one byte in the middle of ``count`` chunk files on ``node_id``; return their ids."""
     chosen = sorted(dep.chunk_inventory()[node_id])[:count]
+    assert len(chosen) == count, (node_id, dep.data_dirs[node_id], chosen)
     for chunk_id in chosen:
         path = dep.chunk_path(node_id, chunk_id)
         data = bytearray(path.read_bytes())
@@ -136,7 +137,7 @@ def bit_rot(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str,
     flipped = flip_bytes(dep, node_id, 8)
     flipped_at = line_marks([node_role]) if node_role is not None else {}
     wait_until(lambda: counters(api)["found_by_scrub"] - before["found_by_scrub"] >= 8,
-               what="the scrubber's 8 finds reported", timeout=60)
+               what="the scrubber's 8 finds reported", timeout=60, interval=0.2)
     found = time.monotonic() - t0
     if node_role is not None:
         # the first pass that started after the flips ended with all 8 found
@@ -183,13 +184,13 @@ def node_loss(dep: FaultDeployment, corpus: Corpus) -> None:
     dep.nodes["n2"].kill()
     t0 = time.monotonic()
     wait_until(lambda: g[0].cluster()["chunks_by_healthy_replicas"].get("1") == on_n2,
-               what=f"{on_n2} chunks at 1 replica", timeout=30)
+               what=f"{on_n2} chunks at 1 replica", timeout=30, interval=0.2)
     exposed = g[0].cluster()
     holder = lease_holder(dep)
     other = Api(next(r for r in dep.gateways if r is not holder).url)
     with Sampler(lambda: other) as sampler:
         wait_until(lambda: counters(other)["copies"] - before["copies"] >= on_n2 // 4,
-                   what="repair under way", timeout=60)
+                   what="repair under way", timeout=60, interval=0.2)
         holder.kill()
         killed_at = counters(other)["copies"] - before["copies"]
         other.wait_settled(corpus.chunks, "every chunk back at 2 replicas", timeout=120)
@@ -316,7 +317,7 @@ def disk_replaced(dep: FaultDeployment, api: Api, corpus: Corpus, node_id: str) 
     # missing replicas are copied as soon as the reconciler finds them (no
     # --repair-after: the node answers), so the view need not show all at once
     wait_until(lambda: counters(api)["copies"] - before["copies"] >= held,
-               what=f"{held} copies made", timeout=120)
+               what=f"{held} copies made", timeout=120, interval=0.2)
     api.wait_settled(corpus.chunks, "the replaced disk filled again", timeout=120)
     after = counters(api)
     # a few may be copied twice: the reconciler can mark missing a copy that
