@@ -159,8 +159,8 @@ def _echo_plan(plan: dict[str, Any]) -> None:
         ("copies", plan.get("copies")),
         ("bytes", human_size(plan.get("bytes"))),
         ("drops", plan.get("drops")),
-        ("replicas moving", f"{_percent(plan.get('fraction_of_replicas_moving'))} of "
-                            f"{plan.get('replicas_examined')}"),
+        ("replicas moving", (f"{_percent(plan.get('fraction_of_replicas_moving'))} of "
+                             f"{plan.get('replicas_examined')}")),
     ])
 
 
@@ -298,8 +298,8 @@ def _echo_cluster(view: dict[str, Any]) -> None:
         ("repair copies", f"{repair.get('copies')} ({human_size(repair.get('bytes'))})"),
         ("repair failures", repair.get("failures")),
         ("replicas dropped", repair.get("replicas_dropped")),
-        ("corruptions", f"{found.get('found_by_scrub')} by scrub, "
-                        f"{found.get('found_by_read')} by read"),
+        ("corruptions", (f"{found.get('found_by_scrub')} by scrub, "
+                         f"{found.get('found_by_read')} by read")),
         ("nodes down", ", ".join(view.get("nodes_down") or []) or "none"),
     ])
     click.echo()

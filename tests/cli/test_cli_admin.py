@@ -4,6 +4,7 @@ each reply (text, JSON, the gateway's errors), and against a real standalone pro
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from cli.cli_run import MiB, run_s3node, write_pattern
 from cli.fake_gateway import FakeGateway, Reply
@@ -217,7 +218,7 @@ def test_admin_commands_against_a_gateway_without_the_routes(fake_gateway: FakeG
                              "(HTTP 500 from GET /cluster)\n")
 
 
-def test_admin_commands_against_a_real_gateway(standalone_url: str, tmp_path) -> None:
+def test_admin_commands_against_a_real_gateway(standalone_url: str, tmp_path: Path) -> None:
     """Against a real standalone with a file of 8 chunks stored: `cluster` shows every
     chunk at its two replicas and nothing at risk, `cluster plan` has nothing to move,
     `node show node-1` shows its replicas, and a dry-run `node add` plans moves onto the
