@@ -17,7 +17,7 @@ bare 404.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -110,6 +110,18 @@ def _route(ctx: click.Context, what: str, route: str) -> Iterator[Client]:
                 f"(HTTP {e.status} {e.error} from {e.method} {e.path})"
             ) from e
         raise
+
+
+def _fetch(ctx: click.Context, as_json: bool, what: str, route: str,
+           call: Callable[[Client], dict[str, Any]],
+           echo: Callable[[dict[str, Any]], None]) -> None:
+    """Ask the gateway with ``call`` (over ``route``); print its JSON, or ``echo`` it."""
+    with _route(ctx, what, route) as client:
+        found = call(client)
+    if as_json:
+        echo_json(found)
+    else:
+        echo(found)
 
 
 def _percent(fraction: Any) -> str:
@@ -210,12 +222,8 @@ def add(ctx: click.Context, node_id: str, address: str, weight: float | None, zo
 @click.pass_context
 def show(ctx: click.Context, node_id: str, as_json: bool) -> None:
     """Show NODE_ID: its state, admin state, replicas and bytes, and its drain progress."""
-    with _route(ctx, "show a node", "GET /nodes/{node_id}") as client:
-        found = client.node(node_id)
-    if as_json:
-        echo_json(found)
-    else:
-        _echo_node(found)
+    _fetch(ctx, as_json, "show a node", "GET /nodes/{node_id}",
+           lambda client: client.node(node_id), _echo_node)
 
 
 @node.command()
@@ -316,12 +324,8 @@ def cluster(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    with _route(ctx, "show the durability view", "GET /cluster") as client:
-        view = client.cluster()
-    if as_json:
-        echo_json(view)
-    else:
-        _echo_cluster(view)
+    _fetch(ctx, as_json, "show the durability view", "GET /cluster", Client.cluster,
+           _echo_cluster)
 
 
 @cluster.command()
@@ -330,9 +334,4 @@ def cluster(ctx: click.Context, as_json: bool) -> None:
 def plan(ctx: click.Context, as_json: bool) -> None:
     """Show what repair and rebalancing still have to copy and drop."""
     as_json = as_json or bool(ctx.parent and ctx.parent.params.get("as_json"))
-    with _route(ctx, "plan movement", "GET /cluster/plan") as client:
-        found = client.cluster_plan()
-    if as_json:
-        echo_json(found)
-    else:
-        _echo_plan(found)
+    _fetch(ctx, as_json, "plan movement", "GET /cluster/plan", Client.cluster_plan, _echo_plan)
