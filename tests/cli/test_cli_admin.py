@@ -1,13 +1,17 @@
-"""``s3node node add|show|drain`` and ``cluster [plan]``: against a fake gateway for
-each reply (text, JSON, the gateway's errors), and against a real standalone process."""
+"""``s3node node add|show|drain|forget`` and ``cluster [plan]``: against a fake gateway
+for each reply (text, JSON, the gateway's errors), and against real standalone processes
+(the shared one for what changes nothing; one of its own for a drain and a forget)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from cli.cli_run import MiB, run_s3node, write_pattern
+from cli.cli_run import GATEWAY_READY, MiB, run_s3node, sha256_of, standalone_args, write_pattern
 from cli.fake_gateway import FakeGateway, Reply
+from support.processes import start_twistd
+from support.waiting import wait_until
 
 NODE = {
     "node_id": "n3", "address": "10.0.0.3:7001", "weight": 1.0, "zone": "", "state": "active",
@@ -265,3 +269,49 @@ def test_admin_commands_against_a_real_gateway(standalone_url: str, tmp_path: Pa
     gone = run_s3node("node", "show", "node-4", url=url)
     assert gone.code == 1
     assert gone.stderr.startswith("s3node: node_not_found: ")
+
+
+def test_drain_then_forget_against_a_real_gateway(tmp_path: Path) -> None:
+    """On a standalone of its own (repair every 0.2 s), `node drain` of the node holding
+    most of a file's replicas moves them all off it: `node show` ends `drained` at 100%
+    with 0 replicas, `node forget` without --lost then drops nothing, two nodes are left
+    and the file still downloads and verifies."""
+    source = tmp_path / "four.bin"
+    write_pattern(source, 4 * MiB, seed=11)
+    args = standalone_args(tmp_path / "data", "--repair-interval", "0.2",
+                           "--health-interval", "0.2")
+    with start_twistd(args, cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=60) as gateway:
+        url = f"http://127.0.0.1:{gateway.port}"
+        file_id = run_s3node("put", "-q", str(source), url=url).stdout.strip()
+        assert file_id
+
+        held = {n: run_s3node("node", "show", n, "--json", url=url).json()["replicas"]
+                for n in ("node-1", "node-2", "node-3")}
+        victim = max(held, key=lambda n: held[n])
+        assert sum(held.values()) == 8 and held[victim] >= 3, held
+
+        started = run_s3node("node", "drain", victim, url=url)
+        assert started.code == 0, started.stderr
+        assert started.stdout == (f"node {victim} is draining: {held[victim]} replicas to "
+                                  f"move; follow with: s3node node show {victim}\n")
+
+        def drained() -> dict[str, Any] | None:
+            found: dict[str, Any] = run_s3node("node", "show", victim, "--json",
+                                               url=url).json()
+            return found if found["admin"] == "drained" else None
+
+        node = wait_until(drained, what=f"{victim} to be drained", timeout=60, interval=0.2)
+        assert node["replicas"] == 0
+        assert node["drain"] == {"replicas_at_start": held[victim], "remaining": 0,
+                                 "progress": 1.0}
+        shown = run_s3node("node", "show", victim, url=url).stdout
+        assert f"drain       100.0% (0 of {held[victim]} replicas left)\n" in shown
+
+        forgot = run_s3node("node", "forget", victim, url=url)
+        assert forgot.code == 0, forgot.stderr
+        assert forgot.stdout == f"forgot node {victim}: 0 replica records dropped\n"
+        listed = run_s3node("nodes", "--json", url=url).json()["nodes"]
+        assert [n["node_id"] for n in listed] == sorted(set(held) - {victim})
+        got = run_s3node("get", "-q", file_id, "-o", str(tmp_path / "copy.bin"), url=url)
+        assert got.code == 0, got.stderr
+        assert sha256_of(tmp_path / "copy.bin") == sha256_of(source)
