@@ -233,8 +233,8 @@ def show(ctx: click.Context, node_id: str, as_json: bool) -> None:
 def drain(ctx: click.Context, node_id: str, as_json: bool) -> None:
     """Drain NODE_ID: no new chunks go to it; repair moves its replicas elsewhere.
 
-    It ends ``drained``, holding nothing; then ``node forget NODE_ID`` removes
-    it.  ``node show NODE_ID`` follows the progress.
+    It ends `drained`, holding nothing; then `s3node node forget NODE_ID`
+    removes it.  `s3node node show NODE_ID` follows the progress.
     """
     with _route(ctx, "drain nodes", "POST /nodes/{node_id}/drain") as client:
         found = client.drain_node(node_id)
@@ -320,7 +320,7 @@ def _echo_cluster(view: dict[str, Any]) -> None:
 def cluster(ctx: click.Context, as_json: bool) -> None:
     """Show how exposed the data is and how repair is doing (the durability view).
 
-    ``cluster plan`` shows what repair and rebalancing still have to move.
+    `s3node cluster plan` shows what repair and rebalancing still have to move.
     """
     if ctx.invoked_subcommand is not None:
         return
