@@ -61,6 +61,11 @@ def file_path(file_id: str, suffix: str = "") -> str:
     return f"/files/{quote(file_id, safe='')}{suffix}"
 
 
+def node_path(node_id: str, suffix: str = "") -> str:
+    """The path of a storage node's resource, the id escaped so it stays one path segment."""
+    return f"/nodes/{quote(node_id, safe='')}{suffix}"
+
+
 class Client:
     """
     Synchronous calls to one s3node gateway.
@@ -180,12 +185,40 @@ class Client:
         nodes: list[dict[str, Any]] = self._json("GET", "/nodes")["nodes"]
         return nodes
 
-    def forget_node(self, node_id: str) -> dict[str, Any]:
-        """``DELETE /nodes/{node_id}?lost=true``: drop a node lost for good and its replicas."""
-        path = f"/nodes/{quote(node_id, safe='')}"
-        reply: dict[str, Any] = self._json("DELETE", path, params={"lost": "true"})
+    def add_node(self, node: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """``POST /nodes``: register ``node`` (``201``, the node); with ``dry_run``, only
+        what adding it would move (``200 {"dry_run", "node", "plan"}``)."""
+        params = {"dry_run": "true"} if dry_run else {}
+        reply: dict[str, Any] = self._json(
+            "POST", "/nodes", ok=(200,) if dry_run else (201,), json=node, params=params)
         return reply
 
+    def node(self, node_id: str) -> dict[str, Any]:
+        """``GET /nodes/{node_id}``: the node, its replicas and bytes, its drain progress."""
+        found: dict[str, Any] = self._json("GET", node_path(node_id))
+        return found
+
+    def drain_node(self, node_id: str) -> dict[str, Any]:
+        """``POST /nodes/{node_id}/drain``: start moving every replica off the node."""
+        found: dict[str, Any] = self._json("POST", node_path(node_id, "/drain"))
+        return found
+
+    def forget_node(self, node_id: str, *, lost: bool = False) -> dict[str, Any]:
+        """``DELETE /nodes/{node_id}``: forget a drained node; with ``lost``
+        (``?lost=true``), any node, dropping every replica recorded on it."""
+        params = {"lost": "true"} if lost else {}
+        reply: dict[str, Any] = self._json("DELETE", node_path(node_id), params=params)
+        return reply
+
+    def cluster(self) -> dict[str, Any]:
+        """``GET /cluster``: the durability view."""
+        view: dict[str, Any] = self._json("GET", "/cluster")
+        return view
+
+    def cluster_plan(self) -> dict[str, Any]:
+        """``GET /cluster/plan``: what repair and rebalancing still have to copy and drop."""
+        plan: dict[str, Any] = self._json("GET", "/cluster/plan")
+        return plan
 
 def _decoded(method: str, path: str, response: httpx.Response) -> Any:
     """The JSON body of ``response``; a body that does not parse is a :class:`ServerError`."""

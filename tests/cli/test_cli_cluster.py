@@ -31,8 +31,9 @@ def test_health_and_nodes(standalone_url: str) -> None:
     assert listed.code == 0, listed.stderr
     assert [n["node_id"] for n in listed.json()["nodes"]] == [n["node_id"] for n in health["nodes"]]
     table = run_s3node("nodes", url=standalone_url)
-    assert table.stdout.split()[:6] == ["NODE", "ID", "ADDRESS", "STATE", "USED", "CAPACITY"]
-    assert sum(" active " in line for line in table.stdout.splitlines()) == 3
+    assert table.stdout.split()[:7] == [
+        "NODE", "ID", "ADDRESS", "STATE", "ADMIN", "USED", "CAPACITY"]
+    assert sum(" active  active " in line for line in table.stdout.splitlines()) == 3
 
 
 def test_health_exits_1_when_the_gateway_is_unavailable(fake_gateway: FakeGateway) -> None:
@@ -50,17 +51,39 @@ def test_health_exits_1_when_the_gateway_is_unavailable(fake_gateway: FakeGatewa
     assert run_s3node("health", url=fake_gateway.url).stdout.startswith("status      unavailable")
 
 
-def test_node_forget_needs_lost(standalone_url: str) -> None:
-    """`node forget NODE` without --lost is a usage error (exit 2) that sends nothing."""
+def test_node_forget_of_a_node_not_drained(standalone_url: str) -> None:
+    """`node forget NODE` without --lost asks the real gateway to forget a drained node;
+    node-3 is active, so it answers 409 node_in_use, and the CLI exits 1 saying to drain
+    it first or pass --lost; the node is still there."""
     result = run_s3node("node", "forget", "node-3", url=standalone_url)
-    assert result.code == 2
-    assert "pass --lost to confirm" in result.stderr
+    assert result.code == 1, result.stdout
+    assert result.stdout == ""
+    assert result.stderr.startswith("s3node: node_in_use: ")
+    assert "(HTTP 409 from DELETE /nodes/node-3): drain it first (s3node node drain node-3" \
+        in result.stderr
+    assert result.stderr.endswith("or pass --lost if it is gone for good\n")
+    assert result.stderr.count("\n") == 1
+    listed = run_s3node("nodes", "--json", url=standalone_url).json()["nodes"]
+    assert "node-3" in [n["node_id"] for n in listed]
+
+
+def test_node_forget_without_lost_forgets_a_drained_node(fake_gateway: FakeGateway) -> None:
+    """Without --lost, `node forget` sends DELETE /nodes/NODE with no query and prints
+    what the gateway says (text and JSON)."""
+    reply = {"node_id": "n3", "lost": False, "replicas_dropped": 0}
+    fake_gateway.replies["DELETE", "/nodes/n3"] = Reply.json(200, reply)
+    text = run_s3node("node", "forget", "n3", url=fake_gateway.url)
+    assert text.code == 0, text.stderr
+    assert text.stdout == "forgot node n3: 0 replica records dropped\n"
+    assert run_s3node("node", "forget", "n3", "--json", url=fake_gateway.url).json() == reply
+    assert [(r.method, r.path, r.query) for r in fake_gateway.requests] == [
+        ("DELETE", "/nodes/n3", "")] * 2
 
 
 def test_node_forget_lost_calls_delete_with_lost(fake_gateway: FakeGateway) -> None:
     """`node forget NODE --lost` sends DELETE /nodes/NODE?lost=true and reports how many
     replica records the gateway dropped (text and JSON)."""
-    reply = {"node_id": "n3", "replicas_dropped": 1234}
+    reply = {"node_id": "n3", "lost": True, "replicas_dropped": 1234}
     fake_gateway.replies["DELETE", "/nodes/n3"] = Reply.json(200, reply)
     text = run_s3node("node", "forget", "n3", "--lost", url=fake_gateway.url)
     assert text.code == 0, text.stderr
@@ -78,7 +101,8 @@ def test_node_forget_says_when_the_gateway_lacks_the_route(fake_gateway: FakeGat
     result = run_s3node("node", "forget", "node-9", "--lost", url=url)
     assert result.code == 1
     assert result.stderr.startswith(f"s3node: the gateway at {url} cannot forget nodes")
-    assert "(HTTP 404 not_found from DELETE /nodes/node-9)" in result.stderr
+    assert "it has no DELETE /nodes/{node_id}?lost=true (HTTP 404 not_found from DELETE " \
+        "/nodes/node-9)" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
