@@ -132,4 +132,8 @@ async def test_client_faults_are_logged_at_info_once(gateway):
     assert [e for e in events if e.get("level") not in ("info", "debug", "warn")] == []
     refusals = [e for e in events if "refused a request" in e.get("message", "")]
     assert len(refusals) == 1
-    assert len(events) < 20, [e.get("message") for e in events]
+    # the chunks the cut-off upload had stored, and their clean-up, are one line
+    # each from the nodes however far it got: not what this test counts
+    chatter = [e for e in events
+               if not str(e.get("message", "")).startswith(("stored chunk", "deleted chunk"))]
+    assert len(chatter) < 20, [e.get("message") for e in chatter]

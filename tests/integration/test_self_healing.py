@@ -243,7 +243,11 @@ def node_add(dep: FaultDeployment, corpus: Corpus) -> None:
     ideal = replicas / 4  # n5 joins n1, n3, n4
     assert after["copies"] - before["copies"] == plan["copies"]
     assert after["bytes"] - before["bytes"] == plan["bytes"]
-    assert after["replicas_dropped"] - before["replicas_dropped"] == plan["drops"]
+    # what the plan counted is dropped; a replica row the gateway killed in the
+    # node-loss step left (a copy it had under way, settled later by the
+    # reconciler) may go too: at most one a repair slot
+    dropped = after["replicas_dropped"] - before["replicas_dropped"]
+    assert plan["drops"] <= dropped <= plan["drops"] + CONCURRENCY, (dropped, plan)
     assert plan["copies"] == plan["drops"] and plan["replicas_examined"] == replicas
     assert 0 < plan["copies"] <= 1.2 * ideal, (plan, ideal)
     assert api.get("/nodes/n5")["replicas"] == plan["copies"]  # every copy went to n5
