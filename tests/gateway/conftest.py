@@ -37,9 +37,13 @@ class Running:
 
 
 async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
-                        max_file_size: int = 10**6,
+                        max_file_size: int = 10**6, site_clock: Any = None,
                         **settings: Any) -> tuple[Running, ThreadPool]:
-    """A gateway on a loopback port; ``settings`` are further :class:`GatewayConfig` fields."""
+    """
+    A gateway on a loopback port; ``settings`` are further :class:`GatewayConfig`
+    fields; ``site_clock`` (a :class:`~twisted.internet.task.Clock`) times the HTTP
+    site's connections instead of the reactor.
+    """
     # Klein installs the default reactor when imported: import it only once
     # pytest-twisted has installed the asyncio reactor.
     from twisted.internet import reactor
@@ -62,7 +66,7 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
                            reconcile_interval=3600, **settings)
     gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
     await gateway.pool.start()
-    site = ObservedSite(gateway.resource(), reactor, metrics=gateway.metrics,
+    site = ObservedSite(gateway.resource(), site_clock or reactor, metrics=gateway.metrics,
                         header_timeout=config.header_timeout)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
     url = f"http://127.0.0.1:{port.getHost().port}"

@@ -14,7 +14,7 @@ import treq
 from gateway.conftest import running_gateway
 from support.http_refusals import REFUSALS, Refusal, parse_response
 from support.raw_http import connect_raw
-from support.waiting import within
+from support.waiting import turns, within
 
 
 @pytest.mark.parametrize("refusal", REFUSALS, ids=[r.name for r in REFUSALS])
@@ -119,15 +119,16 @@ async def test_a_slow_head_is_timed_out_while_others_are_served():
 async def test_an_idle_keep_alive_connection_is_not_a_slow_head():
     """The head deadline starts with a request's first byte: a connection idle
     between requests is left to the idle timeout, and a later request on it works."""
-    from twisted.internet import reactor
-    from twisted.internet.task import deferLater
+    from twisted.internet.task import Clock
 
-    async with running_gateway(header_timeout=0.2) as gw:
+    clock = Clock()
+    async with running_gateway(header_timeout=0.2, site_clock=clock) as gw:
         client = await connect_raw(gw.url)
         client.transport.write(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
         await client.wait_for(b"}\n")
         # longer than the head timeout, idle: the head timer must not be running
-        await deferLater(reactor, 0.4, lambda: None)
+        clock.advance(0.4)
+        await turns(20)
         assert not client.closed.called
         client.received = b""
         client.transport.write(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
