@@ -199,6 +199,45 @@ class NodeAddress:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TlsFiles:
+    """
+    The PEM files of TLS with client certificates on node traffic
+    (``--tls-cert``, ``--tls-key``, ``--tls-ca``), read once at start-up.
+    """
+
+    #: this process's certificate chain (a node's server certificate, a gateway's client one)
+    cert: bytes
+    #: its private key (never shown)
+    key: bytes = field(repr=False)
+    #: the CA that signs the other side's certificates
+    ca: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeAuth:
+    """
+    How gateways and storage nodes prove themselves to each other
+    (:mod:`s3node.nodeauth` reads it from the options, docs/security.md).
+    """
+
+    #: ``--cluster-secret-file``; ``None``: no cluster secret
+    secret_file: Path | None = None
+    #: the file's secrets: the first is sent, every one is accepted (rotation);
+    #: never shown
+    secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    #: TLS with client certificates; ``None``: plaintext gRPC
+    tls: TlsFiles | None = None
+    #: gateway: the name node certificates are checked for, instead of the
+    #: host of each node's address
+    tls_server_name: str | None = None
+
+    @property
+    def secured(self) -> bool:
+        """Whether calls carry any credential (a secret or a client certificate)."""
+        return bool(self.secrets) or self.tls is not None
+
+
+@dataclass(frozen=True, kw_only=True)
 class StorageConfig:
     """The storage node role."""
 
@@ -228,6 +267,8 @@ class StorageConfig:
     #: a Twisted server endpoint description for the Prometheus metrics page
     #: (``/metrics``); ``None``: no metrics listener
     metrics_listen: str | None = None
+    #: the cluster secrets accepted, and TLS; required off loopback
+    auth: NodeAuth = field(default_factory=NodeAuth)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,6 +337,8 @@ class GatewayConfig:
     s3_domain: str | None = None
     #: seconds after which the sweeper aborts a multipart upload nobody completed
     s3_upload_expiry: float = 7 * 24 * 3600.0
+    #: the cluster secret sent to storage nodes, and TLS
+    node_auth: NodeAuth = field(default_factory=NodeAuth)
 
     @property
     def effective_replicas(self) -> int:

@@ -279,6 +279,15 @@ class NodeBusy(Overloaded):
     code = "node_busy"
 
 
+class NodeAuthFailed(Unavailable):
+    """
+    A storage node refused the caller's cluster credential (no cluster secret,
+    a wrong one, or no acceptable TLS client certificate).
+    """
+
+    code = "node_unauthenticated"
+
+
 class PutStalled(TimedOut):
     """A put stream sent nothing for longer than the node waits (``--put-idle-timeout``)."""
 

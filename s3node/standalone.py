@@ -6,7 +6,9 @@ A role, like the gateway (:mod:`s3node.gateway.service`) and the storage node
 
 Each node keeps its chunks in its own folder under the data dir (``node-1``,
 ``node-2``...), listens on ``127.0.0.1:0`` and is spoken to over gRPC like any
-remote node; the metadata is SQLite in the data dir.  The gateway starts once
+remote node, with the cluster secret standalone keeps in the data dir
+(``cluster-secret``, made on first start: :func:`s3node.nodeauth.standalone_auth`);
+the metadata is SQLite in the data dir.  The gateway starts once
 every node listens, and logs where it listens.
 """
 
@@ -41,7 +43,7 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
         service = make_storage_service(
             StorageConfig(host="127.0.0.1", port=0, data_dir=config.data_dir / node_id,
                           node_id=node_id, fsync=config.fsync, scrub_rate=config.scrub_rate,
-                          scrub_interval=config.scrub_interval),
+                          scrub_interval=config.scrub_interval, auth=config.gateway.node_auth),
             reactor, metrics=metrics,
         )
         service.setServiceParent(top)

@@ -19,6 +19,7 @@ from s3node._reactor import check_installed_reactor, require_asyncio_reactor
 from s3node.config import (
     GatewayConfig,
     NodeAddress,
+    NodeAuth,
     StandaloneConfig,
     StorageConfig,
     format_seconds,
@@ -35,6 +36,7 @@ from s3node.config import (
     parse_sqlite_synchronous,
 )
 from s3node.errors import ConfigurationError
+from s3node.nodeauth import is_loopback, node_auth, require_credential, standalone_auth
 
 
 class _RoleOptions(usage.Options):
@@ -66,6 +68,23 @@ def _scrub_settings(opts: usage.Options) -> tuple[int, float]:
     return parse_size(opts["scrub-rate"]), parse_seconds(opts["scrub-interval"], "--scrub-interval")
 
 
+_NODE_AUTH_PARAMETERS: list[list[Any]] = [
+    ["cluster-secret-file", None, None,
+     ("File of the cluster secret (one a line, owner-only; a gateway sends the first, "
+      "a node accepts any). Required for a node off loopback unless TLS is given.")],
+    ["tls-cert", None, None, "PEM certificate (chain) for TLS on node traffic."],
+    ["tls-key", None, None, "PEM private key of --tls-cert (owner-only)."],
+    ["tls-ca", None, None,
+     "PEM CA that signs the other side's certificates (nodes require client certificates)."],
+]
+
+
+def _node_auth(opts: usage.Options) -> NodeAuth:
+    """The node traffic options (storage and gateway), read and checked."""
+    return node_auth(opts["cluster-secret-file"], opts["tls-cert"], opts["tls-key"],
+                     opts["tls-ca"], opts.get("tls-server-name"))
+
+
 class StorageOptions(_RoleOptions):
     """``twistd s3node storage``: a gRPC storage node."""
 
@@ -88,6 +107,7 @@ class StorageOptions(_RoleOptions):
         ["metrics-listen", None, None,
          ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
           "at /metrics (default: none).")],
+        *_NODE_AUTH_PARAMETERS,
     ]
     optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
 
@@ -95,6 +115,8 @@ class StorageOptions(_RoleOptions):
         from s3node.storage.nodeid import load_or_create_node_id
 
         host, port = parse_host_port(self["listen"])
+        auth = _node_auth(self)
+        require_credential(auth, host, port)
         data_dir = Path(self["data-dir"]).absolute()
         capacity = parse_size(self["capacity"]) if self["capacity"] else None
         max_chunk_size = parse_size(self["max-chunk-size"])
@@ -125,6 +147,7 @@ class StorageOptions(_RoleOptions):
             scrub_rate=scrub_rate,
             scrub_interval=scrub_interval,
             metrics_listen=metrics_listen,
+            auth=auth,
         )
 
 
@@ -181,8 +204,10 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
 
 
-def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]) -> GatewayConfig:
+def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...],
+                    node_auth: NodeAuth) -> GatewayConfig:
     return GatewayConfig(
+        node_auth=node_auth,
         listen=parse_server_endpoint(opts["listen"], "--listen"),
         db=db,
         nodes=nodes,
@@ -247,6 +272,9 @@ class GatewayOptions(_RoleOptions):
         ["s3-listen", None, "none",
          "S3 API endpoint description (tcp:9000:interface=127.0.0.1), or none."],
         *_GATEWAY_PARAMETERS,
+        *_NODE_AUTH_PARAMETERS,
+        ["tls-server-name", None, None,
+         "Check every node's certificate for this name (default: the host of its --node address)."],
     ]
 
     def __init__(self) -> None:
@@ -265,7 +293,15 @@ class GatewayOptions(_RoleOptions):
         ids = [n.node_id for n in nodes]
         if len(set(ids)) != len(ids):
             raise ConfigurationError("each --node needs its own id")
-        config = _check_gateway(_gateway_config(self, parse_db_url(self["db"]), nodes))
+        auth = _node_auth(self)
+        remote = [n for n in nodes if not is_loopback(n.host)]
+        if remote and not auth.secured:
+            raise ConfigurationError(
+                f"--node {remote[0].node_id}={remote[0].address} is not on loopback: give "
+                f"--cluster-secret-file (the nodes' secret) and/or --tls-cert, --tls-key and "
+                f"--tls-ca; see docs/security.md"
+            )
+        config = _check_gateway(_gateway_config(self, parse_db_url(self["db"]), nodes, auth))
         if config.effective_replicas > len(nodes):
             raise ConfigurationError(
                 f"--replicas {config.effective_replicas} needs at least that many nodes, not {len(nodes)}"
@@ -297,7 +333,7 @@ class StandaloneOptions(_RoleOptions):
         data_dir = Path(self["data-dir"]).absolute()
         node_count = parse_positive_int(self["nodes"], "--nodes")
         db = parse_db_url(self["db"]) if self["db"] else f"sqlite:{data_dir / 'metadata.sqlite3'}"
-        gateway = _check_gateway(_gateway_config(self, db, ()))
+        gateway = _check_gateway(_gateway_config(self, db, (), NodeAuth()))
         scrub_rate, scrub_interval = _scrub_settings(self)
         replicas = gateway.replicas if gateway.replicas is not None else min(2, node_count)
         if replicas > node_count:
@@ -307,8 +343,10 @@ class StandaloneOptions(_RoleOptions):
         return StandaloneConfig(
             data_dir=data_dir,
             node_count=node_count,
-            # one gateway per machine: it takes its own background lease back at once
-            gateway=replace(gateway, replicas=replicas, holder_id="standalone"),
+            # one gateway per machine: it takes its own background lease back at once;
+            # the nodes' secret last, as it makes the data dir and the secret on first start
+            gateway=replace(gateway, replicas=replicas, holder_id="standalone",
+                            node_auth=standalone_auth(data_dir)),
             fsync=not self["no-fsync"],
             scrub_rate=scrub_rate,
             scrub_interval=scrub_interval,

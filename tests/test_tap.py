@@ -10,8 +10,22 @@ from pathlib import Path
 import pytest
 from twisted.python import usage
 
-from s3node.config import GatewayConfig, GiB, MiB, NodeAddress, StandaloneConfig, StorageConfig
+from s3node.config import (
+    GatewayConfig,
+    GiB,
+    MiB,
+    NodeAddress,
+    NodeAuth,
+    StandaloneConfig,
+    StorageConfig,
+)
 from s3node.tap import Options
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in the test's folder: standalone makes its data dir (and cluster secret) on parsing."""
+    monkeypatch.chdir(tmp_path)
 
 
 def parse(*argv: str) -> Options:
@@ -216,8 +230,11 @@ def test_option_defaults_are_the_config_defaults(tmp_path: Path) -> None:
     # standalone serves S3 on its own default endpoint; the gateway role serves none
     assert standalone.gateway.s3_listen == StandaloneConfig.s3_listen
     assert gateway.s3_listen is None
+    # standalone's nodes take the secret it made in its data dir
+    assert standalone.gateway.node_auth.secret_file == defaults.data_dir.absolute() / "cluster-secret"
     assert dataclasses.replace(standalone.gateway, db=GatewayConfig.db, replicas=None,
-                               holder_id=None, s3_listen=None) == GatewayConfig()
+                               holder_id=None, s3_listen=None,
+                               node_auth=NodeAuth()) == GatewayConfig()
 
 
 def test_s3_options_are_validated() -> None:
@@ -235,12 +252,13 @@ def test_s3_options_are_validated() -> None:
             parse("standalone", *bad)
 
 
-def test_standalone_takes_a_postgresql_db() -> None:
+def test_standalone_takes_a_postgresql_db(tmp_path: Path) -> None:
     """``standalone --db postgresql://...`` keeps the metadata there; a bad URL is refused."""
     config = parse("standalone", "--db", "postgresql://s3node@127.0.0.1:5432/s3node")
     assert config.subOptions.config.gateway.db == "postgresql://s3node@127.0.0.1:5432/s3node"
-    default = parse("standalone", "--data-dir", "/srv/x").subOptions.config.gateway.db
-    assert default == "sqlite:/srv/x/metadata.sqlite3"
+    x = tmp_path / "x"
+    default = parse("standalone", "--data-dir", str(x)).subOptions.config.gateway.db
+    assert default == f"sqlite:{x}/metadata.sqlite3"
     with pytest.raises(usage.UsageError, match="--db takes"):
         parse("standalone", "--db", "mysql://x")
 

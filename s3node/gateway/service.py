@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -39,7 +40,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from s3node.config import GatewayConfig, NodeAddress
+from s3node.config import GatewayConfig, NodeAddress, NodeAuth
 from s3node.errors import MetadataUnavailable
 from s3node.gateway.nodes import ClientFactory
 from s3node.interfaces import NodeClient
@@ -55,10 +56,10 @@ log = Logger()
 DB_RETRY = 2.0
 
 
-def _client_factory(address: str) -> NodeClient:
+def _client_factory(address: str, *, auth: NodeAuth | None = None) -> NodeClient:
     from s3node.storage.client import StorageClient
 
-    return StorageClient(address)
+    return StorageClient(address, auth=auth)
 
 
 class GatewayService(MultiService):
@@ -70,7 +71,7 @@ class GatewayService(MultiService):
         reactor: Any,
         *,
         nodes: Callable[[], Awaitable[tuple[NodeAddress, ...]]] | None = None,
-        client_factory: ClientFactory = _client_factory,
+        client_factory: ClientFactory | None = None,
         on_fatal: Callable[[], object] | None = None,
         metrics: ProcessMetrics | None = None,
         on_s3_ready: Callable[[Any, str], Awaitable[object]] | None = None,
@@ -81,7 +82,9 @@ class GatewayService(MultiService):
         self.metrics = metrics if metrics is not None else ProcessMetrics()
         self._reactor = reactor
         self._nodes = nodes
-        self._client_factory = client_factory
+        #: builds a node's client (default: a StorageClient with ``config.node_auth``)
+        self._client_factory = (client_factory if client_factory is not None
+                                else partial(_client_factory, auth=config.node_auth))
         self._on_fatal = on_fatal
         #: called with the store and the S3 URL once the S3 listener listens
         self._on_s3_ready = on_s3_ready

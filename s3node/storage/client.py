@@ -21,10 +21,12 @@ import grpc
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
+from s3node.config import NodeAuth
 from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
+from s3node.storage.nodeauth import channel_credentials, client_interceptors
 from s3node.storage.quarantine import check_entry_id
 from s3node.storage.types import (
     ChunkInfo,
@@ -161,10 +163,25 @@ class ChunkStream:
         await self.aclose()
 
 
+def _channel(address: str, auth: NodeAuth | None, options: list[tuple[str, Any]]) -> Any:
+    """The channel to ``address``: TLS with ``auth.tls``, sending ``auth``'s secret."""
+    interceptors = client_interceptors(auth)
+    if auth is None or auth.tls is None:
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    if auth.tls_server_name:
+        options = [*options, ("grpc.ssl_target_name_override", auth.tls_server_name)]
+    return grpc.aio.secure_channel(address, channel_credentials(auth.tls), options=options,
+                                   interceptors=interceptors)
+
+
 class StorageClient:
     """
     A client of one storage node at ``address`` (``host:port``).
 
+    :param auth: the cluster credential: its first secret is sent with every
+        call, and with TLS the channel checks the node's certificate against
+        the CA (for ``auth.tls_server_name``, else the address's host) and
+        presents the client certificate (:mod:`s3node.storage.nodeauth`)
     :param channel_options: grpc channel options (default:
         :data:`DEFAULT_CHANNEL_OPTIONS`, 8 MiB messages and keepalives)
     """
@@ -173,10 +190,11 @@ class StorageClient:
         self,
         address: str,
         *,
+        auth: NodeAuth | None = None,
         channel_options: Sequence[tuple[str, Any]] = DEFAULT_CHANNEL_OPTIONS,
     ) -> None:
         self.address = address
-        self._channel = grpc.aio.insecure_channel(address, options=list(channel_options))
+        self._channel = _channel(address, auth, list(channel_options))
         self._stub = pb_grpc.StorageStub(self._channel)
 
     def _error(self, e: grpc.RpcError) -> S3NodeError:

@@ -37,6 +37,7 @@ STATUS_BY_ERROR: dict[type[e.S3NodeError], grpc.StatusCode] = {
     e.Conflict: grpc.StatusCode.ALREADY_EXISTS,
     e.InsufficientStorage: grpc.StatusCode.RESOURCE_EXHAUSTED,
     e.NodeBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    e.NodeAuthFailed: grpc.StatusCode.UNAUTHENTICATED,
     e.PutStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     e.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
@@ -52,6 +53,7 @@ _ERROR_BY_STATUS: dict[grpc.StatusCode, type[e.S3NodeError]] = {
     grpc.StatusCode.UNAVAILABLE: e.Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: e.TimedOut,
     grpc.StatusCode.CANCELLED: e.Unavailable,
+    grpc.StatusCode.UNAUTHENTICATED: e.NodeAuthFailed,
 }
 #: statuses that always mean "try again, maybe elsewhere", whatever the code says
 _TRANSIENT = frozenset(

@@ -27,6 +27,7 @@ from s3node.listener import ListenerService, describe_address
 from s3node.metrics import MetricsPage, ProcessMetrics
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
+from s3node.storage.nodeauth import server_credentials, server_interceptors
 from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
@@ -164,7 +165,8 @@ class StorageNodeService(MultiService):
         )
         try:
             store.open()
-            server = grpc.aio.server(options=SERVER_OPTIONS)
+            server = grpc.aio.server(options=SERVER_OPTIONS,
+                                     interceptors=server_interceptors(config.auth))
             servicer = StorageServicer(
                 store,
                 node_id=config.node_id,
@@ -179,7 +181,8 @@ class StorageNodeService(MultiService):
                 else (f"{config.host}:{config.port}")
             )
             try:
-                port = server.add_insecure_port(target)
+                port = (server.add_insecure_port(target) if config.auth.tls is None
+                        else server.add_secure_port(target, server_credentials(config.auth.tls)))
             except RuntimeError as e:
                 raise ConfigurationError(f"cannot listen on {target}: {e}") from e
             if not port:
