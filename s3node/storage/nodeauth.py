@@ -92,11 +92,7 @@ class SecretCheck(grpc.aio.ServerInterceptor):
         return _refusal(handler, why)
 
 
-class _SendSecret(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-):
+class _SendSecret:
     """Adds the cluster secret to every call's metadata."""
 
     def __init__(self, secret: bytes) -> None:
@@ -106,14 +102,27 @@ class _SendSecret(
         metadata = grpc.aio.Metadata(*(details.metadata or ()), self._pair)
         return details._replace(metadata=metadata)  # type: ignore[attr-defined, no-any-return]
 
+
+# grpc.aio files each interceptor under one kind of call only: one class per kind
+class _UnaryUnarySecret(_SendSecret, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _UnaryStreamSecret(_SendSecret, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _StreamUnarySecret(_SendSecret, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation: Any, details: Any,
                                      request_iterator: Any) -> Any:
+        return await continuation(self._details(details), request_iterator)
+
+
+class _StreamStreamSecret(_SendSecret, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, details: Any,
+                                      request_iterator: Any) -> Any:
         return await continuation(self._details(details), request_iterator)
 
 
@@ -121,7 +130,9 @@ def client_interceptors(auth: NodeAuth | None) -> list[grpc.aio.ClientIntercepto
     """What a channel needs to send ``auth``'s secret (nothing without one)."""
     if auth is None or not auth.secrets:
         return []
-    return [_SendSecret(auth.secrets[0])]
+    secret = auth.secrets[0]
+    return [kind(secret) for kind in (_UnaryUnarySecret, _UnaryStreamSecret,
+                                      _StreamUnarySecret, _StreamStreamSecret)]
 
 
 def server_interceptors(auth: NodeAuth) -> list[grpc.aio.ServerInterceptor]:

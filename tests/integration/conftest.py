@@ -3,7 +3,8 @@ End-to-end deployments: real ``twistd`` processes on loopback ports.
 
 ``cluster`` (session): a throwaway PostgreSQL cluster of its own (the DB
 restart test stops and starts it), six ``twistd -n s3node storage`` processes
-and one ``twistd -n s3node gateway`` with 1 MiB chunks and 2 replicas.
+and one ``twistd -n s3node gateway`` with 1 MiB chunks and 2 replicas, all
+with one cluster secret (``--cluster-secret-file``).
 ``standalone`` (session): one ``twistd -n s3node standalone`` process with
 SQLite and three nodes.  ``deployment`` is parametrized over both, so every
 contract test runs against each.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.nodeauth import write_secret
 from support.processes import start_twistd
 
 CHUNK = "1MiB"
@@ -92,13 +94,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     try:
         pg.start()
         db = pg.create_database("s3node_e2e")
+        secret = ("--cluster-secret-file", str(write_secret(base / "cluster-secret")))
         nodes, dirs = {}, {}
         for i in range(1, 7):
             node_id = f"n{i}"
             data_dir = base / node_id
             proc = start_twistd(
                 _twistd("storage", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
-                        "--node-id", node_id, "--no-fsync"),
+                        "--node-id", node_id, "--no-fsync", *secret),
                 cwd=base, ready_pattern=STORAGE_READY, timeout=TIMEOUT,
             )
             processes.append(proc)
@@ -108,7 +111,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
             _twistd("gateway", "--listen", "tcp:0:interface=127.0.0.1", "--db", db,
                     "--chunk-size", CHUNK, "--replicas", "2", "--health-interval", "1",
                     "--sweep-interval", "2", "--s3-listen", "tcp:0:interface=127.0.0.1",
-                    *node_args),
+                    *secret, *node_args),
             cwd=base, ready_pattern=GATEWAY_READY, timeout=TIMEOUT,
         )
         processes.append(gateway)

@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.nodeauth import write_secret
 from support.processes import TwistdProcess, start_twistd
 from support.waiting import poll_until
+
+from s3node.config import NodeAuth
 
 __all__ = ["SETTINGS", "FaultDeployment", "Role", "start_deployment"]
 
@@ -155,6 +158,8 @@ class FaultDeployment:
         self.db_name = db_name
         self.db_url = ""
         self.sqlite_path: Path | None = None
+        #: the cluster's secret (standalone makes its own in its data dir)
+        self.secret_file = self.base / "cluster-secret"
 
     # -- processes ---------------------------------------------------------
 
@@ -176,6 +181,8 @@ class FaultDeployment:
         self.postgres = PostgresCluster(require_postgres())
         self.postgres.start()
         db = self.db_url = self.postgres.create_database(self.db_name)
+        write_secret(self.secret_file)
+        secret = ("--cluster-secret-file", str(self.secret_file))
         for i in range(1, node_count + 1):
             self.nodes[f"n{i}"] = self.storage_role(f"n{i}")
         _parallel(role.start for role in self.nodes.values())
@@ -183,7 +190,7 @@ class FaultDeployment:
         for i in range(gateway_count):
             def argv(port: int) -> list[str]:
                 return ["s3node", "gateway", "--listen", f"tcp:{port}:interface=127.0.0.1",
-                        "--db", db, *_options(self.settings), *node_args]
+                        "--db", db, *_options(self.settings), *secret, *node_args]
 
             self.gateways.append(Role(f"g{i + 1}", argv, GATEWAY_READY, self.base))
         _parallel(role.start for role in self.gateways)
@@ -195,13 +202,15 @@ class FaultDeployment:
         def argv(port: int) -> list[str]:
             return ["--reactor=asyncio", self.plugin, "storage",
                     "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
-                    "--node-id", node_id, *self.node_settings]
+                    "--node-id", node_id, "--cluster-secret-file", str(self.secret_file),
+                    *self.node_settings]
 
         return Role(node_id, argv, STORAGE_READY, self.base, self._hooked_env(node_id))
 
     def start_standalone(self, node_count: int = 3) -> None:
         data_dir = self.base / "data"
         self.sqlite_path = data_dir / "metadata.sqlite3"
+        self.secret_file = data_dir / "cluster-secret"
         self.data_dirs = {f"node-{i}": data_dir / f"node-{i}" for i in range(1, node_count + 1)}
 
         def argv(port: int) -> list[str]:
@@ -225,6 +234,12 @@ class FaultDeployment:
                     self.postgres.cleanup()
             finally:
                 shutil.rmtree(self.base, ignore_errors=True)
+
+    def node_auth(self) -> NodeAuth:
+        """What a client needs to call this deployment's storage nodes (its cluster secret)."""
+        from s3node.nodeauth import read_secret_file
+
+        return NodeAuth(secrets=read_secret_file(self.secret_file))
 
     def node_address(self, node_id: str) -> str:
         """``127.0.0.1:PORT`` where ``node_id`` listens now."""

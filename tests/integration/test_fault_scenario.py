@@ -344,7 +344,7 @@ async def stray_chunk(s: Ledger) -> None:
     node_id = sorted(s.dep.data_dirs)[1]
     data = hashlib.sha512(b"stray").digest() * 1024
     chunk_id = new_chunk_id()
-    client = StorageClient(s.dep.node_address(node_id))
+    client = StorageClient(s.dep.node_address(node_id), auth=s.dep.node_auth())
     try:
         await aio(client.put_chunk(chunk_id, data, algorithm="sha256",
                                    digest=hashlib.sha256(data).hexdigest(), timeout=30))

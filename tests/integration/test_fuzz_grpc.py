@@ -15,16 +15,18 @@ import os
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from support.chunks import new_chunk
+from support.nodeauth import TEST_SECRET, write_secret
 from support.processes import start_storage_node
 from support.waiting import wait_until
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node.storage.nodeauth import SECRET_KEY
 from s3node.storage.service import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.integration
@@ -72,12 +74,14 @@ def _wrong_types(rng: random.Random) -> bytes:
 
 
 class Fuzz:
-    """Raw calls on one channel, with the statuses they got."""
+    """Raw calls on one channel, with the statuses they got; each sends ``secret``
+    (a function of nothing, called per call) as the cluster secret unless ``None``."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, secret: Callable[[], str | None] = lambda: TEST_SECRET) -> None:
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{port}",
             options=[("grpc.max_send_message_length", 2 * MAX_MESSAGE_BYTES)])
+        self._secret = secret
         self.statuses: Counter[str] = Counter()
         self.tried: Counter[str] = Counter()
         self.unclear: list[tuple[str, str, str]] = []
@@ -88,11 +92,16 @@ class Fuzz:
         if code in NOT_CLEAR or (code is not grpc.StatusCode.OK and not details):
             self.unclear.append((kind, method, f"{code.name}: {details!r}"))
 
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        secret = self._secret()
+        return () if secret is None else ((SECRET_KEY, secret),)
+
     def unary(self, kind: str, method: str, message: bytes) -> None:
         call = self.channel.unary_unary(SERVICE + method, request_serializer=None,
                                         response_deserializer=None)
         try:
-            call(message, timeout=10)
+            call(message, timeout=10, metadata=self.metadata)
             self._record(kind, method, grpc.StatusCode.OK, "")
         except grpc.RpcError as e:
             self._record(kind, method, e.code(), e.details() or "")
@@ -101,7 +110,7 @@ class Fuzz:
         call = self.channel.unary_stream(SERVICE + "GetChunk", request_serializer=None,
                                          response_deserializer=None)
         try:
-            for _ in call(message, timeout=10):
+            for _ in call(message, timeout=10, metadata=self.metadata):
                 pass
             self._record(kind, "GetChunk", grpc.StatusCode.OK, "")
         except grpc.RpcError as e:
@@ -111,7 +120,7 @@ class Fuzz:
         call = self.channel.stream_unary(SERVICE + "PutChunk", request_serializer=None,
                                          response_deserializer=None)
         try:
-            call(iter(messages), timeout=timeout)
+            call(iter(messages), timeout=timeout, metadata=self.metadata)
             self._record(kind, "PutChunk", grpc.StatusCode.OK, "")
         except grpc.RpcError as e:
             self._record(kind, "PutChunk", e.code(), e.details() or "")
@@ -125,7 +134,9 @@ def test_malformed_grpc_is_refused_clearly_and_stays_in_the_data_dir(tmp_path):
     """Hundreds of malformed calls: no crash, clear statuses, nothing outside the data dir."""
     rng = random.Random(SEED)
     data_dir = tmp_path / "node"
-    proc = start_storage_node(data_dir, "--put-idle-timeout", "1", "--node-id", "fuzzed")
+    secret = write_secret(tmp_path / "cluster-secret")
+    proc = start_storage_node(data_dir, "--put-idle-timeout", "1", "--node-id", "fuzzed",
+                              "--cluster-secret-file", str(secret))
     outside_before = _files(tmp_path) - _files(data_dir)
     fuzz = Fuzz(proc.port)
     try:
@@ -180,7 +191,8 @@ def test_malformed_grpc_is_refused_clearly_and_stays_in_the_data_dir(tmp_path):
         fuzz.unary("after", "Health", b"")
         assert fuzz.statuses and fuzz.tried["after"] == 1
         health = pb.HealthResponse.FromString(
-            fuzz.channel.unary_unary(SERVICE + "Health")(b"", timeout=10))
+            fuzz.channel.unary_unary(SERVICE + "Health")(b"", timeout=10,
+                                                         metadata=fuzz.metadata))
         assert health.node_id == "fuzzed" and health.chunk_count == 0
     finally:
         fuzz.channel.close()
@@ -188,10 +200,57 @@ def test_malformed_grpc_is_refused_clearly_and_stays_in_the_data_dir(tmp_path):
         proc.stop()
     print(f"\ngRPC fuzz (seed {SEED}): {sum(fuzz.tried.values())} calls,"
           f" by kind {dict(fuzz.tried)}, statuses {dict(fuzz.statuses)}")
-    assert alive, proc.output[-3000:]
+    assert alive, proc.output()[-3000:]
     assert fuzz.unclear == []
+    assert fuzz.statuses["UNAUTHENTICATED"] == 0  # every call reached the handlers
     assert fuzz.statuses["DEADLINE_EXCEEDED"] >= 4  # the silent streams, ended by the node
     assert _files(tmp_path) - _files(data_dir) == outside_before
     escaped = [p for p in _files(data_dir) if "escaped" in str(p) or "passwd" in str(p)]
     assert escaped == []
     assert list((data_dir / "tmp").iterdir()) == []
+
+
+def _printable(rng: random.Random) -> str | None:
+    """No secret, or a wrong one: printable ASCII of any length up to 300."""
+    if rng.random() < 0.2:
+        return None
+    return "".join(chr(rng.randint(0x21, 0x7E)) for _ in range(rng.randint(0, 300)))
+
+
+def test_fuzzed_calls_without_the_secret_never_reach_a_handler(tmp_path):
+    """Random messages to every method, with no secret or a random wrong one: each is
+    ``UNAUTHENTICATED`` with details, nothing is stored, and the node still serves."""
+    rng = random.Random(SEED + 1)
+    data_dir = tmp_path / "node"
+    secret = write_secret(tmp_path / "cluster-secret")
+    proc = start_storage_node(data_dir, "--node-id", "guarded",
+                              "--cluster-secret-file", str(secret))
+    intruder = Fuzz(proc.port, lambda: _printable(rng))
+    try:
+        for _ in range(RANDOM_CASES // 4):
+            for method in UNARY:
+                intruder.unary("no or wrong secret", method, rng.randbytes(rng.randint(0, 64)))
+            intruder.get("no or wrong secret", rng.randbytes(rng.randint(0, 64)))
+            chunk_id, data, digest = new_chunk(100)
+            header = pb.PutChunkHeader(chunk_id=chunk_id, size=len(data),
+                                       checksum_algorithm="sha256", digest=digest)
+            intruder.put("no or wrong secret", [
+                pb.PutChunkRequest(header=header).SerializeToString(),
+                pb.PutChunkRequest(data=data).SerializeToString()])
+        friend = Fuzz(proc.port)
+        health = pb.HealthResponse.FromString(
+            friend.channel.unary_unary(SERVICE + "Health")(b"", timeout=10,
+                                                           metadata=friend.metadata))
+        friend.channel.close()
+    finally:
+        intruder.channel.close()
+        alive = proc.returncode is None
+        proc.stop()
+    print(f"\ngRPC fuzz without the secret (seed {SEED + 1}): {sum(intruder.tried.values())}"
+          f" calls, statuses {dict(intruder.statuses)}")
+    assert alive, proc.output()[-3000:]
+    assert intruder.unclear == []
+    assert set(intruder.statuses) == {"UNAUTHENTICATED"}
+    assert intruder.statuses["UNAUTHENTICATED"] == (len(UNARY) + 2) * (RANDOM_CASES // 4)
+    assert health.node_id == "guarded" and health.chunk_count == 0
+    assert TEST_SECRET not in proc.output()

@@ -13,6 +13,7 @@ import pytest
 import pytest_twisted
 from support.aio import aio_test, as_deferred
 from support.chunks import aiter_of, collect, new_chunk, sha256_hex
+from support.nodeauth import secret_auth
 from support.remotestore import RemoteChunkStore
 from twisted.internet import reactor
 
@@ -52,7 +53,8 @@ BAD_IDS = [
 async def store(request, tmp_path, algorithms, executor):
     """
     A fresh, empty chunk store of each kind; "remote" is a real node on a
-    loopback port reached through StorageClient (``backing`` is its disk store).
+    loopback port reached through StorageClient, both with the cluster secret
+    (``backing`` is its disk store).
     """
     if request.param == "memory":
         yield MemoryChunkStore(algorithms=algorithms, max_chunk_size=MAX_CHUNK)
@@ -65,11 +67,12 @@ async def store(request, tmp_path, algorithms, executor):
             node_id="contract",
             max_chunk_size=MAX_CHUNK,
             fsync=False,
+            auth=secret_auth(),  # every call of the contract carries the cluster secret
         )
         node = StorageNodeService(config, reactor, algorithms=algorithms)
         node.startService()
         await node.when_listening()
-        remote = RemoteChunkStore(StorageClient(node.address), timeout=30)
+        remote = RemoteChunkStore(StorageClient(node.address, auth=secret_auth()), timeout=30)
         remote.backing = node.store
         yield remote
         await as_deferred(remote.client.close())
