@@ -88,6 +88,8 @@ setup(
             # the gateway's /openapi.json is fuzzed against a real gateway
             # (tests/integration/test_fuzz_openapi.py, docs/security.md)
             "schemathesis>=4.32,<5",
+            # throwaway CAs and certificates for the TLS tests (tests/support/nodeauth.py)
+            "cryptography>=42",
         ],
     },
     entry_points={

@@ -31,6 +31,7 @@ from s3node.errors import ConfigurationError
 __all__ = [
     "MIN_SECRET_LENGTH",
     "SECRET_FILE",
+    "describe",
     "is_loopback",
     "node_auth",
     "read_secret_file",
@@ -131,6 +132,16 @@ def node_auth(
     elif server_name:
         raise ConfigurationError("--tls-server-name needs --tls-cert, --tls-key and --tls-ca")
     return NodeAuth(secret_file=secret_path, secrets=found, tls=tls, tls_server_name=server_name)
+
+
+def describe(auth: NodeAuth) -> str:
+    """What a node requires of its callers, for its log (never the secrets themselves)."""
+    parts = []
+    if auth.secrets:
+        parts.append(f"the cluster secret ({len(auth.secrets)} accepted)")
+    if auth.tls is not None:
+        parts.append("a TLS client certificate from the CA")
+    return " and ".join(parts) or "no credential (loopback only)"
 
 
 def is_loopback(host: str) -> bool:

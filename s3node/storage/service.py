@@ -25,6 +25,7 @@ from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.listener import ListenerService, describe_address
 from s3node.metrics import MetricsPage, ProcessMetrics
+from s3node.nodeauth import describe
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.nodeauth import server_credentials, server_interceptors
@@ -244,6 +245,8 @@ class StorageNodeService(MultiService):
             host=self.config.host,
             port=self.port,
         )
+        log.info("storage node {node_id}: calls need {credential}",
+                 node_id=self.config.node_id, credential=describe(self.config.auth))
         return self.port
 
     def _fire_waiting(self, port: int) -> int:
