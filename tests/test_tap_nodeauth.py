@@ -48,7 +48,7 @@ def test_a_node_off_loopback_listens_with_a_secret_or_client_certificates(tmp_pa
     (b"", 0o600, "holds no secret"),
     (b"\n  \n", 0o600, "holds no secret"),
     (b"short\n", 0o600, "at least 16 characters"),
-    ("s3node secret with spaces".encode(), 0o600, "printable ASCII without spaces"),
+    (b"s3node secret with spaces", 0o600, "printable ASCII without spaces"),
     ("s3node-s\u00e9cret-0123456789".encode(), 0o600, "printable ASCII"),
     (TEST_SECRET.encode(), 0o640, "chmod 600"),
     (TEST_SECRET.encode(), 0o604, "may be read or changed by other users"),
