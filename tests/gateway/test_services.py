@@ -29,7 +29,7 @@ def test_gateway_service_tree():
 
 def test_standalone_service_tree(tmp_path):
     """``s3node standalone`` builds one storage service per node, each in its own folder
-    under the data dir, and a gateway on SQLite in the data dir."""
+    under the data dir, and a gateway on SQLite in the data dir, all with its cluster secret."""
     from twisted.internet import reactor
 
     from s3node.gateway.service import GatewayService
@@ -45,6 +45,10 @@ def test_standalone_service_tree(tmp_path):
     assert all(s.config.host == "127.0.0.1" and s.config.port == 0 for s in storage)
     assert gateway.config.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
     assert gateway.config.replicas == 2
+    # the nodes require the secret standalone made in its data dir, which the gateway sends
+    auth = gateway.config.node_auth
+    assert auth.secret_file == tmp_path / "cluster-secret" and len(auth.secrets) == 1
+    assert all(s.config.auth == auth for s in storage)
 
 
 def test_standalone_nodes_scrub_as_told(tmp_path):
