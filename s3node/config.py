@@ -228,6 +228,11 @@ class StorageConfig:
     #: a Twisted server endpoint description for the Prometheus metrics page
     #: (``/metrics``); ``None``: no metrics listener
     metrics_listen: str | None = None
+    #: a file the node writes its ports to once it listens (standalone's children)
+    port_file: Path | None = None
+    #: stop when standard input reaches end of file: the parent that spawned
+    #: this process is gone (standalone's children; :mod:`s3node.parentwatch`)
+    exit_with_parent: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,6 +301,9 @@ class GatewayConfig:
     s3_domain: str | None = None
     #: seconds after which the sweeper aborts a multipart upload nobody completed
     s3_upload_expiry: float = 7 * 24 * 3600.0
+    #: stop when standard input reaches end of file (a worker spawned by
+    #: another process; :mod:`s3node.parentwatch`)
+    exit_with_parent: bool = False
 
     @property
     def effective_replicas(self) -> int:
@@ -321,3 +329,10 @@ class StandaloneConfig:
     #: every node's scrubber (see :class:`StorageConfig`)
     scrub_rate: int = StorageConfig.scrub_rate
     scrub_interval: float = StorageConfig.scrub_interval
+    #: seconds a node process gets to stop after ``SIGTERM`` before ``SIGKILL``
+    #: (its in-flight streams get ``StorageConfig.shutdown_grace`` of them)
+    node_stop_timeout: float = StorageConfig.shutdown_grace + 10.0
+    #: seconds before a node process that died is started again; doubled
+    #: after each death in a row, up to ``max_restart_delay``
+    restart_delay: float = 1.0
+    max_restart_delay: float = 30.0

@@ -95,6 +95,10 @@ class ProcessMetrics:
             found = self._parts[cls] = cls(self.registry, timer=self._timer)
         return found  # type: ignore[return-value]  # one instance of each class
 
+    def add_part(self, part: MetricsPart) -> None:
+        """Add a part built elsewhere (in this registry): it is refreshed before each scrape."""
+        self._parts[type(part)] = part
+
     async def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """
         The registry as text, in the format ``accept`` asks for (Prometheus

@@ -66,6 +66,12 @@ def _scrub_settings(opts: usage.Options) -> tuple[int, float]:
     return parse_size(opts["scrub-rate"]), parse_seconds(opts["scrub-interval"], "--scrub-interval")
 
 
+_EXIT_WITH_PARENT = [
+    "exit-with-parent", None,
+    "Stop when standard input closes (a child of standalone: its parent is gone).",
+]
+
+
 class StorageOptions(_RoleOptions):
     """``twistd s3node storage``: a gRPC storage node."""
 
@@ -88,8 +94,13 @@ class StorageOptions(_RoleOptions):
         ["metrics-listen", None, None,
          ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
           "at /metrics (default: none).")],
+        ["port-file", None, None,
+         "Write the ports (JSON: port, metrics_port) to this file once listening."],
     ]
-    optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
+    optFlags: ClassVar[list[list[Any]]] = [
+        ["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."],
+        _EXIT_WITH_PARENT,
+    ]
 
     def build_config(self) -> StorageConfig:
         from s3node.storage.nodeid import load_or_create_node_id
@@ -125,6 +136,8 @@ class StorageOptions(_RoleOptions):
             scrub_rate=scrub_rate,
             scrub_interval=scrub_interval,
             metrics_listen=metrics_listen,
+            port_file=Path(self["port-file"]).absolute() if self["port-file"] else None,
+            exit_with_parent=bool(self["exit-with-parent"]),
         )
 
 
@@ -330,6 +343,13 @@ class Options(usage.Options):
             raise usage.UsageError("name a role: gateway, storage or standalone")
 
 
+def _watch_parent(service: Any, reactor: Any) -> None:
+    """Stop the process once its parent is gone (``--exit-with-parent``)."""
+    from s3node.parentwatch import ParentWatchService
+
+    ParentWatchService(reactor, reactor.stop).setServiceParent(service)
+
+
 def makeService(options: Options) -> Service:
     """Build the service tree of the role named on the command line."""
     from twisted.internet import reactor
@@ -339,7 +359,10 @@ def makeService(options: Options) -> Service:
     if options.subCommand == "storage":
         from s3node.storage.service import make_storage_service
 
-        return make_storage_service(config, reactor)
+        node = make_storage_service(config, reactor)
+        if config.exit_with_parent:
+            _watch_parent(node, reactor)
+        return node
     if options.subCommand == "gateway":
         from s3node.gateway.service import make_gateway_service
 

@@ -120,6 +120,8 @@ class StorageNodeService(MultiService):
         #: the process's metrics (standalone: shared with the gateway and the other nodes)
         self.metrics = metrics if metrics is not None else ProcessMetrics()
         self._node_metrics = self.metrics.part(StorageMetrics)
+        #: the metrics listener (with ``config.metrics_listen``)
+        self.metrics_listener: ListenerService | None = None
         if config.metrics_listen is not None:
             self._add_metrics_listener(config.metrics_listen)
         #: the bound port (known once the service started)
@@ -213,6 +215,7 @@ class StorageNodeService(MultiService):
         listener = ListenerService("metrics", serverFromString(self._reactor, endpoint),
                                    Site(root, reactor=self._reactor))
         listener.setServiceParent(self)
+        self.metrics_listener = listener
         listener.listening.addCallbacks(
             lambda port: log.info("s3node storage {node_id} metrics listening on {where}",
                                   node_id=self.config.node_id,
@@ -235,6 +238,16 @@ class StorageNodeService(MultiService):
     async def _start(self) -> int:
         assert self._server is not None and self.port is not None
         await self._server.start()
+        if self.config.port_file is not None:
+            from s3node.nodeprocess import write_port_file
+
+            ports = {"port": self.port}
+            if self.metrics_listener is not None:
+                # its log callback has consumed the result: read the port itself
+                await self.metrics_listener.listening.asFuture(asyncio.get_running_loop())
+                if self.metrics_listener.port is not None:
+                    ports["metrics_port"] = self.metrics_listener.port.getHost().port
+            write_port_file(self.config.port_file, ports)
         log.info(
             "s3node storage {node_id} listening on {host}:{port}",
             node_id=self.config.node_id,

@@ -28,38 +28,45 @@ def test_gateway_service_tree():
 
 
 def test_standalone_service_tree(tmp_path):
-    """``s3node standalone`` builds one storage service per node, each in its own folder
-    under the data dir, and a gateway on SQLite in the data dir."""
+    """``s3node standalone`` builds one node process per node, each a ``twistd s3node
+    storage`` on its own folder under the data dir that watches its parent, and a
+    gateway on SQLite in the data dir."""
     from twisted.internet import reactor
 
     from s3node.gateway.service import GatewayService
-    from s3node.standalone import make_standalone_service
+    from s3node.nodeprocess import ChildProcessService
+    from s3node.standalone import make_standalone_service, node_argv
 
     options = parse("standalone", "--data-dir", str(tmp_path), "--nodes", "4",
                     "--listen", "tcp:0:interface=127.0.0.1")
-    top = make_standalone_service(options.subOptions.config, reactor)
+    config = options.subOptions.config
+    top = make_standalone_service(config, reactor)
     children = list(top)
-    storage = [c for c in children if not isinstance(c, GatewayService)]
+    nodes = [c for c in children if isinstance(c, ChildProcessService)]
     (gateway,) = [c for c in children if isinstance(c, GatewayService)]
-    assert [s.config.data_dir for s in storage] == [tmp_path / f"node-{i}" for i in range(1, 5)]
-    assert all(s.config.host == "127.0.0.1" and s.config.port == 0 for s in storage)
+    assert [n.name for n in nodes] == [f"node-{i}" for i in range(1, 5)]
+    assert all((tmp_path / n.name).is_dir() for n in nodes)
+    argv = node_argv(config, "node-2", 0)
+    i = argv.index("s3node")
+    assert argv[i:i + 8] == ["s3node", "storage", "--listen", "127.0.0.1:0",
+                             "--data-dir", str(tmp_path / "node-2"), "--node-id", "node-2"]
+    assert "--exit-with-parent" in argv and "--no-fsync" not in argv
     assert gateway.config.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
     assert gateway.config.replicas == 2
 
 
 def test_standalone_nodes_scrub_as_told(tmp_path):
-    """``standalone --scrub-rate --scrub-interval`` set every in-process node's scrubber."""
-    from twisted.internet import reactor
+    """``standalone --scrub-rate --scrub-interval --no-fsync`` reach every node's command line,
+    and each one parses back into the storage config it names."""
+    from s3node.standalone import node_argv
 
-    from s3node.standalone import make_standalone_service
-    from s3node.storage.service import StorageNodeService
-
-    options = parse("standalone", "--data-dir", str(tmp_path), "--scrub-rate", "1MiB",
-                    "--scrub-interval", "60")
-    top = make_standalone_service(options.subOptions.config, reactor)
-    storage = [c for c in top if isinstance(c, StorageNodeService)]
-    assert len(storage) == 3
-    assert {(s.config.scrub_rate, s.config.scrub_interval) for s in storage} == {(1024**2, 60.0)}
+    config = parse("standalone", "--data-dir", str(tmp_path), "--scrub-rate", "1MiB",
+                   "--scrub-interval", "60", "--no-fsync").subOptions.config
+    argv = node_argv(config, "node-1", 4321)
+    storage = parse(*argv[argv.index("s3node") + 1:]).subOptions.config
+    assert (storage.scrub_rate, storage.scrub_interval, storage.fsync) == (1024**2, 60.0, False)
+    assert (storage.port, storage.node_id, storage.exit_with_parent) == (4321, "node-1", True)
+    assert storage.port_file == tmp_path / "node-1" / "ports.json"
 
 
 @pytest_twisted.ensureDeferred
