@@ -164,6 +164,18 @@ def parse_seconds(text: str, what: str) -> float:
     return value
 
 
+#: the most gateway worker processes (``--workers``)
+MAX_WORKERS = 64
+
+
+def parse_workers(text: str) -> int:
+    """``--workers``: a whole number from 1 to :data:`MAX_WORKERS`."""
+    value = parse_positive_int(text, "--workers")
+    if value > MAX_WORKERS:
+        raise ConfigurationError(f"--workers must be at most {MAX_WORKERS}, not {value}")
+    return value
+
+
 def parse_sqlite_synchronous(text: str) -> str:
     """Parse ``--sqlite-synchronous``: ``full`` or ``normal`` (any case)."""
     value = text.strip().lower()
@@ -301,9 +313,22 @@ class GatewayConfig:
     s3_domain: str | None = None
     #: seconds after which the sweeper aborts a multipart upload nobody completed
     s3_upload_expiry: float = 7 * 24 * 3600.0
+    #: gateway processes serving the same listening sockets (``--listen`` and
+    #: ``--s3-listen``): this one and ``workers - 1`` children (:mod:`s3node.workers`)
+    workers: int = 1
     #: stop when standard input reaches end of file (a worker spawned by
     #: another process; :mod:`s3node.parentwatch`)
     exit_with_parent: bool = False
+    #: a worker's inherited listening sockets (file descriptors), used instead
+    #: of ``listen`` and ``s3_listen``
+    listen_fd: int | None = None
+    s3_listen_fd: int | None = None
+    #: a worker's own metrics page (loopback), which its parent relays
+    metrics_listen: str | None = None
+    #: the page a worker's ``/metrics`` serves: its parent's, with every worker's metrics
+    metrics_from: str | None = None
+    #: where a worker writes its ports once it listens (JSON: port, metrics_port)
+    port_file: Path | None = None
 
     @property
     def effective_replicas(self) -> int:

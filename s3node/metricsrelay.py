@@ -14,36 +14,22 @@ own ``process_*``/``python_*`` metrics stay on their own pages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 from twisted.internet.defer import DeferredList
 from twisted.logger import Logger
 
-from s3node.metrics import MetricsPart
+from s3node.metrics import MetricsPart, merge_families
 
-__all__ = ["MetricsRelay", "Source", "merge_families"]
+__all__ = ["MetricsRelay", "Source"]
 
 log = Logger()
 
 #: one page to relay: its name (for the log), its URL and the labels added to its samples
 Source = tuple[str, str, dict[str, str]]
-
-
-def merge_families(families: Iterable[Metric], labels: dict[str, str],
-                   into: dict[str, Metric]) -> None:
-    """Add ``families``' samples, with ``labels`` added, to the same-named families of ``into``."""
-    for family in families:
-        merged = into.get(family.name)
-        if merged is None:
-            merged = into[family.name] = Metric(family.name, family.documentation, family.type,
-                                                family.unit)
-        for s in family.samples:
-            merged.samples.append(Sample(s.name, {**s.labels, **labels}, s.value,
-                                         s.timestamp, s.exemplar))
 
 
 class MetricsRelay(MetricsPart):
@@ -54,15 +40,14 @@ class MetricsRelay(MetricsPart):
     :param agent: a :class:`twisted.web.client.Agent` (or anything with its ``request``)
     """
 
-    def __init__(self, registry: Any, sources: Callable[[], list[Source]], agent: Any,
+    def __init__(self, sources: Callable[[], list[Source]], agent: Any,
                  reactor: Any, *, timeout: float = 5.0) -> None:
-        super().__init__(registry)
+        super().__init__()
         self._sources = sources
         self._agent = agent
         self._reactor = reactor
         self._timeout = timeout
         self._families: dict[str, Metric] = {}
-        self.registry.register(self)
 
     async def refresh(self) -> None:
         sources = self._sources()
@@ -74,8 +59,10 @@ class MetricsRelay(MetricsPart):
                 log.warn("no metrics from {source} ({url}): {error}",  # noqa: G010
                          source=name, url=url, error=text.getErrorMessage())
                 continue
+            # ``_created`` comes back as gauge families of its own, which would
+            # clash with this process's counters' own ``_created``: left out
             wanted = (f for f in text_string_to_metric_families(text)
-                      if f.name.startswith("s3node_"))
+                      if f.name.startswith("s3node_") and not f.name.endswith("_created"))
             merge_families(wanted, labels, families)
         self._families = families
 

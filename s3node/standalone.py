@@ -86,7 +86,7 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
                 for n in nodes if "metrics_port" in n.ports]
 
     metrics = ProcessMetrics()
-    metrics.add_part(MetricsRelay(metrics.registry, node_pages, Agent(reactor), reactor))
+    metrics.add_part(MetricsRelay(node_pages, Agent(reactor), reactor))
 
     async def addresses() -> tuple[NodeAddress, ...]:
         ports = await gatherResults([n.when_listening() for n in nodes])

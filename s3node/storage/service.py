@@ -24,7 +24,7 @@ from s3node.config import StorageConfig
 from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.listener import ListenerService, describe_address
-from s3node.metrics import MetricsPage, ProcessMetrics
+from s3node.metrics import ProcessMetrics, metrics_site
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.scrubber import Scrubber
@@ -207,13 +207,9 @@ class StorageNodeService(MultiService):
     def _add_metrics_listener(self, endpoint: str) -> None:
         """Serve the process's metrics on ``endpoint`` while the node runs (a child service)."""
         from twisted.internet.endpoints import serverFromString
-        from twisted.web.resource import Resource
-        from twisted.web.server import Site
 
-        root = Resource()
-        root.putChild(b"metrics", MetricsPage(self.metrics))  # type: ignore[arg-type]
         listener = ListenerService("metrics", serverFromString(self._reactor, endpoint),
-                                   Site(root, reactor=self._reactor))
+                                   metrics_site(self.metrics, self._reactor))
         listener.setServiceParent(self)
         self.metrics_listener = listener
         listener.listening.addCallbacks(
