@@ -124,6 +124,8 @@ class ChildProcessService(Service):
         stable_after: float = 60.0,
     ) -> None:
         self.setName(name)
+        #: the child's name (``node-1``, ``worker-2``): its log system
+        self.label = name
         self._argv = argv
         self._reactor = reactor
         self.port_file = port_file
@@ -185,7 +187,7 @@ class ChildProcessService(Service):
         self.process = self._reactor.spawnProcess(
             _ChildProtocol(self), argv[0], argv, env=self._env, childFDs=fds)
         self._pid = self.process.pid
-        log.info("{child} started (pid {pid})", child=self.name, pid=self._pid)
+        log.info("{child} started (pid {pid})", child=self.label, pid=self._pid)
 
     def _line(self, line: str, fd: int) -> None:
         event = None
@@ -197,11 +199,12 @@ class ChildProcessService(Service):
         if isinstance(event, dict) and "log_format" in event:
             event.pop("message", None)
             event.pop("level", None)
-            event["log_system"] = self.name
-            event["child"] = self.name
-            log.observer(event)
+            event["log_system"] = self.label
+            event["child"] = self.label
+            observer: Any = log.observer
+            observer(event)
         elif line.strip():
-            log.info("{child}: {line}", child=self.name, line=line, log_system=self.name)
+            log.info("{child}: {line}", child=self.label, line=line, log_system=self.label)
         if not self._listened and self.port_file is not None:
             ports = read_port_file(self.port_file)
             if ports is not None:
@@ -219,7 +222,7 @@ class ChildProcessService(Service):
         self._kill_call = None
         status = "exited cleanly" if reason.check(ProcessDone) else str(reason.value)
         if not self.running:
-            log.info("{child} (pid {pid}) stopped: {status}", child=self.name, pid=pid,
+            log.info("{child} (pid {pid}) stopped: {status}", child=self.label, pid=pid,
                      status=status)
             stopped, self._stopped = self._stopped, []
             for d in stopped:
@@ -227,16 +230,16 @@ class ChildProcessService(Service):
             return
         if not self.ports and self.port_file is not None:
             log.error("{child} (pid {pid}) ended before it listened: {status}",
-                      child=self.name, pid=pid, status=status)
+                      child=self.label, pid=pid, status=status)
             waiting, self._waiting = self._waiting, []
-            for d in waiting:
-                d.errback(RuntimeError(f"{self.name} ended before it listened: {status}"))
+            for w in waiting:
+                w.errback(RuntimeError(f"{self.label} ended before it listened: {status}"))
             return
         if self._reactor.seconds() - self._started_at >= self._stable_after:
             self._delay = self._restart_delay
         delay, self._delay = self._delay, min(self._max_restart_delay, self._delay * 2)
         log.warn("{child} (pid {pid}) ended: {status}; restarting in {delay}s",  # noqa: G010
-                 child=self.name, pid=pid, status=status, delay=delay)
+                 child=self.label, pid=pid, status=status, delay=delay)
         self._restart_call = self._reactor.callLater(delay, self._spawn)
 
     def stopService(self) -> Deferred[None]:
@@ -256,7 +259,7 @@ class ChildProcessService(Service):
     def _kill(self) -> None:
         self._kill_call = None
         log.warn("{child} (pid {pid}) still runs {timeout}s after SIGTERM: SIGKILL",  # noqa: G010
-                 child=self.name, pid=self.pid, timeout=self._stop_timeout)
+                 child=self.label, pid=self.pid, timeout=self._stop_timeout)
         self._signal("KILL")
 
     def _signal(self, name: str) -> None:

@@ -67,7 +67,7 @@ def node_services(config: StandaloneConfig, reactor: Any) -> list[ChildProcessSe
             node_id, argv, reactor, port_file=config.data_dir / node_id / PORT_FILE,
             stop_timeout=config.node_stop_timeout, restart_delay=config.restart_delay,
             max_restart_delay=config.max_restart_delay))
-    by_id = {n.name: n for n in nodes}
+    by_id = {n.label: n for n in nodes}
     return nodes
 
 
@@ -82,7 +82,7 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
         node.setServiceParent(top)
 
     def node_pages() -> list[Source]:
-        return [(n.name, f"http://127.0.0.1:{n.ports['metrics_port']}/metrics", {})
+        return [(n.label, f"http://127.0.0.1:{n.ports['metrics_port']}/metrics", {})
                 for n in nodes if "metrics_port" in n.ports]
 
     metrics = ProcessMetrics()
@@ -90,7 +90,7 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
 
     async def addresses() -> tuple[NodeAddress, ...]:
         ports = await gatherResults([n.when_listening() for n in nodes])
-        found = tuple(NodeAddress(n.name, "127.0.0.1", port) for n, port in zip(nodes, ports))
+        found = tuple(NodeAddress(n.label, "127.0.0.1", port) for n, port in zip(nodes, ports))
         log.info("s3node standalone: {count} storage nodes under {data_dir}",
                  count=len(found), data_dir=str(config.data_dir))
         return found

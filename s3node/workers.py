@@ -109,8 +109,8 @@ def worker_services(config: GatewayConfig, reactor: Any, *, http_fd: int, s3_fd:
                                            child_fds=fds, stop_timeout=stop_timeout))
 
     def pages() -> list[Source]:
-        return [(w.name, f"http://127.0.0.1:{w.ports['metrics_port']}/metrics",
-                 {"worker": w.name.removeprefix("worker-")})
+        return [(w.label, f"http://127.0.0.1:{w.ports['metrics_port']}/metrics",
+                 {"worker": w.label.removeprefix("worker-")})
                 for w in workers if "metrics_port" in w.ports]
 
     return workers, MetricsRelay(pages, Agent(reactor), reactor)
