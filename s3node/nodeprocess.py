@@ -74,6 +74,16 @@ def read_port_file(path: Path) -> dict[str, int] | None:
     return ports
 
 
+def _status(reason: Failure) -> str:
+    """How a child ended: ``exit code 0``, ``exit code 1``, ``signal 9``."""
+    if reason.check(ProcessDone):
+        return "exit code 0"
+    value = reason.value
+    if getattr(value, "signal", None) is not None:
+        return f"signal {value.signal}"
+    return f"exit code {getattr(value, 'exitCode', None)}"
+
+
 class _ChildProtocol(ProcessProtocol):
     def __init__(self, owner: ChildProcessService) -> None:
         self._owner = owner
@@ -220,7 +230,7 @@ class ChildProcessService(Service):
         if self._kill_call is not None and self._kill_call.active():
             self._kill_call.cancel()
         self._kill_call = None
-        status = "exited cleanly" if reason.check(ProcessDone) else str(reason.value)
+        status = _status(reason)
         if not self.running:
             log.info("{child} (pid {pid}) stopped: {status}", child=self.label, pid=pid,
                      status=status)
