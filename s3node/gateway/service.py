@@ -164,7 +164,7 @@ class GatewayService(MultiService):
         """A worker's own metrics page, its page from its parent, its port file."""
         from s3node.metrics import metrics_site
 
-        ports = {"port": self.listening_port.getHost().port}
+        ports = {"port": getattr(self.listening_port.getHost(), "port", 0)}
         if config.metrics_listen is not None:
             own = ListenerService("metrics", serverFromString(self._reactor, config.metrics_listen),
                                   metrics_site(self.metrics, self._reactor, own=True))

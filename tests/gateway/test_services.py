@@ -123,3 +123,43 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     assert not service.running and all(not child.running for child in service)
     assert store.files[file_id].status is FileStatus.FAILED
     assert fatal == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_one_worker_gateway_listens_on_a_unix_socket(tmp_path):
+    """``--workers 1`` keeps every endpoint kind: a gateway on ``unix:PATH`` starts, answers
+    ``/health`` there with no ``worker`` label on its metrics, and stops."""
+    from gateway.gateway_fakes import FakeNode
+    from support.waiting import poll_until, within
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import UNIXClientEndpoint
+    from twisted.web.client import Agent, readBody
+    from twisted.web.iweb import IAgentEndpointFactory
+    from zope.interface import implementer
+
+    from s3node.config import GatewayConfig, NodeAddress
+    from s3node.gateway.service import GatewayService
+
+    path = tmp_path / "g.sock"
+    node = FakeNode("n1")
+    config = GatewayConfig(listen=f"unix:{path}", db="memory:",
+                           nodes=(NodeAddress("n1", "127.0.0.1", 1),))
+    fatal: list[object] = []
+    service = GatewayService(config, reactor, client_factory=lambda _: node,
+                             on_fatal=lambda: fatal.append(True))
+    service.startService()
+    await poll_until(lambda: service._starting.called, what="the gateway's start to end")
+    assert fatal == [] and path.exists()
+
+    @implementer(IAgentEndpointFactory)
+    class ToSocket:
+        def endpointForURI(self, uri):
+            return UNIXClientEndpoint(reactor, str(path))
+
+    agent = Agent.usingEndpointFactory(reactor, ToSocket())
+    health = await agent.request(b"GET", b"http://gateway/health")
+    assert health.code == 200
+    await readBody(health)
+    page, _ = await service.metrics.exposition(None)
+    assert b"s3node_http_requests_total{" in page and b'worker="' not in page
+    await within(service.stopService(), what="the gateway to stop")
