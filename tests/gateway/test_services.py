@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import pytest_twisted
 
 from s3node.tap import Options
@@ -125,6 +126,7 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     assert fatal == []
 
 
+@pytest.mark.filterwarnings("ignore:Using readBody with a transport:DeprecationWarning")
 @pytest_twisted.ensureDeferred
 async def test_a_one_worker_gateway_listens_on_a_unix_socket(tmp_path):
     """``--workers 1`` keeps every endpoint kind: a gateway on ``unix:PATH`` starts, answers
