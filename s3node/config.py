@@ -319,6 +319,9 @@ class GatewayConfig:
     #: stop when standard input reaches end of file (a worker spawned by
     #: another process; :mod:`s3node.parentwatch`)
     exit_with_parent: bool = False
+    #: the twistd plugin this process runs (``twistd PLUGIN gateway``): its
+    #: workers run the same one
+    twistd_plugin: str = "s3node"
     #: a worker's inherited listening sockets (file descriptors), used instead
     #: of ``listen`` and ``s3_listen``
     listen_fd: int | None = None
@@ -354,6 +357,9 @@ class StandaloneConfig:
     #: every node's scrubber (see :class:`StorageConfig`)
     scrub_rate: int = StorageConfig.scrub_rate
     scrub_interval: float = StorageConfig.scrub_interval
+    #: the twistd plugin standalone runs (``twistd PLUGIN standalone``): its
+    #: node processes run the same one
+    twistd_plugin: str = "s3node"
     #: seconds a node process gets to stop after ``SIGTERM`` before ``SIGKILL``
     #: (its in-flight streams get ``StorageConfig.shutdown_grace`` of them)
     node_stop_timeout: float = StorageConfig.shutdown_grace + 10.0

@@ -47,10 +47,10 @@ log = Logger()
 MAX_LINE = 64 * 1024
 
 
-def twistd_argv(*args: str) -> list[str]:
-    """``twistd -n`` with this interpreter, logging JSON events to standard output."""
+def twistd_argv(plugin: str, *args: str) -> list[str]:
+    """``twistd -n PLUGIN ARGS`` with this interpreter, logging JSON events to standard output."""
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-            "-n", "--pidfile=", "--logger", "s3node.logging.json_observer", *args]
+            "-n", "--pidfile=", "--logger", "s3node.logging.json_observer", plugin, *args]
 
 
 def write_port_file(path: Path, ports: dict[str, int]) -> None:

@@ -41,7 +41,7 @@ def node_argv(config: StandaloneConfig, node_id: str, port: int) -> list[str]:
     """The command line of node ``node_id``'s process, listening on ``port`` (0: any)."""
     folder = config.data_dir / node_id
     argv = twistd_argv(
-        "s3node", "storage", "--listen", f"127.0.0.1:{port}", "--data-dir", str(folder),
+        config.twistd_plugin, "storage", "--listen", f"127.0.0.1:{port}", "--data-dir", str(folder),
         "--node-id", node_id, "--port-file", str(folder / PORT_FILE), "--exit-with-parent",
         "--metrics-listen", "tcp:0:interface=127.0.0.1",
         "--scrub-rate", str(config.scrub_rate),

@@ -378,9 +378,20 @@ class Options(usage.Options):
         ["standalone", None, StandaloneOptions, "gateway and storage nodes in one process"],
     ]
 
+    #: the twistd plugin (subcommand of ``twistd``) these options belong to;
+    #: standalone's nodes and a gateway's workers are started with the same one
+    twistd_plugin: ClassVar[str] = "s3node"
+
     def postOptions(self) -> None:
         if self.subCommand is None:
             raise usage.UsageError("name a role: gateway, storage or standalone")
+        sub = self.subOptions
+        plugin = self.twistd_plugin
+        if self.subCommand == "gateway":
+            sub.config = replace(sub.config, twistd_plugin=plugin)
+        elif self.subCommand == "standalone":
+            sub.config = replace(sub.config, twistd_plugin=plugin,
+                                 gateway=replace(sub.config.gateway, twistd_plugin=plugin))
 
 
 def _watch_parent(service: Any, reactor: Any) -> None:

@@ -41,7 +41,7 @@ LISTEN_FD = 3
 S3_LISTEN_FD = 4
 
 #: config fields a worker's command line leaves out (the parent's own business)
-_NOT_PASSED = {"listen", "s3_listen", "nodes", "workers"}
+_NOT_PASSED = {"listen", "s3_listen", "nodes", "workers", "twistd_plugin"}
 
 
 def _option(name: str) -> str:
@@ -104,7 +104,7 @@ def worker_services(config: GatewayConfig, reactor: Any, *, http_fd: int, s3_fd:
             metrics_listen="tcp:0:interface=127.0.0.1", metrics_from=parent_metrics,
             port_file=port_file,
         )
-        argv = twistd_argv("s3node", "gateway", *gateway_args(child))
+        argv = twistd_argv(config.twistd_plugin, "gateway", *gateway_args(child))
         workers.append(ChildProcessService(f"worker-{k}", argv, reactor, port_file=port_file,
                                            child_fds=fds, stop_timeout=stop_timeout))
 

@@ -165,3 +165,21 @@ async def test_a_one_worker_gateway_listens_on_a_unix_socket(tmp_path):
     page, _ = await service.metrics.exposition(None)
     assert b"s3node_http_requests_total{" in page and b'worker="' not in page
     await within(service.stopService(), what="the gateway to stop")
+
+
+def test_children_run_the_twistd_plugin_standalone_runs(tmp_path):
+    """Options of another twistd plugin (a test build such as ``s3node-faults``) start the nodes
+    and the workers with that plugin, so they run the same code as standalone."""
+    from s3node.standalone import node_argv
+    from s3node.workers import gateway_args
+
+    class OtherOptions(Options):
+        twistd_plugin = "s3node-other"
+
+    options = OtherOptions()
+    options.parseOptions(["standalone", "--data-dir", str(tmp_path), "--workers", "2"])
+    config = options.subOptions.config
+    argv = node_argv(config, "node-1", 0)
+    assert argv[argv.index("storage") - 1] == "s3node-other"
+    assert config.gateway.twistd_plugin == "s3node-other"
+    assert "--twistd-plugin" not in gateway_args(config.gateway)
