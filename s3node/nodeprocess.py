@@ -48,9 +48,14 @@ MAX_LINE = 64 * 1024
 
 
 def twistd_argv(plugin: str, *args: str) -> list[str]:
-    """``twistd -n PLUGIN ARGS`` with this interpreter, logging JSON events to standard output."""
+    """
+    ``twistd -n PLUGIN ARGS`` with this interpreter on the asyncio reactor (named,
+    since only a plugin called ``s3node`` installs it by itself), logging JSON
+    events to standard output.
+    """
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-            "-n", "--pidfile=", "--logger", "s3node.logging.json_observer", plugin, *args]
+            "-n", "--pidfile=", "--reactor=asyncio", "--logger", "s3node.logging.json_observer",
+            plugin, *args]
 
 
 def write_port_file(path: Path, ports: dict[str, int]) -> None:
