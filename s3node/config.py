@@ -164,6 +164,18 @@ def parse_seconds(text: str, what: str) -> float:
     return value
 
 
+#: the most gateway worker processes (``--workers``)
+MAX_WORKERS = 64
+
+
+def parse_workers(text: str) -> int:
+    """``--workers``: a whole number from 1 to :data:`MAX_WORKERS`."""
+    value = parse_positive_int(text, "--workers")
+    if value > MAX_WORKERS:
+        raise ConfigurationError(f"--workers must be at most {MAX_WORKERS}, not {value}")
+    return value
+
+
 def parse_sqlite_synchronous(text: str) -> str:
     """Parse ``--sqlite-synchronous``: ``full`` or ``normal`` (any case)."""
     value = text.strip().lower()
@@ -230,6 +242,9 @@ class NodeAuth:
     #: gateway: the name node certificates are checked for, instead of the
     #: host of each node's address
     tls_server_name: str | None = None
+    #: the options that give this credential to a child process (standalone's
+    #: nodes, a gateway's workers): the files, never their contents
+    child_args: tuple[str, ...] = ()
 
     @property
     def secured(self) -> bool:
@@ -269,6 +284,11 @@ class StorageConfig:
     metrics_listen: str | None = None
     #: the cluster secrets accepted, and TLS; required off loopback
     auth: NodeAuth = field(default_factory=NodeAuth)
+    #: a file the node writes its ports to once it listens (standalone's children)
+    port_file: Path | None = None
+    #: stop when standard input reaches end of file: the parent that spawned
+    #: this process is gone (standalone's children; :mod:`s3node.parentwatch`)
+    exit_with_parent: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,6 +359,25 @@ class GatewayConfig:
     s3_upload_expiry: float = 7 * 24 * 3600.0
     #: the cluster secret sent to storage nodes, and TLS
     node_auth: NodeAuth = field(default_factory=NodeAuth)
+    #: gateway processes serving the same listening sockets (``--listen`` and
+    #: ``--s3-listen``): this one and ``workers - 1`` children (:mod:`s3node.workers`)
+    workers: int = 1
+    #: stop when standard input reaches end of file (a worker spawned by
+    #: another process; :mod:`s3node.parentwatch`)
+    exit_with_parent: bool = False
+    #: the twistd plugin this process runs (``twistd PLUGIN gateway``): its
+    #: workers run the same one
+    twistd_plugin: str = "s3node"
+    #: a worker's inherited listening sockets (file descriptors), used instead
+    #: of ``listen`` and ``s3_listen``
+    listen_fd: int | None = None
+    s3_listen_fd: int | None = None
+    #: a worker's own metrics page (loopback), which its parent relays
+    metrics_listen: str | None = None
+    #: the page a worker's ``/metrics`` serves: its parent's, with every worker's metrics
+    metrics_from: str | None = None
+    #: where a worker writes its ports once it listens (JSON: port, metrics_port)
+    port_file: Path | None = None
 
     @property
     def effective_replicas(self) -> int:
@@ -364,3 +403,13 @@ class StandaloneConfig:
     #: every node's scrubber (see :class:`StorageConfig`)
     scrub_rate: int = StorageConfig.scrub_rate
     scrub_interval: float = StorageConfig.scrub_interval
+    #: the twistd plugin standalone runs (``twistd PLUGIN standalone``): its
+    #: node processes run the same one
+    twistd_plugin: str = "s3node"
+    #: seconds a node process gets to stop after ``SIGTERM`` before ``SIGKILL``
+    #: (its in-flight streams get ``StorageConfig.shutdown_grace`` of them)
+    node_stop_timeout: float = StorageConfig.shutdown_grace + 10.0
+    #: seconds before a node process that died is started again; doubled
+    #: after each death in a row, up to ``max_restart_delay``
+    restart_delay: float = 1.0
+    max_restart_delay: float = 30.0

@@ -20,7 +20,7 @@ resource renders in the global reactor's thread pool instead; see
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ __all__ = [
     "ProcessMetrics",
     "Stopwatch",
     "error_code",
+    "metrics_site",
     "render",
     "timed",
 ]
@@ -87,6 +88,12 @@ class ProcessMetrics:
         GCCollector(registry=self.registry)
         self._timer = timer
         self._parts: dict[type[Any], MetricsPart] = {}
+        self._added: list[MetricsPart] = []
+        #: labels added to every sample of this process's registry
+        #: (``worker="1"`` in a gateway with several workers)
+        self.labels: dict[str, str] = {}
+        #: renders the page instead of this registry (a gateway worker: its parent's)
+        self.delegate: Callable[[str | None], Awaitable[tuple[bytes, str]]] | None = None
 
     def part(self, cls: type[P]) -> P:
         """The one ``cls`` of this process, created (and registered) on first use."""
@@ -95,15 +102,65 @@ class ProcessMetrics:
             found = self._parts[cls] = cls(self.registry, timer=self._timer)
         return found  # type: ignore[return-value]  # one instance of each class
 
-    async def exposition(self, accept: str | None) -> tuple[bytes, str]:
+    def add_part(self, part: MetricsPart) -> None:
+        """
+        Add a part built elsewhere: it is refreshed before each scrape, and
+        when it has a ``collect()`` (:class:`s3node.metricsrelay.MetricsRelay`)
+        its families join the page as they are (without :attr:`labels`).
+        """
+        self._added.append(part)
+
+    async def exposition(self, accept: str | None, *, own: bool = False) -> tuple[bytes, str]:
         """
         The registry as text, in the format ``accept`` asks for (Prometheus
         text, or OpenMetrics), after every part refreshed; and its content type.
+
+        A gateway worker's page is its parent's (:attr:`delegate`) unless
+        ``own`` asks for this process's registry only.
         """
-        for part in list(self._parts.values()):
+        if self.delegate is not None and not own:
+            return await self.delegate(accept)
+        parts = list(self._parts.values()) + ([] if own else list(self._added))
+        for part in parts:
             await part.refresh()
+        families: dict[str, Any] = {}
+        merge_families(self.registry.collect(), self.labels, families)
+        if not own:
+            for part in self._added:
+                collect = getattr(part, "collect", None)
+                if collect is not None:
+                    merge_families(collect(), {}, families)
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        return encoder(_Families(families)), content_type  # type: ignore[arg-type]
+
+
+class _Families:
+    """Families already collected, in the shape the encoders take (a registry's ``collect``)."""
+
+    def __init__(self, families: dict[str, Any]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Any]:
+        return iter(self._families.values())
+
+
+def merge_families(families: Iterable[Any], labels: dict[str, str],
+                   into: dict[str, Any]) -> None:
+    """Add ``families``' samples, with ``labels`` added, to the same-named families of ``into``."""
+    from prometheus_client.core import Metric
+    from prometheus_client.samples import Sample
+
+    for family in families:
+        merged = into.get(family.name)
+        if merged is None:
+            merged = into[family.name] = Metric(family.name, family.documentation, family.type,
+                                                family.unit)
+        if not labels:
+            merged.samples.extend(family.samples)
+            continue
+        for s in family.samples:
+            merged.samples.append(Sample(s.name, {**s.labels, **labels}, s.value,
+                                         s.timestamp, s.exemplar))
 
 
 class MetricsPage(Resource):
@@ -111,12 +168,13 @@ class MetricsPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, metrics: ProcessMetrics) -> None:
+    def __init__(self, metrics: ProcessMetrics, *, own: bool = False) -> None:
         super().__init__()
         self._metrics = metrics
+        self._own = own
 
     def render_GET(self, request: Any) -> Any:
-        d = Deferred.fromCoroutine(render(self._metrics, request))
+        d = Deferred.fromCoroutine(render(self._metrics, request, own=self._own))
         d.addCallbacks(self._write, self._failed, callbackArgs=(request,),
                        errbackArgs=(request,))
         return NOT_DONE_YET
@@ -133,10 +191,20 @@ class MetricsPage(Resource):
             request.finish()
 
 
-async def render(metrics: ProcessMetrics, request: Any) -> bytes:
+def metrics_site(metrics: ProcessMetrics, reactor: Any, *, own: bool = False) -> Any:
+    """A :class:`twisted.web.server.Site` serving ``metrics`` at ``/metrics`` (and 404 elsewhere)."""
+    from twisted.web.server import Site
+
+    root = Resource()
+    root.putChild(b"metrics", MetricsPage(metrics, own=own))  # type: ignore[arg-type]
+    return Site(root, reactor=reactor)
+
+
+async def render(metrics: ProcessMetrics, request: Any, *, own: bool = False) -> bytes:
     """The metrics in the format ``request`` accepts; sets its content type."""
     accept = request.getHeader(b"accept")
-    body, content_type = await metrics.exposition(accept.decode("latin-1") if accept else None)
+    body, content_type = await metrics.exposition(accept.decode("latin-1") if accept else None,
+                                                  own=own)
     request.setHeader(b"content-type", content_type.encode("ascii"))
     return body
 

@@ -131,7 +131,13 @@ def node_auth(
                        ca=_pem(ca, "--tls-ca"))
     elif server_name:
         raise ConfigurationError("--tls-server-name needs --tls-cert, --tls-key and --tls-ca")
-    return NodeAuth(secret_file=secret_path, secrets=found, tls=tls, tls_server_name=server_name)
+    args: list[str] = []
+    for flag, value in (("--cluster-secret-file", secret_path), ("--tls-cert", cert),
+                        ("--tls-key", key), ("--tls-ca", ca), ("--tls-server-name", server_name)):
+        if value:
+            args += [flag, str(Path(value).absolute()) if flag != "--tls-server-name" else value]
+    return NodeAuth(secret_file=secret_path, secrets=found, tls=tls, tls_server_name=server_name,
+                    child_args=tuple(args))
 
 
 def describe(auth: NodeAuth) -> str:
@@ -187,4 +193,5 @@ def standalone_auth(data_dir: Path) -> NodeAuth:
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
-    return NodeAuth(secret_file=path, secrets=read_secret_file(path))
+    return NodeAuth(secret_file=path, secrets=read_secret_file(path),
+                    child_args=("--cluster-secret-file", str(path)))

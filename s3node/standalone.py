@@ -1,15 +1,22 @@
 """
-The standalone role: a gateway and ``node_count`` storage nodes in one process.
+The standalone role: a gateway and ``node_count`` storage nodes on one machine.
 
 A role, like the gateway (:mod:`s3node.gateway.service`) and the storage node
-(:mod:`s3node.storage.service`): it composes their services and nothing else.
+(:mod:`s3node.storage.service`): it composes services and nothing else.
 
-Each node keeps its chunks in its own folder under the data dir (``node-1``,
-``node-2``...), listens on ``127.0.0.1:0`` and is spoken to over gRPC like any
-remote node, with the cluster secret standalone keeps in the data dir
-(``cluster-secret``, made on first start: :func:`s3node.nodeauth.standalone_auth`);
-the metadata is SQLite in the data dir.  The gateway starts once
-every node listens, and logs where it listens.
+Each storage node runs as its own ``twistd -n s3node storage`` child process
+(:class:`~s3node.nodeprocess.ChildProcessService`: restarted when it dies,
+stopped with standalone, gone when standalone is gone), so the node side of
+every transfer runs on other cores than the gateway.  A node keeps its chunks
+in its own folder under the data dir (``node-1``, ``node-2``...), listens on
+a loopback port (free on its first start, the same one on a restart) and is
+spoken to over gRPC like any remote node; the metadata is SQLite in the data
+dir.  The gateway starts once every node listens, and logs where it listens;
+its ``/metrics`` relays every node's (:mod:`s3node.metricsrelay`).
+The nodes and the gateway share the cluster secret standalone keeps in the
+data dir (``cluster-secret``, made on first start:
+:func:`s3node.nodeauth.standalone_auth`); each node child gets it with
+``--cluster-secret-file``.
 """
 
 from __future__ import annotations
@@ -20,40 +27,76 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import gatherResults
 from twisted.logger import Logger
 
-from s3node.config import NodeAddress, StandaloneConfig, StorageConfig
+from s3node.config import NodeAddress, StandaloneConfig, format_seconds
 from s3node.gateway.service import GatewayService
 from s3node.metrics import ProcessMetrics
+from s3node.metricsrelay import MetricsRelay, Source
+from s3node.nodeprocess import ChildProcessService, twistd_argv
 
-__all__ = ["make_standalone_service"]
+__all__ = ["PORT_FILE", "make_standalone_service", "node_argv"]
 
 log = Logger()
+
+#: the file in a node's folder where its process writes its ports
+PORT_FILE = "ports.json"
+
+
+def node_argv(config: StandaloneConfig, node_id: str, port: int) -> list[str]:
+    """The command line of node ``node_id``'s process, listening on ``port`` (0: any)."""
+    folder = config.data_dir / node_id
+    argv = twistd_argv(
+        config.twistd_plugin, "storage", "--listen", f"127.0.0.1:{port}", "--data-dir", str(folder),
+        "--node-id", node_id, "--port-file", str(folder / PORT_FILE), "--exit-with-parent",
+        "--metrics-listen", "tcp:0:interface=127.0.0.1",
+        "--scrub-rate", str(config.scrub_rate),
+        "--scrub-interval", format_seconds(config.scrub_interval),
+    )
+    if not config.fsync:
+        argv.append("--no-fsync")
+    # the gateway's credential is the nodes' (standalone's own cluster secret)
+    argv += config.gateway.node_auth.child_args
+    return argv
+
+
+def node_services(config: StandaloneConfig, reactor: Any) -> list[ChildProcessService]:
+    """One :class:`ChildProcessService` per storage node."""
+    nodes = []
+    for i in range(1, config.node_count + 1):
+        node_id = f"node-{i}"
+        (config.data_dir / node_id).mkdir(exist_ok=True)
+
+        def argv(node_id: str = node_id) -> list[str]:
+            child = by_id[node_id]
+            return node_argv(config, node_id, child.port or 0)
+
+        nodes.append(ChildProcessService(
+            node_id, argv, reactor, port_file=config.data_dir / node_id / PORT_FILE,
+            stop_timeout=config.node_stop_timeout, restart_delay=config.restart_delay,
+            max_restart_delay=config.max_restart_delay))
+    by_id = {n.label: n for n in nodes}
+    return nodes
 
 
 def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiService:
     """The service tree of ``twistd s3node standalone``."""
-    from s3node.storage.service import make_storage_service
+    from twisted.web.client import Agent
 
     top = MultiService()
-    # one registry: the nodes' metrics are served on the gateway's /metrics
-    metrics = ProcessMetrics()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    nodes = []
-    for i in range(1, config.node_count + 1):
-        node_id = f"node-{i}"
-        service = make_storage_service(
-            StorageConfig(host="127.0.0.1", port=0, data_dir=config.data_dir / node_id,
-                          node_id=node_id, fsync=config.fsync, scrub_rate=config.scrub_rate,
-                          scrub_interval=config.scrub_interval, auth=config.gateway.node_auth),
-            reactor, metrics=metrics,
-        )
-        service.setServiceParent(top)
-        nodes.append(service)
+    nodes = node_services(config, reactor)
+    for node in nodes:
+        node.setServiceParent(top)
+
+    def node_pages() -> list[Source]:
+        return [(n.label, f"http://127.0.0.1:{n.ports['metrics_port']}/metrics", {})
+                for n in nodes if "metrics_port" in n.ports]
+
+    metrics = ProcessMetrics()
+    metrics.add_part(MetricsRelay(node_pages, Agent(reactor), reactor))
 
     async def addresses() -> tuple[NodeAddress, ...]:
         ports = await gatherResults([n.when_listening() for n in nodes])
-        found = tuple(
-            NodeAddress(n.config.node_id, "127.0.0.1", port) for n, port in zip(nodes, ports)
-        )
+        found = tuple(NodeAddress(n.label, "127.0.0.1", port) for n, port in zip(nodes, ports))
         log.info("s3node standalone: {count} storage nodes under {data_dir}",
                  count=len(found), data_dir=str(config.data_dir))
         return found

@@ -9,6 +9,7 @@ service builder.  Only :func:`makeService` touches the global reactor.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +35,7 @@ from s3node.config import (
     parse_server_endpoint,
     parse_size,
     parse_sqlite_synchronous,
+    parse_workers,
 )
 from s3node.errors import ConfigurationError
 from s3node.nodeauth import is_loopback, node_auth, require_credential, standalone_auth
@@ -85,6 +87,12 @@ def _node_auth(opts: usage.Options) -> NodeAuth:
                      opts["tls-ca"], opts.get("tls-server-name"))
 
 
+_EXIT_WITH_PARENT = [
+    "exit-with-parent", None,
+    "Stop when standard input closes (a child of standalone: its parent is gone).",
+]
+
+
 class StorageOptions(_RoleOptions):
     """``twistd s3node storage``: a gRPC storage node."""
 
@@ -108,8 +116,13 @@ class StorageOptions(_RoleOptions):
          ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
           "at /metrics (default: none).")],
         *_NODE_AUTH_PARAMETERS,
+        ["port-file", None, None,
+         "Write the ports (JSON: port, metrics_port) to this file once listening."],
     ]
-    optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."]]
+    optFlags: ClassVar[list[list[Any]]] = [
+        ["no-fsync", None, "Don't fsync chunks (throwaway test nodes only)."],
+        _EXIT_WITH_PARENT,
+    ]
 
     def build_config(self) -> StorageConfig:
         from s3node.storage.nodeid import load_or_create_node_id
@@ -148,6 +161,8 @@ class StorageOptions(_RoleOptions):
             scrub_interval=scrub_interval,
             metrics_listen=metrics_listen,
             auth=auth,
+            port_file=Path(self["port-file"]).absolute() if self["port-file"] else None,
+            exit_with_parent=bool(self["exit-with-parent"]),
         )
 
 
@@ -199,6 +214,9 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
      "Serve virtual-hosted buckets (BUCKET.DOMAIN) too (default: path-style only)."],
     ["s3-upload-expiry", None, format_seconds(_G.s3_upload_expiry),
      "Seconds after which an S3 multipart upload nobody completed is aborted."],
+    ["workers", "w", str(_G.workers),
+     ("Gateway processes sharing the --listen and --s3-listen sockets (tcp: endpoints "
+      "only above 1); see docs/operations.md.")],
 ]
 
 _DB_HELP = "Metadata database: sqlite:PATH or postgresql://..."
@@ -237,6 +255,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         s3_region=parse_s3_region(opts["s3-region"]),
         s3_domain=parse_s3_domain(opts["s3-domain"]) if opts["s3-domain"] else None,
         s3_upload_expiry=parse_seconds(opts["s3-upload-expiry"], "--s3-upload-expiry"),
+        workers=parse_workers(opts["workers"]),
     )
 
 
@@ -247,12 +266,24 @@ def _s3_listen(text: str | None) -> str | None:
     return parse_server_endpoint(text, "--s3-listen")
 
 
+def _is_tcp(endpoint: str) -> bool:
+    """Whether an endpoint description listens on TCP (``tcp:...``, ``tcp6:...`` or a bare port)."""
+    kind = endpoint.split(":", 1)[0].lower()
+    return kind in ("tcp", "tcp6") or kind.isdigit()
+
+
 def _check_gateway(config: GatewayConfig) -> GatewayConfig:
     from s3node.plugins import get_plugin_manager, resolve_checksum, resolve_placement
 
     plugins = get_plugin_manager()
     resolve_placement(plugins, config.placement)  # an UnknownPlugin names the choices
     resolve_checksum(plugins, config.checksum)
+    if config.workers > 1:
+        for what, endpoint in (("--listen", config.listen), ("--s3-listen", config.s3_listen)):
+            if endpoint is not None and not _is_tcp(endpoint):
+                raise ConfigurationError(
+                    f"--workers {config.workers} shares {what} between processes: it needs "
+                    f"a tcp: endpoint, not {endpoint!r}")
     if config.chunk_size < 1:
         raise ConfigurationError("--chunk-size must be at least 1 byte")
     if config.chunk_size > StorageConfig.max_chunk_size:
@@ -260,6 +291,10 @@ def _check_gateway(config: GatewayConfig) -> GatewayConfig:
             f"--chunk-size must be at most {format_size(StorageConfig.max_chunk_size)}"
         )
     return config
+
+
+def _fd(text: str | None, what: str) -> int | None:
+    return parse_positive_int(text, what) if text is not None else None
 
 
 class GatewayOptions(_RoleOptions):
@@ -275,7 +310,17 @@ class GatewayOptions(_RoleOptions):
         *_NODE_AUTH_PARAMETERS,
         ["tls-server-name", None, None,
          "Check every node's certificate for this name (default: the host of its --node address)."],
+        ["holder-id", None, None,
+         "This gateway's name in the background lease (default: host, pid and a random part)."],
+        # what a worker's parent passes it (s3node.workers)
+        ["listen-fd", None, None, "Serve HTTP on this inherited listening socket (a worker)."],
+        ["s3-listen-fd", None, None, "Serve S3 on this inherited listening socket (a worker)."],
+        ["metrics-listen", None, None,
+         "Endpoint serving this process's own metrics at /metrics (a worker)."],
+        ["metrics-from", None, None, "URL of the page /metrics serves (a worker: its parent's)."],
+        ["port-file", None, None, "Write the ports (JSON) to this file once listening."],
     ]
+    optFlags: ClassVar[list[list[Any]]] = [_EXIT_WITH_PARENT]
 
     def __init__(self) -> None:
         super().__init__()
@@ -301,7 +346,17 @@ class GatewayOptions(_RoleOptions):
                 f"--cluster-secret-file (the nodes' secret) and/or --tls-cert, --tls-key and "
                 f"--tls-ca; see docs/security.md"
             )
-        config = _check_gateway(_gateway_config(self, parse_db_url(self["db"]), nodes, auth))
+        config = _check_gateway(replace(
+            _gateway_config(self, parse_db_url(self["db"]), nodes, auth),
+            holder_id=self["holder-id"],
+            listen_fd=_fd(self["listen-fd"], "--listen-fd"),
+            s3_listen_fd=_fd(self["s3-listen-fd"], "--s3-listen-fd"),
+            metrics_listen=(parse_server_endpoint(self["metrics-listen"], "--metrics-listen")
+                            if self["metrics-listen"] else None),
+            metrics_from=self["metrics-from"],
+            port_file=Path(self["port-file"]).absolute() if self["port-file"] else None,
+            exit_with_parent=bool(self["exit-with-parent"]),
+        ))
         if config.effective_replicas > len(nodes):
             raise ConfigurationError(
                 f"--replicas {config.effective_replicas} needs at least that many nodes, not {len(nodes)}"
@@ -338,8 +393,6 @@ class StandaloneOptions(_RoleOptions):
         replicas = gateway.replicas if gateway.replicas is not None else min(2, node_count)
         if replicas > node_count:
             raise ConfigurationError(f"--replicas {replicas} needs at least that many --nodes")
-        from dataclasses import replace
-
         return StandaloneConfig(
             data_dir=data_dir,
             node_count=node_count,
@@ -363,9 +416,27 @@ class Options(usage.Options):
         ["standalone", None, StandaloneOptions, "gateway and storage nodes in one process"],
     ]
 
+    #: the twistd plugin (subcommand of ``twistd``) these options belong to;
+    #: standalone's nodes and a gateway's workers are started with the same one
+    twistd_plugin: ClassVar[str] = "s3node"
+
     def postOptions(self) -> None:
         if self.subCommand is None:
             raise usage.UsageError("name a role: gateway, storage or standalone")
+        sub = self.subOptions
+        plugin = self.twistd_plugin
+        if self.subCommand == "gateway":
+            sub.config = replace(sub.config, twistd_plugin=plugin)
+        elif self.subCommand == "standalone":
+            sub.config = replace(sub.config, twistd_plugin=plugin,
+                                 gateway=replace(sub.config.gateway, twistd_plugin=plugin))
+
+
+def _watch_parent(service: Any, reactor: Any) -> None:
+    """Stop the process once its parent is gone (``--exit-with-parent``)."""
+    from s3node.parentwatch import ParentWatchService
+
+    ParentWatchService(reactor, reactor.stop).setServiceParent(service)
 
 
 def makeService(options: Options) -> Service:
@@ -377,11 +448,17 @@ def makeService(options: Options) -> Service:
     if options.subCommand == "storage":
         from s3node.storage.service import make_storage_service
 
-        return make_storage_service(config, reactor)
+        node = make_storage_service(config, reactor)
+        if config.exit_with_parent:
+            _watch_parent(node, reactor)
+        return node
     if options.subCommand == "gateway":
         from s3node.gateway.service import make_gateway_service
 
-        return make_gateway_service(config, reactor)
+        gateway = make_gateway_service(config, reactor)
+        if config.exit_with_parent:
+            _watch_parent(gateway, reactor)
+        return gateway
     from s3node.standalone import make_standalone_service
 
     return make_standalone_service(config, reactor)

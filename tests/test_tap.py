@@ -112,6 +112,13 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
          "full or normal"),
         (["storage", "--metrics-listen", "tcp:notaport"], "--metrics-listen 'tcp:notaport'"),
         (["standalone", "--stats-interval", "0"], "--stats-interval must be more than 0"),
+        (["standalone", "--workers", "0"], "--workers must be at least 1"),
+        (["standalone", "--workers", "two"], "--workers must be a whole number"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--workers", "65"], "--workers must be at most 64"),
+        (["gateway", "--node", "a=127.0.0.1:1", "--workers", "2", "--listen", "unix:/run/s"],
+         "--workers 2 shares --listen between processes: it needs a tcp: endpoint"),
+        (["standalone", "--workers", "3", "--s3-listen", "unix:/run/s3"],
+         "--workers 3 shares --s3-listen"),
         ([], "name a role"),
     ],
 )
@@ -140,6 +147,29 @@ def test_gateway_options() -> None:
     assert config.effective_replicas == 2
     assert config.max_file_size == GiB
     assert config.chunk_size == 8 * MiB
+
+
+def test_workers_take_tcp_endpoints_and_their_command_line_round_trips() -> None:
+    """
+    ``--workers N`` (default 1) is accepted with tcp: listeners; a worker's
+    command line (:func:`s3node.workers.gateway_args`) parses back into its
+    parent's config, its listeners aside.
+    """
+    import dataclasses
+
+    from s3node.workers import gateway_args
+
+    assert parse("gateway", "--node", "a=127.0.0.1:1").subOptions.config.workers == 1
+    assert parse("standalone", "-w", "4").subOptions.config.gateway.workers == 4
+    config = parse(
+        "gateway", "--node", "a=127.0.0.1:1", "--node", "b=[::1]:2", "--workers", "3",
+        "--listen", "tcp:8081", "--s3-listen", "tcp6:9001", "--replicas", "1",
+        "--s3-domain", "s3.example.com", "--stale-after", "0.25", "--holder-id", "g1",
+    ).subOptions.config
+    assert config.workers == 3
+    again = parse("gateway", *gateway_args(config)).subOptions.config
+    assert dataclasses.replace(again, workers=3, listen=config.listen,
+                               s3_listen=config.s3_listen) == config
 
 
 def test_standalone_defaults(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
@@ -96,6 +96,7 @@ class GatewayService(MultiService):
         self._store: Any = None
         self._starting: Deferred[None] | None = None
         self._stopping = False
+        self._run_dir: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -140,28 +141,82 @@ class GatewayService(MultiService):
         await gateway.pool.start()
         for worker in gateway.services():
             worker.setServiceParent(self)
-        if config.s3_listen is not None:
+        if config.s3_listen is not None or config.s3_listen_fd is not None:
             await self._start_s3(config, gateway, store)
         listener = ListenerService(
-            "http", serverFromString(self._reactor, config.listen),
+            "http", self._endpoint(config.listen, config.listen_fd),
             ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics,
                          header_timeout=config.header_timeout))
         listener.setServiceParent(self)
         self.listening_port = await listener.listening
+        await self._as_worker(config)
+        if config.workers > 1:
+            await self._start_workers(config)
         log.info("s3node gateway listening on {where}",
                  where=describe_address(self.listening_port.getHost()))
+
+    def _endpoint(self, description: str, fd: int | None) -> Any:
+        """``description``'s endpoint, or the inherited socket ``fd`` (a worker's)."""
+        if fd is None:
+            return serverFromString(self._reactor, description)
+        from s3node.workers import adopted_endpoint
+
+        return adopted_endpoint(self._reactor, fd)
+
+    async def _as_worker(self, config: GatewayConfig) -> None:
+        """A worker's own metrics page, its page from its parent, its port file."""
+        from s3node.metrics import metrics_site
+
+        ports = {"port": getattr(self.listening_port.getHost(), "port", 0)}
+        if config.metrics_listen is not None:
+            own = ListenerService("metrics", serverFromString(self._reactor, config.metrics_listen),
+                                  metrics_site(self.metrics, self._reactor, own=True))
+            own.setServiceParent(self)
+            ports["metrics_port"] = (await own.listening).getHost().port
+        if config.metrics_from is not None:
+            from s3node.workers import page_from
+
+            self.metrics.delegate = page_from(config.metrics_from, self._reactor)
+        if config.port_file is not None:
+            from s3node.nodeprocess import write_port_file
+
+            write_port_file(config.port_file, ports)
+
+    async def _start_workers(self, config: GatewayConfig) -> None:
+        """Workers 2 to N on the same sockets (:mod:`s3node.workers`); fires once all listen."""
+        import tempfile
+        from pathlib import Path
+
+        from s3node.metrics import metrics_site
+        from s3node.workers import worker_services
+
+        aggregate = ListenerService(
+            "worker metrics", serverFromString(self._reactor, "tcp:0:interface=127.0.0.1"),
+            metrics_site(self.metrics, self._reactor))
+        aggregate.setServiceParent(self)
+        page = f"http://127.0.0.1:{(await aggregate.listening).getHost().port}/metrics"
+        self._run_dir = Path(tempfile.mkdtemp(prefix="s3node-workers-"))
+        workers, relay = worker_services(
+            config, self._reactor, http_fd=self.listening_port.fileno(),
+            s3_fd=self.s3_port.fileno() if self.s3_port is not None else None,
+            run_dir=self._run_dir, parent_metrics=page, stop_timeout=config.shutdown_grace + 10)
+        self.metrics.labels = {"worker": "1"}
+        self.metrics.add_part(relay)
+        for worker in workers:
+            worker.setServiceParent(self)
+        await gatherResults([w.when_listening() for w in workers])
+        log.info("s3node gateway: {count} workers", count=config.workers)
 
     async def _start_s3(self, config: GatewayConfig, gateway: Any, store: Any) -> None:
         from s3node.gateway.access import ObservedSite
         from s3node.s3server.app import S3Api
         from s3node.s3server.auth import KeyRing
 
-        assert config.s3_listen is not None
         api = S3Api(gateway.files, KeyRing(store, self._reactor, region=config.s3_region),
                     self._cpu, self._reactor, domain=config.s3_domain,
                     upload_slots=gateway.upload_slots, download_slots=gateway.download_slots)
         listener = ListenerService(
-            "s3", serverFromString(self._reactor, config.s3_listen),
+            "s3", self._endpoint(config.s3_listen or "", config.s3_listen_fd),
             ObservedSite(api.resource(), self._reactor, metrics=gateway.metrics))
         listener.setServiceParent(self)
         self.s3_port = await listener.listening
@@ -184,6 +239,10 @@ class GatewayService(MultiService):
         if self._store is not None:
             await self._store.close()
         self._threads.stop()
+        if self._run_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._run_dir, ignore_errors=True)
 
 
 def make_gateway_service(config: GatewayConfig, reactor: Any) -> GatewayService:

@@ -24,7 +24,7 @@ from s3node.config import StorageConfig
 from s3node.errors import ConfigurationError
 from s3node.interfaces import ChecksumAlgorithm
 from s3node.listener import ListenerService, describe_address
-from s3node.metrics import MetricsPage, ProcessMetrics
+from s3node.metrics import ProcessMetrics, metrics_site
 from s3node.nodeauth import describe
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
@@ -122,6 +122,8 @@ class StorageNodeService(MultiService):
         #: the process's metrics (standalone: shared with the gateway and the other nodes)
         self.metrics = metrics if metrics is not None else ProcessMetrics()
         self._node_metrics = self.metrics.part(StorageMetrics)
+        #: the metrics listener (with ``config.metrics_listen``)
+        self.metrics_listener: ListenerService | None = None
         if config.metrics_listen is not None:
             self._add_metrics_listener(config.metrics_listen)
         #: the bound port (known once the service started)
@@ -209,14 +211,11 @@ class StorageNodeService(MultiService):
     def _add_metrics_listener(self, endpoint: str) -> None:
         """Serve the process's metrics on ``endpoint`` while the node runs (a child service)."""
         from twisted.internet.endpoints import serverFromString
-        from twisted.web.resource import Resource
-        from twisted.web.server import Site
 
-        root = Resource()
-        root.putChild(b"metrics", MetricsPage(self.metrics))  # type: ignore[arg-type]
         listener = ListenerService("metrics", serverFromString(self._reactor, endpoint),
-                                   Site(root, reactor=self._reactor))
+                                   metrics_site(self.metrics, self._reactor))
         listener.setServiceParent(self)
+        self.metrics_listener = listener
         listener.listening.addCallbacks(
             lambda port: log.info("s3node storage {node_id} metrics listening on {where}",
                                   node_id=self.config.node_id,
@@ -239,6 +238,16 @@ class StorageNodeService(MultiService):
     async def _start(self) -> int:
         assert self._server is not None and self.port is not None
         await self._server.start()
+        if self.config.port_file is not None:
+            from s3node.nodeprocess import write_port_file
+
+            ports = {"port": self.port}
+            if self.metrics_listener is not None:
+                # its log callback has consumed the result: read the port itself
+                await self.metrics_listener.listening.asFuture(asyncio.get_running_loop())
+                if self.metrics_listener.port is not None:
+                    ports["metrics_port"] = self.metrics_listener.port.getHost().port
+            write_port_file(self.config.port_file, ports)
         log.info(
             "s3node storage {node_id} listening on {host}:{port}",
             node_id=self.config.node_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import pytest_twisted
 
 from s3node.tap import Options
@@ -28,42 +29,51 @@ def test_gateway_service_tree():
 
 
 def test_standalone_service_tree(tmp_path):
-    """``s3node standalone`` builds one storage service per node, each in its own folder
-    under the data dir, and a gateway on SQLite in the data dir, all with its cluster secret."""
+    """``s3node standalone`` builds one node process per node, each a ``twistd s3node
+    storage`` on its own folder under the data dir that watches its parent, and a
+    gateway on SQLite in the data dir, all with its cluster secret."""
     from twisted.internet import reactor
 
     from s3node.gateway.service import GatewayService
-    from s3node.standalone import make_standalone_service
+    from s3node.nodeprocess import ChildProcessService
+    from s3node.standalone import make_standalone_service, node_argv
 
     options = parse("standalone", "--data-dir", str(tmp_path), "--nodes", "4",
                     "--listen", "tcp:0:interface=127.0.0.1")
-    top = make_standalone_service(options.subOptions.config, reactor)
+    config = options.subOptions.config
+    top = make_standalone_service(config, reactor)
     children = list(top)
-    storage = [c for c in children if not isinstance(c, GatewayService)]
+    nodes = [c for c in children if isinstance(c, ChildProcessService)]
     (gateway,) = [c for c in children if isinstance(c, GatewayService)]
-    assert [s.config.data_dir for s in storage] == [tmp_path / f"node-{i}" for i in range(1, 5)]
-    assert all(s.config.host == "127.0.0.1" and s.config.port == 0 for s in storage)
+    assert [n.name for n in nodes] == [f"node-{i}" for i in range(1, 5)]
+    assert all((tmp_path / n.name).is_dir() for n in nodes)
+    argv = node_argv(config, "node-2", 0)
+    i = argv.index("s3node")
+    assert argv[i:i + 8] == ["s3node", "storage", "--listen", "127.0.0.1:0",
+                             "--data-dir", str(tmp_path / "node-2"), "--node-id", "node-2"]
+    assert "--exit-with-parent" in argv and "--no-fsync" not in argv
     assert gateway.config.db == f"sqlite:{tmp_path / 'metadata.sqlite3'}"
     assert gateway.config.replicas == 2
     # the nodes require the secret standalone made in its data dir, which the gateway sends
     auth = gateway.config.node_auth
     assert auth.secret_file == tmp_path / "cluster-secret" and len(auth.secrets) == 1
-    assert all(s.config.auth == auth for s in storage)
+    # ...and each node's command line hands that file to the child, which reads it back
+    node = parse(*argv[i + 1:]).subOptions.config
+    assert node.auth.secret_file == auth.secret_file and node.auth.secrets == auth.secrets
 
 
 def test_standalone_nodes_scrub_as_told(tmp_path):
-    """``standalone --scrub-rate --scrub-interval`` set every in-process node's scrubber."""
-    from twisted.internet import reactor
+    """``standalone --scrub-rate --scrub-interval --no-fsync`` reach every node's command line,
+    and each one parses back into the storage config it names."""
+    from s3node.standalone import node_argv
 
-    from s3node.standalone import make_standalone_service
-    from s3node.storage.service import StorageNodeService
-
-    options = parse("standalone", "--data-dir", str(tmp_path), "--scrub-rate", "1MiB",
-                    "--scrub-interval", "60")
-    top = make_standalone_service(options.subOptions.config, reactor)
-    storage = [c for c in top if isinstance(c, StorageNodeService)]
-    assert len(storage) == 3
-    assert {(s.config.scrub_rate, s.config.scrub_interval) for s in storage} == {(1024**2, 60.0)}
+    config = parse("standalone", "--data-dir", str(tmp_path), "--scrub-rate", "1MiB",
+                   "--scrub-interval", "60", "--no-fsync").subOptions.config
+    argv = node_argv(config, "node-1", 4321)
+    storage = parse(*argv[argv.index("s3node") + 1:]).subOptions.config
+    assert (storage.scrub_rate, storage.scrub_interval, storage.fsync) == (1024**2, 60.0, False)
+    assert (storage.port, storage.node_id, storage.exit_with_parent) == (4321, "node-1", True)
+    assert storage.port_file == tmp_path / "node-1" / "ports.json"
 
 
 @pytest_twisted.ensureDeferred
@@ -120,3 +130,62 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     assert not service.running and all(not child.running for child in service)
     assert store.files[file_id].status is FileStatus.FAILED
     assert fatal == []
+
+
+@pytest.mark.filterwarnings("ignore:Using readBody with a transport:DeprecationWarning")
+@pytest_twisted.ensureDeferred
+async def test_a_one_worker_gateway_listens_on_a_unix_socket(tmp_path):
+    """``--workers 1`` keeps every endpoint kind: a gateway on ``unix:PATH`` starts, answers
+    ``/health`` there with no ``worker`` label on its metrics, and stops."""
+    from gateway.gateway_fakes import FakeNode
+    from support.waiting import poll_until, within
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import UNIXClientEndpoint
+    from twisted.web.client import Agent, readBody
+    from twisted.web.iweb import IAgentEndpointFactory
+    from zope.interface import implementer
+
+    from s3node.config import GatewayConfig, NodeAddress
+    from s3node.gateway.service import GatewayService
+
+    path = tmp_path / "g.sock"
+    node = FakeNode("n1")
+    config = GatewayConfig(listen=f"unix:{path}", db="memory:",
+                           nodes=(NodeAddress("n1", "127.0.0.1", 1),))
+    fatal: list[object] = []
+    service = GatewayService(config, reactor, client_factory=lambda _: node,
+                             on_fatal=lambda: fatal.append(True))
+    service.startService()
+    await poll_until(lambda: service._starting.called, what="the gateway's start to end")
+    assert fatal == [] and path.exists()
+
+    @implementer(IAgentEndpointFactory)
+    class ToSocket:
+        def endpointForURI(self, uri):
+            return UNIXClientEndpoint(reactor, str(path))
+
+    agent = Agent.usingEndpointFactory(reactor, ToSocket())
+    health = await agent.request(b"GET", b"http://gateway/health")
+    assert health.code == 200
+    await readBody(health)
+    page, _ = await service.metrics.exposition(None)
+    assert b"s3node_http_requests_total{" in page and b'worker="' not in page
+    await within(service.stopService(), what="the gateway to stop")
+
+
+def test_children_run_the_twistd_plugin_standalone_runs(tmp_path):
+    """Options of another twistd plugin (a test build such as ``s3node-faults``) start the nodes
+    and the workers with that plugin, so they run the same code as standalone."""
+    from s3node.standalone import node_argv
+    from s3node.workers import gateway_args
+
+    class OtherOptions(Options):
+        twistd_plugin = "s3node-other"
+
+    options = OtherOptions()
+    options.parseOptions(["standalone", "--data-dir", str(tmp_path), "--workers", "2"])
+    config = options.subOptions.config
+    argv = node_argv(config, "node-1", 0)
+    assert argv[argv.index("storage") - 1] == "s3node-other"
+    assert config.gateway.twistd_plugin == "s3node-other"
+    assert "--twistd-plugin" not in gateway_args(config.gateway)

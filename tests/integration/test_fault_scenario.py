@@ -24,9 +24,10 @@ both); ``standalone`` is one ``twistd s3node standalone`` on SQLite.  In order:
 8. PostgreSQL ``SIGKILL``\\ed during uploads, started again;
 9. a stray chunk file that no replica row names, put straight on a node.
 
-Not in standalone, and why: its storage nodes live in the gateway's process,
-so a node cannot be killed alone (6; killing the process is 7), and its
-metadata is SQLite inside that process (8: nothing to kill apart from it).
+Not in standalone, and why: its storage nodes are its own child processes,
+which it restarts itself (6: ``test_standalone_processes.py`` kills one), and
+its metadata is SQLite inside the gateway's process (8: nothing to kill apart
+from it).
 
 Then: no file is left ``pending``, ``uploading``, ``failed`` or ``deleting``;
 after a whole reconcile pass every completed file downloads byte-exact, every

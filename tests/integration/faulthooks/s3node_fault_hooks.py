@@ -35,7 +35,9 @@ _LOST_DELETES: set[tuple[str, str]] = set()
 
 
 class Options(_Options):
-    """The options of ``twistd s3node``."""
+    """The options of ``twistd s3node``; standalone's nodes run this plugin too."""
+
+    twistd_plugin = "s3node-faults"
 
 
 def _consume(trigger: str, record: str) -> bool:

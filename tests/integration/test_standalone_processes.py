@@ -1,0 +1,153 @@
+"""
+Standalone's process tree, with real processes: its storage nodes are
+``twistd s3node storage`` children that are restarted when they die and never
+outlive it, and ``--workers 2`` serves one listening socket from two gateway
+processes that share the metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.processes import TwistdProcess, start_twistd
+from support.scrape import parse
+from support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+TIMEOUT = 60.0
+GATEWAY_READY = r"s3node gateway listening on (?P<host>[\d.]+):(?P<port>\d+)"
+STARTED = r"(?P<child>(node|worker)-\d+) started \(pid (?P<pid>\d+)\)"
+
+
+def start_standalone(tmp_path: Path, *extra: str) -> TwistdProcess:
+    """A standalone (2 nodes, replicas 2, 64 KiB chunks, fast health checks) on a free port."""
+    return start_twistd(
+        ["s3node", "standalone", "--data-dir", str(tmp_path / "data"), "--nodes", "2",
+         "--replicas", "2", "--chunk-size", "64KiB", "--health-interval", "0.2",
+         "--listen", "tcp:0:interface=127.0.0.1", "--s3-listen", "none", "--no-fsync", *extra],
+        cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=TIMEOUT)
+
+
+def children(proc: TwistdProcess) -> dict[str, int]:
+    """The last pid each child (``node-1``, ``worker-2``...) was started with."""
+    return {m.group("child"): int(m.group("pid")) for m in re.finditer(STARTED, proc.output())}
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def standalone(tmp_path: Path) -> Iterator[TwistdProcess]:
+    proc = start_standalone(tmp_path)
+    yield proc
+    proc.stop()
+
+
+def upload(url: str, data: bytes) -> str:
+    r = httpx.post(f"{url}/files", files={"file": ("f.bin", data)}, timeout=30)
+    assert r.status_code == 201, r.text
+    return str(r.json()["file_id"])
+
+
+def test_a_killed_node_is_restarted_on_its_port_and_the_data_stays_readable(
+    standalone: TwistdProcess,
+) -> None:
+    """
+    SIGKILL of a node process: standalone logs it, starts it again on the same
+    port, the files stored before read back byte-exact and new uploads (which
+    need both nodes at 2 replicas) succeed again.
+    """
+    url = f"http://127.0.0.1:{standalone.port}"
+    data = os.urandom(300_000)
+    file_id = upload(url, data)
+    before = children(standalone)
+    port = re.findall(r"s3node storage node-1 listening on 127\.0\.0\.1:(\d+)",
+                      standalone.output())[-1]
+    lines = standalone.line_count()
+    os.kill(before["node-1"], signal.SIGKILL)
+    standalone.wait_for(rf"node-1 \(pid {before['node-1']}\) ended: .*restarting in", TIMEOUT,
+                        start=lines)
+    standalone.wait_for(rf"s3node storage node-1 listening on 127\.0\.0\.1:{port}\b", TIMEOUT,
+                        start=lines)
+    after = children(standalone)
+    assert after["node-1"] != before["node-1"] and after["node-2"] == before["node-2"]
+    assert not alive(before["node-1"])
+    assert httpx.get(f"{url}/files/{file_id}", timeout=30).content == data
+
+    def uploaded() -> str | None:
+        r = httpx.post(f"{url}/files", files={"file": ("g.bin", data)}, timeout=30)
+        return r.json()["file_id"] if r.status_code == 201 else None
+
+    again = wait_until(uploaded, what="an upload to both nodes", timeout=TIMEOUT, interval=0.2)
+    assert httpx.get(f"{url}/files/{again}", timeout=30).content == data
+
+
+def test_stopping_standalone_leaves_no_child_process(tmp_path: Path) -> None:
+    """SIGTERM stops standalone cleanly, and every node and worker process with it."""
+    proc = start_standalone(tmp_path, "--workers", "2")
+    pids = children(proc)
+    assert set(pids) == {"node-1", "node-2", "worker-2"}
+    assert all(alive(p) for p in pids.values())
+    assert proc.stop() == -signal.SIGTERM
+    assert [c for c, p in pids.items() if alive(p)] == []
+
+
+def test_sigkill_of_standalone_leaves_no_orphan(tmp_path: Path) -> None:
+    """
+    When standalone is SIGKILLed (no chance to stop anything), its node and
+    worker processes see their parent's pipe close and stop by themselves.
+    """
+    proc = start_standalone(tmp_path, "--workers", "2")
+    pids = children(proc)
+    assert len(pids) == 3 and all(alive(p) for p in pids.values())
+    proc.kill()
+    wait_until(lambda: not any(alive(p) for p in pids.values()),
+               what=f"the children {pids} to exit", timeout=TIMEOUT, interval=0.1)
+
+
+def test_two_workers_serve_one_port_and_share_the_files(tmp_path: Path) -> None:
+    """
+    ``--workers 2``: both gateway processes answer on the one port (the
+    metrics, labelled by worker, count requests on each); a file uploaded
+    through one worker downloads byte-exact through the other; ``/metrics``
+    shows every worker's and every node's figures whichever worker answers.
+    """
+    proc = start_standalone(tmp_path, "--workers", "2")
+    try:
+        url = f"http://127.0.0.1:{proc.port}"
+        data = os.urandom(200_000)
+        file_id = upload(url, data)
+        page = parse(httpx.get(f"{url}/metrics", timeout=30).text)
+        (uploader,) = {w for w in ("1", "2")
+                       if page.sum("s3node_http_requests_total", route="/files", method="POST",
+                                   status="201", worker=w) == 1}
+        other = "2" if uploader == "1" else "1"
+
+        def read_by_other() -> bool:
+            # a new connection each time: the kernel picks the worker that accepts it
+            with httpx.Client(timeout=30) as client:
+                assert client.get(f"{url}/files/{file_id}").content == data
+            scraped = parse(httpx.get(f"{url}/metrics", timeout=30).text)
+            return scraped.sum("s3node_http_requests_total", route="/files/<file_id>",
+                               method="GET", status="200", worker=other) > 0
+
+        wait_until(read_by_other, what=f"a download through worker {other}", timeout=TIMEOUT,
+                   interval=0.01)
+        page = parse(httpx.get(f"{url}/metrics", timeout=30).text)
+        assert page.labels("s3node_http_requests_total", "worker") == {"1", "2"}
+        assert page.labels("s3node_storage_chunks", "node") == {"node-1", "node-2"}
+        assert page.sum("s3node_storage_chunks") == 2 * 4  # 4 chunks of 64 KiB, 2 replicas
+    finally:
+        proc.stop()
