@@ -172,6 +172,22 @@ def test_workers_take_tcp_endpoints_and_their_command_line_round_trips() -> None
                                s3_listen=config.s3_listen) == config
 
 
+def test_a_workers_command_line_carries_the_cluster_secret(tmp_path: Path) -> None:
+    """A worker is given its parent's ``--cluster-secret-file`` (the file, not the secret)."""
+    from s3node.workers import gateway_args
+
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 32 + "\n")
+    secret.chmod(0o600)
+    config = parse("gateway", "--node", "a=127.0.0.1:1", "--workers", "2",
+                   "--cluster-secret-file", str(secret)).subOptions.config
+    args = gateway_args(config)
+    assert args[args.index("--cluster-secret-file") + 1] == str(secret)
+    assert "s" * 32 not in " ".join(args)
+    again = parse("gateway", *args).subOptions.config
+    assert again.node_auth == config.node_auth
+
+
 def test_standalone_defaults(tmp_path: Path) -> None:
     """``standalone`` defaults to 3 nodes, replicas 2 and SQLite inside the data dir."""
     config = parse("standalone", "--data-dir", str(tmp_path)).subOptions.config
