@@ -21,6 +21,8 @@ ROWS = [
     ("small PUT / GET p50 ms", ["small_put_p50_ms", "small_get_p50_ms"], 1),
     ("small PUT / GET p99 ms", ["small_put_p99_ms", "small_get_p99_ms"], 1),
     ("small GET TTFB p50 ms", ["small_get_ttfb_p50_ms"], 1),
+    ("server CPU ms per small PUT / GET", ["small_put_cpu_ms_per_op", "small_get_cpu_ms_per_op"],
+     2),
     ("server CPU s/GB, 1 GiB PUT / GET", ["big_put_cpu_s_per_GB", "big_get_cpu_s_per_GB"], 2),
     ("server CPU s/GB, concurrent PUT / GET",
      ["conc_put_cpu_s_per_GB", "conc_get_cpu_s_per_GB"], 2),

@@ -142,24 +142,32 @@ class SwiftServer:
 
 
 class S3nodeServer:
-    """``twistd -n s3node standalone`` with ``replicas`` replicas, fresh for every start."""
+    """
+    ``twistd -n s3node standalone`` with ``replicas`` replicas, fresh for every start.
 
-    def __init__(self, base: Path, replicas: int, extra_args: list[str]) -> None:
+    ``source`` is the checkout whose code runs (default: this one); the
+    server's name is ``s3node-rN``, with ``@label`` for another checkout.
+    """
+
+    def __init__(self, base: Path, replicas: int, extra_args: list[str],
+                 source: Path | None = None, label: str = "") -> None:
         self.base = base
         self.replicas = replicas
         self.extra_args = extra_args
-        self.name = f"s3node-r{replicas}"
+        self.source = source or ROOT
+        self.name = f"s3node-r{replicas}" + (f"@{label}" if label else "")
         self.proc = None
         self.work: Path | None = None
 
     def start(self, headers: tuple[tuple[str, str], ...] = ()) -> tuple[Target, list[int]]:
-        self.work = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=self.base))
+        self.work = Path(tempfile.mkdtemp(prefix=f"s3node-r{self.replicas}-", dir=self.base))
         args = ["s3node", "standalone", "--data-dir", str(self.work / "data"),
                 "--replicas", str(self.replicas), "--listen", "tcp:0:interface=127.0.0.1",
                 "--s3-listen", "none", "--scrub-rate", "0", "--max-file-size", "20GiB",
                 *self.extra_args]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.source),
+                                                          env.get("PYTHONPATH")]))
         self.proc = start_twistd(args, cwd=self.work, ready_pattern=READY, timeout=120, env=env)
         return Target("s3node", "127.0.0.1", self.proc.port, "", headers), [self.proc.pid]
 

@@ -150,16 +150,18 @@ class Phases:
         stamp = time.time_ns()
         names = [[f"small-{c}-{i}-{stamp}" for i in range(ops)] for c in range(clients)]
         digests = self.digests[size]
-        results, wall, _ = self._parallel(
+        results, wall, cpu = self._parallel(
             put_many, [(self.target, n, size, digests) for n in names])
         flat = [r for rs in results for r in rs]
         figures["small_put_ops"] = len(flat) / wall
+        figures["small_put_cpu_ms_per_op"] = 1000 * cpu / len(flat)
         figures["small_put_p50_ms"] = 1000 * percentile([r["seconds"] for r in flat], 50)
         figures["small_put_p99_ms"] = 1000 * percentile([r["seconds"] for r in flat], 99)
         refs = [[r["ref"] for r in rs] for rs in results]
-        results, wall, _ = self._parallel(get_many, [(self.target, r, size) for r in refs])
+        results, wall, cpu = self._parallel(get_many, [(self.target, r, size) for r in refs])
         flat = [r for rs in results for r in rs]
         figures["small_get_ops"] = len(flat) / wall
+        figures["small_get_cpu_ms_per_op"] = 1000 * cpu / len(flat)
         figures["small_get_p50_ms"] = 1000 * percentile([r["seconds"] for r in flat], 50)
         figures["small_get_p99_ms"] = 1000 * percentile([r["seconds"] for r in flat], 99)
         figures["small_get_ttfb_p50_ms"] = 1000 * percentile([r["ttfb"] for r in flat], 50)
@@ -176,9 +178,12 @@ def run_server(server: SwiftServer | S3nodeServer, pool: multiprocessing.pool.Po
         figures["processes"] = len(tree.pids())
         phases = Phases(pool, target, tree, digests)
         with RssSampler(tree) as sampler:
-            phases.transfer("big", 1, args.big, figures)
-            phases.transfer("conc", args.streams, args.stream_size, figures)
-            phases.small(args.clients, args.ops, args.small_size, figures)
+            if "big" in args.phases:
+                phases.transfer("big", 1, args.big, figures)
+            if "conc" in args.phases:
+                phases.transfer("conc", args.streams, args.stream_size, figures)
+            if "small" in args.phases:
+                phases.small(args.clients, args.ops, args.small_size, figures)
             if args.rss_check:
                 figures["peak_rss_before_check_MiB"] = max(sampler.peak,
                                                            tree.rss_bytes()) / MiB
@@ -205,7 +210,12 @@ def ceilings(base: Path, args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--servers", default="swift,s3node-r1,s3node-r2",
-                   help="comma-separated: swift, s3node-rN (N replicas)")
+                   help="comma-separated: swift, s3node-rN (N replicas; this checkout), "
+                   "s3node-rN@LABEL (the checkout --source LABEL=DIR names)")
+    p.add_argument("--source", action="append", default=[], dest="source_specs",
+                   help="LABEL=DIR: another s3node checkout to compare (e.g. before=/tmp/main)")
+    p.add_argument("--phases", default="big,conc,small",
+                   help="which phases run: big (single stream), conc (concurrent), small")
     p.add_argument("--repeat", type=int, default=1, help="runs; figures are medians")
     p.add_argument("--quick", action="store_true",
                    help="small sizes (128 MiB, 4 x 16 MiB, 16 x 20 ops) for a smoke run")
@@ -235,6 +245,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         setattr(args, name, parse_size(getattr(args, name)))
     args.rss_check = parse_size(args.rss_check) if args.rss_check else 0
     args.headers = [parse_header(line) for line in args.header_lines]
+    args.sources = dict(spec.split("=", 1) for spec in args.source_specs)
     return args
 
 
@@ -245,10 +256,18 @@ def _servers(names: list[str], base: Path, args: argparse.Namespace) -> list:
             scripts = Path(args.swift_scripts)
             out.append(SwiftServer(base, scripts))
         elif name.startswith("s3node-r"):
-            out.append(S3nodeServer(base, int(name.removeprefix("s3node-r")), args.s3node_args))
+            replicas, _, label = name.removeprefix("s3node-r").partition("@")
+            source = Path(args.sources[label]) if label else None
+            out.append(S3nodeServer(base, int(replicas), args.s3node_args, source, label))
         else:
             raise SystemExit(f"unknown server {name!r}")
     return out
+
+
+def _worker_init() -> None:
+    """A client worker leaves signals to the run: SIGINT ignored, SIGTERM ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -262,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {args.big, args.stream_size, args.small_size, args.rss_check} - {0}
     digests = {s: {"md5": pattern_digest(s, "md5"), "sha256": pattern_digest(s, "sha256")}
                for s in sizes}
-    pool = multiprocessing.get_context("fork").Pool(max(args.clients, args.streams, 1))
+    pool = multiprocessing.get_context("fork").Pool(max(args.clients, args.streams, 1),
+                                                    initializer=_worker_init)
     servers: list = []
     runs: list[dict] = []
     try:
