@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sbs_client import Connection, Target, get_object, pattern_digest, put_object  # noqa: E402
-from sbs_servers import S3nodeServer  # noqa: E402
+from sbs_client import Connection, Target, get_object, pattern_digest, put_object
+from sbs_servers import S3nodeServer
 
-from s3node.config import parse_size  # noqa: E402
+from s3node.config import parse_size
 
 
 def summarize(raw: Path, top: int = 12) -> str:
@@ -45,7 +45,7 @@ def summarize(raw: Path, top: int = 12) -> str:
         thread, frames = frames[0], frames[1:]
         n = int(count)
         totals[thread] += n
-        for name in set(f.split(" (")[0] for f in frames):
+        for name in {f.split(" (")[0] for f in frames}:
             threads[thread][name] += n
         if frames:
             leaves[thread][frames[-1].split(" (")[0]] += n

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shlex
 import shutil
 import signal
 import sys
@@ -211,9 +212,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--servers", default="swift,s3node-r1,s3node-r2",
                    help="comma-separated: swift, s3node-rN (N replicas; this checkout), "
-                   "s3node-rN@LABEL (the checkout --source LABEL=DIR names)")
+                   "s3node-rN@LABEL (the checkout --source LABEL=DIR names), "
+                   "s3node-rN+NAME (with the arguments --variant NAME=ARGS gives)")
     p.add_argument("--source", action="append", default=[], dest="source_specs",
                    help="LABEL=DIR: another s3node checkout to compare (e.g. before=/tmp/main)")
+    p.add_argument("--variant", action="append", default=[], dest="variant_specs",
+                   help="NAME=ARGS: s3node-rN+NAME runs with these extra arguments "
+                   "(e.g. crc='--chunk-checksum crc32c')")
     p.add_argument("--phases", default="big,conc,small",
                    help="which phases run: big (single stream), conc (concurrent), small")
     p.add_argument("--repeat", type=int, default=1, help="runs; figures are medians")
@@ -246,6 +251,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rss_check = parse_size(args.rss_check) if args.rss_check else 0
     args.headers = [parse_header(line) for line in args.header_lines]
     args.sources = dict(spec.split("=", 1) for spec in args.source_specs)
+    args.variants = dict(spec.split("=", 1) for spec in args.variant_specs)
     return args
 
 
@@ -256,9 +262,13 @@ def _servers(names: list[str], base: Path, args: argparse.Namespace) -> list:
             scripts = Path(args.swift_scripts)
             out.append(SwiftServer(base, scripts))
         elif name.startswith("s3node-r"):
-            replicas, _, label = name.removeprefix("s3node-r").partition("@")
+            spec, _, variant = name.removeprefix("s3node-r").partition("+")
+            replicas, _, label = spec.partition("@")
             source = Path(args.sources[label]) if label else None
-            out.append(S3nodeServer(base, int(replicas), args.s3node_args, source, label))
+            extra = args.s3node_args + (shlex.split(args.variants[variant]) if variant else [])
+            server = S3nodeServer(base, int(replicas), extra, source, label)
+            server.name = name
+            out.append(server)
         else:
             raise SystemExit(f"unknown server {name!r}")
     return out

@@ -166,7 +166,7 @@ class SQLiteDatabase:
                     conn.execute("ROLLBACK")
                 raise
             return result
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - mapped by _translate, delivered to its caller
             raise self._translate(e) from None
 
     def _translate(self, e: Exception) -> Exception:
@@ -191,7 +191,7 @@ class SQLiteDatabase:
         try:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - mapped by _translate, delivered to its caller
             error = self._translate(e)
             return [(False, error)] * len(works)
         outcomes: list[tuple[bool, Any]] = []
@@ -200,7 +200,7 @@ class SQLiteDatabase:
                 conn.execute("SAVEPOINT write")
                 try:
                     outcomes.append((True, work(conn)))
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - mapped by _translate, delivered to its caller
                     conn.execute("ROLLBACK TO write")
                     outcomes.append((False, self._translate(e)))
                 conn.execute("RELEASE write")

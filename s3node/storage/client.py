@@ -26,7 +26,6 @@ from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.quarantine import check_entry_id
-from s3node.storage.wire import DataMessage, data_parser, serialize
 from s3node.storage.types import (
     ChunkInfo,
     ChunkPage,
@@ -36,6 +35,7 @@ from s3node.storage.types import (
     QuarantineEntry,
     QuarantinePage,
 )
+from s3node.storage.wire import DataMessage, data_parser, serialize
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",

@@ -59,7 +59,7 @@ class DataMessage:
     def __init__(self, data: bytes | memoryview) -> None:
         self.data = data
 
-    def WhichOneof(self, group: str) -> str:  # noqa: N802 - protobuf's name
+    def WhichOneof(self, group: str) -> str:
         """``"data"``, as the protobuf message would answer for its ``kind`` oneof."""
         return "data"
 
