@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ROWS", "checks", "report"]
+__all__ = ["ROWS", "checks", "markdown", "report"]
 
 #: (label, figure keys joined by " / ", digits)
 ROWS = [
@@ -115,3 +115,15 @@ def report(medians: dict, args: Any) -> tuple[str, list[dict]]:
         lines.append(f"  {check['what']:<36} {_fmt(check['ratio'], 2):>7}  "
                      f"(goal {check['goal']})  {verdict}")
     return "\n".join(lines), found
+
+
+def markdown(medians: dict) -> str:
+    """The figures as a Markdown table (one column per server, the ceilings last)."""
+    names = list(medians["servers"])
+    lines = ["| figure | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for label, keys, digits in ROWS:
+        cells = [_cell(medians["servers"][n], keys, digits) for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    ceilings = ", ".join(f"{k.removesuffix('_MBps')} {_fmt(v, 0)} MB/s"
+                         for k, v in medians["ceilings"].items())
+    return "\n".join(lines) + f"\n\nCeilings in the same run: {ceilings}."

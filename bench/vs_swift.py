@@ -51,7 +51,7 @@ from sbs_client import (
     pattern_digest,
     put_object,
 )
-from sbs_report import report
+from sbs_report import markdown, report
 from sbs_servers import ROOT, S3nodeServer, SwiftServer
 from sbs_system import (
     ProcessTree,
@@ -242,6 +242,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder of Swift's setup.sh/start.sh/stop.sh")
     p.add_argument("--dir", default=None, help="where data goes (default: the temp folder)")
     p.add_argument("--out", default=None, help="write every figure as JSON here")
+    p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
+    p.add_argument("--report", default=None,
+                   help="print the report of an earlier --out JSON file (runs nothing)")
     args = p.parse_args(argv)
     if args.quick:
         args.big, args.stream_size, args.streams, args.ops = "128MiB", "16MiB", 4, 20
@@ -286,6 +289,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        medians = saved["medians"]
+        text, _ = report(medians, argparse.Namespace(**saved["config"]))
+        print(text + "\n\n" + markdown(medians))
+        return 0
     signal.signal(signal.SIGTERM, _terminate)
     base = Path(tempfile.mkdtemp(prefix="vs-swift-", dir=args.dir))
     sizes = {args.big, args.stream_size, args.small_size, args.rss_check} - {0}
@@ -316,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     medians = _medians(runs)
     text, checks = report(medians, args)
     print(text)
+    if args.markdown:
+        print("\n" + markdown(medians))
     if args.out:
         Path(args.out).write_text(json.dumps(
             {"argv": sys.argv, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

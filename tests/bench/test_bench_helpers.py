@@ -92,3 +92,14 @@ def test_report_prints_every_server_and_every_check() -> None:
     assert "s3node-r1" in text and "swift" in text
     assert "0.50  (goal >= 1.0)  MISSED" in text
     assert len(found) == text.count("(goal ")
+
+
+def test_markdown_has_a_column_per_server() -> None:
+    """The Markdown table has one row per figure and the ceilings below it."""
+    from sbs_report import ROWS, markdown
+
+    text = markdown(_medians({"big_put_MBps": 100.0}, {"big_put_MBps": 200.0}))
+    assert text.splitlines()[0] == "| figure | s3node-r1 | swift |"
+    assert "| 1 GiB single stream PUT MB/s | 100 | 200 |" in text
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == len(ROWS) + 1
+    assert "dd 400 MB/s" in text
