@@ -201,6 +201,21 @@ def _envelope(name: str) -> tuple[bytes, bytes]:
     return head, f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
+def _send_put(conn: Connection, name: str, size: int) -> None:
+    t = conn.target
+    if t.kind == "swift":
+        conn.send_head("PUT", f"{t.prefix}/{name}", [("Content-Length", str(size))])
+        conn.send_pattern(size)
+        return
+    head, tail = _envelope(name)
+    conn.send_head("POST", "/files", [
+        ("Content-Type", f"multipart/form-data; boundary={BOUNDARY}"),
+        ("Content-Length", str(len(head) + size + len(tail)))])
+    conn.sock.sendall(head)
+    conn.send_pattern(size)
+    conn.sock.sendall(tail)
+
+
 def put_object(conn: Connection, name: str, size: int, digests: dict[str, str]) -> dict:
     """
     Store ``size`` pattern bytes as ``name``; return seconds, TTFB and the object's reference.
@@ -209,17 +224,16 @@ def put_object(conn: Connection, name: str, size: int, digests: dict[str, str]) 
     """
     t = conn.target
     start = time.perf_counter()
-    if t.kind == "swift":
-        conn.send_head("PUT", f"{t.prefix}/{name}", [("Content-Length", str(size))])
-        conn.send_pattern(size)
-    else:
-        head, tail = _envelope(name)
-        conn.send_head("POST", "/files", [
-            ("Content-Type", f"multipart/form-data; boundary={BOUNDARY}"),
-            ("Content-Length", str(len(head) + size + len(tail)))])
-        conn.sock.sendall(head)
-        conn.send_pattern(size)
-        conn.sock.sendall(tail)
+    try:
+        _send_put(conn, name, size)
+    except (BrokenPipeError, ConnectionResetError) as e:
+        # The server answered early and closed: say what it answered.
+        try:
+            status, headers, _ = conn.read_head()
+            _, body = conn.read_body(headers)
+        except (OSError, HttpError):
+            raise HttpError(f"{t.kind} PUT {name}: connection lost mid-body ({e})") from None
+        raise HttpError(f"{t.kind} PUT {name}: {status} {body[:300]!r} mid-body") from None
     status, headers, first = conn.read_head()
     _, body = conn.read_body(headers)
     end = time.perf_counter()

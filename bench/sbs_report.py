@@ -108,6 +108,9 @@ def report(medians: dict, args: Any) -> tuple[str, list[dict]]:
         lines.append(label.ljust(width) + "".join(
             _cell(medians["servers"][n], keys, digits).rjust(16) for n in names))
     lines.append("ceilings: " + ", ".join(f"{k} {_fmt(v, 0)}" for k, v in c.items()))
+    for n in names:
+        for error in medians["servers"][n].get("errors", []):
+            lines.append(f"{n} FAILED a run: {error}")
     found = checks(medians)
     lines.append("issue 8 'Done when' (same-run ratios):")
     for check in found:

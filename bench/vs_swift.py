@@ -311,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# repeat {repeat + 1}: ceilings {json.dumps(_rounded(run['ceilings']))}",
                   flush=True)
             for server in servers:
-                figures = run_server(server, pool, args, digests)
+                try:
+                    figures = run_server(server, pool, args, digests)
+                except Exception as e:  # noqa: BLE001 - one server's failure ends its row only
+                    figures = {"error": f"{type(e).__name__}: {e}"}
                 run["servers"][server.name] = figures
                 print(f"# repeat {repeat + 1}: {server.name} {json.dumps(_rounded(figures))}",
                       flush=True)
@@ -345,8 +348,13 @@ def _medians(runs: list[dict]) -> dict:
     for key in runs[0]["ceilings"]:
         out["ceilings"][key] = median(r["ceilings"].get(key) for r in runs)
     for name in runs[0]["servers"]:
+        keys = {k for r in runs for k, v in r["servers"][name].items()
+                if isinstance(v, int | float)}
         out["servers"][name] = {key: median(r["servers"][name].get(key) for r in runs)
-                                for key in runs[0]["servers"][name]}
+                                for key in sorted(keys)}
+        errors = [r["servers"][name]["error"] for r in runs if "error" in r["servers"][name]]
+        if errors:
+            out["servers"][name]["errors"] = errors
     return out
 
 
