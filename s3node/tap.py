@@ -175,6 +175,8 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
     ["max-file-size", None, format_size(_G.max_file_size), "Largest upload accepted."],
     ["placement", None, _G.placement, "Placement strategy plugin name."],
     ["checksum", None, _G.checksum, "Checksum algorithm plugin name."],
+    ["chunk-checksum", None, None,
+     "Per-chunk checksum algorithm plugin name (default: the --checksum one)."],
     ["health-interval", None, format_seconds(_G.health_interval),
      "Seconds between storage node health checks."],
     ["sweep-interval", None, format_seconds(_G.sweep_interval),
@@ -234,6 +236,7 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         max_file_size=parse_size(opts["max-file-size"]),
         placement=opts["placement"],
         checksum=opts["checksum"],
+        chunk_checksum=opts["chunk-checksum"] or None,
         health_interval=parse_seconds(opts["health-interval"], "--health-interval"),
         sweep_interval=parse_seconds(opts["sweep-interval"], "--sweep-interval"),
         stale_after=parse_seconds(opts["stale-after"], "--stale-after"),
@@ -284,6 +287,8 @@ def _check_gateway(config: GatewayConfig) -> GatewayConfig:
                 raise ConfigurationError(
                     f"--workers {config.workers} shares {what} between processes: it needs "
                     f"a tcp: endpoint, not {endpoint!r}")
+    if config.chunk_checksum is not None:
+        resolve_checksum(plugins, config.chunk_checksum)
     if config.chunk_size < 1:
         raise ConfigurationError("--chunk-size must be at least 1 byte")
     if config.chunk_size > StorageConfig.max_chunk_size:

@@ -40,13 +40,18 @@ class Chunker:
     :meth:`finish` returns the last, partial chunk.  The chunker never holds
     more than one chunk's worth of bytes (``buffered < chunk_size``), and its
     cost is linear in the bytes fed however small the pieces are.
+
+    Every byte is copied once: the pieces of a chunk are kept as they came
+    (views of the caller's immutable buffers) and joined when the chunk is
+    complete; a piece that is exactly one chunk is handed out as it is.
     """
 
-    __slots__ = ("_buffer", "_finished", "bytes_fed", "chunk_size", "chunks_emitted")
+    __slots__ = ("_buffered", "_finished", "_pieces", "bytes_fed", "chunk_size", "chunks_emitted")
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.chunk_size = _positive("chunk_size", chunk_size)
-        self._buffer = bytearray()
+        self._pieces: list[bytes | memoryview] = []
+        self._buffered = 0
         self._finished = False
         #: the total number of bytes fed so far
         self.bytes_fed = 0
@@ -56,39 +61,57 @@ class Chunker:
     @property
     def buffered(self) -> int:
         """The bytes held back, waiting for the rest of their chunk."""
-        return len(self._buffer)
+        return self._buffered
+
+    def _keep(self, piece: bytes | memoryview) -> None:
+        self._pieces.append(piece)
+        self._buffered += len(piece)
+
+    def _take(self) -> bytes:
+        pieces, self._pieces, self._buffered = self._pieces, [], 0
+        if len(pieces) == 1 and type(pieces[0]) is bytes:
+            return pieces[0]
+        return b"".join(pieces)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """
         Add ``data``; return the chunks it completes, in order, each exactly
         ``chunk_size`` bytes (often none).
 
+        ``bytes`` (and views of ``bytes``) are kept by reference until their
+        chunk is complete; any other buffer (``bytearray``...) is copied at
+        once, since its owner may change it after the call.
+
         :raises ValueError: after :meth:`finish`.
         """
         if self._finished:
             raise ValueError("Chunker.feed() after finish()")
-        view = memoryview(data).cast("B")
-        size = self.chunk_size
-        total = len(view)
+        if type(data) is not bytes:
+            view = memoryview(data).cast("B")
+            data = view if type(view.obj) is bytes else view.tobytes()
+        total = len(data)
         self.bytes_fed += total
+        if total == 0:
+            return []
+        size = self.chunk_size
         chunks: list[bytes] = []
         pos = 0
-        buffer = self._buffer
-        if buffer:
-            pos = min(size - len(buffer), total)
-            buffer += view[:pos]
-            if len(buffer) < size:
-                return chunks
-            chunks.append(bytes(buffer))
-            buffer.clear()
+        if self._buffered + total < size:
+            self._keep(data)
+            return chunks
+        view = memoryview(data)
+        if self._buffered:
+            pos = size - self._buffered
+            self._keep(view[:pos])
+            chunks.append(self._take())
         if pos == 0 and total == size and type(data) is bytes:
             chunks.append(data)  # already an immutable chunk: no copy
             pos = total
         while total - pos >= size:
-            chunks.append(bytes(view[pos : pos + size]))
+            chunks.append(view[pos : pos + size].tobytes())
             pos += size
         if pos < total:
-            buffer += view[pos:]
+            self._keep(view[pos:])
         self.chunks_emitted += len(chunks)
         return chunks
 
@@ -98,12 +121,10 @@ class Chunker:
         byte is left over (so a 0-byte stream has no chunk at all).
         """
         self._finished = True
-        if not self._buffer:
+        if not self._buffered:
             return None
-        last = bytes(self._buffer)
-        self._buffer = bytearray()
         self.chunks_emitted += 1
-        return last
+        return self._take()
 
 
 def frames(

@@ -60,6 +60,7 @@ def assemble_gateway(
     pm = plugins if plugins is not None else get_plugin_manager()
     placement = resolve_placement(pm, config.placement)
     checksum = resolve_checksum(pm, config.checksum)
+    chunk_checksum = resolve_checksum(pm, config.chunk_checksum or config.checksum)
     algorithms = checksum_algorithms(pm)
 
     def algorithm_for(name: str) -> ChecksumAlgorithm:
@@ -81,7 +82,7 @@ def assemble_gateway(
         UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
                        max_file_size=config.max_file_size,
                        touch_interval=config.stale_after / 4),
-        clock, metrics=m,
+        clock, metrics=m, chunk_checksum=chunk_checksum,
     )
     downloads = DownloadPipeline(store, pool, algorithm_for, cpu, clock=clock,
                                  write_timeout=config.write_timeout, metrics=m)

@@ -111,11 +111,14 @@ class UploadPipeline:
         clock: IReactorTime,
         *,
         metrics: GatewayMetrics | None = None,
+        chunk_checksum: ChecksumAlgorithm | None = None,
     ) -> None:
         self._store = store
         self._pool = pool
         self._placement = placement
         self._checksum = checksum
+        #: each chunk's digest (what nodes and downloads verify); the file's is ``checksum``
+        self._chunk_checksum = chunk_checksum if chunk_checksum is not None else checksum
         self._cpu = cpu
         self.settings = settings
         self._clock = clock
@@ -231,7 +234,7 @@ class _FileUpload:
         if self._file_hashing is not None:
             await self._file_hashing
         self._file_hashing = self.p._cpu(self._hasher.update, chunk)
-        digest = await self.p._cpu(hexdigest_of, self.p._checksum, chunk)
+        digest = await self.p._cpu(hexdigest_of, self.p._chunk_checksum, chunk)
         index, self._index = self._index, self._index + 1
         await self._slots.acquire()
         self._raise_if_failed()
@@ -268,7 +271,7 @@ class _FileUpload:
         # chunk file on a node always has a row naming it (docs/durability.md).
         await self.p._store.record_chunk(ChunkRecord(
             file_id=self.record.file_id, index=index, chunk_id=chunk_id, size=len(chunk),
-            checksum_algorithm=self._hasher.name, checksum=digest,
+            checksum_algorithm=self.p._chunk_checksum.name, checksum=digest,
             replicas=tuple(ReplicaRecord(n, ReplicaState.WRITING) for n in order[:replicas]),
         ))
         lanes = _Lanes(self, index, chunk_id, chunk, digest, handoffs=iter(order[replicas:]))
@@ -341,7 +344,7 @@ class _Lanes:
         assert upload.record is not None
         self._p = upload.p
         self._file_id = upload.record.file_id
-        self._algorithm = upload._hasher.name
+        self._algorithm = upload.p._chunk_checksum.name
         self._index = index
         self._chunk_id = chunk_id
         self._chunk = chunk

@@ -8,6 +8,15 @@ small thread pool (one connection per thread, WAL mode, a busy timeout,
 foreign keys on) and comes back as a Deferred.  Writes take the write lock up
 front (``BEGIN IMMEDIATE``) so a transaction never fails half-way on a lock
 upgrade; reads run in a deferred transaction and see one snapshot.
+
+Writes are group-committed: one batch of writes runs at a time, in one
+transaction, each write inside its own savepoint (a write that fails is rolled
+back alone, as if it had its own transaction), and every write of the batch
+learns its result only once the batch's ``COMMIT`` returned, so a write still
+reports success only once it is durable (``synchronous=FULL``: one fsync per
+batch instead of one per write).  Writes that arrive while a batch commits
+form the next batch.  Threads of this process thus never wait on each other
+through SQLite's busy handler, which sleeps between retries.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from s3node.errors import ConfigurationError, Conflict, MetadataUnavailable, S3NodeError
@@ -30,6 +41,8 @@ T = TypeVar("T")
 Connection = sqlite3.Connection
 
 MEMORY = ":memory:"
+#: the most writes one group commit holds
+MAX_BATCH = 64
 
 #: SQLite primary result codes meaning "the database cannot serve us now":
 #: BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB
@@ -109,6 +122,10 @@ class SQLiteDatabase:
         self._local = threading.local()
         self._connections: list[Connection] = []
         self._lock = threading.Lock()
+        #: writes waiting for the next group commit (reactor thread only)
+        self._pending: list[tuple[Callable[[Connection], Any], Deferred[Any]]] = []
+        self._writing = False
+        self._idle: list[Deferred[None]] = []
         self.closed = False
 
     # -- connections (worker threads only) -------------------------------------
@@ -149,16 +166,53 @@ class SQLiteDatabase:
                     conn.execute("ROLLBACK")
                 raise
             return result
-        except S3NodeError:
-            raise
-        except sqlite3.IntegrityError as e:
-            raise Conflict(f"the metadata database refused a change: {e}") from None
-        except sqlite3.DatabaseError as e:
+        except Exception as e:  # noqa: BLE001 - mapped by _translate, delivered to its caller
+            raise self._translate(e) from None
+
+    def _translate(self, e: Exception) -> Exception:
+        """An s3node error for what a statement raised."""
+        if isinstance(e, S3NodeError):
+            return e
+        if isinstance(e, sqlite3.IntegrityError):
+            return Conflict(f"the metadata database refused a change: {e}")
+        if isinstance(e, sqlite3.DatabaseError):
             if (getattr(e, "sqlite_errorcode", 0) & 0xFF) in _UNAVAILABLE:
-                raise MetadataUnavailable(
-                    f"the metadata database {self.path} failed: {e}"
-                ) from None
-            raise S3NodeError(f"metadata query failed: {e}") from e
+                return MetadataUnavailable(f"the metadata database {self.path} failed: {e}")
+            error = S3NodeError(f"metadata query failed: {e}")
+            error.__cause__ = e
+            return error
+        return e
+
+    def _batch(self, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """
+        (pool thread) Run ``works`` in one write transaction, each in a
+        savepoint; ``(True, result)`` or ``(False, error)`` for each.
+        """
+        try:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as e:  # noqa: BLE001 - mapped by _translate, delivered to its caller
+            error = self._translate(e)
+            return [(False, error)] * len(works)
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            for work in works:
+                conn.execute("SAVEPOINT write")
+                try:
+                    outcomes.append((True, work(conn)))
+                except Exception as e:  # noqa: BLE001 - mapped by _translate, delivered to its caller
+                    conn.execute("ROLLBACK TO write")
+                    outcomes.append((False, self._translate(e)))
+                conn.execute("RELEASE write")
+            conn.execute("COMMIT")
+        except BaseException as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not isinstance(e, Exception):
+                raise
+            error = self._translate(e)
+            return [(False, error)] * len(works)
+        return outcomes
 
     async def _run(self, work: Callable[[Connection], T], begin: str) -> T:
         if self.closed or self._pool.joined:
@@ -168,8 +222,46 @@ class SQLiteDatabase:
         )
 
     async def write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work(conn)`` in a write transaction, off the reactor thread."""
-        return await self._run(work, "BEGIN IMMEDIATE")
+        """
+        Run ``work(conn)`` in a write transaction, off the reactor thread; the
+        result comes once it is committed (group commit: see the module).
+        """
+        if self.closed or self._pool.joined:
+            raise MetadataUnavailable("the metadata store is closed")
+        done: Deferred[T] = Deferred()
+        self._pending.append((work, done))
+        if not self._writing:
+            self._next_batch()
+        return await done
+
+    def _next_batch(self) -> None:
+        """(reactor) Start a batch of the writes waiting, if any."""
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if not batch:
+            self._writing = False
+            idle, self._idle = self._idle, []
+            for waiter in idle:
+                waiter.callback(None)
+            return
+        self._writing = True
+        ran = deferToThreadPool(self._reactor, self._pool, self._batch, [w for w, _ in batch])
+
+        def deliver(outcomes: list[tuple[bool, Any]]) -> None:
+            for (ok, value), (_, done) in zip(outcomes, batch, strict=True):
+                if done.called:  # its caller gave up waiting (cancelled)
+                    continue
+                if ok:
+                    done.callback(value)
+                else:
+                    done.errback(Failure(value))
+
+        def failed(reason: Failure) -> None:
+            for _, done in batch:
+                if not done.called:
+                    done.errback(reason)
+
+        ran.addCallbacks(deliver, failed)
+        ran.addBoth(lambda _: self._next_batch())
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in a read transaction (one snapshot), off the reactor thread."""
@@ -187,6 +279,10 @@ class SQLiteDatabase:
         if self.closed:
             return
         self.closed = True
+        if self._writing:  # let the writes already accepted commit
+            idle: Deferred[None] = Deferred()
+            self._idle.append(idle)
+            await idle
         if self._own_pool and not self._pool.joined:
             self._reactor.removeSystemEventTrigger(self._shutdown)
             await deferToThreadPool(self._reactor, self._pool, lambda: None)

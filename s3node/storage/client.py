@@ -37,6 +37,7 @@ from s3node.storage.types import (
     QuarantineEntry,
     QuarantinePage,
 )
+from s3node.storage.wire import DataMessage, data_parser, serialize
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
@@ -51,6 +52,7 @@ __all__ = [
     "StorageClient",
 ]
 
+_SERVICE = "s3node.storage.v1.Storage"
 _MAX_MESSAGE = 8 * 1024 * 1024
 _UINT64 = 1 << 64
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -196,6 +198,23 @@ class StorageClient:
         self.address = address
         self._channel = _channel(address, auth, list(channel_options))
         self._stub = pb_grpc.StorageStub(self._channel)
+        self._bulk_calls()
+
+    def _bulk_calls(self) -> None:
+        """
+        PutChunk and GetChunk with serializers that keep bulk data out of
+        protobuf (:mod:`s3node.storage.wire`); the same bytes on the wire.
+        """
+        self._put_chunk = self._channel.stream_unary(
+            f"/{_SERVICE}/PutChunk",
+            request_serializer=serialize,
+            response_deserializer=pb.PutChunkResponse.FromString,
+        )
+        self._get_chunk = self._channel.unary_stream(
+            f"/{_SERVICE}/GetChunk",
+            request_serializer=pb.GetChunkRequest.SerializeToString,
+            response_deserializer=data_parser(pb.GetChunkResponse.FromString),
+        )
 
     def _error(self, e: grpc.RpcError) -> S3NodeError:
         return error_from_rpc(e, self.address)
@@ -258,18 +277,18 @@ class StorageClient:
         #: what the frames raised: grpc only cancels the call, losing the error
         failed: list[Exception] = []
 
-        async def requests() -> AsyncIterator[pb.PutChunkRequest]:
+        async def requests() -> AsyncIterator[pb.PutChunkRequest | DataMessage]:
             yield pb.PutChunkRequest(header=header)
             try:
                 async for frame in frames:
                     for piece in chunking.frames(frame):
-                        yield pb.PutChunkRequest(data=bytes(piece))
+                        yield DataMessage(piece)
             except Exception as e:
                 failed.append(e)
                 raise
 
         try:
-            reply = await self._stub.PutChunk(requests(), timeout=timeout)
+            reply = await self._put_chunk(requests(), timeout=timeout)
         except (grpc.RpcError, asyncio.CancelledError) as e:
             if failed:
                 raise failed[0] from None
@@ -307,7 +326,7 @@ class StorageClient:
         request = pb.GetChunkRequest(chunk_id=chunk_id, offset=offset, verify=verify)
         if length is not None:
             request.length = length
-        return ChunkStream(self._stub.GetChunk(request, timeout=timeout), self.address)
+        return ChunkStream(self._get_chunk(request, timeout=timeout), self.address)
 
     async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None) -> Any:
         """

@@ -13,10 +13,13 @@ Layout under the data dir::
     lock                      flock()ed while a node uses the data dir
     node_id                   the node's id (s3node.storage.nodeid)
 
-A chunk exists when its data file exists under ``chunks/``.  A put writes and
-fsyncs ``tmp/<id>.<random>.part``, writes and fsyncs the sidecar, renames it into
-place, then ``link()``\\s the data file to its final name (which fails rather
-than replace an existing chunk) and fsyncs the directory.  A sidecar without a
+A chunk exists when its data file exists under ``chunks/``.  A put writes
+``tmp/<id>.<random>.part``, then fsyncs it while (on another thread) its
+sidecar is written and fsynced as ``tmp/<id>.<random>.part.meta``: the two
+fsyncs overlap, so the file system can make both durable in one journal
+commit.  Then the sidecar is renamed into place, the data file is
+``link()``\\ed to its final name (which fails rather than replace an
+existing chunk) and the directory is fsynced.  A sidecar without a
 data file is a leftover of a crash between the two steps and is ignored (and
 removed at startup).
 """
@@ -185,6 +188,8 @@ class TempWriter:
         self.written = 0
         self._discarded = False
         self.path = layout.tmp / f"{chunk_id}.{uuid.uuid4().hex}.part"
+        #: where :func:`write_sidecar` puts the sidecar before the commit
+        self.meta_path = self.path.with_name(self.path.name + ".meta")
         self._hasher = hasher
         self._fsync = fsync
         self._write = write
@@ -265,6 +270,7 @@ class TempWriter:
                 os.close(self._fd)
                 self._fd = None
             self.path.unlink(missing_ok=True)
+            self.meta_path.unlink(missing_ok=True)
             self._discarded = True
 
 
@@ -341,7 +347,8 @@ def commit(
     layout: Layout, writer: TempWriter, info: ChunkInfo, *, fsync: bool
 ) -> tuple[ChunkInfo | None, int | None]:
     """
-    Make a finished put visible under its chunk id.
+    Make a finished put visible under its chunk id (its sidecar written by
+    :func:`write_sidecar`).
 
     The caller holds the chunk id's lock.  A broken chunk found under the id
     is quarantined first.
@@ -364,16 +371,8 @@ def commit(
     folder = layout.chunk_dir(chunk_id)
     created_dirs = [d for d in (folder.parent, folder) if not d.exists()]
     folder.mkdir(parents=True, exist_ok=True)
-    meta_tmp = layout.tmp / f"{writer.path.name}.meta"
     try:
-        fd = os.open(meta_tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, encode_meta(info))
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(meta_tmp, layout.meta_path(chunk_id))
+        os.replace(writer.meta_path, layout.meta_path(chunk_id))
         data_path = layout.data_path(chunk_id)
         os.link(writer.path, data_path)
         if fsync:
@@ -381,11 +380,33 @@ def commit(
             for d in created_dirs:
                 fsync_dir(d.parent)
     except OSError as e:
-        meta_tmp.unlink(missing_ok=True)
+        writer.meta_path.unlink(missing_ok=True)
         if no_space(e):
             raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
         raise
     return None, quarantined
+
+
+def write_sidecar(writer: TempWriter, info: ChunkInfo, *, fsync: bool) -> None:
+    """
+    Write (and fsync) ``info`` as the sidecar of ``writer``'s put, still under
+    its temporary name; :func:`commit` renames it into place.
+
+    :raises InsufficientStorage: when the disk is full.
+    """
+    try:
+        fd = os.open(writer.meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, encode_meta(info))
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        writer.meta_path.unlink(missing_ok=True)
+        if no_space(e):
+            raise InsufficientStorage(f"no space left for chunk {info.chunk_id}") from e
+        raise
 
 
 def remove(layout: Layout, chunk_id: str, *, fsync: bool) -> int | None:

@@ -349,10 +349,10 @@ class DiskChunkStore:
             async for piece in data:
                 if piece:
                     await self._run(writer.write, piece)
-            await self._run(timed_step, self._on_sync, "data", writer.finish, header.digest)
             info = ChunkInfo(
                 header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
             )
+            await run_to_end(self._finish(writer, info, header.digest))
             existing = await run_to_end(self._commit(writer, info))
         finally:
             try:
@@ -366,6 +366,20 @@ class DiskChunkStore:
             return put_result(existing, created=False)
         log.info("stored chunk {chunk_id} ({size} bytes)", chunk_id=info.chunk_id, size=info.size)
         return put_result(info, created=True)
+
+    async def _finish(self, writer: TempWriter, info: ChunkInfo, digest: str) -> None:
+        """
+        Check and fsync the data while the sidecar is written and fsynced on
+        another worker: the two fsyncs overlap (often one journal commit).
+        Both are over when this returns or raises.
+        """
+        data = asyncio.ensure_future(
+            self._run(timed_step, self._on_sync, "data", writer.finish, digest))
+        meta = asyncio.ensure_future(
+            self._run(lambda: diskfiles.write_sidecar(writer, info, fsync=self._fsync)))
+        await asyncio.wait({data, meta})
+        data.result()
+        meta.result()
 
     async def _commit(self, writer: TempWriter, info: ChunkInfo) -> ChunkInfo | None:
         """Make a finished put visible and count it; the record already stored, if any."""

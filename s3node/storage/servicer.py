@@ -34,6 +34,7 @@ from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.quarantine import QuarantineStore
 from s3node.storage.types import ChunkInfo, QuarantineEntry
+from s3node.storage.wire import DataMessage, data_parser, serialize
 
 __all__ = ["StorageServicer", "add_storage_servicer"]
 
@@ -128,11 +129,14 @@ def add_storage_servicer(
         return metrics.instrument(servicer.node_id, name, method,
                                   stream_request=make is grpc.stream_unary_rpc_method_handler)
 
+    # Bulk data skips protobuf both ways (s3node.storage.wire): PutChunk's data
+    # messages arrive as views of the wire buffer, GetChunk's leave framed once.
     handlers = {
         name: make(
             behaviour(name, make),
-            request_deserializer=_tolerant(request),
-            response_serializer=response.SerializeToString,
+            request_deserializer=(data_parser(_tolerant(request)) if name == "PutChunk"
+                                  else _tolerant(request)),
+            response_serializer=serialize if name == "GetChunk" else response.SerializeToString,
         )
         for name, (make, request, response) in _METHODS.items()
     }
@@ -316,7 +320,9 @@ class StorageServicer(pb_grpc.StorageServicer):
             )
         raise AssertionError("unreachable")  # _edge aborts
 
-    async def GetChunk(self, request: Any, context: Any) -> AsyncIterator[pb.GetChunkResponse]:
+    async def GetChunk(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[pb.GetChunkResponse | DataMessage]:
         """Stream a chunk (or a range of it): its record first, then its bytes."""
         async with _edge(context, "GetChunk"), self._slot("GetChunk"):
             request = _decodable(request)
@@ -329,7 +335,7 @@ class StorageServicer(pb_grpc.StorageServicer):
             try:
                 yield pb.GetChunkResponse(info=_info_message(read.info))
                 async for piece in read.pieces:
-                    yield pb.GetChunkResponse(data=piece)
+                    yield DataMessage(piece)
             finally:
                 await read.aclose()
 

@@ -145,3 +145,16 @@ def test_chunk_count() -> None:
         chunk_count(-1, 8)
     with pytest.raises(ValueError):
         chunk_count(1, 0)
+
+
+def test_a_mutable_buffer_is_copied_when_fed() -> None:
+    """Changing a bytearray after feeding it does not change the chunk it went into."""
+    chunker = Chunker(8)
+    buf = bytearray(b"abcd")
+    assert chunker.feed(buf) == []
+    buf[:] = b"XXXX"
+    assert chunker.feed(b"efgh") == [b"abcdefgh"]
+    view = memoryview(bytearray(b"1234"))
+    chunker.feed(view)
+    view[0] = ord("9")
+    assert chunker.finish() == b"1234"

@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from s3node.core.checksums import BUILTIN_ALGORITHMS, hexdigest_of
 from s3node.errors import ChunkNotFound, Unavailable
 from s3node.storage.types import (
     ChunkInfo,
@@ -82,7 +83,7 @@ class FakeNode:
         self._check()
         if self.put_error is not None and not self.put_error_after_commit:
             raise self.put_error
-        assert algorithm == "sha256" and hashlib.sha256(data).hexdigest() == digest
+        assert hexdigest_of(BUILTIN_ALGORITHMS[algorithm], bytes(data)) == digest
         created = chunk_id not in self.chunks
         self.chunks[chunk_id] = bytes(data)
         self.created.setdefault(chunk_id, self.now())
