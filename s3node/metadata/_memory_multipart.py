@@ -88,11 +88,16 @@ class MemoryMultipart:
         self._upload(upload_id)
         record = await self.complete_file(file_id=file_id, size=size, checksum=checksum,
                                           replicas=replicas)
+        return self._record_part(upload_id, part_number, file_id, etag, size, record.updated_at)
+
+    def _record_part(self, upload_id: str, part_number: int, file_id: uuid.UUID, etag: str,
+                     size: int, when: datetime) -> uuid.UUID | None:
+        """Record ``file_id`` as a part; the file of the part it replaces moves to deleting."""
         parts = self.parts[upload_id]
         old = parts.get(part_number)
         if old is not None and old.file_id == file_id:
             return None
-        parts[part_number] = PartRecord(part_number, file_id, etag, size, record.updated_at)
+        parts[part_number] = PartRecord(part_number, file_id, etag, size, when)
         if old is None:
             return None
         self._delete_files([old.file_id])
