@@ -566,6 +566,7 @@ class MetadataStore(Protocol):
         upload_id: str,
         part_number: int,
         etag: str,
+        filename: str,
     ) -> uuid.UUID | None:
         """
         In one transaction: make a new completed file of chunks ``first`` to

@@ -33,9 +33,9 @@ def check_copy(source: object, bucket: object, key: object, etag: object, header
 
 def check_span(source: object, first: object, count: object, upload_id: object,
                part_number: object, etag: object) -> uuid.UUID:
-    """A part copy's source and chunk span (``first`` >= 0, ``count`` >= 1), checked."""
+    """A part copy's source and chunk span (``first``, ``count`` >= 0), checked."""
     file_id = r.check_file_id(source)
-    for name, value, least in (("first", first, 0), ("count", count, 1)):
+    for name, value, least in (("first", first, 0), ("count", count, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidRequest(f"{name} must be a whole number of at least {least}")
     o.check_upload_id(upload_id)

@@ -60,8 +60,9 @@ class MemoryCopy(MemoryMultipart):
         return ObjectPut(self._record(bucket, key, named[key]), replaced)
 
     async def copy_part(self, *, source: uuid.UUID, first: int, count: int, upload_id: str,
-                        part_number: int, etag: str) -> uuid.UUID | None:
+                        part_number: int, etag: str, filename: str) -> uuid.UUID | None:
         source = c.check_span(source, first, count, upload_id, part_number, etag)
+        filename = r.check_text(filename, "filename", 1, 1024)
         src = self._source(source)
         upload = self._upload(upload_id)
         now, file_id = self._now(), uuid.uuid4()
@@ -71,7 +72,8 @@ class MemoryCopy(MemoryMultipart):
             bytes.fromhex(src.checksum or ""), [x.checksum_algorithm for x in span],
             [bytes.fromhex(x.checksum) for x in span])
         size = sum(x.size for x in span)
-        self.files[file_id] = replace(src, file_id=file_id, content_type=upload.content_type,
+        self.files[file_id] = replace(src, file_id=file_id, filename=filename,
+                                      content_type=upload.content_type,
                                       size=size, checksum_algorithm=algorithm,
                                       checksum=digest.hex(), created_at=now, updated_at=now,
                                       damaged=False)

@@ -88,8 +88,9 @@ class PostgresCopy:
         return await self._db.interaction(work)  # type: ignore[no-any-return]
 
     async def copy_part(self, *, source: uuid.UUID, first: int, count: int, upload_id: str,
-                        part_number: int, etag: str) -> uuid.UUID | None:
+                        part_number: int, etag: str, filename: str) -> uuid.UUID | None:
         source = c.check_span(source, first, count, upload_id, part_number, etag)
+        filename = r.check_text(filename, "filename", 1, 1024)
         now, new_id = self._now(), uuid.uuid4()
 
         async def work(cur: Cursor) -> uuid.UUID | None:
@@ -107,7 +108,7 @@ class PostgresCopy:
                 count == total, src[2], bytes(src[3]), [row[1] for row in rows],
                 [bytes(row[2]) for row in rows])
             size = sum(row[0] for row in rows)
-            await cur.execute(_NEW_FILE, (u(new_id), src[0], upload.content_type, size,
+            await cur.execute(_NEW_FILE, (u(new_id), filename, upload.content_type, size,
                                           algorithm, digest, src[4], now, now))
             await _copy_rows(cur, source, new_id, first, count)
             return await record_part_in(cur, upload_id, part_number, u(new_id), etag, size, now)

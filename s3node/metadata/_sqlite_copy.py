@@ -84,8 +84,9 @@ class SQLiteCopy:
         return await self._db.write(work)  # type: ignore[no-any-return]
 
     async def copy_part(self, *, source: uuid.UUID, first: int, count: int, upload_id: str,
-                        part_number: int, etag: str) -> uuid.UUID | None:
+                        part_number: int, etag: str, filename: str) -> uuid.UUID | None:
         source = c.check_span(source, first, count, upload_id, part_number, etag)
+        filename = r.check_text(filename, "filename", 1, 1024)
         now, new_id = self._now(), uuid.uuid4()
 
         def work(conn: Connection) -> uuid.UUID | None:
@@ -103,7 +104,7 @@ class SQLiteCopy:
                 count == total, src[2], bytes(src[3]), [row[1] for row in rows],
                 [bytes(row[2]) for row in rows])
             size = sum(row[0] for row in rows)
-            conn.execute(_NEW_FILE, (str(new_id), src[0], upload.content_type, size,
+            conn.execute(_NEW_FILE, (str(new_id), filename, upload.content_type, size,
                                      algorithm, digest, src[4], now, now))
             _copy_rows(conn, source, new_id, first, count)
             return record_part_in(conn, upload_id, part_number, str(new_id), etag, size, now)

@@ -120,6 +120,7 @@ class S3Api:
         download_slots: Limiter,
     ) -> None:
         from s3node.s3server.buckets import BUCKET_HANDLERS
+        from s3node.s3server.copy import COPY_HANDLERS
         from s3node.s3server.multipart import MULTIPART_HANDLERS
         from s3node.s3server.objects import OBJECT_HANDLERS
 
@@ -131,7 +132,7 @@ class S3Api:
         self.upload_slots = upload_slots
         self.download_slots = download_slots
         self._handlers: dict[str, Handler] = {**BUCKET_HANDLERS, **OBJECT_HANDLERS,
-                                               **MULTIPART_HANDLERS}
+                                               **MULTIPART_HANDLERS, **COPY_HANDLERS}
 
     @property
     def region(self) -> str:

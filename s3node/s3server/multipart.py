@@ -22,7 +22,7 @@ from s3node.s3server.bodies import S3Body, read_small_body
 from s3node.s3server.buckets import OWNER
 from s3node.s3server.objects import refuse_unsupported, stored_headers, write_conditions
 
-__all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS"]
+__all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS", "upload_of"]
 
 XML = b"application/xml"
 #: every part but the last must have at least this many bytes (S3's rule)
@@ -31,7 +31,7 @@ MIN_PART_SIZE = 5 * MiB
 MAX_LISTED = 1000
 
 
-async def _upload_of(call: Call) -> MultipartUpload:
+async def upload_of(call: Call) -> MultipartUpload:
     """The upload the request names, if it is for the request's bucket and key."""
     route = call.route
     assert route.upload_id is not None
@@ -60,7 +60,7 @@ async def create_multipart_upload(call: Call) -> None:
 async def upload_part(call: Call) -> None:
     route = call.route
     assert route.upload_id is not None and route.part_number is not None
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     request = call.request
     files = call.api.files
     name = clean_filename(upload.key.rsplit("/", 1)[-1]) or "part"
@@ -86,7 +86,7 @@ async def upload_part(call: Call) -> None:
 async def complete_multipart_upload(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     document = await read_small_body(call.request.body, call.credentials, call.headers,
                                      call.api.cpu, limit=MAX_XML_BODY)
     parts = parse_complete_multipart_upload(document)
@@ -102,7 +102,7 @@ async def complete_multipart_upload(call: Call) -> None:
 
 
 async def abort_multipart_upload(call: Call) -> None:
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     try:
         await call.api.files.abort_multipart(upload.upload_id)
     except UploadNotFound:
@@ -124,7 +124,7 @@ def _count(call: Call, name: str, default: int) -> int:
 async def list_parts(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     max_parts = min(_count(call, "max-parts", MAX_LISTED), MAX_LISTED)
     marker = _count(call, "part-number-marker", 0)
     files = call.api.files

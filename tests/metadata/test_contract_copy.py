@@ -156,9 +156,9 @@ async def test_copy_part_takes_a_span_of_chunks(store: MetadataStore) -> None:
     src = (await put(store, "cpy", "src", chunks=3)).object
     up = await store.create_multipart("cpy", "mp", content_type="text/x-mp")
     assert await store.copy_part(source=src.file_id, first=1, count=2, upload_id=up.upload_id,
-                                 part_number=1, etag=etag("p1")) is None
+                                 part_number=1, etag=etag("p1"), filename="p") is None
     assert await store.copy_part(source=src.file_id, first=0, count=3, upload_id=up.upload_id,
-                                 part_number=2, etag=etag("p2")) is None
+                                 part_number=2, etag=etag("p2"), filename="p") is None
     parts = await store.list_parts(up.upload_id, limit=10)
     assert [(p.number, p.size, p.etag) for p in parts] == [(1, 200, etag("p1")),
                                                           (2, 300, etag("p2"))]
@@ -167,14 +167,14 @@ async def test_copy_part_takes_a_span_of_chunks(store: MetadataStore) -> None:
     part2 = await store.get_file_with_chunks(parts[1].file_id)
     assert [c.chunk_id for c in part1.chunks] == [c.chunk_id for c in whole.chunks[1:]]
     assert [c.index for c in part1.chunks] == [0, 1]
-    assert part1.file.checksum_algorithm == "sha256-chunks"
+    assert (part1.file.checksum_algorithm, part1.file.filename) == ("sha256-chunks", "p")
     assert part1.file.checksum == hashlib.sha256(
         b"".join(bytes.fromhex(c.checksum) for c in whole.chunks[1:])).hexdigest()
     assert (part2.file.checksum_algorithm, part2.file.checksum) == (
         whole.file.checksum_algorithm, whole.file.checksum)
     # a part copied again replaces the first copy
     replaced = await store.copy_part(source=src.file_id, first=0, count=1,
-                                     upload_id=up.upload_id, part_number=1, etag=etag("p1b"))
+                                     upload_id=up.upload_id, part_number=1, etag=etag("p1b"), filename="p")
     assert replaced == part1.file.file_id
     put2 = await store.complete_multipart(up.upload_id, [(1, etag("p1b")), (2, etag("p2"))],
                                           min_part_size=1)
@@ -194,11 +194,11 @@ async def test_copy_part_checks_its_span_and_upload(store: MetadataStore) -> Non
     up = await store.create_multipart("cpy", "mp", content_type="")
     with pytest.raises(InvalidRequest):
         await store.copy_part(source=src.file_id, first=1, count=2, upload_id=up.upload_id,
-                              part_number=1, etag=etag("x"))
+                              part_number=1, etag=etag("x"), filename="p")
     with pytest.raises(InvalidRequest):
-        await store.copy_part(source=src.file_id, first=0, count=0, upload_id=up.upload_id,
-                              part_number=1, etag=etag("x"))
+        await store.copy_part(source=src.file_id, first=0, count=-1, upload_id=up.upload_id,
+                              part_number=1, etag=etag("x"), filename="p")
     with pytest.raises(UploadNotFound):
         await store.copy_part(source=src.file_id, first=0, count=1, upload_id="0" * 32,
-                              part_number=1, etag=etag("x"))
+                              part_number=1, etag=etag("x"), filename="p")
     assert list(await store.list_parts(up.upload_id, limit=10)) == []
