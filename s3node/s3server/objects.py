@@ -27,7 +27,13 @@ from s3node.s3.xml import MAX_XML_BODY, parse_delete
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
 
-__all__ = ["OBJECT_HANDLERS", "preconditions", "refuse_unsupported", "stored_headers", "write_conditions"]
+__all__ = [
+    "OBJECT_HANDLERS",
+    "preconditions",
+    "refuse_unsupported",
+    "stored_headers",
+    "write_conditions",
+]
 
 #: headers stored with an object and sent back as they came
 STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",

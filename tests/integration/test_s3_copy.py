@@ -16,8 +16,8 @@ from urllib.request import urlopen
 
 import pytest
 from botocore.exceptions import ClientError
-from support.waiting import wait_until
 from integration.test_s3_api import MiB, client, code_of, new_bucket
+from support.waiting import wait_until
 
 
 def chunk_names(deployment: Any) -> set[str]:
