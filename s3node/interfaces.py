@@ -589,6 +589,7 @@ class MetadataStore(Protocol):
         upload_id: str,
         part_number: int,
         etag: str,
+        part_checksum: tuple[str, str] | None = None,
     ) -> uuid.UUID | None:
         """
         In one transaction: complete a part's file as :meth:`complete_file`
@@ -624,6 +625,7 @@ class MetadataStore(Protocol):
         min_part_size: int,
         if_match: str | None = None,
         if_none_match: bool = False,
+        headers: Sequence[tuple[str, str]] | None = None,
     ) -> ObjectPut:
         """
         In one transaction: check ``parts`` (``(number, etag)`` in ascending
@@ -634,6 +636,7 @@ class MetadataStore(Protocol):
         the parts uploaded but not listed to ``deleting``, and end the upload.
         The ETag is ``md5(part md5s)-N``; the file's checksum is the SHA-256
         of the parts' digests in order, under the algorithm ``ALG-parts``.
+        The object's stored headers are ``headers``, or the upload's when ``None``.
 
         :raises s3node.errors.UploadNotFound: no such upload.
         :raises s3node.errors.InvalidPart: a listed part was not uploaded, or

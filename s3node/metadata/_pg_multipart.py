@@ -55,7 +55,8 @@ async def upload_in(cur: Cursor, upload_id: str, lock: str = "") -> MultipartUpl
 
 
 async def record_part_in(cur: Cursor, upload_id: str, part_number: int, fid: str, etag: str,
-                         size: int, now: datetime) -> uuid.UUID | None:
+                         size: int, now: datetime, checksum: str | None = None
+                         ) -> uuid.UUID | None:
     """Record ``fid`` as a part; the file of the part it replaces moves to deleting."""
     rows = await fetch(cur, "SELECT file_id::text FROM multipart_parts"
                        " WHERE upload_id = %s AND part_number = %s FOR UPDATE",
@@ -64,10 +65,11 @@ async def record_part_in(cur: Cursor, upload_id: str, part_number: int, fid: str
         return None
     await cur.execute(
         "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
-        " modified_at) VALUES (%s, %s, %s::uuid, %s, %s, %s)"
+        " modified_at, checksum) VALUES (%s, %s, %s::uuid, %s, %s, %s, %s)"
         " ON CONFLICT (upload_id, part_number) DO UPDATE SET file_id = excluded.file_id,"
-        " etag = excluded.etag, size = excluded.size, modified_at = excluded.modified_at",
-        (upload_id, part_number, fid, etag, size, now))
+        " etag = excluded.etag, size = excluded.size, modified_at = excluded.modified_at,"
+        " checksum = excluded.checksum",
+        (upload_id, part_number, fid, etag, size, now, checksum))
     if not rows:
         return None
     await _delete_files(cur, [rows[0][0]], now)
@@ -113,8 +115,10 @@ class PostgresMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str) -> uuid.UUID | None:
+                            etag: str, part_checksum: tuple[str, str] | None = None
+                            ) -> uuid.UUID | None:
         digest = r.check_complete(file_id, size, checksum, replicas)
+        pair = o.check_part_checksum(part_checksum)
         o.check_upload_id(upload_id)
         o.check_part_number(part_number)
         o.check_part_etag(etag)
@@ -123,7 +127,8 @@ class PostgresMultipart:
         async def work(cur: Cursor) -> uuid.UUID | None:
             await upload_in(cur, upload_id, "FOR SHARE")
             await complete_in(cur, file_id, size, checksum, digest, replicas, now)
-            return await record_part_in(cur, upload_id, part_number, fid, etag, size, now)
+            return await record_part_in(cur, upload_id, part_number, fid, etag, size, now,
+                                        pair)
 
         return await self._db.interaction(work)  # type: ignore[no-any-return]
 
@@ -157,7 +162,9 @@ class PostgresMultipart:
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
-                                 if_none_match: bool = False) -> ObjectPut:
+                                 if_none_match: bool = False,
+                                 headers: Sequence[tuple[str, str]] | None = None) -> ObjectPut:
+        kept = None if headers is None else o.check_headers(headers)
         o.check_upload_id(upload_id)
         now, new_id = self._now(), uuid.uuid4()
 
@@ -202,7 +209,7 @@ class PostgresMultipart:
             await _delete_files(cur, unlisted, now)
             await cur.execute("DELETE FROM multipart_uploads WHERE id = %s", (upload_id,))
             return await name_in(cur, upload.bucket, upload.key, new_id, stitched.etag,
-                                 o.encode_headers(upload.headers), now,
+                                 o.encode_headers(upload.headers if kept is None else kept), now,
                                  if_match=if_match, if_none_match=if_none_match)
 
         return await self._db.interaction(work)  # type: ignore[no-any-return]

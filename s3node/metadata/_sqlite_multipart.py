@@ -45,7 +45,7 @@ def upload_in(conn: Connection, upload_id: str) -> MultipartUpload:
 
 
 def record_part_in(conn: Connection, upload_id: str, part_number: int, fid: str, etag: str,
-                   size: int, now: int) -> uuid.UUID | None:
+                   size: int, now: int, checksum: str | None = None) -> uuid.UUID | None:
     """Record ``fid`` as a part; the file of the part it replaces moves to deleting."""
     row = conn.execute("SELECT file_id FROM multipart_parts"
                        " WHERE upload_id = ? AND part_number = ?",
@@ -54,10 +54,12 @@ def record_part_in(conn: Connection, upload_id: str, part_number: int, fid: str,
         return None
     conn.execute(
         "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
-        " modified_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number)"
+        " modified_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (upload_id, part_number)"
         " DO UPDATE SET file_id = excluded.file_id, etag = excluded.etag,"
-        " size = excluded.size, modified_at = excluded.modified_at",
-        (upload_id, part_number, fid, etag, size, now))
+        " size = excluded.size, modified_at = excluded.modified_at,"
+        " checksum = excluded.checksum",
+        (upload_id, part_number, fid, etag, size, now, checksum))
     if row is None:
         return None
     _delete_files(conn, [row[0]], now)
@@ -101,8 +103,10 @@ class SQLiteMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str) -> uuid.UUID | None:
+                            etag: str, part_checksum: tuple[str, str] | None = None
+                            ) -> uuid.UUID | None:
         digest = r.check_complete(file_id, size, checksum, replicas)
+        pair = o.check_part_checksum(part_checksum)
         o.check_upload_id(upload_id)
         o.check_part_number(part_number)
         o.check_part_etag(etag)
@@ -111,7 +115,7 @@ class SQLiteMultipart:
         def work(conn: Connection) -> uuid.UUID | None:
             upload_in(conn, upload_id)
             complete_in(conn, file_id, size, checksum, digest, replicas, now)
-            return record_part_in(conn, upload_id, part_number, fid, etag, size, now)
+            return record_part_in(conn, upload_id, part_number, fid, etag, size, now, pair)
 
         return await self._db.write(work)  # type: ignore[no-any-return]
 
@@ -152,7 +156,9 @@ class SQLiteMultipart:
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
-                                 if_none_match: bool = False) -> ObjectPut:
+                                 if_none_match: bool = False,
+                                 headers: Sequence[tuple[str, str]] | None = None) -> ObjectPut:
+        kept = None if headers is None else o.check_headers(headers)
         o.check_upload_id(upload_id)
         now, new_id = self._now(), uuid.uuid4()
 
@@ -198,7 +204,7 @@ class SQLiteMultipart:
             _delete_files(conn, unlisted, now)
             conn.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload_id,))
             return name_in(conn, upload.bucket, upload.key, new_id, stitched.etag,
-                           o.encode_headers(upload.headers), now)
+                           o.encode_headers(upload.headers if kept is None else kept), now)
 
         return await self._db.write(work)  # type: ignore[no-any-return]
 

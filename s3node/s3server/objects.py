@@ -178,7 +178,7 @@ def _object_headers(call: Call, obj: ObjectRecord, *, whole: bool) -> dict[bytes
         if name.startswith("x-amz-checksum-"):
             if checksums:
                 out[name.encode()] = value.encode()
-                out[b"x-amz-checksum-type"] = b"FULL_OBJECT"
+                out[b"x-amz-checksum-type"] = b"COMPOSITE" if "-" in value else b"FULL_OBJECT"
             continue
         out[name.encode("latin-1", "replace")] = value.encode("utf-8")
     for param, header in OVERRIDES.items():
