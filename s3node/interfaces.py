@@ -164,6 +164,21 @@ class MetadataStore(Protocol):
         node confirmed it never had it).  Missing rows are not an error.
         """
 
+    async def release_replica(
+        self, *, file_id: uuid.UUID, index: int, node_id: str, keep_last: bool = False
+    ) -> bool:
+        """
+        Give up one replica row, deciding in the same transaction whether the
+        node's copy of its chunk is still needed: ``True`` when no other row
+        (of any file, or another index of this one) names the same chunk id
+        on ``node_id``, so the caller deletes the chunk from the node; then the
+        row is dropped too, unless ``keep_last`` (the sweeper drops it only
+        once the node confirmed the delete).  ``False``: copies share the
+        chunk, the row is dropped and the node keeps the chunk.  A row that is
+        already gone answers ``False``.  Serialised against
+        :meth:`copy_object` and :meth:`copy_part` copying the file's rows.
+        """
+
     async def drop_node_replicas(self, node_id: str) -> int:
         """
         Remove every replica row on ``node_id`` (a node declared lost for
@@ -517,6 +532,53 @@ class MetadataStore(Protocol):
         :raises s3node.errors.UploadNotFound: none has that id (any more).
         """
 
+    async def copy_object(
+        self,
+        *,
+        source: uuid.UUID,
+        bucket: str,
+        key: str,
+        etag: str,
+        headers: Sequence[tuple[str, str]],
+        content_type: str,
+        filename: str,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectPut:
+        """
+        In one transaction: make a new completed file whose chunk and replica
+        rows are those of ``source`` (a ``completed`` file; its chunks are
+        shared, no byte moves) and name it ``bucket``/``key`` as
+        :meth:`complete_object` does.
+
+        :raises s3node.errors.FileNotFound: ``source`` is no longer completed
+            (deleted or replaced meanwhile).
+        :raises s3node.errors.BucketNotFound: no such bucket.
+        :raises s3node.errors.PreconditionFailed: the write's condition fails.
+        """
+
+    async def copy_part(
+        self,
+        *,
+        source: uuid.UUID,
+        first: int,
+        count: int,
+        upload_id: str,
+        part_number: int,
+        etag: str,
+        filename: str,
+    ) -> uuid.UUID | None:
+        """
+        In one transaction: make a new completed file of chunks ``first`` to
+        ``first + count - 1`` of ``source`` (shared, re-indexed from 0) and
+        record it as part ``part_number`` of an upload, as
+        :meth:`complete_part` does (the part it replaces is returned).
+
+        :raises s3node.errors.FileNotFound: ``source`` is no longer completed.
+        :raises s3node.errors.UploadNotFound: no such upload.
+        :raises s3node.errors.InvalidRequest: the chunks are not in ``source``.
+        """
+
     async def complete_part(
         self,
         *,
@@ -527,6 +589,7 @@ class MetadataStore(Protocol):
         upload_id: str,
         part_number: int,
         etag: str,
+        part_checksum: tuple[str, str] | None = None,
     ) -> uuid.UUID | None:
         """
         In one transaction: complete a part's file as :meth:`complete_file`
@@ -562,6 +625,7 @@ class MetadataStore(Protocol):
         min_part_size: int,
         if_match: str | None = None,
         if_none_match: bool = False,
+        headers: Sequence[tuple[str, str]] | None = None,
     ) -> ObjectPut:
         """
         In one transaction: check ``parts`` (``(number, etag)`` in ascending
@@ -572,6 +636,7 @@ class MetadataStore(Protocol):
         the parts uploaded but not listed to ``deleting``, and end the upload.
         The ETag is ``md5(part md5s)-N``; the file's checksum is the SHA-256
         of the parts' digests in order, under the algorithm ``ALG-parts``.
+        The object's stored headers are ``headers``, or the upload's when ``None``.
 
         :raises s3node.errors.UploadNotFound: no such upload.
         :raises s3node.errors.InvalidPart: a listed part was not uploaded, or

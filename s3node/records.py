@@ -379,3 +379,5 @@ class PartRecord:
     etag: str
     size: int
     modified_at: datetime
+    #: the part's verified ``x-amz-checksum-*`` header and base64 value, if it had one
+    checksum: tuple[str, str] | None = None

@@ -200,26 +200,32 @@ class FileService:
         return await self.metadata.get_multipart(upload_id)
 
     def store_part(self, source: ByteSource, *, upload_id: str, part_number: int,
-                   etag: Callable[[], str], abort: Callable[[], object]) -> Deferred[int]:
+                   etag: Callable[[], str], abort: Callable[[], object],
+                   checksum: Callable[[], tuple[str, str] | None] = lambda: None
+                   ) -> Deferred[int]:
         """
         Store what ``source`` yields as part ``part_number`` of an upload (its
         own file, completed and recorded as the part in one transaction; a part
         uploaded before under that number is deleted); ``etag`` gives the
-        part's MD5 once the source ended.  Runs on like :meth:`store`; fires
+        part's MD5 once the source ended, ``checksum`` its verified
+        ``x-amz-checksum-*`` header and value, if any.  Runs on like :meth:`store`; fires
         with the part's chunk count.
         """
-        work = Deferred.fromCoroutine(self._store_part(source, upload_id, part_number, etag))
+        work = Deferred.fromCoroutine(
+            self._store_part(source, upload_id, part_number, etag, checksum))
         self._in_flight[work] = abort
         work.addBoth(self._store_ended, work)
         return work
 
     async def _store_part(self, source: ByteSource, upload_id: str, part_number: int,
-                          etag: Callable[[], str]) -> int:
+                          etag: Callable[[], str],
+                          checksum: Callable[[], tuple[str, str] | None]) -> int:
         await self.metadata.get_multipart(upload_id)  # before a byte is read
 
         async def complete(**file: Any) -> None:
             replaced = await self.metadata.complete_part(
-                **file, upload_id=upload_id, part_number=part_number, etag=etag())
+                **file, upload_id=upload_id, part_number=part_number, etag=etag(),
+                part_checksum=checksum())
             if replaced is not None:
                 self.sweep_soon(replaced)
 
@@ -238,15 +244,17 @@ class FileService:
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
-                                 if_none_match: bool = False) -> ObjectPut:
+                                 if_none_match: bool = False,
+                                 headers: Sequence[tuple[str, str]] | None = None) -> ObjectPut:
         """
         Make the object of an upload from its listed parts (their chunks, not
         copied); the object the key named before is swept right away, and the
-        parts not listed by the sweeper's next round.
+        parts not listed by the sweeper's next round.  ``headers``: the
+        object's stored headers, when not the upload's.
         """
         put = await self.metadata.complete_multipart(
             upload_id, parts, min_part_size=min_part_size, if_match=if_match,
-            if_none_match=if_none_match)
+            if_none_match=if_none_match, headers=headers)
         if put.replaced is not None:
             self.sweep_soon(put.replaced)
         return put

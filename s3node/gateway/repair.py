@@ -340,9 +340,11 @@ class Repairer(LeasedWorker):
     async def _forget_write(self, chunk: ChunkRecord, target: str) -> None:
         """A copy that failed: remove what may have landed, then its ``writing`` row (best effort)."""
         try:
-            await aio(self._pool.client(target).delete_chunk(chunk.chunk_id))
-            await self._store.drop_replica(file_id=chunk.file_id, index=chunk.index,
-                                           node_id=target)
+            if await self._store.release_replica(file_id=chunk.file_id, index=chunk.index,
+                                                 node_id=target, keep_last=True):
+                await aio(self._pool.client(target).delete_chunk(chunk.chunk_id))
+                await self._store.drop_replica(file_id=chunk.file_id, index=chunk.index,
+                                               node_id=target)
         except Exception as e:  # noqa: BLE001 - the reconciler settles the row later
             log.info("failed copy to {node_id} left for the reconciler: {error}",
                      node_id=target, error=describe(e))
@@ -390,17 +392,24 @@ class Repairer(LeasedWorker):
 
     async def _drop(self, chunk: ChunkRecord, replica: ReplicaRecord,
                     views: Mapping[str, NodeView]) -> None:
-        """Drop a replica that is no longer wanted: off the node if it answers, then its row."""
+        """
+        Drop a replica that is no longer wanted: its row first, deciding in the
+        same transaction whether another row (a copy sharing the chunk) still
+        names the chunk on that node; if none does, off the node too when it
+        answers (a delete that fails leaves an orphan, which the reconciler
+        removes).
+        """
         view = views.get(replica.node_id)
-        if view is not None and view.up and replica.state is not ReplicaState.MISSING:
+        last = await self._store.release_replica(file_id=chunk.file_id, index=chunk.index,
+                                                 node_id=replica.node_id)
+        if (last and view is not None and view.up
+                and replica.state is not ReplicaState.MISSING):
             client = self._pool.client(replica.node_id)
             if replica.state is ReplicaState.CORRUPT:
                 # the quarantine's copy too: left there, it would mark a fresh copy
                 # written to this node later corrupt (the reconciler's rule)
                 await self._drop_quarantined(client, chunk.chunk_id)
             await aio(client.delete_chunk(chunk.chunk_id))
-        await self._store.drop_replica(file_id=chunk.file_id, index=chunk.index,
-                                       node_id=replica.node_id)
         await self._store.add_counters({REPLICAS_DROPPED: 1})
         self._metrics.repair_dropped.inc()
 

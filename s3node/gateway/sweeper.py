@@ -14,7 +14,9 @@ service), while this gateway holds the background lease
 2. takes up to :data:`BATCH` ``failed``/``deleting`` files that are due, and
    for each replica on a live node asks the node to delete the chunk and drops
    the replica row once the node confirms (one it never had counts as
-   deleted); replicas on nodes that are down wait;
+   deleted); replicas on nodes that are down wait; a chunk that a copy shares
+   (another replica row names it on that node, ``release_replica``) only loses
+   this file's row and stays on the node;
 3. removes a file whose replicas are all gone, and gives a file with replicas
    left a retry time that backs off from ``interval`` up to
    :data:`MAX_BACKOFF`, so files stuck on a dead node never block the others.
@@ -166,8 +168,21 @@ class Sweeper(LeasedWorker):
         return Deferred.fromCoroutine(self._delete(chunk, replica))
 
     async def _delete(self, chunk: ChunkRecord, replica: ReplicaRecord) -> bool:
-        """Delete one replica and drop its row; ``False`` when it has to wait."""
+        """
+        Delete one replica and drop its row; ``False`` when it has to wait.
+        A chunk that copies share (another row names it on the node) stays on
+        the node: only this file's row goes.
+        """
         node_id = replica.node_id
+        try:
+            last = await self._store.release_replica(
+                file_id=chunk.file_id, index=chunk.index, node_id=node_id, keep_last=True)
+        except S3NodeError as e:
+            log.debug("cannot release replica {chunk_id} on {node_id}: {error}",
+                      chunk_id=chunk.chunk_id, node_id=node_id, error=e.message)
+            return False
+        if not last:
+            return True  # shared (or already gone): the row went, the node keeps the chunk
         if not self._pool.is_live(node_id):
             return False
         try:

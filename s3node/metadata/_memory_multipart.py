@@ -81,18 +81,27 @@ class MemoryMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str) -> uuid.UUID | None:
+                            etag: str, part_checksum: tuple[str, str] | None = None
+                            ) -> uuid.UUID | None:
         r.check_complete(file_id, size, checksum, replicas)
+        o.check_part_checksum(part_checksum)
         o.check_part_number(part_number)
         o.check_part_etag(etag)
         self._upload(upload_id)
         record = await self.complete_file(file_id=file_id, size=size, checksum=checksum,
                                           replicas=replicas)
+        return self._record_part(upload_id, part_number, file_id, etag, size, record.updated_at,
+                                 part_checksum)
+
+    def _record_part(self, upload_id: str, part_number: int, file_id: uuid.UUID, etag: str,
+                     size: int, when: datetime,
+                     checksum: tuple[str, str] | None = None) -> uuid.UUID | None:
+        """Record ``file_id`` as a part; the file of the part it replaces moves to deleting."""
         parts = self.parts[upload_id]
         old = parts.get(part_number)
         if old is not None and old.file_id == file_id:
             return None
-        parts[part_number] = PartRecord(part_number, file_id, etag, size, record.updated_at)
+        parts[part_number] = PartRecord(part_number, file_id, etag, size, when, checksum)
         if old is None:
             return None
         self._delete_files([old.file_id])
@@ -117,7 +126,9 @@ class MemoryMultipart:
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
-                                 if_none_match: bool = False) -> ObjectPut:
+                                 if_none_match: bool = False,
+                                 headers: Sequence[tuple[str, str]] | None = None) -> ObjectPut:
+        kept = None if headers is None else o.check_headers(headers)
         upload = self._upload(upload_id)
         listed = o.plan_completion(self.parts[upload_id], parts, min_part_size)
         named = self._bucket(upload.bucket)
@@ -146,7 +157,7 @@ class MemoryMultipart:
         self._delete_files(sorted(unlisted))
         del self.uploads[upload_id], self.parts[upload_id]
         replaced = self._name_key(upload.bucket, upload.key, file_id, stitched.etag,
-                                  upload.headers)
+                                  upload.headers if kept is None else kept)
         return ObjectPut(self._record(upload.bucket, upload.key, named[upload.key]), replaced)
 
     async def abort_multipart(self, upload_id: str) -> Sequence[uuid.UUID]:

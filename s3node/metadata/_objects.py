@@ -328,7 +328,7 @@ ACCESS_KEY_COLUMNS = "id, secret, created_at, description, revoked_at"
 #: the columns :func:`upload_from_row` reads
 UPLOAD_COLUMNS = "id, bucket, key, content_type, headers, created_at"
 #: the columns :func:`part_from_row` reads
-PART_COLUMNS = "part_number, file_id, etag, size, modified_at"
+PART_COLUMNS = "part_number, file_id, etag, size, modified_at, checksum"
 
 
 def object_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> ObjectRecord:
@@ -354,5 +354,19 @@ def upload_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> Mu
 
 def part_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> PartRecord:
     """A part from a row of :data:`PART_COLUMNS`."""
-    number, file_id, etag, size, modified = row
-    return PartRecord(number, uuid.UUID(str(file_id)), etag, size, moment(modified))
+    number, file_id, etag, size, modified, checksum = row
+    pair = tuple(checksum.split(" ", 1)) if checksum else None
+    return PartRecord(number, uuid.UUID(str(file_id)), etag, size, moment(modified),
+                      pair)  # type: ignore[arg-type]
+
+
+def check_part_checksum(checksum: object) -> str | None:
+    """A part's checksum header and value, as the column keeps them (``None``: none)."""
+    if checksum is None:
+        return None
+    if (not isinstance(checksum, tuple) or len(checksum) != 2
+            or not all(isinstance(x, str) for x in checksum)
+            or not re.fullmatch(r"x-amz-checksum-[a-z0-9]{3,12}", checksum[0])
+            or not re.fullmatch(r"[A-Za-z0-9+/=]{4,96}", checksum[1])):
+        raise InvalidRequest(f"not a part checksum: {str(checksum)[:120]!r}")
+    return f"{checksum[0]} {checksum[1]}"

@@ -25,7 +25,7 @@ from s3node.metadata._pg_objects import complete_in, lock_bucket, name_in
 from s3node.metadata._pgpool import Cursor, fetch, u
 from s3node.records import MultipartUpload, ObjectPut, PartRecord
 
-__all__ = ["PostgresMultipart"]
+__all__ = ["PostgresMultipart", "record_part_in", "upload_in"]
 
 _UPLOAD = f"SELECT {o.UPLOAD_COLUMNS} FROM multipart_uploads"
 _PART = f"SELECT {o.PART_COLUMNS} FROM multipart_parts"
@@ -47,11 +47,33 @@ def _part(row: Sequence[Any]) -> PartRecord:
 
 
 
-async def _upload_in(cur: Cursor, upload_id: str, lock: str = "") -> MultipartUpload:
+async def upload_in(cur: Cursor, upload_id: str, lock: str = "") -> MultipartUpload:
     rows = await fetch(cur, f"{_UPLOAD} WHERE id = %s {lock}", (upload_id,))
     if not rows:
         raise UploadNotFound(f"no multipart upload {upload_id}")
     return _upload(rows[0])
+
+
+async def record_part_in(cur: Cursor, upload_id: str, part_number: int, fid: str, etag: str,
+                         size: int, now: datetime, checksum: str | None = None
+                         ) -> uuid.UUID | None:
+    """Record ``fid`` as a part; the file of the part it replaces moves to deleting."""
+    rows = await fetch(cur, "SELECT file_id::text FROM multipart_parts"
+                       " WHERE upload_id = %s AND part_number = %s FOR UPDATE",
+                       (upload_id, part_number))
+    if rows and rows[0][0] == fid:
+        return None
+    await cur.execute(
+        "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
+        " modified_at, checksum) VALUES (%s, %s, %s::uuid, %s, %s, %s, %s)"
+        " ON CONFLICT (upload_id, part_number) DO UPDATE SET file_id = excluded.file_id,"
+        " etag = excluded.etag, size = excluded.size, modified_at = excluded.modified_at,"
+        " checksum = excluded.checksum",
+        (upload_id, part_number, fid, etag, size, now, checksum))
+    if not rows:
+        return None
+    await _delete_files(cur, [rows[0][0]], now)
+    return uuid.UUID(rows[0][0])
 
 
 async def _delete_files(cur: Cursor, file_ids: Sequence[str], now: datetime) -> None:
@@ -80,7 +102,7 @@ class PostgresMultipart:
             await cur.execute("INSERT INTO multipart_uploads (id, bucket, key, content_type,"
                               " headers, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
                               (upload_id, bucket, key, content_type, text, now))
-            return await _upload_in(cur, upload_id)
+            return await upload_in(cur, upload_id)
 
         return await self._db.interaction(work)  # type: ignore[no-any-return]
 
@@ -93,31 +115,20 @@ class PostgresMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str) -> uuid.UUID | None:
+                            etag: str, part_checksum: tuple[str, str] | None = None
+                            ) -> uuid.UUID | None:
         digest = r.check_complete(file_id, size, checksum, replicas)
+        pair = o.check_part_checksum(part_checksum)
         o.check_upload_id(upload_id)
         o.check_part_number(part_number)
         o.check_part_etag(etag)
         fid, now = u(file_id), self._now()
 
         async def work(cur: Cursor) -> uuid.UUID | None:
-            await _upload_in(cur, upload_id, "FOR SHARE")
+            await upload_in(cur, upload_id, "FOR SHARE")
             await complete_in(cur, file_id, size, checksum, digest, replicas, now)
-            rows = await fetch(cur, "SELECT file_id::text FROM multipart_parts"
-                               " WHERE upload_id = %s AND part_number = %s FOR UPDATE",
-                               (upload_id, part_number))
-            if rows and rows[0][0] == fid:
-                return None
-            await cur.execute(
-                "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
-                " modified_at) VALUES (%s, %s, %s::uuid, %s, %s, %s)"
-                " ON CONFLICT (upload_id, part_number) DO UPDATE SET file_id = excluded.file_id,"
-                " etag = excluded.etag, size = excluded.size, modified_at = excluded.modified_at",
-                (upload_id, part_number, fid, etag, size, now))
-            if not rows:
-                return None
-            await _delete_files(cur, [rows[0][0]], now)
-            return uuid.UUID(rows[0][0])
+            return await record_part_in(cur, upload_id, part_number, fid, etag, size, now,
+                                        pair)
 
         return await self._db.interaction(work)  # type: ignore[no-any-return]
 
@@ -151,12 +162,14 @@ class PostgresMultipart:
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
-                                 if_none_match: bool = False) -> ObjectPut:
+                                 if_none_match: bool = False,
+                                 headers: Sequence[tuple[str, str]] | None = None) -> ObjectPut:
+        kept = None if headers is None else o.check_headers(headers)
         o.check_upload_id(upload_id)
         now, new_id = self._now(), uuid.uuid4()
 
         async def work(cur: Cursor) -> ObjectPut:
-            upload = await _upload_in(cur, upload_id, "FOR UPDATE")
+            upload = await upload_in(cur, upload_id, "FOR UPDATE")
             await lock_bucket(cur, upload.bucket, "SHARE")
             uploaded = {p.number: p for p in map(_part, await fetch(
                 cur, f"{_PART} WHERE upload_id = %s", (upload_id,)))}
@@ -196,7 +209,7 @@ class PostgresMultipart:
             await _delete_files(cur, unlisted, now)
             await cur.execute("DELETE FROM multipart_uploads WHERE id = %s", (upload_id,))
             return await name_in(cur, upload.bucket, upload.key, new_id, stitched.etag,
-                                 o.encode_headers(upload.headers), now,
+                                 o.encode_headers(upload.headers if kept is None else kept), now,
                                  if_match=if_match, if_none_match=if_none_match)
 
         return await self._db.interaction(work)  # type: ignore[no-any-return]
@@ -206,7 +219,7 @@ class PostgresMultipart:
         now = self._now()
 
         async def work(cur: Cursor) -> list[uuid.UUID]:
-            await _upload_in(cur, upload_id, "FOR UPDATE")
+            await upload_in(cur, upload_id, "FOR UPDATE")
             ids = sorted(row[0] for row in await fetch(
                 cur, "SELECT file_id::text FROM multipart_parts WHERE upload_id = %s",
                 (upload_id,)))

@@ -23,7 +23,7 @@ from s3node.metadata._sqlite_db import Connection
 from s3node.metadata._sqlite_objects import bucket_exists, complete_in, name_in, object_at
 from s3node.records import MultipartUpload, ObjectPut, PartRecord
 
-__all__ = ["SQLiteMultipart"]
+__all__ = ["SQLiteMultipart", "record_part_in", "upload_in"]
 
 _UPLOAD = f"SELECT {o.UPLOAD_COLUMNS} FROM multipart_uploads"
 _PART = f"SELECT {o.PART_COLUMNS} FROM multipart_parts"
@@ -37,15 +37,33 @@ def _part(row: Sequence[Any]) -> PartRecord:
     return o.part_from_row(row, r.from_micros)
 
 
-
-
-
-
-def _upload_in(conn: Connection, upload_id: str) -> MultipartUpload:
+def upload_in(conn: Connection, upload_id: str) -> MultipartUpload:
     row = conn.execute(f"{_UPLOAD} WHERE id = ?", (upload_id,)).fetchone()
     if row is None:
         raise UploadNotFound(f"no multipart upload {upload_id}")
     return _upload(row)
+
+
+def record_part_in(conn: Connection, upload_id: str, part_number: int, fid: str, etag: str,
+                   size: int, now: int, checksum: str | None = None) -> uuid.UUID | None:
+    """Record ``fid`` as a part; the file of the part it replaces moves to deleting."""
+    row = conn.execute("SELECT file_id FROM multipart_parts"
+                       " WHERE upload_id = ? AND part_number = ?",
+                       (upload_id, part_number)).fetchone()
+    if row is not None and row[0] == fid:
+        return None
+    conn.execute(
+        "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
+        " modified_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (upload_id, part_number)"
+        " DO UPDATE SET file_id = excluded.file_id, etag = excluded.etag,"
+        " size = excluded.size, modified_at = excluded.modified_at,"
+        " checksum = excluded.checksum",
+        (upload_id, part_number, fid, etag, size, now, checksum))
+    if row is None:
+        return None
+    _delete_files(conn, [row[0]], now)
+    return uuid.UUID(row[0])
 
 
 def _delete_files(conn: Connection, file_ids: Sequence[str], now: int) -> None:
@@ -74,42 +92,30 @@ class SQLiteMultipart:
             conn.execute("INSERT INTO multipart_uploads (id, bucket, key, content_type,"
                          " headers, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                          (upload_id, bucket, key, content_type, text, now))
-            return _upload_in(conn, upload_id)
+            return upload_in(conn, upload_id)
 
         return await self._db.write(work)  # type: ignore[no-any-return]
 
     async def get_multipart(self, upload_id: str) -> MultipartUpload:
         o.check_upload_id(upload_id)
         return await self._db.read(  # type: ignore[no-any-return]
-            lambda conn: _upload_in(conn, upload_id))
+            lambda conn: upload_in(conn, upload_id))
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str) -> uuid.UUID | None:
+                            etag: str, part_checksum: tuple[str, str] | None = None
+                            ) -> uuid.UUID | None:
         digest = r.check_complete(file_id, size, checksum, replicas)
+        pair = o.check_part_checksum(part_checksum)
         o.check_upload_id(upload_id)
         o.check_part_number(part_number)
         o.check_part_etag(etag)
         fid, now = str(file_id), self._now()
 
         def work(conn: Connection) -> uuid.UUID | None:
-            _upload_in(conn, upload_id)
+            upload_in(conn, upload_id)
             complete_in(conn, file_id, size, checksum, digest, replicas, now)
-            row = conn.execute("SELECT file_id FROM multipart_parts"
-                               " WHERE upload_id = ? AND part_number = ?",
-                               (upload_id, part_number)).fetchone()
-            if row is not None and row[0] == fid:
-                return None
-            conn.execute(
-                "INSERT INTO multipart_parts (upload_id, part_number, file_id, etag, size,"
-                " modified_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number)"
-                " DO UPDATE SET file_id = excluded.file_id, etag = excluded.etag,"
-                " size = excluded.size, modified_at = excluded.modified_at",
-                (upload_id, part_number, fid, etag, size, now))
-            if row is None:
-                return None
-            _delete_files(conn, [row[0]], now)
-            return uuid.UUID(row[0])
+            return record_part_in(conn, upload_id, part_number, fid, etag, size, now, pair)
 
         return await self._db.write(work)  # type: ignore[no-any-return]
 
@@ -119,7 +125,7 @@ class SQLiteMultipart:
         limit = r.check_limit(limit)
 
         def work(conn: Connection) -> list[PartRecord]:
-            _upload_in(conn, upload_id)
+            upload_in(conn, upload_id)
             rows = conn.execute(f"{_PART} WHERE upload_id = ? AND part_number > ?"
                                 " ORDER BY part_number LIMIT ?",
                                 (upload_id, after, limit)).fetchall()
@@ -150,12 +156,14 @@ class SQLiteMultipart:
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
-                                 if_none_match: bool = False) -> ObjectPut:
+                                 if_none_match: bool = False,
+                                 headers: Sequence[tuple[str, str]] | None = None) -> ObjectPut:
+        kept = None if headers is None else o.check_headers(headers)
         o.check_upload_id(upload_id)
         now, new_id = self._now(), uuid.uuid4()
 
         def work(conn: Connection) -> ObjectPut:
-            upload = _upload_in(conn, upload_id)
+            upload = upload_in(conn, upload_id)
             uploaded = {p.number: p for p in map(_part, conn.execute(
                 f"{_PART} WHERE upload_id = ?", (upload_id,)).fetchall())}
             listed = o.plan_completion(uploaded, parts, min_part_size)
@@ -196,7 +204,7 @@ class SQLiteMultipart:
             _delete_files(conn, unlisted, now)
             conn.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload_id,))
             return name_in(conn, upload.bucket, upload.key, new_id, stitched.etag,
-                           o.encode_headers(upload.headers), now)
+                           o.encode_headers(upload.headers if kept is None else kept), now)
 
         return await self._db.write(work)  # type: ignore[no-any-return]
 
@@ -205,7 +213,7 @@ class SQLiteMultipart:
         now = self._now()
 
         def work(conn: Connection) -> list[uuid.UUID]:
-            _upload_in(conn, upload_id)
+            upload_in(conn, upload_id)
             ids = sorted(row[0] for row in conn.execute(
                 "SELECT file_id FROM multipart_parts WHERE upload_id = ?",
                 (upload_id,)).fetchall())

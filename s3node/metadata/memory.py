@@ -24,7 +24,7 @@ from datetime import datetime
 
 from s3node.errors import Conflict, FileNotFound, MetadataUnavailable
 from s3node.metadata import _records as r
-from s3node.metadata._memory_multipart import MemoryMultipart
+from s3node.metadata._memory_copy import MemoryCopy
 from s3node.metadata._memory_nodes import MemoryNodes, TimeSource, by_node
 from s3node.metadata._memory_objects import MemoryObjects
 from s3node.metadata._memory_repair import MemoryRepair
@@ -52,7 +52,7 @@ def _newest_first(record: FileRecord) -> tuple[int, int]:
     return r.to_micros(record.created_at), record.file_id.int
 
 
-class MemoryMetadataStore(MemoryMultipart, MemoryObjects, MemoryNodes, MemoryRepair):
+class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
     """
     :class:`~s3node.interfaces.MetadataStore` in dicts.
 

@@ -26,6 +26,7 @@ import psycopg2.errors
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
+from s3node.metadata._pg_copy import PostgresCopy
 from s3node.metadata._pg_multipart import PostgresMultipart
 from s3node.metadata._pg_nodes import PostgresNodes
 from s3node.metadata._pg_objects import PostgresObjects, complete_in
@@ -57,7 +58,7 @@ _OPEN = "status IN ('pending', 'uploading')"
 
 
 class PostgresMetadataStore(
-    PostgresMultipart, PostgresObjects, PostgresSweep, PostgresNodes, PostgresRepair
+    PostgresCopy, PostgresMultipart, PostgresObjects, PostgresSweep, PostgresNodes, PostgresRepair
 ):
     """
     :class:`~s3node.interfaces.MetadataStore` on PostgreSQL.

@@ -24,6 +24,7 @@ from typing import Any
 from s3node.errors import Conflict, FileNotFound
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
+from s3node.metadata._sqlite_copy import SQLiteCopy
 from s3node.metadata._sqlite_db import Connection, SQLiteDatabase, SQLiteMigrationSession
 from s3node.metadata._sqlite_multipart import SQLiteMultipart
 from s3node.metadata._sqlite_nodes import SQLiteNodes
@@ -50,7 +51,7 @@ _OPEN = "status IN ('pending', 'uploading')"
 
 
 class SQLiteMetadataStore(
-    SQLiteMultipart, SQLiteObjects, SQLiteSweep, SQLiteNodes, SQLiteRepair
+    SQLiteCopy, SQLiteMultipart, SQLiteObjects, SQLiteSweep, SQLiteNodes, SQLiteRepair
 ):
     """
     :class:`~s3node.interfaces.MetadataStore` on an SQLite file.

@@ -120,6 +120,7 @@ class S3Api:
         download_slots: Limiter,
     ) -> None:
         from s3node.s3server.buckets import BUCKET_HANDLERS
+        from s3node.s3server.copy import COPY_HANDLERS
         from s3node.s3server.multipart import MULTIPART_HANDLERS
         from s3node.s3server.objects import OBJECT_HANDLERS
 
@@ -131,7 +132,7 @@ class S3Api:
         self.upload_slots = upload_slots
         self.download_slots = download_slots
         self._handlers: dict[str, Handler] = {**BUCKET_HANDLERS, **OBJECT_HANDLERS,
-                                               **MULTIPART_HANDLERS}
+                                               **MULTIPART_HANDLERS, **COPY_HANDLERS}
 
     @property
     def region(self) -> str:
@@ -151,6 +152,7 @@ class S3Api:
         request.responseHeaders = headers_out
         request.setHeader(REQUEST_ID, request_id.encode("ascii"))
         request.setHeader(b"server", b"s3node")
+        initial = list(headers_out.getAllRawHeaders())
         uri = request.uri.decode("latin-1")
         raw_path, _, raw_query = uri.partition("?")
         method = request.method.decode("latin-1")
@@ -169,11 +171,12 @@ class S3Api:
         except CancelledError:
             return  # the client went away mid-response
         except Exception as e:  # noqa: BLE001 - every error becomes an XML answer
-            self._failed(request, e, raw_path, request_id)
+            self._failed(request, e, raw_path, request_id, initial)
             return
         finish(request)
 
-    def _failed(self, request: Any, error: BaseException, path: str, request_id: str) -> None:
+    def _failed(self, request: Any, error: BaseException, path: str, request_id: str,
+                initial: list[tuple[bytes, list[bytes]]]) -> None:
         answer = errors.from_error(error)
         if answer.status >= 500:
             log.error("S3 {method} {path} failed: {error}", method=request.method.decode(
@@ -182,6 +185,10 @@ class S3Api:
             # headers are out: the body cannot turn into an error any more
             abort_connection(request)
             return
+        # none of the object's headers (ETag, checksums...) a GET had set describe the error
+        request.responseHeaders = _S3Headers()
+        for name, values in initial:
+            request.responseHeaders.setRawHeaders(name, values)
         body = error_document(answer, path, request_id)
         send(request, answer.status, body, content_type=b"application/xml")
 

@@ -14,15 +14,16 @@ from s3node.config import MiB
 from s3node.errors import InvalidRequest, UploadNotFound
 from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.streaming import abort_connection
-from s3node.records import MultipartUpload
+from s3node.records import MultipartUpload, PartRecord
 from s3node.s3 import errors, responses
 from s3node.s3.xml import MAX_XML_BODY, parse_complete_multipart_upload
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
 from s3node.s3server.buckets import OWNER
+from s3node.s3server.mpchecksums import check_part, object_checksum, upload_checksum
 from s3node.s3server.objects import refuse_unsupported, stored_headers, write_conditions
 
-__all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS"]
+__all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS", "upload_of"]
 
 XML = b"application/xml"
 #: every part but the last must have at least this many bytes (S3's rule)
@@ -31,7 +32,7 @@ MIN_PART_SIZE = 5 * MiB
 MAX_LISTED = 1000
 
 
-async def _upload_of(call: Call) -> MultipartUpload:
+async def upload_of(call: Call) -> MultipartUpload:
     """The upload the request names, if it is for the request's bucket and key."""
     route = call.route
     assert route.upload_id is not None
@@ -48,19 +49,21 @@ async def create_multipart_upload(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
     refuse_unsupported(call.headers)
+    checksum = upload_checksum(call.headers)
     upload = await call.api.files.create_multipart(
         route.bucket, route.key,
         content_type=clean_content_type(call.headers.get("content-type")),
-        headers=stored_headers(call.headers))
+        headers=stored_headers(call.headers) + checksum)
     send(call.request, 200,
          responses.initiate_multipart_upload(route.bucket, route.key, upload.upload_id),
-         content_type=XML)
+         content_type=XML, headers={n.encode(): v.encode() for n, v in checksum})
 
 
 async def upload_part(call: Call) -> None:
     route = call.route
     assert route.upload_id is not None and route.part_number is not None
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
+    check_part(upload, call.headers)
     request = call.request
     files = call.api.files
     name = clean_filename(upload.key.rsplit("/", 1)[-1]) or "part"
@@ -74,7 +77,8 @@ async def upload_part(call: Call) -> None:
     with call.api.upload_slots.take(request) as slot:
         work = files.store_part(source, upload_id=upload.upload_id,
                                 part_number=route.part_number, etag=etag,
-                                abort=lambda: abort_connection(request))
+                                abort=lambda: abort_connection(request),
+                                checksum=source.stored_checksum)
         await shielded(slot.hold(work))
     answer = {b"etag": f'"{etag()}"'.encode()}
     checksum = source.stored_checksum()
@@ -86,23 +90,32 @@ async def upload_part(call: Call) -> None:
 async def complete_multipart_upload(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     document = await read_small_body(call.request.body, call.credentials, call.headers,
                                      call.api.cpu, limit=MAX_XML_BODY)
     parts = parse_complete_multipart_upload(document)
+    files = call.api.files
     try:
-        put = await call.api.files.complete_multipart(
+        uploaded: list[PartRecord] = []
+        while batch := await files.list_parts(
+                upload.upload_id, after=uploaded[-1].number if uploaded else 0,
+                limit=MAX_LISTED):
+            uploaded += batch
+        checksum = object_checksum(upload, uploaded, parts)
+        put = await files.complete_multipart(
             upload.upload_id, [(p.number, p.etag) for p in parts],
-            min_part_size=MIN_PART_SIZE, **write_conditions(call.headers))
+            min_part_size=MIN_PART_SIZE, headers=checksum.headers,
+            **write_conditions(call.headers))
     except UploadNotFound:
         raise errors.NoSuchUpload(fields=[("UploadId", upload.upload_id)]) from None
     location = f"/{route.bucket}/{route.key}"
     send(call.request, 200, responses.complete_multipart_upload(
-        location, route.bucket, route.key, f'"{put.object.etag}"'), content_type=XML)
+        location, route.bucket, route.key, f'"{put.object.etag}"', checksum.checksums,
+        checksum.kind), content_type=XML)
 
 
 async def abort_multipart_upload(call: Call) -> None:
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     try:
         await call.api.files.abort_multipart(upload.upload_id)
     except UploadNotFound:
@@ -124,7 +137,7 @@ def _count(call: Call, name: str, default: int) -> int:
 async def list_parts(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
-    upload = await _upload_of(call)
+    upload = await upload_of(call)
     max_parts = min(_count(call, "max-parts", MAX_LISTED), MAX_LISTED)
     marker = _count(call, "part-number-marker", 0)
     files = call.api.files
@@ -132,11 +145,16 @@ async def list_parts(call: Call) -> None:
                                         limit=max_parts)) if max_parts else []
     truncated = bool(found) and len(found) == max_parts and bool(
         await files.list_parts(upload.upload_id, after=found[-1].number, limit=1))
-    entries = [responses.PartEntry(p.number, p.modified_at, f'"{p.etag}"', p.size)
-               for p in found]
+    entries = [responses.PartEntry(
+        p.number, p.modified_at, f'"{p.etag}"', p.size,
+        () if p.checksum is None else ((p.checksum[0].removeprefix("x-amz-checksum-").upper(),
+                                        p.checksum[1]),)) for p in found]
+    stored = dict(upload.headers)
     send(call.request, 200, responses.list_parts(
         route.bucket, route.key, upload.upload_id, entries, OWNER,
-        part_number_marker=marker, max_parts=max_parts, is_truncated=truncated),
+        part_number_marker=marker, max_parts=max_parts, is_truncated=truncated,
+        checksum_algorithm=stored.get("x-amz-checksum-algorithm"),
+        checksum_type=stored.get("x-amz-checksum-type")),
         content_type=XML)
 
 

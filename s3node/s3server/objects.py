@@ -27,7 +27,13 @@ from s3node.s3.xml import MAX_XML_BODY, parse_delete
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
 
-__all__ = ["OBJECT_HANDLERS", "refuse_unsupported", "stored_headers", "write_conditions"]
+__all__ = [
+    "OBJECT_HANDLERS",
+    "preconditions",
+    "refuse_unsupported",
+    "stored_headers",
+    "write_conditions",
+]
 
 #: headers stored with an object and sent back as they came
 STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",
@@ -138,7 +144,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return "*" in tags or f'"{etag}"' in tags or etag in tags
 
 
-def _preconditions(obj: ObjectRecord, headers: dict[str, str]) -> int | None:
+def preconditions(obj: ObjectRecord, headers: dict[str, str]) -> int | None:
     """The status the conditional headers decide (412, 304), or ``None`` to go on."""
     modified = obj.modified_at.replace(microsecond=0)
     if_match = headers.get("if-match")
@@ -172,7 +178,7 @@ def _object_headers(call: Call, obj: ObjectRecord, *, whole: bool) -> dict[bytes
         if name.startswith("x-amz-checksum-"):
             if checksums:
                 out[name.encode()] = value.encode()
-                out[b"x-amz-checksum-type"] = b"FULL_OBJECT"
+                out[b"x-amz-checksum-type"] = b"COMPOSITE" if "-" in value else b"FULL_OBJECT"
             continue
         out[name.encode("latin-1", "replace")] = value.encode("utf-8")
     for param, header in OVERRIDES.items():
@@ -201,7 +207,7 @@ async def _send_object(call: Call) -> None:
             "GetObject by partNumber of a multipart object is not implemented by s3node")
     if part is not None and part != 1:
         raise errors.InvalidRange("a single-part object has part 1 only")
-    status = _preconditions(obj, call.headers)
+    status = preconditions(obj, call.headers)
     if status == 412:
         raise errors.PreconditionFailed(fields=[("Condition", "If-Match")])
     if status == 304:
