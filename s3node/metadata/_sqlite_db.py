@@ -268,9 +268,12 @@ class SQLiteDatabase:
         return await self._run(work, "BEGIN")
 
     def usage(self) -> PoolUsage:
-        """The thread pool's size, busy threads and work waiting for a thread, now."""
+        """
+        The thread pool's size, busy threads and work waiting, now: waiting for
+        a thread, or (a write) for the next group commit.
+        """
         pool = self._pool
-        return PoolUsage(pool.max, len(pool.working), pool.q.qsize())
+        return PoolUsage(pool.max, len(pool.working), pool.q.qsize() + len(self._pending))
 
     # -- closing ------------------------------------------------------------------
 
