@@ -73,7 +73,7 @@ class GatewayService(MultiService):
         client_factory: ClientFactory = _client_factory,
         on_fatal: Callable[[], object] | None = None,
         metrics: ProcessMetrics | None = None,
-        on_s3_ready: Callable[[Any, str], Awaitable[object]] | None = None,
+        on_listening: Callable[[Any, str, str | None], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -83,8 +83,9 @@ class GatewayService(MultiService):
         self._nodes = nodes
         self._client_factory = client_factory
         self._on_fatal = on_fatal
-        #: called with the store and the S3 URL once the S3 listener listens
-        self._on_s3_ready = on_s3_ready
+        #: called with the store, the REST URL and the S3 URL (or ``None``) once
+        #: both listen, before the gateway says it is listening
+        self._on_listening = on_listening
         self.s3_port: Any = None
         self._threads = ThreadPool(minthreads=0, maxthreads=max(2, os.cpu_count() or 2),
                                    name="s3node-gateway-cpu")
@@ -137,24 +138,31 @@ class GatewayService(MultiService):
         await gateway.pool.start()
         for worker in gateway.services():
             worker.setServiceParent(self)
+        s3_url = None
         if config.s3_listen is not None:
-            await self._start_s3(config, gateway, store)
+            s3_url = await self._start_s3(config, gateway)
         listener = ListenerService(
             "http", serverFromString(self._reactor, config.listen),
             ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics,
                          header_timeout=config.header_timeout))
         listener.setServiceParent(self)
         self.listening_port = await listener.listening
+        if self._on_listening is not None:
+            where = describe_address(self.listening_port.getHost())
+            await self._on_listening(store, f"http://{where}", s3_url)
+        if config.admin_key_file is not None:  # after standalone's first key
+            from s3node.s3server.keys import ensure_admin_key_file
+
+            await ensure_admin_key_file(store, config.admin_key_file)
         log.info("s3node gateway listening on {where}",
                  where=describe_address(self.listening_port.getHost()))
 
-    async def _start_s3(self, config: GatewayConfig, gateway: Any, store: Any) -> None:
+    async def _start_s3(self, config: GatewayConfig, gateway: Any) -> str:
         from s3node.gateway.access import ObservedSite
         from s3node.s3server.app import S3Api
-        from s3node.s3server.auth import KeyRing
 
         assert config.s3_listen is not None
-        api = S3Api(gateway.files, KeyRing(store, self._reactor, region=config.s3_region),
+        api = S3Api(gateway.files, gateway.keys,
                     self._cpu, self._reactor, domain=config.s3_domain,
                     upload_slots=gateway.upload_slots, download_slots=gateway.download_slots)
         listener = ListenerService(
@@ -164,8 +172,7 @@ class GatewayService(MultiService):
         self.s3_port = await listener.listening
         where = describe_address(self.s3_port.getHost())
         log.info("s3node s3 listening on {where}", where=where)
-        if self._on_s3_ready is not None:
-            await self._on_s3_ready(store, f"http://{where}")
+        return f"http://{where}"
 
     def stopService(self) -> Deferred[None]:
         """Stop the children (listener first), then close the gateway, the store, the threads."""
