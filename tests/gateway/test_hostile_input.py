@@ -14,6 +14,7 @@ import pytest
 import pytest_twisted
 import treq
 from gateway.test_app_files import form, upload
+from support.auth import AUTH_LINE
 from support.raw_http import connect_raw
 from support.waiting import poll_until, within
 
@@ -179,7 +180,7 @@ async def test_client_faults_log_no_errors(gw):
         client = await connect_raw(gw.url)
         part, headers = form(b"q" * 5000)
         client.transport.write(
-            b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE + b"Content-Type: "
             + headers[b"content-type"][0] + b"\r\nContent-Length: %d\r\n\r\n" % len(part)
             + part[:3000])
         await poll_until(lambda: gw.gateway.files._in_flight, what="the upload to start")

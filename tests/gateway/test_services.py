@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest_twisted
+from support.auth import AUTH_LINE
 
 from s3node.tap import Options
 
@@ -103,7 +104,7 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     body, headers = form(b"u" * 2500)
     client = await connect_raw(f"http://127.0.0.1:{service.listening_port.getHost().port}")
     client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
         + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:-500])  # not all of it
     await poll_until(lambda: sum(n.stalled for n in nodes.values()) >= 2,
