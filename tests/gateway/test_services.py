@@ -75,6 +75,7 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
 
     from gateway.gateway_fakes import FakeNode
     from gateway.test_app_files import form
+    from support.auth import ADMIN_ID, admin_key_file
     from support.raw_http import connect_raw
     from support.waiting import poll_until, within
     from twisted.internet import reactor
@@ -90,13 +91,14 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     config = GatewayConfig(
         listen="tcp:0:interface=127.0.0.1", db="memory:", chunk_size=1000,
         nodes=tuple(NodeAddress(n, "127.0.0.1", i + 1) for i, n in enumerate(nodes)),
-        shutdown_grace=0.2)
+        shutdown_grace=0.2, admin_key_file=admin_key_file())
     by_address = {f"127.0.0.1:{i + 1}": node for i, node in enumerate(nodes.values())}
     fatal: list[object] = []
     service = GatewayService(config, reactor, client_factory=by_address.__getitem__,
                              on_fatal=lambda: fatal.append(True))
     service.startService()
     await poll_until(lambda: service.listening_port is not None, what="the gateway to listen")
+    await poll_until(lambda: ADMIN_ID in service._store.access_keys, what="the admin key")
     assert [child.name for child in service] == [
         "health checks", "sweeper", "reconciler", "repair", "durability figures", "http"]
     store = service._store
