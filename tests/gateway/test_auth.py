@@ -9,7 +9,6 @@ exists or not.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -17,32 +16,14 @@ import pytest_twisted
 import treq
 from gateway.conftest import Running
 from integration.e2e_client import CTYPE, form, post_bytes
-from support.auth import ADMIN_ID, ANONYMOUS, basic
-
-#: a value for each path converter, so that every route can be called
-_SAMPLES = {"file_id": "00000000-0000-4000-8000-000000000000", "node_id": "n1",
-            "key_id": "S3NODEKEY00000000XYZ"}
-
-
-def _routes() -> list[tuple[str, str, Any]]:
-    """Every (method, path, endpoint function) the gateway's Klein app serves."""
-    from s3node.gateway.app import Gateway
-
-    endpoints = Gateway.app._endpoints
-    found = []
-    for rule in Gateway.app.url_map.iter_rules():
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: _SAMPLES[m.group(1)], rule.rule)
-        for method in sorted(rule.methods or ()):
-            if method not in ("HEAD", "OPTIONS") or rule.methods == {"HEAD", "GET", "OPTIONS"}:
-                found.append((method, path, endpoints[rule.endpoint]))
-    return found
+from support.auth import ADMIN_ID, ANONYMOUS, basic, rest_routes
 
 
 def test_every_route_declares_what_it_needs() -> None:
     """Each Klein route has a @needs declaration; only /health and /openapi.json are public."""
     from s3node.gateway.auth import need_of
 
-    routes = _routes()
+    routes = rest_routes()
     assert len(routes) >= 20
     public = set()
     for method, path, endpoint in routes:
@@ -57,7 +38,7 @@ def test_every_route_declares_what_it_needs() -> None:
 async def test_without_credentials_every_route_but_two_answers_401(gw: Running) -> None:
     """Anonymous, wrong-scheme and malformed credentials get 401 with WWW-Authenticate
     and a JSON error on every route of the table; /health and /openapi.json answer."""
-    for method, path, _ in _routes():
+    for method, path, _ in rest_routes():
         r = await treq.request(method, gw.url + path, auth=ANONYMOUS)
         if path in ("/health", "/openapi.json"):
             assert r.code == 200, (method, path)

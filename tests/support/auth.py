@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ __all__ = [
     "admin_key_file",
     "authenticated_treq",
     "basic",
+    "rest_routes",
 ]
 
 ADMIN_ID = "S3NODETESTADMIN00001"
@@ -97,3 +99,26 @@ def authenticated_treq(monkeypatch: Any) -> None:
         return AdminClient(plain._agent, plain._cookiejar, plain._data_to_body_producer)
 
     monkeypatch.setattr(treq.api, "_client", client)
+
+
+#: a value for each path converter, so that every route can be called
+_SAMPLES = {"file_id": "00000000-0000-4000-8000-000000000000", "node_id": "n1",
+            "key_id": "S3NODEKEY00000000XYZ"}
+
+
+def rest_routes() -> list[tuple[str, str, Any]]:
+    """
+    Every (method, path, endpoint function) the gateway's Klein app serves,
+    read from its route table (so that a new route is never left out), with
+    sample values in the paths.
+    """
+    from s3node.gateway.app import Gateway
+
+    endpoints = Gateway.app._endpoints
+    found = []
+    for rule in Gateway.app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: _SAMPLES[m.group(1)], rule.rule)
+        for method in sorted(rule.methods or ()):
+            if method not in ("HEAD", "OPTIONS") or rule.methods == {"HEAD", "GET", "OPTIONS"}:
+                found.append((method, path, endpoints[rule.endpoint]))
+    return found
