@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,38 @@ def test_grants_decide(method: str, path: str, headers: dict[str, str],
         else:
             with pytest.raises(Forbidden):
                 authorize(key, route)
+
+
+@pytest.mark.parametrize("case", ["unknown key", "wrong secret"])
+def test_s3_refusals_wait_the_same_delay(case: str) -> None:
+    """InvalidAccessKeyId and SignatureDoesNotMatch are raised only once the failure
+    delay has passed on the injected clock, whether the key exists or not."""
+    import time
+    from types import SimpleNamespace
+
+    from support.s3 import ACCESS_KEY, SECRET_KEY, botocore_signed
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import Clock
+
+    from s3node.gateway.keyring import KeyRing
+    from s3node.metadata.memory import MemoryMetadataStore
+    from s3node.s3 import errors
+    from s3node.s3server.app import S3Api
+
+    clock = Clock()
+    clock.advance(time.time())
+    store = MemoryMetadataStore(clock=clock)
+    if case == "wrong secret":
+        Deferred.fromCoroutine(store.add_access_key(
+            AccessKey(ACCESS_KEY, SECRET_KEY, datetime.now(UTC), admin=True)))
+    method, path, query, headers = botocore_signed(
+        "GET", "http://s3.example:9000/bk1/k", secret="not-the-secret" * 3)
+    api = SimpleNamespace(keys=KeyRing(store, clock, region="us-east-1", failure_delay=0.5))
+    refused = Deferred.fromCoroutine(S3Api._authenticate(api, method, path, query, headers))
+    failures: list[Any] = []
+    refused.addErrback(failures.append)
+    clock.advance(0.499)
+    assert not refused.called
+    clock.advance(0.001)
+    expected = errors.InvalidAccessKeyId if case == "unknown key" else errors.SignatureDoesNotMatch
+    assert refused.called and failures[0].check(expected)
