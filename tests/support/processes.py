@@ -230,15 +230,16 @@ _GATEWAY_ROLES = ("gateway", "standalone")
 
 
 def _with_admin_key(rest: list[str]) -> list[str]:
-    """``rest`` with ``--admin-key-file`` (the suite's admin key) after a gateway role."""
-    if "s3node" not in rest or any(a.startswith("--admin-key-file") for a in rest):
+    """``rest`` with ``--admin-key-file`` (the suite's admin key) after a gateway role of
+    the ``s3node`` plugin (or a test plugin named ``s3node-...``)."""
+    if any(a.startswith("--admin-key-file") for a in rest):
         return rest
-    at = rest.index("s3node") + 1
-    if at >= len(rest) or rest[at] not in _GATEWAY_ROLES:
-        return rest
-    from support.auth import admin_key_file
+    for at, arg in enumerate(rest[:-1]):
+        if arg.startswith("s3node") and rest[at + 1] in _GATEWAY_ROLES:
+            from support.auth import admin_key_file
 
-    return [*rest[: at + 1], "--admin-key-file", str(admin_key_file()), *rest[at + 1:]]
+            return [*rest[: at + 2], "--admin-key-file", str(admin_key_file()), *rest[at + 2:]]
+    return rest
 
 
 def _argv(args: Sequence[str], admin_key: bool = True) -> list[str]:
