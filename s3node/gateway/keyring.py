@@ -104,9 +104,12 @@ class KeyRing:
         return key if matches and key is not None else None
 
     async def verify(self, method: str, raw_path: str, raw_query: str,
-                     headers: Iterable[tuple[str, str]]) -> tuple[sigv4.Credentials, AccessKey]:
+                     headers: Iterable[tuple[str, str]], *,
+                     default_payload_hash: str | None = None,
+                     ) -> tuple[sigv4.Credentials, AccessKey]:
         """
-        The credentials of a SigV4 request, verified, and their key.
+        The credentials of a SigV4 request, verified, and their key
+        (``default_payload_hash``: see :meth:`~s3node.s3.sigv4.SignedRequest.parse`).
 
         :raises s3node.s3.errors.S3Error: unsigned, malformed, unknown key,
             skewed or expired, or a signature that does not match.
@@ -116,7 +119,8 @@ class KeyRing:
             raise errors.InvalidRequest(
                 "The authorization mechanism you have provided is not supported."
                 " Please use AWS4-HMAC-SHA256.")
-        signed = sigv4.SignedRequest.parse(method, raw_path, raw_query, list(headers))
+        signed = sigv4.SignedRequest.parse(method, raw_path, raw_query, list(headers),
+                                           default_payload_hash=default_payload_hash)
         key = await self.key(signed.access_key)
         secret = key.secret if key is not None else None
         credentials = sigv4.verify(signed, lambda _: secret, self.now(), region=self.region)
