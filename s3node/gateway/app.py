@@ -235,12 +235,15 @@ class Gateway:
         await self.lease.release()
         await self.pool.close()
 
-    @app.route("/files", methods=["POST"])
-    @needs(FILES_UPLOAD)
-    async def upload(self, request: Any) -> bytes:
+    def check_length(self, request: Any) -> None:
+        """An upload whose declared size is over ``--max-file-size``: ``413`` at once."""
         length = request.getHeader(b"content-length")
         check_declared_length(int(length) if length and length.isdigit() else None,
                               self.files.max_file_size)
+
+    @app.route("/files", methods=["POST"])
+    @needs(FILES_UPLOAD, before=lambda gateway, request: gateway.check_length(request))
+    async def upload(self, request: Any) -> bytes:
         # Beyond --max-uploads: 503 before a byte of the body is read.  The slot
         # is held until the response ends and the pipeline has cleaned up.
         check_signed_body(request, None)  # streamed: checked by its own sha256

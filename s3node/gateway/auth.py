@@ -149,16 +149,24 @@ class RestAuth:
         request.access_key = key
 
 
-def needs(need: Need) -> Callable[[F], F]:
+def needs(need: Need, *, before: Callable[[Any, Any], None] | None = None
+          ) -> Callable[[F], F]:
     """
     Declare what a Klein route of the gateway needs; the route runs only for
     a request whose key has it (the gateway's ``auth``, a :class:`RestAuth`).
     Put it under ``@app.route``.
+
+    :param before: ``before(gateway, request)``, a check that may refuse the
+        request ahead of authentication, at once and without waiting on
+        anything (an upload's declared size: its ``413`` must come before
+        the client sends the body).
     """
 
     def decorate(route: F) -> F:
         @functools.wraps(route)
         async def guarded(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if before is not None:
+                before(self, request)
             await self.auth.authorize(request, need)
             result = route(self, request, *args, **kwargs)
             if inspect.isawaitable(result):

@@ -54,7 +54,7 @@ def test_the_credentials_file_standalone_writes_works(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{proc.port}"
         credentials = data / "s3-credentials"
         assert credentials.stat().st_mode & 0o777 == 0o600
-        assert "admin access key created" in proc.output
+        assert "admin access key created" in proc.output()
         no_key = {"S3NODE_ACCESS_KEY": "", "S3NODE_SECRET_KEY": ""}
         assert run_s3node("nodes", url=url, env=no_key).code == 1
         by_option = run_s3node("--credentials-file", str(credentials), "nodes", url=url,

@@ -231,3 +231,22 @@ async def test_refusals_take_the_same_delay_whether_the_key_exists_or_not() -> N
         clock.advance(0.001)
         assert refused.called and failures[0].check(Unauthenticated)
         assert "unknown or disabled access key, or wrong secret" in failures[0].value.message
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_oversized_upload_is_refused_before_authentication(gw: Running) -> None:
+    """A declared size over --max-file-size is 413 at once, key or not, before any body
+    is sent (the refusal names only the limit); within the limit, no key is 401."""
+    from support.raw_http import connect_raw
+    from support.waiting import within
+
+    for length in (10**12, 10):
+        client = await connect_raw(gw.url)
+        client.transport.write(
+            f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+            f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode())
+        if length == 10:
+            client.transport.write(b"0123456789")
+        await within(client.closed, what="the answer")
+        expected = b"HTTP/1.1 413" if length > 10 else b"HTTP/1.1 401"
+        assert client.received.startswith(expected), client.received[:200]
