@@ -207,13 +207,22 @@ async def test_node_ids_in_paths_are_checked(gw):
 @pytest_twisted.ensureDeferred
 async def test_openapi_document_is_exact(gw):
     """The served document lists the protocol layer's statuses on every operation,
-    downloads of any type, the canonical id pattern and an opaque cursor, and links
+    401/403 and the Basic scheme on all but /health and /openapi.json, downloads of any type, the canonical id pattern and an opaque cursor, and links
     an upload to the operations on its file."""
     doc = await _json(await treq.get(f"{gw.url}/openapi.json"))
     operations = [op for path in doc["paths"].values() for op in path.values()]
-    assert len({op["operationId"] for op in operations}) == len(operations) == 16
+    assert len({op["operationId"] for op in operations}) == len(operations) == 23
     for op in operations:
         assert {"400", "408", "414", "431"} <= set(op["responses"]), op["operationId"]
+    # every operation but two needs a key: 401 and 403 documented, Basic declared
+    public = {"health", "openapi"}
+    for op in operations:
+        if op["operationId"] in public:
+            assert op["security"] == [] and "401" not in op["responses"]
+        else:
+            assert {"401", "403"} <= set(op["responses"]), op["operationId"]
+    assert doc["security"] == [{"basic": []}]
+    assert doc["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     get = doc["paths"]["/files/{file_id}"]["get"]
     assert get["responses"]["200"]["content"] == {
         "*/*": {"schema": {"type": "string", "format": "binary"}}}
