@@ -357,6 +357,12 @@ class GatewayConfig:
     s3_listen: str | None = None
     #: the region S3 clients sign their requests for
     s3_region: str = "us-east-1"
+    #: seconds after its arrival that a request with wrong credentials is
+    #: refused (the same whether its key exists or not)
+    auth_failure_delay: float = 0.5
+    #: an AWS shared credentials file whose key becomes an admin key on start
+    #: when no key has its id
+    admin_key_file: Path | None = None
     #: virtual-hosted buckets (``BUCKET.DOMAIN``) when set; path-style always works
     s3_domain: str | None = None
     #: seconds after which the sweeper aborts a multipart upload nobody completed

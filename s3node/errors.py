@@ -177,6 +177,24 @@ class NodeNotFound(NotFound):
     code = "node_not_found"
 
 
+class Unauthenticated(S3NodeError):
+    """The request carries no credentials, or ones that are unknown, disabled or wrong."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(S3NodeError):
+    """The request's key is not allowed to do this."""
+
+    code = "forbidden"
+
+
+class KeyInUse(S3NodeError):
+    """A key may not disable, delete or demote itself (nobody could undo it)."""
+
+    code = "key_in_use"
+
+
 class Conflict(S3NodeError):
     """The request conflicts with what is already stored."""
 

@@ -30,6 +30,7 @@ from s3node.records import (
     FileRecord,
     FileStatus,
     FileWithChunks,
+    Grant,
     MultipartUpload,
     NodeAdmin,
     NodeRecord,
@@ -677,9 +678,32 @@ class MetadataStore(Protocol):
 
     async def revoke_access_key(self, access_key_id: str) -> None:
         """
-        Revoke a key for good (it stays listed, with ``revoked_at``).
+        Disable a key (it stays listed, with ``revoked_at``).
 
-        :raises s3node.errors.AccessKeyNotFound: no such key, or already revoked.
+        :raises s3node.errors.AccessKeyNotFound: no such key, or already disabled.
+        """
+
+    async def set_access_key_enabled(self, access_key_id: str, enabled: bool) -> AccessKey:
+        """
+        Enable or disable a key (again: nothing changes); the key as it is now.
+
+        :raises s3node.errors.AccessKeyNotFound: no such key.
+        """
+
+    async def set_access_key_grants(self, access_key_id: str, *, admin: bool,
+                                    grants: Sequence[Grant]) -> AccessKey:
+        """
+        Replace what a key may do, in one statement; the key as it is now.
+
+        :raises s3node.errors.AccessKeyNotFound: no such key.
+        :raises s3node.errors.InvalidRequest: malformed grants.
+        """
+
+    async def delete_access_key(self, access_key_id: str) -> None:
+        """
+        Delete a key for good.
+
+        :raises s3node.errors.AccessKeyNotFound: no such key.
         """
 
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "ALL_BUCKETS",
+    "FILES_SCOPE",
+    "GRANT_SCOPE_PATTERN",
     "MAX_PAGE_SIZE",
     "AccessKey",
     "BucketRecord",
@@ -26,6 +29,7 @@ __all__ = [
     "FileRecord",
     "FileStatus",
     "FileWithChunks",
+    "Grant",
     "MultipartUpload",
     "NodeAdmin",
     "NodeRecord",
@@ -345,16 +349,43 @@ class ObjectPage:
     last: str | None
 
 
+#: the scope of a grant on the REST ``/files`` namespace
+FILES_SCOPE = "/files"
+#: the scope of a grant on every bucket
+ALL_BUCKETS = "*"
+#: what a grant's scope may be: ``*``, ``/files`` or a bucket name's characters
+GRANT_SCOPE_PATTERN = r"^(\*|/files|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """
+    What a user key may do in one scope: :data:`ALL_BUCKETS`, :data:`FILES_SCOPE`
+    or one bucket (docs/security.md, "Permissions").
+    """
+
+    scope: str
+    read: bool = False
+    write: bool = False
+
+
 @dataclass(frozen=True)
 class AccessKey:
-    """An S3 access key: its id, its secret, and when it was created or revoked."""
+    """
+    An access key (for S3 and the REST API): its id, its secret, when it was
+    created or disabled (``revoked_at``), and what it may do: everything
+    (``admin``) or what its ``grants`` say.
+    """
 
     access_key_id: str
     #: SigV4 derives its signing key from the secret itself, so it is stored as is
     secret: str
     created_at: datetime
     description: str = ""
+    #: when it was disabled (``None``: enabled)
     revoked_at: datetime | None = None
+    admin: bool = False
+    grants: tuple[Grant, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,14 +101,14 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
                  count=len(found), data_dir=str(config.data_dir))
         return found
 
-    async def first_key(store: Any, endpoint: str) -> None:
+    async def first_key(store: Any, url: str, s3_url: str | None) -> None:
         from s3node.s3server.keys import ensure_first_key
 
         await ensure_first_key(store, config.data_dir, region=config.gateway.s3_region,
-                               endpoint=endpoint)
+                               url=url, s3_url=s3_url)
 
     # config.gateway.db already names SQLite in the data dir (s3node.tap builds it).
     GatewayService(config.gateway, reactor, nodes=addresses,
                    on_fatal=reactor.stop, metrics=metrics,
-                   on_s3_ready=first_key).setServiceParent(top)
+                   on_listening=first_key).setServiceParent(top)
     return top

@@ -212,6 +212,11 @@ _GATEWAY_PARAMETERS: list[list[Any]] = [
       "(faster, but a power cut can undo the last acknowledged uploads). "
       "PostgreSQL ignores it.")],
     ["s3-region", None, _G.s3_region, "The region S3 clients sign for."],
+    ["admin-key-file", None, None,
+     ("An AWS shared credentials file whose [default] key is made an admin key on start "
+      "when no key has its id (a cluster's first way in; docs/security.md).")],
+    ["auth-failure-delay", None, format_seconds(_G.auth_failure_delay),
+     "Seconds after its arrival that a request with wrong credentials is refused."],
     ["s3-domain", None, None,
      "Serve virtual-hosted buckets (BUCKET.DOMAIN) too (default: path-style only)."],
     ["s3-upload-expiry", None, format_seconds(_G.s3_upload_expiry),
@@ -256,6 +261,8 @@ def _gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...]
         sqlite_synchronous=parse_sqlite_synchronous(opts["sqlite-synchronous"]),
         s3_listen=_s3_listen(opts["s3-listen"]),
         s3_region=parse_s3_region(opts["s3-region"]),
+        admin_key_file=Path(opts["admin-key-file"]) if opts["admin-key-file"] else None,
+        auth_failure_delay=parse_seconds(opts["auth-failure-delay"], "--auth-failure-delay"),
         s3_domain=parse_s3_domain(opts["s3-domain"]) if opts["s3-domain"] else None,
         s3_upload_expiry=parse_seconds(opts["s3-upload-expiry"], "--s3-upload-expiry"),
         workers=parse_workers(opts["workers"]),

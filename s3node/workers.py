@@ -41,7 +41,8 @@ LISTEN_FD = 3
 S3_LISTEN_FD = 4
 
 #: config fields a worker's command line leaves out (the parent's own business)
-_NOT_PASSED = {"listen", "s3_listen", "nodes", "workers", "twistd_plugin", "node_auth"}
+_NOT_PASSED = {"listen", "s3_listen", "nodes", "workers", "twistd_plugin", "node_auth",
+               "admin_key_file"}
 
 
 def _option(name: str) -> str:

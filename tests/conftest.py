@@ -1,5 +1,6 @@
 """
-Fixtures shared by every test directory: the throwaway PostgreSQL cluster.
+Fixtures shared by every test directory: the throwaway PostgreSQL cluster,
+and treq calls that carry the suite's admin key.
 
 ``postgres_cluster`` starts one cluster per test session (skipped without
 PostgreSQL binaries, failed instead under ``CI=true``); ``postgres_db``
@@ -15,7 +16,15 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from support.auth import authenticated_treq
 from support.postgres import PostgresCluster, require_postgres, selected_backends
+
+
+@pytest.fixture(autouse=True)
+def _treq_sends_the_admin_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every gateway the tests start knows the suite's admin key; treq sends it
+    (``support.auth``; ``auth=ANONYMOUS`` sends none)."""
+    authenticated_treq(monkeypatch)
 
 
 @pytest.fixture(scope="session")

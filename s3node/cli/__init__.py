@@ -10,7 +10,7 @@ imported); :func:`main` is the console script; :class:`Client` the HTTP API
 as plain calls.
 """
 
-from s3node.cli import _cluster, _files  # noqa: F401 (they register their commands on cli)
+from s3node.cli import _cluster, _files, _keys  # noqa: F401 (they register their commands)
 from s3node.cli._app import cli, main
 from s3node.cli._client import DEFAULT_URL, Client, connect
 from s3node.cli._errors import ExitCode

@@ -9,6 +9,7 @@ operations later issues add (``node add``, ``node drain``, ``cluster``,
 
 from __future__ import annotations
 
+import configparser
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,6 +98,14 @@ def _check_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Secret key that goes with --access-key.",
 )
 @click.option(
+    "--credentials-file",
+    envvar="S3NODE_CREDENTIALS_FILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="An AWS shared credentials file (standalone writes DATA_DIR/s3-credentials) whose"
+    " [default] key to send, unless --access-key says otherwise.",
+)
+@click.option(
     "--timeout",
     envvar="S3NODE_TIMEOUT",
     type=click.FloatRange(min=0, min_open=True),
@@ -112,6 +121,7 @@ def cli(
     url: str,
     access_key: str | None,
     secret_key: str | None,
+    credentials_file: str | None,
     timeout: float,
 ) -> None:
     """Upload, download, list and manage files on an s3node gateway.
@@ -123,7 +133,26 @@ def cli(
     """
     if (access_key is None) != (secret_key is None):
         raise click.UsageError("--access-key and --secret-key go together", ctx)
+    if access_key is None and credentials_file is not None:
+        access_key, secret_key = _read_credentials(ctx, credentials_file)
     ctx.obj = Settings(url, access_key, secret_key, timeout)
+
+
+def _read_credentials(ctx: click.Context, path: str) -> tuple[str, str]:
+    """The ``[default]`` key of an AWS shared credentials file."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except (OSError, configparser.Error) as e:
+        raise click.UsageError(f"cannot read --credentials-file {path}: {e}", ctx) from None
+    section = "default" if parser.has_section("default") else next(iter(parser.sections()), None)
+    key = parser.get(section, "aws_access_key_id", fallback=None) if section else None
+    secret = parser.get(section, "aws_secret_access_key", fallback=None) if section else None
+    if not key or not secret:
+        raise click.UsageError(
+            f"--credentials-file {path} has no aws_access_key_id and aws_secret_access_key", ctx)
+    return key, secret
 
 
 def main() -> None:

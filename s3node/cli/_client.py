@@ -215,6 +215,14 @@ class Client:
         view: dict[str, Any] = self._json("GET", "/cluster")
         return view
 
+    def keys(self, method: str, suffix: str = "", *, ok: tuple[int, ...] = (200,),
+             body: dict[str, Any] | None = None) -> Any:
+        """A call of the admin key routes: ``/keys{suffix}``; its JSON reply (``None``
+        for ``204``)."""
+        path = "/keys" + suffix
+        response = self._request(method, path, ok=ok, json=body)
+        return None if response.status_code == 204 else _decoded(method, path, response)
+
     def cluster_plan(self) -> dict[str, Any]:
         """``GET /cluster/plan``: what repair and rebalancing still have to copy and drop."""
         plan: dict[str, Any] = self._json("GET", "/cluster/plan")

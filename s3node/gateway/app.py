@@ -10,7 +10,6 @@ never answered here: :mod:`s3node.gateway.errors` turns them into JSON.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -30,17 +29,28 @@ from s3node.errors import (
 )
 from s3node.gateway.access import request_id_of
 from s3node.gateway.admin import ClusterAdmin, durability_json, node_json
+from s3node.gateway.auth import RestAuth, check_signed_body, needs
 from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.figures import DurabilityFigures
 from s3node.gateway.files import FileService
 from s3node.gateway.formupload import FormFileSource, check_declared_length
 from s3node.gateway.headers import content_disposition, range_of
+from s3node.gateway.jsonio import json_body, json_response
+from s3node.gateway.keyring import KeyRing
+from s3node.gateway.keyroutes import install_key_routes
 from s3node.gateway.lease import Lease
 from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.gateway.openapi import FILE_ID_PATTERN, openapi_document
+from s3node.gateway.permissions import (
+    ADMIN,
+    FILES_DELETE,
+    FILES_READ,
+    FILES_UPLOAD,
+    PUBLIC,
+)
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.repair import Repairer
 from s3node.gateway.streaming import abort_connection
@@ -73,12 +83,6 @@ def file_json(record: FileRecord) -> dict[str, Any]:
     }
 
 
-def _json(request: Any, value: Any, status: int = 200) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
-    return json.dumps(value).encode("utf-8") + b"\n"
-
-
 def _flag(request: Any, name: bytes) -> bool:
     """A ``true``/``false`` query parameter (absent: false)."""
     values = request.args.get(name)
@@ -87,29 +91,6 @@ def _flag(request: Any, name: bytes) -> bool:
     if values[-1] not in (b"true", b"false"):
         raise InvalidRequest(f"{name.decode()} must be true or false")
     return bool(values[-1] == b"true")
-
-
-#: the largest JSON request body (``POST /nodes``)
-MAX_JSON_BODY = 64 * 1024
-
-
-async def _json_body(request: Any) -> dict[str, Any]:
-    """A request's JSON object body, read from its stream (at most :data:`MAX_JSON_BODY` bytes)."""
-    parts: list[bytes] = []
-    seen = 0
-    while data := await request.body.read():
-        seen += len(data)
-        if seen > MAX_JSON_BODY:
-            raise InvalidRequest(f"the body is over {MAX_JSON_BODY} bytes")
-        parts.append(data)
-    data = b"".join(parts)
-    try:
-        body = json.loads(data)
-    except ValueError as e:
-        raise InvalidRequest(f"the body is not JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return body
 
 
 #: a file id in its one canonical form: lowercase hex, dashed, 36 ASCII characters
@@ -178,6 +159,7 @@ class Gateway:
 
     app = Klein()
     install_error_handlers(app)
+    install_key_routes(app)
 
     def __init__(
         self,
@@ -195,6 +177,7 @@ class Gateway:
         download_slots: Limiter,
         admin: ClusterAdmin,
         repairer: Repairer,
+        keys: KeyRing,
         metrics: ProcessMetrics | None = None,
         figures: DurabilityFigures | None = None,
     ) -> None:
@@ -208,6 +191,9 @@ class Gateway:
         self.admin = admin
         self.repairer = repairer
         self.clock = clock
+        #: the access keys (shared with the S3 API) and the REST routes' checks of them
+        self.keys = keys
+        self.auth = RestAuth(keys)
         self.replicas = replicas
         #: ``--max-uploads`` and ``--max-downloads``
         self.upload_slots = upload_slots
@@ -249,13 +235,18 @@ class Gateway:
         await self.lease.release()
         await self.pool.close()
 
-    @app.route("/files", methods=["POST"])
-    async def upload(self, request: Any) -> bytes:
+    def check_length(self, request: Any) -> None:
+        """An upload whose declared size is over ``--max-file-size``: ``413`` at once."""
         length = request.getHeader(b"content-length")
         check_declared_length(int(length) if length and length.isdigit() else None,
                               self.files.max_file_size)
+
+    @app.route("/files", methods=["POST"])
+    @needs(FILES_UPLOAD, before=lambda gateway, request: gateway.check_length(request))
+    async def upload(self, request: Any) -> bytes:
         # Beyond --max-uploads: 503 before a byte of the body is read.  The slot
         # is held until the response ends and the pipeline has cleaned up.
+        check_signed_body(request, None)  # streamed: checked by its own sha256
         with self.upload_slots.take(request) as slot:
             source = FormFileSource(request.body, request.getHeader(b"content-type"),
                                     max_file_size=self.files.max_file_size)
@@ -265,9 +256,10 @@ class Gateway:
             stored = await shielded(slot.hold(work))
         record = stored.record
         request.setHeader(b"location", f"/files/{record.file_id}".encode())
-        return _json(request, {**file_json(record), "chunk_count": stored.chunk_count}, 201)
+        return json_response(request, {**file_json(record), "chunk_count": stored.chunk_count}, 201)
 
     @app.route("/files", methods=["GET"])
+    @needs(FILES_READ)
     async def list_files(self, request: Any) -> bytes:
         status = _status_arg(request)
         if _paging(request) == "cursor":
@@ -276,7 +268,7 @@ class Gateway:
             cpage = await self.files.list_after(
                 cursor=cursor or None, limit=limit, status=status
             )
-            return _json(request, {
+            return json_response(request, {
                 "files": [file_json(f) for f in cpage.files],
                 "limit": limit,
                 "next_cursor": cpage.next_cursor,
@@ -284,7 +276,7 @@ class Gateway:
         page = _int_arg(request, "page", 1, 1, 10**9)
         per_page = _int_arg(request, "per_page", 20, 1, MAX_PAGE_SIZE)
         result = await self.files.list_page(page=page, per_page=per_page, status=status)
-        return _json(request, {
+        return json_response(request, {
             "files": [file_json(f) for f in result.files],
             "page": result.page,
             "per_page": result.per_page,
@@ -293,6 +285,7 @@ class Gateway:
         })
 
     @app.route("/files/<string:file_id>", methods=["GET", "HEAD"])
+    @needs(FILES_READ)
     async def download(self, request: Any, file_id: str) -> bytes:
         if request.method == b"HEAD":  # sends no body: not counted as a download
             return await self._send_file(request, file_id)
@@ -317,6 +310,7 @@ class Gateway:
         return b""
 
     @app.route("/files/<string:file_id>/metadata", methods=["GET"])
+    @needs(FILES_READ)
     async def metadata(self, request: Any, file_id: str) -> bytes:
         fwc = await self.files.describe(_file_id(file_id))
         chunks = [
@@ -325,15 +319,17 @@ class Gateway:
              "replicas": [{"node_id": r.node_id, "state": r.state.value} for r in c.replicas]}
             for c in fwc.chunks
         ]
-        return _json(request, {**file_json(fwc.file), "chunks": chunks})
+        return json_response(request, {**file_json(fwc.file), "chunks": chunks})
 
     @app.route("/files/<string:file_id>", methods=["DELETE"])
+    @needs(FILES_DELETE)
     async def delete(self, request: Any, file_id: str) -> bytes:
         await self.files.delete(_file_id(file_id))
         request.setResponseCode(204)
         return b""
 
     @app.route("/health", methods=["GET"])
+    @needs(PUBLIC)
     async def health(self, request: Any) -> bytes:
         database = "ok"
         try:
@@ -347,7 +343,7 @@ class Gateway:
         nodes = self.pool.nodes()
         live = sum(1 for n in nodes if self.pool.is_live(n.node_id))
         ok = database == "ok" and live >= self.replicas
-        return _json(request, {
+        return json_response(request, {
             "status": "ok" if ok else "unavailable",
             "database": database,
             "replicas": self.replicas,
@@ -364,50 +360,59 @@ class Gateway:
         return {**durability_json(last.counts, self.replicas), "counted_at": last.at}
 
     @app.route("/nodes", methods=["GET"])
+    @needs(ADMIN)
     def nodes(self, request: Any) -> bytes:
-        return _json(request, {"nodes": [node_json(n, live=self.pool.is_live(n.node_id))
+        return json_response(request, {"nodes": [node_json(n, live=self.pool.is_live(n.node_id))
                                          for n in self.pool.nodes()]})
 
     @app.route("/nodes", methods=["POST"])
+    @needs(ADMIN)
     async def add_node(self, request: Any) -> bytes:
-        node = self.admin.parse_node(await _json_body(request))
+        node = self.admin.parse_node(await json_body(request))
         if _flag(request, b"dry_run"):
             plan = await self.admin.plan(add=node)
-            return _json(request, {"dry_run": True, "node": node_json(node), "plan": plan.json()})
+            return json_response(request, {"dry_run": True, "node": node_json(node), "plan": plan.json()})
         added = await self.admin.add_node(node)
         log.info("node {node_id} added", node_id=added.node_id, request_id=request_id_of(request))
-        return _json(request, await self.admin.node(added.node_id), 201)
+        return json_response(request, await self.admin.node(added.node_id), 201)
 
     @app.route("/nodes/<string:node_id>", methods=["GET"])
+    @needs(ADMIN)
     async def node(self, request: Any, node_id: str) -> bytes:
-        return _json(request, await self.admin.node(_node_id(node_id)))
+        return json_response(request, await self.admin.node(_node_id(node_id)))
 
     @app.route("/nodes/<string:node_id>/drain", methods=["POST"])
+    @needs(ADMIN)
     async def drain_node(self, request: Any, node_id: str) -> bytes:
-        return _json(request, await self.admin.drain(_node_id(node_id)))
+        return json_response(request, await self.admin.drain(_node_id(node_id)))
 
     @app.route("/nodes/<string:node_id>", methods=["DELETE"])
+    @needs(ADMIN)
     async def forget_node(self, request: Any, node_id: str) -> bytes:
         _node_id(node_id)
         lost = _flag(request, b"lost")
         dropped = await self.admin.forget(node_id, lost=lost)
-        return _json(request, {"node_id": node_id, "lost": lost, "replicas_dropped": dropped})
+        return json_response(request, {"node_id": node_id, "lost": lost, "replicas_dropped": dropped})
 
     @app.route("/cluster", methods=["GET"])
+    @needs(ADMIN)
     async def cluster(self, request: Any) -> bytes:
-        return _json(request, await self.admin.cluster())
+        return json_response(request, await self.admin.cluster())
 
     @app.route("/cluster/plan", methods=["GET"])
+    @needs(ADMIN)
     async def cluster_plan(self, request: Any) -> bytes:
-        return _json(request, (await self.admin.plan()).json())
+        return json_response(request, (await self.admin.plan()).json())
 
     @app.route("/metrics", methods=["GET"])
+    @needs(ADMIN)
     async def metrics_page(self, request: Any) -> bytes:
         return await render(self.process_metrics, request)
 
     @app.route("/openapi.json", methods=["GET"])
+    @needs(PUBLIC)
     def openapi(self, request: Any) -> bytes:
-        return _json(request, openapi_document())
+        return json_response(request, openapi_document())
 
     async def wait_background(self) -> None:
         """Wait for the immediate sweeps that DELETE started (at shutdown)."""

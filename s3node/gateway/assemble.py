@@ -50,6 +50,7 @@ def assemble_gateway(
     Build a gateway (not started: call :meth:`~s3node.gateway.app.Gateway.start`)
     counting into ``metrics`` (the process's, or a private one when ``None``).
     """
+    from s3node.gateway.keyring import KeyRing
     from s3node.plugins import (
         checksum_algorithms,
         get_plugin_manager,
@@ -110,4 +111,6 @@ def assemble_gateway(
     return Gateway(store, pool, uploads, downloads, sweeper, reconciler, lease, clock,
                    replicas=replica_count, upload_slots=upload_slots,
                    download_slots=download_slots, admin=admin, repairer=repairer,
+                   keys=KeyRing(store, clock, region=config.s3_region,
+                                failure_delay=config.auth_failure_delay),
                    metrics=process_metrics, figures=figures)

@@ -38,6 +38,9 @@ log = Logger()
 #: (:func:`s3node.errors.lookup`)
 STATUS: dict[type[errors.S3NodeError], int] = {
     errors.InvalidRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.KeyInUse: 409,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TooLarge: 413,
@@ -47,6 +50,9 @@ STATUS: dict[type[errors.S3NodeError], int] = {
     errors.Unavailable: 503,
     errors.InsufficientStorage: 503,
 }
+
+#: what a 401 asks for: HTTP Basic with an access key and its secret
+WWW_AUTHENTICATE = b'Basic realm="s3node"'
 
 #: seconds an :class:`~s3node.errors.Overloaded` client is asked to wait
 #: (``Retry-After``) before it tries again
@@ -90,6 +96,8 @@ def install_error_handlers(app: Klein) -> None:
                      path=request.path, details=error.message, request_id=request_id_of(request))
             if not request.startedWriting:
                 request.setHeader(b"retry-after", str(RETRY_AFTER).encode("ascii"))
+        elif isinstance(error, errors.Unauthenticated) and not request.startedWriting:
+            request.setHeader(b"www-authenticate", WWW_AUTHENTICATE)
         elif status >= 500:
             log.error("{method} {path} failed: {code}: {details}", method=request.method,
                      path=request.path, code=error.code, details=error.message,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3node.gateway.openapi_admin import admin_paths, admin_schemas
+from s3node.gateway.openapi_keys import key_paths, key_schemas, secure
 from s3node.records import MAX_PAGE_SIZE
 
 __all__ = ["FILE_ID_PATTERN", "openapi_document"]
@@ -140,7 +141,7 @@ _UPLOAD_LINKS = {
 
 def openapi_document() -> dict[str, Any]:
     """The API description, as a JSON-ready dict."""
-    return {
+    return secure({
         "openapi": "3.1.0",
         "info": {"title": "s3node gateway", "version": "1"},
         "paths": {
@@ -183,6 +184,7 @@ def openapi_document() -> dict[str, Any]:
                                     "503": _json_response("unhealthy", "Health"),
                                     **_errors()}}},
             **admin_paths(_errors()),
+            **key_paths(_errors()),
             "/metrics": {"get": {
                 "operationId": "metrics", "summary": "Prometheus metrics (docs/metrics.md)",
                 "responses": {"200": {"description": "Prometheus text, or OpenMetrics on request",
@@ -227,5 +229,6 @@ def openapi_document() -> dict[str, Any]:
                     _ref("Durability"), {"type": "object", "properties": {
                         "counted_at": {"type": "number"}}}]}]}}},
             **admin_schemas(),
+            **key_schemas(),
         }},
-    }
+    })

@@ -74,7 +74,7 @@ class GatewayService(MultiService):
         client_factory: ClientFactory | None = None,
         on_fatal: Callable[[], object] | None = None,
         metrics: ProcessMetrics | None = None,
-        on_s3_ready: Callable[[Any, str], Awaitable[object]] | None = None,
+        on_listening: Callable[[Any, str, str | None], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -86,8 +86,9 @@ class GatewayService(MultiService):
         self._client_factory = (client_factory if client_factory is not None
                                 else partial(_client_factory, auth=config.node_auth))
         self._on_fatal = on_fatal
-        #: called with the store and the S3 URL once the S3 listener listens
-        self._on_s3_ready = on_s3_ready
+        #: called with the store, the REST URL and the S3 URL (or ``None``) once
+        #: both listen, before the gateway says it is listening
+        self._on_listening = on_listening
         self.s3_port: Any = None
         self._threads = ThreadPool(minthreads=0, maxthreads=max(2, os.cpu_count() or 2),
                                    name="s3node-gateway-cpu")
@@ -141,14 +142,22 @@ class GatewayService(MultiService):
         await gateway.pool.start()
         for worker in gateway.services():
             worker.setServiceParent(self)
+        s3_url = None
         if config.s3_listen is not None or config.s3_listen_fd is not None:
-            await self._start_s3(config, gateway, store)
+            s3_url = await self._start_s3(config, gateway)
         listener = ListenerService(
             "http", self._endpoint(config.listen, config.listen_fd),
             ObservedSite(gateway.resource(), self._reactor, metrics=gateway.metrics,
                          header_timeout=config.header_timeout))
         listener.setServiceParent(self)
         self.listening_port = await listener.listening
+        if self._on_listening is not None:
+            where = describe_address(self.listening_port.getHost())
+            await self._on_listening(store, f"http://{where}", s3_url)
+        if config.admin_key_file is not None:  # after standalone's first key
+            from s3node.s3server.keys import ensure_admin_key_file
+
+            await ensure_admin_key_file(store, config.admin_key_file)
         await self._as_worker(config)
         if config.workers > 1:
             await self._start_workers(config)
@@ -207,12 +216,11 @@ class GatewayService(MultiService):
         await gatherResults([w.when_listening() for w in workers])
         log.info("s3node gateway: {count} workers", count=config.workers)
 
-    async def _start_s3(self, config: GatewayConfig, gateway: Any, store: Any) -> None:
+    async def _start_s3(self, config: GatewayConfig, gateway: Any) -> str:
         from s3node.gateway.access import ObservedSite
         from s3node.s3server.app import S3Api
-        from s3node.s3server.auth import KeyRing
 
-        api = S3Api(gateway.files, KeyRing(store, self._reactor, region=config.s3_region),
+        api = S3Api(gateway.files, gateway.keys,
                     self._cpu, self._reactor, domain=config.s3_domain,
                     upload_slots=gateway.upload_slots, download_slots=gateway.download_slots)
         listener = ListenerService(
@@ -222,8 +230,7 @@ class GatewayService(MultiService):
         self.s3_port = await listener.listening
         where = describe_address(self.s3_port.getHost())
         log.info("s3node s3 listening on {where}", where=where)
-        if self._on_s3_ready is not None:
-            await self._on_s3_ready(store, f"http://{where}")
+        return f"http://{where}"
 
     def stopService(self) -> Deferred[None]:
         """Stop the children (listener first), then close the gateway, the store, the threads."""

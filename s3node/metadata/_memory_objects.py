@@ -20,8 +20,10 @@ from s3node.errors import (
     BucketNotEmpty,
     BucketNotFound,
     Conflict,
+    InvalidRequest,
     ObjectNotFound,
 )
+from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
 from s3node.records import (
@@ -29,6 +31,7 @@ from s3node.records import (
     BucketRecord,
     FileRecord,
     FileStatus,
+    Grant,
     MultipartUpload,
     ObjectPage,
     ObjectPut,
@@ -232,12 +235,12 @@ class MemoryObjects:
     # -- access keys --------------------------------------------------------
 
     async def add_access_key(self, key: AccessKey) -> None:
-        o.check_access_key(key)
+        k.check_access_key(key)
         self._available()
         if key.access_key_id in self.access_keys:
             raise Conflict(f"access key {key.access_key_id} exists")
         self.access_keys[key.access_key_id] = replace(
-            key, created_at=self._now(), revoked_at=None)
+            key, created_at=self._now(), revoked_at=None, grants=k.check_grants(key.grants))
 
     async def get_access_key(self, access_key_id: str) -> AccessKey:
         o.check_access_key_id(access_key_id)
@@ -254,3 +257,30 @@ class MemoryObjects:
     async def revoke_access_key(self, access_key_id: str) -> None:
         key = await self.get_access_key(access_key_id)
         self.access_keys[access_key_id] = replace(key, revoked_at=self._now())
+
+    def _key(self, access_key_id: str) -> AccessKey:
+        o.check_access_key_id(access_key_id)
+        self._available()
+        key = self.access_keys.get(access_key_id)
+        if key is None:
+            raise AccessKeyNotFound(f"no access key {access_key_id}")
+        return key
+
+    async def set_access_key_enabled(self, access_key_id: str, enabled: bool) -> AccessKey:
+        key = self._key(access_key_id)
+        revoked = None if enabled else (key.revoked_at or self._now())
+        key = self.access_keys[access_key_id] = replace(key, revoked_at=revoked)
+        return key
+
+    async def set_access_key_grants(self, access_key_id: str, *, admin: bool,
+                                    grants: Sequence[Grant]) -> AccessKey:
+        if not isinstance(admin, bool):
+            raise InvalidRequest("admin is true or false")
+        checked = k.check_grants(grants)
+        key = self.access_keys[access_key_id] = replace(
+            self._key(access_key_id), admin=admin, grants=checked)
+        return key
+
+    async def delete_access_key(self, access_key_id: str) -> None:
+        self._key(access_key_id)
+        del self.access_keys[access_key_id]

@@ -21,7 +21,6 @@ from typing import Any
 from s3node.errors import InvalidPart, InvalidRequest, PartTooSmall, PreconditionFailed
 from s3node.records import (
     MAX_PAGE_SIZE,
-    AccessKey,
     MultipartUpload,
     ObjectPage,
     ObjectRecord,
@@ -31,7 +30,6 @@ from s3node.records import (
 __all__ = [
     "ObjectFetch",
     "Stitched",
-    "check_access_key",
     "check_access_key_id",
     "check_bucket",
     "check_condition",
@@ -152,17 +150,6 @@ def check_access_key_id(access_key_id: object) -> str:
     if not isinstance(access_key_id, str) or not _ACCESS_KEY_ID.fullmatch(access_key_id):
         raise InvalidRequest(f"not an access key id: {access_key_id!r}")
     return access_key_id
-
-
-def check_access_key(key: AccessKey) -> None:
-    """A new access key: its id, a secret of 16 to 128 printable ASCII characters."""
-    check_access_key_id(key.access_key_id)
-    secret = key.secret
-    if not isinstance(secret, str) or not 16 <= len(secret) <= 128 or not (
-            secret.isascii() and secret.isprintable()):
-        raise InvalidRequest("a secret is 16 to 128 printable ASCII characters")
-    if not isinstance(key.description, str) or len(key.description) > 200:
-        raise InvalidRequest("a key's description is text of at most 200 characters")
 
 
 def encode_headers(headers: Sequence[tuple[str, str]]) -> str:
@@ -323,8 +310,6 @@ def plan_completion(uploaded: Mapping[int, PartRecord], wanted: Sequence[tuple[i
 OBJECT_COLUMNS = (
     "o.bucket, o.key, o.file_id, f.size, f.content_type, o.etag, o.modified_at, o.headers"
 )
-#: the columns :func:`access_key_from_row` reads
-ACCESS_KEY_COLUMNS = "id, secret, created_at, description, revoked_at"
 #: the columns :func:`upload_from_row` reads
 UPLOAD_COLUMNS = "id, bucket, key, content_type, headers, created_at"
 #: the columns :func:`part_from_row` reads
@@ -336,13 +321,6 @@ def object_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> Ob
     bucket, key, file_id, size, ctype, etag, modified, headers = row
     return ObjectRecord(bucket, key, uuid.UUID(str(file_id)), size or 0, ctype, etag,
                         moment(modified), decode_headers(headers))
-
-
-def access_key_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> AccessKey:
-    """An access key from a row of :data:`ACCESS_KEY_COLUMNS`."""
-    key_id, secret, created, description, revoked = row
-    return AccessKey(key_id, secret, moment(created), description,
-                     None if revoked is None else moment(revoked))
 
 
 def upload_from_row(row: Sequence[Any], moment: Callable[[Any], datetime]) -> MultipartUpload:

@@ -25,8 +25,10 @@ from s3node.errors import (
     BucketNotFound,
     Conflict,
     FileNotFound,
+    InvalidRequest,
     ObjectNotFound,
 )
+from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
@@ -37,6 +39,7 @@ from s3node.records import (
     BucketRecord,
     FileRecord,
     FileStatus,
+    Grant,
     ObjectPage,
     ObjectPut,
     ObjectRecord,
@@ -45,7 +48,7 @@ from s3node.records import (
 __all__ = ["PostgresObjects", "complete_in", "lock_bucket", "name_in"]
 
 _OBJECT = f"SELECT {o.OBJECT_COLUMNS} FROM objects o JOIN files f ON f.id = o.file_id"
-_KEY = f"SELECT {o.ACCESS_KEY_COLUMNS} FROM access_keys"
+_KEY = f"SELECT {k.ACCESS_KEY_COLUMNS} FROM access_keys"
 #: attempts at naming a key while other transactions name or unname it
 _NAMING_ATTEMPTS = 8
 
@@ -59,7 +62,7 @@ def _object(row: Sequence[Any]) -> ObjectRecord:
 
 
 def _access_key(row: Sequence[Any]) -> AccessKey:
-    return o.access_key_from_row(row, _utc)
+    return k.access_key_from_row(row, _utc)
 
 
 
@@ -275,12 +278,13 @@ class PostgresObjects:
     # -- access keys --------------------------------------------------------
 
     async def add_access_key(self, key: AccessKey) -> None:
-        o.check_access_key(key)
+        k.check_access_key(key)
         try:
             await self._db.execute(
-                "INSERT INTO access_keys (id, secret, description, created_at)"
-                " VALUES (%s, %s, %s, %s)",
-                (key.access_key_id, key.secret, key.description, self._now()),
+                "INSERT INTO access_keys (id, secret, description, created_at, admin, grants)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (key.access_key_id, key.secret, key.description, self._now(), key.admin,
+                 k.encode_grants(key.grants)),
                 expect=(psycopg2.errors.UniqueViolation,))
         except psycopg2.errors.UniqueViolation:
             raise Conflict(f"access key {key.access_key_id} exists") from None
@@ -302,5 +306,37 @@ class PostgresObjects:
         rows = await self._db.query(
             "UPDATE access_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL"
             " RETURNING 1", (self._now(), access_key_id))
+        if not rows:
+            raise AccessKeyNotFound(f"no access key {access_key_id}")
+
+    async def _change_key(self, access_key_id: str, sql: str, args: tuple[Any, ...]) -> AccessKey:
+        """Run ``sql`` (an UPDATE of the key, ``%s`` params then its id); the key after it."""
+        o.check_access_key_id(access_key_id)
+        rows = await self._db.query(f"{sql} RETURNING {k.ACCESS_KEY_COLUMNS}",
+                                    (*args, access_key_id))
+        if not rows:
+            raise AccessKeyNotFound(f"no access key {access_key_id}")
+        return _access_key(rows[0])
+
+    async def set_access_key_enabled(self, access_key_id: str, enabled: bool) -> AccessKey:
+        if enabled:
+            return await self._change_key(
+                access_key_id, "UPDATE access_keys SET revoked_at = NULL WHERE id = %s", ())
+        return await self._change_key(
+            access_key_id, "UPDATE access_keys SET revoked_at = coalesce(revoked_at, %s)"
+            " WHERE id = %s", (self._now(),))
+
+    async def set_access_key_grants(self, access_key_id: str, *, admin: bool,
+                                    grants: Sequence[Grant]) -> AccessKey:
+        if not isinstance(admin, bool):
+            raise InvalidRequest("admin is true or false")
+        return await self._change_key(
+            access_key_id, "UPDATE access_keys SET admin = %s, grants = %s WHERE id = %s",
+            (admin, k.encode_grants(grants)))
+
+    async def delete_access_key(self, access_key_id: str) -> None:
+        o.check_access_key_id(access_key_id)
+        rows = await self._db.query("DELETE FROM access_keys WHERE id = %s RETURNING 1",
+                                    (access_key_id,))
         if not rows:
             raise AccessKeyNotFound(f"no access key {access_key_id}")

@@ -21,8 +21,10 @@ from s3node.errors import (
     BucketNotFound,
     Conflict,
     FileNotFound,
+    InvalidRequest,
     ObjectNotFound,
 )
+from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
@@ -33,6 +35,7 @@ from s3node.records import (
     BucketRecord,
     FileRecord,
     FileStatus,
+    Grant,
     ObjectPage,
     ObjectPut,
     ObjectRecord,
@@ -42,7 +45,7 @@ __all__ = ["SQLiteObjects", "bucket_exists", "complete_in", "name_in", "object_a
 
 # an object with its file's size and content type
 _OBJECT = f"SELECT {o.OBJECT_COLUMNS} FROM objects o JOIN files f ON f.id = o.file_id"
-_KEY = f"SELECT {o.ACCESS_KEY_COLUMNS} FROM access_keys"
+_KEY = f"SELECT {k.ACCESS_KEY_COLUMNS} FROM access_keys"
 
 
 def _object(row: Sequence[Any]) -> ObjectRecord:
@@ -50,7 +53,7 @@ def _object(row: Sequence[Any]) -> ObjectRecord:
 
 
 def _access_key(row: Sequence[Any]) -> AccessKey:
-    return o.access_key_from_row(row, r.from_micros)
+    return k.access_key_from_row(row, r.from_micros)
 
 
 
@@ -263,14 +266,15 @@ class SQLiteObjects:
     # -- access keys --------------------------------------------------------
 
     async def add_access_key(self, key: AccessKey) -> None:
-        o.check_access_key(key)
+        k.check_access_key(key)
         now = self._now()
 
         def work(conn: Connection) -> None:
             try:
-                conn.execute("INSERT INTO access_keys (id, secret, description, created_at)"
-                             " VALUES (?, ?, ?, ?)",
-                             (key.access_key_id, key.secret, key.description, now))
+                conn.execute("INSERT INTO access_keys (id, secret, description, created_at,"
+                             " admin, grants) VALUES (?, ?, ?, ?, ?, ?)",
+                             (key.access_key_id, key.secret, key.description, now,
+                              int(key.admin), k.encode_grants(key.grants)))
             except sqlite3.IntegrityError:
                 raise Conflict(f"access key {key.access_key_id} exists") from None
 
@@ -301,6 +305,43 @@ class SQLiteObjects:
             if not conn.execute("UPDATE access_keys SET revoked_at = ?"
                                 " WHERE id = ? AND revoked_at IS NULL",
                                 (now, access_key_id)).rowcount:
+                raise AccessKeyNotFound(f"no access key {access_key_id}")
+
+        await self._db.write(work)
+
+    async def _change_key(self, access_key_id: str, sql: str, args: tuple[Any, ...]) -> AccessKey:
+        """Run ``sql`` (an UPDATE of the key, ``?`` params then its id); the key after it."""
+        o.check_access_key_id(access_key_id)
+
+        def work(conn: Connection) -> AccessKey:
+            if not conn.execute(sql, (*args, access_key_id)).rowcount:
+                raise AccessKeyNotFound(f"no access key {access_key_id}")
+            return _access_key(conn.execute(f"{_KEY} WHERE id = ?", (access_key_id,)).fetchone())
+
+        return await self._db.write(work)  # type: ignore[no-any-return]
+
+    async def set_access_key_enabled(self, access_key_id: str, enabled: bool) -> AccessKey:
+        if enabled:
+            return await self._change_key(
+                access_key_id, "UPDATE access_keys SET revoked_at = NULL WHERE id = ?", ())
+        return await self._change_key(
+            access_key_id, "UPDATE access_keys SET revoked_at = coalesce(revoked_at, ?)"
+            " WHERE id = ?", (self._now(),))
+
+    async def set_access_key_grants(self, access_key_id: str, *, admin: bool,
+                                    grants: Sequence[Grant]) -> AccessKey:
+        if not isinstance(admin, bool):
+            raise InvalidRequest("admin is true or false")
+        return await self._change_key(
+            access_key_id, "UPDATE access_keys SET admin = ?, grants = ? WHERE id = ?",
+            (int(admin), k.encode_grants(grants)))
+
+    async def delete_access_key(self, access_key_id: str) -> None:
+        o.check_access_key_id(access_key_id)
+
+        def work(conn: Connection) -> None:
+            if not conn.execute("DELETE FROM access_keys WHERE id = ?",
+                                (access_key_id,)).rowcount:
                 raise AccessKeyNotFound(f"no access key {access_key_id}")
 
         await self._db.write(work)

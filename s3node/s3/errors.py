@@ -358,6 +358,8 @@ _FROM_CORE: dict[type[core.S3NodeError], type[S3Error]] = {
     core.InvalidPart: InvalidPart,
     core.PartTooSmall: EntityTooSmall,
     core.AccessKeyNotFound: InvalidAccessKeyId,
+    core.Forbidden: AccessDenied,
+    core.Unauthenticated: AccessDenied,
     core.TooLarge: EntityTooLarge,
     core.Unavailable: ServiceUnavailable,
     core.Overloaded: SlowDown,

@@ -140,6 +140,8 @@ class SignedRequest:
         raw_path: str,
         raw_query: str,
         headers: Iterable[tuple[str | bytes, str | bytes]],
+        *,
+        default_payload_hash: str | None = None,
     ) -> SignedRequest:
         """
         Read the signature of a request exactly as received.
@@ -147,6 +149,9 @@ class SignedRequest:
         :param raw_path: the path before percent-decoding, without the query.
         :param raw_query: the query string after ``?``, still encoded.
         :param headers: every (name, value) pair; bytes are read as Latin-1.
+        :param default_payload_hash: the payload hash of a header-signed request
+            without ``x-amz-content-sha256`` (S3 requires the header: ``None``;
+            other SigV4 services sign the body's hash without sending it).
         :raises s3node.s3.errors.S3Error: :class:`~.errors.AccessDenied` for an
             unsigned request, and the error S3 answers for each malformed form.
         """
@@ -160,7 +165,7 @@ class SignedRequest:
         if presign:
             claims = _presigned_claims(header, dict(query))
         elif authorization is not None:
-            claims = _header_claims(header, authorization)
+            claims = _header_claims(header, authorization, default_payload_hash)
         else:
             raise errors.AccessDenied("Anonymous access is not allowed")
         return cls._checked(method, raw_path, raw_query, pairs, bool(presign), claims)
@@ -253,7 +258,8 @@ class _Claims(NamedTuple):
     bad: type[errors.S3Error]
 
 
-def _header_claims(header: dict[str, str], authorization: str) -> _Claims:
+def _header_claims(header: dict[str, str], authorization: str,
+                   default_payload_hash: str | None = None) -> _Claims:
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise errors.InvalidRequest(
@@ -283,7 +289,7 @@ def _header_claims(header: dict[str, str], authorization: str) -> _Claims:
         timestamp = _parse_http_date(header["date"])
     else:
         raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
-    payload_hash = header.get("x-amz-content-sha256")
+    payload_hash = header.get("x-amz-content-sha256", default_payload_hash)
     if payload_hash is None:
         raise errors.MissingSecurityHeader(
             "Missing required header for this request: x-amz-content-sha256"

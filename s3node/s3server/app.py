@@ -29,9 +29,11 @@ from s3node.gateway.access import new_request_id, request_id_of
 from s3node.gateway.files import FileService
 from s3node.gateway.limits import Limiter
 from s3node.gateway.streaming import abort_connection
+from s3node.records import AccessKey
 from s3node.s3 import errors, routing
 from s3node.s3.sigv4 import Credentials
 from s3node.s3.xml import error_document
+from s3node.s3server.access import authorize
 from s3node.s3server.auth import KeyRing
 
 __all__ = ["Call", "S3Api", "finish", "send"]
@@ -52,6 +54,8 @@ class Call:
     credentials: Credentials
     #: every header by lower-case name (the first of repeated ones), as text
     headers: dict[str, str]
+    #: the key that signed the request (what it may do: :mod:`.access`)
+    key: AccessKey | None = None
 
 
 Handler = Callable[[Call], Awaitable[None]]
@@ -158,22 +162,34 @@ class S3Api:
         method = request.method.decode("latin-1")
         try:
             headers, pairs = _text_headers(request)
-            credentials = await self.keys.verify(method, raw_path, raw_query, pairs)
+            credentials, key = await self._authenticate(method, raw_path, raw_query, pairs)
             route = routing.route(method, raw_path, raw_query, headers, self.domain)
             request.route_label = f"s3:{route.operation}"
+            authorize(key, route)
             handler = self._handlers.get(route.operation)
             if handler is None or route.operation == "NotImplemented":
                 what = route.unsupported or route.operation
                 raise errors.NotImplementedByS3Node(
                     f"{what} is not implemented by s3node",
                     fields=[("Method", method), ("ResourceType", what)])
-            await handler(Call(self, request, route, credentials, headers))
+            await handler(Call(self, request, route, credentials, headers, key))
         except CancelledError:
             return  # the client went away mid-response
         except Exception as e:  # noqa: BLE001 - every error becomes an XML answer
             self._failed(request, e, raw_path, request_id, initial)
             return
         finish(request)
+
+    async def _authenticate(self, method: str, raw_path: str, raw_query: str,
+                            pairs: list[tuple[str, str]]) -> tuple[Credentials, AccessKey]:
+        """The request's verified signature and key; a wrong key or signature is
+        answered after the key ring's failure delay, whether the key exists or not."""
+        started = self.keys.now()
+        try:
+            return await self.keys.verify(method, raw_path, raw_query, pairs)
+        except (errors.InvalidAccessKeyId, errors.SignatureDoesNotMatch):
+            await self.keys.refuse_after(started)
+            raise
 
     def _failed(self, request: Any, error: BaseException, path: str, request_id: str,
                 initial: list[tuple[bytes, list[bytes]]]) -> None:

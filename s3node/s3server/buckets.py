@@ -15,6 +15,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 
+from s3node.gateway.permissions import may
 from s3node.records import ObjectPage, ObjectRecord
 from s3node.s3 import errors, responses
 from s3node.s3.checksums import ALGORITHMS
@@ -43,7 +44,9 @@ def object_entry(obj: ObjectRecord) -> responses.ObjectEntry:
 
 
 async def list_buckets(call: Call) -> None:
-    buckets = await call.api.files.list_buckets()
+    # every bucket for a key that may read them all, else the ones it may read
+    buckets = [b for b in await call.api.files.list_buckets()
+               if call.key is None or may(call.key, "read", b.name)]
     body = responses.list_buckets(
         [responses.BucketEntry(b.name, b.created_at) for b in buckets], OWNER)
     send(call.request, 200, body, content_type=XML)

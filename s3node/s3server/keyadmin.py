@@ -1,13 +1,20 @@
 """
-``s3node-keys``: create, list and revoke S3 access keys in a metadata database.
+``s3node-keys``: create, list, disable, enable and delete access keys in a
+metadata database, without a running gateway (the first admin key of a
+cluster; a way back in when every admin key is lost).
 
 It speaks to the metadata database directly (the gateway reads keys from
 there, remembering each for :data:`~s3node.s3server.auth.CACHE_SECONDS`), so
 it needs no running gateway and exposes nothing on the network::
 
-    s3node-keys --db postgresql://s3node@db/s3node create --description "backup job"
+    s3node-keys --db postgresql://s3node@db/s3node create --admin --description "ops"
+    s3node-keys --db ... create --read photos --write photos --description "backup job"
     s3node-keys --db sqlite:s3node-data/metadata.sqlite3 list
-    s3node-keys --db ... revoke S3N0123456789ABCDEFG
+    s3node-keys --db ... disable S3N0123456789ABCDEFG   (revoke: the same)
+    s3node-keys --db ... enable S3N0123456789ABCDEFG
+    s3node-keys --db ... delete S3N0123456789ABCDEFG
+
+With a running gateway, ``s3node key ...`` does the same over its admin API.
 
 ``create`` prints the new key once, as an AWS shared credentials profile; the
 secret cannot be shown again by this command (it stays in the database,
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from s3node.errors import S3NodeError
@@ -34,10 +42,34 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--description", default="", help="what the key is for")
+    create.add_argument("--admin", action="store_true", help="may do everything")
+    create.add_argument("--read", action="append", default=[], metavar="SCOPE",
+                        help="may read in SCOPE: a bucket, '*' (every bucket) or /files")
+    create.add_argument("--write", action="append", default=[], metavar="SCOPE",
+                        help="may write in SCOPE: a bucket, '*' (every bucket) or /files")
     commands.add_parser("list", help="list every key (without secrets)")
-    revoke = commands.add_parser("revoke", help="revoke a key for good")
-    revoke.add_argument("access_key_id")
+    for name, what in (("revoke", "disable a key (the same as disable)"),
+                       ("disable", "disable a key"), ("enable", "enable a disabled key"),
+                       ("delete", "delete a key for good")):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("access_key_id")
     return parser
+
+
+def grants_of(read: list[str], write: list[str]) -> tuple[Any, ...]:
+    """The grants that ``--read`` and ``--write`` scopes give, one per scope."""
+    from s3node.records import Grant
+
+    return tuple(Grant(scope, scope in read, scope in write)
+                 for scope in dict.fromkeys([*read, *write]))
+
+
+def describe_key(key: Any) -> str:
+    """One line of ``list``: id, created, state, role and grants, description."""
+    state = f"disabled {key.revoked_at.isoformat()}" if key.revoked_at else "enabled"
+    role = "admin" if key.admin else " ".join(
+        f"{'r' if g.read else ''}{'w' if g.write else ''}:{g.scope}" for g in key.grants) or "-"
+    return f"{key.access_key_id}\t{key.created_at.isoformat()}\t{state}\t{role}\t{key.description}"
 
 
 async def _run(reactor: Any, args: argparse.Namespace) -> None:
@@ -49,17 +81,20 @@ async def _run(reactor: Any, args: argparse.Namespace) -> None:
     try:
         await store.migrate()
         if args.command == "create":
-            key = new_access_key(args.description)
+            key = replace(new_access_key(args.description), admin=args.admin,
+                          grants=grants_of(args.read, args.write))
             await store.add_access_key(key)
             sys.stdout.write(credentials_text(key, args.region))
         elif args.command == "list":
             for k in await store.list_access_keys():
-                state = f"revoked {k.revoked_at.isoformat()}" if k.revoked_at else "active"
-                sys.stdout.write(f"{k.access_key_id}\t{k.created_at.isoformat()}\t{state}\t"
-                                 f"{k.description}\n")
+                sys.stdout.write(describe_key(k) + "\n")
+        elif args.command == "delete":
+            await store.delete_access_key(args.access_key_id)
+            sys.stdout.write(f"deleted {args.access_key_id}\n")
         else:
-            await store.revoke_access_key(args.access_key_id)
-            sys.stdout.write(f"revoked {args.access_key_id}\n")
+            enabled = args.command == "enable"
+            await store.set_access_key_enabled(args.access_key_id, enabled)
+            sys.stdout.write(f"{'enabled' if enabled else 'disabled'} {args.access_key_id}\n")
     finally:
         await store.close()
 

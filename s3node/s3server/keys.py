@@ -1,5 +1,6 @@
 """
-S3 access keys: new ones, and the one standalone creates on its first start.
+Access keys (for S3 and the REST API): the admin key standalone creates on
+its first start, and the admin key ``--admin-key-file`` names.
 
 An access key id is 20 upper-case letters and digits starting ``S3N`` (AWS's
 are 20 characters too, so tools that check the shape accept it); a secret is
@@ -9,17 +10,25 @@ are 20 characters too, so tools that check the shape accept it); a secret is
 from __future__ import annotations
 
 import os
-import secrets
-import string
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from twisted.logger import Logger
 
+from s3node.errors import ConfigurationError, Conflict
+from s3node.gateway.keyring import new_access_key
 from s3node.interfaces import MetadataStore
 from s3node.records import AccessKey
 
-__all__ = ["CONFIG_FILE", "CREDENTIALS_FILE", "ensure_first_key", "new_access_key"]
+__all__ = [
+    "CONFIG_FILE",
+    "CREDENTIALS_FILE",
+    "ensure_admin_key_file",
+    "ensure_first_key",
+    "new_access_key",
+    "read_credentials",
+]
 
 log = Logger()
 
@@ -27,14 +36,6 @@ log = Logger()
 CREDENTIALS_FILE = "s3-credentials"
 #: beside it, an AWS config file: the region, SigV4 for presigned URLs, path-style
 CONFIG_FILE = "s3-config"
-_ID_ALPHABET = string.ascii_uppercase + string.digits
-
-
-def new_access_key(description: str = "") -> AccessKey:
-    """A fresh random access key (its ``created_at`` is set by the store)."""
-    key_id = "S3N" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
-    secret = secrets.token_urlsafe(30)  # 40 characters
-    return AccessKey(key_id, secret, datetime.now(UTC), description)
 
 
 def credentials_text(key: AccessKey, region: str) -> str:
@@ -65,10 +66,56 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-async def ensure_first_key(store: MetadataStore, data_dir: Path, *, region: str,
-                           endpoint: str) -> AccessKey | None:
+def read_credentials(text: str) -> tuple[str, str]:
     """
-    On standalone's first start (no access key in the metadata), create one,
+    The ``[default]`` key of an AWS shared credentials file (the first
+    profile's if none is called default): its id and secret.
+
+    :raises s3node.errors.ConfigurationError: no key in it.
+    """
+    profiles: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = profiles.setdefault(line[1:-1].strip(), {})
+        elif "=" in line and current is not None and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            current[name.strip()] = value.strip()
+    chosen = profiles.get("default") or next(iter(profiles.values()), {})
+    key_id, secret = chosen.get("aws_access_key_id"), chosen.get("aws_secret_access_key")
+    if not key_id or not secret:
+        raise ConfigurationError(
+            "no aws_access_key_id and aws_secret_access_key in the credentials file")
+    return key_id, secret
+
+
+async def ensure_admin_key_file(store: MetadataStore, path: Path) -> None:
+    """
+    Make the key of the credentials file ``path`` an admin key, unless a key
+    has its id already (then it is left as it is: disabled, or changed by an
+    admin, it stays so).
+    """
+    try:
+        key_id, secret = read_credentials(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigurationError(f"cannot read --admin-key-file {path}: {e.strerror}") from None
+    if any(k.access_key_id == key_id for k in await store.list_access_keys()):
+        return
+    try:
+        await store.add_access_key(AccessKey(key_id, secret, datetime.now(UTC),
+                                             "from --admin-key-file", admin=True))
+    except Conflict:
+        return  # another gateway added it first
+    log.info("admin access key {access_key_id} added from {path}", access_key_id=key_id,
+             path=str(path))
+
+
+async def ensure_first_key(store: MetadataStore, data_dir: Path, *, region: str,
+                           url: str, s3_url: str | None) -> AccessKey | None:
+    """
+    On standalone's first start (no access key in the metadata), create an
+    admin key,
     save it owner-only in ``data_dir/s3-credentials`` with an AWS config file
     beside it (``s3-config``: the region, SigV4 presigning, path-style), make ``data_dir``
     (whose metadata database holds the secret as well) owner-only, log once
@@ -77,7 +124,7 @@ async def ensure_first_key(store: MetadataStore, data_dir: Path, *, region: str,
     """
     if await store.list_access_keys():
         return None
-    key = new_access_key("created by standalone on its first start")
+    key = replace(new_access_key("created by standalone on its first start"), admin=True)
     # the metadata database in the data dir holds the secret too (SigV4 needs it)
     os.chmod(data_dir, 0o700)
     path = data_dir / CREDENTIALS_FILE
@@ -88,11 +135,13 @@ async def ensure_first_key(store: MetadataStore, data_dir: Path, *, region: str,
     _write_private(config, config_text(region))
     await store.add_access_key(key)
     # printed this once (the file keeps it): the operator's first way in
+    s3 = (f" S3: AWS_SHARED_CREDENTIALS_FILE={path} AWS_CONFIG_FILE={config} "
+          f"aws --endpoint-url {s3_url} s3 ls." if s3_url else "")
     log.info(
-        "S3 access key created: AWS_ACCESS_KEY_ID={access_key_id} "
-        "AWS_SECRET_ACCESS_KEY={secret} (also saved in {path}, readable by this user "
-        "only). Use it with: AWS_SHARED_CREDENTIALS_FILE={path} AWS_CONFIG_FILE={config} "
-        "aws --endpoint-url {endpoint} s3 ls",
+        "admin access key created: ACCESS_KEY={access_key_id} SECRET={secret} (also saved in "
+        "{path}, readable by this user only). REST: curl -u ACCESS_KEY:SECRET {url}/files;"
+        " the s3node command: export S3NODE_ACCESS_KEY=ACCESS_KEY S3NODE_SECRET_KEY=SECRET"
+        " (or --credentials-file {path}).{s3}",
         access_key_id=key.access_key_id, secret=key.secret, path=str(path),
-        config=str(config), endpoint=endpoint, region=region)
+        config=str(config), url=url, s3=s3, region=region)
     return key

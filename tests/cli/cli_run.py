@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.auth import ADMIN_ID, ADMIN_SECRET
+
 __all__ = [
     "GATEWAY_READY",
     "MiB",
@@ -73,8 +75,10 @@ class Result:
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    """This environment without any S3NODE_* variable, plus ``extra``."""
+    """This environment without any S3NODE_* variable but the suite's admin key
+    (``S3NODE_ACCESS_KEY``, ``S3NODE_SECRET_KEY``), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("S3NODE_")}
+    env.update({"S3NODE_ACCESS_KEY": ADMIN_ID, "S3NODE_SECRET_KEY": ADMIN_SECRET})
     env.update(extra or {})
     return env
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from support.auth import admin_key_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -25,6 +28,9 @@ def test_quick_start_cli_block_runs_as_written(standalone_url: str, tmp_path: Pa
     block = _cli_block()
     assert "--url" not in block
     (tmp_path / "hello.txt").write_text("hello, s3node\n")
+    # where standalone saves its first key: here the shared standalone's (the suite's) key
+    (tmp_path / "s3node-data").mkdir()
+    shutil.copy(admin_key_file(), tmp_path / "s3node-data" / "s3-credentials")
     env = {k: v for k, v in os.environ.items() if not k.startswith("S3NODE_")}
     env["S3NODE_URL"] = standalone_url
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -38,3 +44,5 @@ def test_quick_start_cli_block_runs_as_written(standalone_url: str, tmp_path: Pa
     assert re.search(r"^status +ok$", out, re.MULTILINE)
     assert re.search(r"^deleted [0-9a-f-]{36}$", out, re.MULTILINE)
     assert (tmp_path / "hello-copy.txt").read_text() == "hello, s3node\n"
+    assert re.search(r"^secret +\S{40}$", out, re.MULTILINE)  # the new key, shown once
+    assert re.search(r"^S3N\w{17} +yes +rw:photos ", out, re.MULTILINE)

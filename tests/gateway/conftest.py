@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from gateway.gateway_fakes import FakeNode
+from support.auth import admin_key
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
@@ -52,6 +53,7 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
     from s3node.gateway.assemble import assemble_gateway
 
     store = MemoryMetadataStore(clock=reactor)
+    await store.add_access_key(admin_key())
     nodes = {f"n{i}": FakeNode(f"n{i}") for i in range(1, node_count + 1)}
     records = [NodeRecord(n, f"{n}:1") for n in nodes]
     by_address = {f"{n}:1": node for n, node in nodes.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest_twisted
+from support.auth import AUTH_LINE
 from support.raw_http import connect_raw
 from support.waiting import poll_until
 from twisted.internet.defer import CancelledError, Deferred
@@ -51,7 +52,7 @@ async def test_disconnect_during_a_chunk_write_fails_the_file_and_records_the_ch
             f'filename="gone.bin"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
     client = await connect_raw(gw.url)
     client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
         + f"Content-Type: multipart/form-data; boundary={boundary}\r\n".encode()
         + f"Content-Length: {len(head) + 100_000}\r\n\r\n".encode() + head + b"x" * 2500)
     # 2500 bytes of 1000-byte chunks: two chunks are written, each to 2 replicas.

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest_twisted
 from gateway.gateway_fakes import FakeNode
+from support.auth import AUTH
 from support.waiting import poll_until
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.task import Clock
@@ -170,7 +171,7 @@ async def test_a_client_that_stops_reading_loses_its_connection_over_a_real_sock
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
             sock.connect(("127.0.0.1", running.port.getHost().port))
-            sock.sendall(f"GET /files/{record.file_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET /files/{record.file_id} HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode())
             await poll_until(lambda: slots.active == 1, what="the download to start")
             # The client reads nothing from here on.
             await poll_until(lambda: slots.active == 0, what="the stalled download to end")

@@ -17,6 +17,7 @@ import pytest_twisted
 import treq
 from gateway.conftest import Running, running_gateway
 from gateway.test_app_files import form, upload
+from support.auth import AUTH_LINE
 from support.raw_http import connect_raw
 from support.waiting import poll_until
 
@@ -45,7 +46,7 @@ async def start_stalled_upload(running: Running, size: int) -> tuple[asyncio.Eve
     body, headers = form(b"x" * size)
     client = await connect_raw(running.url)
     client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
         + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     await poll_until(lambda: sum(n.stalled for n in running.nodes.values()) >= 2,
@@ -283,7 +284,7 @@ async def test_no_chunk_is_sent_once_the_database_is_down(gw3):
     split = body.index(b"q") + 500  # the file part has begun, no chunk is complete
     client = await connect_raw(gw3.url)
     client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
         + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
     await poll_until(lambda: len(gw3.store.files) == 1, what="the file record")

@@ -14,6 +14,7 @@ import pytest
 import pytest_twisted
 import treq
 from gateway.test_app_files import form, upload
+from support.auth import AUTH_LINE
 from support.raw_http import connect_raw
 from support.waiting import poll_until, within
 
@@ -179,7 +180,7 @@ async def test_client_faults_log_no_errors(gw):
         client = await connect_raw(gw.url)
         part, headers = form(b"q" * 5000)
         client.transport.write(
-            b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE + b"Content-Type: "
             + headers[b"content-type"][0] + b"\r\nContent-Length: %d\r\n\r\n" % len(part)
             + part[:3000])
         await poll_until(lambda: gw.gateway.files._in_flight, what="the upload to start")
@@ -206,13 +207,22 @@ async def test_node_ids_in_paths_are_checked(gw):
 @pytest_twisted.ensureDeferred
 async def test_openapi_document_is_exact(gw):
     """The served document lists the protocol layer's statuses on every operation,
-    downloads of any type, the canonical id pattern and an opaque cursor, and links
+    401/403 and the Basic scheme on all but /health and /openapi.json, downloads of any type, the canonical id pattern and an opaque cursor, and links
     an upload to the operations on its file."""
     doc = await _json(await treq.get(f"{gw.url}/openapi.json"))
     operations = [op for path in doc["paths"].values() for op in path.values()]
-    assert len({op["operationId"] for op in operations}) == len(operations) == 16
+    assert len({op["operationId"] for op in operations}) == len(operations) == 23
     for op in operations:
         assert {"400", "408", "414", "431"} <= set(op["responses"]), op["operationId"]
+    # every operation but two needs a key: 401 and 403 documented, Basic declared
+    public = {"health", "openapi"}
+    for op in operations:
+        if op["operationId"] in public:
+            assert op["security"] == [] and "401" not in op["responses"]
+        else:
+            assert {"401", "403"} <= set(op["responses"]), op["operationId"]
+    assert doc["security"] == [{"basic": []}]
+    assert doc["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     get = doc["paths"]["/files/{file_id}"]["get"]
     assert get["responses"]["200"]["content"] == {
         "*/*": {"schema": {"type": "string", "format": "binary"}}}

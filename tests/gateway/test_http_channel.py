@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 import treq
 from gateway.conftest import running_gateway
+from support.auth import AUTH_LINE
 from support.http_refusals import REFUSALS, Refusal, parse_response
 from support.raw_http import connect_raw
 from support.waiting import turns, within
@@ -69,7 +70,7 @@ async def test_malformed_chunked_upload_body_is_a_json_400(gw):
     """A chunked upload whose framing breaks mid-body fails that upload with a JSON 400
     (``Connection: close``) and leaves no file ``uploading``."""
     client = await connect_raw(gw.url)
-    head = (b"POST /files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    head = (b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE + b"Transfer-Encoding: chunked\r\n"
             b"Content-Type: multipart/form-data; boundary=B\r\n\r\n")
     part = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc'
     client.transport.write(head + b"%x\r\n" % len(part) + part + b"\r\nZZZ-not-hex\r\n")

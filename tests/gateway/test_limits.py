@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 import treq
+from support.auth import AUTH
 from support.raw_http import connect_raw
 from support.waiting import poll_until, within
 from twisted.internet.defer import Deferred
@@ -115,7 +116,7 @@ async def _refused(url: str, request: bytes) -> tuple[bytes, dict[str, Any]]:
 
 
 def _upload_head(length: int) -> bytes:
-    return (f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+    return (f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
             f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n").encode()
 
 
@@ -216,7 +217,7 @@ async def test_downloads_beyond_the_cap_get_503_and_every_ending_gives_the_slot_
             node.down = False
         gate.clear()
         raw = await connect_raw(running.url)
-        raw.transport.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        raw.transport.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode())
         await poll_until(lambda: slots.active == 1, what="the abandoned download to start")
         raw.transport.abortConnection()
         await poll_until(lambda: slots.active == 0, what="the abandoned download's slot")

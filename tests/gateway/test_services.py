@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
+from support.auth import AUTH_LINE
 
 from s3node.tap import Options
 
@@ -88,6 +89,7 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
 
     from gateway.gateway_fakes import FakeNode
     from gateway.test_app_files import form
+    from support.auth import ADMIN_ID, admin_key_file
     from support.raw_http import connect_raw
     from support.waiting import poll_until, within
     from twisted.internet import reactor
@@ -103,13 +105,14 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     config = GatewayConfig(
         listen="tcp:0:interface=127.0.0.1", db="memory:", chunk_size=1000,
         nodes=tuple(NodeAddress(n, "127.0.0.1", i + 1) for i, n in enumerate(nodes)),
-        shutdown_grace=0.2)
+        shutdown_grace=0.2, admin_key_file=admin_key_file())
     by_address = {f"127.0.0.1:{i + 1}": node for i, node in enumerate(nodes.values())}
     fatal: list[object] = []
     service = GatewayService(config, reactor, client_factory=by_address.__getitem__,
                              on_fatal=lambda: fatal.append(True))
     service.startService()
     await poll_until(lambda: service.listening_port is not None, what="the gateway to listen")
+    await poll_until(lambda: ADMIN_ID in service._store.access_keys, what="the admin key")
     assert [child.name for child in service] == [
         "health checks", "sweeper", "reconciler", "repair", "durability figures", "http"]
     store = service._store
@@ -117,7 +120,7 @@ async def test_gateway_service_runs_its_workers_and_listener_as_children_and_sto
     body, headers = form(b"u" * 2500)
     client = await connect_raw(f"http://127.0.0.1:{service.listening_port.getHost().port}")
     client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n"
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
         + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:-500])  # not all of it
     await poll_until(lambda: sum(n.stalled for n in nodes.values()) >= 2,

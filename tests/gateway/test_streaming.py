@@ -7,6 +7,7 @@ import json
 from functools import partial
 
 import pytest_twisted
+from support.auth import AUTH
 from support.raw_http import connect_raw
 from support.waiting import poll_until, turns
 from twisted.internet.defer import Deferred
@@ -32,7 +33,7 @@ async def test_declared_length_over_limit_gets_413_instead_of_100_continue(gw):
     '100 Continue', and the connection is closed."""
     raw = await connect_raw(gw.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         f"Content-Length: {10**9}\r\nExpect: 100-continue\r\n\r\n".encode())
     await raw.closed
     assert raw.received.startswith(b"HTTP/1.1 413 ")
@@ -48,7 +49,7 @@ async def test_expect_continue_within_limit_gets_100_then_201(gw):
     body = head + b"0123456789" + tail
     raw = await connect_raw(gw.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
     await raw.wait_for(b"100 Continue")
     raw.transport.write(body)
@@ -63,7 +64,7 @@ async def test_chunked_body_is_cut_off_past_the_limit(gw, bodies):
     head, _ = head_of(0)
     raw = await connect_raw(gw.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n".encode())
     piece = b"z" * 65536
     raw.transport.write(b"%x\r\n%s\r\n" % (len(head), head))
@@ -93,7 +94,7 @@ async def test_request_is_dispatched_before_the_body_is_complete(gw):
     head, _ = head_of(0)
     raw = await connect_raw(gw.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         f"Content-Length: {len(head) + 500_000}\r\n\r\n".encode() + head + bytes(5000))
     await poll_until(lambda: gw.store.files and any(n.puts for n in gw.nodes.values()),
                      what="the upload to store a chunk")
@@ -112,7 +113,7 @@ async def test_keep_alive_after_a_streamed_upload(gw):
     body = head + b"abc" + tail
     raw = await connect_raw(gw.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     await raw.wait_for(b'"chunk_count": 1}')
     raw.transport.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -186,7 +187,7 @@ async def test_stalled_nodes_pause_the_client_and_memory_stays_bounded(bodies):
         head, tail = head_of(size)
         raw = await connect_raw(running.url)
         raw.transport.write(
-            f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+            f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
             f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n".encode() + head)
         piece = bytes(1_000_000)
         for _ in range(size // len(piece)):

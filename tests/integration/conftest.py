@@ -72,13 +72,13 @@ def _key_from(text: str) -> tuple[str, str]:
 
 
 def _create_key(db: str) -> tuple[str, str]:
-    """A new access key, made by ``s3node-keys create`` in the cluster's database."""
+    """A new admin key, made by ``s3node-keys create --admin`` in the cluster's database."""
     import subprocess
     import sys
 
     result = subprocess.run(
         [sys.executable, "-m", "s3node.s3server.keyadmin", "--db", db, "create",
-         "--description", "e2e"],
+         "--admin", "--description", "e2e"],
         capture_output=True, text=True, timeout=TIMEOUT, check=True)
     return _key_from(result.stdout)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from integration.e2e_client import CTYPE, MiB, envelope, write_body_file
+from support.auth import ADMIN_ID, ADMIN_SECRET, AUTH
 from support.waiting import within
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
@@ -218,6 +219,7 @@ class Http:
         self._client = HTTPClient(Agent(reactor, pool=pool, connectTimeout=10))
 
     async def _request(self, method: str, url: str, **kw: Any) -> Any:
+        kw.setdefault("auth", (ADMIN_ID, ADMIN_SECRET))  # the suite's admin key
         return await within(self._client.request(method, url, **kw),
                             what=f"{method} {url}", timeout=REQUEST_TIMEOUT)
 
@@ -306,5 +308,5 @@ async def raw_connect(base: str) -> RawConnection:
 
 def upload_head(body: Body) -> bytes:
     """The request line and headers of a raw upload of ``body``."""
-    return (f"POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {CTYPE}\r\n"
+    return (f"POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\n{AUTH}Content-Type: {CTYPE}\r\n"
             f"Content-Length: {body.length}\r\n\r\n").encode()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import httpx
+from support.auth import ADMIN_ID, ADMIN_SECRET
 from support.waiting import wait_until
 
 __all__ = ["CHUNK", "HEALING_SETTINGS", "Api", "Corpus", "Sampler"]
@@ -61,7 +62,7 @@ class Api:
 
     def _client(self) -> httpx.Client:
         # a new connection each time: no pooled connection outlives a gateway restart
-        return httpx.Client(base_url=self.base, timeout=TIMEOUT)
+        return httpx.Client(base_url=self.base, timeout=TIMEOUT, auth=(ADMIN_ID, ADMIN_SECRET))
 
     def upload(self, name: str, data: bytes) -> str:
         with self._client() as c:

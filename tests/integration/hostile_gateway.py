@@ -25,7 +25,8 @@ def hostile_standalone(base: Path, *extra: str) -> Iterator[tuple[TwistdProcess,
         ["--logger", "s3node.logging.json_observer", "s3node", "standalone",
          "--data-dir", str(base / "data"), "--nodes", "2", "--replicas", "2",
          "--listen", "tcp:0:interface=127.0.0.1", "--chunk-size", "64KiB",
-         "--max-file-size", "1MiB", "--health-interval", "1", "--no-fsync", *extra],
+         "--max-file-size", "1MiB", "--health-interval", "1", "--no-fsync",
+         "--s3-listen", "tcp:0:interface=127.0.0.1", *extra],
         cwd=base, ready_pattern=GATEWAY_READY, timeout=60,
     )
     try:

@@ -24,6 +24,7 @@ from integration.e2e_client import (
     post_file,
     write_body_file,
 )
+from support.auth import AUTH
 from support.raw_http import connect_raw
 from support.waiting import poll_until
 from twisted.internet.defer import Deferred, DeferredList
@@ -193,7 +194,7 @@ async def test_oversized_declared_length_refused_before_body(deployment):
     of '100 Continue'."""
     raw = await connect_raw(deployment.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         f"Content-Length: {11 * 1024**3}\r\nExpect: 100-continue\r\n\r\n".encode())
     await raw.wait_for(b"\r\n\r\n")
     assert raw.received.startswith(b"HTTP/1.1 413 ")
@@ -226,7 +227,7 @@ async def test_client_disconnect_mid_upload_fails_and_is_swept(deployment):
     head, _ = envelope(filename=name)
     raw = await connect_raw(deployment.url)
     raw.transport.write(
-        f"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: {CTYPE}\r\n"
+        f"POST /files HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: {CTYPE}\r\n"
         f"Content-Length: {len(head) + 10 * MiB}\r\n\r\n".encode() + head)
     for _ in range(4):
         raw.transport.write(b"\xab" * MiB)

@@ -59,6 +59,7 @@ from integration.fault_harness import (
     wait_for_line,
 )
 from integration.fault_ledger import Ledger, gather
+from support.auth import AUTH
 from support.waiting import poll_until, within
 from twisted.internet.threads import deferToThread
 
@@ -237,7 +238,7 @@ async def stalled_downloads(s: Ledger, clients: int = 4) -> None:
     for i in range(clients):
         conn = await raw_connect(s.gateway(i).url)
         conn.transport.pauseProducing()  # reads nothing, ever
-        conn.transport.write(f"GET /files/{file_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        conn.transport.write(f"GET /files/{file_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n{AUTH}\r\n".encode())
         conns.append(conn)
     await wait_for_line(gateways, rf"download of {file_id} aborted: its client accepted no data",
                         after=marks, count=clients, what="every stalled download to be aborted")

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from support.aio import aio_test
+from support.auth import ADMIN_ID, ADMIN_SECRET
 from support.chunks import collect, new_chunk
 from support.processes import TwistdProcess, start_storage_node, start_twistd
 from support.scrape import Samples, parse
@@ -33,7 +34,7 @@ METRICS_READY = r"s3node storage (?P<node_id>\S+) metrics listening on (?P<host>
 
 
 def scrape(url: str) -> Samples:
-    r = httpx.get(url + "/metrics", timeout=30)
+    r = httpx.get(url + "/metrics", timeout=30, auth=(ADMIN_ID, ADMIN_SECRET))
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     return parse(r.text)
@@ -65,7 +66,7 @@ def test_standalone_metrics_move_with_traffic_and_logs_are_json(
     url = f"http://127.0.0.1:{json_standalone.port}"
     data = os.urandom(3 * MiB + 5)  # 4 chunks, each on 2 nodes
     before = scrape(url)
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, timeout=60, auth=(ADMIN_ID, ADMIN_SECRET)) as client:
         up = client.post("/files", files={"file": ("m.bin", data)})
         assert up.status_code == 201, up.text
         file_id = up.json()["file_id"]

@@ -22,14 +22,15 @@ def _quick_start_blocks() -> list[str]:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the quick start uses curl")
 def test_quick_start_runs_as_written(tmp_path: Path) -> None:
     """The run command starts standalone on 8080 and every curl line of the quick start
-    does what its comment says (run here on a free port instead of 8080)."""
+    does what its comment says, with the admin key standalone saved on its first start
+    (run here on a free port instead of 8080)."""
     run, session = _quick_start_blocks()[:2]  # the third, the s3node command: tests/cli
     assert run.strip().endswith("twistd -n s3node standalone")
     assert "127.0.0.1:8080" in session
     with start_twistd(
         ["s3node", "standalone", "--listen", "tcp:0:interface=127.0.0.1",
          "--s3-listen", "tcp:0:interface=127.0.0.1", "--no-fsync"],
-        cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=60,
+        cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=60, admin_key=False,
     ) as gateway:
         script = session.replace("127.0.0.1:8080", f"127.0.0.1:{gateway.port}")
         result = subprocess.run(
@@ -46,6 +47,7 @@ def test_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert '"status": "ok"' in out
     assert re.search(r"[}\n]204\n", out)
     assert '"error": "file_not_found"' in out
+    assert re.search(r"\n401\n", out)  # the request without the key
     assert (tmp_path / "hello-copy.txt").read_bytes() == b"hello, s3node\n"
     assert sorted(p.name for p in (tmp_path / "s3node-data").iterdir() if p.is_dir()) == [
         "node-1", "node-2", "node-3",

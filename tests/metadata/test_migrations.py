@@ -366,3 +366,30 @@ def _psycopg2_errors() -> Any:
     import psycopg2.errors
 
     return psycopg2.errors
+
+
+@pytest_twisted.ensureDeferred
+async def test_keys_made_before_permissions_become_admin(  # type: ignore[no-untyped-def]
+    open_store, backend: str, db_url: str, tmp_path: Path
+) -> None:
+    """A key created at version 4 (when every key could do everything) is an admin key
+    once 0006 is applied; keys created afterwards are user keys unless told."""
+    from datetime import UTC, datetime
+
+    from s3node.records import AccessKey
+
+    folder = _copy_migrations(backend, tmp_path)
+    for later in sorted(folder.glob("000[5-9]_*.sql")):
+        later.rename(tmp_path / later.name)
+    assert await open_store(migrations_dir=folder).migrate() == 4
+    created = "'2020-01-01T00:00:00+00:00'" if backend != "sqlite" else "0"
+    _query(backend, db_url, "INSERT INTO access_keys (id, secret, created_at) VALUES"
+                            f" ('S3NODEKEY0000000OLD1', '{'s' * 40}', {created})")
+    for later in sorted(tmp_path.glob("000[5-9]_*.sql")):
+        later.rename(folder / later.name)
+    store = open_store(migrations_dir=folder)
+    assert await store.migrate() == load_migrations(backend)[-1].version
+    old = await store.get_access_key("S3NODEKEY0000000OLD1")
+    assert old.admin and old.grants == ()
+    await store.add_access_key(AccessKey("S3NODEKEY0000000NEW1", "n" * 40, datetime.now(UTC)))
+    assert not (await store.get_access_key("S3NODEKEY0000000NEW1")).admin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from support.auth import admin_key_file
 from support.processes import STORAGE_READY, TwistdStartError, _argv, start_twistd, twistd_command
 
 
@@ -13,8 +14,13 @@ def test_argv_accepts_subcommand_or_full_command():
     twistd = twistd_command()
     assert _argv(["s3node", "storage"]) == [*twistd, "-n", "--pidfile=", "s3node", "storage"]
     full = [sys.executable, "-m", "twisted", "-n", "--pidfile=", "s3node", "standalone", "-n", "3"]
-    assert _argv(full) == [*twistd, "-n", "--pidfile=", "s3node", "standalone", "-n", "3"]
-    assert _argv(["--logfile=-", "s3node", "gateway"])[-3:] == ["--logfile=-", "s3node", "gateway"]
+    assert _argv(full, admin_key=False) == [
+        *twistd, "-n", "--pidfile=", "s3node", "standalone", "-n", "3"]
+    assert _argv(["--logfile=-", "s3node", "gateway"], admin_key=False)[-3:] == [
+        "--logfile=-", "s3node", "gateway"]
+    # a gateway or standalone gets the suite's admin key, right after its role
+    with_key = _argv(["s3node", "gateway", "--db", "x"])
+    assert with_key[-4:] == ["--admin-key-file", str(admin_key_file()), "--db", "x"]
 
 
 def test_a_process_that_exits_fails_fast_with_its_output(tmp_path):

@@ -225,7 +225,24 @@ class TwistdProcess:
         return f"<TwistdProcess pid={self.pid} {' '.join(self.argv[-6:])!r}>"
 
 
-def _argv(args: Sequence[str]) -> list[str]:
+#: the roles that serve the REST API (and so get the suite's admin key)
+_GATEWAY_ROLES = ("gateway", "standalone")
+
+
+def _with_admin_key(rest: list[str]) -> list[str]:
+    """``rest`` with ``--admin-key-file`` (the suite's admin key) after a gateway role of
+    the ``s3node`` plugin (or a test plugin named ``s3node-...``)."""
+    if any(a.startswith("--admin-key-file") for a in rest):
+        return rest
+    for at, arg in enumerate(rest[:-1]):
+        if arg.startswith("s3node") and rest[at + 1] in _GATEWAY_ROLES:
+            from support.auth import admin_key_file
+
+            return [*rest[: at + 2], "--admin-key-file", str(admin_key_file()), *rest[at + 2:]]
+    return rest
+
+
+def _argv(args: Sequence[str], admin_key: bool = True) -> list[str]:
     """
     The full command for ``args``.
 
@@ -233,7 +250,9 @@ def _argv(args: Sequence[str]) -> list[str]:
     (``["s3node", "storage", ...]``); a full command is accepted too: a
     leading ``twistd`` path, or ``python -m twisted`` (which would run
     ``twist``, not ``twistd``), is replaced by :func:`twistd_command`.  ``-n``
-    and ``--pidfile=`` are added unless the twistd options already hold them.
+    and ``--pidfile=`` are added unless the twistd options already hold them;
+    a gateway or standalone gets the suite's admin key (``--admin-key-file``)
+    unless ``admin_key`` is false.
     """
     rest = list(args)
     if len(rest) >= 3 and rest[1:3] == ["-m", "twisted"]:
@@ -248,6 +267,8 @@ def _argv(args: Sequence[str]) -> list[str]:
         prefix.append("-n")
     if not any(a.startswith("--pidfile") for a in own):
         prefix.append("--pidfile=")
+    if admin_key:
+        rest = _with_admin_key(rest)
     return [*twistd_command(), *prefix, *rest]
 
 
@@ -258,6 +279,7 @@ def start_twistd(
     timeout: float = 30.0,
     *,
     env: Mapping[str, str] | None = None,
+    admin_key: bool = True,
 ) -> TwistdProcess:
     """
     Start ``twistd -n --pidfile= *args`` in ``cwd`` and wait for ``ready_pattern``.
@@ -265,11 +287,13 @@ def start_twistd(
     :param args: what follows ``twistd``, e.g. ``["s3node", "storage", ...]`` (a
         full command is accepted too, see :func:`_argv`)
     :param env: extra environment variables (added to this process's environment)
+    :param admin_key: give a gateway or standalone the suite's admin key
+        (:mod:`support.auth`), as ``--admin-key-file``
     :raises TwistdStartError: when it exits or stays silent for ``timeout``
         seconds (it is killed then).
     """
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = TwistdProcess(_argv(args), Path(cwd), environment)
+    proc = TwistdProcess(_argv(args, admin_key), Path(cwd), environment)
     try:
         proc.match = proc.wait_for(ready_pattern, timeout)
     except BaseException:
