@@ -132,10 +132,12 @@ def node_auth(
     elif server_name:
         raise ConfigurationError("--tls-server-name needs --tls-cert, --tls-key and --tls-ca")
     args: list[str] = []
-    for flag, value in (("--cluster-secret-file", secret_path), ("--tls-cert", cert),
-                        ("--tls-key", key), ("--tls-ca", ca), ("--tls-server-name", server_name)):
-        if value:
-            args += [flag, str(Path(value).absolute()) if flag != "--tls-server-name" else value]
+    for flag, file in (("--cluster-secret-file", secret_file), ("--tls-cert", cert),
+                       ("--tls-key", key), ("--tls-ca", ca)):
+        if file:
+            args += [flag, str(Path(file).absolute())]
+    if server_name:
+        args += ["--tls-server-name", server_name]
     return NodeAuth(secret_file=secret_path, secrets=found, tls=tls, tls_server_name=server_name,
                     child_args=tuple(args))
 
