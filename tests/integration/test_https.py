@@ -20,6 +20,7 @@ import treq
 from botocore.config import Config
 from integration.conftest import GATEWAY_READY, S3_READY, _key_from
 from integration.e2e_client import CTYPE, form
+from support.auth import basic
 from support.nodeauth import Pki, make_pki
 from support.processes import TwistdProcess, start_twistd
 from twisted.internet import reactor
@@ -70,10 +71,12 @@ async def test_rest_over_https_with_treq(https: Https) -> None:
     trust the certificate gets no answer at all."""
     client = _trusting(https.pki.ca)
     data = bytes(range(256)) * 700  # three 64 KiB chunks
-    r = await client.post(https.url + "/files", data=form(data), headers={"content-type": CTYPE})
+    auth = basic(*https.key)  # standalone's first key (admin), sent over TLS only
+    r = await client.post(https.url + "/files", data=form(data),
+                          headers={"content-type": CTYPE, "authorization": auth})
     assert r.code == 201, await r.text()
     file_id = (await r.json())["file_id"]
-    r = await client.get(f"{https.url}/files/{file_id}")
+    r = await client.get(f"{https.url}/files/{file_id}", headers={"authorization": auth})
     assert r.code == 200 and await r.content() == data
     with pytest.raises(ResponseFailed):  # the default trust store does not know our CA
         await treq.get(https.url + "/health")

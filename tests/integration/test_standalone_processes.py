@@ -15,12 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.auth import ADMIN_ID, ADMIN_SECRET
 from support.processes import TwistdProcess, start_twistd
 from support.scrape import parse
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60.0
+#: the suite's admin key, which start_twistd gives every gateway
+KEY = (ADMIN_ID, ADMIN_SECRET)
 GATEWAY_READY = r"s3node gateway listening on (?P<host>[\d.]+):(?P<port>\d+)"
 STARTED = r"(?P<child>(node|worker)-\d+) started \(pid (?P<pid>\d+)\)"
 
@@ -56,7 +59,7 @@ def standalone(tmp_path: Path) -> Iterator[TwistdProcess]:
 
 
 def upload(url: str, data: bytes) -> str:
-    r = httpx.post(f"{url}/files", files={"file": ("f.bin", data)}, timeout=30)
+    r = httpx.post(f"{url}/files", files={"file": ("f.bin", data)}, timeout=30, auth=KEY)
     assert r.status_code == 201, r.text
     return str(r.json()["file_id"])
 
@@ -84,14 +87,14 @@ def test_a_killed_node_is_restarted_on_its_port_and_the_data_stays_readable(
     after = children(standalone)
     assert after["node-1"] != before["node-1"] and after["node-2"] == before["node-2"]
     assert not alive(before["node-1"])
-    assert httpx.get(f"{url}/files/{file_id}", timeout=30).content == data
+    assert httpx.get(f"{url}/files/{file_id}", timeout=30, auth=KEY).content == data
 
     def uploaded() -> str | None:
-        r = httpx.post(f"{url}/files", files={"file": ("g.bin", data)}, timeout=30)
+        r = httpx.post(f"{url}/files", files={"file": ("g.bin", data)}, timeout=30, auth=KEY)
         return r.json()["file_id"] if r.status_code == 201 else None
 
     again = wait_until(uploaded, what="an upload to both nodes", timeout=TIMEOUT, interval=0.2)
-    assert httpx.get(f"{url}/files/{again}", timeout=30).content == data
+    assert httpx.get(f"{url}/files/{again}", timeout=30, auth=KEY).content == data
 
 
 def test_stopping_standalone_leaves_no_child_process(tmp_path: Path) -> None:
@@ -129,7 +132,7 @@ def test_two_workers_serve_one_port_and_share_the_files(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{proc.port}"
         data = os.urandom(200_000)
         file_id = upload(url, data)
-        page = parse(httpx.get(f"{url}/metrics", timeout=30).text)
+        page = parse(httpx.get(f"{url}/metrics", timeout=30, auth=KEY).text)
         (uploader,) = {w for w in ("1", "2")
                        if page.sum("s3node_http_requests_total", route="/files", method="POST",
                                    status="201", worker=w) == 1}
@@ -137,15 +140,15 @@ def test_two_workers_serve_one_port_and_share_the_files(tmp_path: Path) -> None:
 
         def read_by_other() -> bool:
             # a new connection each time: the kernel picks the worker that accepts it
-            with httpx.Client(timeout=30) as client:
+            with httpx.Client(timeout=30, auth=KEY) as client:
                 assert client.get(f"{url}/files/{file_id}").content == data
-            scraped = parse(httpx.get(f"{url}/metrics", timeout=30).text)
+            scraped = parse(httpx.get(f"{url}/metrics", timeout=30, auth=KEY).text)
             return scraped.sum("s3node_http_requests_total", route="/files/<file_id>",
                                method="GET", status="200", worker=other) > 0
 
         wait_until(read_by_other, what=f"a download through worker {other}", timeout=TIMEOUT,
                    interval=0.01)
-        page = parse(httpx.get(f"{url}/metrics", timeout=30).text)
+        page = parse(httpx.get(f"{url}/metrics", timeout=30, auth=KEY).text)
         assert page.labels("s3node_http_requests_total", "worker") == {"1", "2"}
         assert page.labels("s3node_storage_chunks", "node") == {"node-1", "node-2"}
         assert page.sum("s3node_storage_chunks") == 2 * 4  # 4 chunks of 64 KiB, 2 replicas
