@@ -119,7 +119,7 @@ class S3Api:
         upload_slots: Limiter,
         download_slots: Limiter,
     ) -> None:
-        from s3node.s3server.buckets import BUCKET_HANDLERS
+        from s3node.s3server.buckets import BUCKET_HANDLERS, OWNER
         from s3node.s3server.copy import COPY_HANDLERS
         from s3node.s3server.multipart import MULTIPART_HANDLERS
         from s3node.s3server.objects import OBJECT_HANDLERS
@@ -131,6 +131,8 @@ class S3Api:
         self.domain = domain
         self.upload_slots = upload_slots
         self.download_slots = download_slots
+        #: the account that owns every bucket (one tenant)
+        self.owner_id = OWNER.id
         self._handlers: dict[str, Handler] = {**BUCKET_HANDLERS, **OBJECT_HANDLERS,
                                                **MULTIPART_HANDLERS, **COPY_HANDLERS}
 
@@ -161,6 +163,7 @@ class S3Api:
             credentials = await self.keys.verify(method, raw_path, raw_query, pairs)
             route = routing.route(method, raw_path, raw_query, headers, self.domain)
             request.route_label = f"s3:{route.operation}"
+            routing.check_expected_owner(route, headers, self.owner_id)
             handler = self._handlers.get(route.operation)
             if handler is None or route.operation == "NotImplemented":
                 what = route.unsupported or route.operation
