@@ -444,10 +444,13 @@ class MetadataStore(Protocol):
     async def list_buckets(self) -> Sequence[BucketRecord]:
         """Every bucket, by name in byte order."""
 
-    async def delete_bucket(self, name: str) -> None:
+    async def delete_bucket(self, name: str) -> Sequence[uuid.UUID]:
         """
-        Remove an empty bucket, in one transaction with the emptiness check.
+        Remove a bucket that names no object, in one transaction with the
+        emptiness check.  Multipart uploads under way in it are aborted in the
+        same transaction (as S3 does): their parts' files move to deleting.
 
+        :returns: the files of those parts, for the sweeper.
         :raises s3node.errors.BucketNotFound: no bucket has that name.
         :raises s3node.errors.BucketNotEmpty: it still names an object.
         """

@@ -333,8 +333,12 @@ class FileService:
         return await self.metadata.list_buckets()
 
     async def delete_bucket(self, name: str) -> None:
-        """Remove an empty bucket (:class:`BucketNotEmpty` while it names objects)."""
-        await self.metadata.delete_bucket(name)
+        """
+        Remove a bucket (:class:`BucketNotEmpty` while it names objects); its
+        multipart uploads under way end with it, their parts swept right away.
+        """
+        for file_id in await self.metadata.delete_bucket(name):
+            self.sweep_soon(file_id)
 
     async def list_objects(self, bucket: str, *, prefix: str, delimiter: str,
                            after: str | None, limit: int) -> ObjectPage:

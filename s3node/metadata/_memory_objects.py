@@ -122,11 +122,17 @@ class MemoryObjects:
         self._available()
         return [self.buckets[n] for n in sorted(self.buckets)]
 
-    async def delete_bucket(self, name: str) -> None:
+    async def delete_bucket(self, name: str) -> Sequence[uuid.UUID]:
         o.check_bucket(name)
-        if self._bucket(name) or any(u.bucket == name for u in self.uploads.values()):
-            raise BucketNotEmpty(f"bucket {name} is not empty (or has uploads under way)")
+        if self._bucket(name):
+            raise BucketNotEmpty(f"bucket {name} is not empty")
+        abandoned = [i for i, u in self.uploads.items() if u.bucket == name]
+        ids = sorted(p.file_id for i in abandoned for p in self.parts.pop(i).values())
+        for upload_id in abandoned:
+            del self.uploads[upload_id]
+        self._delete_files(ids)
         del self.buckets[name], self.objects[name], self._keys[name]
+        return ids
 
     # -- objects ------------------------------------------------------------
 

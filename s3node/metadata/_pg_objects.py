@@ -176,19 +176,31 @@ class PostgresObjects:
         rows = await self._db.query("SELECT name, created_at FROM buckets ORDER BY name")
         return [BucketRecord(name, _utc(at)) for name, at in rows]
 
-    async def delete_bucket(self, name: str) -> None:
+    async def delete_bucket(self, name: str) -> Sequence[uuid.UUID]:
         o.check_bucket(name)
+        now = self._now()
 
-        async def work(cur: Cursor) -> None:
-            # FOR UPDATE waits for the objects being completed into it (FOR SHARE)
+        async def work(cur: Cursor) -> list[uuid.UUID]:
+            # FOR UPDATE waits for the objects and uploads being made in it (FOR SHARE)
             await lock_bucket(cur, name, "UPDATE")
-            if await fetch(cur, "SELECT 1 FROM objects WHERE bucket = %s UNION ALL"
-                           " SELECT 1 FROM multipart_uploads WHERE bucket = %s LIMIT 1",
-                           (name, name)):
-                raise BucketNotEmpty(f"bucket {name} is not empty (or has uploads under way)")
+            if await fetch(cur, "SELECT 1 FROM objects WHERE bucket = %s LIMIT 1", (name,)):
+                raise BucketNotEmpty(f"bucket {name} is not empty")
+            # abandoned uploads go with the bucket; a part being recorded (its upload
+            # FOR SHARE) commits first, one recorded later finds no upload
+            await cur.execute("SELECT 1 FROM multipart_uploads WHERE bucket = %s FOR UPDATE",
+                              (name,))
+            ids = sorted(row[0] for row in await fetch(
+                cur, "SELECT p.file_id::text FROM multipart_parts p"
+                " JOIN multipart_uploads m ON m.id = p.upload_id WHERE m.bucket = %s", (name,)))
+            if ids:
+                await cur.execute("UPDATE files SET status = 'deleting', updated_at = %s"
+                                  " WHERE id = ANY(%s::uuid[])", (now, ids))
+            # the parts' rows go by ON DELETE CASCADE
+            await cur.execute("DELETE FROM multipart_uploads WHERE bucket = %s", (name,))
             await cur.execute("DELETE FROM buckets WHERE name = %s", (name,))
+            return [uuid.UUID(i) for i in ids]
 
-        await self._db.interaction(work)
+        return await self._db.interaction(work)  # type: ignore[no-any-return]
 
     # -- objects ------------------------------------------------------------
 

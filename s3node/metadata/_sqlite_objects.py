@@ -153,18 +153,29 @@ class SQLiteObjects:
             "SELECT name, created_at FROM buckets ORDER BY name").fetchall())
         return [BucketRecord(name, r.from_micros(at)) for name, at in rows]
 
-    async def delete_bucket(self, name: str) -> None:
+    async def delete_bucket(self, name: str) -> Sequence[uuid.UUID]:
         o.check_bucket(name)
+        now = self._now()
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> list[uuid.UUID]:
             bucket_exists(conn, name)
-            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? UNION ALL"
-                            " SELECT 1 FROM multipart_uploads WHERE bucket = ? LIMIT 1",
-                            (name, name)).fetchone() is not None:
-                raise BucketNotEmpty(f"bucket {name} is not empty (or has uploads under way)")
+            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1",
+                            (name,)).fetchone() is not None:
+                raise BucketNotEmpty(f"bucket {name} is not empty")
+            # abandoned uploads go with the bucket, their parts' files to the sweeper
+            ids = sorted(row[0] for row in conn.execute(
+                "SELECT p.file_id FROM multipart_parts p JOIN multipart_uploads m"
+                " ON m.id = p.upload_id WHERE m.bucket = ?", (name,)).fetchall())
+            for file_id in ids:
+                conn.execute("UPDATE files SET status = 'deleting', updated_at = ? WHERE id = ?",
+                             (now, file_id))
+            conn.execute("DELETE FROM multipart_parts WHERE upload_id IN"
+                         " (SELECT id FROM multipart_uploads WHERE bucket = ?)", (name,))
+            conn.execute("DELETE FROM multipart_uploads WHERE bucket = ?", (name,))
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            return [uuid.UUID(i) for i in ids]
 
-        await self._db.write(work)
+        return await self._db.write(work)  # type: ignore[no-any-return]
 
     # -- objects ------------------------------------------------------------
 

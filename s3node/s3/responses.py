@@ -4,11 +4,13 @@ The XML bodies of S3's successful responses, built from plain values.
 Each builder returns the document's bytes (:func:`s3node.s3.xml.render`).
 Listings take the page the metadata store produced (:class:`ListPage`) and
 echo the request's parameters as S3 does; under ``encoding-type=url`` they
-URL-encode every element S3's API reference says they encode (for
-ListObjectsV2: ``Delimiter``, ``Prefix``, ``StartAfter``, ``Key`` and the
-``CommonPrefixes`` prefixes; for ListObjects: also ``Marker`` and
-``NextMarker``; for ListMultipartUploads: ``KeyMarker`` and
-``NextKeyMarker``), so keys with characters XML 1.0 cannot carry round-trip.
+URL-encode the elements S3 encodes and clients decode (botocore's
+``decode_list_object*`` handlers): for ListObjectsV2 ``Delimiter``,
+``Prefix``, ``StartAfter``, ``Key`` and the ``CommonPrefixes`` prefixes; for
+ListObjects ``Delimiter``, ``Marker``, ``NextMarker``, ``Key`` and the
+``CommonPrefixes`` prefixes, but not ``Prefix``, which S3 echoes as sent;
+for ListMultipartUploads also ``KeyMarker`` and ``NextKeyMarker``), so keys
+with characters XML 1.0 cannot carry round-trip.
 ETags are passed quoted, as they are stored and sent in headers.
 """
 
@@ -216,7 +218,7 @@ def list_objects_v1(
         next_marker = max(last) if last else None
     children: list[Node | None] = [
         ("Name", bucket),
-        ("Prefix", url_encoded(prefix, encode)),
+        ("Prefix", prefix),
         ("Marker", url_encoded(marker, encode)),
         _opt("NextMarker", url_encoded(next_marker, encode) if next_marker is not None else None),
         ("MaxKeys", str(max_keys)),

@@ -33,6 +33,7 @@ __all__ = [
     "CopySource",
     "Route",
     "check_bucket_name",
+    "check_expected_owner",
     "check_key",
     "parse_copy_source",
     "route",
@@ -164,6 +165,22 @@ def check_key(key: str) -> None:
         raise errors.InvalidURI("The key is not valid UTF-8")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise errors.KeyTooLongError()
+
+
+def check_expected_owner(route: Route, headers: Mapping[str, str], owner_id: str) -> None:
+    """
+    When a request names the account it expects to own its bucket
+    (``x-amz-expected-bucket-owner``) or its copy's source bucket
+    (``x-amz-source-expected-bucket-owner``), that must be ``owner_id``.
+
+    :raises s3node.s3.errors.AccessDenied: another account is named, as S3 answers.
+    """
+    for header, applies in (("x-amz-expected-bucket-owner", route.bucket is not None),
+                            ("x-amz-source-expected-bucket-owner",
+                             route.copy_source is not None)):
+        expected = headers.get(header)
+        if applies and expected is not None and expected != owner_id:
+            raise errors.AccessDenied("Access Denied")
 
 
 def _host_bucket(host: str | None, domain: str | None) -> str | None:

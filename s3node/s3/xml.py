@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote
 from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
@@ -104,8 +104,12 @@ def timestamp(when: datetime) -> str:
 
 
 def url_encoded(text: str, encode: bool) -> str:
-    """``text`` as S3 writes a key under ``encoding-type=url`` (form encoding, ``/`` kept)."""
-    return quote_plus(text.encode("utf-8", "surrogateescape"), safe="/") if encode else text
+    """
+    ``text`` as S3 writes a key under ``encoding-type=url``: percent-encoded
+    UTF-8 with ``/`` and the unreserved characters kept, a space as ``%20``
+    and ``+`` as ``%2B`` (clients decode with ``unquote_plus``, which reads both).
+    """
+    return quote(text.encode("utf-8", "surrogateescape"), safe="/") if encode else text
 
 
 def error_document(error: errors.S3Error, resource: str, request_id: str) -> bytes:

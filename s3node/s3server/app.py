@@ -123,7 +123,7 @@ class S3Api:
         upload_slots: Limiter,
         download_slots: Limiter,
     ) -> None:
-        from s3node.s3server.buckets import BUCKET_HANDLERS
+        from s3node.s3server.buckets import BUCKET_HANDLERS, OWNER
         from s3node.s3server.copy import COPY_HANDLERS
         from s3node.s3server.multipart import MULTIPART_HANDLERS
         from s3node.s3server.objects import OBJECT_HANDLERS
@@ -135,6 +135,8 @@ class S3Api:
         self.domain = domain
         self.upload_slots = upload_slots
         self.download_slots = download_slots
+        #: the account that owns every bucket (one tenant)
+        self.owner_id = OWNER.id
         self._handlers: dict[str, Handler] = {**BUCKET_HANDLERS, **OBJECT_HANDLERS,
                                                **MULTIPART_HANDLERS, **COPY_HANDLERS}
 
@@ -166,6 +168,7 @@ class S3Api:
             route = routing.route(method, raw_path, raw_query, headers, self.domain)
             request.route_label = f"s3:{route.operation}"
             authorize(key, route)
+            routing.check_expected_owner(route, headers, self.owner_id)
             handler = self._handlers.get(route.operation)
             if handler is None or route.operation == "NotImplemented":
                 what = route.unsupported or route.operation

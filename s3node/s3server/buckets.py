@@ -148,7 +148,8 @@ async def list_objects_v2(call: Call) -> None:
     prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
     token = params.get("continuation-token")
     start_after = params.get("start-after")
-    after = decode_token(token) if token is not None else start_after
+    # an empty token is no token (S3 ignores it, and echoes it)
+    after = decode_token(token) if token else start_after
     page = await _page(call, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys)
     body = responses.list_objects_v2(
         call.route.bucket, _list_page(page), prefix=prefix,

@@ -12,12 +12,18 @@ import json
 import urllib.error
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pytest
 from botocore.exceptions import ClientError
 from integration.test_s3_api import MiB, client, code_of, new_bucket
+from support.auth import BASIC
 from support.waiting import wait_until
+
+
+def rest(url: str) -> Any:
+    """``urlopen`` of a REST URL with the suite's admin key."""
+    return urlopen(Request(url, headers={"Authorization": BASIC}), timeout=10)
 
 
 def chunk_names(deployment: Any) -> set[str]:
@@ -26,7 +32,7 @@ def chunk_names(deployment: Any) -> set[str]:
 
 def file_id_of(deployment: Any, filename: str) -> str:
     """The id of the one completed file named ``filename`` (an object's key's last segment)."""
-    with urlopen(f"{deployment.url}/files?per_page=1000&status=completed", timeout=10) as r:
+    with rest(f"{deployment.url}/files?per_page=1000&status=completed") as r:
         files = [f for f in json.load(r)["files"] if f["filename"] == filename]
     assert len(files) == 1, files
     return str(files[0]["file_id"])
@@ -34,7 +40,7 @@ def file_id_of(deployment: Any, filename: str) -> str:
 
 def file_gone(deployment: Any, file_id: str) -> bool:
     try:
-        with urlopen(f"{deployment.url}/files/{file_id}/metadata", timeout=10):
+        with rest(f"{deployment.url}/files/{file_id}/metadata"):
             return False
     except urllib.error.HTTPError as e:
         return e.code == 404
@@ -162,7 +168,7 @@ def test_upload_part_copy_shares_aligned_ranges_and_copies_the_rest(deployment: 
                                  MultipartUpload={"Parts": parts})
     s3.delete_object(Bucket=bucket, Key="big")
     wait_until(lambda: not any(f["filename"] == "big" for f in json.load(
-        urlopen(f"{deployment.url}/files?per_page=1000", timeout=10))["files"]),
+        rest(f"{deployment.url}/files?per_page=1000"))["files"]),
         what="the source to be swept", timeout=30)
     got = s3.get_object(Bucket=bucket, Key="joined")["Body"].read()
     assert got == data[:5 * MiB] + tail

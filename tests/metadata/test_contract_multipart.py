@@ -12,6 +12,7 @@ from support.metadata import digest, upload
 
 from s3node.errors import (
     BucketNotEmpty,
+    BucketNotFound,
     FileNotFound,
     InvalidPart,
     InvalidRequest,
@@ -113,8 +114,6 @@ async def test_abort_deletes_the_parts_and_ends_the_upload(store: MetadataStore)
     up = await store.create_multipart("mpu", "k", content_type="a/b")
     f1, _ = await part(store, up.upload_id, 1, chunks=1)
     f2, _ = await part(store, up.upload_id, 2, chunks=1)
-    with pytest.raises(BucketNotEmpty):
-        await store.delete_bucket("mpu")  # an upload is under way
     assert sorted(map(str, await store.abort_multipart(up.upload_id))) == sorted(
         map(str, (f1, f2)))
     for file_id in (f1, f2):
@@ -128,7 +127,45 @@ async def test_abort_deletes_the_parts_and_ends_the_upload(store: MetadataStore)
                                   checksum=digest("file", late.file_id), replicas=1,
                                   upload_id=up.upload_id, part_number=3, etag=md5("3"))
     assert (await store.get_file(late.file_id)).status is FileStatus.UPLOADING
-    await store.delete_bucket("mpu")
+    assert list(await store.delete_bucket("mpu")) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_deleting_a_bucket_aborts_its_uploads_in_the_same_transaction(
+        store: MetadataStore) -> None:
+    """A bucket with uploads under way (and no object) goes with them, their parts' files to deleting; one with an object stays whole."""
+    await store.create_bucket("mpu")
+    await store.create_bucket("other")
+    ups = [await store.create_multipart("mpu", k, content_type="a/b") for k in ("k", "k", "j")]
+    kept = await store.create_multipart("other", "k", content_type="a/b")
+    files = [(await part(store, up.upload_id, n, chunks=1))[0]
+             for up in ups[:2] for n in (1, 2)]
+    other, _ = await part(store, kept.upload_id, 1, chunks=1)
+    obj = await upload(store, chunks=1, complete=False)
+    await store.complete_object(file_id=obj.file_id, size=100,
+                                checksum=digest("file", obj.file_id), replicas=1,
+                                bucket="mpu", key="an-object", etag=md5("o"))
+    with pytest.raises(BucketNotEmpty):
+        await store.delete_bucket("mpu")  # an object: nothing changes
+    assert len(await store.list_multipart("mpu", limit=10)) == 3
+    assert [(await store.get_file(f)).status for f in files] == [FileStatus.COMPLETED] * 4
+    await store.delete_object("mpu", "an-object")
+    assert sorted(map(str, await store.delete_bucket("mpu"))) == sorted(map(str, files))
+    for file_id in files:
+        assert (await store.get_file(file_id)).status is FileStatus.DELETING
+    for up in ups:
+        with pytest.raises(UploadNotFound):
+            await store.get_multipart(up.upload_id)
+    late = await upload(store, chunks=1, complete=False)
+    with pytest.raises(UploadNotFound):  # a part finishing after the bucket went
+        await store.complete_part(file_id=late.file_id, size=100,
+                                  checksum=digest("file", late.file_id), replicas=1,
+                                  upload_id=ups[0].upload_id, part_number=3, etag=md5("3"))
+    with pytest.raises(BucketNotFound):
+        await store.get_bucket("mpu")
+    assert [p.file_id for p in await store.list_parts(kept.upload_id, limit=10)] == [other]
+    await store.create_bucket("mpu")  # the name is free, and nothing of the old is in it
+    assert list(await store.list_multipart("mpu", limit=10)) == []
 
 
 @pytest_twisted.ensureDeferred

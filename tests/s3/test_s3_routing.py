@@ -27,6 +27,7 @@ from s3node.s3.routing import (
     CopySource,
     Route,
     check_bucket_name,
+    check_expected_owner,
     route,
 )
 
@@ -339,3 +340,20 @@ def test_any_copy_source_round_trips(bucket, key) -> None:
     header = f"{bucket}/{quote(key, safe='/~')}"
     got = route("PUT", "/dest/k", "", {"x-amz-copy-source": header})
     assert got.copy_source == CopySource(bucket, key)
+
+
+def test_expected_bucket_owner_headers_must_name_the_owner() -> None:
+    """x-amz-expected-bucket-owner (any bucket operation) and x-amz-source-expected-bucket-owner (copies) other than the owner are AccessDenied; absent or equal, nothing."""
+    bucket, service = Route("ListObjectsV2", "b"), Route("ListBuckets")
+    copy = Route("CopyObject", "b", "k", copy_source=CopySource("src", "s"))
+    for r in (bucket, service, copy):
+        check_expected_owner(r, {}, "owner")
+        check_expected_owner(r, {"x-amz-expected-bucket-owner": "owner",
+                                 "x-amz-source-expected-bucket-owner": "owner"}, "owner")
+    check_expected_owner(service, {"x-amz-expected-bucket-owner": "other"}, "owner")
+    check_expected_owner(bucket, {"x-amz-source-expected-bucket-owner": "other"}, "owner")
+    for r, headers in ((bucket, {"x-amz-expected-bucket-owner": "other"}),
+                       (bucket, {"x-amz-expected-bucket-owner": ""}),
+                       (copy, {"x-amz-source-expected-bucket-owner": "other"})):
+        with pytest.raises(errors.AccessDenied):
+            check_expected_owner(r, headers, "owner")

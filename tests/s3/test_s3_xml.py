@@ -151,6 +151,65 @@ def test_list_objects_v1_paginator_follows_next_marker() -> None:
     assert keys  # the listing rolls b/1 and b/2 into b/
 
 
+def test_url_encoding_is_percent_encoding_as_s3_writes_it() -> None:
+    """Under encoding-type=url a space is %20 (not +), + is %2B, / stays (ceph/s3-tests' encoding_basic)."""
+    page = ListPage(objects=[entry("asdf+b")],
+                    common_prefixes=["foo+1/", "foo/", "quux ab/", "\u00e9%/"])
+    for body in (
+        responses.list_objects_v2("bucket", page, prefix="a b", delimiter="/",
+                                  start_after="s t", encoding_type="url"),
+        responses.list_objects_v1("bucket", page, OWNER, prefix="", marker="m n",
+                                  delimiter="/", encoding_type="url"),
+    ):
+        assert b"<Key>asdf%2Bb</Key>" in body and b"<Delimiter>/</Delimiter>" in body
+        for prefix in (b"foo%2B1/", b"foo/", b"quux%20ab/", b"%C3%A9%25/"):
+            assert b"<Prefix>" + prefix + b"</Prefix>" in body
+        assert b"+" not in body.replace(b"asdf+b", b"")
+    v2 = responses.list_objects_v2("bucket", page, prefix="a b", start_after="s t",
+                                   encoding_type="url")
+    assert b"<Prefix>a%20b</Prefix>" in v2 and b"<StartAfter>s%20t</StartAfter>" in v2
+
+
+@pytest.mark.parametrize("prefix", ["\n", "p r+e%", "\u00e9 +/"])
+def test_list_objects_v1_round_trips_prefix_marker_and_keys_through_boto3(prefix) -> None:
+    """ListObjects under boto3's encoding-type=url: Prefix echoed as sent (botocore does not decode it), Marker, NextMarker, keys and prefixes decoded exact."""
+    keys = [prefix + "a b", prefix + "c+d"]
+    marker = prefix + "% +"
+
+    def respond(request):
+        params = query_of(request)
+        assert params["encoding-type"] == ["url"] and params["prefix"] == [prefix]
+        page = ListPage(objects=[entry(k) for k in keys], common_prefixes=[prefix + "x y/"],
+                        is_truncated=True)
+        body = responses.list_objects_v1(
+            "bucket", page, OWNER, prefix=params["prefix"][0], marker=params["marker"][0],
+            delimiter=params["delimiter"][0], encoding_type=params["encoding-type"][0])
+        return 200, {}, body
+
+    result = stub_client(respond).list_objects(Bucket="bucket", Prefix=prefix, Delimiter="/",
+                                               Marker=marker)
+    assert result["Prefix"] == prefix and result["Marker"] == marker
+    assert result["Delimiter"] == "/" and result["NextMarker"] == prefix + "x y/"
+    assert [o["Key"] for o in result["Contents"]] == keys
+    assert [p["Prefix"] for p in result["CommonPrefixes"]] == [prefix + "x y/"]
+
+
+def test_list_objects_v2_start_after_round_trips_through_boto3() -> None:
+    """ListObjectsV2: StartAfter and Prefix with spaces, + and % come back exact from boto3."""
+
+    def respond(request):
+        params = query_of(request)
+        body = responses.list_objects_v2(
+            "bucket", ListPage(objects=[entry("p +%/k z")]), prefix=params["prefix"][0],
+            start_after=params["start-after"][0], encoding_type=params["encoding-type"][0])
+        return 200, {}, body
+
+    result = stub_client(respond).list_objects_v2(Bucket="bucket", Prefix="p +%/",
+                                                  StartAfter="p +%/a\u00e9 +")
+    assert result["Prefix"] == "p +%/" and result["StartAfter"] == "p +%/a\u00e9 +"
+    assert [o["Key"] for o in result["Contents"]] == ["p +%/k z"]
+
+
 @SETTINGS
 @given(keys=st.lists(XML_KEY, min_size=1, max_size=4))
 def test_xml_safe_keys_round_trip_without_url_encoding(keys) -> None:

@@ -1,0 +1,146 @@
+"""
+What a partial ceph/s3-tests run found different from S3 (docs/s3.md,
+"ceph/s3-tests"), checked through real boto3 against real processes:
+``encoding-type=url`` listings, an empty continuation token,
+``x-amz-expected-bucket-owner`` and DeleteBucket with uploads under way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from integration.test_s3_api import client, code_of, new_bucket
+from support.waiting import wait_until
+
+#: keys with a space, +, %, unicode and characters XML 1.0 cannot carry
+ODD_KEYS = ["foo+1/bar", "foo/bar/xyzzy", "quux ab/thud", "asdf+b", "p%20q", "ü x/é+",
+            "ctl\x01/k", "t\tab"]
+
+
+def test_url_encoded_listings_are_written_as_s3_writes_them(standalone: Any) -> None:
+    """With EncodingType=url asked explicitly (boto3 then decodes nothing), a space is %20 and + is %2B (s3-tests' test_bucket_list*_encoding_basic)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    for key in ["foo+1/bar", "foo/bar/xyzzy", "quux ab/thud", "asdf+b"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    for listing in (s3.list_objects, s3.list_objects_v2):
+        raw = listing(Bucket=bucket, Delimiter="/", EncodingType="url")
+        assert raw["Delimiter"] == "/" and raw["EncodingType"] == "url"
+        assert [o["Key"] for o in raw["Contents"]] == ["asdf%2Bb"]
+        assert [p["Prefix"] for p in raw["CommonPrefixes"]] == ["foo%2B1/", "foo/",
+                                                                "quux%20ab/"]
+    v2 = s3.list_objects_v2(Bucket=bucket, Prefix="quux ab/", StartAfter="quux ab/a",
+                            EncodingType="url")
+    assert v2["Prefix"] == "quux%20ab/" and v2["StartAfter"] == "quux%20ab/a"
+    assert [o["Key"] for o in v2["Contents"]] == ["quux%20ab/thud"]
+
+
+def test_boto3_listings_round_trip_odd_keys_prefixes_and_markers(standalone: Any) -> None:
+    """Under boto3's own encoding-type=url, every echoed field and key comes back exact, v1 and v2 (s3-tests' test_bucket_list_prefix_unreadable)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    for key in ODD_KEYS:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    expected = sorted(ODD_KEYS, key=lambda k: k.encode())
+    top = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == sorted(
+        {k[:k.index("/") + 1] for k in ODD_KEYS if "/" in k}, key=lambda k: k.encode())
+    for prefix in ("ü x/", "quux ab/", "\n"):
+        v1 = s3.list_objects(Bucket=bucket, Prefix=prefix)
+        v2 = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=prefix + " +%")
+        assert v1["Prefix"] == prefix and v2["Prefix"] == prefix
+        assert v2["StartAfter"] == prefix + " +%"
+        assert [o["Key"] for o in v1.get("Contents", [])] == [
+            k for k in expected if k.startswith(prefix)]
+    marker = "p%20q"
+    v1 = s3.list_objects(Bucket=bucket, Marker=marker, Delimiter="/", MaxKeys=1)
+    assert v1["Marker"] == marker and v1["IsTruncated"]
+    assert v1["NextMarker"] == "quux ab/" and v1["CommonPrefixes"] == [{"Prefix": "quux ab/"}]
+    pages = s3.get_paginator("list_objects").paginate(
+        Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1})
+    seen = [e for p in pages for e in [o["Key"] for o in p.get("Contents", [])]
+            + [c["Prefix"] for c in p.get("CommonPrefixes", [])]]
+    assert seen == sorted({k[:k.index("/") + 1] if "/" in k else k for k in ODD_KEYS},
+                          key=lambda k: k.encode())
+
+
+def test_an_empty_continuation_token_is_no_token(standalone: Any) -> None:
+    """ContinuationToken='' lists from the start and is echoed (s3-tests' test_bucket_listv2_continuationtoken_empty)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    keys = ["bar", "baz", "foo", "quxx"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    listed = s3.list_objects_v2(Bucket=bucket, ContinuationToken="")
+    assert listed["ContinuationToken"] == "" and not listed["IsTruncated"]
+    assert [o["Key"] for o in listed["Contents"]] == keys
+    after = s3.list_objects_v2(Bucket=bucket, ContinuationToken="", StartAfter="baz")
+    assert [o["Key"] for o in after["Contents"]] == ["foo", "quxx"]
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=bucket, ContinuationToken="not-ours")
+    assert code_of(e) == ("InvalidArgument", 400)
+
+
+def test_expected_bucket_owner_must_be_the_owner(standalone: Any) -> None:
+    """x-amz-expected-bucket-owner naming the owner ListBuckets reports proceeds; any other answers 403 AccessDenied and changes nothing (s3-tests' test_expected_bucket_owner)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    owner = s3.list_buckets()["Owner"]["ID"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v", ExpectedBucketOwner=owner)
+    assert s3.list_objects(Bucket=bucket, ExpectedBucketOwner=owner)["Contents"][0]["Key"] == "k"
+    s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"},
+                   ExpectedBucketOwner=owner, ExpectedSourceBucketOwner=owner)
+    wrong = "123456789012"
+    calls = [
+        lambda: s3.list_objects(Bucket=bucket, ExpectedBucketOwner=wrong),
+        lambda: s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=wrong),
+        lambda: s3.put_object(Bucket=bucket, Key="w", Body=b"v", ExpectedBucketOwner=wrong),
+        lambda: s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner=wrong),
+        lambda: s3.delete_object(Bucket=bucket, Key="k", ExpectedBucketOwner=wrong),
+        lambda: s3.copy_object(Bucket=bucket, Key="w", CopySource={"Bucket": bucket, "Key": "k"},
+                               ExpectedSourceBucketOwner=wrong),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code_of(e) == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=wrong)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == ["c", "k"]
+
+
+def test_deleting_a_bucket_aborts_its_uploads_and_sweeps_their_parts(deployment: Any) -> None:
+    """DeleteBucket with uploads under way (no object) succeeds, as on S3; the parts' chunks leave the nodes; an object still refuses it."""
+    s3 = client(deployment)
+    bucket = new_bucket(s3)
+
+    def names() -> set[str]:  # chunk ids on the nodes
+        return {p.name for p in deployment.chunk_files()}
+
+    start = names()
+    ids = [s3.create_multipart_upload(Bucket=bucket, Key=k)["UploadId"] for k in ("a", "b")]
+    for number in (1, 2):
+        s3.upload_part(Bucket=bucket, Key="a", UploadId=ids[0], PartNumber=number,
+                       Body=bytes([number]) * 1000)
+    parts = names() - start
+    assert parts
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"o")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert code_of(e) == ("BucketNotEmpty", 409)
+    assert len(s3.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2
+    s3.delete_object(Bucket=bucket, Key="obj")
+    s3.delete_bucket(Bucket=bucket)
+    for call in (lambda: s3.head_bucket(Bucket=bucket),
+                 lambda: s3.list_parts(Bucket=bucket, Key="a", UploadId=ids[0])):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    wait_until(lambda: not (names() & parts), what="the abandoned parts' chunks to be swept",
+               timeout=30)
+    s3.create_bucket(Bucket=bucket)  # the name is free again, and empty
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+    s3.delete_bucket(Bucket=bucket)
