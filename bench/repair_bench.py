@@ -10,6 +10,8 @@ victim node holds about SIZE of replicas; the victim is SIGKILLed; the time is
 measured from the moment ``--repair-after`` has passed to the moment
 ``GET /cluster`` shows no chunk below 2 healthy replicas.  Printed per run:
 the lost bytes, the seconds, MB/s (10^6), and the gateway's peak RSS.
+Requests carry the test suite's admin key, which ``start_twistd`` gives the
+gateway (HTTP Basic).
 
     python3 bench/repair_bench.py                                   # 1GiB at 64MiB/s and 0
     python3 bench/repair_bench.py --sizes 1GiB,10GiB --bandwidths 64MiB,0
@@ -31,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from bench_auth import ADMIN
 from gateway_bench import upload
 from storage_bench import machine
 from support.processes import TwistdProcess, start_twistd
@@ -48,9 +51,12 @@ REPAIR_AFTER = 1.0
 def get(port: int, path: str) -> Any:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Authorization": ADMIN})
         response = conn.getresponse()
-        return json.loads(response.read())
+        reply = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {reply}")
+        return reply
     finally:
         conn.close()
 

@@ -15,6 +15,8 @@ a presigned URL):
 It prints each figure, the S3/REST ratio and the process's peak RSS.  The
 clients are blocking ``http.client`` in this process, sharing the machine's
 cores with the server; signing an S3 request costs the client about 0.1 ms.
+Both APIs use the test suite's admin key, which ``start_twistd`` gives the
+process: REST requests send it as HTTP Basic, S3 requests sign with it.
 
     python3 bench/s3_bench.py
     python3 bench/s3_bench.py --size 256MiB --count 2000
@@ -26,7 +28,6 @@ import argparse
 import hashlib
 import http.client
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -40,11 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import boto3
+from bench_auth import ADMIN
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from gateway_bench import download, upload
+from support.auth import ADMIN_ID, ADMIN_SECRET
 from support.processes import start_twistd
 
 from s3node.config import parse_size
@@ -163,7 +166,7 @@ def rest_small(port: int, clients: int, count: int) -> tuple[float, float]:
                 f'filename="s{i}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
         body += i.to_bytes(8, "little") * (SMALL // 8) + f"\r\n--{boundary}--\r\n".encode()
         conn.request("POST", "/files", body=body, headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            "Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": ADMIN})
         reply = conn.getresponse()
         answer = json.loads(reply.read())
         if reply.status != 201:
@@ -171,7 +174,7 @@ def rest_small(port: int, clients: int, count: int) -> tuple[float, float]:
         ids[i] = answer["file_id"]
 
     def get(i: int, conn: http.client.HTTPConnection) -> None:
-        conn.request("GET", f"/files/{ids[i]}")
+        conn.request("GET", f"/files/{ids[i]}", headers={"Authorization": ADMIN})
         reply = conn.getresponse()
         if len(reply.read()) != SMALL or reply.status != 200:
             raise RuntimeError("REST download")
@@ -211,9 +214,7 @@ def main() -> None:
          "--no-fsync"], cwd=work, ready_pattern=READY, timeout=60)
     try:
         s3_port = int(proc.wait_for(S3_READY, timeout=60).group("port"))
-        text = (work / "data" / "s3-credentials").read_text()
-        found = dict(re.findall(r"(aws_access_key_id|aws_secret_access_key)\s*=\s*(\S+)", text))
-        key = (found["aws_access_key_id"], found["aws_secret_access_key"])
+        key = (ADMIN_ID, ADMIN_SECRET)  # start_twistd gives standalone the suite's admin key
         S3(s3_port, key).put("/bench", b"")  # CreateBucket
         rows: list[tuple[str, float, float, str]] = []
         up_s, sent, reply = upload(proc.port, size)

@@ -13,8 +13,7 @@ worker processes can be handed one):
   ``GET /files/{file_id}``.
 
 ``Target.headers`` are sent with every request: the hook for credentials
-(Swift's token; an ``Authorization`` header once s3node's REST API asks for
-one).  Every body byte of a ``PUT`` is checked by the server's own digest
+(Swift's token; s3node's ``Authorization``, its admin key in HTTP Basic).  Every body byte of a ``PUT`` is checked by the server's own digest
 (``ETag`` MD5 for Swift, the reply's SHA-256 for s3node) against the digest of
 the pattern stream, computed beforehand; a ``GET`` checks its length and
 compares sampled blocks (every :data:`VERIFY_EVERY`-th MiB) with the pattern.

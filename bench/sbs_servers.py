@@ -7,7 +7,8 @@ The servers the side-by-side benchmark compares, each started and stopped whole.
   account/container/object/proxy servers with their forked workers.
 - :class:`S3nodeServer`: ``twistd -n s3node standalone`` (fsync on, scrubbing
   off, no S3 listener), a fresh data dir per start; its processes are the
-  ``twistd`` and every child it starts.
+  ``twistd`` and every child it starts.  Its requests carry the admin key
+  standalone saves in its data dir on its first start (HTTP Basic).
 
 ``start()`` returns the :class:`~sbs_client.Target` to talk to and the root
 PIDs whose trees are the server; ``stop()`` may be called any number of times
@@ -25,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_auth import data_dir_auth
 from sbs_client import Connection, HttpError, Target
 from sbs_system import ProcessTree
 
@@ -168,7 +170,12 @@ class S3nodeServer:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.source),
                                                           env.get("PYTHONPATH")]))
-        self.proc = start_twistd(args, cwd=self.work, ready_pattern=READY, timeout=120, env=env)
+        # no --admin-key-file: another checkout may predate it; standalone's own key instead
+        self.proc = start_twistd(args, cwd=self.work, ready_pattern=READY, timeout=120, env=env,
+                                 admin_key=False)
+        auth = data_dir_auth(self.work / "data")
+        if auth is not None and not any(k.lower() == "authorization" for k, _ in headers):
+            headers = (("Authorization", auth), *headers)
         return Target("s3node", "127.0.0.1", self.proc.port, "", headers), [self.proc.pid]
 
     def stop(self) -> None:

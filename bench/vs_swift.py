@@ -22,7 +22,10 @@ runs; the report ends with each "Done when" ratio of issue 8.
     python3 bench/vs_swift.py --out results.json               # full sizes, 1 repeat
     python3 bench/vs_swift.py --repeat 3 --out results.json    # what issue 8 asks
     python3 bench/vs_swift.py --quick                          # small sizes, a smoke run
-    python3 bench/vs_swift.py --servers s3node-r1 --header 'Authorization: Bearer x'
+    python3 bench/vs_swift.py --servers s3node-r1 --header 'X-Trace: bench'
+
+s3node's requests carry the admin key each standalone saves in its data dir on
+its first start (an ``Authorization`` given with ``--header`` replaces it).
 
 Everything it starts is stopped, and its temp folder removed, on success,
 failure, Ctrl-C or SIGTERM.
@@ -237,7 +240,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--s3node-arg", action="append", default=[], dest="s3node_args",
                    help="extra argument for 'twistd s3node standalone' (repeat it)")
     p.add_argument("--header", action="append", default=[], dest="header_lines",
-                   help="'Name: value' sent with every s3node request (credentials)")
+                   help="'Name: value' sent with every s3node request (its own "
+                   "'Authorization' replaces the admin key's)")
     p.add_argument("--swift-scripts", default=str(ROOT.parent.parent / "shared/peers/swift"),
                    help="folder of Swift's setup.sh/start.sh/stop.sh")
     p.add_argument("--dir", default=None, help="where data goes (default: the temp folder)")

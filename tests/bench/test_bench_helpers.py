@@ -1,7 +1,11 @@
-"""The side-by-side benchmark's pure helpers (``bench/sbs_*.py``): statistics, parsing, ratios."""
+"""
+The side-by-side benchmark's pure helpers (``bench/sbs_*.py``): statistics,
+parsing, ratios; and the benches' credentials (``bench/bench_auth.py``).
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import sys
@@ -12,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
+from bench_auth import data_dir_auth
 from sbs_client import BLOCK, parse_header, pattern_digest
 from sbs_report import checks, report
 from sbs_system import ProcessTree, median, percentile, rate_from_dd
@@ -103,3 +108,13 @@ def test_markdown_has_a_column_per_server() -> None:
     assert "| 1 GiB single stream PUT MB/s | 100 | 200 |" in text
     assert len([line for line in text.splitlines() if line.startswith("| ")]) == len(ROWS) + 1
     assert "dd 400 MB/s" in text
+
+
+def test_data_dir_auth_is_basic_with_the_saved_key(tmp_path: Path) -> None:
+    """The key standalone saved in its data dir becomes HTTP Basic; no file, no header."""
+    assert data_dir_auth(tmp_path) is None
+    (tmp_path / "s3-credentials").write_text(
+        "[default]\naws_access_key_id = S3NKEYKEYKEYKEYKEY1\n"
+        "aws_secret_access_key = s3cr3t\n")
+    expected = "Basic " + base64.b64encode(b"S3NKEYKEYKEYKEYKEY1:s3cr3t").decode()
+    assert data_dir_auth(tmp_path) == expected
