@@ -42,6 +42,7 @@ from integration.conftest import GATEWAY_READY, S3_READY, _key_from
 from integration.test_s3_api import _signing_key, client, crc32_b64, new_bucket, raw
 from integration.test_s3_error_codes import send_raw
 from support.processes import start_twistd
+from support.waiting import wait_until
 
 SEED = int(os.environ.get("S3NODE_FUZZ_SEED", "1109"))
 #: the longest a refusal may take (the failure delay is set to 1 ms)
@@ -92,7 +93,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     proc = start_twistd(
         ["s3node", "standalone", "--data-dir", str(data), "--nodes", "1", "--replicas", "1",
          "--listen", "tcp:0:interface=127.0.0.1", "--s3-listen", "tcp:0:interface=127.0.0.1",
-         "--auth-failure-delay", "0.001", "--no-fsync"],
+         "--auth-failure-delay", "0.001", "--sweep-interval", "0.5", "--no-fsync"],
         cwd=base, ready_pattern=GATEWAY_READY, timeout=60)
     try:
         s3_port = proc.wait_for(S3_READY, timeout=60).group("port")
@@ -103,20 +104,29 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         proc.stop()
 
 
-def rest_file_ids(gw: Any) -> set[str]:
-    """Every file the metadata holds, in any status, through the REST ``GET /files``."""
+def rest_files(gw: Any) -> dict[str, str]:
+    """Every file the metadata holds (id: status), through the REST ``GET /files``."""
     auth = "Basic " + base64.b64encode(":".join(gw.s3_key).encode()).decode()
-    ids: set[str] = set()
+    ids: dict[str, str] = {}
     page = 1
     while True:
         status, _, body = raw(f"{gw.rest_url}/files?per_page=1000&page={page}",
                               headers={"Authorization": auth})
         assert status == 200, body[:300]
         listing = json.loads(body)
-        ids |= {f["file_id"] for f in listing["files"]}
+        ids |= {f["file_id"]: f["status"] for f in listing["files"]}
         if page >= listing["total_pages"]:
             return ids
         page += 1
+
+
+def nothing_left(gw: Any, before: dict[str, str]) -> None:
+    """No file was added since ``before`` but uploads that failed (a body refused
+    while it streamed leaves its file ``failed``), and the sweeper removes those."""
+    added = {i: s for i, s in rest_files(gw).items() if i not in before}
+    assert set(added.values()) <= {"failed", "deleting"}, added
+    wait_until(lambda: not set(rest_files(gw)) - set(before), what="failed uploads swept",
+               timeout=30)
 
 
 def keys_of(s3: Any, bucket: str) -> list[str]:
@@ -169,6 +179,7 @@ class Refusals:
         self.gw = gw
         self.group = group
         self.count = 0
+        self.wrong: list[str] = []
 
     def check(self, name: str, send: Callable[[], tuple[int, bytes]],
               expected: set[tuple[int, str]]) -> None:
@@ -178,7 +189,9 @@ class Refusals:
         self.count += 1
         found = re.search(rb"<Code>([^<]+)</Code>", body)
         got = (status, found.group(1).decode() if found else body[:200].decode("latin-1"))
-        assert got in expected, f"{self.group}/{name}: {got}, expected one of {expected}"
+        if got not in expected:  # all of them are listed at the end
+            self.wrong.append(f"{name}: {got}, expected one of {sorted(expected)}")
+            return
         assert body.startswith(b"<?xml") and b"<Error>" in body, (name, body[:200])
         assert self.gw.s3_key[1].encode() not in body and PASSWD.encode() not in body, name
         assert b"fetched" not in body, name
@@ -186,14 +199,15 @@ class Refusals:
 
     def report(self) -> None:
         print(f"\nhostile S3 {self.group}: {self.count} cases")
-
-
-def send(url: str, method: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    status, _, answer = raw(url, method, body, headers)
-    return status, answer
+        assert not self.wrong, "\n".join(self.wrong)
 
 
 # -- malformed XML -------------------------------------------------------------------------
+
+MALFORMED = {(400, "MalformedXML")}
+#: the documented caps of the request documents (docs/s3.md)
+MAX_XML_BODY = 8 * 1024 * 1024
+CREATE_BUCKET_CAP = 64 * 1024
 
 
 def hostile_documents(root: str, inner: str, canary: str) -> dict[str, bytes]:
@@ -245,16 +259,17 @@ def hostile_documents(root: str, inner: str, canary: str) -> dict[str, bytes]:
     return out
 
 
-def xml_case(refusals: Refusals, name: str, url: str, body: bytes, extra: dict[str, str],
-             expected: set[tuple[int, str]], path: str, query: str) -> None:
-    gw = refusals.gw
-    target, headers = signed(gw, "POST" if query else "PUT", path, body, query=query,
-                             headers={**md5_header(body), **extra})
-    refusals.check(name, lambda: send(target, "POST" if query else "PUT", headers, body),
-                   expected)
-
-
-MALFORMED = {(400, "MalformedXML")}
+def xml_case(refusals: Refusals, name: str, body: bytes, path: str, query: str,
+             expected: set[tuple[int, str]] = MALFORMED) -> None:
+    """Send ``body`` to DeleteObjects or CompleteMultipartUpload (a POST with ``query``) or
+    CreateBucket (a PUT); a body over the operation's cap is refused on its declared
+    length alone, so only its head is sent (the gateway closes without reading it)."""
+    method = "POST" if query else "PUT"
+    over = len(body) > (MAX_XML_BODY if query else CREATE_BUCKET_CAP)
+    target, headers = signed(refusals.gw, method, path, body, query=query,
+                             headers=md5_header(body))
+    refusals.check(name, lambda: send_raw(target, method, headers, b"" if over else body),
+                   {(400, "MaxMessageLengthExceeded")} if over else expected)
 
 
 def test_malformed_xml_is_refused_and_changes_nothing(gw: Any, canary: Any) -> None:
@@ -268,7 +283,7 @@ def test_malformed_xml_is_refused_and_changes_nothing(gw: Any, canary: Any) -> N
     upload = s3.create_multipart_upload(Bucket=bucket, Key="pending")["UploadId"]
     etag = s3.upload_part(Bucket=bucket, Key="pending", UploadId=upload, PartNumber=1,
                           Body=b"part one")["ETag"]
-    files_before = rest_file_ids(gw)
+    files_before = rest_files(gw)
     buckets_before = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     refusals = Refusals(gw, "malformed XML")
     operations = {
@@ -286,37 +301,24 @@ def test_malformed_xml_is_refused_and_changes_nothing(gw: Any, canary: Any) -> N
         for name, body in hostile_documents(root, inner, canary.url).items():
             if name == "xinclude" and not query:
                 continue  # an empty LocationConstraint is the default region: it would create
-            cap = 8 * 1024 * 1024 if query else 64 * 1024
-            xml_case(refusals, f"{operation}: {name}", gw.s3_url, body, {},
-                     MALFORMED if len(body) <= cap else {(400, "MaxMessageLengthExceeded")},
-                     path, query)
+            xml_case(refusals, f"{operation}: {name}", body, path, query)
         # the other operations' documents, and an empty one where a document is required
         for other, (other_root, other_inner, _, _) in operations.items():
             if other != operation:
                 body = f"<{other_root}>{other_inner}</{other_root}>".encode()
-                xml_case(refusals, f"{operation}: a {other} document", gw.s3_url, body, {},
-                         MALFORMED, path, query)
+                xml_case(refusals, f"{operation}: a {other} document", body, path, query)
         if query:
-            xml_case(refusals, f"{operation}: empty body", gw.s3_url, b"", {}, MALFORMED,
-                     path, query)
-            # over the documented cap (8 MiB), refused on its declared length alone
-            target, headers = signed(gw, "POST", path, query=query, payload="UNSIGNED-PAYLOAD",
-                                     headers=md5_header(b""))
-            headers["Content-Length"] = str(8 * 1024 * 1024 + 1)
-            refusals.check(f"{operation}: over 8 MiB", lambda: send_raw(
-                target, "POST", headers, b""), {(400, "MaxMessageLengthExceeded")})
-        else:
-            big = b"<CreateBucketConfiguration>" + b" " * 64 * 1024 + \
-                b"</CreateBucketConfiguration>"
-            xml_case(refusals, f"{operation}: over 64 KiB", gw.s3_url, big, {},
-                     {(400, "MaxMessageLengthExceeded")}, path, query)
+            xml_case(refusals, f"{operation}: empty body", b"", path, query)
+        cap = MAX_XML_BODY if query else CREATE_BUCKET_CAP
+        big = f"<{root}>{inner}".encode() + b" " * cap + f"</{root}>".encode()
+        xml_case(refusals, f"{operation}: over its cap", big, path, query)
     refusals.report()
     assert canary.seen == []
     assert keys_of(s3, bucket) == ["keep-1", "keep-2"]
     uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [(u["Key"], u["UploadId"]) for u in uploads] == [("pending", upload)]
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == buckets_before
-    assert rest_file_ids(gw) == files_before
+    nothing_left(gw, files_before)
     still_serves(gw, s3, bucket)
     # and the same documents, well formed, are accepted: the cases above failed for their form
     assert s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "keep-1"}]})[
@@ -372,8 +374,8 @@ def _authorization_variants(good: str, access: str) -> dict[str, tuple[str, set[
         "SignedHeaders repeated": (auth(h=f"{signed_headers};host"), malformed),
         "SignedHeaders empty": (auth(h=""), malformed),
         "SignedHeaders with spaces": (auth(h=signed_headers.replace(";", " ; ")), malformed),
-        "SignedHeaders absurd (5,000 names)": (
-            auth(h=";".join(["host", *(f"h{n}" for n in range(5000))])), mismatch),
+        "SignedHeaders absurd (1,000 names)": (
+            auth(h=";".join([signed_headers, *(f"h{n}" for n in range(1000))])), mismatch),
         "SignedHeaders missing x-amz-date": (
             auth(h=";".join(h for h in signed_headers.split(";") if h != "x-amz-date")),
             {(403, "AccessDenied")}),
@@ -407,7 +409,7 @@ def test_malformed_signatures_are_refused_and_store_nothing(gw: Any) -> None:
     400 where S3 answers 400) with S3's code; no PutObject among them stores anything."""
     s3 = client(gw)
     bucket = new_bucket(s3)
-    files_before = rest_file_ids(gw)
+    files_before = rest_files(gw)
     access = gw.s3_key[0]
     refusals = Refusals(gw, "malformed signatures")
     body = b"must never be stored"
@@ -489,7 +491,7 @@ def test_malformed_signatures_are_refused_and_store_nothing(gw: Any) -> None:
             t, "PUT", {"Content-Length": str(len(body)), **e}, body), expected)
     refusals.report()
     assert keys_of(s3, bucket) == []
-    assert rest_file_ids(gw) == files_before
+    nothing_left(gw, files_before)
     still_serves(gw, s3, bucket)
     status, _, answer = raw(fresh, "PUT", body)  # the untampered URL works
     assert status == 200, answer
@@ -523,7 +525,7 @@ def test_aws_chunked_framing_errors_store_nothing(gw: Any) -> None:
     a clear error, stores nothing, and the gateway serves the next request."""
     s3 = client(gw)
     bucket = new_bucket(s3)
-    files_before = rest_file_ids(gw)
+    files_before = rest_files(gw)
     refusals = Refusals(gw, "aws-chunked framing")
     chunks = [b"a" * 8192, b"b" * 8192, b"c" * 100]
     total = sum(map(len, chunks))
@@ -612,7 +614,7 @@ def test_aws_chunked_framing_errors_store_nothing(gw: Any) -> None:
         assert keys_of(s3, bucket) == [], name
         still_serves(gw, s3, bucket)
     refusals.report()
-    assert rest_file_ids(gw) == files_before
+    nothing_left(gw, files_before)
     ok_body = framed + f"x-amz-checksum-crc32:{crc32_b64(data)}\r\n\r\n".encode()
     url, headers = signed(gw, "PUT", f"/{bucket}/trailer", ok_body, payload=(
         "STREAMING-UNSIGNED-PAYLOAD-TRAILER"), headers={
