@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import pytest
@@ -57,9 +57,9 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 class _Canary(http.server.BaseHTTPRequestHandler):
     """Records every request: an external entity or DTD the parser fetched."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.seen.append(self.path)
         self.send_response(200)
         self.end_headers()
@@ -181,10 +181,11 @@ class Refusals:
         self.count = 0
         self.wrong: list[str] = []
 
-    def check(self, name: str, send: Callable[[], tuple[int, bytes]],
-              expected: set[tuple[int, str]]) -> None:
+    def check(self, name: str, expected: set[tuple[int, str]], url: str, method: str,
+              headers: dict[str, str], body: bytes = b"") -> None:
+        """Send the request (head and body in one write) and check its answer."""
         started = time.monotonic()
-        status, body = send()
+        status, body = send_raw(url, method, headers, body)
         took = time.monotonic() - started
         self.count += 1
         found = re.search(rb"<Code>([^<]+)</Code>", body)
@@ -213,7 +214,7 @@ CREATE_BUCKET_CAP = 64 * 1024
 def hostile_documents(root: str, inner: str, canary: str) -> dict[str, bytes]:
     """Documents that must all be refused as ``root`` documents; ``inner`` would be valid."""
     dtd = f"<!DOCTYPE {root} ["
-    laughs = "".join(f'<!ENTITY l{n} "{("&l%d;" % (n - 1)) * 10}">' for n in range(1, 10))
+    laughs = "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10}">' for n in range(1, 10))
     docs = {
         "billion laughs": f'{dtd}<!ENTITY l0 "lol">{laughs}]><{root}>&l9;{inner}</{root}>',
         "quadratic blowup": f'{dtd}<!ENTITY a "{"x" * 50_000}">]><{root}>{"&a;" * 2000}'
@@ -268,8 +269,8 @@ def xml_case(refusals: Refusals, name: str, body: bytes, path: str, query: str,
     over = len(body) > (MAX_XML_BODY if query else CREATE_BUCKET_CAP)
     target, headers = signed(refusals.gw, method, path, body, query=query,
                              headers=md5_header(body))
-    refusals.check(name, lambda: send_raw(target, method, headers, b"" if over else body),
-                   {(400, "MaxMessageLengthExceeded")} if over else expected)
+    refusals.check(name, {(400, "MaxMessageLengthExceeded")} if over else expected,
+                   target, method, headers, b"" if over else body)
 
 
 def test_malformed_xml_is_refused_and_changes_nothing(gw: Any, canary: Any) -> None:
@@ -418,8 +419,7 @@ def test_malformed_signatures_are_refused_and_store_nothing(gw: Any) -> None:
     for name, (value, expected) in _authorization_variants(good["Authorization"],
                                                            access).items():
         headers = {**good, "Authorization": value}
-        refusals.check(name, lambda h=headers: send_raw(  # type: ignore[misc]
-            url, "PUT", h, body), expected)
+        refusals.check(name, expected, url, "PUT", headers, body)
     dated = {
         "signed 20 minutes ago": (now - timedelta(minutes=20), {(403, "RequestTimeTooSkewed")}),
         "signed 20 minutes ahead": (now + timedelta(minutes=20),
@@ -429,31 +429,27 @@ def test_malformed_signatures_are_refused_and_store_nothing(gw: Any) -> None:
     }
     for name, (when, expected) in dated.items():
         url, headers = signed(gw, "PUT", f"/{bucket}/dated", body, when=when)
-        refusals.check(name, lambda u=url, h=headers: send_raw(  # type: ignore[misc]
-            u, "PUT", h, body), expected)
+        refusals.check(name, expected, url, "PUT", headers, body)
     url, good = signed(gw, "PUT", f"/{bucket}/date", body)
     malformed = {(400, "AuthorizationHeaderMalformed")}
     for name, stamp, expected in [
             ("X-Amz-Date not a date", "yesterday", malformed),
             ("X-Amz-Date impossible", "20261399T256199Z", malformed),
             ("X-Amz-Date without Z", good["X-Amz-Date"][:-1], malformed),
-            ("X-Amz-Date 2 hours off, scope kept", good["X-Amz-Date"][:9] + "000000Z"
+            ("X-Amz-Date hours off, same day", good["X-Amz-Date"][:9] + "000000Z"
              if good["X-Amz-Date"][9:11] >= "02" else good["X-Amz-Date"][:9] + "235959Z",
-             {(403, "RequestTimeTooSkewed"), (403, "SignatureDoesNotMatch")}),
+             {(403, "RequestTimeTooSkewed")}),
             ("X-Amz-Date huge", "2" * 10_000, malformed)]:
         headers = {**good, "X-Amz-Date": stamp}
-        refusals.check(name, lambda h=headers: send_raw(  # type: ignore[misc]
-            url, "PUT", h, body), expected)
+        refusals.check(name, expected, url, "PUT", headers, body)
     for name, sha, expected in [
             ("x-amz-content-sha256 garbage", "not-a-hash", {(400, "InvalidArgument")}),
             ("x-amz-content-sha256 of another body", hashlib.sha256(b"x").hexdigest(),
              {(403, "SignatureDoesNotMatch")})]:
         headers = {**good, "X-Amz-Content-SHA256": sha}
-        refusals.check(name, lambda h=headers: send_raw(  # type: ignore[misc]
-            url, "PUT", h, body), expected)
+        refusals.check(name, expected, url, "PUT", headers, body)
     headers = {k: v for k, v in good.items() if k != "Authorization"}
-    refusals.check("unsigned", lambda: send_raw(url, "PUT", headers, body),
-                   {(403, "AccessDenied")})
+    refusals.check("unsigned", {(403, "AccessDenied")}, url, "PUT", headers, body)
     # presigned PutObject URLs
     query_bad = {(400, "AuthorizationQueryParametersError")}
     path = f"/{bucket}/presigned"
@@ -487,8 +483,8 @@ def test_malformed_signatures_are_refused_and_store_nothing(gw: Any) -> None:
     }
     for name, (target, expected) in cases.items():
         extra = {"Authorization": good["Authorization"]} if name.startswith("header and") else {}
-        refusals.check(f"presigned: {name}", lambda t=target, e=extra: send_raw(  # type: ignore[misc]
-            t, "PUT", {"Content-Length": str(len(body)), **e}, body), expected)
+        refusals.check(f"presigned: {name}", expected, target, "PUT",
+                       {"Content-Length": str(len(body)), **extra}, body)
     refusals.report()
     assert keys_of(s3, bucket) == []
     nothing_left(gw, files_before)
@@ -539,7 +535,7 @@ def test_aws_chunked_framing_errors_store_nothing(gw: Any) -> None:
         body = build(chunked_frames(gw.s3_key[1], headers["X-Amz-Date"], seed_signature,
                                     chunks))
         headers["Content-Length"] = str(len(body))
-        refusals.check(name, lambda: send_raw(url, "PUT", headers, body), expected)
+        refusals.check(name, expected, url, "PUT", headers, body)
         assert keys_of(s3, bucket) == [], name
         still_serves(gw, s3, bucket)
 
@@ -588,8 +584,7 @@ def test_aws_chunked_framing_errors_store_nothing(gw: Any) -> None:
         url, headers = signed(gw, "PUT", f"/{bucket}/chunked", b"", payload=(
             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), headers={
             "Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": value})
-        refusals.check(name, lambda u=url, h=headers: send_raw(  # type: ignore[misc]
-            u, "PUT", h, b""), expected)
+        refusals.check(name, expected, url, "PUT", headers)
     # STREAMING-UNSIGNED-PAYLOAD-TRAILER with a wrong or broken trailing checksum
     data = b"trailer data" * 100
     framed = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n"
@@ -609,8 +604,7 @@ def test_aws_chunked_framing_errors_store_nothing(gw: Any) -> None:
             "STREAMING-UNSIGNED-PAYLOAD-TRAILER"), headers={
             "Content-Encoding": "aws-chunked", "X-Amz-Trailer": "x-amz-checksum-crc32",
             "X-Amz-Decoded-Content-Length": str(len(data))})
-        refusals.check(name, lambda u=url, h=headers, b=body: send_raw(  # type: ignore[misc]
-            u, "PUT", h, b), expected)
+        refusals.check(name, expected, url, "PUT", headers, body)
         assert keys_of(s3, bucket) == [], name
         still_serves(gw, s3, bucket)
     refusals.report()
