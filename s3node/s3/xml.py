@@ -157,7 +157,8 @@ def _parse(body: bytes, root: str, max_elements: int, max_body: int) -> Element:
     try:
         parser.feed(body)
         element: Element = parser.close()
-    except (ParseError, DefusedXmlException, ValueError) as e:
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as e:
+        # LookupError: an encoding declaration that names no codec
         raise errors.MalformedXML() from e
     if _local(element.tag) != root:
         raise errors.MalformedXML(f"The root element must be {root}")

@@ -450,6 +450,8 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         b"<Delete>" + b"<Object><Key>k</Key></Object>" * 1001 + b"</Delete>",
         b"<Delete>" + b"<a>" * (MAX_DEPTH + 1) + b"</a>" * (MAX_DEPTH + 1) + b"</Delete>",
         b"not xml at all",
+        b'<?xml version="1.0" encoding="x-no-such-codec"?><Delete/>',
+        b'<?xml version="1.0" encoding="utf-7"?><Delete/>',
     ],
     ids=[
         "entity-expansion",
@@ -464,6 +466,8 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         "too-many-objects",
         "too-deep",
         "garbage",
+        "unknown-encoding",
+        "multi-byte-encoding",
     ],
 )
 def test_hostile_or_malformed_delete_documents_are_malformed_xml(body: bytes) -> None:
