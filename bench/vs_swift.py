@@ -211,6 +211,14 @@ def ceilings(base: Path, args: argparse.Namespace) -> dict:
     return out
 
 
+def _swift_scripts() -> Path:
+    """``shared/peers/swift`` beside the checkout, or beside a folder above it (a worktree)."""
+    for folder in ROOT.parents:
+        if (folder / "shared/peers/swift/setup.sh").exists():
+            return folder / "shared/peers/swift"
+    return ROOT.parent / "shared/peers/swift"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--servers", default="swift,s3node-r1,s3node-r2",
@@ -242,8 +250,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--header", action="append", default=[], dest="header_lines",
                    help="'Name: value' sent with every s3node request (its own "
                    "'Authorization' replaces the admin key's)")
-    p.add_argument("--swift-scripts", default=str(ROOT.parent.parent / "shared/peers/swift"),
-                   help="folder of Swift's setup.sh/start.sh/stop.sh")
+    p.add_argument("--swift-scripts", default=str(_swift_scripts()),
+                   help="folder of Swift's setup.sh/start.sh/stop.sh (default: the first "
+                   "shared/peers/swift beside this checkout or a folder above it)")
     p.add_argument("--dir", default=None, help="where data goes (default: the temp folder)")
     p.add_argument("--out", default=None, help="write every figure as JSON here")
     p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
