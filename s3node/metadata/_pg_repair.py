@@ -72,20 +72,19 @@ ENQUEUE = """
 WITH t AS (
     SELECT * FROM unnest(%(files)s::uuid[], %(indexes)s::int[], %(reasons)s::text[],
                          %(priorities)s::int[]) AS t (file_id, chunk_index, reason, priority)
-), requeued AS (
-    UPDATE repair_queue q SET reason = t.reason, priority = least(q.priority, t.priority)
-    FROM t WHERE q.file_id = t.file_id AND q.chunk_index = t.chunk_index
-    RETURNING 1
 ), added AS (
-    INSERT INTO repair_queue (file_id, chunk_index, reason, priority, attempts, due_at,
-                              enqueued_at)
+    INSERT INTO repair_queue AS q (file_id, chunk_index, reason, priority, attempts, due_at,
+                                   enqueued_at)
     SELECT c.file_id, c.chunk_index, t.reason, t.priority, 0, %(now)s, %(now)s
     FROM t JOIN chunks c ON c.file_id = t.file_id AND c.chunk_index = t.chunk_index
     FOR KEY SHARE OF c
-    ON CONFLICT (file_id, chunk_index) DO NOTHING
-    RETURNING 1
+    -- a row queued meanwhile (even by a caller that committed while this one
+    -- waited on it) takes this reason and the lower priority
+    ON CONFLICT (file_id, chunk_index) DO UPDATE
+        SET reason = excluded.reason, priority = least(q.priority, excluded.priority)
+    RETURNING (q.xmax = 0) AS inserted
 )
-SELECT count(*) FROM added
+SELECT count(*) FILTER (WHERE inserted) FROM added
 """
 # repair_queue_due_idx serves this order
 DUE_REPAIRS = f"""

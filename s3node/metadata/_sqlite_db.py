@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,6 +131,24 @@ class SQLiteDatabase:
 
     # -- connections (worker threads only) -------------------------------------
 
+    def _wal(self, conn: Connection) -> str:
+        """
+        (pool thread) ``PRAGMA journal_mode = WAL``, tried again for up to the
+        busy timeout: while several processes or stores open a new database at
+        once, switching it to WAL can answer "database is locked" at once,
+        without SQLite's busy handler waiting.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)  # a pool thread, never the reactor's
+            pause = min(pause * 2, 0.1)
+
     def _connect(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
@@ -141,7 +160,7 @@ class SQLiteDatabase:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             if self.path != MEMORY:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = self._wal(conn)
                 if mode.lower() != "wal":
                     raise MetadataUnavailable(f"{self.path} cannot use WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
