@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +41,22 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 BOUNDARY = "benchBoundary0123456789"
 READY = r"s3node gateway listening on (?P<host>[\d.]+):(?P<port>\d+)"
+
+
+def send_blocks(conn: http.client.HTTPConnection, block: bytearray, size: int,
+                digest: Any) -> None:
+    """
+    Send ``size`` bytes on ``conn`` as numbered 1 MiB blocks (``block`` with
+    its first 8 bytes set to the block's number), feeding each to ``digest``.
+    """
+    sent, i = 0, 0
+    while sent < size:
+        n = min(MiB, size - sent)
+        block[0:8] = i.to_bytes(8, "little")
+        piece = bytes(block[:n])
+        digest.update(piece)
+        conn.send(piece)
+        sent, i = sent + n, i + 1
 
 
 def upload(port: int, size: int, auth: str = ADMIN) -> tuple[float, str, dict]:
@@ -60,15 +77,7 @@ def upload(port: int, size: int, auth: str = ADMIN) -> tuple[float, str, dict]:
     conn.putheader("Authorization", auth)
     conn.endheaders()
     conn.send(head)
-    sent, i = 0, 0
-    while sent < size:
-        n = min(MiB, size - sent)
-        block[0:8] = i.to_bytes(8, "little")
-        piece = bytes(block[:n])
-        h.update(piece)
-        conn.send(piece)
-        sent += n
-        i += 1
+    send_blocks(conn, block, size, h)
     conn.send(tail)
     response = conn.getresponse()
     reply = json.loads(response.read())
@@ -96,6 +105,17 @@ def download(port: int, file_id: str, auth: str = ADMIN) -> tuple[float, str, in
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed, h.hexdigest(), n
+
+
+def delete_file(port: int, file_id: str, auth: str = ADMIN) -> None:
+    """Delete a file (its chunks are swept in the background)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("DELETE", f"/files/{file_id}", headers={"Authorization": auth})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    if response.status not in (200, 204):
+        raise RuntimeError(f"delete failed: {response.status}")
 
 
 def run(replicas: int, size: int, chunk_size: str, fsync: bool, base: Path) -> dict:

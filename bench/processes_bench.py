@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_auth import data_dir_auth
+from gateway_bench import send_blocks
 from support.processes import start_twistd
 
 from s3node.config import parse_size
@@ -121,14 +122,7 @@ def put(port: int, name: str, size: int, seed: int,
         conn.putheader(header, value)
     conn.endheaders()
     conn.send(head)
-    sent, i = 0, 0
-    while sent < size:
-        n = min(MiB, size - sent)
-        block[0:8] = i.to_bytes(8, "little")
-        piece = bytes(block[:n])
-        h.update(piece)
-        conn.send(piece)
-        sent, i = sent + n, i + 1
+    send_blocks(conn, block, size, h)
     conn.send(tail)
     response = conn.getresponse()
     reply = json.loads(response.read())

@@ -3,19 +3,24 @@ S3 request bodies as byte sources, every claim about them verified as they strea
 
 :class:`S3Body` reads a request's :class:`~s3node.gateway.streaming.BodyStream`,
 decodes ``aws-chunked`` bodies (:class:`s3node.s3.chunked.ChunkedDecoder`,
-each chunk's signature checked as it completes) and feeds every payload byte
-to one :class:`s3node.s3.checksums.PayloadCheck` on the CPU thread pool, in
-order: the MD5 of the ETag, the signed ``x-amz-content-sha256``, a
-``Content-MD5``, and the requested ``x-amz-checksum-*``.  It returns ``b""``
-(the end) only once the decoder has closed and every claim holds, so the
-pipeline completes the object only then; a claim that fails raises, and the
-object never becomes visible.  Memory holds one read of the body at a time.
+each chunk's signature checked as it completes; large reads are decoded on
+the CPU thread pool) and feeds every payload byte to one
+:class:`s3node.s3.checksums.PayloadCheck` on the CPU thread pool, in order
+and one read behind (the pipeline chunks and hashes a read while the previous
+one is still being digested): the MD5 of the ETag, the signed
+``x-amz-content-sha256``, a ``Content-MD5``, and the requested
+``x-amz-checksum-*``.  It returns ``b""`` (the end) only once the decoder has
+closed and every claim holds, so the pipeline completes the object only then;
+a claim that fails raises, and the object never becomes visible.  Memory
+holds two reads of the body at most.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+
+from twisted.internet.defer import Deferred
 
 from s3node._aio import CpuRunner
 from s3node.gateway.streaming import BodyStream
@@ -34,6 +39,9 @@ from s3node.s3.sigv4 import Credentials
 __all__ = ["S3Body", "declared_length", "read_small_body"]
 
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+#: reads of at least this many bytes are decoded on the CPU thread pool
+CPU_READ = 64 * 1024
 
 
 def declared_length(headers: Mapping[str, str], credentials: Credentials) -> int:
@@ -80,6 +88,8 @@ class S3Body:
             checksum=self._checksum,
         )
         self._received = 0
+        #: the running :meth:`PayloadCheck.update`, one read behind at most
+        self._hashing: Deferred[None] | None = None
         #: what the body turned out to be, once :meth:`read` returned ``b""``
         self.digests: PayloadDigests | None = None
 
@@ -94,14 +104,20 @@ class S3Body:
                 await self._finish()
                 return b""
             if self._decoder is not None:
-                pieces = self._decoder.feed(data)
+                # a large read's chunk hashes (for their signatures) run off the reactor
+                pieces = (await self._cpu(self._decoder.feed, data) if len(data) >= CPU_READ
+                          else self._decoder.feed(data))
                 data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
             if not data:
                 continue
             self._received += len(data)
             if self._received > self.length:
                 raise errors.InvalidRequest("The body is longer than its Content-Length")
-            await self._cpu(self._check.update, data)
+            # The payload digests run one read behind, in order, while the
+            # pipeline chunks and hashes this read: at most two reads are held.
+            if self._hashing is not None:
+                await self._hashing
+            self._hashing = self._cpu(self._check.update, data)
             return data
 
     async def _finish(self) -> None:
@@ -114,6 +130,9 @@ class S3Body:
                 trailer = parse_checksum(algorithm, value) if value is not None else None
         elif self._received != self.length:
             raise errors.IncompleteBody()
+        if self._hashing is not None:
+            await self._hashing
+            self._hashing = None
         self.digests = await self._cpu(self._check.finish, trailer)
 
     def stored_checksum(self) -> tuple[str, str] | None:
