@@ -15,18 +15,14 @@ from typing import Any
 
 from s3node.gateway.openapi_admin import admin_paths, admin_schemas
 from s3node.gateway.openapi_keys import key_paths, key_schemas, secure
+from s3node.gateway.openapi_parts import json_response, ref
 from s3node.records import MAX_PAGE_SIZE
 
 __all__ = ["FILE_ID_PATTERN", "openapi_document"]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _json_response(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": _ref(schema)}}}
+    return json_response(description, ref(schema))
 
 
 _ERROR_TEXT = {
@@ -202,9 +198,9 @@ def openapi_document() -> dict[str, Any]:
             "Error": {"type": "object", "required": ["error", "details"], "properties": {
                 "error": {"type": "string"}, "details": {"type": "string"}}},
             "File": _FILE,
-            "UploadedFile": {"allOf": [_ref("File"), {"type": "object", "properties": {
+            "UploadedFile": {"allOf": [ref("File"), {"type": "object", "properties": {
                 "chunk_count": {"type": "integer"}}}]},
-            "FileMetadata": {"allOf": [_ref("File"), {"type": "object", "properties": {
+            "FileMetadata": {"allOf": [ref("File"), {"type": "object", "properties": {
                 "chunks": {"type": "array", "items": {"type": "object", "properties": {
                     "index": {"type": "integer"}, "size": {"type": "integer"},
                     "checksum": {"type": "string"},
@@ -215,7 +211,7 @@ def openapi_document() -> dict[str, Any]:
                             "state": {"type": "string", "enum": [
                                 "writing", "stored", "missing", "corrupt"]}}}}}}}}}]},
             "FilePage": {"type": "object", "properties": {
-                "files": {"type": "array", "items": _ref("File")},
+                "files": {"type": "array", "items": ref("File")},
                 "page": {"type": "integer"}, "per_page": {"type": "integer"},
                 "total": {"type": "integer"}, "total_pages": {"type": "integer"},
                 "limit": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]}}},
@@ -224,9 +220,9 @@ def openapi_document() -> dict[str, Any]:
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
                 "database": {"type": "string", "enum": ["ok", "unavailable"]},
                 "replicas": {"type": "integer"}, "live_nodes": {"type": "integer"},
-                "nodes": {"type": "array", "items": _ref("Node")},
+                "nodes": {"type": "array", "items": ref("Node")},
                 "durability": {"anyOf": [{"type": "null"}, {"allOf": [
-                    _ref("Durability"), {"type": "object", "properties": {
+                    ref("Durability"), {"type": "object", "properties": {
                         "counted_at": {"type": "number"}}}]}]}}},
             **admin_schemas(),
             **key_schemas(),

@@ -9,26 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from s3node.config import NODE_ID_PATTERN
+from s3node.gateway.openapi_parts import error, json_response, ref, with_protocol
 
 __all__ = ["admin_paths", "admin_schemas"]
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(description, _ref("Error"))
 
 
 _NODE_ID = {"name": "node_id", "in": "path", "required": True,
             "schema": {"type": "string", "pattern": NODE_ID_PATTERN}}
 _FLAG = {"type": "string", "enum": ["true", "false"]}
-_UNAVAILABLE = _error("the database does not answer")
+_UNAVAILABLE = error("the database does not answer")
 
 
 def admin_paths(protocol: dict[str, Any]) -> dict[str, Any]:
@@ -36,11 +25,7 @@ def admin_paths(protocol: dict[str, Any]) -> dict[str, Any]:
     The ``/nodes`` and ``/cluster`` paths; ``protocol`` holds the responses the
     protocol layer may give any request (added to every operation's).
     """
-    paths = _paths()
-    for operations in paths.values():
-        for operation in operations.values():
-            operation["responses"] = {**protocol, **operation["responses"]}
-    return paths
+    return with_protocol(_paths(), protocol)
 
 
 def _paths() -> dict[str, Any]:
@@ -48,8 +33,8 @@ def _paths() -> dict[str, Any]:
         "/nodes": {
             "get": {"operationId": "listNodes",
                     "summary": "every storage node with its health and admin state",
-                    "responses": {"200": _json("nodes", {"type": "object", "properties": {
-                        "nodes": {"type": "array", "items": _ref("Node")}}}),
+                    "responses": {"200": json_response("nodes", {"type": "object", "properties": {
+                        "nodes": {"type": "array", "items": ref("Node")}}}),
                         "503": _UNAVAILABLE}},
             "post": {
                 "operationId": "addNode",
@@ -57,15 +42,15 @@ def _paths() -> dict[str, Any]:
                 "parameters": [{"name": "dry_run", "in": "query", "required": False,
                                 "schema": _FLAG}],
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": _ref("NewNode")}}},
+                    "schema": ref("NewNode")}}},
                 "responses": {
-                    "201": _json("added", _ref("NodeDetail")),
-                    "200": _json("the dry run's plan; nothing changed", {
+                    "201": json_response("added", ref("NodeDetail")),
+                    "200": json_response("the dry run's plan; nothing changed", {
                         "type": "object", "properties": {
-                            "dry_run": {"type": "boolean"}, "node": _ref("Node"),
-                            "plan": _ref("MovementPlan")}}),
-                    "400": _error("malformed body"),
-                    "409": _error("a node with that id is registered"),
+                            "dry_run": {"type": "boolean"}, "node": ref("Node"),
+                            "plan": ref("MovementPlan")}}),
+                    "400": error("malformed body"),
+                    "409": error("a node with that id is registered"),
                     "503": _UNAVAILABLE},
             },
         },
@@ -73,9 +58,9 @@ def _paths() -> dict[str, Any]:
             "get": {"operationId": "getNode",
                     "summary": "one node: what it holds and how its drain goes",
                     "parameters": [_NODE_ID],
-                    "responses": {"200": _json("the node", _ref("NodeDetail")),
-                                  "400": _error("malformed node id"),
-                                  "404": _error("no such node"), "503": _UNAVAILABLE}},
+                    "responses": {"200": json_response("the node", ref("NodeDetail")),
+                                  "400": error("malformed node id"),
+                                  "404": error("no such node"), "503": _UNAVAILABLE}},
             "delete": {
                 "operationId": "forgetNode",
                 "summary": ("forget a node: once drained, or ?lost=true for a node lost for"
@@ -83,12 +68,12 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_NODE_ID, {"name": "lost", "in": "query", "required": False,
                                           "schema": _FLAG}],
                 "responses": {
-                    "200": _json("forgotten", {"type": "object", "properties": {
+                    "200": json_response("forgotten", {"type": "object", "properties": {
                         "node_id": {"type": "string"}, "lost": {"type": "boolean"},
                         "replicas_dropped": {"type": "integer"}}}),
-                    "400": _error("malformed node id or flag"),
-                    "404": _error("no such node"),
-                    "409": _error("not drained (and not declared lost)"),
+                    "400": error("malformed node id or flag"),
+                    "404": error("no such node"),
+                    "409": error("not drained (and not declared lost)"),
                     "503": _UNAVAILABLE},
             },
         },
@@ -96,20 +81,20 @@ def _paths() -> dict[str, Any]:
             "post": {"operationId": "drainNode",
                      "summary": "drain a node: no new chunks; its replicas are copied elsewhere",
                      "parameters": [_NODE_ID],
-                     "responses": {"200": _json("draining", _ref("NodeDetail")),
-                                   "400": _error("malformed node id"),
-                                   "404": _error("no such node"), "503": _UNAVAILABLE}},
+                     "responses": {"200": json_response("draining", ref("NodeDetail")),
+                                   "400": error("malformed node id"),
+                                   "404": error("no such node"), "503": _UNAVAILABLE}},
         },
         "/cluster": {
             "get": {"operationId": "cluster",
                     "summary": "the durability view: how exposed the cluster is",
-                    "responses": {"200": _json("the view", _ref("Cluster")),
+                    "responses": {"200": json_response("the view", ref("Cluster")),
                                   "503": _UNAVAILABLE}},
         },
         "/cluster/plan": {
             "get": {"operationId": "clusterPlan",
                     "summary": "what repair and rebalancing still have to move",
-                    "responses": {"200": _json("the plan", _ref("MovementPlan")),
+                    "responses": {"200": json_response("the plan", ref("MovementPlan")),
                                   "503": _UNAVAILABLE}},
         },
     }
@@ -139,7 +124,7 @@ def admin_schemas() -> dict[str, Any]:
                         "address": {"type": "string", "example": "10.0.0.7:7001"},
                         "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
                         "zone": {"type": "string", "maxLength": 63}}},
-        "NodeDetail": {"allOf": [_ref("Node"), {"type": "object", "properties": {
+        "NodeDetail": {"allOf": [ref("Node"), {"type": "object", "properties": {
             "replicas": _INT, "bytes": _INT,
             "drain": {"type": ["object", "null"], "properties": {
                 "replicas_at_start": _INT, "remaining": _INT,
@@ -152,7 +137,7 @@ def admin_schemas() -> dict[str, Any]:
             "chunks_by_healthy_replicas": {"type": "object",
                                            "additionalProperties": {"type": "integer"}},
             "chunks_below_target": _INT, "bytes_at_risk": _INT, "damaged_files": _INT}},
-        "Cluster": {"allOf": [_ref("Durability"), {"type": "object", "properties": {
+        "Cluster": {"allOf": [ref("Durability"), {"type": "object", "properties": {
             "replicas": _INT,
             "files_by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
             "repair": {"type": "object", "properties": {
@@ -162,5 +147,5 @@ def admin_schemas() -> dict[str, Any]:
             "corruptions": {"type": "object", "properties": {
                 "found_by_scrub": _INT, "found_by_read": _INT}},
             "nodes_down": {"type": "array", "items": {"type": "string"}},
-            "nodes": {"type": "array", "items": _ref("Node")}}}]},
+            "nodes": {"type": "array", "items": ref("Node")}}}]},
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3node.gateway.keyroutes import KEY_ID_PATTERN
+from s3node.gateway.openapi_parts import error, json_response, ref, with_protocol
 from s3node.records import GRANT_SCOPE_PATTERN
 
 __all__ = ["PUBLIC_PATHS", "key_paths", "key_schemas", "secure"]
@@ -18,57 +19,41 @@ __all__ = ["PUBLIC_PATHS", "key_paths", "key_schemas", "secure"]
 PUBLIC_PATHS = ("/health", "/openapi.json")
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(description, _ref("Error"))
-
-
 _KEY_ID = {"name": "key_id", "in": "path", "required": True,
            "schema": {"type": "string", "pattern": KEY_ID_PATTERN}}
-_UNAVAILABLE = _error("the database does not answer")
-_MALFORMED_ID = _error("malformed key id")
-_NO_KEY = _error("no such key")
-_IN_USE = _error("a key cannot disable, delete or demote itself")
+_UNAVAILABLE = error("the database does not answer")
+_MALFORMED_ID = error("malformed key id")
+_NO_KEY = error("no such key")
+_IN_USE = error("a key cannot disable, delete or demote itself")
 
 
 def key_paths(protocol: dict[str, Any]) -> dict[str, Any]:
     """The ``/keys`` paths; ``protocol``: the responses any request may get."""
-    paths = _paths()
-    for operations in paths.values():
-        for operation in operations.values():
-            operation["responses"] = {**protocol, **operation["responses"]}
-    return paths
+    return with_protocol(_paths(), protocol)
 
 
 def _paths() -> dict[str, Any]:
-    role = {"required": True, "content": {"application/json": {"schema": _ref("KeyRole")}}}
+    role = {"required": True, "content": {"application/json": {"schema": ref("KeyRole")}}}
     return {
         "/keys": {
             "get": {"operationId": "listKeys", "summary": "every access key, without secrets",
-                    "responses": {"200": _json("the keys", {"type": "object", "properties": {
-                        "keys": {"type": "array", "items": _ref("Key")}}}),
+                    "responses": {"200": json_response("the keys", {"type": "object", "properties": {
+                        "keys": {"type": "array", "items": ref("Key")}}}),
                         "503": _UNAVAILABLE}},
             "post": {
                 "operationId": "createKey",
                 "summary": "create an access key; its secret is in this answer only",
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": _ref("NewKey")}}},
-                "responses": {"201": _json("created", _ref("CreatedKey")),
-                              "400": _error("malformed body or grants"),
+                    "schema": ref("NewKey")}}},
+                "responses": {"201": json_response("created", ref("CreatedKey")),
+                              "400": error("malformed body or grants"),
                               "503": _UNAVAILABLE},
             },
         },
         "/keys/{key_id}": {
             "get": {"operationId": "getKey", "summary": "one key, without its secret",
                     "parameters": [_KEY_ID],
-                    "responses": {"200": _json("the key", _ref("Key")), "400": _MALFORMED_ID,
+                    "responses": {"200": json_response("the key", ref("Key")), "400": _MALFORMED_ID,
                                   "404": _NO_KEY, "503": _UNAVAILABLE}},
             "delete": {"operationId": "deleteKey", "summary": "delete a key for good",
                        "parameters": [_KEY_ID],
@@ -79,14 +64,14 @@ def _paths() -> dict[str, Any]:
             "put": {"operationId": "setKeyGrants",
                     "summary": "replace what a key may do (admin, grants)",
                     "parameters": [_KEY_ID], "requestBody": role,
-                    "responses": {"200": _json("the key now", _ref("Key")),
-                                  "400": _error("malformed key id, body or grants"),
+                    "responses": {"200": json_response("the key now", ref("Key")),
+                                  "400": error("malformed key id, body or grants"),
                                   "404": _NO_KEY, "409": _IN_USE, "503": _UNAVAILABLE}},
         },
         **{f"/keys/{{key_id}}/{action}": {"post": {
             "operationId": f"{action}Key", "summary": f"{action} a key (again: no change)",
             "parameters": [_KEY_ID],
-            "responses": {"200": _json("the key now", _ref("Key")), "400": _MALFORMED_ID,
+            "responses": {"200": json_response("the key now", ref("Key")), "400": _MALFORMED_ID,
                           "404": _NO_KEY, **({"409": _IN_USE} if action == "disable" else {}),
                           "503": _UNAVAILABLE}}} for action in ("disable", "enable")},
     }
@@ -100,7 +85,7 @@ def key_schemas() -> dict[str, Any]:
              "properties": {"scope": {"type": "string", "pattern": GRANT_SCOPE_PATTERN},
                             "read": {"type": "boolean"}, "write": {"type": "boolean"}}}
     role = {"admin": {"type": "boolean"},
-            "grants": {"type": "array", "maxItems": 100, "items": _ref("Grant")}}
+            "grants": {"type": "array", "maxItems": 100, "items": ref("Grant")}}
     key = {"type": "object",
            "required": ["access_key_id", "created_at", "enabled", "admin", "grants"],
            "properties": {
@@ -115,7 +100,7 @@ def key_schemas() -> dict[str, Any]:
         "NewKey": {"type": "object", "additionalProperties": False, "properties": {
             "description": {"type": "string", "maxLength": 200}, **role}},
         "Key": key,
-        "CreatedKey": {"allOf": [_ref("Key"), {"type": "object", "required": ["secret"],
+        "CreatedKey": {"allOf": [ref("Key"), {"type": "object", "required": ["secret"],
                                                "properties": {"secret": {"type": "string"}}}]},
     }
 
@@ -136,7 +121,7 @@ def secure(document: dict[str, Any]) -> dict[str, Any]:
                 operation["security"] = []
                 continue
             operation["responses"].update({
-                "401": _error("no credentials, or unknown, disabled or wrong ones"
+                "401": error("no credentials, or unknown, disabled or wrong ones"
                               " (WWW-Authenticate says how)"),
-                "403": _error("the key may not do this")})
+                "403": error("the key may not do this")})
     return document
