@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import timedelta
 
 import pytest
 import pytest_twisted
-from support.metadata import digest, upload
+from support.metadata import digest, md5, part, upload
 
 from s3node.errors import (
     BucketNotEmpty,
@@ -21,22 +20,6 @@ from s3node.errors import (
 )
 from s3node.interfaces import MetadataStore
 from s3node.records import FileStatus
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # an ETag, not security
-
-
-async def part(store: MetadataStore, upload_id: str, number: int, *, chunks: int,
-               chunk_size: int = 100, tag: str = "") -> tuple[uuid.UUID, str]:
-    """Upload part ``number``: a file of ``chunks`` chunks, completed as the part."""
-    record = await upload(store, chunks=chunks, chunk_size=chunk_size, complete=False)
-    etag = md5(f"{number}{tag}")
-    await store.complete_part(
-        file_id=record.file_id, size=chunks * chunk_size,
-        checksum=digest("file", record.file_id), replicas=1, upload_id=upload_id,
-        part_number=number, etag=etag)
-    return record.file_id, etag
 
 
 @pytest_twisted.ensureDeferred
