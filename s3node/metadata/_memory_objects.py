@@ -25,8 +25,8 @@ from s3node.errors import (
 )
 from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
-from s3node.metadata._listing import Bound, list_page
 from s3node.metadata import _records as r
+from s3node.metadata._listing import Bound, list_page
 from s3node.records import (
     AccessKey,
     BucketRecord,

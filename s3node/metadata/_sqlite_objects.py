@@ -26,9 +26,9 @@ from s3node.errors import (
 )
 from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
-from s3node.metadata._listing import Bound, list_page, range_sql
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
+from s3node.metadata._listing import Bound, list_page, range_sql
 from s3node.metadata._sqlite_db import Connection
 from s3node.metadata._sqlite_sweep import file_record
 from s3node.records import (
