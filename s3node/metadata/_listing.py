@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from s3node.errors import InvalidRequest
-from s3node.metadata._objects import check_listing, successor
+from s3node.metadata._objects import check_key, check_listing, successor
 from s3node.records import MultipartUpload, ObjectPage, ObjectRecord, UploadPage
 
 __all__ = [
@@ -65,11 +64,10 @@ def new_upload_id(micros: int) -> str:
 
 def check_upload_listing(bucket: object, prefix: object, delimiter: object, after: object,
                          after_upload: object, limit: object) -> None:
-    """The arguments of an upload listing (``after_upload``: any text, compared as is)."""
+    """The arguments of an upload listing (``after_upload``: any key-like text, compared as is)."""
     check_listing(bucket, prefix, delimiter, after, limit)
-    if after_upload is not None and (not isinstance(after_upload, str)
-                                     or len(after_upload) > 1024):
-        raise InvalidRequest("the upload id marker must be text of at most 1024 characters")
+    if after_upload is not None:
+        check_key(after_upload, "listing's upload id marker")
 
 
 def _group(key: str, prefix: str, delimiter: str) -> str | None:

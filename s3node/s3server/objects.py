@@ -6,7 +6,8 @@ PutObject streams its body (:class:`~s3node.s3server.bodies.S3Body`) into
 :meth:`~s3node.gateway.files.FileService.store_object`; the object becomes
 visible, replacing the key's previous object in the same transaction, only
 once every claim about the body held.  GetObject streams the verified chunks
-of the object's file (whole, or a ``Range``) with the stored headers;
+of the object's file (whole, a ``Range``, or the range of one ``partNumber``,
+whose bounds the metadata kept at completion) with the stored headers;
 conditional headers are decided on the object's ETag and time.
 """
 

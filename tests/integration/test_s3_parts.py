@@ -108,6 +108,9 @@ def test_list_multipart_uploads_pages_every_upload_with_a_delimiter(deployment: 
     assert [u["UploadId"] for u in resumed["Uploads"]] == same[4:]
     assert resumed["IsTruncated"] and resumed["NextUploadIdMarker"] == same[6]
     assert resumed["KeyMarker"] == "same/key" and resumed["UploadIdMarker"] == same[3]
+    with pytest.raises(ClientError) as e:
+        s3.list_multipart_uploads(Bucket=bucket, KeyMarker="top", UploadIdMarker="\x00")
+    assert code_of(e) == ("InvalidRequest", 400)
     encoded = s3.list_multipart_uploads(Bucket=bucket, Prefix="a b", Delimiter="/",
                                         EncodingType="url")
     assert [c["Prefix"] for c in encoded["CommonPrefixes"]] == ["a%20b/"]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import pytest_twisted
 from support.metadata import digest, md5, part, upload
 
+from s3node.errors import InvalidRequest
 from s3node.interfaces import MetadataStore
 from s3node.records import MultipartUpload, PartSpan, UploadPage
 
@@ -118,6 +120,8 @@ async def test_uploads_page_by_key_then_id_without_skipping_any(store: MetadataS
     assert [u.upload_id for u in after.uploads] == same[2:] + [ids[-1]]
     after = await store.list_multipart("mpu", after="same", limit=100)
     assert [u.key for u in after.uploads] == ["z"]
+    with pytest.raises(InvalidRequest):
+        await store.list_multipart("mpu", after="same", after_upload="a\x00", limit=1)
 
 
 @pytest_twisted.ensureDeferred
