@@ -66,6 +66,15 @@ def test_get_and_head_by_part_number_give_each_part_as_uploaded(deployment: Any)
     s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "mp"})
     got = s3.get_object(Bucket=bucket, Key="copy", PartNumber=2)
     assert (got["PartsCount"], _sha(got["Body"].read())) == (3, _sha(bodies[2]))
+    # an empty part (here the only one) has no range to send: an empty 200
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="empty")["UploadId"]
+    tag = s3.upload_part(Bucket=bucket, Key="empty", UploadId=uid, PartNumber=1,
+                         Body=b"")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="empty", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": tag}]})
+    got = s3.get_object(Bucket=bucket, Key="empty", PartNumber=1)
+    assert (got["ResponseMetadata"]["HTTPStatusCode"], got["ContentLength"], got["PartsCount"],
+            got["Body"].read()) == (200, 0, 1, b"")
     # a single-part object is its own part 1, and has no other
     s3.put_object(Bucket=bucket, Key="mp", Body=b"now single")
     got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=1)
