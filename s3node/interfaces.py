@@ -41,10 +41,12 @@ from s3node.records import (
     ObjectPut,
     ObjectRecord,
     PartRecord,
+    PartSpan,
     PlacementNode,
     RepairReason,
     RepairTask,
     ReplicaState,
+    UploadPage,
 )
 
 if TYPE_CHECKING:
@@ -612,13 +614,31 @@ class MetadataStore(Protocol):
         :raises s3node.errors.UploadNotFound: no such upload.
         """
 
-    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
-                             limit: int) -> Sequence[MultipartUpload]:
+    async def list_multipart(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                             after: str | None = None, after_upload: str | None = None,
+                             limit: int) -> UploadPage:
         """
-        Up to ``limit`` uploads under way in ``bucket`` whose key starts with
-        ``prefix`` and is above ``after``, by key, then oldest first.
+        Up to ``limit`` entries of the uploads under way in ``bucket`` whose key
+        starts with ``prefix``, by key then upload id (ids begin with their
+        creation time, so a key's uploads come oldest first): uploads of keys
+        above ``after`` (and, given ``after_upload``, the uploads of ``after``
+        itself whose id is above it); with a ``delimiter``, keys that hold it
+        after the prefix roll up into one common prefix each, and ``after``
+        equal to (or inside) one skips it, as :meth:`list_objects` does.  Every
+        query seeks the ``(bucket, key, id)`` index (keyset pagination).
 
         :raises s3node.errors.BucketNotFound: no such bucket.
+        """
+
+    async def object_part(self, file_id: uuid.UUID,
+                          part_number: int) -> tuple[int, PartSpan | None]:
+        """
+        How many parts the multipart object held by ``file_id`` was completed
+        from, and where part ``part_number`` (the number it was uploaded
+        under) lies in it, or ``None`` when it has no such part.  A file that
+        no multipart completion made (or one completed before schema version
+        7) has no parts: ``(0, None)``.  A copy that shares a multipart
+        object's chunks has its parts.
         """
 
     async def complete_multipart(

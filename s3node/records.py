@@ -40,12 +40,14 @@ __all__ = [
     "ObjectPut",
     "ObjectRecord",
     "PartRecord",
+    "PartSpan",
     "PlacementNode",
     "PoolUsage",
     "RepairReason",
     "RepairTask",
     "ReplicaRecord",
     "ReplicaState",
+    "UploadPage",
 ]
 
 #: the largest page a file listing returns (``per_page`` and ``limit``), in
@@ -398,6 +400,33 @@ class MultipartUpload:
     content_type: str
     headers: tuple[tuple[str, str], ...]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class UploadPage:
+    """One page of ListMultipartUploads, by key then upload id (oldest first)."""
+
+    #: the uploads of the page (keys under the prefix, not rolled up)
+    uploads: tuple[MultipartUpload, ...]
+    #: the common prefixes (prefix + ... + delimiter) the page rolled up
+    prefixes: tuple[str, ...]
+    #: whether more entries follow
+    truncated: bool
+    #: the key of the page's last upload, or its last common prefix (``None``: empty page)
+    next_key: str | None
+    #: the id of the page's last upload, when the page ends with one
+    next_upload_id: str | None
+
+
+@dataclass(frozen=True)
+class PartSpan:
+    """Where one part of a completed multipart object lies in the object's bytes."""
+
+    #: the number the part was uploaded under
+    number: int
+    #: the offset of its first byte in the object
+    first: int
+    size: int
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ from s3node.records import (
     ObjectPut,
     ObjectRecord,
     PartRecord,
+    PartSpan,
+    UploadPage,
 )
 
 __all__ = ["FileService", "ObjectMeta", "StoredFile", "StoredObject"]
@@ -236,11 +238,18 @@ class FileService:
         """Up to ``limit`` parts of an upload numbered above ``after``."""
         return await self.metadata.list_parts(upload_id, after=after, limit=limit)
 
-    async def list_multipart(self, bucket: str, *, prefix: str, after: str | None,
-                             limit: int) -> Sequence[MultipartUpload]:
-        """Up to ``limit`` uploads under way in a bucket, by key."""
-        return await self.metadata.list_multipart(bucket, prefix=prefix, after=after,
+    async def list_multipart(self, bucket: str, *, prefix: str, delimiter: str,
+                             after: str | None, after_upload: str | None,
+                             limit: int) -> UploadPage:
+        """Up to ``limit`` uploads under way in a bucket (or common prefixes), by key and id."""
+        return await self.metadata.list_multipart(bucket, prefix=prefix, delimiter=delimiter,
+                                                  after=after, after_upload=after_upload,
                                                   limit=limit)
+
+    async def object_part(self, file_id: uuid.UUID,
+                          part_number: int) -> tuple[int, PartSpan | None]:
+        """How many parts a multipart object's file has, and where one of them lies."""
+        return await self.metadata.object_part(file_id, part_number)
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,

@@ -53,6 +53,8 @@ class MemoryCopy(MemoryMultipart):
         o.check_condition(None if current is None else current.etag, if_match, if_none_match)
         now, file_id = self._now(), uuid.uuid4()
         self._copy_chunks(source, file_id, 0, len(self.chunks.get(source, {})))
+        if source in self.object_parts:
+            self.object_parts[file_id] = self.object_parts[source]
         self.files[file_id] = replace(src, file_id=file_id, filename=filename,
                                       content_type=content_type, created_at=now,
                                       updated_at=now, damaged=False)

@@ -8,7 +8,6 @@ key naming it uses); each call runs without yielding, so each is atomic.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,6 +17,13 @@ from typing import TYPE_CHECKING
 from s3node.errors import UploadNotFound
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
+from s3node.metadata._listing import (
+    Bound,
+    check_upload_listing,
+    in_range,
+    list_upload_page,
+    new_upload_id,
+)
 from s3node.records import (
     ChunkRecord,
     FileRecord,
@@ -26,6 +32,8 @@ from s3node.records import (
     ObjectPut,
     ObjectRecord,
     PartRecord,
+    PartSpan,
+    UploadPage,
 )
 
 __all__ = ["MemoryMultipart"]
@@ -38,6 +46,7 @@ class MemoryMultipart:
     chunks: dict[uuid.UUID, dict[int, ChunkRecord]]
     uploads: dict[str, MultipartUpload]
     parts: dict[str, dict[int, PartRecord]]
+    object_parts: dict[uuid.UUID, tuple[PartSpan, ...]]
 
     if TYPE_CHECKING:
         from s3node.metadata._memory_objects import _Named
@@ -70,8 +79,9 @@ class MemoryMultipart:
         o.check_key(key)
         pairs = o.check_headers(headers)
         self._bucket(bucket)
-        upload = MultipartUpload(secrets.token_hex(16), bucket, key, content_type, pairs,
-                                 self._now())
+        now = self._now()
+        upload = MultipartUpload(new_upload_id(r.to_micros(now)), bucket, key, content_type,
+                                 pairs, now)
         self.uploads[upload.upload_id] = upload
         self.parts[upload.upload_id] = {}
         return upload
@@ -114,15 +124,29 @@ class MemoryMultipart:
         parts = self.parts[upload_id]
         return [parts[n] for n in sorted(parts) if n > after][:limit]
 
-    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
-                             limit: int) -> Sequence[MultipartUpload]:
-        o.check_listing(bucket, prefix, "", after, limit)
+    async def list_multipart(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                             after: str | None = None, after_upload: str | None = None,
+                             limit: int) -> UploadPage:
+        check_upload_listing(bucket, prefix, delimiter, after, after_upload, limit)
         self._bucket(bucket)
-        found = [u for u in self.uploads.values()
-                 if u.bucket == bucket and u.key.startswith(prefix)
-                 and (after is None or u.key > after)]
-        found.sort(key=lambda u: (u.key, u.created_at, u.upload_id))
-        return found[:limit]
+
+        async def fetch(lower: Bound | None, upper: str | None,
+                        n: int) -> list[MultipartUpload]:
+            found = sorted((u for u in self.uploads.values() if u.bucket == bucket
+                            and in_range(u.key, u.upload_id, lower, upper)),
+                           key=lambda u: (u.key, u.upload_id))
+            return found[:n]
+
+        return await list_upload_page(fetch, prefix=prefix, delimiter=delimiter,
+                                      after=after, after_upload=after_upload, limit=limit)
+
+    async def object_part(self, file_id: uuid.UUID,
+                          part_number: int) -> tuple[int, PartSpan | None]:
+        r.check_file_id(file_id)
+        o.check_part_number(part_number)
+        self._available()
+        spans = self.object_parts.get(file_id, ())
+        return len(spans), next((p for p in spans if p.number == part_number), None)
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
@@ -149,6 +173,7 @@ class MemoryMultipart:
             stitched.algorithm, stitched.checksum, files[0].chunk_size,
             FileStatus.COMPLETED, now, now)
         self.chunks[file_id] = chunks
+        self.object_parts[file_id] = tuple(stitched.spans)
         for part in listed:  # their chunks now belong to the object's file
             del self.files[part.file_id], self.chunks[part.file_id]
             self.sweeps.pop(part.file_id, None)

@@ -26,6 +26,7 @@ from s3node.errors import (
 from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
+from s3node.metadata._listing import Bound, list_page
 from s3node.records import (
     AccessKey,
     BucketRecord,
@@ -37,6 +38,7 @@ from s3node.records import (
     ObjectPut,
     ObjectRecord,
     PartRecord,
+    PartSpan,
 )
 
 __all__ = ["MemoryObjects"]
@@ -70,6 +72,8 @@ class MemoryObjects:
         self.uploads: dict[str, MultipartUpload] = {}
         #: upload id -> part number -> part
         self.parts: dict[str, dict[int, PartRecord]] = {}
+        #: file id -> where the parts of the multipart object it holds lie
+        self.object_parts: dict[uuid.UUID, tuple[PartSpan, ...]] = {}
 
     if TYPE_CHECKING:  # provided by MemoryMetadataStore
         def _available(self) -> None: ...
@@ -222,20 +226,19 @@ class MemoryObjects:
         o.check_listing(bucket, prefix, delimiter, after, limit)
         self._bucket(bucket)
 
-        async def fetch(lower: str | None, inclusive: bool, upper: str | None,
-                        n: int) -> list[ObjectRecord]:
+        async def fetch(lower: Bound | None, upper: str | None, n: int) -> list[ObjectRecord]:
             keys = self._keys[bucket]
             if lower is None:
                 start = 0
-            elif inclusive:
-                start = bisect.bisect_left(keys, lower)
+            elif lower.inclusive:
+                start = bisect.bisect_left(keys, lower.key)
             else:
-                start = bisect.bisect_right(keys, lower)
+                start = bisect.bisect_right(keys, lower.key)
             stop = len(keys) if upper is None else bisect.bisect_left(keys, upper)
             named = self.objects[bucket]
             return [self._record(bucket, k, named[k]) for k in keys[start:min(stop, start + n)]]
 
-        return await o.list_page(fetch, prefix=prefix, delimiter=delimiter, after=after,
+        return await list_page(fetch, prefix=prefix, delimiter=delimiter, after=after,
                                  limit=limit)
 
     # -- access keys --------------------------------------------------------

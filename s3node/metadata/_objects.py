@@ -1,6 +1,7 @@
 """
 What every metadata store shares for the S3 namespace: input checks, the
-byte-order bounds of a prefix, and the listing walk.
+byte-order bounds of a prefix, and records from SQL rows (the listing walk
+is :mod:`._listing`).
 
 Pure functions, no I/O.  Keys compare in byte order of their UTF-8 encoding
 in every backend (SQLite's ``BINARY`` collation, PostgreSQL's ``COLLATE
@@ -14,7 +15,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +23,12 @@ from s3node.errors import InvalidPart, InvalidRequest, PartTooSmall, Preconditio
 from s3node.records import (
     MAX_PAGE_SIZE,
     MultipartUpload,
-    ObjectPage,
     ObjectRecord,
     PartRecord,
+    PartSpan,
 )
 
 __all__ = [
-    "ObjectFetch",
     "Stitched",
     "check_access_key_id",
     "check_bucket",
@@ -42,7 +42,6 @@ __all__ = [
     "check_upload_id",
     "decode_headers",
     "encode_headers",
-    "list_page",
     "plan_completion",
     "successor",
 ]
@@ -55,11 +54,6 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _ETAG = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]{1,128}")
 _ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9]{16,128}")
-
-#: ``fetch(lower, inclusive, upper, n)``: up to ``n`` objects of one bucket with
-#: keys above ``lower`` (or equal, when ``inclusive``; all when ``None``) and
-#: below ``upper`` (no bound when ``None``), in key order
-ObjectFetch = Callable[[str | None, bool, str | None, int], Awaitable[Sequence[ObjectRecord]]]
 
 
 def check_bucket(name: object) -> str:
@@ -181,64 +175,6 @@ def successor(prefix: str) -> str | None:
     return None
 
 
-def _group(key: str, prefix: str, delimiter: str) -> str | None:
-    """The common prefix ``key`` rolls up into, or ``None``."""
-    if not delimiter:
-        return None
-    at = key.find(delimiter, len(prefix))
-    return None if at < 0 else key[:at + len(delimiter)]
-
-
-async def list_page(fetch: ObjectFetch, *, prefix: str, delimiter: str, after: str | None,
-                    limit: int) -> ObjectPage:
-    """
-    One page of a listing over ``fetch`` (a backend's indexed range query).
-
-    Each query asks for what the page still needs plus one; a common prefix
-    that swallows the rest of a batch is skipped with one seek past it (its
-    :func:`successor`), never by reading its keys.  So a page costs one query,
-    plus one per common prefix that ends a batch, whatever the depth.
-    """
-    upper = successor(prefix) if prefix else None
-    lower: str | None
-    inclusive: bool
-    if after and after >= prefix:
-        group = _group(after, prefix, delimiter) if after.startswith(prefix) else None
-        lower, inclusive = (successor(group), True) if group is not None else (after, False)
-        if lower is None:
-            return ObjectPage((), (), False, None)
-    else:
-        lower, inclusive = (prefix, True) if prefix else (None, False)
-    objects: list[ObjectRecord] = []
-    prefixes: list[str] = []
-    last: str | None = None
-    while True:
-        want = limit - len(objects) - len(prefixes) + 1
-        batch = await fetch(lower, inclusive, upper, want)
-        skip_to: str | None = None
-        for record in batch:
-            if skip_to is not None and record.key.startswith(skip_to):
-                continue
-            group = _group(record.key, prefix, delimiter)
-            if len(objects) + len(prefixes) == limit:
-                return ObjectPage(tuple(objects), tuple(prefixes), True, last)
-            if group is None:
-                objects.append(record)
-                last = record.key
-                skip_to = None
-            else:
-                prefixes.append(group)
-                last = skip_to = group
-        if len(batch) < want:
-            return ObjectPage(tuple(objects), tuple(prefixes), False, last)
-        if skip_to is not None:
-            lower, inclusive = successor(skip_to), True
-            if lower is None:
-                return ObjectPage(tuple(objects), tuple(prefixes), False, last)
-        else:
-            lower, inclusive = batch[-1].key, False
-
-
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -277,6 +213,11 @@ class Stitched:
         self.checksum = hashlib.sha256(
             b"".join(bytes.fromhex(c) for c in part_checksums)).hexdigest()
         self.algorithm = f"{algorithm}-parts"
+        #: where each part lies in the object (the ``object_parts`` rows)
+        self.spans: list[PartSpan] = []
+        for part in parts:
+            first = self.spans[-1].first + self.spans[-1].size if self.spans else 0
+            self.spans.append(PartSpan(part.number, first, part.size))
 
 
 def plan_completion(uploaded: Mapping[int, PartRecord], wanted: Sequence[tuple[int, str]],

@@ -82,6 +82,10 @@ class PostgresCopy:
             await cur.execute(_NEW_FILE, (u(new_id), filename, content_type, src[1], src[2],
                                           src[3], src[4], now, now))
             await _copy_rows(cur, source, new_id, 0, 1 << 62)
+            await cur.execute(
+                "INSERT INTO object_parts (file_id, part_number, first_byte, size)"
+                " SELECT %s::uuid, part_number, first_byte, size FROM object_parts"
+                " WHERE file_id = %s::uuid", (u(new_id), u(source)))
             return await name_in(cur, bucket, key, new_id, etag, o.encode_headers(pairs), now,
                                  if_match=if_match, if_none_match=if_none_match)
 

@@ -12,18 +12,24 @@ the parts not listed moved to ``deleting``, the key named; no byte moves.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from s3node.errors import UploadNotFound
+from s3node.errors import BucketNotFound, UploadNotFound
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
+from s3node.metadata._listing import (
+    Bound,
+    check_upload_listing,
+    list_upload_page,
+    new_upload_id,
+    range_sql,
+)
 from s3node.metadata._pg_objects import complete_in, lock_bucket, name_in
 from s3node.metadata._pgpool import Cursor, fetch, u
-from s3node.records import MultipartUpload, ObjectPut, PartRecord
+from s3node.records import MultipartUpload, ObjectPut, PartRecord, PartSpan, UploadPage
 
 __all__ = ["PostgresMultipart", "record_part_in", "upload_in"]
 
@@ -41,10 +47,6 @@ def _upload(row: Sequence[Any]) -> MultipartUpload:
 
 def _part(row: Sequence[Any]) -> PartRecord:
     return o.part_from_row(row, _utc)
-
-
-
-
 
 
 async def upload_in(cur: Cursor, upload_id: str, lock: str = "") -> MultipartUpload:
@@ -95,7 +97,8 @@ class PostgresMultipart:
         o.check_bucket(bucket)
         o.check_key(key)
         text = o.encode_headers(o.check_headers(headers))
-        upload_id, now = secrets.token_hex(16), self._now()
+        now = self._now()
+        upload_id = new_upload_id(r.to_micros(now))
 
         async def work(cur: Cursor) -> MultipartUpload:
             await lock_bucket(cur, bucket, "SHARE")
@@ -141,24 +144,35 @@ class PostgresMultipart:
                                     " ORDER BY part_number LIMIT %s", (upload_id, after, limit))
         return [_part(row) for row in rows]
 
-    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
-                             limit: int) -> Sequence[MultipartUpload]:
-        o.check_listing(bucket, prefix, "", after, limit)
-        upper = o.successor(prefix) if prefix else None
-        clauses, args = ["bucket = %s", "key >= %s"], [bucket, prefix]
-        if after:
-            clauses.append("key > %s")
-            args.append(after)
-        if upper is not None:
-            clauses.append("key < %s")
-            args.append(upper)
+    async def list_multipart(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                             after: str | None = None, after_upload: str | None = None,
+                             limit: int) -> UploadPage:
+        check_upload_listing(bucket, prefix, delimiter, after, after_upload, limit)
         if not await self._db.query("SELECT 1 FROM buckets WHERE name = %s", (bucket,)):
-            from s3node.errors import BucketNotFound
-
             raise BucketNotFound(f"no bucket {bucket}")
-        rows = await self._db.query(f"{_UPLOAD} WHERE {' AND '.join(clauses)}"
-                                    " ORDER BY key, created_at, id LIMIT %s", (*args, limit))
-        return [_upload(row) for row in rows]
+
+        async def fetch_page(lower: Bound | None, upper: str | None,
+                             n: int) -> list[MultipartUpload]:
+            clauses, args = range_sql(lower, upper, mark="%s", tail_column="id")
+            rows = await self._db.query(
+                f"{_UPLOAD} WHERE {' AND '.join(['bucket = %s', *clauses])}"
+                " ORDER BY key, id LIMIT %s", (bucket, *args, n))
+            return [_upload(row) for row in rows]
+
+        return await list_upload_page(fetch_page, prefix=prefix, delimiter=delimiter,
+                                      after=after, after_upload=after_upload, limit=limit)
+
+    async def object_part(self, file_id: uuid.UUID,
+                          part_number: int) -> tuple[int, PartSpan | None]:
+        r.check_file_id(file_id)
+        o.check_part_number(part_number)
+        rows = await self._db.query(
+            "SELECT (SELECT count(*) FROM object_parts WHERE file_id = %s::uuid),"
+            " p.part_number, p.first_byte, p.size FROM (SELECT 1) AS one"
+            " LEFT JOIN object_parts AS p ON p.file_id = %s::uuid AND p.part_number = %s",
+            (u(file_id), u(file_id), part_number))
+        count, number, first, size = rows[0]
+        return count, None if number is None else PartSpan(number, first, size)
 
     async def complete_multipart(self, upload_id: str, parts: Sequence[tuple[int, str]], *,
                                  min_part_size: int, if_match: str | None = None,
@@ -201,6 +215,12 @@ class PostgresMultipart:
                 count = await fetch(cur, "SELECT count(*) FROM chunks WHERE file_id = %s::uuid",
                                     (part_id,))
                 offset += count[0][0]
+            await cur.execute(
+                "INSERT INTO object_parts (file_id, part_number, first_byte, size)"
+                " SELECT %s::uuid, unnest(%s::integer[]), unnest(%s::bigint[]),"
+                " unnest(%s::bigint[])",
+                (u(new_id), [p.number for p in stitched.spans],
+                 [p.first for p in stitched.spans], [p.size for p in stitched.spans]))
             # the parts' rows go with their files; their chunks are the object's now
             await cur.execute("DELETE FROM files WHERE id = ANY(%s::uuid[])", (ids,))
             unlisted = [row[0] for row in await fetch(

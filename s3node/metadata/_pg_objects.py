@@ -32,6 +32,7 @@ from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
 from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
+from s3node.metadata._listing import Bound, list_page, range_sql
 from s3node.metadata._pg_sweep import file_record
 from s3node.metadata._pgpool import Cursor, fetch, u
 from s3node.records import (
@@ -270,21 +271,15 @@ class PostgresObjects:
         o.check_listing(bucket, prefix, delimiter, after, limit)
         await self.get_bucket(bucket)
 
-        async def fetch_page(lower: str | None, inclusive: bool, upper: str | None,
+        async def fetch_page(lower: Bound | None, upper: str | None,
                              n: int) -> list[ObjectRecord]:
-            clauses, args = ["o.bucket = %s"], [bucket]
-            if lower is not None:
-                clauses.append("o.key >= %s" if inclusive else "o.key > %s")
-                args.append(lower)
-            if upper is not None:
-                clauses.append("o.key < %s")
-                args.append(upper)
+            clauses, args = range_sql(lower, upper, mark="%s", column="o.key")
             rows = await self._db.query(
-                f"{_OBJECT} WHERE {' AND '.join(clauses)} ORDER BY o.key LIMIT %s",
-                (*args, n))
+                f"{_OBJECT} WHERE {' AND '.join(['o.bucket = %s', *clauses])}"
+                " ORDER BY o.key LIMIT %s", (bucket, *args, n))
             return [_object(row) for row in rows]
 
-        return await o.list_page(fetch_page, prefix=prefix, delimiter=delimiter, after=after,
+        return await list_page(fetch_page, prefix=prefix, delimiter=delimiter, after=after,
                                  limit=limit)
 
     # -- access keys --------------------------------------------------------

@@ -79,6 +79,9 @@ class SQLiteCopy:
             conn.execute(_NEW_FILE, (str(new_id), filename, content_type, src[1], src[2],
                                      src[3], src[4], now, now))
             _copy_rows(conn, source, new_id, 0, 1 << 62)
+            conn.execute("INSERT INTO object_parts (file_id, part_number, first_byte, size)"
+                         " SELECT ?, part_number, first_byte, size FROM object_parts"
+                         " WHERE file_id = ?", (str(new_id), str(source)))
             return name_in(conn, bucket, key, new_id, etag, o.encode_headers(pairs), now)
 
         return await self._db.write(work)  # type: ignore[no-any-return]

@@ -10,7 +10,6 @@ named; no byte moves on any node.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,9 +18,16 @@ from typing import TYPE_CHECKING, Any
 from s3node.errors import UploadNotFound
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
+from s3node.metadata._listing import (
+    Bound,
+    check_upload_listing,
+    list_upload_page,
+    new_upload_id,
+    range_sql,
+)
 from s3node.metadata._sqlite_db import Connection
 from s3node.metadata._sqlite_objects import bucket_exists, complete_in, name_in, object_at
-from s3node.records import MultipartUpload, ObjectPut, PartRecord
+from s3node.records import MultipartUpload, ObjectPut, PartRecord, PartSpan, UploadPage
 
 __all__ = ["SQLiteMultipart", "record_part_in", "upload_in"]
 
@@ -85,7 +91,8 @@ class SQLiteMultipart:
         o.check_bucket(bucket)
         o.check_key(key)
         text = o.encode_headers(o.check_headers(headers))
-        upload_id, now = secrets.token_hex(16), self._now()
+        now = self._now()
+        upload_id = new_upload_id(now)
 
         def work(conn: Connection) -> MultipartUpload:
             bucket_exists(conn, bucket)
@@ -133,24 +140,36 @@ class SQLiteMultipart:
 
         return await self._db.read(work)  # type: ignore[no-any-return]
 
-    async def list_multipart(self, bucket: str, *, prefix: str = "", after: str | None = None,
-                             limit: int) -> Sequence[MultipartUpload]:
-        o.check_listing(bucket, prefix, "", after, limit)
-        upper = o.successor(prefix) if prefix else None
-        clauses, args = ["bucket = ?", "key >= ?"], [bucket, prefix]
-        if after:
-            clauses.append("key > ?")
-            args.append(after)
-        if upper is not None:
-            clauses.append("key < ?")
-            args.append(upper)
+    async def list_multipart(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                             after: str | None = None, after_upload: str | None = None,
+                             limit: int) -> UploadPage:
+        check_upload_listing(bucket, prefix, delimiter, after, after_upload, limit)
+        await self._db.read(lambda conn: bucket_exists(conn, bucket))
 
-        def work(conn: Connection) -> list[MultipartUpload]:
-            bucket_exists(conn, bucket)
-            rows = conn.execute(f"{_UPLOAD} WHERE {' AND '.join(clauses)}"
-                                " ORDER BY key, created_at, id LIMIT ?",
-                                (*args, limit)).fetchall()
+        async def fetch(lower: Bound | None, upper: str | None,
+                        n: int) -> list[MultipartUpload]:
+            clauses, args = range_sql(lower, upper, mark="?", tail_column="id")
+            sql = (f"{_UPLOAD} WHERE {' AND '.join(['bucket = ?', *clauses])}"
+                   " ORDER BY key, id LIMIT ?")
+            rows = await self._db.read(
+                lambda conn: conn.execute(sql, (bucket, *args, n)).fetchall())
             return [_upload(row) for row in rows]
+
+        return await list_upload_page(fetch, prefix=prefix, delimiter=delimiter,
+                                      after=after, after_upload=after_upload, limit=limit)
+
+    async def object_part(self, file_id: uuid.UUID,
+                          part_number: int) -> tuple[int, PartSpan | None]:
+        fid = str(r.check_file_id(file_id))
+        o.check_part_number(part_number)
+
+        def work(conn: Connection) -> tuple[int, PartSpan | None]:
+            count = conn.execute("SELECT count(*) FROM object_parts WHERE file_id = ?",
+                                 (fid,)).fetchone()[0]
+            row = conn.execute("SELECT part_number, first_byte, size FROM object_parts"
+                               " WHERE file_id = ? AND part_number = ?",
+                               (fid, part_number)).fetchone()
+            return count, None if row is None else PartSpan(*row)
 
         return await self._db.read(work)  # type: ignore[no-any-return]
 
@@ -196,6 +215,9 @@ class SQLiteMultipart:
                     (str(new_id), offset, part_id))
                 offset += conn.execute("SELECT count(*) FROM chunks WHERE file_id = ?",
                                        (part_id,)).fetchone()[0]
+            conn.executemany("INSERT INTO object_parts (file_id, part_number, first_byte, size)"
+                             " VALUES (?, ?, ?, ?)",
+                             [(str(new_id), p.number, p.first, p.size) for p in stitched.spans])
             # the parts' rows go with their files; their chunks are the object's now
             conn.execute(f"DELETE FROM files WHERE id IN ({', '.join('?' * len(ids))})", ids)
             unlisted = [row[0] for row in conn.execute(

@@ -28,6 +28,7 @@ from s3node.metadata import _keys as k
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
 from s3node.metadata import _sqlite_queries as q
+from s3node.metadata._listing import Bound, list_page, range_sql
 from s3node.metadata._sqlite_db import Connection
 from s3node.metadata._sqlite_sweep import file_record
 from s3node.records import (
@@ -258,20 +259,15 @@ class SQLiteObjects:
 
         await self._db.read(exists)
 
-        async def fetch(lower: str | None, inclusive: bool, upper: str | None,
-                        n: int) -> list[ObjectRecord]:
-            clauses, args = ["o.bucket = ?"], [bucket]
-            if lower is not None:
-                clauses.append("o.key >= ?" if inclusive else "o.key > ?")
-                args.append(lower)
-            if upper is not None:
-                clauses.append("o.key < ?")
-                args.append(upper)
-            sql = f"{_OBJECT} WHERE {' AND '.join(clauses)} ORDER BY o.key LIMIT ?"
-            rows = await self._db.read(lambda conn: conn.execute(sql, (*args, n)).fetchall())
+        async def fetch(lower: Bound | None, upper: str | None, n: int) -> list[ObjectRecord]:
+            clauses, args = range_sql(lower, upper, mark="?", column="o.key")
+            sql = (f"{_OBJECT} WHERE {' AND '.join(['o.bucket = ?', *clauses])}"
+                   " ORDER BY o.key LIMIT ?")
+            rows = await self._db.read(
+                lambda conn: conn.execute(sql, (bucket, *args, n)).fetchall())
             return [_object(row) for row in rows]
 
-        return await o.list_page(fetch, prefix=prefix, delimiter=delimiter, after=after,
+        return await list_page(fetch, prefix=prefix, delimiter=delimiter, after=after,
                                  limit=limit)
 
     # -- access keys --------------------------------------------------------

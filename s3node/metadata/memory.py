@@ -319,6 +319,7 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         del self.files[file_id]
         del self.chunks[file_id]
         self.sweeps.pop(file_id, None)
+        self.object_parts.pop(file_id, None)
         for key in [key for key in self.repairs if key[0] == file_id]:
             del self.repairs[key]  # the queue entries go with their chunks
 

@@ -313,13 +313,22 @@ def list_multipart_uploads(
     delimiter: str | None = None,
     key_marker: str = "",
     upload_id_marker: str = "",
+    next_key_marker: str | None = None,
+    next_upload_id_marker: str | None = None,
     max_uploads: int = 1000,
     is_truncated: bool = False,
     encoding_type: str | None = None,
 ) -> bytes:
-    """``ListMultipartUploadsResult``; the next markers are the last upload listed, when truncated."""
+    """
+    ``ListMultipartUploadsResult``.  The next markers, sent when truncated,
+    are where the page ended: the last upload's key and id, or the last common
+    prefix and no id (by default, the last upload listed).
+    """
     encode = encoding_type == "url"
-    last = uploads[-1] if uploads and is_truncated else None
+    if is_truncated and next_key_marker is None and uploads:
+        next_key_marker, next_upload_id_marker = uploads[-1].key, uploads[-1].upload_id
+    if not is_truncated:
+        next_key_marker = next_upload_id_marker = None
     entries: list[Node | None] = [
         (
             "Upload",
@@ -338,8 +347,9 @@ def list_multipart_uploads(
         ("Bucket", bucket),
         ("KeyMarker", url_encoded(key_marker, encode)),
         ("UploadIdMarker", upload_id_marker),
-        _opt("NextKeyMarker", url_encoded(last.key, encode) if last else None),
-        _opt("NextUploadIdMarker", last.upload_id if last else None),
+        _opt("NextKeyMarker",
+             url_encoded(next_key_marker, encode) if next_key_marker is not None else None),
+        _opt("NextUploadIdMarker", next_upload_id_marker),
         ("Prefix", url_encoded(prefix, encode)),
         _opt("Delimiter", url_encoded(delimiter, encode) if delimiter is not None else None),
         ("MaxUploads", str(max_uploads)),

@@ -23,7 +23,7 @@ from s3node.s3.xml import parse_create_bucket
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import read_small_body
 
-__all__ = ["BUCKET_HANDLERS", "OWNER", "object_entry"]
+__all__ = ["BUCKET_HANDLERS", "OWNER", "list_encoding", "object_entry"]
 
 XML = b"application/xml"
 #: the one owner of every bucket and object (s3node has one tenant)
@@ -99,7 +99,8 @@ def _max_keys(params: Mapping[str, str]) -> int:
     return min(int(text), MAX_KEYS)
 
 
-def _encoding(params: Mapping[str, str]) -> str | None:
+def list_encoding(params: Mapping[str, str]) -> str | None:
+    """A listing's ``encoding-type``: ``url`` or none (``InvalidArgument`` otherwise)."""
     value = params.get("encoding-type")
     if value is not None and value != "url":
         raise errors.InvalidArgument("Invalid Encoding Method specified in Request",
@@ -144,7 +145,7 @@ def _list_page(page: ObjectPage) -> responses.ListPage:
 async def list_objects_v2(call: Call) -> None:
     assert call.route.bucket is not None
     params = dict(call.route.params)
-    max_keys, encoding = _max_keys(params), _encoding(params)
+    max_keys, encoding = _max_keys(params), list_encoding(params)
     prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
     token = params.get("continuation-token")
     start_after = params.get("start-after")
@@ -165,7 +166,7 @@ async def list_objects_v2(call: Call) -> None:
 async def list_objects_v1(call: Call) -> None:
     assert call.route.bucket is not None
     params = dict(call.route.params)
-    max_keys, encoding = _max_keys(params), _encoding(params)
+    max_keys, encoding = _max_keys(params), list_encoding(params)
     prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
     marker = params.get("marker", "")
     page = await _page(call, prefix=prefix, delimiter=delimiter, after=marker, max_keys=max_keys)

@@ -14,12 +14,12 @@ from s3node.config import MiB
 from s3node.errors import InvalidRequest, UploadNotFound
 from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.streaming import abort_connection
-from s3node.records import MultipartUpload, PartRecord
+from s3node.records import MultipartUpload, PartRecord, UploadPage
 from s3node.s3 import errors, responses
 from s3node.s3.xml import MAX_XML_BODY, parse_complete_multipart_upload
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
-from s3node.s3server.buckets import OWNER
+from s3node.s3server.buckets import OWNER, list_encoding
 from s3node.s3server.mpchecksums import check_part, object_checksum, upload_checksum
 from s3node.s3server.objects import refuse_unsupported, stored_headers, write_conditions
 
@@ -159,28 +159,37 @@ async def list_parts(call: Call) -> None:
 
 
 async def list_multipart_uploads(call: Call) -> None:
+    """
+    ListMultipartUploads: by key, then upload id (oldest first); ``delimiter``
+    rolls keys up into common prefixes; ``key-marker`` with
+    ``upload-id-marker`` resumes after that upload, ``key-marker`` alone after
+    every upload of that key (or after that common prefix).
+    """
     route = call.route
     assert route.bucket is not None
     params = call.route.params
     max_uploads = min(_count(call, "max-uploads", MAX_LISTED), MAX_LISTED)
-    prefix = params.get("prefix", "")
+    prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
     key_marker = params.get("key-marker", "")
-    encoding = params.get("encoding-type")
-    if encoding is not None and encoding != "url":
-        raise errors.InvalidArgument("Invalid Encoding Method specified in Request")
-    if "delimiter" in params:
-        raise errors.NotImplementedByS3Node("ListMultipartUploads with a delimiter is not "
-                                            "implemented by s3node")
+    # S3 ignores the upload id marker without a key marker
+    upload_marker = params.get("upload-id-marker", "") if key_marker else ""
+    encoding = list_encoding(params)
     files = call.api.files
-    found = list(await files.list_multipart(route.bucket, prefix=prefix,
-                                            after=key_marker or None,
-                                            limit=max_uploads)) if max_uploads else []
-    truncated = bool(found) and len(found) == max_uploads and bool(
-        await files.list_multipart(route.bucket, prefix=prefix, after=found[-1].key, limit=1))
-    entries = [responses.UploadEntry(u.key, u.upload_id, u.created_at) for u in found]
+    if max_uploads:
+        page = await files.list_multipart(route.bucket, prefix=prefix, delimiter=delimiter,
+                                          after=key_marker or None,
+                                          after_upload=upload_marker or None,
+                                          limit=max_uploads)
+    else:
+        await files.get_bucket(route.bucket)
+        page = UploadPage((), (), False, None, None)
+    entries = [responses.UploadEntry(u.key, u.upload_id, u.created_at) for u in page.uploads]
     send(call.request, 200, responses.list_multipart_uploads(
-        route.bucket, entries, OWNER, prefix=prefix, key_marker=key_marker,
-        max_uploads=max_uploads, is_truncated=truncated, encoding_type=encoding),
+        route.bucket, entries, OWNER, common_prefixes=page.prefixes, prefix=prefix,
+        delimiter=delimiter or None, key_marker=key_marker, upload_id_marker=upload_marker,
+        next_key_marker=page.next_key if page.truncated else None,
+        next_upload_id_marker=page.next_upload_id if page.truncated else None,
+        max_uploads=max_uploads, is_truncated=page.truncated, encoding_type=encoding),
         content_type=XML)
 
 

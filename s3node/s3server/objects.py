@@ -6,7 +6,8 @@ PutObject streams its body (:class:`~s3node.s3server.bodies.S3Body`) into
 :meth:`~s3node.gateway.files.FileService.store_object`; the object becomes
 visible, replacing the key's previous object in the same transaction, only
 once every claim about the body held.  GetObject streams the verified chunks
-of the object's file (whole, or a ``Range``) with the stored headers;
+of the object's file (whole, a ``Range``, or the range of one ``partNumber``,
+whose bounds the metadata kept at completion) with the stored headers;
 conditional headers are decided on the object's ETag and time.
 """
 
@@ -20,7 +21,7 @@ from s3node._aio import shielded
 from s3node.errors import InvalidRange
 from s3node.gateway.headers import clean_content_type, clean_filename, range_of
 from s3node.gateway.streaming import abort_connection
-from s3node.records import ObjectRecord
+from s3node.records import ObjectRecord, PartSpan
 from s3node.s3 import errors, responses
 from s3node.s3.routing import check_key
 from s3node.s3.xml import MAX_XML_BODY, parse_delete
@@ -197,16 +198,35 @@ async def get_object(call: Call) -> None:
         await _send_object(call)
 
 
+async def _part_span(call: Call, obj: ObjectRecord, part: int) -> tuple[int, PartSpan | None]:
+    """
+    The parts count of the object and where part ``part`` lies (``None``: the
+    whole object, part 1 of a single-part object).
+    """
+    if "-" not in obj.etag:
+        if part != 1:
+            raise errors.InvalidPartNumber(fields=[("PartNumberRequested", str(part)),
+                                                   ("ActualPartCount", "1")])
+        return 1, None
+    count, span = await call.api.files.object_part(obj.file_id, part)
+    if count == 0:
+        raise errors.NotImplementedByS3Node(
+            "this multipart object was completed before s3node kept part boundaries "
+            "(schema version 7): read it by Range")
+    if span is None:
+        raise errors.InvalidPartNumber(fields=[("PartNumberRequested", str(part)),
+                                               ("ActualPartCount", str(count))])
+    return count, span
+
+
 async def _send_object(call: Call) -> None:
     bucket, key = _names(call)
     request = call.request
     part = call.route.part_number
+    if part is not None and "range" in call.headers:
+        raise errors.InvalidRequest(
+            "Cannot specify both Range header and partNumber query parameter")
     obj, fwc = await call.api.files.open_object(bucket, key)
-    if part is not None and "-" in obj.etag:
-        raise errors.NotImplementedByS3Node(
-            "GetObject by partNumber of a multipart object is not implemented by s3node")
-    if part is not None and part != 1:
-        raise errors.InvalidRange("a single-part object has part 1 only")
     status = preconditions(obj, call.headers)
     if status == 412:
         raise errors.PreconditionFailed(fields=[("Condition", "If-Match")])
@@ -214,16 +234,23 @@ async def _send_object(call: Call) -> None:
         send(request, 304, headers={b"etag": f'"{obj.etag}"'.encode(),
                                     b"last-modified": _http_date(obj.modified_at).encode()})
         return
-    for name, value in _object_headers(call, obj, whole="range" not in call.headers).items():
+    count, span = (None, None) if part is None else await _part_span(call, obj, part)
+    whole = "range" not in call.headers and span is None
+    for name, value in _object_headers(call, obj, whole=whole).items():
         request.setHeader(name, value)
+    if count is not None:
+        request.setHeader(b"x-amz-mp-parts-count", str(count).encode())
+    if span is not None and span.size == 0:  # an empty last part: no range to send
+        request.setHeader(b"content-length", b"0")
+        return
+    wanted = call.headers.get("range") if span is None else (
+        f"bytes={span.first}-{span.first + span.size - 1}")
     try:
-        r = range_of(request, call.headers.get("range") if part is None else None, obj.size)
+        r = range_of(request, wanted, obj.size)
     except InvalidRange:
         raise errors.InvalidRange(fields=[("ActualObjectSize", str(obj.size)),
                                           ("RangeRequested", call.headers.get("range", ""))]
                                   ) from None
-    if part is not None:
-        request.setHeader(b"x-amz-mp-parts-count", b"1")
     if request.method == b"HEAD":
         return
     await call.api.files.stream(request, fwc, r)

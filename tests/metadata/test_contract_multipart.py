@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import timedelta
 
 import pytest
 import pytest_twisted
-from support.metadata import digest, upload
+from support.metadata import digest, md5, part, upload
 
 from s3node.errors import (
     BucketNotEmpty,
@@ -21,22 +20,6 @@ from s3node.errors import (
 )
 from s3node.interfaces import MetadataStore
 from s3node.records import FileStatus
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # an ETag, not security
-
-
-async def part(store: MetadataStore, upload_id: str, number: int, *, chunks: int,
-               chunk_size: int = 100, tag: str = "") -> tuple[uuid.UUID, str]:
-    """Upload part ``number``: a file of ``chunks`` chunks, completed as the part."""
-    record = await upload(store, chunks=chunks, chunk_size=chunk_size, complete=False)
-    etag = md5(f"{number}{tag}")
-    await store.complete_part(
-        file_id=record.file_id, size=chunks * chunk_size,
-        checksum=digest("file", record.file_id), replicas=1, upload_id=upload_id,
-        part_number=number, etag=etag)
-    return record.file_id, etag
 
 
 @pytest_twisted.ensureDeferred
@@ -147,7 +130,7 @@ async def test_deleting_a_bucket_aborts_its_uploads_in_the_same_transaction(
                                 bucket="mpu", key="an-object", etag=md5("o"))
     with pytest.raises(BucketNotEmpty):
         await store.delete_bucket("mpu")  # an object: nothing changes
-    assert len(await store.list_multipart("mpu", limit=10)) == 3
+    assert len((await store.list_multipart("mpu", limit=10)).uploads) == 3
     assert [(await store.get_file(f)).status for f in files] == [FileStatus.COMPLETED] * 4
     await store.delete_object("mpu", "an-object")
     assert sorted(map(str, await store.delete_bucket("mpu"))) == sorted(map(str, files))
@@ -165,7 +148,7 @@ async def test_deleting_a_bucket_aborts_its_uploads_in_the_same_transaction(
         await store.get_bucket("mpu")
     assert [p.file_id for p in await store.list_parts(kept.upload_id, limit=10)] == [other]
     await store.create_bucket("mpu")  # the name is free, and nothing of the old is in it
-    assert list(await store.list_multipart("mpu", limit=10)) == []
+    assert (await store.list_multipart("mpu", limit=10)).uploads == ()
 
 
 @pytest_twisted.ensureDeferred
@@ -175,11 +158,12 @@ async def test_uploads_are_listed_by_key_and_expire_by_age(store: MetadataStore)
     b = await store.create_multipart("mpu", "b", content_type="a/b")
     a1 = await store.create_multipart("mpu", "a", content_type="a/b")
     c = await store.create_multipart("mpu", "x/c", content_type="a/b")
-    listed = await store.list_multipart("mpu", limit=10)
+    listed = (await store.list_multipart("mpu", limit=10)).uploads
     assert [u.key for u in listed] == ["a", "b", "x/c"]
-    assert [u.upload_id for u in await store.list_multipart("mpu", prefix="x/", limit=10)] == [
-        c.upload_id]
-    assert [u.key for u in await store.list_multipart("mpu", after="a", limit=1)] == ["b"]
+    assert [u.upload_id for u in (await store.list_multipart("mpu", prefix="x/", limit=10)
+                                  ).uploads] == [c.upload_id]
+    assert [u.key for u in (await store.list_multipart("mpu", after="a", limit=1)
+                            ).uploads] == ["b"]
     later = max(u.created_at for u in (a1, b, c)) + timedelta(seconds=1)
     expired = await store.expired_multipart(before=later, limit=10)
     assert sorted(expired) == sorted(u.upload_id for u in (a1, b, c))

@@ -54,6 +54,11 @@ BOTO3_CALLS = [
         Route("GetObject", "bucket", "k", part_number=2),
     ),
     ("head_object", {"Bucket": "bucket", "Key": "k"}, Route("HeadObject", "bucket", "k")),
+    (
+        "head_object",
+        {"Bucket": "bucket", "Key": "k", "PartNumber": 10000},
+        Route("HeadObject", "bucket", "k", part_number=10000),
+    ),
     ("delete_object", {"Bucket": "bucket", "Key": "k"}, Route("DeleteObject", "bucket", "k")),
     (
         "delete_objects",
@@ -105,6 +110,11 @@ BOTO3_CALLS = [
     ),
     ("list_parts", MPU, Route("ListParts", "bucket", "dir/a key", upload_id="up-1")),
     ("list_multipart_uploads", {"Bucket": "bucket"}, Route("ListMultipartUploads", "bucket")),
+    (
+        "list_multipart_uploads",
+        {"Bucket": "bucket", "Delimiter": "/", "KeyMarker": "a b", "UploadIdMarker": "u1"},
+        Route("ListMultipartUploads", "bucket"),
+    ),
     ("get_bucket_acl", {"Bucket": "bucket"}, Route("NotImplemented", "bucket", unsupported="acl")),
     (
         "put_bucket_versioning",
@@ -357,3 +367,16 @@ def test_expected_bucket_owner_headers_must_name_the_owner() -> None:
                        (copy, {"x-amz-source-expected-bucket-owner": "other"})):
         with pytest.raises(errors.AccessDenied):
             check_expected_owner(r, headers, "owner")
+
+
+def test_list_multipart_uploads_keeps_its_markers_and_delimiter() -> None:
+    """ListMultipartUploads' paging parameters reach the handler as boto3 sent them."""
+    kwargs = {"Bucket": "bucket", "Delimiter": "/", "KeyMarker": "dir/a key+%",
+              "UploadIdMarker": "0abc", "Prefix": "dir/", "MaxUploads": 2,
+              "EncodingType": "url"}
+    got = route_of(prepared_wire(captured_request("list_multipart_uploads", kwargs)))
+    assert got.operation == "ListMultipartUploads"
+    assert {k: got.params[k] for k in ("delimiter", "key-marker", "upload-id-marker", "prefix",
+                                       "max-uploads", "encoding-type")} == {
+        "delimiter": "/", "key-marker": "dir/a key+%", "upload-id-marker": "0abc",
+        "prefix": "dir/", "max-uploads": "2", "encoding-type": "url"}
