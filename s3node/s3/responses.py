@@ -58,6 +58,8 @@ class BucketEntry:
 
     name: str
     created: datetime
+    #: the bucket's region (``BucketRegion``), if the listing gives it
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,20 @@ def _checksums(pairs: Sequence[tuple[str, str]]) -> list[Node | None]:
     return [(f"Checksum{name}", value) for name, value in pairs]
 
 
-def list_buckets(buckets: Sequence[BucketEntry], owner: Owner) -> bytes:
-    """``ListAllMyBucketsResult``."""
+def list_buckets(buckets: Sequence[BucketEntry], owner: Owner, *,
+                 continuation_token: str | None = None, prefix: str | None = None) -> bytes:
+    """
+    ``ListAllMyBucketsResult``: the page of ``buckets``, ``ContinuationToken``
+    when more follow, and ``Prefix`` echoed when the request had one.
+    """
     entries: list[Node | None] = [
-        ("Bucket", [("Name", b.name), ("CreationDate", timestamp(b.created))]) for b in buckets
+        ("Bucket", [("Name", b.name), ("CreationDate", timestamp(b.created)),
+                    _opt("BucketRegion", b.region)])
+        for b in buckets
     ]
-    return render(("ListAllMyBucketsResult", [_owner("Owner", owner), ("Buckets", entries)]))
+    return render(("ListAllMyBucketsResult", [
+        _owner("Owner", owner), ("Buckets", entries),
+        _opt("ContinuationToken", continuation_token), _opt("Prefix", prefix)]))
 
 
 def _contents(entry: ObjectEntry, encode: bool, owner: Owner | None) -> Node:

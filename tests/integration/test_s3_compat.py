@@ -7,6 +7,7 @@ What a partial ceph/s3-tests run found different from S3 (docs/s3.md,
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -144,3 +145,70 @@ def test_deleting_a_bucket_aborts_its_uploads_and_sweeps_their_parts(deployment:
     s3.create_bucket(Bucket=bucket)  # the name is free again, and empty
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
     s3.delete_bucket(Bucket=bucket)
+
+
+def test_list_buckets_pages_with_max_buckets_prefix_and_token(standalone: Any) -> None:
+    """ListBuckets' max-buckets, continuation-token and prefix page the buckets by name, each with its region (s3-tests' test_list_buckets_paginated)."""
+    s3 = client(standalone)
+    stem = f"pg-{uuid.uuid4().hex[:12]}-"
+    assert s3.list_buckets(Prefix=stem, MaxBuckets=1)["Buckets"] == []
+    names = [stem + suffix for suffix in ("a", "b", "c")]
+    for name in reversed(names):
+        s3.create_bucket(Bucket=name)
+    seen, token = [], None
+    for _ in names:
+        page = s3.list_buckets(Prefix=stem, MaxBuckets=1,
+                               **({"ContinuationToken": token} if token else {}))
+        assert page["Prefix"] == stem and len(page["Buckets"]) == 1
+        assert page["Buckets"][0]["BucketRegion"] == "us-east-1"
+        seen.append(page["Buckets"][0]["Name"])
+        token = page.get("ContinuationToken")
+    assert seen == names and token is None  # no token after the last page
+    two = s3.list_buckets(Prefix=stem, MaxBuckets=2)
+    rest = s3.list_buckets(Prefix=stem, ContinuationToken=two["ContinuationToken"])
+    assert [b["Name"] for b in two["Buckets"] + rest["Buckets"]] == names
+    assert "ContinuationToken" not in rest
+    everything = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    paged = [b["Name"] for p in s3.get_paginator("list_buckets").paginate(
+        PaginationConfig={"PageSize": 2}) for b in p["Buckets"]]
+    assert paged == everything and set(names) <= set(everything)
+    assert s3.list_buckets(Prefix=stem, BucketRegion="eu-west-1")["Buckets"] == []
+    for bad in ({"MaxBuckets": 10001}, {"ContinuationToken": "not-ours"}):
+        with pytest.raises(ClientError) as e:
+            s3.list_buckets(**bad)
+        assert code_of(e) == ("InvalidArgument", 400)
+
+
+def test_the_owner_recreating_its_bucket_in_us_east_1_gets_200_and_keeps_it(
+        standalone: Any) -> None:
+    """In us-east-1 CreateBucket on the caller's existing bucket answers 200 and changes nothing, as S3's legacy rule there (s3-tests' test_bucket_recreate_not_overriding)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    for key in ("mykey1", "mykey2"):
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-east-1"})
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in listed] == ["mykey1", "mykey2"]
+    assert s3.get_object(Bucket=bucket, Key="mykey2")["Body"].read() == b"mykey2"
+
+
+def test_non_ascii_metadata_is_signed_and_returned_as_the_bytes_sent(standalone: Any) -> None:
+    """A metadata value with non-ASCII characters (botocore sends and signs its UTF-8) is accepted and comes back as those bytes, which botocore reads as Latin-1 (s3-tests' test_object_set_get_unicode_metadata)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    value = "Hello World\xe9 – ü"
+
+    def set_metadata(params: Any, **_: Any) -> None:
+        params["headers"]["x-amz-meta-meta1"] = value
+
+    s3.meta.events.register("before-call.s3.PutObject", set_metadata)
+    s3.put_object(Bucket=bucket, Key="foo", Body=b"bar", ContentDisposition="attachment")
+    for answer in (s3.get_object(Bucket=bucket, Key="foo"),
+                   s3.head_object(Bucket=bucket, Key="foo")):
+        got = answer["Metadata"]["meta1"]
+        assert got.encode("latin-1") == value.encode("utf-8")
+    copied = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "foo"})
+    assert copied["CopyObjectResult"]["ETag"]
+    got = s3.head_object(Bucket=bucket, Key="copy")["Metadata"]["meta1"]
+    assert got.encode("latin-1") == value.encode("utf-8")
