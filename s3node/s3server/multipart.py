@@ -20,7 +20,13 @@ from s3node.s3.xml import MAX_XML_BODY, parse_complete_multipart_upload
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
 from s3node.s3server.buckets import OWNER
-from s3node.s3server.mpchecksums import check_part, object_checksum, upload_checksum
+from s3node.s3server.mpchecksums import (
+    check_claimed,
+    check_part,
+    claimed_checksums,
+    object_checksum,
+    upload_checksum,
+)
 from s3node.s3server.objects import refuse_unsupported, stored_headers, write_conditions
 
 __all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS", "upload_of"]
@@ -91,7 +97,10 @@ async def complete_multipart_upload(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
     upload = await upload_of(call)
-    document = await read_small_body(call.request.body, call.credentials, call.headers,
+    # a checksum header claims the object's checksum, not the document's
+    claimed = claimed_checksums(call.headers)
+    body_headers = {n: v for n, v in call.headers.items() if n not in claimed}
+    document = await read_small_body(call.request.body, call.credentials, body_headers,
                                      call.api.cpu, limit=MAX_XML_BODY)
     parts = parse_complete_multipart_upload(document)
     files = call.api.files
@@ -102,6 +111,7 @@ async def complete_multipart_upload(call: Call) -> None:
                 limit=MAX_LISTED):
             uploaded += batch
         checksum = object_checksum(upload, uploaded, parts)
+        check_claimed(checksum, claimed)
         put = await files.complete_multipart(
             upload.upload_id, [(p.number, p.etag) for p in parts],
             min_part_size=MIN_PART_SIZE, headers=checksum.headers,

@@ -7,12 +7,14 @@ What a partial ceph/s3-tests run found different from S3 (docs/s3.md,
 
 from __future__ import annotations
 
+import base64
 import uuid
+import zlib
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from integration.test_s3_api import client, code_of, new_bucket
+from integration.test_s3_api import client, code_of, crc32_b64, new_bucket
 from support.waiting import wait_until
 
 #: keys with a space, +, %, unicode and characters XML 1.0 cannot carry
@@ -212,3 +214,43 @@ def test_non_ascii_metadata_is_signed_and_returned_as_the_bytes_sent(standalone:
     assert copied["CopyObjectResult"]["ETag"]
     got = s3.head_object(Bucket=bucket, Key="copy")["Metadata"]["meta1"]
     assert got.encode("latin-1") == value.encode("utf-8")
+
+
+def test_a_completion_checksum_header_claims_the_object_checksum(standalone: Any) -> None:
+    """x-amz-checksum-* on CompleteMultipartUpload is the whole object's checksum (not the XML body's): the one made from the parts completes, another is BadDigest and leaves the upload, one the upload has no algorithm for is InvalidRequest (s3-tests' test_multipart_use_cksum_helper_*)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    body = b"checksummed part" * 100
+
+    def start(key: str, **create: Any) -> tuple[str, list[dict[str, Any]]]:
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+        extra = {"ChecksumAlgorithm": "CRC32"} if create else {}
+        part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1,
+                              Body=body, **extra)
+        return upload, [{"PartNumber": 1, "ETag": part["ETag"],
+                         **({"ChecksumCRC32": part["ChecksumCRC32"]} if create else {})}]
+
+    whole = crc32_b64(body)
+    upload, parts = start("full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=upload,
+                                     MultipartUpload={"Parts": parts},
+                                     ChecksumCRC32=crc32_b64(b"other"))
+    assert code_of(e) == ("BadDigest", 400)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=upload,
+                                        MultipartUpload={"Parts": parts}, ChecksumCRC32=whole)
+    assert (done["ChecksumCRC32"], done["ChecksumType"]) == (whole, "FULL_OBJECT")
+    composite = base64.b64encode(zlib.crc32(base64.b64decode(whole)).to_bytes(4, "big"))
+    upload, parts = start("composite", ChecksumAlgorithm="CRC32")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="composite", UploadId=upload,
+                                        MultipartUpload={"Parts": parts},
+                                        ChecksumCRC32=composite.decode() + "-1")
+    assert done["ChecksumType"] == "COMPOSITE"
+    upload, parts = start("plain")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="plain", UploadId=upload,
+                                     MultipartUpload={"Parts": parts}, ChecksumCRC32=whole)
+    assert code_of(e) == ("InvalidRequest", 400)
+    s3.complete_multipart_upload(Bucket=bucket, Key="plain", UploadId=upload,
+                                 MultipartUpload={"Parts": parts})
+    assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == body
