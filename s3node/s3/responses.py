@@ -24,6 +24,7 @@ from s3node.s3.xml import Node, render, timestamp, url_encoded
 
 __all__ = [
     "BucketEntry",
+    "access_control_policy",
     "DeleteOutcome",
     "ListPage",
     "ObjectEntry",
@@ -407,3 +408,16 @@ def delete_result(outcomes: Sequence[DeleteOutcome], quiet: bool) -> bytes:
 def bucket_location(region: str) -> bytes:
     """``LocationConstraint``: empty for ``us-east-1``, as S3 answers."""
     return render(("LocationConstraint", "" if region == "us-east-1" else region))
+
+
+_CANONICAL_USER = ('Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                   ' xsi:type="CanonicalUser"')
+
+
+def access_control_policy(owner: Owner) -> bytes:
+    """``AccessControlPolicy``: the owner holds ``FULL_CONTROL``, and no one else anything."""
+    grantee = (_CANONICAL_USER, [("ID", owner.id), ("DisplayName", owner.display_name)])
+    return render(("AccessControlPolicy", [
+        _owner("Owner", owner),
+        ("AccessControlList", [("Grant", [grantee, ("Permission", "FULL_CONTROL")])]),
+    ]))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from integration.test_s3_api import client, code_of, crc32_b64, new_bucket
+from integration.test_s3_api import client, code_of, crc32_b64, new_bucket, signed_put
 from support.waiting import wait_until
 
 #: keys with a space, +, %, unicode and characters XML 1.0 cannot carry
@@ -254,3 +254,45 @@ def test_a_completion_checksum_header_claims_the_object_checksum(standalone: Any
     s3.complete_multipart_upload(Bucket=bucket, Key="plain", UploadId=upload,
                                  MultipartUpload={"Parts": parts})
     assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == body
+
+
+def test_acls_are_private_readable_and_settable_only_to_private(standalone: Any) -> None:
+    """GetBucketAcl/GetObjectAcl answer the owner's FULL_CONTROL (the owner listings show); PutBucketAcl/PutObjectAcl accept private and change nothing; any other ACL is 501; DELETE ?acl deletes nothing (s3-tests' test_bucket_acl_default, test_object_acl_default, test_bucket_list_return_data, test_bucket_create_special_key_names)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    s3.put_object(Bucket=bucket, Key="a b&<", Body=b"x")
+    owner = s3.list_objects(Bucket=bucket)["Contents"][0]["Owner"]
+    assert owner == s3.list_buckets()["Owner"]
+    for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="a b&<")):
+        assert acl["Owner"] == owner
+        assert acl["Grants"] == [{"Grantee": {**owner, "Type": "CanonicalUser"},
+                                  "Permission": "FULL_CONTROL"}]
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    s3.put_object_acl(Bucket=bucket, Key="a b&<", ACL="private")
+    refused = [
+        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
+        lambda: s3.put_object_acl(Bucket=bucket, Key="a b&<", ACL="public-read-write"),
+        lambda: s3.put_object_acl(Bucket=bucket, Key="a b&<", GrantRead="uri=x"),
+        lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={
+            "Owner": {"ID": owner["ID"]}, "Grants": [
+                {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]},
+                 "Permission": "FULL_CONTROL"}]}),
+    ]
+    for call in refused:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code_of(e) == ("NotImplemented", 501)
+    for call in (lambda: s3.get_object_acl(Bucket=bucket, Key="missing"),
+                 lambda: s3.put_object_acl(Bucket=bucket, Key="missing", ACL="private")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code_of(e) == ("NoSuchKey", 404)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_acl(Bucket=bucket + "-missing")
+    assert code_of(e) == ("NoSuchBucket", 404)
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"y")
+    for key in ("", "plain"):
+        status, _, body = signed_put(standalone, bucket, key, b"", {}, method="DELETE",
+                                     query="acl")
+        assert status == 405, body
+    assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == b"y"
