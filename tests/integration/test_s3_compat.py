@@ -296,3 +296,30 @@ def test_acls_are_private_readable_and_settable_only_to_private(standalone: Any)
                                      query="acl")
         assert status == 405, body
     assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == b"y"
+
+
+def test_a_completion_repeated_after_it_succeeded_answers_as_the_first(standalone: Any) -> None:
+    """CompleteMultipartUpload sent again (a client's retry) answers 200 with the object's ETag while the key names the object those parts made; once the key names another object, NoSuchUpload (s3-tests' test_multipart_upload, test_multipart_upload_small)."""
+    s3 = client(standalone)
+    bucket = new_bucket(s3)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"p")
+    listed = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload,
+                                         MultipartUpload=listed)
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload,
+                                         MultipartUpload=listed)
+    assert again["ETag"] == first["ETag"] and first["ETag"].endswith('-1"')
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"p"
+    other = {"Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]}
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"x")
+    for key, parts in (("mp", other), ("missing", listed), ("gone", listed)):
+        with pytest.raises(ClientError) as e:
+            s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                         MultipartUpload=parts)
+        assert code_of(e) == ("NoSuchUpload", 404)
+    s3.put_object(Bucket=bucket, Key="mp", Body=b"replaced")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload,
+                                     MultipartUpload=listed)
+    assert code_of(e) == ("NoSuchUpload", 404)
