@@ -24,13 +24,13 @@ from s3node.s3.xml import Node, render, timestamp, url_encoded
 
 __all__ = [
     "BucketEntry",
-    "access_control_policy",
     "DeleteOutcome",
     "ListPage",
     "ObjectEntry",
     "Owner",
     "PartEntry",
     "UploadEntry",
+    "access_control_policy",
     "bucket_location",
     "complete_multipart_upload",
     "copy_object",
