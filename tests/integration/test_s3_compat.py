@@ -1,8 +1,10 @@
 """
-What a partial ceph/s3-tests run found different from S3 (docs/s3.md,
+What ceph/s3-tests runs found different from S3 (docs/s3.md,
 "ceph/s3-tests"), checked through real boto3 against real processes:
 ``encoding-type=url`` listings, an empty continuation token,
-``x-amz-expected-bucket-owner`` and DeleteBucket with uploads under way.
+``x-amz-expected-bucket-owner``, DeleteBucket with uploads under way,
+ListBuckets pages, re-creating a bucket in us-east-1, non-ASCII metadata,
+the private ACL, and CompleteMultipartUpload's checksum header and retries.
 """
 
 from __future__ import annotations
