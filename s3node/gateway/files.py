@@ -311,6 +311,15 @@ class FileService:
         """
         await self.downloads.stream(request, fwc, r)
 
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord:
+        """
+        The object a key names (its record; no chunks).
+
+        :raises BucketNotFound: no such bucket.
+        :raises ObjectNotFound: no such key.
+        """
+        return await self.metadata.get_object(bucket, key)
+
     async def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, FileWithChunks]:
         """
         The object a key names, with its file's chunks.

@@ -11,7 +11,9 @@ Calculations for the Authorization Header":
 - the canonical query string has every parameter encoded, sorted by encoded
   name, then encoded value, a bare name counting as ``name=``;
 - canonical header values are trimmed, inner runs of spaces and tabs folded
-  to one space, and a repeated header's values joined with commas;
+  to one space, and a repeated header's values joined with commas; they are
+  hashed as the bytes received (botocore sends a non-ASCII value as UTF-8
+  and signs those bytes);
 - the signing key is ``HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region),
   service), "aws4_request")``, and a signature is the lowercase hex HMAC of
   the string to sign under it.
@@ -25,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from s3node.s3.encoding import decode, parse_query, uri_encode
+from s3node.s3.encoding import decode, parse_query, uri_encode, wire_bytes
 
 __all__ = [
     "ALGORITHM",
@@ -122,5 +124,5 @@ def canonical_headers(headers: Iterable[tuple[str, str]], signed: Iterable[str])
 
 def string_to_sign(timestamp: str, scope: Scope, canonical_request: str) -> str:
     """The string a request's signature signs: algorithm, time, scope and the canonical request's hash."""
-    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(wire_bytes(canonical_request)).hexdigest()
     return "\n".join([ALGORITHM, timestamp, str(scope), digest])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["QueryParam", "decode", "is_utf8", "parse_query", "uri_encode"]
+__all__ = ["QueryParam", "decode", "is_utf8", "parse_query", "uri_encode", "wire_bytes"]
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ENCODED = [chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256)]
@@ -81,3 +81,15 @@ def parse_query(raw_query: str) -> tuple[QueryParam, ...]:
             (decode(name, plus_is_space=True), decode(value, plus_is_space=True) if eq else None)
         )
     return tuple(params)
+
+
+def wire_bytes(text: str) -> bytes:
+    """
+    The bytes behind header text: the gateway reads header bytes as Latin-1
+    (every byte one character), so Latin-1 gives back exactly what was sent;
+    text that never came off the wire (a character past U+00FF) is UTF-8.
+    """
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")

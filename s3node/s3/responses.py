@@ -30,6 +30,7 @@ __all__ = [
     "Owner",
     "PartEntry",
     "UploadEntry",
+    "access_control_policy",
     "bucket_location",
     "complete_multipart_upload",
     "copy_object",
@@ -58,6 +59,8 @@ class BucketEntry:
 
     name: str
     created: datetime
+    #: the bucket's region (``BucketRegion``), if the listing gives it
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,20 @@ def _checksums(pairs: Sequence[tuple[str, str]]) -> list[Node | None]:
     return [(f"Checksum{name}", value) for name, value in pairs]
 
 
-def list_buckets(buckets: Sequence[BucketEntry], owner: Owner) -> bytes:
-    """``ListAllMyBucketsResult``."""
+def list_buckets(buckets: Sequence[BucketEntry], owner: Owner, *,
+                 continuation_token: str | None = None, prefix: str | None = None) -> bytes:
+    """
+    ``ListAllMyBucketsResult``: the page of ``buckets``, ``ContinuationToken``
+    when more follow, and ``Prefix`` echoed when the request had one.
+    """
     entries: list[Node | None] = [
-        ("Bucket", [("Name", b.name), ("CreationDate", timestamp(b.created))]) for b in buckets
+        ("Bucket", [("Name", b.name), ("CreationDate", timestamp(b.created)),
+                    _opt("BucketRegion", b.region)])
+        for b in buckets
     ]
-    return render(("ListAllMyBucketsResult", [_owner("Owner", owner), ("Buckets", entries)]))
+    return render(("ListAllMyBucketsResult", [
+        _owner("Owner", owner), ("Buckets", entries),
+        _opt("ContinuationToken", continuation_token), _opt("Prefix", prefix)]))
 
 
 def _contents(entry: ObjectEntry, encode: bool, owner: Owner | None) -> Node:
@@ -407,3 +418,16 @@ def delete_result(outcomes: Sequence[DeleteOutcome], quiet: bool) -> bytes:
 def bucket_location(region: str) -> bytes:
     """``LocationConstraint``: empty for ``us-east-1``, as S3 answers."""
     return render(("LocationConstraint", "" if region == "us-east-1" else region))
+
+
+_CANONICAL_USER = ('Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                   ' xsi:type="CanonicalUser"')
+
+
+def access_control_policy(owner: Owner) -> bytes:
+    """``AccessControlPolicy``: the owner holds ``FULL_CONTROL``, and no one else anything."""
+    grantee = (_CANONICAL_USER, [("ID", owner.id), ("DisplayName", owner.display_name)])
+    return render(("AccessControlPolicy", [
+        _owner("Owner", owner),
+        ("AccessControlList", [("Grant", [grantee, ("Permission", "FULL_CONTROL")])]),
+    ]))

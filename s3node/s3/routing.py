@@ -46,6 +46,10 @@ OPERATIONS = frozenset(
     {
         "ListBuckets",
         "CreateBucket",
+        "GetBucketAcl",
+        "PutBucketAcl",
+        "GetObjectAcl",
+        "PutObjectAcl",
         "HeadBucket",
         "DeleteBucket",
         "GetBucketLocation",
@@ -71,7 +75,6 @@ OPERATIONS = frozenset(
 UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
-        "acl",
         "analytics",
         "attributes",
         "cors",
@@ -271,8 +274,19 @@ def route(
     return _object_route(method.upper(), bucket, key, params, headers)
 
 
+def _acl_route(method: str, bucket: str, key: str | None, params: dict[str, str]) -> Route:
+    """``?acl``: read, or set to private (never a DELETE or HEAD of the bucket or object)."""
+    if method not in ("GET", "PUT"):
+        raise errors.MethodNotAllowed()
+    what = "Bucket" if key is None else "Object"
+    operation = f"Get{what}Acl" if method == "GET" else f"Put{what}Acl"
+    return Route(operation, bucket, key, params=params)
+
+
 def _bucket_route(method: str, bucket: str, params: dict[str, str]) -> Route:
     operation = None
+    if "acl" in params:
+        return _acl_route(method, bucket, None, params)
     if method == "GET":
         if "location" in params:
             operation = "GetBucketLocation"
@@ -307,6 +321,8 @@ def _bucket_route(method: str, bucket: str, params: dict[str, str]) -> Route:
 def _object_route(
     method: str, bucket: str, key: str, params: dict[str, str], headers: Mapping[str, str]
 ) -> Route:
+    if "acl" in params:
+        return _acl_route(method, bucket, key, params)
     upload_id = params.get("uploadId")
     part = params.get("partNumber")
     part_number = _part_number(part) if part is not None else None

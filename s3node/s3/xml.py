@@ -61,7 +61,8 @@ MAX_DELETE_OBJECTS = 1000
 #: the most parts, and the highest part number, of a multipart upload
 MAX_PARTS = 10000
 
-#: a response element: (name, text) or (name, children); a ``None`` child is left out
+#: a response element: (name, text) or (name, children); a ``None`` child is left out.
+#: A name may carry constant attributes after a space (``Grantee xsi:type="..."``).
 Node = tuple[str, "str | Sequence[Node | None]"]
 
 _XML10_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -78,8 +79,9 @@ def escape(text: str) -> str:
 
 
 def _write(node: Node, out: list[str], xmlns: str = "") -> None:
-    name, content = node
-    start = f'<{name} xmlns="{xmlns}">' if xmlns else f"<{name}>"
+    start, content = node
+    name = start.split(" ", 1)[0]
+    start = f'<{start} xmlns="{xmlns}">' if xmlns else f"<{start}>"
     if isinstance(content, str):
         out.append(f"{start}{escape(content)}</{name}>")
         return

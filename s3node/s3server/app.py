@@ -123,6 +123,7 @@ class S3Api:
         upload_slots: Limiter,
         download_slots: Limiter,
     ) -> None:
+        from s3node.s3server.acl import ACL_HANDLERS
         from s3node.s3server.buckets import BUCKET_HANDLERS, OWNER
         from s3node.s3server.copy import COPY_HANDLERS
         from s3node.s3server.multipart import MULTIPART_HANDLERS
@@ -138,7 +139,8 @@ class S3Api:
         #: the account that owns every bucket (one tenant)
         self.owner_id = OWNER.id
         self._handlers: dict[str, Handler] = {**BUCKET_HANDLERS, **OBJECT_HANDLERS,
-                                               **MULTIPART_HANDLERS, **COPY_HANDLERS}
+                                               **MULTIPART_HANDLERS, **COPY_HANDLERS,
+                                               **ACL_HANDLERS}
 
     @property
     def region(self) -> str:

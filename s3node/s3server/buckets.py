@@ -15,6 +15,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 
+from s3node.errors import BucketExists
 from s3node.gateway.permissions import may
 from s3node.records import ObjectPage, ObjectRecord
 from s3node.s3 import errors, responses
@@ -30,7 +31,10 @@ XML = b"application/xml"
 OWNER = responses.Owner(hashlib.sha256(b"s3node").hexdigest(), "s3node")
 #: the most keys a listing page returns (S3's limit)
 MAX_KEYS = 1000
+#: the most buckets a ListBuckets page returns (S3's ``max-buckets`` limit)
+MAX_BUCKETS = 10000
 _TOKEN_TAG = "k1:"
+_BUCKET_TAG = "b1:"
 _CHECKSUM_HEADERS = {a.header: a.name for a in ALGORITHMS.values()}
 
 
@@ -43,12 +47,41 @@ def object_entry(obj: ObjectRecord) -> responses.ObjectEntry:
         checksum_algorithm=algorithm, checksum_type="FULL_OBJECT" if algorithm else None)
 
 
+def _max_buckets(params: Mapping[str, str]) -> int | None:
+    text = params.get("max-buckets")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdecimal() and len(text) <= 10
+            and 1 <= int(text) <= MAX_BUCKETS):
+        raise errors.InvalidArgument(
+            f"max-buckets must be an integer from 1 to {MAX_BUCKETS}",
+            fields=[("ArgumentName", "max-buckets"), ("ArgumentValue", text[:40])])
+    return int(text)
+
+
 async def list_buckets(call: Call) -> None:
+    """
+    Every bucket the key may read, by name; with ``max-buckets``, a page of
+    them and a ``ContinuationToken`` (the page's last name) when more follow.
+    ``prefix`` and ``bucket-region`` filter.  The names are read whole and
+    paged here: a cluster has few buckets (S3 allows 10,000 an account).
+    """
+    params = dict(call.route.params)
+    limit, prefix = _max_buckets(params), params.get("prefix")
+    token = params.get("continuation-token")
+    after = decode_token(token, _BUCKET_TAG) if token else ""
+    region = call.api.region
     # every bucket for a key that may read them all, else the ones it may read
     buckets = [b for b in await call.api.files.list_buckets()
-               if call.key is None or may(call.key, "read", b.name)]
+               if b.name > after and b.name.startswith(prefix or "")
+               and params.get("bucket-region", region) == region
+               and (call.key is None or may(call.key, "read", b.name))]
+    more = limit is not None and len(buckets) > limit
+    page = buckets[:limit]
     body = responses.list_buckets(
-        [responses.BucketEntry(b.name, b.created_at) for b in buckets], OWNER)
+        [responses.BucketEntry(b.name, b.created_at, region) for b in page], OWNER,
+        continuation_token=encode_token(page[-1].name, _BUCKET_TAG) if more else None,
+        prefix=prefix)
     send(call.request, 200, body, content_type=XML)
 
 
@@ -66,7 +99,13 @@ async def create_bucket(call: Call) -> None:
     if acl != "private" or "x-amz-bucket-object-lock-enabled" in call.headers:
         raise errors.NotImplementedByS3Node("Bucket ACLs other than private and object lock"
                                             " are not implemented by s3node")
-    await call.api.files.create_bucket(call.route.bucket)
+    try:
+        await call.api.files.create_bucket(call.route.bucket)
+    except BucketExists:
+        # S3's legacy rule in us-east-1: the owner re-creating its bucket gets
+        # 200 OK and the bucket as it was (its ACL, always private here, reset)
+        if region != "us-east-1":
+            raise
     send(call.request, 200, headers={b"location": f"/{call.route.bucket}".encode()})
 
 
@@ -109,21 +148,21 @@ def list_encoding(params: Mapping[str, str]) -> str | None:
     return value
 
 
-def encode_token(last: str) -> str:
+def encode_token(last: str, tag: str = _TOKEN_TAG) -> str:
     """The continuation token that resumes a listing after ``last``."""
-    return base64.urlsafe_b64encode((_TOKEN_TAG + last).encode("utf-8")).decode("ascii")
+    return base64.urlsafe_b64encode((tag + last).encode("utf-8")).decode("ascii")
 
 
-def decode_token(token: str) -> str:
-    """The key a continuation token resumes after; ``InvalidArgument`` if it is not ours."""
+def decode_token(token: str, tag: str = _TOKEN_TAG) -> str:
+    """The name a continuation token resumes after; ``InvalidArgument`` if it is not ours."""
     try:
         text = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         text = ""
-    if not text.startswith(_TOKEN_TAG) or len(text) == len(_TOKEN_TAG):
+    if not text.startswith(tag) or len(text) == len(tag):
         raise errors.InvalidArgument("The continuation token provided is incorrect",
                                      fields=[("ArgumentName", "continuation-token")])
-    return text[len(_TOKEN_TAG):]
+    return text[len(tag):]
 
 
 async def _page(call: Call, *, prefix: str, delimiter: str, after: str | None,

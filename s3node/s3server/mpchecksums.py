@@ -10,6 +10,8 @@ object's checksum made from them at completion without reading a byte:
 The upload keeps its algorithm and type among its stored headers
 (``x-amz-checksum-algorithm``, ``x-amz-checksum-type``); the object gets the
 checksum header instead, whose ``-N`` suffix tells a HEAD or GET the type.
+An ``x-amz-checksum-*`` header on CompleteMultipartUpload claims the whole
+object's checksum (not the XML body's): it must be the one made here.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from s3node.s3.checksums import (
 )
 from s3node.s3.xml import CompletedPart
 
-__all__ = ["MARKERS", "ObjectChecksum", "check_part", "object_checksum", "upload_checksum"]
+__all__ = ["MARKERS", "ObjectChecksum", "check_claimed", "check_part", "claimed_checksums",
+           "object_checksum", "upload_checksum"]
 
 ALGORITHM, TYPE = "x-amz-checksum-algorithm", "x-amz-checksum-type"
 #: the stored headers of an upload that the object does not keep
@@ -128,3 +131,29 @@ def object_checksum(upload: MultipartUpload, parts: Sequence[PartRecord],
     else:
         value = composite_checksum(algorithm, [digest for digest, _ in found])
     return ObjectChecksum([*kept, (algorithm.header, value)], [(algorithm.name, value)], kind)
+
+
+_HEADERS = {a.header: a for a in ALGORITHMS.values()}
+
+
+def claimed_checksums(headers: dict[str, str]) -> dict[str, str]:
+    """The ``x-amz-checksum-<algorithm>`` headers of a completion: claims about the object."""
+    return {name: value for name, value in headers.items() if name in _HEADERS}
+
+
+def check_claimed(checksum: ObjectChecksum, claimed: dict[str, str]) -> None:
+    """
+    Each checksum a completion claims must be the object's: ``BadDigest`` if
+    it differs, ``InvalidRequest`` if the object gets no checksum of that
+    algorithm (the upload has another one, none, or a part without one).
+    """
+    made = dict(checksum.checksums)
+    for header, value in claimed.items():
+        algorithm = _HEADERS[header]
+        if algorithm.name not in made:
+            raise errors.InvalidRequest(
+                f"The object has no {algorithm.name} checksum to compare {header} with: "
+                "the upload was not created with that algorithm, or a part has no checksum.")
+        if value.strip() != made[algorithm.name]:
+            raise errors.BadDigest(
+                f"The {algorithm.name} you specified did not match the calculated checksum.")

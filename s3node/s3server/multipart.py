@@ -11,16 +11,23 @@ from __future__ import annotations
 
 from s3node._aio import shielded
 from s3node.config import MiB
-from s3node.errors import InvalidRequest, UploadNotFound
+from s3node.errors import BucketNotFound, InvalidRequest, ObjectNotFound, UploadNotFound
 from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.streaming import abort_connection
 from s3node.records import MultipartUpload, PartRecord, UploadPage
 from s3node.s3 import errors, responses
-from s3node.s3.xml import MAX_XML_BODY, parse_complete_multipart_upload
+from s3node.s3.checksums import multipart_etag
+from s3node.s3.xml import MAX_XML_BODY, CompletedPart, parse_complete_multipart_upload
 from s3node.s3server.app import Call, Handler, send
 from s3node.s3server.bodies import S3Body, read_small_body
 from s3node.s3server.buckets import OWNER, list_encoding
-from s3node.s3server.mpchecksums import check_part, object_checksum, upload_checksum
+from s3node.s3server.mpchecksums import (
+    check_claimed,
+    check_part,
+    claimed_checksums,
+    object_checksum,
+    upload_checksum,
+)
 from s3node.s3server.objects import refuse_unsupported, stored_headers, write_conditions
 
 __all__ = ["MIN_PART_SIZE", "MULTIPART_HANDLERS", "upload_of"]
@@ -87,13 +94,48 @@ async def upload_part(call: Call) -> None:
     send(request, 200, headers=answer)
 
 
+async def _completed_before(call: Call, parts: list[CompletedPart]) -> None:
+    """
+    Answer a completion repeated after it succeeded (a client's retry) as
+    the first was answered, when the key's object is the one these parts
+    make (its ETag is theirs); ``NoSuchUpload`` otherwise.
+    """
+    route = call.route
+    assert route.bucket is not None and route.key is not None and route.upload_id is not None
+    unknown = errors.NoSuchUpload(fields=[("UploadId", route.upload_id[:100])])
+    try:
+        md5s = [bytes.fromhex(p.etag) for p in parts]
+        obj = await call.api.files.get_object(route.bucket, route.key)
+    except (ValueError, ObjectNotFound, BucketNotFound):
+        raise unknown from None
+    if not parts or f'"{obj.etag}"' != multipart_etag(md5s):
+        raise unknown
+    checksums = [(n.removeprefix("x-amz-checksum-").upper(), v) for n, v in obj.headers
+                 if n.startswith("x-amz-checksum-")]
+    kind = None if not checksums else "COMPOSITE" if "-" in checksums[0][1] else "FULL_OBJECT"
+    send(call.request, 200, responses.complete_multipart_upload(
+        f"/{route.bucket}/{route.key}", route.bucket, route.key, f'"{obj.etag}"', checksums,
+        kind), content_type=XML)
+
+
 async def complete_multipart_upload(call: Call) -> None:
     route = call.route
     assert route.bucket is not None and route.key is not None
-    upload = await upload_of(call)
-    document = await read_small_body(call.request.body, call.credentials, call.headers,
-                                     call.api.cpu, limit=MAX_XML_BODY)
-    parts = parse_complete_multipart_upload(document)
+    # a checksum header claims the object's checksum, not the document's
+    claimed = claimed_checksums(call.headers)
+    body_headers = {n: v for n, v in call.headers.items() if n not in claimed}
+
+    async def listed() -> list[CompletedPart]:
+        document = await read_small_body(call.request.body, call.credentials, body_headers,
+                                         call.api.cpu, limit=MAX_XML_BODY)
+        return parse_complete_multipart_upload(document)
+
+    try:
+        upload = await upload_of(call)
+    except errors.NoSuchUpload:
+        await _completed_before(call, await listed())
+        return
+    parts = await listed()
     files = call.api.files
     try:
         uploaded: list[PartRecord] = []
@@ -102,6 +144,7 @@ async def complete_multipart_upload(call: Call) -> None:
                 limit=MAX_LISTED):
             uploaded += batch
         checksum = object_checksum(upload, uploaded, parts)
+        check_claimed(checksum, claimed)
         put = await files.complete_multipart(
             upload.upload_id, [(p.number, p.etag) for p in parts],
             min_part_size=MIN_PART_SIZE, headers=checksum.headers,

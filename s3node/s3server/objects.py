@@ -23,6 +23,7 @@ from s3node.gateway.headers import clean_content_type, clean_filename, range_of
 from s3node.gateway.streaming import abort_connection
 from s3node.records import ObjectRecord, PartSpan
 from s3node.s3 import errors, responses
+from s3node.s3.encoding import wire_bytes
 from s3node.s3.routing import check_key
 from s3node.s3.xml import MAX_XML_BODY, parse_delete
 from s3node.s3server.app import Call, Handler, send
@@ -181,7 +182,7 @@ def _object_headers(call: Call, obj: ObjectRecord, *, whole: bool) -> dict[bytes
                 out[name.encode()] = value.encode()
                 out[b"x-amz-checksum-type"] = b"COMPOSITE" if "-" in value else b"FULL_OBJECT"
             continue
-        out[name.encode("latin-1", "replace")] = value.encode("utf-8")
+        out[name.encode("latin-1", "replace")] = wire_bytes(value)  # the bytes it came as
     for param, header in OVERRIDES.items():
         override = call.route.params.get(param)
         if override is not None:

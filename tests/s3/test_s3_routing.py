@@ -115,7 +115,14 @@ BOTO3_CALLS = [
         {"Bucket": "bucket", "Delimiter": "/", "KeyMarker": "a b", "UploadIdMarker": "u1"},
         Route("ListMultipartUploads", "bucket"),
     ),
-    ("get_bucket_acl", {"Bucket": "bucket"}, Route("NotImplemented", "bucket", unsupported="acl")),
+    ("get_bucket_acl", {"Bucket": "bucket"}, Route("GetBucketAcl", "bucket")),
+    ("put_bucket_acl", {"Bucket": "bucket", "ACL": "private"}, Route("PutBucketAcl", "bucket")),
+    ("get_object_acl", {"Bucket": "bucket", "Key": "k"}, Route("GetObjectAcl", "bucket", "k")),
+    (
+        "put_object_acl",
+        {"Bucket": "bucket", "Key": "dir/k", "ACL": "private"},
+        Route("PutObjectAcl", "bucket", "dir/k"),
+    ),
     (
         "put_bucket_versioning",
         {"Bucket": "bucket", "VersioningConfiguration": {"Status": "Enabled"}},
@@ -268,6 +275,11 @@ def test_raw_requests_route(method, path, query, headers, expected) -> None:
         ("PUT", "/", "", {}, errors.MethodNotAllowed),
         ("PATCH", "/bucket", "", {}, errors.MethodNotAllowed),
         ("PATCH", "/bucket/k", "", {}, errors.MethodNotAllowed),
+        # ?acl never deletes or heads the bucket or object it names
+        ("DELETE", "/bucket", "acl", {}, errors.MethodNotAllowed),
+        ("DELETE", "/bucket/k", "acl", {}, errors.MethodNotAllowed),
+        ("HEAD", "/bucket/k", "acl", {}, errors.MethodNotAllowed),
+        ("POST", "/bucket", "acl", {}, errors.MethodNotAllowed),
         ("GET", "/bucket", "list-type=3", {}, errors.InvalidArgument),
         ("PUT", "/bucket/k", "partNumber=0&uploadId=u", {}, errors.InvalidArgument),
         ("PUT", "/bucket/k", "partNumber=10001&uploadId=u", {}, errors.InvalidArgument),

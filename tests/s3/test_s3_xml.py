@@ -247,6 +247,27 @@ def test_list_buckets_and_location() -> None:
     assert client.get_bucket_location(Bucket="alpha")["LocationConstraint"] == "eu-west-1"
 
 
+def test_list_buckets_pages_and_access_control_policy_read_back_in_boto3() -> None:
+    """A ListBuckets page's ContinuationToken, Prefix and BucketRegion, and GetBucketAcl's owner grant (Grantee's xsi:type attribute included), read back in boto3."""
+    def respond(request):
+        if "acl" in query_of(request):
+            return 200, {}, responses.access_control_policy(OWNER)
+        page = [BucketEntry("alpha", WHEN, "eu-west-1")]
+        return 200, {}, responses.list_buckets(page, OWNER, continuation_token="tok/+=",
+                                               prefix="al<")
+
+    client = stub_client(respond)
+    result = client.list_buckets(MaxBuckets=1, Prefix="al<")
+    assert result["Buckets"] == [{"Name": "alpha", "CreationDate": WHEN,
+                                  "BucketRegion": "eu-west-1"}]
+    assert (result["ContinuationToken"], result["Prefix"]) == ("tok/+=", "al<")
+    acl = client.get_bucket_acl(Bucket="alpha")
+    assert acl["Owner"] == {"ID": "owner-id", "DisplayName": "owner"}
+    assert acl["Grants"] == [{"Grantee": {"ID": "owner-id", "DisplayName": "owner",
+                                          "Type": "CanonicalUser"},
+                              "Permission": "FULL_CONTROL"}]
+
+
 def test_multipart_documents_round_trip_through_boto3() -> None:
     """boto3's CreateMultipartUpload, CompleteMultipartUpload, ListParts and ListMultipartUploads read our bodies, and we read its request."""
     captured = {}

@@ -135,7 +135,8 @@ def prepared_wire(request: AWSRequest | AWSPreparedRequest) -> Wire:
     """A botocore request as it would go on the wire (method, raw path, raw query, headers)."""
     parts = urlsplit(request.url)
     headers = [
-        (str(k), v.decode("latin-1") if isinstance(v, bytes) else str(v))
+        # botocore sends a str value as UTF-8; the server reads bytes as Latin-1
+        (str(k), (v if isinstance(v, bytes) else str(v).encode("utf-8")).decode("latin-1"))
         for k, v in request.headers.items()
     ]
     if not any(k.lower() == "host" for k, _ in headers):
