@@ -196,13 +196,6 @@ class InvalidPart(S3Error):
     status = 400
 
 
-class InvalidPartNumber(S3Error):
-    """The requested partnumber is not satisfiable"""
-
-    code = "InvalidPartNumber"
-    status = 416
-
-
 class InvalidPartOrder(S3Error):
     """The list of parts was not in ascending order."""
 

@@ -206,8 +206,9 @@ async def _part_span(call: Call, obj: ObjectRecord, part: int) -> tuple[int, Par
     """
     if "-" not in obj.etag:
         if part != 1:
-            raise errors.InvalidPartNumber(fields=[("PartNumberRequested", str(part)),
-                                                   ("ActualPartCount", "1")])
+            raise errors.InvalidPart("The requested part number is not satisfiable",
+                                     fields=[("PartNumberRequested", str(part)),
+                                             ("ActualPartCount", "1")])
         return 1, None
     count, span = await call.api.files.object_part(obj.file_id, part)
     if count == 0:
@@ -215,8 +216,9 @@ async def _part_span(call: Call, obj: ObjectRecord, part: int) -> tuple[int, Par
             "this multipart object was completed before s3node kept part boundaries "
             "(schema version 7): read it by Range")
     if span is None:
-        raise errors.InvalidPartNumber(fields=[("PartNumberRequested", str(part)),
-                                               ("ActualPartCount", str(count))])
+        raise errors.InvalidPart("The requested part number is not satisfiable",
+                                 fields=[("PartNumberRequested", str(part)),
+                                         ("ActualPartCount", str(count))])
     return count, span
 
 
