@@ -15,6 +15,7 @@ object never becomes visible.  Memory holds one read of the body at a time.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping
 
 from s3node._aio import CpuRunner
@@ -80,24 +81,35 @@ class S3Body:
             checksum=self._checksum,
         )
         self._received = 0
+        #: payload pieces decoded and not yet handed out
+        self._pieces: deque[bytes | memoryview] = deque()
         #: what the body turned out to be, once :meth:`read` returned ``b""``
         self.digests: PayloadDigests | None = None
 
     async def start(self) -> tuple[str, str]:
         return self._name
 
-    async def read(self) -> bytes:
-        """The next payload bytes; ``b""`` once the body is complete and verified."""
+    async def read(self) -> bytes | memoryview:
+        """
+        The next payload bytes; ``b""`` once the body is complete and verified.
+
+        One piece at a time, as the decoder cut it from what the socket
+        delivered (views of those buffers, never joined: see
+        :meth:`~s3node.gateway.streaming.BodyStream.read`).
+        """
         while True:
-            data = await self._body.read()
-            if not data:
-                await self._finish()
-                return b""
-            if self._decoder is not None:
-                pieces = self._decoder.feed(data)
-                data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            if not data:
-                continue
+            if self._pieces:
+                data = self._pieces.popleft()
+            else:
+                raw = await self._body.read()
+                if not raw:
+                    await self._finish()
+                    return b""
+                if self._decoder is None:
+                    data = raw
+                else:
+                    self._pieces.extend(self._decoder.feed(raw))
+                    continue
             self._received += len(data)
             if self._received > self.length:
                 raise errors.InvalidRequest("The body is longer than its Content-Length")
@@ -137,7 +149,7 @@ async def read_small_body(body: BodyStream, credentials: Credentials,
         source = S3Body(body, credentials, headers, cpu, name=("", ""), max_size=limit)
     except errors.EntityTooLarge:
         raise errors.MaxMessageLengthExceeded() from None
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     while data := await source.read():
         parts.append(data)
     return b"".join(parts)
