@@ -9,6 +9,7 @@ travels to a storage node as a sequence of frames (gRPC messages) of at most
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 __all__ = [
@@ -41,16 +42,20 @@ class Chunker:
     more than one chunk's worth of bytes (``buffered < chunk_size``), and its
     cost is linear in the bytes fed however small the pieces are.
 
-    Every byte is copied once: the pieces of a chunk are kept as they came
-    (views of the caller's immutable buffers) and joined when the chunk is
-    complete; a piece that is exactly one chunk is handed out as it is.
+    Every byte is copied once, as it arrives, into the chunk it belongs to: a
+    chunk's buffer is taken at its full size when its first byte comes (an
+    :class:`io.BytesIO` sized up front), and handed out as the ``bytes`` that
+    buffer already is (``getvalue`` shares it, no copy).  The caller's buffers
+    are never kept, so a socket read is freed as soon as it is fed, and a
+    chunk never exists twice (pieces and their join) at its completion.  A
+    piece that is exactly one chunk is handed out as it is.
     """
 
-    __slots__ = ("_buffered", "_finished", "_pieces", "bytes_fed", "chunk_size", "chunks_emitted")
+    __slots__ = ("_buffer", "_buffered", "_finished", "bytes_fed", "chunk_size", "chunks_emitted")
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.chunk_size = _positive("chunk_size", chunk_size)
-        self._pieces: list[bytes | memoryview] = []
+        self._buffer: io.BytesIO | None = None
         self._buffered = 0
         self._finished = False
         #: the total number of bytes fed so far
@@ -63,50 +68,46 @@ class Chunker:
         """The bytes held back, waiting for the rest of their chunk."""
         return self._buffered
 
-    def _keep(self, piece: bytes | memoryview) -> None:
-        self._pieces.append(piece)
+    def _keep(self, piece: memoryview) -> None:
+        if self._buffer is None:
+            self._buffer = io.BytesIO()
+            self._buffer.seek(self.chunk_size - 1)
+            self._buffer.write(b"\0")  # the whole chunk's room, taken once
+            self._buffer.seek(0)
+        self._buffer.write(piece)
         self._buffered += len(piece)
 
     def _take(self) -> bytes:
-        pieces, self._pieces, self._buffered = self._pieces, [], 0
-        if len(pieces) == 1 and type(pieces[0]) is bytes:
-            return pieces[0]
-        return b"".join(pieces)
+        buffer, self._buffer, self._buffered = self._buffer, None, 0
+        assert buffer is not None
+        buffer.truncate(buffer.tell())
+        return buffer.getvalue()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """
         Add ``data``; return the chunks it completes, in order, each exactly
-        ``chunk_size`` bytes (often none).
-
-        ``bytes`` (and views of ``bytes``) are kept by reference until their
-        chunk is complete; any other buffer (``bytearray``...) is copied at
-        once, since its owner may change it after the call.
+        ``chunk_size`` bytes (often none).  ``data`` is not kept: its bytes
+        are copied (and may change after the call).
 
         :raises ValueError: after :meth:`finish`.
         """
         if self._finished:
             raise ValueError("Chunker.feed() after finish()")
-        if type(data) is not bytes:
-            view = memoryview(data).cast("B")
-            data = view if type(view.obj) is bytes else view.tobytes()
-        total = len(data)
+        view = memoryview(data).cast("B")
+        total = len(view)
         self.bytes_fed += total
-        if total == 0:
-            return []
         size = self.chunk_size
         chunks: list[bytes] = []
-        pos = 0
-        if self._buffered + total < size:
-            self._keep(data)
-            return chunks
-        view = memoryview(data)
-        if self._buffered:
-            pos = size - self._buffered
-            self._keep(view[:pos])
-            chunks.append(self._take())
-        if pos == 0 and total == size and type(data) is bytes:
+        if not self._buffered and total == size and type(data) is bytes:
             chunks.append(data)  # already an immutable chunk: no copy
-            pos = total
+            self.chunks_emitted += 1
+            return chunks
+        pos = 0
+        if self._buffered:
+            pos = min(size - self._buffered, total)
+            self._keep(view[:pos])
+            if self._buffered == size:
+                chunks.append(self._take())
         while total - pos >= size:
             chunks.append(view[pos : pos + size].tobytes())
             pos += size

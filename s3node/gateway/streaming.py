@@ -36,10 +36,12 @@ __all__ = ["BodyStream", "StreamingRequest", "StreamingSite", "abort_connection"
 
 log = Logger()
 
-#: pause the client once more than this many body bytes wait for the reader
-HIGH_WATER = 4 * 1024 * 1024
+#: pause the client once more than this many body bytes wait for the reader:
+#: with 1 MiB socket reads, when a second read arrives before the first is
+#: taken (the kernel's socket buffer keeps the TCP stream moving meanwhile)
+HIGH_WATER = 1024 * 1024
 #: resume it when the reader has taken the buffer down to this
-LOW_WATER = 1024 * 1024
+LOW_WATER = 0
 
 
 class BodyStream:

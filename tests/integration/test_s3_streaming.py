@@ -80,5 +80,6 @@ def test_two_gib_through_s3_keeps_the_gateway_rss_flat(tmp_path: Path) -> None:
         small = proc.status("VmHWM") * 1024
         transfer(s3, s3_url, key, "large", 2 * GiB)
         large = proc.status("VmHWM") * 1024
+    print(f"RSSPEAK {small / MiB:.1f} {large / MiB:.1f}")
     assert large - small <= ALLOWANCE, (
         f"peak RSS {small / MiB:.1f} MiB after 100 MiB, {large / MiB:.1f} MiB after 2 GiB")
