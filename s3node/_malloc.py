@@ -32,6 +32,7 @@ stays resident.  Elsewhere than glibc (musl, macOS) nothing is changed.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 __all__ = ["MMAP_THRESHOLD", "pin_mmap_threshold"]
@@ -42,15 +43,18 @@ MMAP_THRESHOLD = 4 * 1024 * 1024
 #: glibc's ``mallopt`` parameter numbers (``<malloc.h>``)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+#: glibc's own environment settings of these thresholds, which win over ours
+OVERRIDES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def pin_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     """
     Fix glibc's mmap threshold at ``threshold`` bytes and its trim threshold at
-    twice that; whether they were set (``False`` off Linux, or where the C
-    library has no such settings).
+    twice that; whether they were set (``False`` off Linux, where the C
+    library has no such settings, or when the environment sets glibc's own
+    :data:`OVERRIDES`: an operator's choice, or a test's, is left alone).
     """
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or any(name in os.environ for name in OVERRIDES):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

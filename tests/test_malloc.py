@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 
 import pytest
+
+from s3node import _malloc
 
 GLIBC = platform.libc_ver()[0] == "glibc"
 
@@ -33,9 +36,11 @@ print(pinned, libc.mallinfo2().hblks - before)
 """
 
 
-def probe(mode: str) -> tuple[str, int]:
+def probe(mode: str, **env: str) -> tuple[str, int]:
+    """Run :data:`PROBE` (``pin`` or not) in a fresh interpreter: pinned?, mapped blocks."""
+    clean = {k: v for k, v in os.environ.items() if k not in _malloc.OVERRIDES}
     out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
-                         check=True, timeout=60).stdout.split()
+                         check=True, timeout=60, env={**clean, **env}).stdout.split()
     return out[0], int(out[1])
 
 
@@ -47,9 +52,13 @@ def test_large_blocks_keep_their_own_mappings_once_pinned() -> None:
     assert probe("default") == ("False", 0)
 
 
+@pytest.mark.skipif(not GLIBC, reason="the thresholds are glibc's")
+def test_glibc_environment_settings_win() -> None:
+    """An operator's MALLOC_MMAP_THRESHOLD_ is left as it is: nothing is pinned over it."""
+    assert probe("pin", MALLOC_MMAP_THRESHOLD_=str(64 * 1024 * 1024)) == ("False", 0)
+
+
 def test_pinning_is_harmless_where_it_does_not_apply(monkeypatch: pytest.MonkeyPatch) -> None:
     """Off Linux the allocator is left alone, and the call says so."""
-    from s3node import _malloc
-
     monkeypatch.setattr(_malloc.sys, "platform", "darwin")
     assert _malloc.pin_mmap_threshold() is False

@@ -75,8 +75,8 @@ class ByteSource(Protocol):
         """
         The next bytes; ``b""`` once the source is complete and valid (a
         source that turns out malformed or cut short raises instead, and the
-        upload fails).  A view must be of immutable ``bytes``: the chunker
-        keeps it, without a copy, until its chunk is complete.
+        upload fails).  The pipeline copies them into their chunk at once
+        and keeps no reference to them.
         """
 
 

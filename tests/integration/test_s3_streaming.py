@@ -4,10 +4,11 @@ Memory stays flat through the S3 API: a 2 GiB PutObject sent as a signed
 signature checked as it streams) and a 2 GiB GetObject leave the real twistd
 process's peak RSS within ``ALLOWANCE`` of what a 100 MiB transfer reached.
 
-Marked ``large``: it is not in the README's test command but in ``tox -e large``
-(issue 9 is open on it: since the 1 MiB socket reads and the framed gRPC data
-landed, the peak after 2 GiB was 27 to 40 MiB above the 100 MiB one; see
-docs/s3.md).
+The process runs with glibc's mmap threshold fixed at 512 KiB (``ALLOCATOR``),
+so its resident size is what it holds: a buffer kept too long or a queue
+without a bound shows, while what glibc's heaps keep of freed 1 MiB buffers
+under the shipped settings (up to about 25 MiB, measured in docs/s3.md,
+"Memory with 2 GiB") does not make the test flaky.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from support.s3stream import get_streamed, put_signed_chunked
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 #: how much higher the peak may go for 2 GiB than for 100 MiB (measured on the shared
-#: 2-core machine: 135.5 MiB after 100 MiB, 151.2 MiB after 2 GiB; growth with the
-#: size would be hundreds of MiB)
+#: 2-core machine: 7.9 to 14.6 MiB more, the chunks and reads in flight at the
+#: worst moment; growth with the size would be hundreds of MiB)
 ALLOWANCE = 24 * MiB
+#: glibc maps every block of 512 KiB or more on its own, so the resident size
+#: is what the gateway holds, not what its heaps kept of earlier buffers
+ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(512 * 1024)}
 
 
 def transfer(s3: Any, s3_url: str, key: tuple[str, str], name: str, size: int) -> None:
@@ -55,7 +59,6 @@ def transfer(s3: Any, s3_url: str, key: tuple[str, str], name: str, size: int) -
 
 
 @pytest.mark.integration
-@pytest.mark.large
 def test_two_gib_through_s3_keeps_the_gateway_rss_flat(tmp_path: Path) -> None:
     """The peak RSS after 2 GiB up and down is within ALLOWANCE of the peak after 100 MiB."""
     with start_twistd(
@@ -63,7 +66,7 @@ def test_two_gib_through_s3_keeps_the_gateway_rss_flat(tmp_path: Path) -> None:
          "--replicas", "1", "--listen", "tcp:0:interface=127.0.0.1",
          "--s3-listen", "tcp:0:interface=127.0.0.1", "--sweep-interval", "1", "--no-fsync"],
         cwd=tmp_path, ready_pattern=r"s3node gateway listening on 127\.0\.0\.1:(?P<port>\d+)",
-        timeout=60,
+        timeout=60, env=ALLOCATOR,
     ) as proc:
         port = proc.wait_for(r"s3node s3 listening on 127\.0\.0\.1:(?P<port>\d+)",
                              timeout=60).group("port")
@@ -80,6 +83,5 @@ def test_two_gib_through_s3_keeps_the_gateway_rss_flat(tmp_path: Path) -> None:
         small = proc.status("VmHWM") * 1024
         transfer(s3, s3_url, key, "large", 2 * GiB)
         large = proc.status("VmHWM") * 1024
-    print(f"RSSPEAK {small / MiB:.1f} {large / MiB:.1f}")
     assert large - small <= ALLOWANCE, (
         f"peak RSS {small / MiB:.1f} MiB after 100 MiB, {large / MiB:.1f} MiB after 2 GiB")
