@@ -15,6 +15,7 @@ from collections.abc import Iterator
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FRAME_SIZE",
+    "SMALL",
     "Chunker",
     "chunk_count",
     "frames",
@@ -22,6 +23,10 @@ __all__ = [
 
 #: the default chunk size: 8 MiB
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+#: bytes a chunk may hold as the caller's pieces before it gets a buffer of
+#: its full size: 1 MiB, one socket read (a small object never takes more
+#: memory than its size, a large one never holds the socket's buffers)
+SMALL = 1024 * 1024
 #: bytes per gRPC data message, both ways (PutChunk from the gateway, GetChunk
 #: from a node's disk or memory): 1 MiB, well under gRPC's 4 MiB default limit
 FRAME_SIZE = 1024 * 1024
@@ -42,19 +47,23 @@ class Chunker:
     more than one chunk's worth of bytes (``buffered < chunk_size``), and its
     cost is linear in the bytes fed however small the pieces are.
 
-    Every byte is copied once, as it arrives, into the chunk it belongs to: a
-    chunk's buffer is taken at its full size when its first byte comes (an
-    :class:`io.BytesIO` sized up front), and handed out as the ``bytes`` that
-    buffer already is (``getvalue`` shares it, no copy).  The caller's buffers
-    are never kept, so a socket read is freed as soon as it is fed, and a
-    chunk never exists twice (pieces and their join) at its completion.  A
-    piece that is exactly one chunk is handed out as it is.
+    Every byte is copied once.  Up to :data:`SMALL` bytes, the pieces are
+    kept as they came (views of the caller's immutable ``bytes``) and joined
+    at the end: a small object costs no more than its size.  Past that, the
+    chunk gets its own buffer of its full size (an :class:`io.BytesIO` sized
+    once), the pieces so far are copied in and each later piece as it
+    arrives, and the chunk is handed out as the ``bytes`` that buffer
+    already is (``getvalue`` shares it, no copy).  So a large chunk keeps no
+    socket buffer alive and never exists twice (pieces and their join) at
+    its end.  A piece that is exactly one chunk is handed out as it is.
     """
 
-    __slots__ = ("_buffer", "_buffered", "_finished", "bytes_fed", "chunk_size", "chunks_emitted")
+    __slots__ = ("_buffer", "_buffered", "_finished", "_pieces", "bytes_fed", "chunk_size",
+                 "chunks_emitted")
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.chunk_size = _positive("chunk_size", chunk_size)
+        self._pieces: list[bytes | memoryview] = []
         self._buffer: io.BytesIO | None = None
         self._buffered = 0
         self._finished = False
@@ -68,40 +77,57 @@ class Chunker:
         """The bytes held back, waiting for the rest of their chunk."""
         return self._buffered
 
-    def _keep(self, piece: memoryview) -> None:
-        if self._buffer is None:
+    def _keep(self, piece: bytes | memoryview) -> None:
+        if self._buffer is None and self._buffered + len(piece) > SMALL:
             self._buffer = io.BytesIO()
             self._buffer.seek(self.chunk_size - 1)
             self._buffer.write(b"\0")  # the whole chunk's room, taken once
             self._buffer.seek(0)
-        self._buffer.write(piece)
+            for kept in self._pieces:
+                self._buffer.write(kept)
+            self._pieces.clear()
+        if self._buffer is not None:
+            self._buffer.write(piece)
+        else:
+            self._pieces.append(piece)
         self._buffered += len(piece)
 
     def _take(self) -> bytes:
-        buffer, self._buffer, self._buffered = self._buffer, None, 0
-        assert buffer is not None
-        buffer.truncate(buffer.tell())
-        return buffer.getvalue()
+        buffer, pieces = self._buffer, self._pieces
+        self._buffer, self._pieces, self._buffered = None, [], 0
+        if buffer is not None:
+            buffer.truncate(buffer.tell())
+            return buffer.getvalue()
+        if len(pieces) == 1 and type(pieces[0]) is bytes:
+            return pieces[0]
+        return b"".join(pieces)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """
         Add ``data``; return the chunks it completes, in order, each exactly
-        ``chunk_size`` bytes (often none).  ``data`` is not kept: its bytes
-        are copied (and may change after the call).
+        ``chunk_size`` bytes (often none).
+
+        ``bytes`` (and views of ``bytes``) may be kept by reference until
+        they are copied into their chunk; any other buffer (``bytearray``...)
+        is copied at once, since its owner may change it after the call.
 
         :raises ValueError: after :meth:`finish`.
         """
         if self._finished:
             raise ValueError("Chunker.feed() after finish()")
-        view = memoryview(data).cast("B")
-        total = len(view)
+        if type(data) is not bytes:
+            view = memoryview(data).cast("B")
+            data = view if type(view.obj) is bytes else view.tobytes()
+        total = len(data)
         self.bytes_fed += total
         size = self.chunk_size
         chunks: list[bytes] = []
-        if not self._buffered and total == size and type(data) is bytes:
-            chunks.append(data)  # already an immutable chunk: no copy
-            self.chunks_emitted += 1
+        if total == 0:
             return chunks
+        if not self._buffered and total == size and type(data) is bytes:
+            self.chunks_emitted += 1
+            return [data]  # already an immutable chunk: no copy
+        view = memoryview(data)
         pos = 0
         if self._buffered:
             pos = min(size - self._buffered, total)
@@ -112,7 +138,7 @@ class Chunker:
             chunks.append(view[pos : pos + size].tobytes())
             pos += size
         if pos < total:
-            self._keep(view[pos:])
+            self._keep(view[pos:] if pos else data)
         self.chunks_emitted += len(chunks)
         return chunks
 

@@ -28,7 +28,7 @@ from support.s3stream import get_streamed, put_signed_chunked
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 #: how much higher the peak may go for 2 GiB than for 100 MiB (measured on the shared
-#: 2-core machine: 7.9 to 14.6 MiB more, the chunks and reads in flight at the
+#: 2-core machine: 5.8 to 14.6 MiB more, the chunks and reads in flight at the
 #: worst moment; growth with the size would be hundreds of MiB)
 ALLOWANCE = 24 * MiB
 #: glibc maps every block of 512 KiB or more on its own, so the resident size
