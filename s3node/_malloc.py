@@ -2,7 +2,7 @@
 The C allocator's settings that keep a streaming process's memory flat.
 
 Every body byte crosses the gateway in large, short-lived buffers: 1 MiB
-socket reads (:data:`s3node.gateway.http.SOCKET_IO_SIZE`), 1 MiB gRPC frames,
+socket reads (:data:`s3node.gateway.http.SOCKET_READ_SIZE`), 1 MiB gRPC frames,
 8 MiB chunks.  glibc's ``malloc`` serves a block of at least
 ``M_MMAP_THRESHOLD`` bytes with its own ``mmap`` and unmaps it when it is
 freed; smaller blocks come from a heap, where freed memory stays resident

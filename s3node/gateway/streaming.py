@@ -107,7 +107,7 @@ class BodyStream:
         Wait for the next body bytes; ``b""`` at the end of the body.
 
         Each call hands out one piece as the transport delivered it (at most
-        :data:`~s3node.gateway.http.SOCKET_IO_SIZE` bytes), never a join of
+        :data:`~s3node.gateway.http.SOCKET_READ_SIZE` bytes), never a join of
         several: a join would copy the bytes once more, and its larger
         buffers fragment the allocator's heap (docs/s3.md, "Memory with 2 GiB").
 

@@ -4,11 +4,11 @@ Memory stays flat through the S3 API: a 2 GiB PutObject sent as a signed
 signature checked as it streams) and a 2 GiB GetObject leave the real twistd
 process's peak RSS within ``ALLOWANCE`` of what a 100 MiB transfer reached.
 
-The process runs with glibc's mmap threshold fixed at 512 KiB (``ALLOCATOR``),
-so its resident size is what it holds: a buffer kept too long or a queue
-without a bound shows, while what glibc's heaps keep of freed 1 MiB buffers
-under the shipped settings (up to about 25 MiB, measured in docs/s3.md,
-"Memory with 2 GiB") does not make the test flaky.
+The process runs with the settings s3node ships (glibc's thresholds as
+:mod:`s3node._malloc` sets them).  A buffer kept too long or a queue without
+a bound would add hundreds of MiB; what remains (about 20 MiB measured, see
+docs/s3.md, "Memory with 2 GiB") is what glibc's heaps keep of freed socket
+reads and the longer run's higher worst moment.
 """
 
 from __future__ import annotations
@@ -28,12 +28,10 @@ from support.s3stream import get_streamed, put_signed_chunked
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 #: how much higher the peak may go for 2 GiB than for 100 MiB (measured on the shared
-#: 2-core machine: 5.8 to 14.6 MiB more, the chunks and reads in flight at the
-#: worst moment; growth with the size would be hundreds of MiB)
+#: 2-core machine with the shipped settings: 110.8-113.7 MiB after 100 MiB and
+#: 130.3-133.2 MiB after 2 GiB, 19.5 to 20.3 MiB more in three runs; growth with
+#: the size would be hundreds of MiB).  Issue 9 asks for "a few MiB": not met yet.
 ALLOWANCE = 24 * MiB
-#: glibc maps every block of 512 KiB or more on its own, so the resident size
-#: is what the gateway holds, not what its heaps kept of earlier buffers
-ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(512 * 1024)}
 
 
 def transfer(s3: Any, s3_url: str, key: tuple[str, str], name: str, size: int) -> None:
@@ -66,7 +64,7 @@ def test_two_gib_through_s3_keeps_the_gateway_rss_flat(tmp_path: Path) -> None:
          "--replicas", "1", "--listen", "tcp:0:interface=127.0.0.1",
          "--s3-listen", "tcp:0:interface=127.0.0.1", "--sweep-interval", "1", "--no-fsync"],
         cwd=tmp_path, ready_pattern=r"s3node gateway listening on 127\.0\.0\.1:(?P<port>\d+)",
-        timeout=60, env=ALLOCATOR,
+        timeout=60,
     ) as proc:
         port = proc.wait_for(r"s3node s3 listening on 127\.0\.0\.1:(?P<port>\d+)",
                              timeout=60).group("port")
