@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from twisted.application.service import Service
 from twisted.python import usage
 
+from s3node._malloc import pin_mmap_threshold
 from s3node._reactor import check_installed_reactor, require_asyncio_reactor
 from s3node.config import (
     GatewayConfig,
@@ -456,6 +457,7 @@ def makeService(options: Options) -> Service:
     from twisted.internet import reactor
 
     require_asyncio_reactor(reactor)
+    pin_mmap_threshold()  # every role streams large buffers (s3node/_malloc.py)
     config = options.subOptions.config
     if options.subCommand == "storage":
         from s3node.storage.service import make_storage_service

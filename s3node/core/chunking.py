@@ -9,11 +9,13 @@ travels to a storage node as a sequence of frames (gRPC messages) of at most
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FRAME_SIZE",
+    "SMALL",
     "Chunker",
     "chunk_count",
     "frames",
@@ -21,6 +23,10 @@ __all__ = [
 
 #: the default chunk size: 8 MiB
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+#: bytes a chunk may hold as the caller's pieces before it gets a buffer of
+#: its full size: 1 MiB, one socket read (a small object never takes more
+#: memory than its size, a large one never holds the socket's buffers)
+SMALL = 1024 * 1024
 #: bytes per gRPC data message, both ways (PutChunk from the gateway, GetChunk
 #: from a node's disk or memory): 1 MiB, well under gRPC's 4 MiB default limit
 FRAME_SIZE = 1024 * 1024
@@ -41,16 +47,24 @@ class Chunker:
     more than one chunk's worth of bytes (``buffered < chunk_size``), and its
     cost is linear in the bytes fed however small the pieces are.
 
-    Every byte is copied once: the pieces of a chunk are kept as they came
-    (views of the caller's immutable buffers) and joined when the chunk is
-    complete; a piece that is exactly one chunk is handed out as it is.
+    Every byte is copied once.  Up to :data:`SMALL` bytes, the pieces are
+    kept as they came (views of the caller's immutable ``bytes``) and joined
+    at the end: a small object costs no more than its size.  Past that, the
+    chunk gets its own buffer of its full size (an :class:`io.BytesIO` sized
+    once), the pieces so far are copied in and each later piece as it
+    arrives, and the chunk is handed out as the ``bytes`` that buffer
+    already is (``getvalue`` shares it, no copy).  So a large chunk keeps no
+    socket buffer alive and never exists twice (pieces and their join) at
+    its end.  A piece that is exactly one chunk is handed out as it is.
     """
 
-    __slots__ = ("_buffered", "_finished", "_pieces", "bytes_fed", "chunk_size", "chunks_emitted")
+    __slots__ = ("_buffer", "_buffered", "_finished", "_pieces", "bytes_fed", "chunk_size",
+                 "chunks_emitted")
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.chunk_size = _positive("chunk_size", chunk_size)
         self._pieces: list[bytes | memoryview] = []
+        self._buffer: io.BytesIO | None = None
         self._buffered = 0
         self._finished = False
         #: the total number of bytes fed so far
@@ -64,11 +78,26 @@ class Chunker:
         return self._buffered
 
     def _keep(self, piece: bytes | memoryview) -> None:
-        self._pieces.append(piece)
+        if self._buffer is None and self._buffered + len(piece) > SMALL:
+            self._buffer = io.BytesIO()
+            self._buffer.seek(self.chunk_size - 1)
+            self._buffer.write(b"\0")  # the whole chunk's room, taken once
+            self._buffer.seek(0)
+            for kept in self._pieces:
+                self._buffer.write(kept)
+            self._pieces.clear()
+        if self._buffer is not None:
+            self._buffer.write(piece)
+        else:
+            self._pieces.append(piece)
         self._buffered += len(piece)
 
     def _take(self) -> bytes:
-        pieces, self._pieces, self._buffered = self._pieces, [], 0
+        buffer, pieces = self._buffer, self._pieces
+        self._buffer, self._pieces, self._buffered = None, [], 0
+        if buffer is not None:
+            buffer.truncate(buffer.tell())
+            return buffer.getvalue()
         if len(pieces) == 1 and type(pieces[0]) is bytes:
             return pieces[0]
         return b"".join(pieces)
@@ -78,9 +107,9 @@ class Chunker:
         Add ``data``; return the chunks it completes, in order, each exactly
         ``chunk_size`` bytes (often none).
 
-        ``bytes`` (and views of ``bytes``) are kept by reference until their
-        chunk is complete; any other buffer (``bytearray``...) is copied at
-        once, since its owner may change it after the call.
+        ``bytes`` (and views of ``bytes``) may be kept by reference until
+        they are copied into their chunk; any other buffer (``bytearray``...)
+        is copied at once, since its owner may change it after the call.
 
         :raises ValueError: after :meth:`finish`.
         """
@@ -91,27 +120,25 @@ class Chunker:
             data = view if type(view.obj) is bytes else view.tobytes()
         total = len(data)
         self.bytes_fed += total
-        if total == 0:
-            return []
         size = self.chunk_size
         chunks: list[bytes] = []
-        pos = 0
-        if self._buffered + total < size:
-            self._keep(data)
+        if total == 0:
             return chunks
+        if not self._buffered and total == size and type(data) is bytes:
+            self.chunks_emitted += 1
+            return [data]  # already an immutable chunk: no copy
         view = memoryview(data)
+        pos = 0
         if self._buffered:
-            pos = size - self._buffered
+            pos = min(size - self._buffered, total)
             self._keep(view[:pos])
-            chunks.append(self._take())
-        if pos == 0 and total == size and type(data) is bytes:
-            chunks.append(data)  # already an immutable chunk: no copy
-            pos = total
+            if self._buffered == size:
+                chunks.append(self._take())
         while total - pos >= size:
             chunks.append(view[pos : pos + size].tobytes())
             pos += size
         if pos < total:
-            self._keep(view[pos:])
+            self._keep(view[pos:] if pos else data)
         self.chunks_emitted += len(chunks)
         return chunks
 

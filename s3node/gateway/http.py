@@ -55,7 +55,8 @@ __all__ = [
     "MAX_HEAD_BYTES",
     "MAX_REQUEST_LINE",
     "METHODS",
-    "SOCKET_IO_SIZE",
+    "SOCKET_READ_SIZE",
+    "SOCKET_SEND_SIZE",
     "GatewayChannel",
     "error_body",
     "new_request_id",
@@ -70,11 +71,15 @@ MAX_REQUEST_LINE = 8 * 1024
 MAX_HEAD_BYTES = 16 * 1024
 #: the most header fields one request may have
 MAX_HEADERS = 100
-#: bytes asked of the socket per read and given it per send (twisted's defaults
-#: are 64 KiB and 128 KiB): a request body arrives in a sixteenth of the pieces,
-#: and each piece costs the reactor thread the same fixed work (parsing, the
-#: body stream, the chunker); a download goes out in an eighth of the sends
-SOCKET_IO_SIZE = 1024 * 1024
+#: bytes asked of the socket per read (twisted's default is 64 KiB): a request
+#: body arrives in a quarter of the pieces, and each piece costs the reactor
+#: thread the same fixed work (parsing, the body stream, the chunker).  Not
+#: more: every read is a new block of this size, and glibc's heaps keep more of
+#: freed 1 MiB blocks than of 256 KiB ones (docs/s3.md, "Memory with 2 GiB")
+SOCKET_READ_SIZE = 256 * 1024
+#: bytes given the socket per send (twisted's default is 128 KiB): a download
+#: goes out in an eighth of the sends
+SOCKET_SEND_SIZE = 1024 * 1024
 #: the methods the gateway knows; any other token is answered ``501``
 METHODS = frozenset(
     {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT"})
@@ -126,11 +131,13 @@ class GatewayChannel(HTTPChannel):
     _framing: list[bytes]
 
     def connectionMade(self) -> None:
-        """Read and send :data:`SOCKET_IO_SIZE` bytes at a time (on a plain TCP transport)."""
+        """Read :data:`SOCKET_READ_SIZE` and send :data:`SOCKET_SEND_SIZE` bytes at a time
+        (on a plain TCP transport)."""
         super().connectionMade()
         transport: Any = self.transport
         if hasattr(transport, "bufferSize") and hasattr(transport, "SEND_LIMIT"):
-            transport.bufferSize = transport.SEND_LIMIT = SOCKET_IO_SIZE
+            transport.bufferSize = SOCKET_READ_SIZE
+            transport.SEND_LIMIT = SOCKET_SEND_SIZE
 
     def header_timeout(self) -> float | None:
         """Seconds a request head may take: the site's ``header_timeout``."""

@@ -21,6 +21,7 @@ can't be parsed as the next request.
 from __future__ import annotations
 
 import io
+from collections import deque
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -35,10 +36,12 @@ __all__ = ["BodyStream", "StreamingRequest", "StreamingSite", "abort_connection"
 
 log = Logger()
 
-#: pause the client once this many body bytes wait for the reader
-HIGH_WATER = 4 * 1024 * 1024
-#: resume it when the reader has taken the buffer below this
-LOW_WATER = 1024 * 1024
+#: pause the client once more than this many body bytes wait for the reader:
+#: with 1 MiB socket reads, when a second read arrives before the first is
+#: taken (the kernel's socket buffer keeps the TCP stream moving meanwhile)
+HIGH_WATER = 1024 * 1024
+#: resume it when the reader has taken the buffer down to this
+LOW_WATER = 0
 
 
 class BodyStream:
@@ -54,7 +57,7 @@ class BodyStream:
     def __init__(self, pause: Any = None, resume: Any = None) -> None:
         self._pause = pause
         self._resume = resume
-        self._parts: list[bytes] = []
+        self._parts: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
         self._waiter: Deferred[None] | None = None
@@ -103,6 +106,11 @@ class BodyStream:
         """
         Wait for the next body bytes; ``b""`` at the end of the body.
 
+        Each call hands out one piece as the transport delivered it (at most
+        :data:`~s3node.gateway.http.SOCKET_READ_SIZE` bytes), never a join of
+        several: a join would copy the bytes once more, and its larger
+        buffers fragment the allocator's heap (docs/s3.md, "Memory with 2 GiB").
+
         Raise :class:`ClientDisconnected` when the connection was lost first,
         or the :class:`InvalidRequest` the channel failed the stream with.
         """
@@ -113,10 +121,9 @@ class BodyStream:
             self._waiter = Deferred()
             await self._waiter
         self._raise_failure()
-        data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-        self._parts.clear()
-        self._buffered = 0
-        if self._paused and self._resume is not None:
+        data = self._parts.popleft()
+        self._buffered -= len(data)
+        if self._paused and self._buffered <= LOW_WATER and self._resume is not None:
             self._paused = False
             self._resume()
         return data

@@ -71,11 +71,12 @@ class ByteSource(Protocol):
         Called once, before :meth:`read`.
         """
 
-    async def read(self) -> bytes:
+    async def read(self) -> bytes | memoryview:
         """
         The next bytes; ``b""`` once the source is complete and valid (a
         source that turns out malformed or cut short raises instead, and the
-        upload fails).
+        upload fails).  The pipeline copies them into their chunk at once
+        and keeps no reference to them.
         """
 
 
@@ -200,7 +201,7 @@ class _FileUpload:
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
         log.info("upload {file_id} started", file_id=self.record.file_id)
 
-    async def feed(self, data: bytes) -> None:
+    async def feed(self, data: bytes | memoryview) -> None:
         """Take the next bytes of the file: chunk them and write full chunks."""
         self._size += len(data)
         if self._size > self.p.settings.max_file_size:

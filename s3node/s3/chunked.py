@@ -23,7 +23,7 @@ in ``x-amz-decoded-content-length``, and one of three markers as its
 
 :class:`ChunkedDecoder` is a push parser: :meth:`~ChunkedDecoder.feed` takes
 whatever bytes arrived and returns the payload pieces in them (slices of the
-input, never a whole chunk held back); :meth:`~ChunkedDecoder.close` checks
+input, never copied nor a whole chunk held back); :meth:`~ChunkedDecoder.close` checks
 that the body ended where it should and returns the trailers.  It buffers at
 most one line (:data:`MAX_LINE` bytes) and at most :data:`MAX_TRAILERS`
 trailers, however hostile the input.
@@ -163,23 +163,31 @@ class ChunkedDecoder:
         """Payload bytes decoded so far."""
         return self._received
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[bytes | memoryview]:
         """
         Decode the next bytes of the body.
 
-        :returns: the payload pieces these bytes hold, in order (maybe none).
+        :returns: the payload pieces these bytes hold, in order (maybe none):
+            ``data`` itself when it is all payload, else read-only views of
+            it (no copy; a view keeps ``data`` alive while it is held).
         :raises s3node.s3.errors.InvalidChunkedEncoding: a framing error.
         :raises s3node.s3.errors.SignatureDoesNotMatch: a chunk or the
             trailers fail their signature.
         """
-        pieces: list[bytes] = []
+        pieces: list[bytes | memoryview] = []
         pos, end = 0, len(data)
+        view: memoryview | None = None
         while pos < end:
             if self._state == _DONE:
                 raise errors.InvalidChunkedEncoding("Data follows the end of the aws-chunked body")
             if self._state == _DATA:
                 take = min(self._remaining, end - pos)
-                piece = data[pos : pos + take]
+                if take == end:
+                    piece: bytes | memoryview = data
+                else:
+                    if view is None:
+                        view = memoryview(data).toreadonly()
+                    piece = view[pos : pos + take]
                 pos += take
                 self._remaining -= take
                 self._received += take

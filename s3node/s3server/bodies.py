@@ -3,8 +3,7 @@ S3 request bodies as byte sources, every claim about them verified as they strea
 
 :class:`S3Body` reads a request's :class:`~s3node.gateway.streaming.BodyStream`,
 decodes ``aws-chunked`` bodies (:class:`s3node.s3.chunked.ChunkedDecoder`,
-each chunk's signature checked as it completes; large reads are decoded on
-the CPU thread pool) and feeds every payload byte to one
+each chunk's signature checked as it completes) and feeds every payload byte to one
 :class:`s3node.s3.checksums.PayloadCheck` on the CPU thread pool, in order
 and one read behind (the pipeline chunks and hashes a read while the previous
 one is still being digested): the MD5 of the ETag, the signed
@@ -18,6 +17,7 @@ holds two reads of the body at most.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping
 
 from twisted.internet.defer import Deferred
@@ -40,8 +40,6 @@ __all__ = ["S3Body", "declared_length", "read_small_body"]
 
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
-#: reads of at least this many bytes are decoded on the CPU thread pool
-CPU_READ = 64 * 1024
 
 
 def declared_length(headers: Mapping[str, str], credentials: Credentials) -> int:
@@ -90,24 +88,35 @@ class S3Body:
         self._received = 0
         #: the running :meth:`PayloadCheck.update`, one read behind at most
         self._hashing: Deferred[None] | None = None
+        #: payload pieces decoded and not yet handed out
+        self._pieces: deque[bytes | memoryview] = deque()
         #: what the body turned out to be, once :meth:`read` returned ``b""``
         self.digests: PayloadDigests | None = None
 
     async def start(self) -> tuple[str, str]:
         return self._name
 
-    async def read(self) -> bytes:
-        """The next payload bytes; ``b""`` once the body is complete and verified."""
+    async def read(self) -> bytes | memoryview:
+        """
+        The next payload bytes; ``b""`` once the body is complete and verified.
+
+        One piece at a time, as the decoder cut it from what the socket
+        delivered (views of those buffers, never joined: see
+        :meth:`~s3node.gateway.streaming.BodyStream.read`).
+        """
         while True:
-            data = await self._body.read()
-            if not data:
-                await self._finish()
-                return b""
-            if self._decoder is not None:
-                # a large read's chunk hashes (for their signatures) run off the reactor
-                pieces = (await self._cpu(self._decoder.feed, data) if len(data) >= CPU_READ
-                          else self._decoder.feed(data))
-                data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if self._pieces:
+                data = self._pieces.popleft()
+            else:
+                raw = await self._body.read()
+                if not raw:
+                    await self._finish()
+                    return b""
+                if self._decoder is None:
+                    data = raw
+                else:
+                    self._pieces.extend(self._decoder.feed(raw))
+                    continue
             if not data:
                 continue
             self._received += len(data)
@@ -156,7 +165,7 @@ async def read_small_body(body: BodyStream, credentials: Credentials,
         source = S3Body(body, credentials, headers, cpu, name=("", ""), max_size=limit)
     except errors.EntityTooLarge:
         raise errors.MaxMessageLengthExceeded() from None
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     while data := await source.read():
         parts.append(data)
     return b"".join(parts)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from s3node.core.chunking import (
     DEFAULT_CHUNK_SIZE,
     FRAME_SIZE,
+    SMALL,
     Chunker,
     chunk_count,
     frames,
@@ -158,3 +159,50 @@ def test_a_mutable_buffer_is_copied_when_fed() -> None:
     chunker.feed(view)
     view[0] = ord("9")
     assert chunker.finish() == b"1234"
+
+
+def test_a_large_chunk_keeps_no_reference_to_the_fed_bytes() -> None:
+    """Past SMALL buffered bytes a chunk has its own buffer: every piece fed is copied
+    in and released at once (no socket buffer stays alive for its chunk), and the
+    chunks still concatenate to the input."""
+    import random
+    import sys
+
+    size = 3 * SMALL + 12345
+    data = random.Random(7).randbytes(2 * size + 999)
+    chunker = Chunker(size)
+    out: list[bytes] = []
+    pos = 0
+    for n in itertools.cycle([SMALL // 3, SMALL, 100_000, 1]):
+        if pos >= len(data):
+            break
+        piece = data[pos : pos + n]
+        pos += n
+        before = sys.getrefcount(piece)
+        out.extend(chunker.feed(piece))
+        if chunker.buffered > SMALL:
+            assert sys.getrefcount(piece) == before  # not kept
+    last = chunker.finish()
+    assert last is not None and type(last) is bytes
+    assert all(type(c) is bytes for c in out)
+    assert b"".join([*out, last]) == data and [len(c) for c in out] == [size, size]
+
+
+def test_small_and_large_paths_give_the_same_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SMALL lowered so that both ways of holding a chunk's bytes (the caller's
+    pieces, then the chunk's own buffer) run on small data, any split gives the same chunks."""
+    import random
+
+    from s3node.core import chunking
+
+    monkeypatch.setattr(chunking, "SMALL", 5)
+    rng = random.Random(3)
+    for _ in range(300):
+        data = rng.randbytes(rng.randrange(0, 120))
+        size = rng.randrange(1, 40)
+        cuts = sorted({0, len(data), *(rng.randrange(0, len(data) + 1) for _ in range(6))})
+        pieces = [data[a:b] for a, b in itertools.pairwise(cuts)]
+        chunks = run(Chunker(size), pieces)
+        assert b"".join(chunks) == data
+        assert all(len(c) == size for c in chunks[:-1]) and all(type(c) is bytes for c in chunks)
+        assert len(chunks) == chunk_count(len(data), size)

@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from s3node.errors import ClientDisconnected
-from s3node.gateway.streaming import HIGH_WATER, BodyStream
+from s3node.gateway.streaming import HIGH_WATER, LOW_WATER, BodyStream
 
 BOUNDARY = "BOUNDARYxyz"
 CTYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -123,17 +123,33 @@ async def test_keep_alive_after_a_streamed_upload(gw):
 
 
 def test_body_stream_pauses_above_high_water_and_resumes_when_read():
-    """The stream pauses its producer past HIGH_WATER and resumes it once read."""
+    """The stream pauses its producer past HIGH_WATER and resumes it once the reader
+    has taken it down to LOW_WATER."""
     calls = []
     body = BodyStream(lambda: calls.append("pause"), lambda: calls.append("resume"))
-    body.push(b"x" * HIGH_WATER)
+    piece = b"x" * (HIGH_WATER // 4)
+    for _ in range(4):
+        body.push(piece)
     assert calls == []
     body.push(b"y")
     assert calls == ["pause"]
-    d = Deferred.fromCoroutine(body.read())
-    assert len(d.result) == HIGH_WATER + 1 and calls == ["pause", "resume"]
+    taken = 0
+    while calls == ["pause"]:
+        taken += len(Deferred.fromCoroutine(body.read()).result)
+    assert HIGH_WATER + 1 - taken <= LOW_WATER < HIGH_WATER + 1 - taken + len(piece)
+    assert calls == ["pause", "resume"]
+
+
+def test_body_stream_hands_out_each_piece_as_it_came():
+    """read() returns the pushed pieces one at a time, the same objects (never a join,
+    which would copy them and take a larger buffer), then b"" at the end."""
+    body = BodyStream()
+    pieces = [b"a" * 10, b"b" * 20, b"c" * 30]
+    for piece in pieces:
+        body.push(piece)
     body.finish()
-    assert Deferred.fromCoroutine(body.read()).result == b""
+    got = [Deferred.fromCoroutine(body.read()).result for _ in range(4)]
+    assert all(g is p for g, p in zip(got, pieces, strict=False)) and got[3] == b""
 
 
 def test_body_stream_read_raises_after_disconnect():

@@ -4,10 +4,11 @@ Memory stays flat through the S3 API: a 2 GiB PutObject sent as a signed
 signature checked as it streams) and a 2 GiB GetObject leave the real twistd
 process's peak RSS within ``ALLOWANCE`` of what a 100 MiB transfer reached.
 
-Marked ``large``: it is not in the README's test command but in ``tox -e large``
-(issue 9 is open on it: since the 1 MiB socket reads and the framed gRPC data
-landed, the peak after 2 GiB was 27 to 40 MiB above the 100 MiB one; see
-docs/s3.md).
+The process runs with the settings s3node ships (glibc's thresholds as
+:mod:`s3node._malloc` sets them).  A buffer kept too long or a queue without
+a bound would add hundreds of MiB; what remains (about 20 MiB measured, see
+docs/s3.md, "Memory with 2 GiB") is what glibc's heaps keep of freed socket
+reads and the longer run's higher worst moment.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from support.s3stream import get_streamed, put_signed_chunked
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 #: how much higher the peak may go for 2 GiB than for 100 MiB (measured on the shared
-#: 2-core machine: 135.5 MiB after 100 MiB, 151.2 MiB after 2 GiB; growth with the
-#: size would be hundreds of MiB)
-ALLOWANCE = 24 * MiB
+#: 2-core machine with the shipped settings, six runs: 18.3 to 25.1 MiB more, peaks of
+#: 111-122 MiB after 100 MiB and 130-140 MiB after 2 GiB; buffering that grew with the
+#: size would add hundreds of MiB).  Issue 9 asks for "a few MiB": not met yet.
+ALLOWANCE = 32 * MiB
 
 
 def transfer(s3: Any, s3_url: str, key: tuple[str, str], name: str, size: int) -> None:
@@ -55,7 +57,6 @@ def transfer(s3: Any, s3_url: str, key: tuple[str, str], name: str, size: int) -
 
 
 @pytest.mark.integration
-@pytest.mark.large
 def test_two_gib_through_s3_keeps_the_gateway_rss_flat(tmp_path: Path) -> None:
     """The peak RSS after 2 GiB up and down is within ALLOWANCE of the peak after 100 MiB."""
     with start_twistd(

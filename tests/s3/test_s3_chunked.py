@@ -188,6 +188,24 @@ def test_signed_bodies_decode_in_any_pieces(chunks, step, trailer) -> None:
     assert got_trailers == (trailers if trailer else {})
 
 
+def test_payload_pieces_are_views_of_the_input_never_copies() -> None:
+    """feed() returns the payload as read-only views into the bytes it was given (or those
+    bytes themselves when they are all payload): the decoder never copies the data."""
+    chunks = [b"a" * 5000, b"b" * 3000]
+    body = encode_signed(chunks, "f" * 64)
+    decoder = ChunkedDecoder(credentials(STREAMING_SIGNED, "f" * 64), 8000)
+    head = body.index(b"\r\n") + 2  # where the first chunk's data starts
+    first, middle = body[: head + 100], body[head + 100 : head + 4000]
+    rest = body[head + 4000 :]
+    (piece,) = decoder.feed(first)
+    assert isinstance(piece, memoryview) and piece.obj is first and piece.readonly
+    assert decoder.feed(middle)[0] is middle
+    pieces = decoder.feed(rest)
+    assert all(isinstance(p, memoryview) and p.obj is rest for p in pieces)
+    assert b"".join([first[head:], middle, *pieces]) == b"".join(chunks)
+    assert decoder.close() == {}
+
+
 @SETTINGS
 @given(chunks=st.lists(st.binary(min_size=1, max_size=100), min_size=1, max_size=4), data=st.data())
 def test_any_changed_byte_of_a_signed_body_is_refused(chunks, data) -> None:
