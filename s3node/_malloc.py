@@ -1,9 +1,9 @@
 """
 The C allocator's settings that keep a streaming process's memory flat.
 
-Every body byte crosses the gateway in large, short-lived buffers: 1 MiB
-socket reads (:data:`s3node.gateway.http.SOCKET_READ_SIZE`), 1 MiB gRPC frames,
-8 MiB chunks.  glibc's ``malloc`` serves a block of at least
+Every body byte crosses the gateway in large, short-lived buffers: socket
+reads and sends (:data:`s3node.gateway.http.SOCKET_READ_SIZE`, 256 KiB, and
+``SOCKET_SEND_SIZE``, 1 MiB), 1 MiB gRPC frames, 8 MiB chunks.  glibc's ``malloc`` serves a block of at least
 ``M_MMAP_THRESHOLD`` bytes with its own ``mmap`` and unmaps it when it is
 freed; smaller blocks come from a heap, where freed memory stays resident
 unless it is at the heap's top and more than ``M_TRIM_THRESHOLD`` bytes.
@@ -38,7 +38,7 @@ import sys
 __all__ = ["MMAP_THRESHOLD", "pin_mmap_threshold"]
 
 #: allocations of at least this many bytes get their own ``mmap`` (4 MiB: every
-#: chunk of the default 8 MiB, none of the 1 MiB socket reads and gRPC frames)
+#: chunk of the default 8 MiB, none of the socket buffers and gRPC frames)
 MMAP_THRESHOLD = 4 * 1024 * 1024
 #: glibc's ``mallopt`` parameter numbers (``<malloc.h>``)
 _M_TRIM_THRESHOLD = -1
