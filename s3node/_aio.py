@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-__all__ = ["CpuRunner", "aio", "shielded"]
+__all__ = ["CpuRunner", "OneBehind", "aio", "shielded"]
 
 T = TypeVar("T")
 
@@ -51,3 +51,27 @@ def shielded(d: Deferred[T]) -> Deferred[T]:
 
     d.addBoth(forward)
     return out
+
+
+class OneBehind:
+    """
+    Calls run on a :data:`CpuRunner` one at a time and in order, the caller
+    running at most one call ahead: :meth:`submit` waits for the call before
+    it, starts its own and returns without waiting for it.  For a running
+    digest fed piece by piece while the next piece is being read.
+    """
+
+    def __init__(self, cpu: CpuRunner) -> None:
+        self._cpu = cpu
+        self._running: Deferred[Any] | None = None
+
+    async def submit(self, f: Callable[..., Any], *args: Any) -> None:
+        """Wait for the call under way, then start ``f(*args)`` on the pool."""
+        await self.drain()
+        self._running = self._cpu(f, *args)
+
+    async def drain(self) -> None:
+        """Wait for the call under way, if any (its error is raised)."""
+        running, self._running = self._running, None
+        if running is not None:
+            await running

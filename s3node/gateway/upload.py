@@ -30,7 +30,7 @@ from twisted.internet.defer import (
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from s3node._aio import CpuRunner, aio
+from s3node._aio import CpuRunner, OneBehind, aio
 from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
@@ -186,8 +186,8 @@ class _FileUpload:
         self._slots = DeferredSemaphore(IN_FLIGHT)
         self._writes: list[Deferred[None]] = []
         self._error: BaseException | None = None
-        #: the running whole-file digest update, one chunk behind at most
-        self._file_hashing: Deferred[Any] | None = None
+        #: the whole-file digest's updates, one chunk behind at most
+        self._file_hashing = OneBehind(pipeline._cpu)
         self._next_touch = 0.0
 
     async def begin(self, filename: str, content_type: str) -> None:
@@ -232,9 +232,7 @@ class _FileUpload:
         self._raise_if_failed()
         # The chunk digest and the whole-file digest run in two threads at once;
         # file updates stay in order (at most one behind).
-        if self._file_hashing is not None:
-            await self._file_hashing
-        self._file_hashing = self.p._cpu(self._hasher.update, chunk)
+        await self._file_hashing.submit(self._hasher.update, chunk)
         digest = await self.p._cpu(hexdigest_of, self.p._chunk_checksum, chunk)
         index, self._index = self._index, self._index + 1
         await self._slots.acquire()
@@ -285,8 +283,7 @@ class _FileUpload:
         assert self.record is not None
         await gatherResults(self._writes, consumeErrors=True)
         self._raise_if_failed()
-        if self._file_hashing is not None:
-            await self._file_hashing
+        await self._file_hashing.drain()
         checksum = await self.p._cpu(_final_digest, self._hasher)
         result = await finish(
             file_id=self.record.file_id, size=self._size, checksum=checksum,
@@ -307,8 +304,7 @@ class _FileUpload:
         file_id: uuid.UUID = self.record.file_id
         if self._writes:
             await gatherResults(self._writes, consumeErrors=True)
-        if self._file_hashing is not None:
-            await self._file_hashing
+        await self._file_hashing.drain()
         if _client_caused(error):  # a client's doing, not the gateway's: no error
             log.info("upload {file_id} failed: {error}", file_id=file_id,
                      error=describe(error))

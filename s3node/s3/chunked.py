@@ -22,11 +22,11 @@ in ``x-amz-decoded-content-length``, and one of three markers as its
     ``<hex size>\\r\\n<data>\\r\\n`` chunks, a zero-size chunk, unsigned trailers.
 
 :class:`ChunkedDecoder` is a push parser: :meth:`~ChunkedDecoder.feed` takes
-whatever bytes arrived and returns the payload pieces in them (slices of the
-input, never copied nor a whole chunk held back); :meth:`~ChunkedDecoder.close` checks
-that the body ended where it should and returns the trailers.  It buffers at
-most one line (:data:`MAX_LINE` bytes) and at most :data:`MAX_TRAILERS`
-trailers, however hostile the input.
+whatever bytes arrived and returns the payload pieces in them (views of the
+input, never copied, and never a whole chunk held back);
+:meth:`~ChunkedDecoder.close` checks that the body ended where it should
+and returns the trailers.  It buffers at most one line (:data:`MAX_LINE`
+bytes) and at most :data:`MAX_TRAILERS` trailers, however hostile the input.
 
 A chunk's signature can only be checked once the chunk is complete, so the
 pieces of a chunk are returned before its check: a mismatch raises from the

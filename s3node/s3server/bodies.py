@@ -3,15 +3,15 @@ S3 request bodies as byte sources, every claim about them verified as they strea
 
 :class:`S3Body` reads a request's :class:`~s3node.gateway.streaming.BodyStream`,
 decodes ``aws-chunked`` bodies (:class:`s3node.s3.chunked.ChunkedDecoder`,
-each chunk's signature checked as it completes) and feeds every payload byte to one
-:class:`s3node.s3.checksums.PayloadCheck` on the CPU thread pool, in order
-and one read behind (the pipeline chunks and hashes a read while the previous
-one is still being digested): the MD5 of the ETag, the signed
-``x-amz-content-sha256``, a ``Content-MD5``, and the requested
-``x-amz-checksum-*``.  It returns ``b""`` (the end) only once the decoder has
-closed and every claim holds, so the pipeline completes the object only then;
-a claim that fails raises, and the object never becomes visible.  Memory
-holds two reads of the body at most.
+each chunk's signature checked as it completes) and feeds every payload
+byte to one :class:`s3node.s3.checksums.PayloadCheck` on the CPU thread
+pool, in order and one read behind (the pipeline chunks and hashes a read
+while the previous one is still being digested): the MD5 of the ETag, the
+signed ``x-amz-content-sha256``, a ``Content-MD5``, and the requested
+``x-amz-checksum-*``.  It returns ``b""`` (the end) only once the decoder
+has closed and every claim holds, so the pipeline completes the object only
+then; a claim that fails raises, and the object never becomes visible.
+Memory holds two reads of the body at most.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import re
 from collections import deque
 from collections.abc import Mapping
 
-from twisted.internet.defer import Deferred
-
-from s3node._aio import CpuRunner
+from s3node._aio import CpuRunner, OneBehind
 from s3node.gateway.streaming import BodyStream
 from s3node.s3 import errors
 from s3node.s3.checksums import (
@@ -39,7 +37,6 @@ from s3node.s3.sigv4 import Credentials
 __all__ = ["S3Body", "declared_length", "read_small_body"]
 
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-
 
 
 def declared_length(headers: Mapping[str, str], credentials: Credentials) -> int:
@@ -86,8 +83,8 @@ class S3Body:
             checksum=self._checksum,
         )
         self._received = 0
-        #: the running :meth:`PayloadCheck.update`, one read behind at most
-        self._hashing: Deferred[None] | None = None
+        #: the :meth:`PayloadCheck.update` calls, one read behind at most
+        self._hashing = OneBehind(cpu)
         #: payload pieces decoded and not yet handed out
         self._pieces: deque[bytes | memoryview] = deque()
         #: what the body turned out to be, once :meth:`read` returned ``b""``
@@ -124,9 +121,7 @@ class S3Body:
                 raise errors.InvalidRequest("The body is longer than its Content-Length")
             # The payload digests run one read behind, in order, while the
             # pipeline chunks and hashes this read: at most two reads are held.
-            if self._hashing is not None:
-                await self._hashing
-            self._hashing = self._cpu(self._check.update, data)
+            await self._hashing.submit(self._check.update, data)
             return data
 
     async def _finish(self) -> None:
@@ -139,9 +134,7 @@ class S3Body:
                 trailer = parse_checksum(algorithm, value) if value is not None else None
         elif self._received != self.length:
             raise errors.IncompleteBody()
-        if self._hashing is not None:
-            await self._hashing
-            self._hashing = None
+        await self._hashing.drain()
         self.digests = await self._cpu(self._check.finish, trailer)
 
     def stored_checksum(self) -> tuple[str, str] | None:
