@@ -16,7 +16,7 @@ import pytest_twisted
 import treq
 from gateway.conftest import Running
 from integration.e2e_client import CTYPE, form, post_bytes
-from support.auth import ADMIN_ID, ANONYMOUS, basic, rest_routes
+from support.auth import ADMIN_ID, ANONYMOUS, basic, create_key, rest_routes
 
 
 def test_every_route_declares_what_it_needs() -> None:
@@ -53,21 +53,14 @@ async def test_without_credentials_every_route_but_two_answers_401(gw: Running) 
         assert r.code == 401 and json.loads(await r.content())["error"] == "unauthenticated"
 
 
-async def _new_key(gw: Running, **role: Any) -> tuple[str, str]:
-    r = await treq.post(f"{gw.url}/keys", json=role)
-    assert r.code == 201, await r.text()
-    body = json.loads(await r.content())
-    return body["access_key_id"], body["secret"]
-
-
 @pytest_twisted.ensureDeferred
 async def test_a_read_only_key_reads_but_never_writes(gw: Running) -> None:
     """read on /files and every bucket: list, download, metadata; uploads and deletes are
     403; admin routes are 403."""
     code, stored = await post_bytes(gw.url, b"r" * 1500)
     assert code == 201
-    key = await _new_key(gw, grants=[{"scope": "/files", "read": True},
-                                     {"scope": "*", "read": True}])
+    key = await create_key(gw.url, grants=[{"scope": "/files", "read": True},
+                                           {"scope": "*", "read": True}])
     fid = stored["file_id"]
     for path in ("/files", f"/files/{fid}", f"/files/{fid}/metadata"):
         assert (await treq.get(gw.url + path, auth=key)).code == 200, path
@@ -86,15 +79,15 @@ async def test_files_grants_need_every_bucket_to_read_the_flat_view(gw: Running)
     there, yet neither list, read nor delete; a bucket-only key can't reach /files."""
     code, stored = await post_bytes(gw.url, b"f" * 100)
     assert code == 201
-    partial = await _new_key(gw, grants=[{"scope": "/files", "read": True, "write": True},
-                                         {"scope": "photos", "read": True, "write": True}])
+    partial = await create_key(gw.url, grants=[{"scope": "/files", "read": True, "write": True},
+                                               {"scope": "photos", "read": True, "write": True}])
     r = await treq.post(f"{gw.url}/files", data=form(b"new"), headers={"content-type": CTYPE},
                         auth=partial)
     assert r.code == 201
     for method, path in (("GET", "/files"), ("GET", f"/files/{stored['file_id']}"),
                          ("DELETE", f"/files/{stored['file_id']}")):
         assert (await treq.request(method, gw.url + path, auth=partial)).code == 403
-    bucket_only = await _new_key(gw, grants=[{"scope": "*", "read": True, "write": True}])
+    bucket_only = await create_key(gw.url, grants=[{"scope": "*", "read": True, "write": True}])
     assert (await treq.get(f"{gw.url}/files", auth=bucket_only)).code == 403
 
 
@@ -102,7 +95,7 @@ async def test_files_grants_need_every_bucket_to_read_the_flat_view(gw: Running)
 async def test_keys_are_created_listed_changed_disabled_and_deleted(gw: Running) -> None:
     """The secret is shown once; lists never show it; grant changes, disabling and
     deleting take effect at once on this gateway; a key cannot disable itself."""
-    key_id, secret = await _new_key(gw, description="job", grants=[
+    key_id, secret = await create_key(gw.url, description="job", grants=[
         {"scope": "/files", "read": True}, {"scope": "*", "read": True}])
     key = (key_id, secret)
     listing = await (await treq.get(f"{gw.url}/keys")).text()
@@ -156,7 +149,7 @@ async def test_sigv4_signed_requests_are_accepted_on_rest(gw: Running) -> None:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    key_id, secret = await _new_key(gw, admin=True)
+    key_id, secret = await create_key(gw.url, admin=True)
 
     def signed(method: str, url: str, body: bytes = b"", **headers: str) -> dict[str, str]:
         request = AWSRequest(method=method, url=url, data=body, headers=headers)

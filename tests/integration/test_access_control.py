@@ -7,7 +7,6 @@ deleted keys, over REST and with boto3.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -19,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from integration.e2e_client import CTYPE, form, post_bytes
 from integration.test_s3_api import raw
-from support.auth import ANONYMOUS, rest_routes
+from support.auth import ANONYMOUS, create_key, rest_routes
 
 
 def _s3(deployment: Any, key: tuple[str, str]) -> Any:
@@ -33,13 +32,6 @@ def _s3(deployment: Any, key: tuple[str, str]) -> Any:
 def _code(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
     error = excinfo.value.response
     return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]
-
-
-async def _key(deployment: Any, **role: Any) -> tuple[str, str]:
-    r = await treq.post(f"{deployment.url}/keys", json=role)
-    assert r.code == 201, await r.text()
-    body = json.loads(await r.content())
-    return body["access_key_id"], body["secret"]
 
 
 @pytest_twisted.ensureDeferred
@@ -67,9 +59,9 @@ async def test_read_only_and_bucket_scoped_keys(deployment: Any) -> None:
     for bucket in (mine, other):
         admin.create_bucket(Bucket=bucket)
         admin.put_object(Bucket=bucket, Key="k", Body=b"v")
-    reader_key = await _key(deployment, grants=[{"scope": mine, "read": True},
-                                                {"scope": "/files", "read": True},
-                                                {"scope": "*", "read": True}])
+    reader_key = await create_key(deployment.url, grants=[{"scope": mine, "read": True},
+                                                          {"scope": "/files", "read": True},
+                                                          {"scope": "*", "read": True}])
     reader = _s3(deployment, reader_key)
     assert reader.get_object(Bucket=mine, Key="k")["Body"].read() == b"v"
     assert [o["Key"] for o in reader.list_objects_v2(Bucket=mine)["Contents"]] == ["k"]
@@ -90,7 +82,8 @@ async def test_read_only_and_bucket_scoped_keys(deployment: Any) -> None:
     assert (await treq.get(f"{deployment.url}/files/{stored['file_id']}",
                            auth=reader_key)).code == 200
 
-    scoped_key = await _key(deployment, grants=[{"scope": mine, "read": True, "write": True}])
+    scoped_key = await create_key(deployment.url,
+                                  grants=[{"scope": mine, "read": True, "write": True}])
     scoped = _s3(deployment, scoped_key)
     scoped.put_object(Bucket=mine, Key="by-scoped", Body=b"s")
     assert scoped.get_object(Bucket=mine, Key="by-scoped")["Body"].read() == b"s"

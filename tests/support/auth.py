@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import atexit
 import base64
+import json
 import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import treq
 
 __all__ = [
     "ADMIN_ID",
@@ -28,6 +31,7 @@ __all__ = [
     "admin_key_file",
     "authenticated_treq",
     "basic",
+    "create_key",
     "rest_routes",
 ]
 
@@ -38,6 +42,15 @@ ADMIN_SECRET = "test-admin-secret-0123456789abcdef"
 def basic(key_id: str, secret: str) -> str:
     """An ``Authorization`` header value for HTTP Basic."""
     return "Basic " + base64.b64encode(f"{key_id}:{secret}".encode()).decode("ascii")
+
+
+async def create_key(url: str, **role: Any) -> tuple[str, str]:
+    """A new access key with ``role`` (``POST /keys`` on the gateway at ``url``, as the
+    admin): its id and secret."""
+    r = await treq.post(f"{url}/keys", json=role)
+    assert r.code == 201, await r.text()
+    body = json.loads(await r.content())
+    return body["access_key_id"], body["secret"]
 
 
 #: the ``Authorization`` header value of the admin key
