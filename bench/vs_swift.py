@@ -34,6 +34,7 @@ failure, Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import shlex
@@ -42,6 +43,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -78,37 +80,35 @@ def _wait_until(start_at: float) -> None:
         time.sleep(min(left, 0.05))
 
 
-def put_many(target: Target, names: list[str], size: int, digests: dict[str, str],
-             start_at: float) -> list[dict]:
-    """PUT ``names`` one after the other on one connection, from ``start_at`` (wall clock)."""
+def _timed_on_one_connection(target: Target, start_at: float,
+                             calls: list[Callable[[Connection], dict]]) -> list[dict]:
+    """Make ``calls`` one after the other on one connection, from ``start_at`` (wall
+    clock); each result gets its ``start`` and ``end`` times."""
     _wait_until(start_at)
     conn = Connection(target)
     try:
         out = []
-        for name in names:
-            result = put_object(conn, name, size, digests)
+        for call in calls:
+            result = call(conn)
             result["start"] = time.time() - result["seconds"]
             result["end"] = time.time()
             out.append(result)
         return out
     finally:
         conn.close()
+
+
+def put_many(target: Target, names: list[str], size: int, digests: dict[str, str],
+             start_at: float) -> list[dict]:
+    """PUT ``names`` one after the other on one connection, from ``start_at`` (wall clock)."""
+    return _timed_on_one_connection(target, start_at, [
+        functools.partial(put_object, name=name, size=size, digests=digests) for name in names])
 
 
 def get_many(target: Target, refs: list[str], size: int, start_at: float) -> list[dict]:
     """GET ``refs`` one after the other on one connection, from ``start_at``."""
-    _wait_until(start_at)
-    conn = Connection(target)
-    try:
-        out = []
-        for ref in refs:
-            result = get_object(conn, ref, size)
-            result["start"] = time.time() - result["seconds"]
-            result["end"] = time.time()
-            out.append(result)
-        return out
-    finally:
-        conn.close()
+    return _timed_on_one_connection(target, start_at, [
+        functools.partial(get_object, ref=ref, size=size) for ref in refs])
 
 
 # -- phases ----------------------------------------------------------------------------
