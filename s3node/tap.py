@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from twisted.application.service import Service
 from twisted.python import usage
 
-from s3node._malloc import pin_mmap_threshold
+from s3node import _malloc
 from s3node._reactor import check_installed_reactor, require_asyncio_reactor
 from s3node.config import (
     GatewayConfig,
@@ -457,7 +457,8 @@ def makeService(options: Options) -> Service:
     from twisted.internet import reactor
 
     require_asyncio_reactor(reactor)
-    pin_mmap_threshold()  # every role streams large buffers (s3node/_malloc.py)
+    # every role streams large buffers (s3node/_malloc.py); before any thread starts
+    _malloc.tune(_malloc.NODE if options.subCommand == "storage" else _malloc.GATEWAY)
     config = options.subOptions.config
     if options.subCommand == "storage":
         from s3node.storage.service import make_storage_service

@@ -77,6 +77,19 @@ class Chunker:
         """The bytes held back, waiting for the rest of their chunk."""
         return self._buffered
 
+    @property
+    def room(self) -> int:
+        """The bytes that complete the chunk being collected."""
+        return self.chunk_size - self._buffered
+
+    def takes_buffer(self, n: int) -> bool:
+        """
+        Whether feeding ``n`` more bytes (at most :attr:`room`) gives the
+        chunk being collected a buffer of its own without completing it:
+        the moment its memory is taken (past :data:`SMALL`).
+        """
+        return self._buffer is None and SMALL < self._buffered + n < self.chunk_size
+
     def _keep(self, piece: bytes | memoryview) -> None:
         if self._buffer is None and self._buffered + len(piece) > SMALL:
             self._buffer = io.BytesIO()

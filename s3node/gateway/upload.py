@@ -5,11 +5,15 @@ The pipeline knows no protocol: it reads an object's bytes from a
 :class:`ByteSource` (the REST adapter's multipart ``file`` part,
 :mod:`s3node.gateway.formupload`; later an S3 body) as they arrive; every
 completed chunk is hashed off the reactor thread and written to its replica
-nodes while the next chunk arrives.  At most :data:`IN_FLIGHT` chunks are
-being written at once; while they are, the source is not read, so the client
-is paused (see :mod:`s3node.gateway.streaming`).  Memory is bounded by about
-``chunk_size * (IN_FLIGHT + 1)`` plus the stream's buffer, whatever the file
-size.
+nodes while the next chunk arrives.  At most :data:`IN_FLIGHT` chunks hold
+memory of their own at once, from the moment a chunk being collected passes
+:data:`s3node.core.chunking.SMALL` until its replicas are written: one being
+filled and one being written, or two being written.  While that many are,
+the source is not read, so the client is paused (see
+:mod:`s3node.gateway.streaming`).  Memory is bounded by
+``chunk_size * IN_FLIGHT`` plus ``SMALL`` and the stream's buffer, whatever
+the file size, and a short upload reaches the same bound as a long one (one
+chunk filling while the one before is written is the steady state).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from s3node._aio import CpuRunner, OneBehind, aio
+from s3node._malloc import give_back, give_back_now
 from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import Chunker
 from s3node.core.ids import new_chunk_id
@@ -55,7 +60,7 @@ log = Logger()
 
 T = TypeVar("T")
 
-#: chunks being written to nodes at once, per upload
+#: chunks holding memory at once, per upload: being filled past ``SMALL`` or being written
 IN_FLIGHT = 2
 #: seconds a node gets to delete what a failed put may have left
 FORGET_TIMEOUT = 5.0
@@ -184,6 +189,8 @@ class _FileUpload:
         self._size = 0
         self._index = 0
         self._slots = DeferredSemaphore(IN_FLIGHT)
+        #: whether the chunk being collected already holds one of ``_slots``
+        self._collecting_slot = False
         self._writes: list[Deferred[None]] = []
         self._error: BaseException | None = None
         #: the whole-file digest's updates, one chunk behind at most
@@ -206,6 +213,21 @@ class _FileUpload:
         self._size += len(data)
         if self._size > self.p.settings.max_file_size:
             raise TooLarge(f"the file exceeds {self.p.settings.max_file_size} bytes")
+        while len(data) > (room := self._chunker.room):  # one chunk boundary per piece
+            view = memoryview(data)
+            await self._feed_piece(view[:room])
+            data = view[room:]
+        await self._feed_piece(data)
+
+    async def _feed_piece(self, data: bytes | memoryview) -> None:
+        """Feed the chunker bytes that complete at most one chunk."""
+        if not self._collecting_slot and self._chunker.takes_buffer(len(data)):
+            # the chunk's slot is taken before its buffer is: no more than
+            # IN_FLIGHT chunks' memory at once, filling or being written
+            await self._slots.acquire()
+            self._collecting_slot = True
+            if self._index == 0:
+                give_back_now()  # a large upload starts on a heap without the last one's holes
         for chunk in self._chunker.feed(data):
             await self._submit(chunk)
 
@@ -235,7 +257,10 @@ class _FileUpload:
         await self._file_hashing.submit(self._hasher.update, chunk)
         digest = await self.p._cpu(hexdigest_of, self.p._chunk_checksum, chunk)
         index, self._index = self._index, self._index + 1
-        await self._slots.acquire()
+        if self._collecting_slot:
+            self._collecting_slot = False  # taken when its buffer was
+        else:
+            await self._slots.acquire()
         self._raise_if_failed()
         d = Deferred.fromCoroutine(self._write(index, chunk, digest))
         d.addBoth(self._release)
@@ -254,6 +279,8 @@ class _FileUpload:
         except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
             if self._error is None:
                 self._error = e
+        # the heap's holes from this chunk's socket reads and frames go back (s3node/_malloc.py)
+        give_back(len(chunk))
 
     async def _place(self, index: int, chunk: bytes, digest: str) -> None:
         assert self.record is not None

@@ -33,7 +33,7 @@ from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
 
-__all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service", "tune_malloc"]
+__all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service"]
 
 log = Logger()
 
@@ -54,33 +54,6 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
-
-
-def tune_malloc() -> bool:
-    """
-    Keep glibc's heap from holding on to freed chunk buffers (a process-wide setting).
-
-    Chunk data moves in 1 MiB ``bytes`` objects allocated on one thread and
-    freed on another; glibc's default raises its mmap threshold after the
-    first such free and then keeps those buffers in per-thread arenas, which
-    grew a node's RSS by tens of MiB over a 1 GiB put.  A fixed 256 KiB
-    threshold and two arenas keep it flat.  Only on glibc; a no-op elsewhere.
-
-    :return: whether the settings were applied.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or "musl" in name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_mmap_threshold, m_arena_max = -3, -8
-    return bool(mallopt(m_mmap_threshold, 256 * 1024)) and bool(mallopt(m_arena_max, 2))
 
 
 def _executor_size() -> int:
@@ -321,11 +294,9 @@ def make_storage_service(
     The service tree of one storage node, counting into ``metrics`` (the
     process's; a new one when ``None``: ``twistd s3node storage``).
 
-    Checksum algorithms (built-in and from plugins) are resolved here, once,
-    and glibc's allocator is tuned for streaming (:func:`tune_malloc`).
+    Checksum algorithms (built-in and from plugins) are resolved here, once.
     """
     from s3node.plugins import checksum_algorithms, get_plugin_manager
 
-    tune_malloc()
     return StorageNodeService(config, reactor, algorithms=checksum_algorithms(get_plugin_manager()),
                               metrics=metrics if metrics is not None else ProcessMetrics())

@@ -206,3 +206,23 @@ def test_small_and_large_paths_give_the_same_chunks(monkeypatch: pytest.MonkeyPa
         assert b"".join(chunks) == data
         assert all(len(c) == size for c in chunks[:-1]) and all(type(c) is bytes for c in chunks)
         assert len(chunks) == chunk_count(len(data), size)
+
+
+def test_room_and_the_moment_a_chunk_takes_its_buffer() -> None:
+    """``room`` is what completes the chunk being collected; ``takes_buffer(n)`` says whether
+    feeding ``n`` of it makes that chunk take a buffer of its own (past SMALL, not yet
+    complete), which happens once per chunk."""
+    size = 4 * SMALL
+    chunker = Chunker(size)
+    assert chunker.room == size
+    assert not chunker.takes_buffer(SMALL)  # pieces up to SMALL are kept as they came
+    assert chunker.takes_buffer(SMALL + 1)
+    assert not chunker.takes_buffer(size)  # complete at once: handed out, not collected
+    chunker.feed(bytes(SMALL))
+    assert chunker.room == size - SMALL
+    assert chunker.takes_buffer(1)
+    chunker.feed(b"x")
+    assert not chunker.takes_buffer(1)  # it has its buffer already
+    assert chunker.feed(bytes(chunker.room)) == [bytes(SMALL) + b"x" + bytes(size - SMALL - 1)]
+    assert chunker.room == size
+    assert chunker.takes_buffer(SMALL + 1)  # the next chunk takes its own
