@@ -122,15 +122,21 @@ class ProcessTree:
 
     def hwm_bytes(self) -> int:
         """The sum of every live process's own peak RSS (VmHWM): an upper bound of the peak."""
-        total = 0
+        return sum(hwm for _, hwm in self.hwm_by_process())
+
+    def hwm_by_process(self) -> list[tuple[str, int]]:
+        """Each live process's peak RSS (VmHWM), named by its command line (shortened)."""
+        peaks = []
         for pid in self.pids():
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) * 1024
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-        return total
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    peaks.append((_label(argv), int(line.split()[1]) * 1024))
+        return peaks
 
 
 class RssSampler:
@@ -238,3 +244,11 @@ def hash_rate(algorithm: str, size: int) -> float:
     for _ in range(size // MiB):
         h.update(block)
     return size / (time.perf_counter() - start)
+
+
+def _label(argv: list[bytes]) -> str:
+    """A short name for a server process: its role words and node id, without paths."""
+    words = [a.decode(errors="replace") for a in argv if a and not a.startswith(b"/")]
+    keep = [w for w in words if w in ("standalone", "gateway", "storage", "--node-id")
+            or w.startswith(("node-", "swift-", "proxy", "object", "container", "account"))]
+    return " ".join(keep) or (words[0] if words else "?")

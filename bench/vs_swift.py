@@ -194,6 +194,8 @@ def run_server(server: SwiftServer | S3nodeServer, pool: multiprocessing.pool.Po
                 phases.transfer("check", 1, args.rss_check, figures)
         figures["peak_rss_MiB"] = sampler.peak / MiB
         figures["hwm_sum_MiB"] = tree.hwm_bytes() / MiB
+        figures["hwm_by_process_MiB"] = [(name, round(hwm / MiB, 1))
+                                         for name, hwm in tree.hwm_by_process()]
     finally:
         server.stop()
     return figures

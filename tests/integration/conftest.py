@@ -12,7 +12,7 @@ contract test runs against each.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,12 @@ def _create_key(db: str) -> tuple[str, str]:
          "--admin", "--description", "e2e"],
         capture_output=True, text=True, timeout=TIMEOUT, check=True)
     return _key_from(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def admin_key_in() -> Callable[[str], tuple[str, str]]:
+    """Makes a new admin key in a database (its DSN): ``(access key id, secret)``."""
+    return _create_key
 
 
 @pytest.fixture(scope="session")
