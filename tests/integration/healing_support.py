@@ -147,12 +147,19 @@ def upload_many(apis: list[Api], corpus: Corpus, count: int, size: int, seed: in
 
 
 class Sampler:
-    """Reads ``repair.bytes`` from the durability view in a thread, to check the bandwidth cap."""
+    """
+    Reads ``repair.bytes`` from the durability view in a thread, to check the bandwidth cap.
+
+    Each reading keeps when its request was sent and when its answer came: the
+    gateway read the figure somewhere in between (a busy gateway may take a few
+    hundred milliseconds to answer).
+    """
 
     def __init__(self, api: Callable[[], Api], interval: float = 0.1) -> None:
         self._api = api
         self._interval = interval
-        self.samples: list[tuple[float, int]] = []
+        #: (sent, answered, bytes copied) per reading
+        self.samples: list[tuple[float, float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -166,12 +173,13 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            sent = time.monotonic()
             try:
                 copied = int(self._api().cluster()["repair"]["bytes"])
             except (httpx.HTTPError, AssertionError, KeyError):
                 copied = -1  # the gateway asked is restarting: no reading
             if copied >= 0:
-                self.samples.append((time.monotonic(), copied))
+                self.samples.append((sent, time.monotonic(), copied))
             self._stop.wait(self._interval)
 
     def worst_window(self, min_span: float) -> tuple[float, float]:
@@ -179,15 +187,20 @@ class Sampler:
         The highest repair rate over any window of at least ``min_span``
         seconds between two readings, and the overall rate from the first
         reading to the last change.
+
+        A window runs from when the first reading was sent to when the second
+        was answered: the longest the copies between the two figures can have
+        taken, so a slow answer never makes a window look shorter (and its
+        rate higher) than it was.
         """
         worst = 0.0
         s = self.samples
         for i in range(len(s)):
             for j in range(i + 1, len(s)):
-                span = s[j][0] - s[i][0]
+                span = s[j][1] - s[i][0]
                 if span >= min_span:
-                    worst = max(worst, (s[j][1] - s[i][1]) / span)
-        changed = [t for (t, b), (_, prev) in zip(s[1:], s, strict=False) if b != prev]
-        overall = ((s[-1][1] - s[0][1]) / (changed[-1] - s[0][0])
+                    worst = max(worst, (s[j][2] - s[i][2]) / span)
+        changed = [t for (_, t, b), (_, _, prev) in zip(s[1:], s, strict=False) if b != prev]
+        overall = ((s[-1][2] - s[0][2]) / (changed[-1] - s[0][0])
                    if changed and changed[-1] > s[0][0] else 0.0)
         return worst, overall
