@@ -37,7 +37,7 @@ from s3node.storage.types import (
     QuarantineEntry,
     QuarantinePage,
 )
-from s3node.storage.wire import DataMessage, data_parser, serialize
+from s3node.storage.wire import FIXED_WINDOW, DataMessage, data_parser, serialize
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
@@ -63,11 +63,8 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
-    # A fixed 2 MiB receive window per stream, as the nodes have (SERVER_OPTIONS in
-    # s3node.storage.service): with BDP probing the window of a GetChunk stream grew
-    # while the gateway was busy, and gRPC's buffers with it.
-    ("grpc.http2.bdp_probe", 0),
-    ("grpc.http2.lookahead_bytes", 2 * 1024 * 1024),
+    # the nodes' fixed receive window: a busy gateway's GetChunk streams don't grow theirs
+    *FIXED_WINDOW,
 )
 
 
