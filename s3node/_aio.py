@@ -65,6 +65,11 @@ class OneBehind:
         self._cpu = cpu
         self._running: Deferred[Any] | None = None
 
+    @property
+    def running(self) -> Deferred[Any] | None:
+        """The call under way (the last one submitted, until :meth:`drain`)."""
+        return self._running
+
     async def submit(self, f: Callable[..., Any], *args: Any) -> None:
         """Wait for the call under way, then start ``f(*args)`` on the pool."""
         await self.drain()

@@ -9,13 +9,14 @@ travels to a storage node as a sequence of frames (gRPC messages) of at most
 
 from __future__ import annotations
 
-import io
+import weakref
 from collections.abc import Iterator
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FRAME_SIZE",
     "SMALL",
+    "ChunkBuffers",
     "Chunker",
     "chunk_count",
     "frames",
@@ -38,6 +39,69 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
+class _Buffer(bytearray):
+    """A chunk buffer: a ``bytearray`` that :class:`ChunkBuffers` can track weakly."""
+
+    __slots__ = ("__weakref__",)
+
+
+class ChunkBuffers:
+    """
+    The buffers chunks are collected in, reused.
+
+    A buffer of a chunk's full size is taken (:meth:`take`) when a chunk
+    grows past :data:`SMALL`, and given back (:meth:`give`) by whoever
+    consumed the chunk, once nothing reads it any more; up to ``keep`` given
+    buffers wait for the next chunk instead of being freed.  A new buffer
+    costs a page fault for every 4 KiB of it, the first time each page is
+    written; on a virtual machine that was about 1 s of CPU per GiB of
+    chunks, on the thread that reads the sockets (docs/performance.md).
+
+    Only a buffer this pool handed out, and not given back since, is taken
+    back: giving a chunk twice, or a view of anything else, does nothing, so
+    a buffer is never handed out twice at once.  A buffer that is never
+    given back (an upload that failed) is simply freed.
+    """
+
+    def __init__(self, keep: int = 0) -> None:
+        #: how many given-back buffers wait for reuse
+        self.keep = keep
+        self._free: list[_Buffer] = []
+        #: the buffers handed out and not given back, by ``id``
+        self._out: weakref.WeakValueDictionary[int, _Buffer] = weakref.WeakValueDictionary()
+        #: buffers allocated (not reused) so far
+        self.allocated = 0
+
+    @property
+    def free(self) -> int:
+        """How many buffers wait for reuse."""
+        return len(self._free)
+
+    def take(self, size: int) -> bytearray:
+        """A buffer of ``size`` bytes (its content is whatever it last held)."""
+        while self._free:
+            buffer = self._free.pop()
+            if len(buffer) == size:
+                break
+        else:
+            buffer = _Buffer(size)
+            self.allocated += 1
+        self._out[id(buffer)] = buffer
+        return buffer
+
+    def give(self, chunk: bytes | memoryview) -> None:
+        """
+        ``chunk`` (as :class:`Chunker` handed it out) is no longer read: its
+        buffer, if it has one from here, may be reused.
+        """
+        buffer = chunk.obj if isinstance(chunk, memoryview) else None
+        if not isinstance(buffer, _Buffer) or self._out.get(id(buffer)) is not buffer:
+            return
+        del self._out[id(buffer)]
+        if len(self._free) < self.keep:
+            self._free.append(buffer)
+
+
 class Chunker:
     """
     A push-style splitter of a byte stream into ``chunk_size`` chunks.
@@ -49,22 +113,28 @@ class Chunker:
 
     Every byte is copied once.  Up to :data:`SMALL` bytes, the pieces are
     kept as they came (views of the caller's immutable ``bytes``) and joined
-    at the end: a small object costs no more than its size.  Past that, the
-    chunk gets its own buffer of its full size (an :class:`io.BytesIO` sized
-    once), the pieces so far are copied in and each later piece as it
-    arrives, and the chunk is handed out as the ``bytes`` that buffer
-    already is (``getvalue`` shares it, no copy).  So a large chunk keeps no
-    socket buffer alive and never exists twice (pieces and their join) at
-    its end.  A piece that is exactly one chunk is handed out as it is.
+    at the end into ``bytes``: a small object costs no more than its size.
+    Past that, the chunk gets a buffer of its full size from ``buffers``
+    (:class:`ChunkBuffers`), the pieces so far are copied in and each later
+    piece as it arrives, and the chunk is handed out as a read-only
+    ``memoryview`` of that buffer, which its consumer gives back to
+    ``buffers`` once it is done with it.  So a large chunk keeps no socket
+    buffer alive and never exists twice (pieces and their join) at its end.
+    A piece that is exactly one chunk is handed out as it is.
+
+    :param buffers: where large chunks' buffers come from (default: a pool
+        of its own that keeps none, so every large chunk has a new buffer)
     """
 
-    __slots__ = ("_buffer", "_buffered", "_finished", "_pieces", "bytes_fed", "chunk_size",
-                 "chunks_emitted")
+    __slots__ = ("_buffer", "_buffered", "_buffers", "_finished", "_pieces", "bytes_fed",
+                 "chunk_size", "chunks_emitted")
 
-    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 buffers: ChunkBuffers | None = None) -> None:
         self.chunk_size = _positive("chunk_size", chunk_size)
+        self._buffers = buffers if buffers is not None else ChunkBuffers()
         self._pieces: list[bytes | memoryview] = []
-        self._buffer: io.BytesIO | None = None
+        self._buffer: memoryview | None = None
         self._buffered = 0
         self._finished = False
         #: the total number of bytes fed so far
@@ -92,30 +162,28 @@ class Chunker:
 
     def _keep(self, piece: bytes | memoryview) -> None:
         if self._buffer is None and self._buffered + len(piece) > SMALL:
-            self._buffer = io.BytesIO()
-            self._buffer.seek(self.chunk_size - 1)
-            self._buffer.write(b"\0")  # the whole chunk's room, taken once
-            self._buffer.seek(0)
+            self._buffer = memoryview(self._buffers.take(self.chunk_size))
+            at = 0
             for kept in self._pieces:
-                self._buffer.write(kept)
+                self._buffer[at : at + len(kept)] = kept
+                at += len(kept)
             self._pieces.clear()
         if self._buffer is not None:
-            self._buffer.write(piece)
+            self._buffer[self._buffered : self._buffered + len(piece)] = piece
         else:
             self._pieces.append(piece)
         self._buffered += len(piece)
 
-    def _take(self) -> bytes:
-        buffer, pieces = self._buffer, self._pieces
+    def _take(self) -> bytes | memoryview:
+        buffer, pieces, filled = self._buffer, self._pieces, self._buffered
         self._buffer, self._pieces, self._buffered = None, [], 0
         if buffer is not None:
-            buffer.truncate(buffer.tell())
-            return buffer.getvalue()
+            return buffer.toreadonly()[:filled]
         if len(pieces) == 1 and type(pieces[0]) is bytes:
             return pieces[0]
         return b"".join(pieces)
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
         """
         Add ``data``; return the chunks it completes, in order, each exactly
         ``chunk_size`` bytes (often none).
@@ -134,7 +202,7 @@ class Chunker:
         total = len(data)
         self.bytes_fed += total
         size = self.chunk_size
-        chunks: list[bytes] = []
+        chunks: list[bytes | memoryview] = []
         if total == 0:
             return chunks
         if not self._buffered and total == size and type(data) is bytes:
@@ -155,7 +223,7 @@ class Chunker:
         self.chunks_emitted += len(chunks)
         return chunks
 
-    def finish(self) -> bytes | None:
+    def finish(self) -> bytes | memoryview | None:
         """
         End the stream; return the last, partial chunk, or ``None`` when no
         byte is left over (so a 0-byte stream has no chunk at all).

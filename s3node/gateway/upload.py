@@ -14,6 +14,11 @@ the source is not read, so the client is paused (see
 ``chunk_size * IN_FLIGHT`` plus ``SMALL`` and the stream's buffer, whatever
 the file size, and a short upload reaches the same bound as a long one (one
 chunk filling while the one before is written is the steady state).
+
+Chunks are collected in buffers the pipeline reuses (:attr:`UploadPipeline.chunk_buffers`):
+a chunk's buffer goes back once its replicas are written and the file's
+digest has taken it in, and the next chunk, of this upload or another, is
+collected in it without the page faults of fresh memory.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from twisted.logger import Logger
 from s3node._aio import CpuRunner, OneBehind, aio
 from s3node._malloc import give_back, give_back_now
 from s3node.core.checksums import hexdigest_of
-from s3node.core.chunking import Chunker
+from s3node.core.chunking import ChunkBuffers, Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
     ClientDisconnected,
@@ -131,6 +136,9 @@ class UploadPipeline:
         self.metrics = metrics if metrics is not None else GatewayMetrics()
         #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
         self._cleanups: set[Deferred[None]] = set()
+        #: the buffers uploads collect their chunks in; as many wait for reuse as one
+        #: upload holds at once
+        self.chunk_buffers = ChunkBuffers(keep=IN_FLIGHT)
 
     async def store(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
         """
@@ -184,7 +192,7 @@ class _FileUpload:
     def __init__(self, pipeline: UploadPipeline) -> None:
         self.p = pipeline
         self.record: FileRecord | None = None
-        self._chunker = Chunker(pipeline.settings.chunk_size)
+        self._chunker = Chunker(pipeline.settings.chunk_size, pipeline.chunk_buffers)
         self._hasher = pipeline._checksum()
         self._size = 0
         self._index = 0
@@ -249,7 +257,7 @@ class _FileUpload:
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
         await self.p._store.touch_file(self.record.file_id)
 
-    async def _submit(self, chunk: bytes) -> None:
+    async def _submit(self, chunk: bytes | memoryview) -> None:
         """Hash ``chunk`` (and the running file digest), then write it in the background."""
         self._raise_if_failed()
         # The chunk digest and the whole-file digest run in two threads at once;
@@ -263,17 +271,22 @@ class _FileUpload:
             await self._slots.acquire()
         self._raise_if_failed()
         d = Deferred.fromCoroutine(self._write(index, chunk, digest))
-        d.addBoth(self._release)
         self._writes.append(d)
+        # the chunk is read until it is written and the file's digest has taken it in
+        hashed = self._file_hashing.running
+        read = d if hashed is None else DeferredList([d, hashed])
+        read.addBoth(lambda _: self._done_with(chunk))
 
-    def _release(self, result: Any) -> None:
+    def _done_with(self, chunk: bytes | memoryview) -> None:
+        """Nothing reads ``chunk`` any more: its buffer, then its slot, go back."""
+        self.p.chunk_buffers.give(chunk)
         self._slots.release()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
-    async def _write(self, index: int, chunk: bytes, digest: str) -> None:
+    async def _write(self, index: int, chunk: bytes | memoryview, digest: str) -> None:
         try:
             await self._place(index, chunk, digest)
         except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
@@ -282,7 +295,7 @@ class _FileUpload:
         # the heap's holes from this chunk's socket reads and frames go back (s3node/_malloc.py)
         give_back(len(chunk))
 
-    async def _place(self, index: int, chunk: bytes, digest: str) -> None:
+    async def _place(self, index: int, chunk: bytes | memoryview, digest: str) -> None:
         assert self.record is not None
         replicas = self.p.settings.replicas
         chunk_id = new_chunk_id()
@@ -360,7 +373,7 @@ class _Lanes:
         upload: _FileUpload,
         index: int,
         chunk_id: str,
-        chunk: bytes,
+        chunk: bytes | memoryview,
         digest: str,
         *,
         handoffs: Iterator[str],

@@ -10,15 +10,16 @@ from s3node.core.chunking import (
     DEFAULT_CHUNK_SIZE,
     FRAME_SIZE,
     SMALL,
+    ChunkBuffers,
     Chunker,
     chunk_count,
     frames,
 )
 
 
-def run(chunker: Chunker, pieces: list[bytes]) -> list[bytes]:
+def run(chunker: Chunker, pieces: list[bytes]) -> list[bytes | memoryview]:
     """Feed every piece, then finish; return every chunk produced."""
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     for piece in pieces:
         chunks.extend(chunker.feed(piece))
         assert chunker.buffered < chunker.chunk_size
@@ -171,7 +172,7 @@ def test_a_large_chunk_keeps_no_reference_to_the_fed_bytes() -> None:
     size = 3 * SMALL + 12345
     data = random.Random(7).randbytes(2 * size + 999)
     chunker = Chunker(size)
-    out: list[bytes] = []
+    out: list[bytes | memoryview] = []
     pos = 0
     for n in itertools.cycle([SMALL // 3, SMALL, 100_000, 1]):
         if pos >= len(data):
@@ -183,8 +184,8 @@ def test_a_large_chunk_keeps_no_reference_to_the_fed_bytes() -> None:
         if chunker.buffered > SMALL:
             assert sys.getrefcount(piece) == before  # not kept
     last = chunker.finish()
-    assert last is not None and type(last) is bytes
-    assert all(type(c) is bytes for c in out)
+    assert last is not None and type(last) is bytes  # 999 bytes: the pieces, joined
+    assert all(type(c) is memoryview and c.readonly for c in out)  # views of their buffers
     assert b"".join([*out, last]) == data and [len(c) for c in out] == [size, size]
 
 
@@ -204,7 +205,9 @@ def test_small_and_large_paths_give_the_same_chunks(monkeypatch: pytest.MonkeyPa
         pieces = [data[a:b] for a, b in itertools.pairwise(cuts)]
         chunks = run(Chunker(size), pieces)
         assert b"".join(chunks) == data
-        assert all(len(c) == size for c in chunks[:-1]) and all(type(c) is bytes for c in chunks)
+        assert all(len(c) == size for c in chunks[:-1])
+        # the caller's pieces joined, or a read-only view of the chunk's own buffer
+        assert all(type(c) is bytes or (type(c) is memoryview and c.readonly) for c in chunks)
         assert len(chunks) == chunk_count(len(data), size)
 
 
@@ -226,3 +229,75 @@ def test_room_and_the_moment_a_chunk_takes_its_buffer() -> None:
     assert chunker.feed(bytes(chunker.room)) == [bytes(SMALL) + b"x" + bytes(size - SMALL - 1)]
     assert chunker.room == size
     assert chunker.takes_buffer(SMALL + 1)  # the next chunk takes its own
+
+
+def test_chunk_buffers_are_reused_once_given_back() -> None:
+    """A large chunk's buffer given back collects a later chunk; up to ``keep`` wait."""
+    buffers = ChunkBuffers(keep=1)
+    size = 2 * SMALL
+
+    def chunk_of(byte: int) -> memoryview:
+        chunker = Chunker(size, buffers)
+        assert chunker.feed(bytes([byte]) * SMALL) == []
+        (chunk,) = chunker.feed(bytes([byte]) * SMALL)
+        assert isinstance(chunk, memoryview)
+        return chunk
+
+    first, second = chunk_of(1), chunk_of(2)  # both out at once: two buffers
+    assert buffers.allocated == 2 and second.obj is not first.obj
+    buffers.give(first)
+    assert buffers.free == 1
+    third = chunk_of(3)
+    assert third == bytes([3]) * size and third.obj is first.obj  # reused, no allocation
+    assert buffers.allocated == 2 and second == bytes([2]) * size
+    buffers.give(second)
+    buffers.give(third)
+    assert buffers.free == 1  # the other one is freed: only ``keep`` wait
+
+
+def test_a_buffer_given_twice_is_not_handed_out_twice() -> None:
+    """Giving a chunk back twice (or anything that is not a buffer out of this pool) does
+    nothing: two chunks being collected never share a buffer."""
+    buffers = ChunkBuffers(keep=4)
+    chunker = Chunker(2 * SMALL, buffers)
+    chunker.feed(bytes(SMALL + 1))
+    (chunk,) = chunker.feed(bytes(SMALL - 1))
+    buffers.give(chunk)
+    buffers.give(chunk)
+    buffers.give(memoryview(bytearray(2 * SMALL)))
+    buffers.give(b"x" * (2 * SMALL))
+    assert buffers.free == 1
+    a = buffers.take(2 * SMALL)
+    b = buffers.take(2 * SMALL)
+    assert a is chunk.obj and b is not a and buffers.allocated == 2
+
+
+def test_a_reused_buffer_gives_the_same_chunks() -> None:
+    """Chunks collected in reused buffers are the stream's bytes, whatever they held before
+    (a short last chunk is a view of just its bytes)."""
+    import random
+
+    rng = random.Random(11)
+    buffers = ChunkBuffers(keep=2)
+    size = 2 * SMALL + 7
+    for _ in range(4):
+        data = rng.randbytes(rng.randrange(size, 4 * size))
+        chunker = Chunker(size, buffers)
+        chunks = []
+        for i in range(0, len(data), 65536):
+            for chunk in chunker.feed(data[i : i + 65536]):
+                chunks.append(bytes(chunk))
+                buffers.give(chunk)  # consumed at once: the next chunk reuses its buffer
+        last = chunker.finish()
+        assert last is not None
+        chunks.append(bytes(last))
+        buffers.give(last)
+        assert b"".join(chunks) == data
+    assert buffers.allocated == 1
+
+
+def test_a_buffer_of_another_size_is_not_reused() -> None:
+    """A pool shared by chunkers of different sizes hands each a buffer of its size."""
+    buffers = ChunkBuffers(keep=2)
+    buffers.give(buffers.take(3 * SMALL))
+    assert len(buffers.take(2 * SMALL)) == 2 * SMALL and buffers.allocated == 2

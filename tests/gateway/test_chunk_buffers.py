@@ -1,0 +1,98 @@
+"""
+Uploads collect large chunks in reused buffers: over real HTTP on loopback, fake nodes
+and the in-memory store, with chunks past ``SMALL`` so that they take buffers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest_twisted
+import treq
+from gateway.conftest import start_gateway, stop_gateway
+from gateway.test_app_files import upload
+from support.waiting import poll_until
+from twisted.internet.defer import Deferred
+
+from s3node.core.chunking import SMALL
+from s3node.gateway.upload import IN_FLIGHT
+
+CHUNK = 2 * SMALL + 4096
+REPLICAS = 2
+
+
+async def download(url: str, file_id: str) -> bytes:
+    r = await treq.get(f"{url}/files/{file_id}")
+    assert r.code == 200
+    return bytes(await r.content())
+
+
+@pytest_twisted.ensureDeferred
+async def test_uploads_reuse_their_chunk_buffers_and_every_byte_is_kept():
+    """Three uploads of several large chunks each allocate no more buffers than one
+    upload holds at once, and every file comes back byte-exact with its digest (a
+    buffer reused too early would change a chunk's bytes or the file's digest)."""
+    running, pool = await start_gateway(chunk_size=CHUNK, max_file_size=10**8,
+                                        replicas=REPLICAS)
+    try:
+        buffers = running.gateway.uploads.chunk_buffers
+        files = [os.urandom(5 * CHUNK + 12345) for _ in range(3)]
+        for data in files:
+            code, reply = await upload(running.url, data)
+            assert code == 201, reply
+            assert reply["checksum"] == hashlib.sha256(data).hexdigest()
+            assert reply["chunk_count"] == 6
+            assert await download(running.url, reply["file_id"]) == data
+        assert 1 <= buffers.allocated <= IN_FLIGHT  # 15 large chunks, at most 2 buffers
+        assert buffers.free <= IN_FLIGHT
+    finally:
+        await stop_gateway(running, pool)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_chunk_buffer_waits_for_the_file_digest():
+    """A chunk stored on its nodes keeps its buffer until the whole-file digest has
+    taken it in: with that digest held back, the written chunk's buffer is not free."""
+    running, pool = await start_gateway(chunk_size=CHUNK, max_file_size=10**8,
+                                        replicas=REPLICAS)
+    uploads = running.gateway.uploads
+    real_cpu = uploads._cpu
+    held: list[tuple[Deferred[Any], Callable[..., Any], tuple[Any, ...]]] = []
+    holding = True
+
+    def cpu(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        if holding and getattr(f, "__name__", "") == "update":  # the file digest's update
+            d: Deferred[Any] = Deferred()
+            held.append((d, f, args))
+            return d
+        return real_cpu(f, *args)
+
+    def release() -> None:
+        nonlocal holding
+        holding = False
+        while held:
+            d, f, args = held.pop(0)
+            real_cpu(f, *args).chainDeferred(d)
+
+    uploads._cpu = cpu
+    try:
+        data = os.urandom(2 * CHUNK + 100)
+        posted = Deferred.fromCoroutine(upload(running.url, data))
+        # the first chunk is written on its nodes while its digest update is held
+        await poll_until(lambda: sum(n.puts for n in running.nodes.values()) >= REPLICAS
+                         and len(held) == 1,
+                         what="the first chunk written, its file digest held")
+        assert uploads.chunk_buffers.free == 0  # its buffer is still out
+        release()
+        code, reply = await posted
+        assert code == 201, reply
+        assert reply["checksum"] == hashlib.sha256(data).hexdigest()
+        assert await download(running.url, reply["file_id"]) == data
+        await poll_until(lambda: uploads.chunk_buffers.free >= 1, what="buffers back")
+    finally:
+        release()  # an upload held on a failed assertion ends, and the gateway can stop
+        uploads._cpu = real_cpu
+        await stop_gateway(running, pool)
