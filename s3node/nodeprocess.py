@@ -47,13 +47,25 @@ log = Logger()
 MAX_LINE = 64 * 1024
 
 
-def twistd_argv(plugin: str, *args: str) -> list[str]:
+#: what a child runs: twistd
+_RUN_TWISTD = "from twisted.scripts.twistd import run; run()"
+#: twistd in a process that never serves or dials TLS through Twisted: pyOpenSSL is
+#: made unimportable first, so the reactor's TCP module does not load it (and
+#: cryptography with it), about 13 MiB per process (docs/performance.md)
+_RUN_TWISTD_WITHOUT_TLS = "import sys; sys.modules['OpenSSL'] = None; " + _RUN_TWISTD
+
+
+def twistd_argv(plugin: str, *args: str, tls: bool = True) -> list[str]:
     """
     ``twistd -n PLUGIN ARGS`` with this interpreter on the asyncio reactor (named,
     since only a plugin called ``s3node`` installs it by itself), logging JSON
     events to standard output.
+
+    :param tls: ``False`` for a child whose endpoints are all plain TCP (a
+        standalone storage node: gRPC brings its own TLS): Twisted's TLS
+        support (pyOpenSSL) is not loaded, and an ``ssl:`` endpoint would fail
     """
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+    return [sys.executable, "-c", _RUN_TWISTD if tls else _RUN_TWISTD_WITHOUT_TLS,
             "-n", "--pidfile=", "--reactor=asyncio", "--logger", "s3node.logging.json_observer",
             plugin, *args]
 

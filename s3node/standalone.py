@@ -50,6 +50,7 @@ def node_argv(config: StandaloneConfig, node_id: str, port: int) -> list[str]:
         "--metrics-listen", "tcp:0:interface=127.0.0.1",
         "--scrub-rate", str(config.scrub_rate),
         "--scrub-interval", format_seconds(config.scrub_interval),
+        tls=False,  # its gRPC and metrics listen on loopback TCP
     )
     if not config.fsync:
         argv.append("--no-fsync")

@@ -51,6 +51,11 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def loads_cryptography(pid: int) -> bool:
+    """Whether process ``pid`` has cryptography's compiled module mapped."""
+    return "/cryptography/" in Path(f"/proc/{pid}/maps").read_text()
+
+
 @pytest.fixture
 def standalone(tmp_path: Path) -> Iterator[TwistdProcess]:
     proc = start_standalone(tmp_path)
@@ -103,6 +108,10 @@ def test_stopping_standalone_leaves_no_child_process(tmp_path: Path) -> None:
     pids = children(proc)
     assert set(pids) == {"node-1", "node-2", "worker-2"}
     assert all(alive(p) for p in pids.values())
+    # Node processes leave Twisted's TLS support (pyOpenSSL, cryptography) unloaded;
+    # a gateway worker, which may serve ssl:, has it.
+    assert {c: loads_cryptography(p) for c, p in pids.items()} == {
+        "node-1": False, "node-2": False, "worker-2": True}
     assert proc.stop() == -signal.SIGTERM
     assert [c for c, p in pids.items() if alive(p)] == []
 
