@@ -77,6 +77,11 @@ class ChunkBuffers:
         """How many buffers wait for reuse."""
         return len(self._free)
 
+    @property
+    def out(self) -> int:
+        """How many buffers are handed out and not given back (nor freed)."""
+        return len(self._out)
+
     def take(self, size: int) -> bytearray:
         """A buffer of ``size`` bytes (its content is whatever it last held)."""
         while self._free:

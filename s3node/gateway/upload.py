@@ -59,7 +59,8 @@ from s3node.gateway.nodes import NodePool
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
-__all__ = ["IN_FLIGHT", "ByteSource", "Completer", "UploadPipeline", "UploadSettings"]
+__all__ = ["IN_FLIGHT", "PIPELINING_BUDGET", "ByteSource", "Completer", "UploadPipeline",
+           "UploadSettings"]
 
 log = Logger()
 
@@ -67,6 +68,10 @@ T = TypeVar("T")
 
 #: chunks holding memory at once, per upload: being filled past ``SMALL`` or being written
 IN_FLIGHT = 2
+#: bytes of chunk buffers out in the gateway past which an upload no longer fills a chunk
+#: while another of its own is being written (each still has one): 8 concurrent uploads
+#: of 8 MiB chunks hold 64 MiB instead of 128 (docs/performance.md)
+PIPELINING_BUDGET = 64 * 1024 * 1024
 #: seconds a node gets to delete what a failed put may have left
 FORGET_TIMEOUT = 5.0
 
@@ -139,6 +144,12 @@ class UploadPipeline:
         #: the buffers uploads collect their chunks in; as many wait for reuse as one
         #: upload holds at once
         self.chunk_buffers = ChunkBuffers(keep=IN_FLIGHT)
+        #: see :data:`PIPELINING_BUDGET`
+        self.pipelining_budget = PIPELINING_BUDGET
+
+    def pipelines(self) -> bool:
+        """Whether an upload may fill a chunk while it writes another (within the budget)."""
+        return self.chunk_buffers.out * self.settings.chunk_size < self.pipelining_budget
 
     async def store(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
         """
@@ -232,7 +243,7 @@ class _FileUpload:
         if not self._collecting_slot and self._chunker.takes_buffer(len(data)):
             # the chunk's slot is taken before its buffer is: no more than
             # IN_FLIGHT chunks' memory at once, filling or being written
-            await self._slots.acquire()
+            await self._take_slot()
             self._collecting_slot = True
             if self._index == 0:
                 give_back_now()  # a large upload starts on a heap without the last one's holes
@@ -268,7 +279,7 @@ class _FileUpload:
         if self._collecting_slot:
             self._collecting_slot = False  # taken when its buffer was
         else:
-            await self._slots.acquire()
+            await self._take_slot()
         self._raise_if_failed()
         d = Deferred.fromCoroutine(self._write(index, chunk, digest))
         self._writes.append(d)
@@ -276,6 +287,16 @@ class _FileUpload:
         hashed = self._file_hashing.running
         read = d if hashed is None else DeferredList([d, hashed])
         read.addBoth(lambda _: self._done_with(chunk))
+
+    async def _take_slot(self) -> None:
+        """
+        Take a slot for the next chunk; past the gateway's pipelining budget,
+        wait for this upload's other chunks to be written first.
+        """
+        await self._slots.acquire()
+        while self._slots.tokens < IN_FLIGHT - 1 and not self.p.pipelines():
+            await self._slots.acquire()  # one of this upload's own chunks is done
+            self._slots.release()
 
     def _done_with(self, chunk: bytes | memoryview) -> None:
         """Nothing reads ``chunk`` any more: its buffer, then its slot, go back."""

@@ -5,6 +5,7 @@ and the in-memory store, with chunks past ``SMALL`` so that they take buffers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest_twisted
 import treq
 from gateway.conftest import start_gateway, stop_gateway
 from gateway.test_app_files import upload
-from support.waiting import poll_until
+from support.waiting import poll_until, turns
 from twisted.internet.defer import Deferred
 
 from s3node.core.chunking import SMALL
@@ -95,4 +96,33 @@ async def test_a_chunk_buffer_waits_for_the_file_digest():
     finally:
         release()  # an upload held on a failed assertion ends, and the gateway can stop
         uploads._cpu = real_cpu
+        await stop_gateway(running, pool)
+
+
+@pytest_twisted.ensureDeferred
+async def test_past_the_pipelining_budget_an_upload_writes_one_chunk_at_a_time():
+    """With the gateway's chunk buffers at its pipelining budget, an upload does not fill
+    its next chunk while its last one is being written: one buffer out, not two, and the
+    upload completes byte-exact once the nodes take chunks again."""
+    running, pool = await start_gateway(chunk_size=CHUNK, max_file_size=10**8,
+                                        replicas=REPLICAS)
+    uploads = running.gateway.uploads
+    uploads.pipelining_budget = CHUNK  # one chunk's buffer reaches it
+    gate = asyncio.Event()
+    for node in running.nodes.values():
+        node.gate = gate
+    try:
+        data = os.urandom(4 * CHUNK + 100)
+        posted = Deferred.fromCoroutine(upload(running.url, data))
+        stalled = lambda: sum(n.stalled for n in running.nodes.values())
+        await poll_until(lambda: stalled() >= REPLICAS, what="the first chunk's writes stalled")
+        await turns(50)  # turns in which a pipelining upload would fill its next chunk
+        assert uploads.chunk_buffers.out == 1 and stalled() == REPLICAS
+        gate.set()
+        code, reply = await posted
+        assert code == 201, reply
+        assert reply["checksum"] == hashlib.sha256(data).hexdigest()
+        assert await download(running.url, reply["file_id"]) == data
+    finally:
+        gate.set()
         await stop_gateway(running, pool)
