@@ -82,6 +82,10 @@ class ChunkBuffers:
         """How many buffers are handed out and not given back (nor freed)."""
         return len(self._out)
 
+    def clear(self) -> None:
+        """Free the buffers waiting for reuse (those handed out are not affected)."""
+        self._free.clear()
+
     def take(self, size: int) -> bytearray:
         """A buffer of ``size`` bytes (its content is whatever it last held)."""
         while self._free:

@@ -17,8 +17,9 @@ chunk filling while the one before is written is the steady state).
 
 Chunks are collected in buffers the pipeline reuses (:attr:`UploadPipeline.chunk_buffers`):
 a chunk's buffer goes back once its replicas are written and the file's
-digest has taken it in, and the next chunk, of this upload or another, is
-collected in it without the page faults of fresh memory.
+digest has taken it in, and the next chunk, of this upload or another under
+way, is collected in it without the page faults of fresh memory.  When the
+last upload ends, the buffers waiting for reuse are freed.
 """
 
 from __future__ import annotations
@@ -142,8 +143,10 @@ class UploadPipeline:
         #: best-effort deletes of what failed puts may have left (see :meth:`wait_cleanups`)
         self._cleanups: set[Deferred[None]] = set()
         #: the buffers uploads collect their chunks in; as many wait for reuse as one
-        #: upload holds at once
+        #: upload holds at once, while any upload runs (freed when the last one ends)
         self.chunk_buffers = ChunkBuffers(keep=IN_FLIGHT)
+        #: uploads under way
+        self.active = 0
         #: see :data:`PIPELINING_BUDGET`
         self.pipelining_budget = PIPELINING_BUDGET
 
@@ -162,8 +165,15 @@ class UploadPipeline:
 
         :returns: what ``complete`` returned, and the file's chunk count.
         """
-        with self.metrics.transfer("upload"):
-            return await self._store_file(source, complete)
+        self.active += 1
+        try:
+            with self.metrics.transfer("upload"):
+                return await self._store_file(source, complete)
+        finally:
+            self.active -= 1
+            if not self.active:
+                # between uploads (and under downloads) no chunk buffer stays resident
+                self.chunk_buffers.clear()
 
     async def _store_file(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
         filename, content_type = await source.start()

@@ -301,3 +301,15 @@ def test_a_buffer_of_another_size_is_not_reused() -> None:
     buffers = ChunkBuffers(keep=2)
     buffers.give(buffers.take(3 * SMALL))
     assert len(buffers.take(2 * SMALL)) == 2 * SMALL and buffers.allocated == 2
+
+
+def test_clear_frees_the_buffers_waiting_for_reuse() -> None:
+    """``clear`` empties the free list; a buffer still out can be given back after it."""
+    buffers = ChunkBuffers(keep=2)
+    a, b = buffers.take(SMALL), buffers.take(SMALL)
+    buffers.give(memoryview(a).toreadonly())
+    assert buffers.free == 1
+    buffers.clear()
+    assert buffers.free == 0 and buffers.out == 1
+    buffers.give(memoryview(b))
+    assert buffers.free == 1 and buffers.out == 0

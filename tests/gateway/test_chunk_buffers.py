@@ -33,22 +33,25 @@ async def download(url: str, file_id: str) -> bytes:
 
 @pytest_twisted.ensureDeferred
 async def test_uploads_reuse_their_chunk_buffers_and_every_byte_is_kept():
-    """Three uploads of several large chunks each allocate no more buffers than one
-    upload holds at once, and every file comes back byte-exact with its digest (a
-    buffer reused too early would change a chunk's bytes or the file's digest)."""
+    """An upload of several large chunks allocates no more buffers than it holds at
+    once, and frees them when it ends; every file comes back byte-exact with its
+    digest (a buffer reused too early would change a chunk's bytes or the file's
+    digest)."""
     running, pool = await start_gateway(chunk_size=CHUNK, max_file_size=10**8,
                                         replicas=REPLICAS)
     try:
         buffers = running.gateway.uploads.chunk_buffers
-        files = [os.urandom(5 * CHUNK + 12345) for _ in range(3)]
-        for data in files:
+        for _ in range(3):
+            data = os.urandom(5 * CHUNK + 12345)
+            before = buffers.allocated
             code, reply = await upload(running.url, data)
             assert code == 201, reply
             assert reply["checksum"] == hashlib.sha256(data).hexdigest()
             assert reply["chunk_count"] == 6
+            assert 1 <= buffers.allocated - before <= IN_FLIGHT  # 5 large chunks, <= 2 buffers
+            # no upload under way: nothing is out, and nothing waits for reuse
+            assert (buffers.out, buffers.free, running.gateway.uploads.active) == (0, 0, 0)
             assert await download(running.url, reply["file_id"]) == data
-        assert 1 <= buffers.allocated <= IN_FLIGHT  # 15 large chunks, at most 2 buffers
-        assert buffers.free <= IN_FLIGHT
     finally:
         await stop_gateway(running, pool)
 
@@ -92,7 +95,7 @@ async def test_a_chunk_buffer_waits_for_the_file_digest():
         assert code == 201, reply
         assert reply["checksum"] == hashlib.sha256(data).hexdigest()
         assert await download(running.url, reply["file_id"]) == data
-        await poll_until(lambda: uploads.chunk_buffers.free >= 1, what="buffers back")
+        assert (uploads.chunk_buffers.out, uploads.chunk_buffers.free) == (0, 0)
     finally:
         release()  # an upload held on a failed assertion ends, and the gateway can stop
         uploads._cpu = real_cpu

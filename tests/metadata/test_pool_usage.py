@@ -20,7 +20,12 @@ async def test_pool_usage_at_rest_and_under_load(store) -> None:  # type: ignore
     At rest the pool has its size and nothing in use or waiting; while more
     operations run than it has connections or threads, some of them wait.
     """
-    idle = store.pool_usage()
+    def at_rest() -> PoolUsage | None:
+        usage = store.pool_usage()
+        return usage if usage.in_use == 0 and usage.waiting == 0 else None
+
+    # the store's own start-up work may still be handing its last thread back
+    idle = await poll_until(at_rest, what="the new store's pool at rest")
     assert isinstance(idle, PoolUsage)
     assert idle.size >= 1 and idle.in_use == 0 and idle.waiting == 0
     seen: list[PoolUsage] = []
