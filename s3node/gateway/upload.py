@@ -158,10 +158,12 @@ class UploadPipeline:
         """
         Store the bytes ``source`` yields as a new file, named as it says.
 
-        The file record exists (``uploading``) from before the first byte is
-        read; once the source ended and every chunk has its replicas,
-        ``complete`` completes it in the metadata, and when anything goes
-        wrong the file is marked failed.
+        The file record is created (``uploading``) with its first chunk's, in
+        one metadata write, before any of the file's bytes leaves for a node;
+        once the source ended and every chunk has its replicas, ``complete``
+        completes it in the metadata (marking the last chunk's replicas stored
+        in the same transaction), and when anything goes wrong the file is
+        marked failed.  A small upload thus makes two metadata writes.
 
         :returns: what ``complete`` returned, and the file's chunk count.
         """
@@ -212,7 +214,12 @@ class _FileUpload:
 
     def __init__(self, pipeline: UploadPipeline) -> None:
         self.p = pipeline
+        #: the file's row, once created with its first chunk (an empty file: at its end)
         self.record: FileRecord | None = None
+        self._file_id = uuid.uuid4()
+        self._naming: dict[str, str] = {}
+        #: the last chunk's replicas written, marked stored when the file completes
+        self._stored: list[tuple[int, str]] = []
         self._chunker = Chunker(pipeline.settings.chunk_size, pipeline.chunk_buffers)
         self._hasher = pipeline._checksum()
         self._size = 0
@@ -227,15 +234,21 @@ class _FileUpload:
         self._next_touch = 0.0
 
     async def begin(self, filename: str, content_type: str) -> None:
-        """Create the file record, ``uploading``."""
+        """Take the file's name; its record is created with its first chunk's."""
+        self._naming = {"filename": filename, "content_type": content_type}
+
+    async def _create(self, first_chunk: ChunkRecord | None) -> FileRecord:
+        """Create the file record, ``uploading``, with ``first_chunk`` (one transaction)."""
         self.record = await self.p._store.create_file(
-            filename=filename,
-            content_type=content_type,
+            **self._naming,
             checksum_algorithm=self._hasher.name,
             chunk_size=self.p.settings.chunk_size,
+            file_id=self._file_id,
+            first_chunk=first_chunk,
         )
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
-        log.info("upload {file_id} started", file_id=self.record.file_id)
+        log.info("upload {file_id} started", file_id=self._file_id)
+        return self.record
 
     async def feed(self, data: bytes | memoryview) -> None:
         """Take the next bytes of the file: chunk them and write full chunks."""
@@ -264,7 +277,7 @@ class _FileUpload:
         """The source ended: write the last, short chunk."""
         last = self._chunker.finish()
         if last:
-            await self._submit(last)
+            await self._submit(last, last=True)
 
     async def keep_alive(self) -> None:
         """
@@ -278,8 +291,13 @@ class _FileUpload:
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
         await self.p._store.touch_file(self.record.file_id)
 
-    async def _submit(self, chunk: bytes | memoryview) -> None:
-        """Hash ``chunk`` (and the running file digest), then write it in the background."""
+    async def _submit(self, chunk: bytes | memoryview, *, last: bool = False) -> None:
+        """
+        Hash ``chunk`` (and the running file digest), then write it in the
+        background; the first chunk is recorded, with the file, before this
+        returns.  The replicas of the ``last`` chunk are marked stored when
+        the file completes.
+        """
         self._raise_if_failed()
         # The chunk digest and the whole-file digest run in two threads at once;
         # file updates stay in order (at most one behind).
@@ -291,7 +309,15 @@ class _FileUpload:
         else:
             await self._take_slot()
         self._raise_if_failed()
-        d = Deferred.fromCoroutine(self._write(index, chunk, digest))
+        planned = None
+        if self.record is None:
+            try:
+                planned = self._plan(index, chunk, digest)
+                await self._create(first_chunk=planned[0])
+            except BaseException:
+                self._done_with(chunk)
+                raise
+        d = Deferred.fromCoroutine(self._write(index, chunk, digest, planned, last))
         self._writes.append(d)
         # the chunk is read until it is written and the file's digest has taken it in
         hashed = self._file_hashing.running
@@ -317,17 +343,24 @@ class _FileUpload:
         if self._error is not None:
             raise self._error
 
-    async def _write(self, index: int, chunk: bytes | memoryview, digest: str) -> None:
+    async def _write(self, index: int, chunk: bytes | memoryview, digest: str,
+                     planned: tuple[ChunkRecord, list[str]] | None, last: bool) -> None:
         try:
-            await self._place(index, chunk, digest)
+            if planned is None:
+                planned = self._plan(index, chunk, digest)
+                # The replica rows exist, as ``writing``, before any byte leaves: a
+                # chunk file on a node always has a row naming it (docs/durability.md).
+                await self.p._store.record_chunk(planned[0])
+            await self._place(planned, chunk, last)
         except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
             if self._error is None:
                 self._error = e
         # the heap's holes from this chunk's socket reads and frames go back (s3node/_malloc.py)
         give_back(len(chunk))
 
-    async def _place(self, index: int, chunk: bytes | memoryview, digest: str) -> None:
-        assert self.record is not None
+    def _plan(self, index: int, chunk: bytes | memoryview,
+              digest: str) -> tuple[ChunkRecord, list[str]]:
+        """The chunk's record (its first replicas ``writing``) and its nodes in preference order."""
         replicas = self.p.settings.replicas
         chunk_id = new_chunk_id()
         live = self.p._pool.live_nodes(min_free=len(chunk))
@@ -337,31 +370,39 @@ class _FileUpload:
                 f" {replicas} replicas are needed"
             )
         order = self.p._placement.preference_list(chunk_id, live)
-        # The replica rows exist, as ``writing``, before any byte leaves: a
-        # chunk file on a node always has a row naming it (docs/durability.md).
-        await self.p._store.record_chunk(ChunkRecord(
-            file_id=self.record.file_id, index=index, chunk_id=chunk_id, size=len(chunk),
+        record = ChunkRecord(
+            file_id=self._file_id, index=index, chunk_id=chunk_id, size=len(chunk),
             checksum_algorithm=self.p._chunk_checksum.name, checksum=digest,
             replicas=tuple(ReplicaRecord(n, ReplicaState.WRITING) for n in order[:replicas]),
-        ))
-        lanes = _Lanes(self, index, chunk_id, chunk, digest, handoffs=iter(order[replicas:]))
+        )
+        return record, order
+
+    async def _place(self, planned: tuple[ChunkRecord, list[str]], chunk: bytes | memoryview,
+                     last: bool) -> None:
+        """Write the recorded chunk to its nodes (handing off past failures)."""
+        record, order = planned
+        replicas = self.p.settings.replicas
+        lanes = _Lanes(self, record.index, record.chunk_id, chunk, record.checksum,
+                       handoffs=iter(order[replicas:]), defer_stored=last)
         results = await _all([lanes.run(node_id) for node_id in order[:replicas]])
         stored = sum(1 for n in results if n)
         if stored < replicas:
-            raise NotEnoughReplicas(f"chunk {index} reached {stored} of {replicas} storage nodes")
+            raise NotEnoughReplicas(
+                f"chunk {record.index} reached {stored} of {replicas} storage nodes")
 
     async def complete(self, finish: Completer[T]) -> T:
-        assert self.record is not None
         await gatherResults(self._writes, consumeErrors=True)
         self._raise_if_failed()
         await self._file_hashing.drain()
         checksum = await self.p._cpu(_final_digest, self._hasher)
+        if self.record is None:  # no chunk: an empty file
+            await self._create(first_chunk=None)
         result = await finish(
-            file_id=self.record.file_id, size=self._size, checksum=checksum,
-            replicas=self.p.settings.replicas,
+            file_id=self._file_id, size=self._size, checksum=checksum,
+            replicas=self.p.settings.replicas, stored=tuple(self._stored),
         )
         log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
-                 file_id=self.record.file_id, size=self._size, chunks=self._index)
+                 file_id=self._file_id, size=self._size, chunks=self._index)
         return result
 
     @property
@@ -408,16 +449,19 @@ class _Lanes:
         digest: str,
         *,
         handoffs: Iterator[str],
+        defer_stored: bool = False,
     ) -> None:
-        assert upload.record is not None
+        self._upload = upload
         self._p = upload.p
-        self._file_id = upload.record.file_id
+        self._file_id = upload._file_id
         self._algorithm = upload.p._chunk_checksum.name
         self._index = index
         self._chunk_id = chunk_id
         self._chunk = chunk
         self._digest = digest
         self._handoffs = handoffs
+        #: leave the replicas' ``stored`` marks to the file's completion
+        self._defer_stored = defer_stored
 
     async def run(self, node_id: str | None) -> str | None:
         """Store the chunk on ``node_id`` or a handoff; the node that took it, or ``None``."""
@@ -431,6 +475,9 @@ class _Lanes:
                 self._failed(node_id, e)
                 node_id = await self._hand_off()
                 continue
+            if self._defer_stored:
+                self._upload._stored.append((self._index, node_id))
+                return node_id
             await self._p._store.set_replica_state(
                 file_id=self._file_id, index=self._index, node_id=node_id,
                 state=ReplicaState.STORED)

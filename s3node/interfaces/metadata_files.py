@@ -38,8 +38,15 @@ class FileMetadata(Protocol):
         checksum_algorithm: str,
         chunk_size: int,
         file_id: uuid.UUID | None = None,
+        first_chunk: ChunkRecord | None = None,
     ) -> FileRecord:
-        """Create a file record in status ``uploading``."""
+        """
+        Create a file record in status ``uploading``; with ``first_chunk``
+        (whose ``file_id`` must be ``file_id``), record that chunk as
+        :meth:`record_chunk` does, in the same transaction: an upload's first
+        metadata write (docs/performance.md, "Two metadata writes for a
+        small upload").
+        """
 
     async def record_chunk(self, chunk: ChunkRecord) -> None:
         """
@@ -109,13 +116,25 @@ class FileMetadata(Protocol):
         """
 
     async def complete_file(
-        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+        self,
+        *,
+        file_id: uuid.UUID,
+        size: int,
+        checksum: str,
+        replicas: int,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> FileRecord:
         """
         In one transaction: set ``size`` and ``checksum`` and move the file to
         ``completed`` if every chunk has at least ``replicas`` stored replicas
         and the chunk sizes add up to ``size``; else raise
         :class:`s3node.errors.NotEnoughReplicas` and change nothing.
+
+        ``stored`` names replicas (chunk index, node id) the upload has just
+        written: they are set ``stored`` first, in the same transaction, as
+        :meth:`set_replica_state` would (:class:`s3node.errors.FileNotFound`
+        for a chunk the file does not have).  A file already completed
+        ignores them.
         """
 
     async def fail_file(self, file_id: uuid.UUID) -> bool:

@@ -71,12 +71,13 @@ class ObjectMetadata(Protocol):
         headers: Sequence[tuple[str, str]] = (),
         if_match: str | None = None,
         if_none_match: bool = False,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> ObjectPut:
         """
-        In one transaction: complete the file as :meth:`complete_file` does,
-        and make ``bucket``/``key`` name it.  The file the key named before,
-        if any, moves to ``deleting`` (the sweeper removes its chunks) and is
-        returned as ``replaced``: readers see the old object or the new one,
+        In one transaction: complete the file as :meth:`complete_file` does
+        (``stored`` included), and make ``bucket``/``key`` name it.  The file
+        the key named before, if any, moves to ``deleting`` (the sweeper
+        removes its chunks) and is returned as ``replaced``: readers see the old object or the new one,
         never neither.  A conditional write is decided in the same
         transaction: ``if_none_match`` only while the key names nothing,
         ``if_match`` only while it names an object with that ETag.
@@ -197,11 +198,13 @@ class ObjectMetadata(Protocol):
         part_number: int,
         etag: str,
         part_checksum: tuple[str, str] | None = None,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> uuid.UUID | None:
         """
         In one transaction: complete a part's file as :meth:`complete_file`
-        does and record it as part ``part_number``; a part uploaded before
-        under that number moves to ``deleting``, and its file id is returned.
+        does (``stored`` included) and record it as part ``part_number``; a
+        part uploaded before under that number moves to ``deleting``, and its
+        file id is returned.
 
         :raises s3node.errors.UploadNotFound: the upload was completed or
             aborted meanwhile; nothing changes.

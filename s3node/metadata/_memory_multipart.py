@@ -63,7 +63,8 @@ class MemoryMultipart:
         def _delete_files(self, file_ids: Sequence[uuid.UUID]) -> None: ...
 
         async def complete_file(self, *, file_id: uuid.UUID, size: int, checksum: str,
-                                replicas: int) -> FileRecord: ...
+                                replicas: int, stored: Sequence[tuple[int, str]] = ()
+                                ) -> FileRecord: ...
 
     def _upload(self, upload_id: str) -> MultipartUpload:
         o.check_upload_id(upload_id)
@@ -91,15 +92,15 @@ class MemoryMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str, part_checksum: tuple[str, str] | None = None
-                            ) -> uuid.UUID | None:
-        r.check_complete(file_id, size, checksum, replicas)
+                            etag: str, part_checksum: tuple[str, str] | None = None,
+                            stored: Sequence[tuple[int, str]] = ()) -> uuid.UUID | None:
+        r.check_complete(file_id, size, checksum, replicas, stored)
         o.check_part_checksum(part_checksum)
         o.check_part_number(part_number)
         o.check_part_etag(etag)
         self._upload(upload_id)
         record = await self.complete_file(file_id=file_id, size=size, checksum=checksum,
-                                          replicas=replicas)
+                                          replicas=replicas, stored=stored)
         return self._record_part(upload_id, part_number, file_id, etag, size, record.updated_at,
                                  part_checksum)
 

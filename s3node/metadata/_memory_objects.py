@@ -80,7 +80,8 @@ class MemoryObjects:
         def _now(self) -> datetime: ...
 
         async def complete_file(self, *, file_id: uuid.UUID, size: int, checksum: str,
-                                replicas: int) -> FileRecord: ...
+                                replicas: int, stored: Sequence[tuple[int, str]] = ()
+                                ) -> FileRecord: ...
 
     def _bucket(self, name: str) -> dict[str, _Named]:
         self._available()
@@ -153,8 +154,9 @@ class MemoryObjects:
         headers: Sequence[tuple[str, str]] = (),
         if_match: str | None = None,
         if_none_match: bool = False,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> ObjectPut:
-        r.check_complete(file_id, size, checksum, replicas)
+        r.check_complete(file_id, size, checksum, replicas, stored)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         named = self._bucket(bucket)
         current = named.get(key)
@@ -165,7 +167,7 @@ class MemoryObjects:
             raise Conflict(f"file {file_id} is already an object")
         # complete_file checks and raises before it changes anything
         await self.complete_file(file_id=file_id, size=size, checksum=checksum,
-                                 replicas=replicas)
+                                 replicas=replicas, stored=stored)
         replaced = self._name_key(bucket, key, file_id, etag, pairs)
         return ObjectPut(self._record(bucket, key, named[key]), replaced)
 

@@ -118,9 +118,9 @@ class PostgresMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str, part_checksum: tuple[str, str] | None = None
-                            ) -> uuid.UUID | None:
-        digest = r.check_complete(file_id, size, checksum, replicas)
+                            etag: str, part_checksum: tuple[str, str] | None = None,
+                            stored: Sequence[tuple[int, str]] = ()) -> uuid.UUID | None:
+        digest = r.check_complete(file_id, size, checksum, replicas, stored)
         pair = o.check_part_checksum(part_checksum)
         o.check_upload_id(upload_id)
         o.check_part_number(part_number)
@@ -129,7 +129,7 @@ class PostgresMultipart:
 
         async def work(cur: Cursor) -> uuid.UUID | None:
             await upload_in(cur, upload_id, "FOR SHARE")
-            await complete_in(cur, file_id, size, checksum, digest, replicas, now)
+            await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored)
             return await record_part_in(cur, upload_id, part_number, fid, etag, size, now,
                                         pair)
 

@@ -78,7 +78,8 @@ async def lock_bucket(cur: Cursor, name: str, mode: str) -> None:
 
 
 async def complete_in(cur: Cursor, file_id: uuid.UUID, size: int, checksum: str,
-                      digest: bytes, replicas: int, now: datetime) -> FileRecord:
+                      digest: bytes, replicas: int, now: datetime,
+                      stored: Sequence[tuple[int, str]] = ()) -> FileRecord:
     """``complete_file``'s transaction (shared by ``complete_object``)."""
     rows = await fetch(
         cur, f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid FOR UPDATE", (u(file_id),)
@@ -92,6 +93,11 @@ async def complete_in(cur: Cursor, file_id: uuid.UUID, size: int, checksum: str,
         raise Conflict(f"file {file_id} is already completed with other content")
     if current.status.value not in r.OPEN_STATUSES:
         raise r.not_open(file_id, current.status.value)
+    for index, node_id in stored:
+        if not await fetch(cur, q.UPSERT_REPLICA, {"file_id": u(file_id), "index": index,
+                                                   "node": node_id, "state": "stored",
+                                                   "now": now}):
+            raise FileNotFound(f"file {file_id} has no chunk {index}")
     # Hold the replica rows until the commit: a concurrent set_replica_state
     # must not change what the check below counts (READ COMMITTED).
     await cur.execute(
@@ -218,14 +224,15 @@ class PostgresObjects:
         headers: Sequence[tuple[str, str]] = (),
         if_match: str | None = None,
         if_none_match: bool = False,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> ObjectPut:
-        digest = r.check_complete(file_id, size, checksum, replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         now, text, fid = self._now(), o.encode_headers(pairs), u(file_id)
 
         async def work(cur: Cursor) -> ObjectPut:
             await lock_bucket(cur, bucket, "SHARE")
-            await complete_in(cur, file_id, size, checksum, digest, replicas, now)
+            await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored)
             if await fetch(cur, "SELECT 1 FROM objects o WHERE o.file_id = %s::uuid"
                            " AND NOT (o.bucket = %s AND o.key = %s)", (fid, bucket, key)):
                 raise Conflict(f"file {file_id} is already an object")

@@ -12,6 +12,28 @@ CHUNKS_OF = (
     " FROM chunks c LEFT JOIN chunk_replicas r"
     " ON r.file_id = c.file_id AND r.chunk_index = c.chunk_index"
 )
+_NEW_FILE = (
+    "INSERT INTO files AS f (id, filename, content_type, checksum_algorithm, chunk_size,"
+    " status, created_at, updated_at) VALUES (%(file_id)s::uuid, %(filename)s,"
+    " %(content_type)s, %(file_algorithm)s, %(chunk_size)s, 'uploading', %(now)s, %(now)s)"
+)
+CREATE_FILE = f"{_NEW_FILE} RETURNING {FILE}"
+# the file, its first chunk and the chunk's replicas in one statement (the foreign
+# keys are checked at its end); the parameters are RECORD_CHUNK's and the file's
+CREATE_FILE_WITH_CHUNK = f"""
+WITH f AS (
+    {_NEW_FILE} RETURNING *
+), c AS (
+    INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm, checksum)
+    SELECT id, %(index)s, %(chunk_id)s, %(size)s, %(algorithm)s, %(checksum)s FROM f
+    RETURNING file_id, chunk_index
+), rep AS (
+    INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)
+    SELECT c.file_id, c.chunk_index, %(chunk_id)s, n.node_id, n.state, %(now)s
+    FROM c, unnest(%(nodes)s::text[], %(states)s::text[]) AS n (node_id, state)
+)
+SELECT {FILE} FROM f
+"""
 RECORD_CHUNK = """
 WITH f AS (
     UPDATE files SET updated_at = %(now)s, status = 'uploading'

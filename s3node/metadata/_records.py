@@ -14,6 +14,7 @@ import binascii
 import re
 import sys
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from s3node.errors import (
@@ -139,8 +140,11 @@ def check_new_file(
     checksum_algorithm: str,
     chunk_size: int,
     file_id: uuid.UUID | None,
+    first_chunk: ChunkRecord | None = None,
 ) -> uuid.UUID:
     """Check the arguments of ``create_file``; return the file id (a new one for ``None``)."""
+    if first_chunk is not None and (file_id is None or first_chunk.file_id != file_id):
+        raise InvalidRequest("a file's first chunk must name the file's id")
     check_text(filename, "filename", 1, 1024)
     check_text(content_type, "content type", 0, 255)
     check_text(checksum_algorithm, "checksum algorithm", 1, 64)
@@ -358,12 +362,15 @@ def not_swept(file_id: uuid.UUID, status: str | None) -> FileNotFound | Conflict
     return Conflict(f"file {file_id} is {status}: only failed and deleting files are swept")
 
 
-def check_complete(file_id: object, size: object, checksum: object, replicas: object) -> bytes:
+def check_complete(file_id: object, size: object, checksum: object, replicas: object,
+                   stored: Sequence[tuple[object, object]] = ()) -> bytes:
     """Check the arguments of ``complete_file``; return the file digest's bytes."""
     check_file_id(file_id)
     check_size(size)
     digest = digest_bytes(checksum)
     check_replicas(replicas)
+    for index, node_id in stored:
+        check_replica_key(file_id, index, node_id)
     return digest
 
 

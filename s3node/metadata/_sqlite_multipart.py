@@ -110,9 +110,9 @@ class SQLiteMultipart:
 
     async def complete_part(self, *, file_id: uuid.UUID, size: int, checksum: str,
                             replicas: int, upload_id: str, part_number: int,
-                            etag: str, part_checksum: tuple[str, str] | None = None
-                            ) -> uuid.UUID | None:
-        digest = r.check_complete(file_id, size, checksum, replicas)
+                            etag: str, part_checksum: tuple[str, str] | None = None,
+                            stored: Sequence[tuple[int, str]] = ()) -> uuid.UUID | None:
+        digest = r.check_complete(file_id, size, checksum, replicas, stored)
         pair = o.check_part_checksum(part_checksum)
         o.check_upload_id(upload_id)
         o.check_part_number(part_number)
@@ -121,7 +121,7 @@ class SQLiteMultipart:
 
         def work(conn: Connection) -> uuid.UUID | None:
             upload_in(conn, upload_id)
-            complete_in(conn, file_id, size, checksum, digest, replicas, now)
+            complete_in(conn, file_id, size, checksum, digest, replicas, now, stored)
             return record_part_in(conn, upload_id, part_number, fid, etag, size, now, pair)
 
         return await self._db.write(work)  # type: ignore[no-any-return]

@@ -67,7 +67,8 @@ def bucket_exists(conn: Connection, name: str) -> None:
 
 
 def complete_in(conn: Connection, file_id: uuid.UUID, size: int, checksum: str,
-                digest: bytes, replicas: int, now: int) -> FileRecord:
+                digest: bytes, replicas: int, now: int,
+                stored: Sequence[tuple[int, str]] = ()) -> FileRecord:
     """``complete_file``'s transaction (shared by ``complete_object``)."""
     fid = str(file_id)
     row = conn.execute(f"SELECT {q.FILE} FROM files f WHERE id = ?", (fid,)).fetchone()
@@ -80,6 +81,10 @@ def complete_in(conn: Connection, file_id: uuid.UUID, size: int, checksum: str,
         raise Conflict(f"file {file_id} is already completed with other content")
     if current.status.value not in r.OPEN_STATUSES:
         raise r.not_open(file_id, current.status.value)
+    for index, node_id in stored:
+        if not conn.execute(q.UPSERT_REPLICA, {"file_id": fid, "index": index, "node": node_id,
+                                               "state": "stored", "now": now}).rowcount:
+            raise FileNotFound(f"file {file_id} has no chunk {index}")
     stats = conn.execute(q.COMPLETE_CHECK, (replicas, fid)).fetchone()
     r.check_completion(file_id, size, replicas, *stats)
     row = conn.execute(
@@ -193,14 +198,15 @@ class SQLiteObjects:
         headers: Sequence[tuple[str, str]] = (),
         if_match: str | None = None,
         if_none_match: bool = False,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> ObjectPut:
-        digest = r.check_complete(file_id, size, checksum, replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         fid, now, text = str(file_id), self._now(), o.encode_headers(pairs)
 
         def work(conn: Connection) -> ObjectPut:
             bucket_exists(conn, bucket)
-            complete_in(conn, file_id, size, checksum, digest, replicas, now)
+            complete_in(conn, file_id, size, checksum, digest, replicas, now, stored)
             old = object_at(conn, bucket, key)
             if old is not None and old.file_id == file_id:
                 return ObjectPut(old, None)

@@ -150,11 +150,15 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         checksum_algorithm: str,
         chunk_size: int,
         file_id: uuid.UUID | None = None,
+        first_chunk: ChunkRecord | None = None,
     ) -> FileRecord:
         file_id = r.check_new_file(
             filename=filename, content_type=content_type,
             checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
+            first_chunk=first_chunk,
         )
+        if first_chunk is not None:
+            r.check_chunk(first_chunk)
         self._available()
         if file_id in self.files:
             raise Conflict(f"file {file_id} already exists")
@@ -165,10 +169,15 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         )
         self.files[file_id] = record
         self.chunks[file_id] = {}
-        return record
+        if first_chunk is not None:
+            self._record_chunk(first_chunk)
+        return self.files[file_id]
 
     async def record_chunk(self, chunk: ChunkRecord) -> None:
         r.check_chunk(chunk)
+        self._record_chunk(chunk)
+
+    def _record_chunk(self, chunk: ChunkRecord) -> None:
         record = self._open_file(chunk.file_id)
         chunks = self.chunks[chunk.file_id]
         existing = chunks.get(chunk.index)
@@ -196,6 +205,10 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         self, *, file_id: uuid.UUID, index: int, node_id: str, state: ReplicaState
     ) -> None:
         r.check_replica_update(file_id, index, node_id, state)
+        self._set_replica_state(file_id, index, node_id, state)
+
+    def _set_replica_state(self, file_id: uuid.UUID, index: int, node_id: str,
+                           state: ReplicaState) -> None:
         self._file(file_id)
         chunk = self.chunks[file_id].get(index)
         if chunk is None:
@@ -214,9 +227,15 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
             self.chunks[file_id][index] = replace(chunk, replicas=kept)
 
     async def complete_file(
-        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+        self,
+        *,
+        file_id: uuid.UUID,
+        size: int,
+        checksum: str,
+        replicas: int,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> FileRecord:
-        r.check_complete(file_id, size, checksum, replicas)
+        r.check_complete(file_id, size, checksum, replicas, stored)
         current = self._file(file_id)
         if current.status is FileStatus.COMPLETED:
             if current.size == size and current.checksum == checksum:
@@ -224,6 +243,18 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
             raise Conflict(f"file {file_id} is already completed with other content")
         if current.status not in _OPEN:
             raise r.not_open(file_id, current.status.value)
+        before = dict(self.chunks[file_id])
+        try:
+            for index, node_id in stored:
+                self._set_replica_state(file_id, index, node_id, ReplicaState.STORED)
+            return self._complete(current, size, checksum, replicas)
+        except BaseException:
+            self.chunks[file_id] = before  # nothing changes
+            raise
+
+    def _complete(self, current: FileRecord, size: int, checksum: str,
+                  replicas: int) -> FileRecord:
+        file_id = current.file_id
         chunks = self.chunks[file_id].values()
         stored = [len(chunk.nodes_with()) for chunk in chunks]
         r.check_completion(

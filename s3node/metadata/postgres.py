@@ -17,6 +17,7 @@ scans, the repair queue, counters) in :mod:`._pg_repair`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -119,33 +120,28 @@ class PostgresMetadataStore(
         checksum_algorithm: str,
         chunk_size: int,
         file_id: uuid.UUID | None = None,
+        first_chunk: ChunkRecord | None = None,
     ) -> FileRecord:
         file_id = r.check_new_file(
             filename=filename, content_type=content_type,
             checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
+            first_chunk=first_chunk,
         )
         now = self._now()
+        params = {"file_id": u(file_id), "filename": filename, "content_type": content_type,
+                  "file_algorithm": checksum_algorithm, "chunk_size": chunk_size, "now": now}
+        sql = q.CREATE_FILE
+        if first_chunk is not None:  # one statement: the file, its first chunk and replicas
+            sql = q.CREATE_FILE_WITH_CHUNK
+            params.update(_chunk_params(first_chunk, r.check_chunk(first_chunk), now))
         try:
-            rows = await self._db.query(
-                "INSERT INTO files AS f (id, filename, content_type, checksum_algorithm,"
-                " chunk_size, status, created_at, updated_at)"
-                f" VALUES (%s::uuid, %s, %s, %s, %s, 'uploading', %s, %s) RETURNING {q.FILE}",
-                (u(file_id), filename, content_type, checksum_algorithm, chunk_size, now, now),
-                expect=(psycopg2.errors.UniqueViolation,),
-            )
+            rows = await self._db.query(sql, params, expect=(psycopg2.errors.UniqueViolation,))
         except psycopg2.errors.UniqueViolation:
             raise Conflict(f"file {file_id} already exists") from None
         return _file(rows[0])
 
     async def record_chunk(self, chunk: ChunkRecord) -> None:
-        digest = r.check_chunk(chunk)
-        params = {
-            "now": self._now(), "file_id": u(chunk.file_id), "index": chunk.index,
-            "chunk_id": chunk.chunk_id, "size": chunk.size,
-            "algorithm": chunk.checksum_algorithm, "checksum": digest,
-            "nodes": [rep.node_id for rep in chunk.replicas],
-            "states": [rep.state.value for rep in chunk.replicas],
-        }
+        params = _chunk_params(chunk, r.check_chunk(chunk), self._now())
         files, chunks, _ = (await self._db.query(q.RECORD_CHUNK, params))[0]
         if files == 0:
             raise r.not_open(chunk.file_id, await status_of(self._db, chunk.file_id))
@@ -216,14 +212,19 @@ class PostgresMetadataStore(
         )
 
     async def complete_file(
-        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+        self,
+        *,
+        file_id: uuid.UUID,
+        size: int,
+        checksum: str,
+        replicas: int,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> FileRecord:
-        digest = r.check_complete(file_id, size, checksum, replicas)
-
+        digest = r.check_complete(file_id, size, checksum, replicas, stored)
         now = self._now()
 
         async def work(cur: Cursor) -> FileRecord:
-            return await complete_in(cur, file_id, size, checksum, digest, replicas, now)
+            return await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored)
 
         return await self._db.interaction(work)
 
@@ -339,3 +340,14 @@ class PostgresMetadataStore(
 
     def __repr__(self) -> str:
         return f"<PostgresMetadataStore {self._db.where}>"
+
+
+def _chunk_params(chunk: ChunkRecord, digest: bytes, now: datetime) -> dict[str, Any]:
+    """The parameters of ``RECORD_CHUNK`` (and ``CREATE_FILE_WITH_CHUNK``) for ``chunk``."""
+    return {
+        "now": now, "file_id": u(chunk.file_id), "index": chunk.index,
+        "chunk_id": chunk.chunk_id, "size": chunk.size,
+        "algorithm": chunk.checksum_algorithm, "checksum": digest,
+        "nodes": [rep.node_id for rep in chunk.replicas],
+        "states": [rep.state.value for rep in chunk.replicas],
+    }

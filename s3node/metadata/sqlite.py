@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +116,14 @@ class SQLiteMetadataStore(
         checksum_algorithm: str,
         chunk_size: int,
         file_id: uuid.UUID | None = None,
+        first_chunk: ChunkRecord | None = None,
     ) -> FileRecord:
         file_id = r.check_new_file(
             filename=filename, content_type=content_type,
             checksum_algorithm=checksum_algorithm, chunk_size=chunk_size, file_id=file_id,
+            first_chunk=first_chunk,
         )
+        digest = None if first_chunk is None else r.check_chunk(first_chunk)
         now = self._now()
 
         def work(conn: Connection) -> FileRecord:
@@ -133,43 +137,16 @@ class SQLiteMetadataStore(
                 ).fetchone()
             except sqlite3.IntegrityError:
                 raise Conflict(f"file {file_id} already exists") from None
+            if first_chunk is not None and digest is not None:
+                _record_chunk_in(conn, first_chunk, digest, now)
             return _file(row)
 
         return await self._db.write(work)
 
     async def record_chunk(self, chunk: ChunkRecord) -> None:
         digest = r.check_chunk(chunk)
-        fid, now = str(chunk.file_id), self._now()
-
-        def work(conn: Connection) -> None:
-            if not conn.execute(
-                f"UPDATE files SET updated_at = ?, status = 'uploading' WHERE id = ? AND {_OPEN}",
-                (now, fid),
-            ).rowcount:
-                raise r.not_open(chunk.file_id, q.status_of(conn, fid))
-            inserted = conn.execute(
-                "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm,"
-                " checksum) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (fid, chunk.index, chunk.chunk_id, chunk.size, chunk.checksum_algorithm, digest),
-            ).rowcount
-            if not inserted:
-                existing = conn.execute(
-                    "SELECT chunk_id, size, checksum_algorithm, checksum FROM chunks"
-                    " WHERE file_id = ? AND chunk_index = ?",
-                    (fid, chunk.index),
-                ).fetchone()
-                same = (chunk.chunk_id, chunk.size, chunk.checksum_algorithm, digest)
-                if tuple(existing) != same:
-                    raise Conflict(
-                        f"file {chunk.file_id} already has a different chunk {chunk.index}"
-                    )
-            conn.executemany(
-                q.UPSERT_REPLICA,
-                [{"file_id": fid, "index": chunk.index, "node": rep.node_id,
-                  "state": rep.state.value, "now": now} for rep in chunk.replicas],
-            )
-
-        await self._db.write(work)
+        now = self._now()
+        await self._db.write(lambda conn: _record_chunk_in(conn, chunk, digest, now))
 
     async def touch_file(self, file_id: uuid.UUID) -> None:
         r.check_file_id(file_id)
@@ -209,13 +186,19 @@ class SQLiteMetadataStore(
         )
 
     async def complete_file(
-        self, *, file_id: uuid.UUID, size: int, checksum: str, replicas: int
+        self,
+        *,
+        file_id: uuid.UUID,
+        size: int,
+        checksum: str,
+        replicas: int,
+        stored: Sequence[tuple[int, str]] = (),
     ) -> FileRecord:
-        digest = r.check_complete(file_id, size, checksum, replicas)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored)
         now = self._now()
 
         def work(conn: Connection) -> FileRecord:
-            return complete_in(conn, file_id, size, checksum, digest, replicas, now)
+            return complete_in(conn, file_id, size, checksum, digest, replicas, now, stored)
 
         return await self._db.write(work)
 
@@ -345,3 +328,31 @@ class SQLiteMetadataStore(
 
     def __repr__(self) -> str:
         return f"<SQLiteMetadataStore {self._db.path}>"
+
+
+def _record_chunk_in(conn: Connection, chunk: ChunkRecord, digest: bytes, now: int) -> None:
+    """``record_chunk``'s transaction (also ``create_file``'s, with a first chunk)."""
+    fid = str(chunk.file_id)
+    if not conn.execute(
+        f"UPDATE files SET updated_at = ?, status = 'uploading' WHERE id = ? AND {_OPEN}",
+        (now, fid),
+    ).rowcount:
+        raise r.not_open(chunk.file_id, q.status_of(conn, fid))
+    inserted = conn.execute(
+        "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm,"
+        " checksum) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (fid, chunk.index, chunk.chunk_id, chunk.size, chunk.checksum_algorithm, digest),
+    ).rowcount
+    if not inserted:
+        existing = conn.execute(
+            "SELECT chunk_id, size, checksum_algorithm, checksum FROM chunks"
+            " WHERE file_id = ? AND chunk_index = ?",
+            (fid, chunk.index),
+        ).fetchone()
+        if tuple(existing) != (chunk.chunk_id, chunk.size, chunk.checksum_algorithm, digest):
+            raise Conflict(f"file {chunk.file_id} already has a different chunk {chunk.index}")
+    conn.executemany(
+        q.UPSERT_REPLICA,
+        [{"file_id": fid, "index": chunk.index, "node": rep.node_id,
+          "state": rep.state.value, "now": now} for rep in chunk.replicas],
+    )

@@ -281,20 +281,25 @@ async def test_no_chunk_is_sent_once_the_database_is_down(gw3):
     bytes are sent, so nothing can be left on a node unrecorded.
     """
     body, headers = form(b"q" * 2500)
-    split = body.index(b"q") + 500  # the file part has begun, no chunk is complete
+    split = body.index(b"q") + 1500  # the first chunk is complete, the second is not
     client = await connect_raw(gw3.url)
     client.transport.write(
         b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
         + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
-    await poll_until(lambda: len(gw3.store.files) == 1, what="the file record")
+    # the file's row is created with its first chunk's, before that chunk is sent
+    await poll_until(lambda: sum(node.puts for node in gw3.nodes.values()) == 2,
+                     what="the first chunk's puts")
+    (file_id,) = gw3.store.files
+    (first,) = gw3.store.chunks[file_id].values()
     gw3.store.down = True
     client.transport.write(body[split:])
     await poll_until(lambda: b"\r\n\r\n" in client.received, what="the upload's answer")
     assert client.received.startswith(b"HTTP/1.1 503"), client.received[:200]
     gw3.store.down = False
     await gw3.gateway.uploads.wait_cleanups()
-    assert all(node.puts == 0 and node.chunks == {} for node in gw3.nodes.values())
+    assert sum(node.puts for node in gw3.nodes.values()) == 2
+    assert {c for node in gw3.nodes.values() for c in node.chunks} == {first.chunk_id}
 
 
 @pytest_twisted.ensureDeferred
