@@ -263,6 +263,7 @@ class DownloadPipeline:
                 log.error("chunk {chunk_id} on {node_id} fails verification; trying another",
                           chunk_id=chunk.chunk_id, node_id=node_id)
                 await self._mark(chunk, node_id, ReplicaState.CORRUPT)
+                await self._have_checked(node_id, chunk)
                 continue
             return _cut(parts, piece.offset, piece.length)
         raise NotEnoughReplicas(
@@ -273,18 +274,39 @@ class DownloadPipeline:
         # One asyncio task drains the whole stream: bridging every message to
         # Twisted separately left reference cycles (end-of-stream exceptions
         # with their frames) that held read buffers until the cyclic GC ran.
+        # The gateway verifies what it reads, so the node does not hash it too.
         with self._metrics.chunk_get_timer(node_id, chunk.size):
             stream = self._pool.client(node_id).get_chunk(
-                chunk.chunk_id, timeout=transfer_timeout(chunk.size))
+                chunk.chunk_id, reader_verifies=True, timeout=transfer_timeout(chunk.size))
             return await aio(_drain(stream))
 
+    async def _have_checked(self, node_id: str, chunk: ChunkRecord) -> None:
+        """
+        Have the node verify a chunk that failed the gateway's check (best
+        effort): it reads it again, hashing it, and quarantines it on a
+        mismatch, which the reconciler then sees like any rot the node finds.
+        """
+        try:
+            stream = self._pool.client(node_id).get_chunk(
+                chunk.chunk_id, verify=True, timeout=transfer_timeout(chunk.size))
+            await aio(_drain(stream, keep=False))
+        except CorruptChunk:
+            log.info("chunk {chunk_id} quarantined on {node_id}",
+                     chunk_id=chunk.chunk_id, node_id=node_id)
+        except Exception as e:  # noqa: BLE001 - the scrubber will find it otherwise
+            log.info("chunk {chunk_id} not checked on {node_id}: {error}",
+                     chunk_id=chunk.chunk_id, node_id=node_id, error=describe(e))
 
-async def _drain(stream: Any) -> list[bytes]:
-    """(asyncio) Every piece of a chunk stream; abandon the call on error or cancellation."""
+
+async def _drain(stream: Any, *, keep: bool = True) -> list[bytes]:
+    """
+    (asyncio) Every piece of a chunk stream (none when not ``keep``: read to
+    its end and dropped); abandon the call on error or cancellation.
+    """
     parts: list[bytes] = []
     try:
         async for part in stream:
-            if part:
+            if part and keep:
                 parts.append(part)
     except BaseException:
         close = getattr(stream, "aclose", None)

@@ -44,11 +44,13 @@ class ChunkStore(Protocol):
         """
 
     async def read(
-        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False,
+        reader_verifies: bool = False,
     ) -> ChunkRead:
         """
         Open ``length`` bytes from ``offset`` (to the end when ``None``).
-        Whole-chunk reads, and reads with ``verify``, check the digest and
+        Whole-chunk reads (unless ``reader_verifies``: the reader hashes the
+        bytes itself), and reads with ``verify``, check the digest and
         quarantine a chunk that fails (iteration raises
         :class:`s3node.errors.CorruptChunk`).
         """
@@ -128,9 +130,13 @@ class NodeClient(Protocol):
         offset: int = 0,
         length: int | None = None,
         verify: bool = False,
+        reader_verifies: bool = False,
         timeout: float | None = None,
     ) -> ChunkReader:
-        """Read ``length`` bytes of ``chunk_id`` from ``offset`` (the rest when ``None``)."""
+        """
+        Read ``length`` bytes of ``chunk_id`` from ``offset`` (the rest when
+        ``None``); ``reader_verifies``: the caller hashes them itself.
+        """
 
     async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
         """Remove ``chunk_id``; ``False`` when the node had no such chunk."""

@@ -312,10 +312,13 @@ class StorageClient:
         offset: int = 0,
         length: int | None = None,
         verify: bool = False,
+        reader_verifies: bool = False,
         timeout: float | None = None,
     ) -> ChunkStream:
         """
-        Read chunk ``chunk_id`` (or ``length`` bytes from ``offset``).
+        Read chunk ``chunk_id`` (or ``length`` bytes from ``offset``);
+        ``reader_verifies``: the caller hashes the bytes itself, so the node
+        need not (see ``GetChunkRequest`` in docs/grpc.md).
 
         :return: a :class:`ChunkStream` of ``bytes`` pieces; iterating it
             raises :class:`s3node.errors.ChunkNotFound`,
@@ -325,7 +328,8 @@ class StorageClient:
         validate_chunk_id(chunk_id)
         if not 0 <= offset < _UINT64 or (length is not None and not 0 <= length < _UINT64):
             raise InvalidRange(f"invalid range: {length} bytes at offset {offset}")
-        request = pb.GetChunkRequest(chunk_id=chunk_id, offset=offset, verify=verify)
+        request = pb.GetChunkRequest(chunk_id=chunk_id, offset=offset, verify=verify,
+                                     reader_verifies=reader_verifies)
         if length is not None:
             request.length = length
         return ChunkStream(self._get_chunk(request, timeout=timeout), self.address)

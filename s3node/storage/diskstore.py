@@ -402,7 +402,8 @@ class DiskChunkStore:
     # -- get -------------------------------------------------------------
 
     async def read(
-        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False,
+        reader_verifies: bool = False,
     ) -> ChunkRead:
         """
         Open a chunk for reading ``length`` bytes from ``offset``.
@@ -410,8 +411,9 @@ class DiskChunkStore:
         A whole-chunk read (or any read with ``verify``) reads and hashes the
         entire chunk and holds back its last piece until the digest matched; on
         a mismatch the chunk is quarantined and iteration raises
-        :class:`CorruptChunk`.  A range read without ``verify`` reads only its
-        bytes and is not verified.
+        :class:`CorruptChunk`.  A range read without ``verify``, or a
+        whole-chunk one with ``reader_verifies`` (the gateway hashes what it
+        reads), reads only its bytes and is not verified.
 
         :raises ChunkNotFound: when there is no such chunk.
         :raises CorruptChunk: when its sidecar is broken (it is quarantined).
@@ -432,7 +434,7 @@ class DiskChunkStore:
         except BaseException:
             await self._run_to_end(f.close)
             raise
-        verifying = verify or (offset == 0 and length == f.info.size)
+        verifying = verify or (offset == 0 and length == f.info.size and not reader_verifies)
         return ChunkRead(
             f.info,
             offset,

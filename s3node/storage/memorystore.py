@@ -156,7 +156,8 @@ class MemoryChunkStore:
         return put_result(info, created=True)
 
     async def read(
-        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False,
+        reader_verifies: bool = False,
     ) -> ChunkRead:
         """Open a chunk for reading; whole reads (or ``verify``) are verified."""
         chunk_id = validate_chunk_id(chunk_id)
@@ -165,7 +166,7 @@ class MemoryChunkStore:
         except KeyError:
             raise ChunkNotFound(f"no chunk {chunk_id}") from None
         offset, length = check_range(info.size, offset, length)
-        verifying = verify or (offset == 0 and length == info.size)
+        verifying = verify or (offset == 0 and length == info.size and not reader_verifies)
         return ChunkRead(info, offset, length, self._pieces(info, buf, offset, length, verifying))
 
     async def _pieces(

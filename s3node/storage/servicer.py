@@ -331,6 +331,7 @@ class StorageServicer(pb_grpc.StorageServicer):
                 offset=request.offset,
                 length=request.length if request.HasField("length") else None,
                 verify=request.verify,
+                reader_verifies=request.reader_verifies,
             )
             try:
                 yield pb.GetChunkResponse(info=_info_message(read.info))

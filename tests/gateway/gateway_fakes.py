@@ -57,6 +57,8 @@ class FakeNode:
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         #: reads asked for, by chunk id (whether or not they were served)
         self.asked: Counter[str] = Counter()
+        #: reads the node would have hashed (``verify``, or no ``reader_verifies``)
+        self.verified_reads: Counter[str] = Counter()
         #: when set, reads wait before their first piece until the event is set
         self.read_gate: asyncio.Event | None = None
         #: reads begun and not yet finished or closed
@@ -113,8 +115,11 @@ class FakeNode:
             self.open_reads -= 1
 
     def get_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
-                  verify: bool = False, timeout: float | None = None) -> AsyncGenerator[bytes]:
+                  verify: bool = False, reader_verifies: bool = False,
+                  timeout: float | None = None) -> AsyncGenerator[bytes]:
         self.asked[chunk_id] += 1
+        if verify or not reader_verifies:
+            self.verified_reads[chunk_id] += 1
         self._check()
         if chunk_id not in self.chunks:
             raise ChunkNotFound(chunk_id)

@@ -182,12 +182,16 @@ async def test_reads_mark_corrupt_and_missing_replicas_and_prefer_stored_ones(gw
     assert meta["chunks"][1]["replicas"] == [
         {"node_id": gone, "state": "missing"}, {"node_id": kept, "state": "stored"}]
     assert meta["chunks"][1]["nodes"] == [kept]
+    # the corrupt replica was read, then asked to verify itself (so its node quarantines
+    # it); the gateway verified every other read itself
     asked = (gw3.nodes[bad].asked[first.chunk_id], gw3.nodes[gone].asked[second.chunk_id])
-    assert asked == (1, 1)
+    assert asked == (2, 1)
+    assert gw3.nodes[bad].verified_reads == {first.chunk_id: 1}
+    assert sum(sum(gw3.nodes[n].verified_reads.values()) for n in (good, kept)) == 0
     r = await treq.get(f"{gw3.url}/files/{file_id}")
     assert await r.content() == data
     asked = (gw3.nodes[bad].asked[first.chunk_id], gw3.nodes[gone].asked[second.chunk_id])
-    assert asked == (1, 1)
+    assert asked == (2, 1)
 
 
 @pytest_twisted.ensureDeferred

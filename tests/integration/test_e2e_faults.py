@@ -47,6 +47,14 @@ async def test_corrupted_chunk_file_is_served_from_the_other_replica(deployment)
     for _ in range(4):
         status, digest, length = await get_hash(f"{deployment.url}/files/{reply['file_id']}")
         assert (status, digest, length) == (200, hashlib.sha256(data).hexdigest(), MiB)
+    # The gateway's check failed, it marked the replica corrupt and had the node verify
+    # the chunk itself: the node moved it to its quarantine.
+    _, meta = await get_json(f"{deployment.url}/files/{reply['file_id']}/metadata")
+    states = {r["node_id"]: r["state"] for r in meta["chunks"][0]["replicas"]}
+    assert sorted(states.values()) == ["corrupt", "stored"]
+    assert not target.exists()
+    assert any((deployment.data_dirs[n] / "quarantine").rglob("*")
+               for n, state in states.items() if state == "corrupt")
 
 
 @pytest_twisted.ensureDeferred

@@ -387,6 +387,24 @@ async def test_corrupt_chunk_is_quarantined_on_full_read(store):
 
 
 @aio_test
+async def test_a_reader_that_verifies_gets_the_bytes_unhashed(store):
+    """
+    A whole read whose reader verifies itself is not hashed: it serves what is on
+    disk and quarantines nothing; asked again with verify, the node finds the damage.
+    """
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 5)
+    await _put(store, chunk_id, data, digest)
+    _corrupt(store, chunk_id, 2 * FRAME_SIZE + 1)  # in the last piece
+    served = await _read(store, chunk_id, reader_verifies=True)
+    assert len(served) == len(data) and served != data
+    assert (await store.stat(chunk_id)).size == len(data)  # still there
+    with pytest.raises(CorruptChunk):
+        await _read(store, chunk_id, reader_verifies=True, verify=True)
+    with pytest.raises(ChunkNotFound):
+        await store.stat(chunk_id)
+
+
+@aio_test
 async def test_verified_range_read_detects_corruption(store):
     """A range read with verify raises CorruptChunk even when the damage is outside the range."""
     chunk_id, data, digest = new_chunk(FRAME_SIZE + 500)

@@ -46,11 +46,13 @@ class RemoteChunkStore:
         )
 
     async def read(
-        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False
+        self, chunk_id: str, *, offset: int = 0, length: int | None = None, verify: bool = False,
+        reader_verifies: bool = False,
     ) -> ChunkRead:
         """Open a read on the node; its errors (not found, bad range...) raise here."""
         stream = self.client.get_chunk(
-            chunk_id, offset=offset, length=length, verify=verify, timeout=self._timeout
+            chunk_id, offset=offset, length=length, verify=verify,
+            reader_verifies=reader_verifies, timeout=self._timeout,
         )
         try:
             info = await stream.start()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fs3node/storage/v1/storage.proto\x12\x11s3node.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n\tChunkInfo\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x1a\n\x12\x63hecksum_algorithm\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12+\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x0ePutChunkHeader\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x1a\n\x12\x63hecksum_algorithm\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\"^\n\x0fPutChunkRequest\x12\x33\n\x06header\x18\x01 \x01(\x0b\x32!.s3node.storage.v1.PutChunkHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"o\n\x10PutChunkResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x1a\n\x12\x63hecksum_algorithm\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x08\"c\n\x0fGetChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x13\n\x06length\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06verify\x18\x04 \x01(\x08\x42\t\n\x07_length\"X\n\x10GetChunkResponse\x12,\n\x04info\x18\x01 \x01(\x0b\x32\x1c.s3node.storage.v1.ChunkInfoH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"&\n\x12\x44\x65leteChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\"&\n\x13\x44\x65leteChunkResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"$\n\x10StatChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\"?\n\x11StatChunkResponse\x12*\n\x04info\x18\x01 \x01(\x0b\x32\x1c.s3node.storage.v1.ChunkInfo\":\n\x11ListChunksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"@\n\x12ListChunksResponse\x12\x11\n\tchunk_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x0f\n\rHealthRequest\"\x90\x01\n\x0eHealthResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x04\x12\x0c\n\x04used\x18\x03 \x01(\x04\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\x04\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x19\n\x11quarantined_count\x18\x07 \x01(\x04\"\x87\x01\n\x0fQuarantineEntry\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x32\n\x0equarantined_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65ntry_id\x18\x04 \x01(\t\x12\x0c\n\x04size\x18\x05 \x01(\x04\"?\n\x16ListQuarantinedRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"g\n\x17ListQuarantinedResponse\x12\x33\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\".s3node.storage.v1.QuarantineEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x16\x44ropQuarantinedRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\"*\n\x17\x44ropQuarantinedResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\x32\xeb\x05\n\x07Storage\x12U\n\x08PutChunk\x12\".s3node.storage.v1.PutChunkRequest\x1a#.s3node.storage.v1.PutChunkResponse(\x01\x12U\n\x08GetChunk\x12\".s3node.storage.v1.GetChunkRequest\x1a#.s3node.storage.v1.GetChunkResponse0\x01\x12\\\n\x0b\x44\x65leteChunk\x12%.s3node.storage.v1.DeleteChunkRequest\x1a&.s3node.storage.v1.DeleteChunkResponse\x12V\n\tStatChunk\x12#.s3node.storage.v1.StatChunkRequest\x1a$.s3node.storage.v1.StatChunkResponse\x12Y\n\nListChunks\x12$.s3node.storage.v1.ListChunksRequest\x1a%.s3node.storage.v1.ListChunksResponse\x12M\n\x06Health\x12 .s3node.storage.v1.HealthRequest\x1a!.s3node.storage.v1.HealthResponse\x12h\n\x0fListQuarantined\x12).s3node.storage.v1.ListQuarantinedRequest\x1a*.s3node.storage.v1.ListQuarantinedResponse\x12h\n\x0f\x44ropQuarantined\x12).s3node.storage.v1.DropQuarantinedRequest\x1a*.s3node.storage.v1.DropQuarantinedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fs3node/storage/v1/storage.proto\x12\x11s3node.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n\tChunkInfo\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x1a\n\x12\x63hecksum_algorithm\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12+\n\x07\x63reated\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x0ePutChunkHeader\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x1a\n\x12\x63hecksum_algorithm\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\"^\n\x0fPutChunkRequest\x12\x33\n\x06header\x18\x01 \x01(\x0b\x32!.s3node.storage.v1.PutChunkHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"o\n\x10PutChunkResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x1a\n\x12\x63hecksum_algorithm\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x08\"|\n\x0fGetChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x13\n\x06length\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06verify\x18\x04 \x01(\x08\x12\x17\n\x0freader_verifies\x18\x05 \x01(\x08\x42\t\n\x07_length\"X\n\x10GetChunkResponse\x12,\n\x04info\x18\x01 \x01(\x0b\x32\x1c.s3node.storage.v1.ChunkInfoH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"&\n\x12\x44\x65leteChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\"&\n\x13\x44\x65leteChunkResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"$\n\x10StatChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\"?\n\x11StatChunkResponse\x12*\n\x04info\x18\x01 \x01(\x0b\x32\x1c.s3node.storage.v1.ChunkInfo\":\n\x11ListChunksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"@\n\x12ListChunksResponse\x12\x11\n\tchunk_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x0f\n\rHealthRequest\"\x90\x01\n\x0eHealthResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x04\x12\x0c\n\x04used\x18\x03 \x01(\x04\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\x04\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x19\n\x11quarantined_count\x18\x07 \x01(\x04\"\x87\x01\n\x0fQuarantineEntry\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x32\n\x0equarantined_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65ntry_id\x18\x04 \x01(\t\x12\x0c\n\x04size\x18\x05 \x01(\x04\"?\n\x16ListQuarantinedRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"g\n\x17ListQuarantinedResponse\x12\x33\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\".s3node.storage.v1.QuarantineEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x16\x44ropQuarantinedRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\"*\n\x17\x44ropQuarantinedResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\x32\xeb\x05\n\x07Storage\x12U\n\x08PutChunk\x12\".s3node.storage.v1.PutChunkRequest\x1a#.s3node.storage.v1.PutChunkResponse(\x01\x12U\n\x08GetChunk\x12\".s3node.storage.v1.GetChunkRequest\x1a#.s3node.storage.v1.GetChunkResponse0\x01\x12\\\n\x0b\x44\x65leteChunk\x12%.s3node.storage.v1.DeleteChunkRequest\x1a&.s3node.storage.v1.DeleteChunkResponse\x12V\n\tStatChunk\x12#.s3node.storage.v1.StatChunkRequest\x1a$.s3node.storage.v1.StatChunkResponse\x12Y\n\nListChunks\x12$.s3node.storage.v1.ListChunksRequest\x1a%.s3node.storage.v1.ListChunksResponse\x12M\n\x06Health\x12 .s3node.storage.v1.HealthRequest\x1a!.s3node.storage.v1.HealthResponse\x12h\n\x0fListQuarantined\x12).s3node.storage.v1.ListQuarantinedRequest\x1a*.s3node.storage.v1.ListQuarantinedResponse\x12h\n\x0f\x44ropQuarantined\x12).s3node.storage.v1.DropQuarantinedRequest\x1a*.s3node.storage.v1.DropQuarantinedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,35 +41,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTCHUNKRESPONSE']._serialized_start=412
   _globals['_PUTCHUNKRESPONSE']._serialized_end=523
   _globals['_GETCHUNKREQUEST']._serialized_start=525
-  _globals['_GETCHUNKREQUEST']._serialized_end=624
-  _globals['_GETCHUNKRESPONSE']._serialized_start=626
-  _globals['_GETCHUNKRESPONSE']._serialized_end=714
-  _globals['_DELETECHUNKREQUEST']._serialized_start=716
-  _globals['_DELETECHUNKREQUEST']._serialized_end=754
-  _globals['_DELETECHUNKRESPONSE']._serialized_start=756
-  _globals['_DELETECHUNKRESPONSE']._serialized_end=794
-  _globals['_STATCHUNKREQUEST']._serialized_start=796
-  _globals['_STATCHUNKREQUEST']._serialized_end=832
-  _globals['_STATCHUNKRESPONSE']._serialized_start=834
-  _globals['_STATCHUNKRESPONSE']._serialized_end=897
-  _globals['_LISTCHUNKSREQUEST']._serialized_start=899
-  _globals['_LISTCHUNKSREQUEST']._serialized_end=957
-  _globals['_LISTCHUNKSRESPONSE']._serialized_start=959
-  _globals['_LISTCHUNKSRESPONSE']._serialized_end=1023
-  _globals['_HEALTHREQUEST']._serialized_start=1025
-  _globals['_HEALTHREQUEST']._serialized_end=1040
-  _globals['_HEALTHRESPONSE']._serialized_start=1043
-  _globals['_HEALTHRESPONSE']._serialized_end=1187
-  _globals['_QUARANTINEENTRY']._serialized_start=1190
-  _globals['_QUARANTINEENTRY']._serialized_end=1325
-  _globals['_LISTQUARANTINEDREQUEST']._serialized_start=1327
-  _globals['_LISTQUARANTINEDREQUEST']._serialized_end=1390
-  _globals['_LISTQUARANTINEDRESPONSE']._serialized_start=1392
-  _globals['_LISTQUARANTINEDRESPONSE']._serialized_end=1495
-  _globals['_DROPQUARANTINEDREQUEST']._serialized_start=1497
-  _globals['_DROPQUARANTINEDREQUEST']._serialized_end=1539
-  _globals['_DROPQUARANTINEDRESPONSE']._serialized_start=1541
-  _globals['_DROPQUARANTINEDRESPONSE']._serialized_end=1583
-  _globals['_STORAGE']._serialized_start=1586
-  _globals['_STORAGE']._serialized_end=2333
+  _globals['_GETCHUNKREQUEST']._serialized_end=649
+  _globals['_GETCHUNKRESPONSE']._serialized_start=651
+  _globals['_GETCHUNKRESPONSE']._serialized_end=739
+  _globals['_DELETECHUNKREQUEST']._serialized_start=741
+  _globals['_DELETECHUNKREQUEST']._serialized_end=779
+  _globals['_DELETECHUNKRESPONSE']._serialized_start=781
+  _globals['_DELETECHUNKRESPONSE']._serialized_end=819
+  _globals['_STATCHUNKREQUEST']._serialized_start=821
+  _globals['_STATCHUNKREQUEST']._serialized_end=857
+  _globals['_STATCHUNKRESPONSE']._serialized_start=859
+  _globals['_STATCHUNKRESPONSE']._serialized_end=922
+  _globals['_LISTCHUNKSREQUEST']._serialized_start=924
+  _globals['_LISTCHUNKSREQUEST']._serialized_end=982
+  _globals['_LISTCHUNKSRESPONSE']._serialized_start=984
+  _globals['_LISTCHUNKSRESPONSE']._serialized_end=1048
+  _globals['_HEALTHREQUEST']._serialized_start=1050
+  _globals['_HEALTHREQUEST']._serialized_end=1065
+  _globals['_HEALTHRESPONSE']._serialized_start=1068
+  _globals['_HEALTHRESPONSE']._serialized_end=1212
+  _globals['_QUARANTINEENTRY']._serialized_start=1215
+  _globals['_QUARANTINEENTRY']._serialized_end=1350
+  _globals['_LISTQUARANTINEDREQUEST']._serialized_start=1352
+  _globals['_LISTQUARANTINEDREQUEST']._serialized_end=1415
+  _globals['_LISTQUARANTINEDRESPONSE']._serialized_start=1417
+  _globals['_LISTQUARANTINEDRESPONSE']._serialized_end=1520
+  _globals['_DROPQUARANTINEDREQUEST']._serialized_start=1522
+  _globals['_DROPQUARANTINEDREQUEST']._serialized_end=1564
+  _globals['_DROPQUARANTINEDRESPONSE']._serialized_start=1566
+  _globals['_DROPQUARANTINEDRESPONSE']._serialized_end=1608
+  _globals['_STORAGE']._serialized_start=1611
+  _globals['_STORAGE']._serialized_end=2358
 # @@protoc_insertion_point(module_scope)

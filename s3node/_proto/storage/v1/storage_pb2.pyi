@@ -58,16 +58,18 @@ class PutChunkResponse(_message.Message):
     def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class GetChunkRequest(_message.Message):
-    __slots__ = ("chunk_id", "offset", "length", "verify")
+    __slots__ = ("chunk_id", "offset", "length", "verify", "reader_verifies")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     VERIFY_FIELD_NUMBER: _ClassVar[int]
+    READER_VERIFIES_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
     offset: int
     length: int
     verify: bool
-    def __init__(self, chunk_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., verify: _Optional[bool] = ...) -> None: ...
+    reader_verifies: bool
+    def __init__(self, chunk_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., verify: _Optional[bool] = ..., reader_verifies: _Optional[bool] = ...) -> None: ...
 
 class GetChunkResponse(_message.Message):
     __slots__ = ("info", "data")
