@@ -216,7 +216,8 @@ class _FileUpload:
         self.p = pipeline
         #: the file's row, once created with its first chunk (an empty file: at its end)
         self.record: FileRecord | None = None
-        self._file_id = uuid.uuid4()
+        #: the file's id, chosen here: its first chunk's record names it before the file exists
+        self.file_id = uuid.uuid4()
         self._naming: dict[str, str] = {}
         #: the last chunk's replicas written, marked stored when the file completes
         self._stored: list[tuple[int, str]] = []
@@ -243,11 +244,11 @@ class _FileUpload:
             **self._naming,
             checksum_algorithm=self._hasher.name,
             chunk_size=self.p.settings.chunk_size,
-            file_id=self._file_id,
+            file_id=self.file_id,
             first_chunk=first_chunk,
         )
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
-        log.info("upload {file_id} started", file_id=self._file_id)
+        log.info("upload {file_id} started", file_id=self.file_id)
         return self.record
 
     async def feed(self, data: bytes | memoryview) -> None:
@@ -315,14 +316,11 @@ class _FileUpload:
                 planned = self._plan(index, chunk, digest)
                 await self._create(first_chunk=planned[0])
             except BaseException:
-                self._done_with(chunk)
+                self._done_when_read(chunk, None)
                 raise
         d = Deferred.fromCoroutine(self._write(index, chunk, digest, planned, last))
         self._writes.append(d)
-        # the chunk is read until it is written and the file's digest has taken it in
-        hashed = self._file_hashing.running
-        read = d if hashed is None else DeferredList([d, hashed])
-        read.addBoth(lambda _: self._done_with(chunk))
+        self._done_when_read(chunk, d)
 
     async def _take_slot(self) -> None:
         """
@@ -333,6 +331,11 @@ class _FileUpload:
         while self._slots.tokens < IN_FLIGHT - 1 and not self.p.pipelines():
             await self._slots.acquire()  # one of this upload's own chunks is done
             self._slots.release()
+
+    def _done_when_read(self, chunk: bytes | memoryview, write: Deferred[None] | None) -> None:
+        """Call :meth:`_done_with` once ``write`` ended and the file's digest has taken ``chunk`` in."""
+        reads = [d for d in (write, self._file_hashing.running) if d is not None]
+        DeferredList(reads).addBoth(lambda _: self._done_with(chunk))
 
     def _done_with(self, chunk: bytes | memoryview) -> None:
         """Nothing reads ``chunk`` any more: its buffer, then its slot, go back."""
@@ -371,7 +374,7 @@ class _FileUpload:
             )
         order = self.p._placement.preference_list(chunk_id, live)
         record = ChunkRecord(
-            file_id=self._file_id, index=index, chunk_id=chunk_id, size=len(chunk),
+            file_id=self.file_id, index=index, chunk_id=chunk_id, size=len(chunk),
             checksum_algorithm=self.p._chunk_checksum.name, checksum=digest,
             replicas=tuple(ReplicaRecord(n, ReplicaState.WRITING) for n in order[:replicas]),
         )
@@ -383,7 +386,7 @@ class _FileUpload:
         record, order = planned
         replicas = self.p.settings.replicas
         lanes = _Lanes(self, record.index, record.chunk_id, chunk, record.checksum,
-                       handoffs=iter(order[replicas:]), defer_stored=last)
+                       handoffs=iter(order[replicas:]), stored=self._stored if last else None)
         results = await _all([lanes.run(node_id) for node_id in order[:replicas]])
         stored = sum(1 for n in results if n)
         if stored < replicas:
@@ -398,11 +401,11 @@ class _FileUpload:
         if self.record is None:  # no chunk: an empty file
             await self._create(first_chunk=None)
         result = await finish(
-            file_id=self._file_id, size=self._size, checksum=checksum,
+            file_id=self.file_id, size=self._size, checksum=checksum,
             replicas=self.p.settings.replicas, stored=tuple(self._stored),
         )
         log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
-                 file_id=self._file_id, size=self._size, chunks=self._index)
+                 file_id=self.file_id, size=self._size, chunks=self._index)
         return result
 
     @property
@@ -449,19 +452,19 @@ class _Lanes:
         digest: str,
         *,
         handoffs: Iterator[str],
-        defer_stored: bool = False,
+        stored: list[tuple[int, str]] | None = None,
     ) -> None:
-        self._upload = upload
         self._p = upload.p
-        self._file_id = upload._file_id
+        self._file_id = upload.file_id
         self._algorithm = upload.p._chunk_checksum.name
         self._index = index
         self._chunk_id = chunk_id
         self._chunk = chunk
         self._digest = digest
         self._handoffs = handoffs
-        #: leave the replicas' ``stored`` marks to the file's completion
-        self._defer_stored = defer_stored
+        #: where the replicas written go, to be marked ``stored`` when the file
+        #: completes (the last chunk's); ``None``: each is marked on its node's reply
+        self._stored = stored
 
     async def run(self, node_id: str | None) -> str | None:
         """Store the chunk on ``node_id`` or a handoff; the node that took it, or ``None``."""
@@ -475,8 +478,8 @@ class _Lanes:
                 self._failed(node_id, e)
                 node_id = await self._hand_off()
                 continue
-            if self._defer_stored:
-                self._upload._stored.append((self._index, node_id))
+            if self._stored is not None:
+                self._stored.append((self._index, node_id))
                 return node_id
             await self._p._store.set_replica_state(
                 file_id=self._file_id, index=self._index, node_id=node_id,

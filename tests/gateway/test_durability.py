@@ -307,6 +307,30 @@ async def test_no_chunk_is_sent_once_the_database_is_down(gw3):
 
 
 @pytest_twisted.ensureDeferred
+async def test_no_byte_is_sent_when_the_file_cannot_be_created(gw3):
+    """
+    The database down before the first chunk is complete: the file's row, created
+    with that chunk's, cannot be written, so the upload fails (503) before any
+    byte reaches a node, and leaves no row.
+    """
+    body, headers = form(b"p" * 2500)
+    split = body.index(b"p") + 500  # the file part has begun, no chunk is complete
+    client = await connect_raw(gw3.url)
+    client.transport.write(
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
+        + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
+    await poll_until(lambda: gw3.gateway.uploads.active == 1, what="the upload to begin")
+    gw3.store.down = True
+    client.transport.write(body[split:])
+    await poll_until(lambda: b"\r\n\r\n" in client.received, what="the upload's answer")
+    assert client.received.startswith(b"HTTP/1.1 503"), client.received[:200]
+    gw3.store.down = False
+    assert gw3.store.files == {}
+    assert all(node.puts == 0 and node.chunks == {} for node in gw3.nodes.values())
+
+
+@pytest_twisted.ensureDeferred
 async def test_files_stuck_on_a_dead_node_do_not_starve_the_sweeper():
     """
     More failed files than one sweep takes, all with a replica on a dead node,
