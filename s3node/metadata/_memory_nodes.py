@@ -16,6 +16,7 @@ from typing import Protocol
 from s3node.errors import NodeExists, NodeNotFound
 from s3node.metadata import _records as r
 from s3node.metadata import _repair_checks as rc
+from s3node.metadata._node_checks import check_health, check_node
 from s3node.records import (
     ChunkRecord,
     FileRecord,
@@ -124,7 +125,7 @@ class MemoryNodes:
             raise NodeNotFound(f"no storage node {node_id!r}") from None
 
     async def upsert_node(self, node: NodeRecord) -> None:
-        r.check_node(node)
+        check_node(node)
         self._available()
         known = self.nodes.get(node.node_id)
         if known is None:
@@ -136,7 +137,7 @@ class MemoryNodes:
         )
 
     async def add_node(self, node: NodeRecord) -> NodeRecord:
-        r.check_node(node)
+        check_node(node)
         self._available()
         if node.node_id in self.nodes:
             raise NodeExists(f"storage node {node.node_id!r} is already registered")
@@ -185,7 +186,7 @@ class MemoryNodes:
         last_seen: datetime | None = None,
         now: datetime | None = None,
     ) -> None:
-        r.check_health(node_id, state, capacity, used, last_seen, now)
+        check_health(node_id, state, capacity, used, last_seen, now)
         self._available()
         known = self.nodes.get(node_id)
         if known is None:

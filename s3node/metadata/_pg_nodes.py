@@ -16,6 +16,7 @@ from s3node.metadata import _pg_queries as q
 from s3node.metadata import _records as r
 from s3node.metadata import _repair_checks as rc
 from s3node.metadata import _rows
+from s3node.metadata._node_checks import check_health, check_node
 from s3node.metadata._pgpool import Cursor, fetch
 from s3node.metadata._rows import node_replica_from_row
 from s3node.records import NodeAdmin, NodeRecord, NodeReplica, NodeState, NodeUsage, ReplicaState
@@ -95,7 +96,7 @@ class PostgresNodes:
     # -- storage nodes ------------------------------------------------------
 
     async def upsert_node(self, node: NodeRecord) -> None:
-        r.check_node(node)
+        check_node(node)
         await self._db.execute(
             f"INSERT INTO storage_nodes ({_rows.NODE})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
@@ -106,7 +107,7 @@ class PostgresNodes:
         )
 
     async def add_node(self, node: NodeRecord) -> NodeRecord:
-        r.check_node(node)
+        check_node(node)
         rows = await self._db.query(
             "INSERT INTO storage_nodes (id, address, weight, zone) VALUES (%s, %s, %s, %s)"
             f" ON CONFLICT (id) DO NOTHING RETURNING {_rows.NODE}",
@@ -185,7 +186,7 @@ class PostgresNodes:
         last_seen: datetime | None = None,
         now: datetime | None = None,
     ) -> None:
-        r.check_health(node_id, state, capacity, used, last_seen, now)
+        check_health(node_id, state, capacity, used, last_seen, now)
         # down_since follows state: kept (or set to now) while down, cleared when active
         await self._db.execute(
             "UPDATE storage_nodes SET state = %(state)s, capacity = coalesce(%(capacity)s,"

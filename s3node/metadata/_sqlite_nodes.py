@@ -16,6 +16,7 @@ from s3node.metadata import _records as r
 from s3node.metadata import _repair_checks as rc
 from s3node.metadata import _rows
 from s3node.metadata import _sqlite_queries as q
+from s3node.metadata._node_checks import check_health, check_node
 from s3node.metadata._rows import node_replica_from_row
 from s3node.metadata._sqlite_db import Connection
 from s3node.records import NodeAdmin, NodeRecord, NodeReplica, NodeState, NodeUsage, ReplicaState
@@ -101,7 +102,7 @@ class SQLiteNodes:
     # -- storage nodes ------------------------------------------------------
 
     async def upsert_node(self, node: NodeRecord) -> None:
-        r.check_node(node)
+        check_node(node)
         seen, down = _micros(node.last_seen), _micros(node.down_since)
 
         def work(conn: Connection) -> None:
@@ -116,7 +117,7 @@ class SQLiteNodes:
         await self._db.write(work)
 
     async def add_node(self, node: NodeRecord) -> NodeRecord:
-        r.check_node(node)
+        check_node(node)
 
         def work(conn: Connection) -> NodeRecord:
             row = conn.execute(
@@ -190,7 +191,7 @@ class SQLiteNodes:
         last_seen: datetime | None = None,
         now: datetime | None = None,
     ) -> None:
-        r.check_health(node_id, state, capacity, used, last_seen, now)
+        check_health(node_id, state, capacity, used, last_seen, now)
         params = {"state": state.value, "capacity": capacity, "used": used,
                   "seen": _micros(last_seen), "now": _micros(now), "node": node_id}
         await self._db.write(lambda conn: conn.execute(q.UPDATE_HEALTH, params))
