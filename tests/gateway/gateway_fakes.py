@@ -59,6 +59,8 @@ class FakeNode:
         self.asked: Counter[str] = Counter()
         #: reads the node would have hashed (``verify``, or no ``reader_verifies``)
         self.verified_reads: Counter[str] = Counter()
+        #: reads it would have served unhashed (``reader_verifies`` without ``verify``)
+        self.unhashed_reads: Counter[str] = Counter()
         #: when set, reads wait before their first piece until the event is set
         self.read_gate: asyncio.Event | None = None
         #: reads begun and not yet finished or closed
@@ -118,8 +120,8 @@ class FakeNode:
                   verify: bool = False, reader_verifies: bool = False,
                   timeout: float | None = None) -> AsyncGenerator[bytes]:
         self.asked[chunk_id] += 1
-        if verify or not reader_verifies:
-            self.verified_reads[chunk_id] += 1
+        (self.verified_reads if verify or not reader_verifies else self.unhashed_reads)[
+            chunk_id] += 1
         self._check()
         if chunk_id not in self.chunks:
             raise ChunkNotFound(chunk_id)

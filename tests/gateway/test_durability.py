@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest_twisted
 import treq
@@ -183,11 +184,14 @@ async def test_reads_mark_corrupt_and_missing_replicas_and_prefer_stored_ones(gw
         {"node_id": gone, "state": "missing"}, {"node_id": kept, "state": "stored"}]
     assert meta["chunks"][1]["nodes"] == [kept]
     # the corrupt replica was read, then asked to verify itself (so its node quarantines
-    # it); the gateway verified every other read itself
+    # it); the download's reads are verified by the gateway, not hashed on the nodes
+    # (a repair copying the chunks may read the good replicas with verify meanwhile)
     asked = (gw3.nodes[bad].asked[first.chunk_id], gw3.nodes[gone].asked[second.chunk_id])
     assert asked == (2, 1)
-    assert gw3.nodes[bad].verified_reads == {first.chunk_id: 1}
-    assert sum(sum(gw3.nodes[n].verified_reads.values()) for n in (good, kept)) == 0
+    assert gw3.nodes[bad].verified_reads[first.chunk_id] == 1
+    assert gw3.nodes[bad].unhashed_reads[first.chunk_id] == 1
+    assert gw3.nodes[good].unhashed_reads[first.chunk_id] == 1
+    assert gw3.nodes[kept].unhashed_reads[second.chunk_id] == 1
     r = await treq.get(f"{gw3.url}/files/{file_id}")
     assert await r.content() == data
     asked = (gw3.nodes[bad].asked[first.chunk_id], gw3.nodes[gone].asked[second.chunk_id])
@@ -277,6 +281,22 @@ async def test_only_the_lease_holder_sweeps(gw3):
     assert fid not in gw3.store.files
 
 
+async def upload_in_two_parts(running: Running, byte: bytes,
+                             first: int) -> tuple[Any, Callable[[], None]]:
+    """
+    Start uploading 2500 bytes of ``byte``, sending only ``first`` of them; return
+    the client and a function that sends the rest.
+    """
+    body, headers = form(byte * 2500)
+    split = body.index(byte) + first
+    client = await connect_raw(running.url)
+    client.transport.write(
+        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
+        + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
+    return client, lambda: client.transport.write(body[split:])
+
+
 @pytest_twisted.ensureDeferred
 async def test_no_chunk_is_sent_once_the_database_is_down(gw3):
     """
@@ -284,20 +304,15 @@ async def test_no_chunk_is_sent_once_the_database_is_down(gw3):
     (503) before its next chunk reaches any node: a chunk is recorded before its
     bytes are sent, so nothing can be left on a node unrecorded.
     """
-    body, headers = form(b"q" * 2500)
-    split = body.index(b"q") + 1500  # the first chunk is complete, the second is not
-    client = await connect_raw(gw3.url)
-    client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
-        + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
+    # the first chunk is complete, the second is not
+    client, send_rest = await upload_in_two_parts(gw3, b"q", 1500)
     # the file's row is created with its first chunk's, before that chunk is sent
     await poll_until(lambda: sum(node.puts for node in gw3.nodes.values()) == 2,
                      what="the first chunk's puts")
     (file_id,) = gw3.store.files
     (first,) = gw3.store.chunks[file_id].values()
     gw3.store.down = True
-    client.transport.write(body[split:])
+    send_rest()
     await poll_until(lambda: b"\r\n\r\n" in client.received, what="the upload's answer")
     assert client.received.startswith(b"HTTP/1.1 503"), client.received[:200]
     gw3.store.down = False
@@ -313,16 +328,11 @@ async def test_no_byte_is_sent_when_the_file_cannot_be_created(gw3):
     with that chunk's, cannot be written, so the upload fails (503) before any
     byte reaches a node, and leaves no row.
     """
-    body, headers = form(b"p" * 2500)
-    split = body.index(b"p") + 500  # the file part has begun, no chunk is complete
-    client = await connect_raw(gw3.url)
-    client.transport.write(
-        b"POST /files HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE
-        + b"Content-Type: " + headers[b"content-type"][0] + b"\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:split])
+    # the file part has begun, no chunk is complete
+    client, send_rest = await upload_in_two_parts(gw3, b"p", 500)
     await poll_until(lambda: gw3.gateway.uploads.active == 1, what="the upload to begin")
     gw3.store.down = True
-    client.transport.write(body[split:])
+    send_rest()
     await poll_until(lambda: b"\r\n\r\n" in client.received, what="the upload's answer")
     assert client.received.startswith(b"HTTP/1.1 503"), client.received[:200]
     gw3.store.down = False
