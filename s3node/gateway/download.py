@@ -37,9 +37,9 @@ from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import ChunkNotFound, CorruptChunk, NotEnoughReplicas, S3NodeError, describe
 from s3node.gateway.counters import CORRUPT_BY_READ
+from s3node.gateway.lanes import transfer_timeout
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
-from s3node.gateway.upload import transfer_timeout
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
 from s3node.records import ChunkRecord, FileWithChunks, ReplicaState
 

@@ -25,7 +25,7 @@ last upload ends, the buffers waiting for reuse are freed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -34,13 +34,12 @@ from twisted.internet.defer import (
     Deferred,
     DeferredList,
     DeferredSemaphore,
-    FirstError,
     gatherResults,
 )
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from s3node._aio import CpuRunner, OneBehind, aio
+from s3node._aio import CpuRunner, OneBehind
 from s3node._malloc import give_back, give_back_now
 from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import ChunkBuffers, Chunker
@@ -55,6 +54,7 @@ from s3node.errors import (
     UploadAborted,
     describe,
 )
+from s3node.gateway.lanes import Lanes, run_all
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
@@ -73,8 +73,6 @@ IN_FLIGHT = 2
 #: while another of its own is being written (each still has one): 8 concurrent uploads
 #: of 8 MiB chunks hold 64 MiB instead of 128 (docs/performance.md)
 PIPELINING_BUDGET = 64 * 1024 * 1024
-#: seconds a node gets to delete what a failed put may have left
-FORGET_TIMEOUT = 5.0
 
 
 class ByteSource(Protocol):
@@ -385,9 +383,10 @@ class _FileUpload:
         """Write the recorded chunk to its nodes (handing off past failures)."""
         record, order = planned
         replicas = self.p.settings.replicas
-        lanes = _Lanes(self, record.index, record.chunk_id, chunk, record.checksum,
-                       handoffs=iter(order[replicas:]), stored=self._stored if last else None)
-        results = await _all([lanes.run(node_id) for node_id in order[:replicas]])
+        lanes = Lanes(record, chunk, store=self.p._store, pool=self.p._pool,
+                      metrics=self.p.metrics, cleanup=self.p.cleanup,
+                      handoffs=iter(order[replicas:]), stored=self._stored if last else None)
+        results = await run_all([lanes.run(node_id) for node_id in order[:replicas]])
         stored = sum(1 for n in results if n)
         if stored < replicas:
             raise NotEnoughReplicas(
@@ -435,107 +434,10 @@ class _FileUpload:
                      file_id=file_id, error=e.message)
 
 
-class _Lanes:
-    """
-    The R parallel writes of one chunk: each lane puts the chunk on its node
-    and, when that fails, hands off to the next node of the shared preference
-    list, recording each replica ``writing`` before its first byte and
-    ``stored`` on the node's reply.
-    """
-
-    def __init__(
-        self,
-        upload: _FileUpload,
-        index: int,
-        chunk_id: str,
-        chunk: bytes | memoryview,
-        digest: str,
-        *,
-        handoffs: Iterator[str],
-        stored: list[tuple[int, str]] | None = None,
-    ) -> None:
-        self._p = upload.p
-        self._file_id = upload.file_id
-        self._algorithm = upload.p._chunk_checksum.name
-        self._index = index
-        self._chunk_id = chunk_id
-        self._chunk = chunk
-        self._digest = digest
-        self._handoffs = handoffs
-        #: where the replicas written go, to be marked ``stored`` when the file
-        #: completes (the last chunk's); ``None``: each is marked on its node's reply
-        self._stored = stored
-
-    async def run(self, node_id: str | None) -> str | None:
-        """Store the chunk on ``node_id`` or a handoff; the node that took it, or ``None``."""
-        while node_id is not None:
-            try:
-                with self._p.metrics.chunk_put_timer(node_id, len(self._chunk)):
-                    await aio(self._p._pool.client(node_id).put_chunk(
-                        self._chunk_id, self._chunk, algorithm=self._algorithm,
-                        digest=self._digest, timeout=transfer_timeout(len(self._chunk))))
-            except Exception as e:  # noqa: BLE001 - any failure of the put: hand off
-                self._failed(node_id, e)
-                node_id = await self._hand_off()
-                continue
-            if self._stored is not None:
-                self._stored.append((self._index, node_id))
-                return node_id
-            await self._p._store.set_replica_state(
-                file_id=self._file_id, index=self._index, node_id=node_id,
-                state=ReplicaState.STORED)
-            return node_id
-        return None
-
-    def _failed(self, node_id: str, error: Exception) -> None:
-        message = describe(error)
-        log.error("chunk {index} of {file_id} not stored on {node_id}: {error}",
-                  index=self._index, file_id=self._file_id, node_id=node_id, error=message)
-        self._p._pool.put_failed(node_id, error)
-        self._p.cleanup(self._forget(node_id))
-
-    async def _hand_off(self) -> str | None:
-        node_id = next(self._handoffs, None)
-        if node_id is not None:
-            await self._p._store.set_replica_state(
-                file_id=self._file_id, index=self._index, node_id=node_id,
-                state=ReplicaState.WRITING)
-        return node_id
-
-    async def _forget(self, node_id: str) -> None:
-        """
-        Best effort: delete what the failed put may have left on ``node_id``,
-        then drop its replica row; when the node does not answer, the row
-        stays ``writing`` for the reconciler.
-        """
-        try:
-            await aio(self._p._pool.client(node_id).delete_chunk(
-                self._chunk_id, timeout=FORGET_TIMEOUT))
-            await self._p._store.drop_replica(
-                file_id=self._file_id, index=self._index, node_id=node_id)
-        except Exception as e:  # noqa: BLE001 - the reconciler settles what is left
-            log.info("chunk {chunk_id} left on {node_id} for the reconciler: {error}",
-                     chunk_id=self._chunk_id, node_id=node_id, error=describe(e))
-
-
-async def _all(work: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run ``work`` concurrently; every result, or the first error itself (not a FirstError)."""
-    try:
-        return await gatherResults([Deferred.fromCoroutine(w) for w in work], consumeErrors=True)
-    except FirstError as e:
-        e.subFailure.raiseException()
-        raise  # unreachable: raiseException always raises
-
-
 def _client_caused(error: BaseException) -> bool:
     """Whether an upload ended by the client's doing (too large, malformed, cut short, gone)."""
     return isinstance(error, (InvalidRequest, TooLarge, ClientDisconnected, CancelledError,
                               UploadAborted))
-
-
-def transfer_timeout(size: int) -> float:
-    """Seconds a node gets to take or return ``size`` bytes: 30 s plus 1 s per MB."""
-    return 30.0 + size / 1_000_000
 
 
 def _final_digest(hasher: Any) -> str:
