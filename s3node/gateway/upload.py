@@ -236,7 +236,7 @@ class _FileUpload:
         """Take the file's name; its record is created with its first chunk's."""
         self._naming = {"filename": filename, "content_type": content_type}
 
-    async def _create(self, first_chunk: ChunkRecord | None) -> FileRecord:
+    async def _create(self, first_chunk: ChunkRecord | None) -> None:
         """Create the file record, ``uploading``, with ``first_chunk`` (one transaction)."""
         self.record = await self.p._store.create_file(
             **self._naming,
@@ -247,7 +247,6 @@ class _FileUpload:
         )
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
         log.info("upload {file_id} started", file_id=self.file_id)
-        return self.record
 
     async def feed(self, data: bytes | memoryview) -> None:
         """Take the next bytes of the file: chunk them and write full chunks."""
@@ -308,15 +307,16 @@ class _FileUpload:
         else:
             await self._take_slot()
         self._raise_if_failed()
-        planned = None
-        if self.record is None:
-            try:
-                planned = self._plan(index, chunk, digest)
-                await self._create(first_chunk=planned[0])
-            except BaseException:
-                self._done_when_read(chunk, None)
-                raise
-        d = Deferred.fromCoroutine(self._write(index, chunk, digest, planned, last))
+        try:
+            record, order = self._plan(index, chunk, digest)
+            recorded = self.record is None
+            if recorded:  # the first chunk: recorded with the file's own row
+                await self._create(first_chunk=record)
+        except BaseException:
+            self._done_when_read(chunk, None)
+            raise
+        d = Deferred.fromCoroutine(self._write(record, order, chunk, recorded=recorded,
+                                               last=last))
         self._writes.append(d)
         self._done_when_read(chunk, d)
 
@@ -344,15 +344,14 @@ class _FileUpload:
         if self._error is not None:
             raise self._error
 
-    async def _write(self, index: int, chunk: bytes | memoryview, digest: str,
-                     planned: tuple[ChunkRecord, list[str]] | None, last: bool) -> None:
+    async def _write(self, record: ChunkRecord, order: list[str], chunk: bytes | memoryview,
+                     *, recorded: bool, last: bool) -> None:
         try:
-            if planned is None:
-                planned = self._plan(index, chunk, digest)
+            if not recorded:
                 # The replica rows exist, as ``writing``, before any byte leaves: a
                 # chunk file on a node always has a row naming it (docs/durability.md).
-                await self.p._store.record_chunk(planned[0])
-            await self._place(planned, chunk, last)
+                await self.p._store.record_chunk(record)
+            await self._place(record, order, chunk, last)
         except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
             if self._error is None:
                 self._error = e
@@ -378,10 +377,9 @@ class _FileUpload:
         )
         return record, order
 
-    async def _place(self, planned: tuple[ChunkRecord, list[str]], chunk: bytes | memoryview,
+    async def _place(self, record: ChunkRecord, order: list[str], chunk: bytes | memoryview,
                      last: bool) -> None:
         """Write the recorded chunk to its nodes (handing off past failures)."""
-        record, order = planned
         replicas = self.p.settings.replicas
         lanes = Lanes(record, chunk, store=self.p._store, pool=self.p._pool,
                       metrics=self.p.metrics, cleanup=self.p.cleanup,
