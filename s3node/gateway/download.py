@@ -8,13 +8,15 @@ skipped for the next one, so a client never receives a byte that failed
 verification, and failover never has to "unsend" anything.  A range that
 starts or ends inside a chunk still reads and verifies that whole chunk (at
 most two chunks more than the range itself).  While chunk *n* is written to
-the client, chunk *n+1* is fetched; writing pauses whenever the client's
-connection does (an :class:`~twisted.internet.interfaces.IPushProducer` on the
-request), so memory stays at about two chunks per download.  Only when no
+the client, chunks *n+1* and *n+2* are fetched (:data:`READ_AHEAD`; only *n+1*
+once more than :data:`DEEP_UP_TO` downloads run, as they overlap each other's
+reads); writing pauses whenever the client's connection does (an
+:class:`~twisted.internet.interfaces.IPushProducer` on the request), so memory
+stays at about three chunks per download (two when many run).  Only when no
 replica can serve a chunk does the response stop: the connection is aborted,
 since its headers are already out.
 
-A client that stops reading would otherwise hold those two chunks for good
+A client that stops reading would otherwise hold those chunks for good
 (twisted.web's idle timeout is off while a response is produced): when its
 connection stays paused for ``write_timeout`` seconds of the injected clock,
 without taking a byte, the download aborts the connection, cancels its node
@@ -24,6 +26,7 @@ has taken its last bytes, so the timeout covers those too.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -46,6 +49,12 @@ from s3node.records import ChunkRecord, FileWithChunks, ReplicaState
 __all__ = ["DownloadPipeline"]
 
 log = Logger()
+
+#: chunks a download fetches (and verifies) ahead of the one it sends, while at most
+#: :data:`DEEP_UP_TO` downloads run; one when more do (they overlap each other's reads)
+READ_AHEAD = 2
+#: how many downloads at once may each read :data:`READ_AHEAD` chunks ahead
+DEEP_UP_TO = 2
 
 T = TypeVar("T")
 
@@ -162,6 +171,8 @@ class DownloadPipeline:
         #: seconds the client may accept nothing before its connection is aborted
         self._write_timeout = write_timeout
         self._metrics = metrics if metrics is not None else GatewayMetrics()
+        #: downloads streaming now
+        self._streams = 0
 
     def slices(self, fwc: FileWithChunks, r: ByteRange | None) -> list[ChunkSlice]:
         """The chunk slices a response covers (all of every chunk when ``r`` is ``None``)."""
@@ -189,17 +200,24 @@ class DownloadPipeline:
 
         flow = _Flow(self._clock, self._write_timeout, stalled)
         request.registerProducer(flow, True)
-        pending: Deferred[list[bytes]] | None = None
+        ahead: deque[Deferred[list[bytes]]] = deque()
+        upcoming = iter(slices)
+
+        def fetch_ahead(most: int = READ_AHEAD) -> None:
+            depth = most if self._streams <= DEEP_UP_TO else 1
+            while len(ahead) < depth:
+                piece = next(upcoming, None)
+                if piece is None:
+                    return
+                ahead.append(Deferred.fromCoroutine(self.fetch(chunks[piece.index], piece)))
+
+        self._streams += 1
         try:
-            current = Deferred.fromCoroutine(self.fetch(chunks[slices[0].index], slices[0]))
-            for k in range(len(slices)):
-                pending = current
-                parts = await flow.watch(current)
-                pending = None
-                if k + 1 < len(slices):
-                    nxt = slices[k + 1]
-                    current = pending = Deferred.fromCoroutine(
-                        self.fetch(chunks[nxt.index], nxt))
+            fetch_ahead(1)  # the first chunk alone: its bytes are the first to send
+            while ahead:
+                parts = await flow.watch(ahead[0])
+                ahead.popleft()
+                fetch_ahead()
                 for part in parts:
                     await flow.writable()
                     request.write(part)
@@ -208,8 +226,9 @@ class DownloadPipeline:
             # the stall timeout gives up on it) before the response ends.
             await flow.writable()
         finally:
+            self._streams -= 1
             flow.close()
-            if pending is not None:
+            for pending in ahead:
                 pending.addErrback(lambda f: None)
                 pending.cancel()
             if request.channel is not None:  # None once the connection is gone

@@ -45,6 +45,7 @@ from s3node.errors import (
     InsufficientStorage,
     SizeMismatch,
 )
+from s3node.storage.pagecache import drop_pages, drops
 from s3node.storage.quarantine import entry_id
 from s3node.storage.types import ChunkInfo
 
@@ -255,6 +256,8 @@ class TempWriter:
             try:
                 if self._fsync:
                     os.fsync(self._fd)
+                    if drops(self.size):
+                        drop_pages(self._fd)  # clean now: the next write reuses them
             except OSError as e:
                 if no_space(e):
                     raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
@@ -336,9 +339,11 @@ class ChunkFile:
         return str(self._hasher.hexdigest())
 
     def close(self) -> None:
-        """Release the file (idempotent)."""
+        """Release the file (idempotent), dropping a large chunk's pages (:mod:`.pagecache`)."""
         with self._lock:
             if self._fd is not None:
+                if drops(self.info.size):
+                    drop_pages(self._fd)
                 self._finalizer()
                 self._fd = None
 

@@ -27,7 +27,7 @@ from s3node.errors import (
     CorruptChunk,
 )
 from s3node.interfaces import ChecksumAlgorithm
-from s3node.storage import diskfiles, diskquarantine, diskwalk, pagecache
+from s3node.storage import diskfiles, diskquarantine, diskwalk
 from s3node.storage.checks import (
     PutHeader,
     check_page,
@@ -108,8 +108,6 @@ class DiskChunkStore:
         #: puts in progress, discarded by close() if their coroutine never finishes
         self._writers: set[TempWriter] = set()
         self._ledger = Ledger(capacity)
-        #: the chunks written last, left in the page cache (only fsynced ones are dropped)
-        self.write_window = pagecache.WriteWindow()
 
     # -- life cycle ------------------------------------------------------
 
@@ -367,9 +365,6 @@ class DiskChunkStore:
             check_same(existing, header)
             return put_result(existing, created=False)
         log.info("stored chunk {chunk_id} ({size} bytes)", chunk_id=info.chunk_id, size=info.size)
-        if self._fsync:
-            for old in self.write_window.written(self.layout.data_path(info.chunk_id), info.size):
-                await self._run(pagecache.drop_cached, old)
         return put_result(info, created=True)
 
     async def _finish(self, writer: TempWriter, info: ChunkInfo, digest: str) -> None:

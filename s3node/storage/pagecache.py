@@ -1,76 +1,50 @@
 """
-Which stored chunks a node leaves in the kernel's page cache.
+Which stored chunks a node leaves in the kernel's page cache: the small ones.
 
-A chunk is written once and read rarely, mostly soon after it was written
-(a download of what was just uploaded, a repair, a check).  Left to the
-kernel, every chunk written stays cached until memory runs short, so a node
-that writes fast fills memory with pages nobody reads; on the virtual
-machines this project measures on, the cache then grows into memory the
-machine never touched before, and each first touch made the write's copy into
-the cache about three times dearer after a few GiB (docs/storage-node.md).
-Dropping each chunk's pages as soon as it is written (Swift's way) ends that,
-but sends every read to the disk.
+A large chunk is written once and read rarely, and then whole, in one
+sequential pass that the kernel's read-ahead serves well from the disk.
+Left to the kernel, every chunk written or read stays cached until memory
+runs short, pushing out what is read often; and on the virtual machines this
+project measures on (whose balloon device hands the guest's free pages back
+to the host), each page the cache grows into is a page the guest must fault
+in from the host again, which made a node's copy into the cache three to
+five times dearer than a copy into a page just let go (docs/storage-node.md,
+"The page cache").
 
-So a node keeps a window: the chunks it wrote last, up to :data:`WINDOW`
-bytes, stay cached; older ones are dropped (``POSIX_FADV_DONTNEED``), and
-the next writes reuse their pages.  Only fsynced chunks are dropped: the
-kernel does not drop dirty pages.
+So, like Swift's object server, a node drops a chunk's pages
+(``POSIX_FADV_DONTNEED``) once it has written and fsynced it and once a read
+of it ends, when the chunk is at least :data:`DROP_AT` bytes; the next write
+or read takes the pages just dropped.  Smaller chunks stay cached: their
+bytes cost little memory, and a small read served from the disk costs a
+whole disk round trip.  Without fsync nothing is dropped after a write (the
+kernel does not drop dirty pages; it would start writing them back).
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
-from pathlib import Path
 
-__all__ = ["WINDOW", "WriteWindow", "drop_cached"]
+__all__ = ["DROP_AT", "drop_pages", "drops"]
 
-#: bytes of the most recently written chunks a node leaves cached
-WINDOW = 512 * 1024 * 1024
+#: chunks of at least this many bytes leave the page cache once written and once read
+DROP_AT = 1024 * 1024
 
 
-class WriteWindow:
+def drops(size: int) -> bool:
+    """Whether a chunk of ``size`` bytes leaves the page cache after a write or a read."""
+    return size >= DROP_AT
+
+
+def drop_pages(fd: int) -> None:
     """
-    The chunks written last, up to ``limit`` bytes: :meth:`written` says
-    which ones leave it.
-    """
-
-    def __init__(self, limit: int = WINDOW) -> None:
-        self.limit = limit
-        self._recent: deque[tuple[Path, int]] = deque()
-        #: bytes of the chunks in the window
-        self.cached = 0
-
-    def written(self, path: Path, size: int) -> list[Path]:
-        """
-        The chunk at ``path`` (``size`` bytes) was just written and synced;
-        return the chunks that leave the window, oldest first (``path``
-        itself when it alone is larger than the window).
-        """
-        self._recent.append((path, size))
-        self.cached += size
-        leaving = []
-        while self.cached > self.limit:
-            old, old_size = self._recent.popleft()
-            self.cached -= old_size
-            leaving.append(old)
-        return leaving
-
-
-def drop_cached(path: Path) -> None:
-    """
-    Drop ``path``'s clean pages from the page cache (blocking: a worker's
-    job); nothing when it is gone (deleted or quarantined since) or where
-    ``posix_fadvise`` does not exist.
+    Drop the open file ``fd``'s clean pages from the page cache (blocking: a
+    worker's job); nothing where ``posix_fadvise`` does not exist, and no
+    error where the file system refuses the advice (it is only advice).
     """
     fadvise = getattr(os, "posix_fadvise", None)
     if fadvise is None:
         return
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
         fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    except OSError:
+        pass

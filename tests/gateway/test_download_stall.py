@@ -153,6 +153,48 @@ async def test_a_slow_client_that_keeps_reading_is_never_aborted():
     assert client.producer is None and clock.getDelayedCalls() == []
 
 
+async def _paused(pipe: Any, node: FakeNode, chunks: int) -> tuple[Client, list[bytes], Any]:
+    """
+    Start a download of ``chunks`` 1024-byte chunks on ``node`` whose connection fills
+    with its first chunk; once its reads have settled, return its client, data and
+    Deferred.
+    """
+    data = [uuid.uuid4().bytes * 64 for _ in range(chunks)]
+    fwc = stored_file([(node, d) for d in data])
+    client = Client(1024)
+    before = sum(node.unhashed_reads.values())
+    done = Deferred.fromCoroutine(pipe.stream(client, fwc, None))
+    await poll_until(lambda: len(client.received) == 1024, what="the first chunk written")
+    reads = -1
+    while reads != sum(node.unhashed_reads.values()):  # bounded: the file has `chunks`
+        reads = sum(node.unhashed_reads.values())
+        for _ in range(20):
+            await asyncio.sleep(0)
+    client.reads = reads - before  # type: ignore[attr-defined]
+    return client, data, done
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_paused_client_holds_the_read_ahead_and_no_more():
+    """While its connection is paused, a download holds the next chunk, waiting for
+    room, and fetches READ_AHEAD more (while at most DEEP_UP_TO downloads run; one
+    more when others do), then waits: a slow client holds a bounded number of chunks,
+    never the file.  Resumed, each gets every chunk, each read once."""
+    from s3node.gateway.download import DEEP_UP_TO, READ_AHEAD
+
+    clock = Clock()
+    n1 = FakeNode("n1")
+    pipe = pipeline(clock, n1)
+    downloads = [await _paused(pipe, n1, READ_AHEAD + 4) for _ in range(DEEP_UP_TO + 1)]
+    assert [c.reads for c, _, _ in downloads] == [2 + READ_AHEAD] * DEEP_UP_TO + [3]
+    for client, _, _ in downloads:
+        client.producer.resumeProducing()
+    for client, data, done in downloads:
+        await done
+        assert bytes(client.received) == b"".join(data)
+    assert sorted(n1.unhashed_reads.values()) == [1] * (DEEP_UP_TO + 1) * (READ_AHEAD + 4)
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_client_that_stops_reading_loses_its_connection_over_a_real_socket():
     """A real client that stops reading a download (over loopback) has its connection

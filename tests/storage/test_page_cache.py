@@ -1,6 +1,6 @@
 """
-The chunks a node leaves in the page cache: the window of the chunks written
-last (:mod:`s3node.storage.pagecache`), alone and in the disk store.  Residency
+The chunks a node leaves in the page cache (:mod:`s3node.storage.pagecache`):
+small ones stay, large ones are dropped once written and once read.  Residency
 is read with ``mincore(2)`` on real files in the test's temp dir (Linux).
 """
 
@@ -10,14 +10,15 @@ import ctypes
 import mmap
 import os
 from pathlib import Path
+from typing import Any
 
 from storage.conftest import open_disk_store
 from support.aio import aio_test
 from support.chunks import aiter_of, collect, new_chunk
 
-from s3node.storage.pagecache import WriteWindow, drop_cached
+from s3node.storage.pagecache import DROP_AT, drop_pages, drops
 
-SIZE = 1024 * 1024
+SIZE = DROP_AT
 
 
 def resident_pages(path: Path) -> int:
@@ -45,64 +46,68 @@ def resident_pages(path: Path) -> int:
         os.close(fd)
 
 
-def test_the_window_holds_the_chunks_written_last():
-    """Past its limit the window lets its oldest chunks go, in order; a chunk larger
-    than the whole window leaves it at once."""
-    window = WriteWindow(limit=10)
-    a, b, c, d, big = (Path(name) for name in ("a", "b", "c", "d", "big"))
-    assert window.written(a, 4) == []
-    assert window.written(b, 4) == []
-    assert window.written(c, 4) == [a]
-    assert window.cached == 8
-    assert window.written(d, 10) == [b, c]
-    assert window.written(big, 11) == [d, big]
-    assert window.cached == 0
-
-
-def test_drop_cached_drops_a_synced_file_and_ignores_a_missing_one(tmp_path):
-    """The residency check works (a file just written is cached), and ``drop_cached``
-    takes a synced file's pages out; a file gone since is no error."""
+def test_drop_pages_drops_a_synced_file(tmp_path):
+    """The residency check works (a file just written is cached), and ``drop_pages``
+    takes a synced file's pages out."""
     path = tmp_path / "f"
     with path.open("wb") as f:
         f.write(os.urandom(SIZE))
         f.flush()
         os.fsync(f.fileno())
-    assert resident_pages(path) > 0
-    drop_cached(path)
+        assert resident_pages(path) > 0
+        drop_pages(f.fileno())
     assert resident_pages(path) == 0
-    drop_cached(tmp_path / "gone")
+
+
+def test_only_chunks_of_drop_at_bytes_or_more_are_dropped():
+    assert drops(DROP_AT) and drops(8 * DROP_AT)
+    assert not drops(DROP_AT - 1) and not drops(4096)
+
+
+async def _put(store: Any, size: int) -> tuple[str, bytes]:
+    chunk_id, data, digest = new_chunk(size)
+    await store.put(chunk_id, size=size, algorithm="sha256", digest=digest, data=aiter_of(data))
+    return chunk_id, data
 
 
 @aio_test
-async def test_a_node_leaves_its_latest_chunks_cached_and_drops_older_ones(
+async def test_a_node_drops_a_large_chunk_once_written_and_once_read(
         tmp_path, algorithms, executor):
-    """With fsync on, the chunks written last stay in the page cache up to the window;
-    older ones are dropped, and still read back whole."""
+    """With fsync on, a chunk of DROP_AT bytes leaves the page cache as soon as it is
+    stored; a read brings it back from the disk, whole, and leaves nothing cached."""
     store = open_disk_store(tmp_path / "node", algorithms, executor)
-    store.write_window.limit = 2 * SIZE
     try:
-        chunks = [new_chunk(SIZE) for _ in range(3)]
-        for chunk_id, data, digest in chunks:
-            await store.put(chunk_id, size=SIZE, algorithm="sha256", digest=digest,
-                            data=aiter_of(data))
-        resident = [resident_pages(store.layout.data_path(c)) for c, _, _ in chunks]
-        assert resident[0] == 0 and resident[1] > 0 and resident[2] > 0
-        read = await store.read(chunks[0][0])
-        assert await collect(read.pieces) == chunks[0][1]
+        chunk_id, data = await _put(store, SIZE)
+        path = store.layout.data_path(chunk_id)
+        assert resident_pages(path) == 0
+        read = await store.read(chunk_id, reader_verifies=True)
+        assert await collect(read.pieces) == data
+        assert resident_pages(path) == 0
     finally:
         store.close()
 
 
 @aio_test
-async def test_without_fsync_nothing_is_dropped(tmp_path, algorithms, executor):
-    """Without fsync a chunk's pages may still be dirty: the window is not used."""
-    store = open_disk_store(tmp_path / "node", algorithms, executor, fsync=False)
-    store.write_window.limit = 0
+async def test_a_node_leaves_small_chunks_cached(tmp_path, algorithms, executor):
+    """A chunk under DROP_AT bytes stays in the page cache after its put and its read."""
+    store = open_disk_store(tmp_path / "node", algorithms, executor)
     try:
-        chunk_id, data, digest = new_chunk(SIZE)
-        await store.put(chunk_id, size=SIZE, algorithm="sha256", digest=digest,
-                        data=aiter_of(data))
+        chunk_id, data = await _put(store, SIZE // 4)
+        path = store.layout.data_path(chunk_id)
+        assert resident_pages(path) > 0
+        read = await store.read(chunk_id)
+        assert await collect(read.pieces) == data
+        assert resident_pages(path) > 0
+    finally:
+        store.close()
+
+
+@aio_test
+async def test_without_fsync_nothing_is_dropped_after_a_put(tmp_path, algorithms, executor):
+    """Without fsync a chunk's pages may still be dirty: a put leaves them cached."""
+    store = open_disk_store(tmp_path / "node", algorithms, executor, fsync=False)
+    try:
+        chunk_id, _ = await _put(store, SIZE)
         assert resident_pages(store.layout.data_path(chunk_id)) > 0
-        assert store.write_window.cached == 0
     finally:
         store.close()
