@@ -37,7 +37,8 @@ from s3node.storage.checks import (
     drain_put,
     put_result,
 )
-from s3node.storage.diskfiles import BrokenChunk, ChunkFile, Layout, TempWriter
+from s3node.storage.chunkfile import ChunkFile
+from s3node.storage.diskfiles import BrokenChunk, Layout, TempWriter
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.locks import KeyedLocks, run_to_end
 from s3node.storage.metrics import timed_step
