@@ -8,15 +8,16 @@ skipped for the next one, so a client never receives a byte that failed
 verification, and failover never has to "unsend" anything.  A range that
 starts or ends inside a chunk still reads and verifies that whole chunk (at
 most two chunks more than the range itself).  While chunk *n* is written to
-the client, chunks *n+1* and *n+2* are fetched (:data:`READ_AHEAD`; only *n+1*
-once more than :data:`DEEP_UP_TO` downloads run, as they overlap each other's
-reads); writing pauses whenever the client's connection does (an
-:class:`~twisted.internet.interfaces.IPushProducer` on the request), so memory
-stays at about three chunks per download (two when many run).  Only when no
+the client, chunk *n+1* is fetched, and once *n* is all handed to the
+connection, *n+2* too (:data:`READ_AHEAD` reads in flight: a chunk usually
+comes from a node's disk, and a client that reads faster than one node read
+would otherwise wait on each); writing pauses whenever the client's
+connection does (an :class:`~twisted.internet.interfaces.IPushProducer` on
+the request), so memory stays at about two chunks per download.  Only when no
 replica can serve a chunk does the response stop: the connection is aborted,
 since its headers are already out.
 
-A client that stops reading would otherwise hold those chunks for good
+A client that stops reading would otherwise hold those two chunks for good
 (twisted.web's idle timeout is off while a response is produced): when its
 connection stays paused for ``write_timeout`` seconds of the injected clock,
 without taking a byte, the download aborts the connection, cancels its node
@@ -50,11 +51,8 @@ __all__ = ["DownloadPipeline"]
 
 log = Logger()
 
-#: chunks a download fetches (and verifies) ahead of the one it sends, while at most
-#: :data:`DEEP_UP_TO` downloads run; one when more do (they overlap each other's reads)
+#: chunk reads a download keeps in flight once it has handed a chunk to the connection
 READ_AHEAD = 2
-#: how many downloads at once may each read :data:`READ_AHEAD` chunks ahead
-DEEP_UP_TO = 2
 
 T = TypeVar("T")
 
@@ -171,8 +169,6 @@ class DownloadPipeline:
         #: seconds the client may accept nothing before its connection is aborted
         self._write_timeout = write_timeout
         self._metrics = metrics if metrics is not None else GatewayMetrics()
-        #: downloads streaming now
-        self._streams = 0
 
     def slices(self, fwc: FileWithChunks, r: ByteRange | None) -> list[ChunkSlice]:
         """The chunk slices a response covers (all of every chunk when ``r`` is ``None``)."""
@@ -203,30 +199,29 @@ class DownloadPipeline:
         ahead: deque[Deferred[list[bytes]]] = deque()
         upcoming = iter(slices)
 
-        def fetch_ahead(most: int = READ_AHEAD) -> None:
-            depth = most if self._streams <= DEEP_UP_TO else 1
-            while len(ahead) < depth:
+        def fetch_ahead(most: int) -> None:
+            while len(ahead) < most:
                 piece = next(upcoming, None)
                 if piece is None:
                     return
                 ahead.append(Deferred.fromCoroutine(self.fetch(chunks[piece.index], piece)))
 
-        self._streams += 1
         try:
             fetch_ahead(1)  # the first chunk alone: its bytes are the first to send
             while ahead:
                 parts = await flow.watch(ahead[0])
                 ahead.popleft()
-                fetch_ahead()
+                fetch_ahead(1)  # the next chunk while this one is written
                 for part in parts:
                     await flow.writable()
                     request.write(part)
                 del parts
+                # This chunk is the connection's now: room for one more read.
+                fetch_ahead(READ_AHEAD)
             # The last bytes count too: wait until the connection takes them (or
             # the stall timeout gives up on it) before the response ends.
             await flow.writable()
         finally:
-            self._streams -= 1
             flow.close()
             for pending in ahead:
                 pending.addErrback(lambda f: None)

@@ -18,36 +18,41 @@ _NEW_FILE = (
     " %(content_type)s, %(file_algorithm)s, %(chunk_size)s, 'uploading', %(now)s, %(now)s)"
 )
 CREATE_FILE = f"{_NEW_FILE} RETURNING {FILE}"
+# a chunk's row for the file row of the CTE ``f`` (none without one), and its
+# replicas' rows for each chunk row of the CTE ``c``
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm, checksum)"
+    " SELECT id, %(index)s, %(chunk_id)s, %(size)s, %(algorithm)s, %(checksum)s FROM f"
+)
+_INSERT_REPLICAS = (
+    "INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)"
+    " SELECT c.file_id, c.chunk_index, %(chunk_id)s, n.node_id, n.state, %(now)s"
+    " FROM c, unnest(%(nodes)s::text[], %(states)s::text[]) AS n (node_id, state)"
+)
 # the file, its first chunk and the chunk's replicas in one statement (the foreign
 # keys are checked at its end); the parameters are RECORD_CHUNK's and the file's
 CREATE_FILE_WITH_CHUNK = f"""
 WITH f AS (
     {_NEW_FILE} RETURNING *
 ), c AS (
-    INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm, checksum)
-    SELECT id, %(index)s, %(chunk_id)s, %(size)s, %(algorithm)s, %(checksum)s FROM f
+    {_INSERT_CHUNK}
     RETURNING file_id, chunk_index
 ), rep AS (
-    INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)
-    SELECT c.file_id, c.chunk_index, %(chunk_id)s, n.node_id, n.state, %(now)s
-    FROM c, unnest(%(nodes)s::text[], %(states)s::text[]) AS n (node_id, state)
+    {_INSERT_REPLICAS}
 )
 SELECT {FILE} FROM f
 """
-RECORD_CHUNK = """
+RECORD_CHUNK = f"""
 WITH f AS (
     UPDATE files SET updated_at = %(now)s, status = 'uploading'
     WHERE id = %(file_id)s::uuid AND status IN ('pending', 'uploading')
     RETURNING id
 ), c AS (
-    INSERT INTO chunks (file_id, chunk_index, chunk_id, size, checksum_algorithm, checksum)
-    SELECT id, %(index)s, %(chunk_id)s, %(size)s, %(algorithm)s, %(checksum)s FROM f
+    {_INSERT_CHUNK}
     ON CONFLICT (file_id, chunk_index) DO NOTHING
     RETURNING file_id, chunk_index
 ), rep AS (
-    INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)
-    SELECT c.file_id, c.chunk_index, %(chunk_id)s, n.node_id, n.state, %(now)s
-    FROM c, unnest(%(nodes)s::text[], %(states)s::text[]) AS n (node_id, state)
+    {_INSERT_REPLICAS}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM c), (SELECT count(*) FROM rep)

@@ -65,6 +65,8 @@ class FakeNode:
         self.read_gate: asyncio.Event | None = None
         #: reads begun and not yet finished or closed
         self.open_reads = 0
+        #: the most reads open at once so far
+        self.most_open_reads = 0
         #: bytes the node reports as its capacity
         self.capacity = 10**9
         #: when set, puts raise it (before storing, or after with ``put_error_after_commit``)
@@ -106,6 +108,7 @@ class FakeNode:
 
     async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
         self.open_reads += 1
+        self.most_open_reads = max(self.most_open_reads, self.open_reads)
         try:
             if self.read_gate is not None:
                 await self.read_gate.wait()

@@ -153,46 +153,48 @@ async def test_a_slow_client_that_keeps_reading_is_never_aborted():
     assert client.producer is None and clock.getDelayedCalls() == []
 
 
-async def _paused(pipe: Any, node: FakeNode, chunks: int) -> tuple[Client, list[bytes], Any]:
-    """
-    Start a download of ``chunks`` 1024-byte chunks on ``node`` whose connection fills
-    with its first chunk; once its reads have settled, return its client, data and
-    Deferred.
-    """
-    data = [uuid.uuid4().bytes * 64 for _ in range(chunks)]
-    fwc = stored_file([(node, d) for d in data])
-    client = Client(1024)
-    before = sum(node.unhashed_reads.values())
-    done = Deferred.fromCoroutine(pipe.stream(client, fwc, None))
-    await poll_until(lambda: len(client.received) == 1024, what="the first chunk written")
-    reads = -1
-    while reads != sum(node.unhashed_reads.values()):  # bounded: the file has `chunks`
-        reads = sum(node.unhashed_reads.values())
-        for _ in range(20):
-            await asyncio.sleep(0)
-    client.reads = reads - before  # type: ignore[attr-defined]
-    return client, data, done
+@pytest_twisted.ensureDeferred
+async def test_a_paused_client_holds_two_chunks_and_no_more():
+    """While its connection is paused, a download holds the chunk after the one it
+    wrote, waiting for room, and reads one more, then waits: a slow client holds two
+    chunks, never the file.  Resumed, it gets every chunk, each read once."""
+    clock = Clock()
+    n1 = FakeNode("n1")
+    data = [uuid.uuid4().bytes * 64 for _ in range(6)]  # 1024-byte chunks
+    fwc = stored_file([(n1, d) for d in data])
+    client = Client(1024)  # the connection fills with the first chunk
+    done = Deferred.fromCoroutine(pipeline(clock, n1).stream(client, fwc, None))
+    await poll_until(lambda: len(client.received) == 1024
+                     and sum(n1.unhashed_reads.values()) == 3 and n1.open_reads == 0,
+                     what="the first chunk written and two more read")
+    for _ in range(50):  # a download that did not stop would read on meanwhile
+        await asyncio.sleep(0)
+    assert sum(n1.unhashed_reads.values()) == 3
+    client.producer.resumeProducing()
+    await done
+    assert bytes(client.received) == b"".join(data)
+    assert sorted(n1.unhashed_reads.values()) == [1] * len(data)
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_paused_client_holds_the_read_ahead_and_no_more():
-    """While its connection is paused, a download holds the next chunk, waiting for
-    room, and fetches READ_AHEAD more (while at most DEEP_UP_TO downloads run; one
-    more when others do), then waits: a slow client holds a bounded number of chunks,
-    never the file.  Resumed, each gets every chunk, each read once."""
-    from s3node.gateway.download import DEEP_UP_TO, READ_AHEAD
+async def test_a_fast_client_has_read_ahead_reads_in_flight():
+    """A client that takes every byte at once has READ_AHEAD chunk reads in flight
+    once a chunk is handed to its connection (a chunk usually comes from a node's
+    disk), and never more; the first chunk is read alone."""
+    from s3node.gateway.download import READ_AHEAD
 
     clock = Clock()
     n1 = FakeNode("n1")
+    n1.message_size = 256  # each read takes a few turns of the event loop
+    data = [uuid.uuid4().bytes * 64 for _ in range(READ_AHEAD + 4)]
+    fwc = stored_file([(n1, d) for d in data])
+    client = Client()
     pipe = pipeline(clock, n1)
-    downloads = [await _paused(pipe, n1, READ_AHEAD + 4) for _ in range(DEEP_UP_TO + 1)]
-    assert [c.reads for c, _, _ in downloads] == [2 + READ_AHEAD] * DEEP_UP_TO + [3]
-    for client, _, _ in downloads:
-        client.producer.resumeProducing()
-    for client, data, done in downloads:
-        await done
-        assert bytes(client.received) == b"".join(data)
-    assert sorted(n1.unhashed_reads.values()) == [1] * (DEEP_UP_TO + 1) * (READ_AHEAD + 4)
+    started = Deferred.fromCoroutine(pipe.stream(client, fwc, None))
+    assert sum(n1.asked.values()) == 1
+    await started
+    assert bytes(client.received) == b"".join(data)
+    assert n1.most_open_reads == READ_AHEAD
 
 
 @pytest_twisted.ensureDeferred
