@@ -9,9 +9,10 @@ verification, and failover never has to "unsend" anything.  A range that
 starts or ends inside a chunk still reads and verifies that whole chunk (at
 most two chunks more than the range itself).  While chunk *n* is written to
 the client, chunk *n+1* is fetched, and once *n* is all handed to the
-connection, *n+2* too (:data:`READ_AHEAD` reads in flight: a chunk usually
-comes from a node's disk, and a client that reads faster than one node read
-would otherwise wait on each); writing pauses whenever the client's
+connection, *n+2* too (:data:`READ_AHEAD` reads in flight while at most
+:data:`DEEP_UP_TO` downloads run: a chunk usually comes from a node's disk,
+and a lone client that reads faster than one node read would otherwise wait
+on each); writing pauses whenever the client's
 connection does (an :class:`~twisted.internet.interfaces.IPushProducer` on
 the request), so memory stays at about two chunks per download.  Only when no
 replica can serve a chunk does the response stop: the connection is aborted,
@@ -51,8 +52,12 @@ __all__ = ["DownloadPipeline"]
 
 log = Logger()
 
-#: chunk reads a download keeps in flight once it has handed a chunk to the connection
+#: chunk reads a download keeps in flight once it has handed a chunk to the connection,
+#: while at most :data:`DEEP_UP_TO` downloads run (one when more do: they overlap each
+#: other's reads, and each in-flight read holds buffers)
 READ_AHEAD = 2
+#: how many downloads at once may each keep :data:`READ_AHEAD` reads in flight
+DEEP_UP_TO = 2
 
 T = TypeVar("T")
 
@@ -169,6 +174,8 @@ class DownloadPipeline:
         #: seconds the client may accept nothing before its connection is aborted
         self._write_timeout = write_timeout
         self._metrics = metrics if metrics is not None else GatewayMetrics()
+        #: downloads streaming now
+        self._streams = 0
 
     def slices(self, fwc: FileWithChunks, r: ByteRange | None) -> list[ChunkSlice]:
         """The chunk slices a response covers (all of every chunk when ``r`` is ``None``)."""
@@ -206,6 +213,7 @@ class DownloadPipeline:
                     return
                 ahead.append(Deferred.fromCoroutine(self.fetch(chunks[piece.index], piece)))
 
+        self._streams += 1
         try:
             fetch_ahead(1)  # the first chunk alone: its bytes are the first to send
             while ahead:
@@ -217,11 +225,12 @@ class DownloadPipeline:
                     request.write(part)
                 del parts
                 # This chunk is the connection's now: room for one more read.
-                fetch_ahead(READ_AHEAD)
+                fetch_ahead(READ_AHEAD if self._streams <= DEEP_UP_TO else 1)
             # The last bytes count too: wait until the connection takes them (or
             # the stall timeout gives up on it) before the response ends.
             await flow.writable()
         finally:
+            self._streams -= 1
             flow.close()
             for pending in ahead:
                 pending.addErrback(lambda f: None)

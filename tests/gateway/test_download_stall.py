@@ -189,12 +189,37 @@ async def test_a_fast_client_has_read_ahead_reads_in_flight():
     data = [uuid.uuid4().bytes * 64 for _ in range(READ_AHEAD + 4)]
     fwc = stored_file([(n1, d) for d in data])
     client = Client()
-    pipe = pipeline(clock, n1)
-    started = Deferred.fromCoroutine(pipe.stream(client, fwc, None))
+    started = Deferred.fromCoroutine(pipeline(clock, n1).stream(client, fwc, None))
     assert sum(n1.asked.values()) == 1
     await started
     assert bytes(client.received) == b"".join(data)
     assert n1.most_open_reads == READ_AHEAD
+
+
+@pytest_twisted.ensureDeferred
+async def test_with_more_than_deep_up_to_downloads_each_reads_one_chunk_ahead():
+    """While more than DEEP_UP_TO downloads run, a new one keeps one read in flight
+    (they overlap each other's reads, and each read holds buffers)."""
+    from s3node.gateway.download import DEEP_UP_TO
+
+    clock = Clock()
+    busy, n1 = FakeNode("busy"), FakeNode("n1")
+    n1.message_size = 256
+    pipe = pipeline(clock, busy, n1)
+    paused = []
+    for _ in range(DEEP_UP_TO):  # downloads that stay, their clients full
+        client = Client(1024)
+        fwc = stored_file([(busy, uuid.uuid4().bytes * 64) for _ in range(4)])
+        paused.append((client, Deferred.fromCoroutine(pipe.stream(client, fwc, None))))
+    data = [uuid.uuid4().bytes * 64 for _ in range(6)]
+    client = Client()
+    await Deferred.fromCoroutine(
+        pipe.stream(client, stored_file([(n1, d) for d in data]), None))
+    assert bytes(client.received) == b"".join(data)
+    assert n1.most_open_reads == 1
+    for client, done in paused:
+        client.producer.resumeProducing()
+        await done
 
 
 @pytest_twisted.ensureDeferred
