@@ -16,7 +16,7 @@ from typing import Any
 import pytest_twisted
 from gateway.gateway_fakes import FakeNode
 from support.auth import AUTH
-from support.waiting import poll_until
+from support.waiting import poll_until, turns
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -167,8 +167,7 @@ async def test_a_paused_client_holds_two_chunks_and_no_more():
     await poll_until(lambda: len(client.received) == 1024
                      and sum(n1.unhashed_reads.values()) == 3 and n1.open_reads == 0,
                      what="the first chunk written and two more read")
-    for _ in range(50):  # a download that did not stop would read on meanwhile
-        await asyncio.sleep(0)
+    await turns(50)  # a download that did not stop would read on meanwhile
     assert sum(n1.unhashed_reads.values()) == 3
     client.producer.resumeProducing()
     await done
