@@ -297,10 +297,7 @@ class _FileUpload:
         the file completes.
         """
         self._raise_if_failed()
-        # The chunk digest and the whole-file digest run in two threads at once;
-        # file updates stay in order (at most one behind).
-        await self._file_hashing.submit(self._hasher.update, chunk)
-        digest = await self.p._cpu(hexdigest_of, self.p._chunk_checksum, chunk)
+        digest = await self._hash(chunk)
         index, self._index = self._index, self._index + 1
         if self._collecting_slot:
             self._collecting_slot = False  # taken when its buffer was
@@ -319,6 +316,18 @@ class _FileUpload:
                                                last=last))
         self._writes.append(d)
         self._done_when_read(chunk, d)
+
+    async def _hash(self, chunk: bytes | memoryview) -> str:
+        """
+        Feed ``chunk`` to the file's digest and return its own: one pass for
+        the first chunk when both use one algorithm (the file's digest so far
+        is the chunk's), else two at once, the file's kept in order.
+        """
+        if self._index == 0 and self.p._chunk_checksum.name == self._hasher.name:
+            await self.p._cpu(self._hasher.update, chunk)
+            return _final_digest(self._hasher.copy())
+        await self._file_hashing.submit(self._hasher.update, chunk)
+        return await self.p._cpu(hexdigest_of, self.p._chunk_checksum, chunk)
 
     async def _take_slot(self) -> None:
         """

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from twisted.logger import Logger
 
-from s3node.core.checksums import digest_matches
-from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import CHUNK_ID_MAX_LENGTH, CHUNK_ID_MIN_LENGTH, validate_chunk_id
 from s3node.errors import (
     ChunkNotFound,
@@ -39,6 +37,7 @@ from s3node.storage.checks import (
 )
 from s3node.storage.chunkfile import ChunkFile
 from s3node.storage.diskfiles import BrokenChunk, Layout, TempWriter
+from s3node.storage.diskread import read_pieces
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.locks import KeyedLocks, run_to_end
 from s3node.storage.metrics import timed_step
@@ -435,43 +434,12 @@ class DiskChunkStore:
             f.info,
             offset,
             length,
-            self._pieces(f, offset, length, verifying),
+            read_pieces(f, offset, length, verifying, run=self._run,
+                        close=lambda: self._run_to_end(f.close), corrupt=self._corrupt),
             closer=lambda: self._run_to_end(f.close),
         )
 
-    async def _pieces(
-        self, f: ChunkFile, offset: int, length: int, verifying: bool
-    ) -> AsyncIterator[bytes]:
-        info = f.info
-        try:
-            start, end = (0, info.size) if verifying else (offset, offset + length)
-            stop = offset + length
-            held: bytes | None = None
-            pos = start
-            while pos < end:
-                n = min(FRAME_SIZE, end - pos)
-                data = await self._run(lambda p=pos, k=n: f.read_at(p, k, hash=verifying))
-                if len(data) != n:
-                    await self._corrupt(f, f"data file ended at byte {pos + len(data)}")
-                lo, hi = max(pos, offset), min(pos + n, stop)
-                piece = data if (lo, hi) == (pos, pos + n) else data[lo - pos : hi - pos]
-                pos += n
-                if lo < hi:
-                    if held is not None:
-                        yield held
-                    held = piece
-            if verifying:
-                actual = f.hexdigest()
-                if not digest_matches(info.digest, actual):
-                    await self._corrupt(
-                        f, f"{info.algorithm} digest is {actual}, sidecar says {info.digest}"
-                    )
-            if held is not None:
-                yield held
-        finally:
-            await self._run_to_end(f.close)
-
-    async def _corrupt(self, f: ChunkFile, reason: str) -> None:
+    async def _corrupt(self, f: ChunkFile, reason: str) -> NoReturn:
         chunk_id = f.info.chunk_id
         await self._quarantine(chunk_id, f.inode, reason)
         raise CorruptChunk(f"chunk {chunk_id} is corrupt ({reason}) and was quarantined")
