@@ -3,7 +3,8 @@ Bridges between asyncio awaitables (grpc.aio, the storage client) and Twisted.
 
 Under the asyncio reactor a coroutine run by :meth:`Deferred.fromCoroutine`
 cannot await an asyncio future directly; :func:`aio` wraps one in a
-:class:`~twisted.internet.defer.Deferred`.
+:class:`~twisted.internet.defer.Deferred`.  :func:`run_cpu` hands CPU work to
+the pool unless it is too small to be worth the trip.
 """
 
 from __future__ import annotations
@@ -12,15 +13,32 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
-__all__ = ["CpuRunner", "OneBehind", "aio", "shielded"]
+__all__ = ["INLINE_BYTES", "CpuRunner", "OneBehind", "aio", "run_cpu", "shielded"]
 
 T = TypeVar("T")
 
 #: runs a CPU-bound function off the reactor thread: ``await cpu(f, *args)``
 CpuRunner = Callable[..., "Deferred[Any]"]
+
+#: the most bytes hashed on the calling thread instead of on the pool: a trip to
+#: the pool and back costs about 50 µs of CPU here, more than SHA-256 spends on
+#: 64 KiB (about 37 µs), and blocks the reactor no longer (docs/performance.md)
+INLINE_BYTES = 64 * 1024
+
+
+def run_cpu(cpu: CpuRunner, size: int, f: Callable[..., T], *args: Any) -> Deferred[T]:
+    """
+    ``f(*args)``, working on ``size`` bytes: on ``cpu``'s pool, or on this
+    thread when ``size`` is at most :data:`INLINE_BYTES`; either way a
+    Deferred with its result or its error.
+    """
+    if size <= INLINE_BYTES:
+        return maybeDeferred(f, *args)
+    d: Deferred[T] = cpu(f, *args)
+    return d
 
 
 def aio(aw: Awaitable[T]) -> Deferred[T]:
@@ -70,10 +88,13 @@ class OneBehind:
         """The call under way (the last one submitted, until :meth:`drain`)."""
         return self._running
 
-    async def submit(self, f: Callable[..., Any], *args: Any) -> None:
-        """Wait for the call under way, then start ``f(*args)`` on the pool."""
+    async def submit(self, f: Callable[..., Any], *args: Any, size: int | None = None) -> None:
+        """
+        Wait for the call under way, then start ``f(*args)`` on the pool; a
+        call on ``size`` bytes runs on this thread when :func:`run_cpu` says so.
+        """
         await self.drain()
-        self._running = self._cpu(f, *args)
+        self._running = self._cpu(f, *args) if size is None else run_cpu(self._cpu, size, f, *args)
 
     async def drain(self) -> None:
         """Wait for the call under way, if any (its error is raised)."""

@@ -37,7 +37,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from s3node._aio import CpuRunner, aio
+from s3node._aio import CpuRunner, aio, run_cpu
 from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import ChunkNotFound, CorruptChunk, NotEnoughReplicas, S3NodeError, describe
@@ -268,7 +268,8 @@ class DownloadPipeline:
         for node_id in self._replica_order(chunk):
             try:
                 parts = await self._read(node_id, chunk)
-                ok = await self._cpu(_verify, algorithm, parts, chunk.checksum, chunk.size)
+                ok = await run_cpu(self._cpu, chunk.size, _verify, algorithm, parts,
+                                   chunk.checksum, chunk.size)
             except CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure: try the next replica

@@ -39,7 +39,7 @@ from twisted.internet.defer import (
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from s3node._aio import CpuRunner, OneBehind
+from s3node._aio import CpuRunner, OneBehind, run_cpu
 from s3node._malloc import give_back, give_back_now
 from s3node.core.checksums import hexdigest_of
 from s3node.core.chunking import ChunkBuffers, Chunker
@@ -323,11 +323,12 @@ class _FileUpload:
         the first chunk when both use one algorithm (the file's digest so far
         is the chunk's), else two at once, the file's kept in order.
         """
+        size = len(chunk)
         if self._index == 0 and self.p._chunk_checksum.name == self._hasher.name:
-            await self.p._cpu(self._hasher.update, chunk)
+            await run_cpu(self.p._cpu, size, self._hasher.update, chunk)
             return _final_digest(self._hasher.copy())
-        await self._file_hashing.submit(self._hasher.update, chunk)
-        return await self.p._cpu(hexdigest_of, self.p._chunk_checksum, chunk)
+        await self._file_hashing.submit(self._hasher.update, chunk, size=size)
+        return await run_cpu(self.p._cpu, size, hexdigest_of, self.p._chunk_checksum, chunk)
 
     async def _take_slot(self) -> None:
         """
@@ -403,7 +404,7 @@ class _FileUpload:
         await gatherResults(self._writes, consumeErrors=True)
         self._raise_if_failed()
         await self._file_hashing.drain()
-        checksum = await self.p._cpu(_final_digest, self._hasher)
+        checksum = _final_digest(self._hasher)  # the bytes are hashed: quick
         if self.record is None:  # no chunk: an empty file
             await self._create(first_chunk=None)
         result = await finish(

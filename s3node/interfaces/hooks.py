@@ -29,6 +29,9 @@ class Checksum(Protocol):
     def hexdigest(self) -> str:
         """:meth:`digest` as lowercase hex."""
 
+    def copy(self) -> Checksum:
+        """An independent hasher in the same state."""
+
 
 class ChecksumAlgorithm(Protocol):
     """A named factory of :class:`Checksum` objects."""

@@ -66,7 +66,6 @@ class S3Body:
                  headers: Mapping[str, str], cpu: CpuRunner, *,
                  name: tuple[str, str], max_size: int) -> None:
         self._body = body
-        self._cpu = cpu
         self._name = name
         self.length = declared_length(headers, credentials)
         if self.length > max_size:
@@ -121,7 +120,7 @@ class S3Body:
                 raise errors.InvalidRequest("The body is longer than its Content-Length")
             # The payload digests run one read behind, in order, while the
             # pipeline chunks and hashes this read: at most two reads are held.
-            await self._hashing.submit(self._check.update, data)
+            await self._hashing.submit(self._check.update, data, size=len(data))
             return data
 
     async def _finish(self) -> None:
@@ -135,7 +134,7 @@ class S3Body:
         elif self._received != self.length:
             raise errors.IncompleteBody()
         await self._hashing.drain()
-        self.digests = await self._cpu(self._check.finish, trailer)
+        self.digests = self._check.finish(trailer)  # every byte is hashed: quick
 
     def stored_checksum(self) -> tuple[str, str] | None:
         """The verified ``x-amz-checksum-*`` header and its value, if one was asked for."""

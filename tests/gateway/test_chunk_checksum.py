@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
+import pytest
 import pytest_twisted
 import treq
 from gateway.conftest import running_gateway
 from gateway.test_app_files import upload
 
-from s3node.core.checksums import BUILTIN_ALGORITHMS, hexdigest_of
+from s3node.core.checksums import BUILTIN_ALGORITHMS, HashAlgorithm, hexdigest_of
 
 
 @pytest_twisted.ensureDeferred
@@ -42,3 +44,69 @@ async def test_chunk_checksum_defaults_to_the_file_checksum(gw):
     chunks = gw.store.chunks[uuid.UUID(reply["file_id"])]
     assert [chunks[i].checksum_algorithm for i in sorted(chunks)] == ["sha256", "sha256"]
     assert chunks[0].checksum == hashlib.sha256(data[:1000]).hexdigest()
+
+
+class _CountingSha256:
+    """A SHA-256 hasher that adds the length of every update to ``fed[0]``."""
+
+    name = "sha256"
+    digest_size = 32
+
+    def __init__(self, fed: list[int], inner: Any = None) -> None:
+        self._fed = fed
+        self._inner = inner if inner is not None else hashlib.sha256()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._fed[0] += memoryview(data).nbytes
+        self._inner.update(data)
+
+    def digest(self) -> bytes:
+        return bytes(self._inner.digest())
+
+    def hexdigest(self) -> str:
+        return str(self._inner.hexdigest())
+
+    def copy(self) -> _CountingSha256:
+        return _CountingSha256(self._fed, self._inner.copy())
+
+
+@pytest.fixture
+def sha256_fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``[n]``: the bytes every ``sha256`` hasher of the gateway was fed so far."""
+    fed = [0]
+    counting = HashAlgorithm("sha256", 32, lambda: _CountingSha256(fed))
+    monkeypatch.setitem(BUILTIN_ALGORITHMS, "sha256", counting)
+    return fed
+
+
+@pytest.mark.parametrize(("size", "hashed"), [
+    (700, 700),  # one chunk: one pass gives the file's digest and the chunk's
+    (2500, 2500 + 1500),  # the file's pass, then the chunks after the first
+])
+@pytest_twisted.ensureDeferred
+async def test_the_first_chunk_is_hashed_once_for_the_file_and_itself(sha256_fed, size, hashed):
+    """With one algorithm for both, the first chunk's digest is the file's digest so far."""
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    async with running_gateway() as gw:
+        code, reply = await upload(gw.url, data)
+        assert code == 201, reply
+        assert sha256_fed[0] == hashed + 2 * size  # and each of 2 fake nodes checks its replica
+        assert reply["checksum"] == hashlib.sha256(data).hexdigest()
+        chunks = gw.store.chunks[uuid.UUID(reply["file_id"])]
+        assert {i: c.checksum for i, c in chunks.items()} == {
+            i: hashlib.sha256(data[i * 1000:(i + 1) * 1000]).hexdigest()
+            for i in range(-(-size // 1000))}
+        r = await treq.get(f"{gw.url}/files/{reply['file_id']}")
+        assert await r.content() == data
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_first_chunk_of_another_algorithm_is_hashed_on_its_own(sha256_fed):
+    """With CRC-32C chunks, SHA-256 hashes the file once and nothing else."""
+    data = b"y" * 700
+    async with running_gateway(chunk_checksum="crc32c") as gw:
+        code, reply = await upload(gw.url, data)
+        assert code == 201, reply
+        assert sha256_fed[0] == 700
+        chunk = gw.store.chunks[uuid.UUID(reply["file_id"])][0]
+        assert chunk.checksum == hexdigest_of(BUILTIN_ALGORITHMS["crc32c"], data)
