@@ -26,7 +26,7 @@ from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
 from s3node.storage.errors import error_from_rpc
-from s3node.storage.nodeauth import channel_credentials, client_interceptors
+from s3node.storage.nodeauth import call_metadata, channel_credentials
 from s3node.storage.quarantine import check_entry_id
 from s3node.storage.types import (
     ChunkInfo,
@@ -168,14 +168,12 @@ class ChunkStream:
 
 
 def _channel(address: str, auth: NodeAuth | None, options: list[tuple[str, Any]]) -> Any:
-    """The channel to ``address``: TLS with ``auth.tls``, sending ``auth``'s secret."""
-    interceptors = client_interceptors(auth)
+    """The channel to ``address``: TLS with ``auth.tls`` (each call sends the secret)."""
     if auth is None or auth.tls is None:
-        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(address, options=options)
     if auth.tls_server_name:
         options = [*options, ("grpc.ssl_target_name_override", auth.tls_server_name)]
-    return grpc.aio.secure_channel(address, channel_credentials(auth.tls), options=options,
-                                   interceptors=interceptors)
+    return grpc.aio.secure_channel(address, channel_credentials(auth.tls), options=options)
 
 
 class StorageClient:
@@ -199,6 +197,8 @@ class StorageClient:
     ) -> None:
         self.address = address
         self._channel = _channel(address, auth, list(channel_options))
+        #: sent with every call: the cluster secret, if any
+        self._metadata = call_metadata(auth)
         self._stub = pb_grpc.StorageStub(self._channel)
         self._bulk_calls()
 
@@ -290,7 +290,7 @@ class StorageClient:
                 raise
 
         try:
-            reply = await self._put_chunk(requests(), timeout=timeout)
+            reply = await self._put_chunk(requests(), timeout=timeout, metadata=self._metadata)
         except (grpc.RpcError, asyncio.CancelledError) as e:
             if failed:
                 raise failed[0] from None
@@ -332,7 +332,8 @@ class StorageClient:
                                      reader_verifies=reader_verifies)
         if length is not None:
             request.length = length
-        return ChunkStream(self._get_chunk(request, timeout=timeout), self.address)
+        call = self._get_chunk(request, timeout=timeout, metadata=self._metadata)
+        return ChunkStream(call, self.address)
 
     async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None) -> Any:
         """
@@ -346,7 +347,8 @@ class StorageClient:
         except (TypeError, ValueError) as e:
             raise InvalidRequest(f"invalid {rpc} request: {e}") from None
         try:
-            return await getattr(self._stub, rpc)(message, timeout=timeout)
+            return await getattr(self._stub, rpc)(message, timeout=timeout,
+                                                  metadata=self._metadata)
         except grpc.RpcError as e:
             raise self._error(e) from None
 
