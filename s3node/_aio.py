@@ -24,8 +24,8 @@ T = TypeVar("T")
 CpuRunner = Callable[..., "Deferred[Any]"]
 
 #: the most bytes hashed on the calling thread instead of on the pool: a trip to
-#: the pool and back costs about 50 µs of CPU here, more than SHA-256 spends on
-#: 64 KiB (about 37 µs), and blocks the reactor no longer (docs/performance.md)
+#: the pool and back costs 50-100 µs of CPU here, more than SHA-256 spends on
+#: 64 KiB (about 37 µs), and blocks the reactor no longer (bench/trips_bench.py)
 INLINE_BYTES = 64 * 1024
 
 
