@@ -23,9 +23,14 @@ import asyncio
 import hashlib
 import multiprocessing
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sbs_system import ProcessTree
 
 KEY = "s3node-cluster-secret"
 SIZE = 4096
@@ -35,11 +40,6 @@ CONCURRENCY = 16
 def _cpu() -> float:
     t = os.times()
     return t.user + t.system
-
-
-def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- pool trips ----------------------------------------------------------------
@@ -164,15 +164,16 @@ def grpc_calls(calls: int, repeat: int) -> None:
     port_queue, stop = ctx.Queue(), ctx.Event()
     server = ctx.Process(target=_server, args=(port_queue, stop))
     server.start()
+    server_tree = ProcessTree([server.pid])  # type: ignore[list-item]
     try:
         port = port_queue.get(timeout=60)
         n = calls // CONCURRENCY * CONCURRENCY
         for _ in range(repeat):
             for kind in ("get", "put"):
                 for mode in ("interceptor", "metadata"):
-                    s0 = _proc_cpu(server.pid)  # type: ignore[arg-type]
+                    s0 = server_tree.cpu_seconds()
                     wall, cpu = asyncio.run(_client(port, kind, mode, calls))
-                    s1 = _proc_cpu(server.pid)  # type: ignore[arg-type]
+                    s1 = server_tree.cpu_seconds()
                     print(f"grpc  {kind} {mode:<12} {n / wall:7.0f} calls/s, client "
                           f"{1e6 * cpu / n:5.0f} us, server {1e6 * (s1 - s0) / n:5.0f} us "
                           f"CPU per call", flush=True)

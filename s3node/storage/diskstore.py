@@ -14,6 +14,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterable, Callable, Mapping
 from concurrent.futures import Executor
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -430,13 +431,14 @@ class DiskChunkStore:
             await self._run_to_end(f.close)
             raise
         verifying = verify or (offset == 0 and length == f.info.size and not reader_verifies)
+        close = partial(self._run_to_end, f.close)
         return ChunkRead(
             f.info,
             offset,
             length,
-            read_pieces(f, offset, length, verifying, run=self._run,
-                        close=lambda: self._run_to_end(f.close), corrupt=self._corrupt),
-            closer=lambda: self._run_to_end(f.close),
+            read_pieces(f, offset, length, verifying, run=self._run, close=close,
+                        corrupt=self._corrupt),
+            closer=close,
         )
 
     async def _corrupt(self, f: ChunkFile, reason: str) -> NoReturn:
