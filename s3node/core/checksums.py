@@ -33,6 +33,7 @@ __all__ = [
     "digest_matches",
     "hexdigest_of",
     "normalize_hexdigest",
+    "update_with_crc32c",
 ]
 
 _HEX = frozenset("0123456789abcdef")
@@ -109,6 +110,22 @@ CRC32C = HashAlgorithm("crc32c", 4, Crc32c)
 
 #: the algorithms s3node ships, by name
 BUILTIN_ALGORITHMS: dict[str, HashAlgorithm] = {a.name: a for a in (SHA256, BLAKE2B, CRC32C)}
+
+
+def update_with_crc32c(
+    hasher: Any, data: bytes | bytearray | memoryview, crc: bool
+) -> str | None:
+    """
+    Feed ``data`` to ``hasher`` and, with ``crc``, return the CRC-32C of the
+    same bytes (what a storage node checks a chunk's transfer against:
+    docs/grpc.md); ``None`` without.  CPU work: mind the reactor.
+    """
+    hasher.update(data)
+    if not crc:
+        return None
+    check = Crc32c()
+    check.update(data)
+    return check.hexdigest()
 
 
 def hexdigest_of(algorithm: Callable[[], Any], data: bytes | bytearray | memoryview) -> str:

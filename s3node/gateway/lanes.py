@@ -20,13 +20,13 @@ from twisted.internet.defer import Deferred, FirstError, gatherResults
 from twisted.logger import Logger
 
 from s3node._aio import aio
-from s3node.errors import describe
+from s3node.errors import NotEnoughReplicas, describe
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import MetadataStore
 from s3node.records import ChunkRecord, ReplicaState
 
-__all__ = ["FORGET_TIMEOUT", "Lanes", "run_all", "transfer_timeout"]
+__all__ = ["FORGET_TIMEOUT", "Lanes", "place", "run_all", "transfer_timeout"]
 
 log = Logger()
 
@@ -54,6 +54,7 @@ class Lanes:
         record: ChunkRecord,
         chunk: bytes | memoryview,
         *,
+        transfer_crc32c: str | None = None,
         store: MetadataStore,
         pool: NodePool,
         metrics: GatewayMetrics,
@@ -72,6 +73,8 @@ class Lanes:
         self._chunk_id = record.chunk_id
         self._digest = record.checksum
         self._chunk = chunk
+        #: the chunk's CRC-32C, computed with its digest, for the nodes' check
+        self._transfer_crc32c = transfer_crc32c
         self._handoffs = handoffs
         #: where the replicas written go, to be marked ``stored`` when the file
         #: completes (the last chunk's); ``None``: each is marked on its node's reply
@@ -84,7 +87,8 @@ class Lanes:
                 with self._metrics.chunk_put_timer(node_id, len(self._chunk)):
                     await aio(self._pool.client(node_id).put_chunk(
                         self._chunk_id, self._chunk, algorithm=self._algorithm,
-                        digest=self._digest, timeout=transfer_timeout(len(self._chunk))))
+                        digest=self._digest, transfer_crc32c=self._transfer_crc32c,
+                        timeout=transfer_timeout(len(self._chunk))))
             except Exception as e:  # noqa: BLE001 - any failure of the put: hand off
                 self._failed(node_id, e)
                 node_id = await self._hand_off()
@@ -127,6 +131,35 @@ class Lanes:
         except Exception as e:  # noqa: BLE001 - the reconciler settles what is left
             log.info("chunk {chunk_id} left on {node_id} for the reconciler: {error}",
                      chunk_id=self._chunk_id, node_id=node_id, error=describe(e))
+
+
+async def place(
+    record: ChunkRecord,
+    order: list[str],
+    chunk: bytes | memoryview,
+    transfer_crc32c: str | None,
+    *,
+    replicas: int,
+    store: MetadataStore,
+    pool: NodePool,
+    metrics: GatewayMetrics,
+    cleanup: Callable[[Coroutine[Any, Any, None]], None],
+    stored: list[tuple[int, str]] | None,
+) -> None:
+    """
+    Write the recorded chunk to the first ``replicas`` nodes of ``order``,
+    handing off past failures to the rest (see :class:`Lanes`).
+
+    :raises NotEnoughReplicas: when fewer than ``replicas`` nodes took it.
+    """
+    lanes = Lanes(record, chunk, transfer_crc32c=transfer_crc32c, store=store, pool=pool,
+                  metrics=metrics, cleanup=cleanup, handoffs=iter(order[replicas:]),
+                  stored=stored)
+    results = await run_all([lanes.run(node_id) for node_id in order[:replicas]])
+    reached = sum(1 for n in results if n)
+    if reached < replicas:
+        raise NotEnoughReplicas(
+            f"chunk {record.index} reached {reached} of {replicas} storage nodes")
 
 
 async def run_all(work: list[Coroutine[Any, Any, T]]) -> list[T]:

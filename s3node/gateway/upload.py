@@ -41,7 +41,7 @@ from twisted.logger import Logger
 
 from s3node._aio import CpuRunner, OneBehind, run_cpu
 from s3node._malloc import give_back, give_back_now
-from s3node.core.checksums import hexdigest_of
+from s3node.core.checksums import CRC32C, update_with_crc32c
 from s3node.core.chunking import ChunkBuffers, Chunker
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
@@ -54,7 +54,7 @@ from s3node.errors import (
     UploadAborted,
     describe,
 )
-from s3node.gateway.lanes import Lanes, run_all
+from s3node.gateway.lanes import place
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
@@ -297,7 +297,7 @@ class _FileUpload:
         the file completes.
         """
         self._raise_if_failed()
-        digest = await self._hash(chunk)
+        digest, transfer = await self._hash(chunk)
         index, self._index = self._index, self._index + 1
         if self._collecting_slot:
             self._collecting_slot = False  # taken when its buffer was
@@ -312,23 +312,29 @@ class _FileUpload:
         except BaseException:
             self._done_when_read(chunk, None)
             raise
-        d = Deferred.fromCoroutine(self._write(record, order, chunk, recorded=recorded,
-                                               last=last))
+        d = Deferred.fromCoroutine(self._write(record, order, chunk, transfer,
+                                               recorded=recorded, last=last))
         self._writes.append(d)
         self._done_when_read(chunk, d)
 
-    async def _hash(self, chunk: bytes | memoryview) -> str:
+    async def _hash(self, chunk: bytes | memoryview) -> tuple[str, str | None]:
         """
         Feed ``chunk`` to the file's digest and return its own: one pass for
         the first chunk when both use one algorithm (the file's digest so far
-        is the chunk's), else two at once, the file's kept in order.
+        is the chunk's), else two at once, the file's kept in order.  With the
+        chunk's digest comes its CRC-32C, computed in the same job from the
+        same bytes, which its nodes check what they receive against instead of
+        hashing it again (docs/grpc.md); ``None`` when chunks are CRC-32C.
         """
-        size = len(chunk)
-        if self._index == 0 and self.p._chunk_checksum.name == self._hasher.name:
-            await run_cpu(self.p._cpu, size, self._hasher.update, chunk)
-            return _final_digest(self._hasher.copy())
+        size, algorithm = len(chunk), self.p._chunk_checksum
+        crc = algorithm.name != CRC32C.name
+        if self._index == 0 and algorithm.name == self._hasher.name:
+            transfer = await run_cpu(self.p._cpu, size, update_with_crc32c, self._hasher, chunk, crc)
+            return _final_digest(self._hasher.copy()), transfer
         await self._file_hashing.submit(self._hasher.update, chunk, size=size)
-        return await run_cpu(self.p._cpu, size, hexdigest_of, self.p._chunk_checksum, chunk)
+        hasher = algorithm()
+        transfer = await run_cpu(self.p._cpu, size, update_with_crc32c, hasher, chunk, crc)
+        return _final_digest(hasher), transfer
 
     async def _take_slot(self) -> None:
         """
@@ -355,13 +361,15 @@ class _FileUpload:
             raise self._error
 
     async def _write(self, record: ChunkRecord, order: list[str], chunk: bytes | memoryview,
-                     *, recorded: bool, last: bool) -> None:
+                     transfer: str | None, *, recorded: bool, last: bool) -> None:
         try:
             if not recorded:
                 # The replica rows exist, as ``writing``, before any byte leaves: a
                 # chunk file on a node always has a row naming it (docs/durability.md).
                 await self.p._store.record_chunk(record)
-            await self._place(record, order, chunk, last)
+            await place(record, order, chunk, transfer, replicas=self.p.settings.replicas,
+                        store=self.p._store, pool=self.p._pool, metrics=self.p.metrics,
+                        cleanup=self.p.cleanup, stored=self._stored if last else None)
         except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
             if self._error is None:
                 self._error = e
@@ -386,19 +394,6 @@ class _FileUpload:
             replicas=tuple(ReplicaRecord(n, ReplicaState.WRITING) for n in order[:replicas]),
         )
         return record, order
-
-    async def _place(self, record: ChunkRecord, order: list[str], chunk: bytes | memoryview,
-                     last: bool) -> None:
-        """Write the recorded chunk to its nodes (handing off past failures)."""
-        replicas = self.p.settings.replicas
-        lanes = Lanes(record, chunk, store=self.p._store, pool=self.p._pool,
-                      metrics=self.p.metrics, cleanup=self.p.cleanup,
-                      handoffs=iter(order[replicas:]), stored=self._stored if last else None)
-        results = await run_all([lanes.run(node_id) for node_id in order[:replicas]])
-        stored = sum(1 for n in results if n)
-        if stored < replicas:
-            raise NotEnoughReplicas(
-                f"chunk {record.index} reached {stored} of {replicas} storage nodes")
 
     async def complete(self, finish: Completer[T]) -> T:
         await gatherResults(self._writes, consumeErrors=True)

@@ -34,11 +34,15 @@ class ChunkStore(Protocol):
     """
 
     async def put(
-        self, chunk_id: str, *, size: int, algorithm: str, digest: str, data: AsyncIterable[bytes]
+        self, chunk_id: str, *, size: int, algorithm: str, digest: str, data: AsyncIterable[bytes],
+        transfer_crc32c: str | None = None,
     ) -> PutResult:
         """
         Store the chunk ``data`` yields, verifying ``size`` and ``digest`` as
-        it arrives; it becomes visible only once complete and verified.
+        it arrives; it becomes visible only once complete and verified.  With
+        ``transfer_crc32c`` (the sender's CRC-32C of the bytes it computed
+        ``digest`` over) the bytes are checked against that instead, and
+        ``digest`` is recorded as given.
         Putting an identical chunk again returns ``created=False``; other
         content under a stored id raises :class:`s3node.errors.ChunkExists`.
         """
@@ -107,9 +111,14 @@ class NodeClient(Protocol):
         *,
         algorithm: str,
         digest: str,
+        transfer_crc32c: str | None = None,
         timeout: float | None = None,
     ) -> PutResult:
-        """Store ``data`` as ``chunk_id``; the node verifies ``digest`` before keeping it."""
+        """
+        Store ``data`` as ``chunk_id``; the node verifies ``digest`` before
+        keeping it, or ``transfer_crc32c`` when given (the CRC-32C of the same
+        bytes, computed with ``digest``: docs/grpc.md).
+        """
 
     async def put_chunk_stream(
         self,
@@ -119,6 +128,7 @@ class NodeClient(Protocol):
         digest: str,
         frames: AsyncIterable[bytes | memoryview],
         *,
+        transfer_crc32c: str | None = None,
         timeout: float | None = None,
     ) -> PutResult:
         """Store the ``size`` bytes ``frames`` yields as ``chunk_id``, verified like :meth:`put_chunk`."""

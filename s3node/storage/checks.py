@@ -12,7 +12,7 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from s3node.core.checksums import digest_matches, normalize_hexdigest
+from s3node.core.checksums import CRC32C, digest_matches, normalize_hexdigest
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import ChunkExists, InvalidRange, InvalidRequest, SizeMismatch, TooLarge
 from s3node.interfaces import ChecksumAlgorithm
@@ -48,6 +48,18 @@ class PutHeader:
     algorithm: ChecksumAlgorithm
     #: the expected digest, lowercase hex
     digest: str
+    #: the sender's CRC-32C of the bytes (lowercase hex), which the store checks
+    #: them against instead of hashing them with ``algorithm``; ``None``: hash them
+    transfer_crc32c: str | None = None
+
+    def checker(self) -> Any:
+        """A fresh hasher for the check the bytes get: CRC-32C when the sender gave one."""
+        return CRC32C() if self.transfer_crc32c is not None else self.algorithm()
+
+    @property
+    def expected(self) -> str:
+        """The digest :meth:`checker`'s result must match."""
+        return self.transfer_crc32c if self.transfer_crc32c is not None else self.digest
 
 
 def _check_digest(algorithm: Any, digest: object) -> str:
@@ -69,9 +81,14 @@ def check_put_header(
     digest: object,
     algorithms: Mapping[str, ChecksumAlgorithm],
     max_chunk_size: int,
+    transfer_crc32c: object = None,
 ) -> PutHeader:
     """
     Check a put's header.
+
+    ``transfer_crc32c`` (``None`` or ``""``: absent) is the sender's CRC-32C
+    of the same bytes ``digest`` covers; the store then checks the bytes
+    against it and records ``digest`` as given (docs/grpc.md).
 
     :raises s3node.errors.InvalidChunkId: for a malformed id.
     :raises s3node.errors.InvalidRequest: for an unknown algorithm (the message
@@ -88,7 +105,8 @@ def check_put_header(
         raise InvalidRequest(f"invalid chunk size {size!r}")
     if size > max_chunk_size:
         raise TooLarge(f"chunk of {size} bytes exceeds this node's limit of {max_chunk_size} bytes")
-    return PutHeader(checked_id, size, algo, _check_digest(algo, digest))
+    transfer = _check_digest(CRC32C, transfer_crc32c) if transfer_crc32c else None
+    return PutHeader(checked_id, size, algo, _check_digest(algo, digest), transfer)
 
 
 def check_range(size: int, offset: int, length: int | None) -> tuple[int, int]:

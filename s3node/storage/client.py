@@ -228,10 +228,15 @@ class StorageClient:
         *,
         algorithm: str,
         digest: str,
+        transfer_crc32c: str | None = None,
         timeout: float | None = None,
     ) -> PutResult:
         """
         Store ``data`` as chunk ``chunk_id``, sent in :data:`s3node.core.chunking.FRAME_SIZE` messages.
+
+        With ``transfer_crc32c``, the CRC-32C of the bytes ``digest`` was
+        computed over, the node checks the bytes against it instead of hashing
+        them again, and records ``digest`` (docs/grpc.md).
 
         :raises s3node.errors.ChecksumMismatch: the bytes do not match ``digest``.
         :raises s3node.errors.ChunkExists: other content is stored under the id.
@@ -246,7 +251,8 @@ class StorageClient:
                 yield piece
 
         return await self.put_chunk_stream(
-            chunk_id, len(view), algorithm, digest, pieces(), timeout=timeout
+            chunk_id, len(view), algorithm, digest, pieces(), transfer_crc32c=transfer_crc32c,
+            timeout=timeout,
         )
 
     async def put_chunk_stream(
@@ -257,10 +263,12 @@ class StorageClient:
         digest: str,
         frames: AsyncIterable[bytes | memoryview],
         *,
+        transfer_crc32c: str | None = None,
         timeout: float | None = None,
     ) -> PutResult:
         """
-        Store the ``size`` bytes ``frames`` yields as chunk ``chunk_id``.
+        Store the ``size`` bytes ``frames`` yields as chunk ``chunk_id``
+        (``transfer_crc32c``: as for :meth:`put_chunk`).
 
         Frames larger than :data:`s3node.core.chunking.FRAME_SIZE` are split; the iterator is
         consumed as the node takes the data (gRPC flow control), so memory
@@ -273,6 +281,7 @@ class StorageClient:
                 size=size,
                 checksum_algorithm=algorithm,
                 digest=digest,
+                transfer_crc32c=transfer_crc32c or "",
             )
         except (TypeError, ValueError) as e:
             raise InvalidRequest(f"invalid PutChunk header: {e}") from None

@@ -304,9 +304,12 @@ class DiskChunkStore:
         algorithm: str,
         digest: str,
         data: AsyncIterable[bytes],
+        transfer_crc32c: str | None = None,
     ) -> PutResult:
         """
-        Store a chunk from ``data``, verifying ``size`` and ``digest`` as it arrives.
+        Store a chunk from ``data``, verifying ``size`` and ``digest`` as it arrives
+        (or, when the sender gave one, ``transfer_crc32c``: see
+        :func:`s3node.storage.checks.check_put_header`).
 
         :raises InvalidChunkId, InvalidRequest, TooLarge: for a bad header.
         :raises SizeMismatch: when ``data`` holds more or fewer bytes than ``size``.
@@ -321,6 +324,7 @@ class DiskChunkStore:
             digest=digest,
             algorithms=self._algorithms,
             max_chunk_size=self._max_chunk_size,
+            transfer_crc32c=transfer_crc32c,
         )
         try:
             existing = await self._lookup(header.chunk_id)
@@ -341,7 +345,7 @@ class DiskChunkStore:
             self.layout,
             header.chunk_id,
             header.size,
-            header.algorithm(),
+            header.checker(),
             fsync=self._fsync,
             write=self._write,
         )
@@ -353,7 +357,7 @@ class DiskChunkStore:
             info = ChunkInfo(
                 header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
             )
-            await run_to_end(self._finish(writer, info, header.digest))
+            await run_to_end(self._finish(writer, info, header.expected))
             existing = await run_to_end(self._commit(writer, info))
         finally:
             try:

@@ -116,6 +116,7 @@ class MemoryChunkStore:
         algorithm: str,
         digest: str,
         data: AsyncIterable[bytes],
+        transfer_crc32c: str | None = None,
     ) -> PutResult:
         """Store a chunk, with the disk store's checks and errors."""
         header = check_put_header(
@@ -125,6 +126,7 @@ class MemoryChunkStore:
             digest=digest,
             algorithms=self._algorithms,
             max_chunk_size=self._max_chunk_size,
+            transfer_crc32c=transfer_crc32c,
         )
         existing = self._chunks.get(header.chunk_id)
         if existing is not None:
@@ -135,7 +137,7 @@ class MemoryChunkStore:
             return await self._put_new(header, data)
 
     async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
-        hasher = header.algorithm()
+        hasher = header.checker()
         buf = bytearray()
         async for piece in data:
             if len(buf) + len(piece) > header.size:
@@ -144,8 +146,8 @@ class MemoryChunkStore:
             buf += piece
         if len(buf) != header.size:
             raise SizeMismatch(f"received {len(buf)} of the declared {header.size} bytes")
-        if not digest_matches(header.digest, hasher.hexdigest()):
-            raise ChecksumMismatch(f"chunk {header.chunk_id}: digest differs")
+        if not digest_matches(header.expected, hasher.hexdigest()):
+            raise ChecksumMismatch(f"chunk {header.chunk_id}: {hasher.name} digest differs")
         existing = self._chunks.get(header.chunk_id)
         if existing is not None:  # a concurrent put won
             check_same(existing[0], header)

@@ -299,6 +299,7 @@ class StorageServicer(pb_grpc.StorageServicer):
                     size=header.size,
                     algorithm=header.checksum_algorithm,
                     digest=header.digest,
+                    transfer_crc32c=header.transfer_crc32c or None,
                     data=data,
                 )
             except PutStalled:

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from s3node.core.checksums import BUILTIN_ALGORITHMS, hexdigest_of
+from s3node.core.checksums import BUILTIN_ALGORITHMS, CRC32C, hexdigest_of
 from s3node.errors import ChunkNotFound, Unavailable
 from s3node.storage.types import (
     ChunkInfo,
@@ -44,6 +44,8 @@ class FakeNode:
         #: ids of chunks whose bytes come back flipped
         self.corrupt: set[str] = set()
         self.puts = 0
+        #: each put's ``transfer_crc32c`` (checked against the bytes when given)
+        self.transfer_checks: list[str | None] = []
         self.reads = 0
         #: when set, puts wait until the event is set (a stalled node)
         self.gate: asyncio.Event | None = None
@@ -78,7 +80,8 @@ class FakeNode:
             raise Unavailable(f"node {self.node_id} is down")
 
     async def put_chunk(self, chunk_id: str, data: bytes | memoryview, *, algorithm: str,
-                        digest: str, timeout: float | None = None) -> PutResult:
+                        digest: str, transfer_crc32c: str | None = None,
+                        timeout: float | None = None) -> PutResult:
         await asyncio.sleep(0)
         if self.gate is not None and not self.gate.is_set():
             self.stalled += 1
@@ -90,6 +93,9 @@ class FakeNode:
         if self.put_error is not None and not self.put_error_after_commit:
             raise self.put_error
         assert hexdigest_of(BUILTIN_ALGORITHMS[algorithm], bytes(data)) == digest
+        if transfer_crc32c is not None:
+            assert hexdigest_of(CRC32C, bytes(data)) == transfer_crc32c
+        self.transfer_checks.append(transfer_crc32c)
         created = chunk_id not in self.chunks
         self.chunks[chunk_id] = bytes(data)
         self.created.setdefault(chunk_id, self.now())
@@ -100,11 +106,12 @@ class FakeNode:
 
     async def put_chunk_stream(self, chunk_id: str, size: int, algorithm: str, digest: str,
                                frames: AsyncIterable[bytes | memoryview], *,
+                               transfer_crc32c: str | None = None,
                                timeout: float | None = None) -> PutResult:
         data = b"".join([bytes(f) async for f in frames])
         assert len(data) == size
         return await self.put_chunk(chunk_id, data, algorithm=algorithm, digest=digest,
-                                    timeout=timeout)
+                                    transfer_crc32c=transfer_crc32c, timeout=timeout)
 
     async def _stream(self, data: bytes) -> AsyncGenerator[bytes]:
         self.open_reads += 1

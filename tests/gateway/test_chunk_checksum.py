@@ -110,3 +110,23 @@ async def test_a_first_chunk_of_another_algorithm_is_hashed_on_its_own(sha256_fe
         assert sha256_fed[0] == 700
         chunk = gw.store.chunks[uuid.UUID(reply["file_id"])][0]
         assert chunk.checksum == hexdigest_of(BUILTIN_ALGORITHMS["crc32c"], data)
+
+
+@pytest.mark.parametrize(("chunk_checksum", "sends_crc"), [(None, True), ("crc32c", False)])
+@pytest_twisted.ensureDeferred
+async def test_each_replica_is_sent_with_its_chunks_crc32c(chunk_checksum, sends_crc):
+    """
+    Every put of an upload's chunk carries the CRC-32C of the chunk's bytes
+    (each fake node checks it against what it received), unless the chunks are
+    CRC-32C themselves: then the digest is that check already.
+    """
+    data = bytes(range(256)) * 10  # 3 chunks of at most 1000 bytes, 2 replicas each
+    settings = {"chunk_checksum": chunk_checksum} if chunk_checksum else {}
+    async with running_gateway(**settings) as gw:
+        code, reply = await upload(gw.url, data)
+        assert code == 201, reply
+        sent = sorted((c for n in gw.nodes.values() for c in n.transfer_checks),
+                      key=lambda c: c or "")
+    crcs = [hexdigest_of(BUILTIN_ALGORITHMS["crc32c"], data[i:i + 1000])
+            for i in range(0, len(data), 1000)]
+    assert sent == (sorted(crcs * 2) if sends_crc else [None] * 6)

@@ -11,12 +11,17 @@ import pytest
 import pytest_twisted
 from support.aio import as_deferred
 from support.chunks import NODE_MAX_CHUNK
+from support.chunkstores import CONTRACT_MAX_CHUNK
+from support.nodeauth import secret_auth
+from support.remotestore import RemoteChunkStore
 from support.waiting import poll_until
 
 from s3node.config import StorageConfig
 from s3node.plugins import checksum_algorithms, get_plugin_manager
+from s3node.storage.client import StorageClient
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.ledger import DiskSpace
+from s3node.storage.memorystore import MemoryChunkStore
 from s3node.storage.service import SERVER_OPTIONS
 from s3node.storage.servicer import add_storage_servicer
 
@@ -62,6 +67,47 @@ async def node(tmp_path, algorithms):
     await service.stopService()
 
 
+
+
+@pytest_twisted.async_yield_fixture(params=["disk", "memory", "remote"])
+async def store(request, tmp_path, algorithms, executor):
+    """
+    A fresh, empty chunk store of each kind, taking chunks up to
+    :data:`support.chunkstores.CONTRACT_MAX_CHUNK`; "remote" is a real node on
+    a loopback port reached through StorageClient, both with the cluster secret
+    (``backing`` is its disk store).
+    """
+    from twisted.internet import reactor
+
+    from s3node.storage.service import StorageNodeService
+
+    if request.param == "memory":
+        yield MemoryChunkStore(algorithms=algorithms, max_chunk_size=CONTRACT_MAX_CHUNK)
+        return
+    if request.param == "remote":
+        config = StorageConfig(
+            host="127.0.0.1",
+            port=0,
+            data_dir=tmp_path / "node",
+            node_id="contract",
+            max_chunk_size=CONTRACT_MAX_CHUNK,
+            fsync=False,
+            auth=secret_auth(),  # every call of the contract carries the cluster secret
+        )
+        node = StorageNodeService(config, reactor, algorithms=algorithms)
+        node.startService()
+        await node.when_listening()
+        remote = RemoteChunkStore(StorageClient(node.address, auth=secret_auth()), timeout=30)
+        remote.backing = node.store
+        yield remote
+        await as_deferred(remote.client.close())
+        await node.stopService()
+        return
+    disk = DiskChunkStore(tmp_path / "node", algorithms=algorithms, executor=executor,
+                          max_chunk_size=CONTRACT_MAX_CHUNK)
+    disk.open()
+    yield disk
+    disk.close()
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_twisted
-from support.aio import aio_test, as_deferred
-from support.chunks import aiter_of, collect, new_chunk, sha256_hex
-from support.nodeauth import secret_auth
+from support.aio import aio_test
+from support.chunks import aiter_of, new_chunk, sha256_hex
+from support.chunkstores import CONTRACT_MAX_CHUNK as MAX_CHUNK
+from support.chunkstores import corrupt, leftovers, put, read
 from support.remotestore import RemoteChunkStore
-from twisted.internet import reactor
 
-from s3node.config import StorageConfig
 from s3node.core.chunking import FRAME_SIZE
 from s3node.core.ids import new_chunk_id
 from s3node.errors import (
@@ -31,12 +29,7 @@ from s3node.errors import (
     SizeMismatch,
     TooLarge,
 )
-from s3node.storage.client import StorageClient
-from s3node.storage.diskstore import DiskChunkStore
-from s3node.storage.memorystore import MemoryChunkStore
-from s3node.storage.service import StorageNodeService
 
-MAX_CHUNK = 8 * FRAME_SIZE
 BAD_IDS = [
     "../../etc/passwd",
     "",
@@ -49,87 +42,19 @@ BAD_IDS = [
 ]
 
 
-@pytest_twisted.async_yield_fixture(params=["disk", "memory", "remote"])
-async def store(request, tmp_path, algorithms, executor):
-    """
-    A fresh, empty chunk store of each kind; "remote" is a real node on a
-    loopback port reached through StorageClient, both with the cluster secret
-    (``backing`` is its disk store).
-    """
-    if request.param == "memory":
-        yield MemoryChunkStore(algorithms=algorithms, max_chunk_size=MAX_CHUNK)
-        return
-    if request.param == "remote":
-        config = StorageConfig(
-            host="127.0.0.1",
-            port=0,
-            data_dir=tmp_path / "node",
-            node_id="contract",
-            max_chunk_size=MAX_CHUNK,
-            fsync=False,
-            auth=secret_auth(),  # every call of the contract carries the cluster secret
-        )
-        node = StorageNodeService(config, reactor, algorithms=algorithms)
-        node.startService()
-        await node.when_listening()
-        remote = RemoteChunkStore(StorageClient(node.address, auth=secret_auth()), timeout=30)
-        remote.backing = node.store
-        yield remote
-        await as_deferred(remote.client.close())
-        await node.stopService()
-        return
-    disk = DiskChunkStore(
-        tmp_path / "node", algorithms=algorithms, executor=executor, max_chunk_size=MAX_CHUNK
-    )
-    disk.open()
-    yield disk
-    disk.close()
-
-
-def _disk(store):
-    """The disk store behind ``store``, if any."""
-    return getattr(store, "backing", store)
-
-
-def _corrupt(store, chunk_id: str, position: int) -> None:
-    if isinstance(store, MemoryChunkStore):
-        store.corrupt(chunk_id, position)
-        return
-    path = _disk(store).layout.data_path(chunk_id)
-    with open(path, "r+b") as f:
-        f.seek(position)
-        byte = f.read(1)
-        f.seek(position)
-        f.write(bytes([byte[0] ^ 0x01]))
-
-
-async def _put(store, chunk_id, data, digest, *, algorithm="sha256", pieces=None):
-    return await store.put(
-        chunk_id,
-        size=len(data),
-        algorithm=algorithm,
-        digest=digest,
-        data=aiter_of(*(pieces if pieces is not None else [data])),
-    )
-
-
-async def _read(store, chunk_id, **kw) -> bytes:
-    return await collect((await store.read(chunk_id, **kw)).pieces)
-
-
 @aio_test
 async def test_put_then_read_round_trips(store):
     """A chunk put in several pieces reads back byte-exact with its recorded size and digest."""
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 123)
     pieces = [data[i : i + 300_000] for i in range(0, len(data), 300_000)]
-    result = await _put(store, chunk_id, data, digest, pieces=pieces)
+    result = await put(store, chunk_id, data, digest, pieces=pieces)
     assert (result.chunk_id, result.size, result.digest, result.created) == (
         chunk_id,
         len(data),
         digest,
         True,
     )
-    assert await _read(store, chunk_id) == data
+    assert await read(store, chunk_id) == data
     info = await store.stat(chunk_id)
     assert (info.size, info.algorithm, info.digest) == (len(data), "sha256", digest)
     assert info.created.tzinfo is not None
@@ -142,17 +67,17 @@ async def test_every_builtin_algorithm_is_accepted(store, algorithms):
         chunk_id, data, _ = new_chunk(1000)
         hasher = algorithm()
         hasher.update(data)
-        result = await _put(store, chunk_id, data, hasher.hexdigest(), algorithm=name)
+        result = await put(store, chunk_id, data, hasher.hexdigest(), algorithm=name)
         assert result.algorithm == name
-        assert await _read(store, chunk_id) == data
+        assert await read(store, chunk_id) == data
 
 
 @aio_test
 async def test_empty_chunk(store):
     """A zero-byte chunk is stored and read back as nothing."""
     chunk_id = new_chunk_id()
-    await _put(store, chunk_id, b"", sha256_hex(b""), pieces=[])
-    assert await _read(store, chunk_id) == b""
+    await put(store, chunk_id, b"", sha256_hex(b""), pieces=[])
+    assert await read(store, chunk_id) == b""
     assert (await store.stat(chunk_id)).size == 0
 
 
@@ -160,9 +85,9 @@ async def test_empty_chunk(store):
 async def test_identical_put_is_idempotent(store):
     """Putting the same chunk again succeeds with created false and keeps the first record."""
     chunk_id, data, digest = new_chunk(5000)
-    first = await _put(store, chunk_id, data, digest)
+    first = await put(store, chunk_id, data, digest)
     before = await store.stat(chunk_id)
-    again = await _put(store, chunk_id, data, digest.upper())
+    again = await put(store, chunk_id, data, digest.upper())
     assert (first.created, again.created) == (True, False)
     assert await store.stat(chunk_id) == before
     assert (await store.usage()).chunk_count == 1
@@ -172,11 +97,11 @@ async def test_identical_put_is_idempotent(store):
 async def test_other_content_under_a_stored_id_conflicts(store):
     """A put of different content under a stored id raises ChunkExists and keeps the original."""
     chunk_id, data, digest = new_chunk(5000)
-    await _put(store, chunk_id, data, digest)
+    await put(store, chunk_id, data, digest)
     other = bytes(reversed(data))
     with pytest.raises(ChunkExists):
-        await _put(store, chunk_id, other, sha256_hex(other))
-    assert await _read(store, chunk_id) == data
+        await put(store, chunk_id, other, sha256_hex(other))
+    assert await read(store, chunk_id) == data
 
 
 @pytest.mark.parametrize("delta", [-1, 1])
@@ -194,7 +119,7 @@ async def test_size_mismatch_leaves_nothing(store, delta):
         )
     with pytest.raises(ChunkNotFound):
         await store.stat(chunk_id)
-    assert _leftovers(store) == []
+    assert leftovers(store) == []
 
 
 @aio_test
@@ -202,16 +127,10 @@ async def test_digest_mismatch_leaves_nothing(store):
     """Bytes that do not match the declared digest raise ChecksumMismatch and store nothing."""
     chunk_id, data, _ = new_chunk(4000)
     with pytest.raises(ChecksumMismatch):
-        await _put(store, chunk_id, data, sha256_hex(b"something else"))
+        await put(store, chunk_id, data, sha256_hex(b"something else"))
     with pytest.raises(ChunkNotFound):
         await store.stat(chunk_id)
-    assert _leftovers(store) == []
-
-
-def _leftovers(store) -> list[str]:
-    if isinstance(store, MemoryChunkStore):
-        return []
-    return sorted(p.name for p in _disk(store).layout.tmp.iterdir())
+    assert leftovers(store) == []
 
 
 @aio_test
@@ -219,7 +138,7 @@ async def test_unknown_algorithm_lists_the_known_ones(store):
     """An unknown algorithm raises InvalidRequest naming the available algorithms."""
     chunk_id, data, digest = new_chunk(10)
     with pytest.raises(InvalidRequest, match="sha256") as e:
-        await _put(store, chunk_id, data, digest, algorithm="md5")
+        await put(store, chunk_id, data, digest, algorithm="md5")
     assert "blake2b" in e.value.message and "crc32c" in e.value.message
 
 
@@ -228,9 +147,9 @@ async def test_malformed_digest_is_rejected(store):
     """A digest that is not hex of the algorithm's length raises InvalidRequest."""
     chunk_id, data, digest = new_chunk(10)
     with pytest.raises(InvalidRequest):
-        await _put(store, chunk_id, data, digest[:-2])
+        await put(store, chunk_id, data, digest[:-2])
     with pytest.raises(InvalidRequest):
-        await _put(store, chunk_id, data, "z" * 64)
+        await put(store, chunk_id, data, "z" * 64)
 
 
 @aio_test
@@ -260,7 +179,7 @@ async def test_oversized_chunk_is_refused_before_reading(store):
 async def test_invalid_ids_are_rejected_everywhere(store, bad_id):
     """Every operation rejects a malformed chunk id with InvalidChunkId."""
     with pytest.raises(InvalidChunkId):
-        await _put(store, bad_id, b"x", sha256_hex(b"x"))
+        await put(store, bad_id, b"x", sha256_hex(b"x"))
     with pytest.raises(InvalidChunkId):
         await store.read(bad_id)
     with pytest.raises(InvalidChunkId):
@@ -282,7 +201,7 @@ async def test_unknown_chunk_is_not_found(store):
 async def test_range_reads(store):
     """Range reads return exactly the requested bytes, across block boundaries too."""
     chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 17)
-    await _put(store, chunk_id, data, digest)
+    await put(store, chunk_id, data, digest)
     cases = [
         (0, 1),
         (5, 100),
@@ -296,16 +215,16 @@ async def test_range_reads(store):
     ]
     for offset, length in cases:
         end = len(data) if length is None else offset + length
-        got = await _read(store, chunk_id, offset=offset, length=length)
+        got = await read(store, chunk_id, offset=offset, length=length)
         assert got == data[offset:end], (offset, length)
-        assert await _read(store, chunk_id, offset=offset, length=length, verify=True) == got
+        assert await read(store, chunk_id, offset=offset, length=length, verify=True) == got
 
 
 @aio_test
 async def test_ranges_past_the_end_are_refused(store):
     """An offset or range beyond the chunk (or negative, or past 64 bits) raises InvalidRange."""
     chunk_id, data, digest = new_chunk(100)
-    await _put(store, chunk_id, data, digest)
+    await put(store, chunk_id, data, digest)
     for offset, length in [
         (101, None),
         (50, 51),
@@ -323,7 +242,7 @@ async def test_ranges_past_the_end_are_refused(store):
 async def test_delete(store):
     """Delete removes a chunk and reports whether there was one."""
     chunk_id, data, digest = new_chunk(100)
-    await _put(store, chunk_id, data, digest)
+    await put(store, chunk_id, data, digest)
     assert await store.delete(chunk_id) is True
     assert await store.delete(chunk_id) is False
     with pytest.raises(ChunkNotFound):
@@ -337,7 +256,7 @@ async def test_listing_pages_through_sorted_ids(store):
     ids = set()
     for _ in range(23):
         chunk_id, data, digest = new_chunk(10)
-        await _put(store, chunk_id, data, digest)
+        await put(store, chunk_id, data, digest)
         ids.add(chunk_id)
     seen: list[str] = []
     token = ""
@@ -360,7 +279,7 @@ async def test_usage_counts_chunks_and_bytes(store):
     """Usage reports the number of chunks and the bytes they hold."""
     for size in (10, 20, 30):
         chunk_id, data, digest = new_chunk(size)
-        await _put(store, chunk_id, data, digest)
+        await put(store, chunk_id, data, digest)
     usage = await store.usage()
     assert (usage.chunk_count, usage.used) == (3, 60)
     assert 0 <= usage.free <= usage.capacity
@@ -370,14 +289,14 @@ async def test_usage_counts_chunks_and_bytes(store):
 async def test_corrupt_chunk_is_quarantined_on_full_read(store):
     """A whole read of a chunk with a flipped bit raises CorruptChunk and the chunk is gone."""
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 5)
-    await _put(store, chunk_id, data, digest)
-    _corrupt(store, chunk_id, 10)
+    await put(store, chunk_id, data, digest)
+    corrupt(store, chunk_id, 10)
     # A range read is not verified: it serves what is on disk.
-    assert await _read(store, chunk_id, offset=0, length=20) != data[:20]
-    read = await store.read(chunk_id)
+    assert await read(store, chunk_id, offset=0, length=20) != data[:20]
+    opened = await store.read(chunk_id)
     received = []
     with pytest.raises(CorruptChunk):
-        async for piece in read.pieces:
+        async for piece in opened.pieces:
             received.append(piece)
     # The last piece is held back until the digest matched.
     assert sum(map(len, received)) < len(data)
@@ -393,13 +312,13 @@ async def test_a_reader_that_verifies_gets_the_bytes_unhashed(store):
     disk and quarantines nothing; asked again with verify, the node finds the damage.
     """
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 5)
-    await _put(store, chunk_id, data, digest)
-    _corrupt(store, chunk_id, 2 * FRAME_SIZE + 1)  # in the last piece
-    served = await _read(store, chunk_id, reader_verifies=True)
+    await put(store, chunk_id, data, digest)
+    corrupt(store, chunk_id, 2 * FRAME_SIZE + 1)  # in the last piece
+    served = await read(store, chunk_id, reader_verifies=True)
     assert len(served) == len(data) and served != data
     assert (await store.stat(chunk_id)).size == len(data)  # still there
     with pytest.raises(CorruptChunk):
-        await _read(store, chunk_id, reader_verifies=True, verify=True)
+        await read(store, chunk_id, reader_verifies=True, verify=True)
     with pytest.raises(ChunkNotFound):
         await store.stat(chunk_id)
 
@@ -408,10 +327,10 @@ async def test_a_reader_that_verifies_gets_the_bytes_unhashed(store):
 async def test_verified_range_read_detects_corruption(store):
     """A range read with verify raises CorruptChunk even when the damage is outside the range."""
     chunk_id, data, digest = new_chunk(FRAME_SIZE + 500)
-    await _put(store, chunk_id, data, digest)
-    _corrupt(store, chunk_id, FRAME_SIZE + 400)
+    await put(store, chunk_id, data, digest)
+    corrupt(store, chunk_id, FRAME_SIZE + 400)
     with pytest.raises(CorruptChunk):
-        await _read(store, chunk_id, offset=0, length=100, verify=True)
+        await read(store, chunk_id, offset=0, length=100, verify=True)
 
 
 @aio_test
@@ -420,19 +339,19 @@ async def test_concurrent_puts_of_one_id(store):
     chunk_id, data, digest = new_chunk(FRAME_SIZE + 7)
     halves = [data[: len(data) // 2], data[len(data) // 2 :]]
     results = await asyncio.gather(
-        *(_put(store, chunk_id, data, digest, pieces=halves) for _ in range(8))
+        *(put(store, chunk_id, data, digest, pieces=halves) for _ in range(8))
     )
     assert sorted(r.created for r in results) == [False] * 7 + [True]
-    assert await _read(store, chunk_id) == data
+    assert await read(store, chunk_id) == data
     assert (await store.usage()).chunk_count == 1
 
 
 async def _quarantine_one(store, chunk_id, data, digest):
     """Store a chunk, flip a bit of it and read it whole, which quarantines it."""
-    await _put(store, chunk_id, data, digest)
-    _corrupt(store, chunk_id, 5)
+    await put(store, chunk_id, data, digest)
+    corrupt(store, chunk_id, 5)
     with pytest.raises(CorruptChunk):
-        await _read(store, chunk_id)
+        await read(store, chunk_id)
 
 
 @aio_test

@@ -39,10 +39,12 @@ class RemoteChunkStore:
         algorithm: str,
         digest: str,
         data: AsyncIterable[bytes],
+        transfer_crc32c: str | None = None,
     ) -> PutResult:
         """Store a chunk on the node."""
         return await self.client.put_chunk_stream(
-            chunk_id, size, algorithm, digest, data, timeout=self._timeout
+            chunk_id, size, algorithm, digest, data, transfer_crc32c=transfer_crc32c,
+            timeout=self._timeout,
         )
 
     async def read(

@@ -24,16 +24,18 @@ class ChunkInfo(_message.Message):
     def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PutChunkHeader(_message.Message):
-    __slots__ = ("chunk_id", "size", "checksum_algorithm", "digest")
+    __slots__ = ("chunk_id", "size", "checksum_algorithm", "digest", "transfer_crc32c")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_CRC32C_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
     size: int
     checksum_algorithm: str
     digest: str
-    def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
+    transfer_crc32c: str
+    def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ..., transfer_crc32c: _Optional[str] = ...) -> None: ...
 
 class PutChunkRequest(_message.Message):
     __slots__ = ("header", "data")
