@@ -15,6 +15,7 @@ from s3node.core.checksums import (
     digest_matches,
     hexdigest_of,
     normalize_hexdigest,
+    update_with_crc32c,
 )
 from s3node.errors import InvalidRequest
 from s3node.interfaces import Checksum
@@ -50,6 +51,27 @@ def test_crc32c_empty_and_leading_zeros() -> None:
     """crc32c of nothing is 00000000: always 8 hex characters."""
     assert hexdigest_of(CRC32C, b"") == "00000000"
     assert len(CRC32C().digest()) == 4
+
+
+def test_crc32c_of_a_large_buffer_is_that_of_its_bytes() -> None:
+    """A buffer larger than the copy slice, in any shape, gives the CRC of its bytes."""
+    data = bytes(range(256)) * 2345 + b"tail"  # 600,324 bytes: over two slices and a bit
+    whole = hexdigest_of(CRC32C, data)
+    shaped = memoryview(bytearray(data))[: len(data) // 4 * 4].cast("I")
+    for buffer, expected in [(bytearray(data), whole), (memoryview(data)[1:], None),
+                             (shaped, hexdigest_of(CRC32C, data[: len(data) // 4 * 4]))]:
+        hasher = CRC32C()
+        hasher.update(buffer)
+        assert hasher.hexdigest() == (expected or hexdigest_of(CRC32C, bytes(buffer)))
+
+
+def test_update_with_crc32c_feeds_the_hasher_and_returns_the_crc() -> None:
+    """One call feeds the hasher and gives the CRC-32C of the same bytes, or None without."""
+    data = memoryview(bytearray(b"abc" * 100_000))
+    hasher = SHA256()
+    assert update_with_crc32c(hasher, data, True) == hexdigest_of(CRC32C, bytes(data))
+    assert update_with_crc32c(hasher, data, False) is None
+    assert hasher.hexdigest() == hashlib.sha256(b"abc" * 200_000).hexdigest()
 
 
 @pytest.mark.parametrize("algorithm", list(BUILTIN_ALGORITHMS.values()), ids=str)
