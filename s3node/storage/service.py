@@ -32,7 +32,7 @@ from s3node.storage.nodeauth import server_credentials, server_interceptors
 from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
-from s3node.storage.wire import FIXED_WINDOW
+from s3node.storage.wire import BULK_OPTIONS
 
 __all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service"]
 
@@ -46,8 +46,9 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
     # Never share a port with another process (SO_REUSEPORT would let two nodes bind one).
     ("grpc.so_reuseport", 0),
     # A fixed 2 MiB receive window per stream instead of BDP probing, which grew
-    # the window (and the node's buffered data) by ~40 MiB during a 1 GiB put.
-    *FIXED_WINDOW,
+    # the window (and the node's buffered data) by ~40 MiB during a 1 GiB put;
+    # frames of up to 1 MiB.
+    *BULK_OPTIONS,
     # Find dead clients during long calls (their puts are then cancelled and cleaned up),
     # and accept the keepalive pings StorageClient sends every 30 s.
     ("grpc.keepalive_time_ms", 60_000),

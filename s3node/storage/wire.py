@@ -28,17 +28,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DATA_TAG", "FIXED_WINDOW", "DataMessage", "data_parser", "frame_data", "serialize"]
+__all__ = ["DATA_TAG", "BULK_OPTIONS", "DataMessage", "data_parser", "frame_data", "serialize"]
 
 #: field 2, wire type 2 (length-delimited): ``data`` in both message types
 DATA_TAG = 0x12
-#: channel and server options for a fixed 2 MiB receive window per stream instead of
-#: gRPC's BDP probing, which grows the window (and the data buffered behind it) while the
-#: receiver is busy: ~40 MiB more in a node during a 1 GiB put, up to ~9 MiB in a busy
-#: gateway's GetChunk streams (docs/grpc.md)
-FIXED_WINDOW: tuple[tuple[str, int], ...] = (
+#: channel and server options for bulk data: a fixed 2 MiB receive window per stream
+#: instead of gRPC's BDP probing, which grows the window (and the data buffered behind
+#: it) while the receiver is busy: ~40 MiB more in a node during a 1 GiB put, up to
+#: ~9 MiB in a busy gateway's GetChunk streams; and HTTP/2 frames of up to 1 MiB, one
+#: per data message, instead of 16 KiB (docs/grpc.md)
+BULK_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.bdp_probe", 0),
     ("grpc.http2.lookahead_bytes", 2 * 1024 * 1024),
+    ("grpc.http2.max_frame_size", 1024 * 1024),
 )
 
 
