@@ -43,7 +43,7 @@ from s3node.errors import (
     InsufficientStorage,
     SizeMismatch,
 )
-from s3node.storage.pagecache import drop_pages, drops
+from s3node.storage.pagecache import drop_pages, drops, start_writeback
 from s3node.storage.quarantine import entry_id
 from s3node.storage.types import ChunkInfo
 
@@ -228,6 +228,9 @@ class TempWriter:
                 if no_space(e):
                     raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
                 raise
+            if self._fsync and drops(self.size):
+                # the disk writes this piece while the next ones arrive (s3node.storage.pagecache)
+                start_writeback(self._fd, self.written, len(data))
             self.written += len(data)
 
     def finish(self, expected_digest: str) -> None:

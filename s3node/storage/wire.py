@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DATA_TAG", "BULK_OPTIONS", "DataMessage", "data_parser", "frame_data", "serialize"]
+__all__ = ["BULK_OPTIONS", "DATA_TAG", "DataMessage", "data_parser", "frame_data", "serialize"]
 
 #: field 2, wire type 2 (length-delimited): ``data`` in both message types
 DATA_TAG = 0x12

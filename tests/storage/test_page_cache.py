@@ -7,6 +7,7 @@ is read with ``mincore(2)`` on real files in the test's temp dir (Linux).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import mmap
 import os
 from pathlib import Path
@@ -16,7 +17,9 @@ from storage.conftest import open_disk_store
 from support.aio import aio_test
 from support.chunks import aiter_of, collect, new_chunk
 
-from s3node.storage.pagecache import DROP_AT, drop_pages, drops
+from s3node.storage import diskfiles
+from s3node.storage.diskfiles import TempWriter
+from s3node.storage.pagecache import DROP_AT, drop_pages, drops, start_writeback
 
 SIZE = DROP_AT
 
@@ -110,4 +113,47 @@ async def test_without_fsync_nothing_is_dropped_after_a_put(tmp_path, algorithms
         chunk_id, _ = await _put(store, SIZE)
         assert resident_pages(store.layout.data_path(chunk_id)) > 0
     finally:
+        store.close()
+
+
+
+def test_start_writeback_advises_only_its_range(tmp_path):
+    """
+    ``start_writeback`` gives the kernel the advice that starts writeback of a
+    range, which also drops the range's clean pages: on a synced file, the pages
+    of that range leave the cache and the others stay.  (The kernel caches a
+    file in folios of up to 2 MiB here and drops only whole ones: halves of 4 MiB.)
+    """
+    path = tmp_path / "f"
+    size = 8 * 1024 * 1024
+    with path.open("wb") as f:
+        f.write(os.urandom(size))
+        f.flush()
+        os.fsync(f.fileno())
+        pages = resident_pages(path)
+        assert pages == size // mmap.PAGESIZE
+        start_writeback(f.fileno(), size // 2, size // 2)
+    assert resident_pages(path) == pages // 2
+
+
+def test_a_large_put_hands_each_piece_to_the_disk_as_it_arrives(
+        tmp_path, algorithms, executor, monkeypatch):
+    """With fsync on, each piece of a chunk of DROP_AT bytes or more is handed to the
+    disk once written (before the fsync); without fsync, or for a smaller chunk, none."""
+    started: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(diskfiles, "start_writeback", lambda fd, offset, length: started.append(
+        (os.readlink(f"/proc/self/fd/{fd}"), offset, length)))
+    store = open_disk_store(tmp_path / "node", algorithms, executor)
+    large, no_fsync, small = (
+        TempWriter(store.layout, new_chunk(0)[0], size, hashlib.sha256(), fsync=fsync)
+        for size, fsync in ((SIZE + 100, True), (SIZE + 100, False), (SIZE - 1, True)))
+    try:
+        for writer in (large, no_fsync, small):
+            for start in range(0, writer.size, 400_000):
+                writer.write(os.urandom(min(400_000, writer.size - start)))
+        assert started == [(str(large.path), start, min(400_000, large.size - start))
+                           for start in range(0, large.size, 400_000)]
+    finally:
+        for writer in (large, no_fsync, small):
+            writer.discard()
         store.close()
