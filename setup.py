@@ -60,6 +60,8 @@ setup(
         "treq>=24.9,<27",
         "pluggy>=1.5,<2",
         "google-crc32c>=1.6,<2",
+        # BLAKE3, the default chunk checksum (docs/performance.md, "Checksums")
+        "blake3>=1.0,<2",
         "python-multipart>=0.0.27,<0.1",  # max_header_size (s3node/gateway/multipart.py)
         # the `s3node` command-line client (s3node/cli, docs/cli.md): a plain
         # synchronous client that streams both ways, without Twisted

@@ -306,10 +306,10 @@ class GatewayConfig:
     max_file_size: int = 10 * GiB
     placement: str = "consistent-hash"
     checksum: str = "sha256"
-    #: the per-chunk checksum (nodes verify it on every write and read, the
-    #: gateway on every download); ``None``: the same as ``checksum``
-    #: (docs/performance.md, "Checksums", weighs crc32c)
-    chunk_checksum: str | None = None
+    #: the per-chunk checksum (the gateway verifies it on every download, nodes
+    #: on repair copies, verified reads and scrubs); ``None``: the same as
+    #: ``checksum`` (docs/performance.md, "Checksums", weighs the choices)
+    chunk_checksum: str | None = "blake3"
     #: seconds between storage node health checks
     health_interval: float = 5.0
     #: seconds between sweeps of failed, deleted and stale uploads

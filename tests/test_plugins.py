@@ -11,7 +11,7 @@ import pluggy
 import pytest
 
 from s3node import hookspecs
-from s3node.core.checksums import BLAKE2B, CRC32C, SHA256
+from s3node.core.checksums import BLAKE2B, BLAKE3, CRC32C, SHA256
 from s3node.errors import ConfigurationError, UnknownPlugin
 from s3node.plugins import (
     BUILTIN_PLUGINS,
@@ -123,9 +123,10 @@ def test_builtins_resolve() -> None:
     assert resolve_checksum(pm, "sha256") is SHA256
     assert resolve_checksum(pm, "blake2b") is BLAKE2B
     assert resolve_checksum(pm, "crc32c") is CRC32C
+    assert resolve_checksum(pm, "blake3") is BLAKE3
     assert resolve_placement(pm, "consistent-hash").name == "consistent-hash"
     assert resolve_placement(pm, "rendezvous").name == "rendezvous"
-    assert checksum_algorithm_names(pm) == ["blake2b", "crc32c", "sha256"]
+    assert checksum_algorithm_names(pm) == ["blake2b", "blake3", "crc32c", "sha256"]
     assert placement_strategy_names(pm) == ["consistent-hash", "rendezvous"]
 
 
@@ -147,7 +148,7 @@ def test_unknown_checksum_lists_names() -> None:
         resolve_checksum(pm, "md4")
     assert info.value.code == "unknown_plugin"
     assert "'md4'" in info.value.message
-    assert "blake2b, crc32c, sha256" in info.value.message
+    assert "blake2b, blake3, crc32c, sha256" in info.value.message
 
 
 def test_unknown_placement_lists_names() -> None:
@@ -160,7 +161,8 @@ def test_unknown_placement_lists_names() -> None:
 def test_checksum_algorithms_mapping() -> None:
     """checksum_algorithms resolves every listed name once into a read-only mapping."""
     algorithms = checksum_algorithms(get_plugin_manager())
-    assert dict(algorithms) == {"blake2b": BLAKE2B, "crc32c": CRC32C, "sha256": SHA256}
+    assert dict(algorithms) == {"blake2b": BLAKE2B, "blake3": BLAKE3, "crc32c": CRC32C,
+                                "sha256": SHA256}
     with pytest.raises(TypeError):
         algorithms["md5"] = SHA256  # type: ignore[index]
 
@@ -187,11 +189,11 @@ def test_entry_point_plugin_adds_names(tmp_path: Path, monkeypatch: pytest.Monke
     hasher = md5()
     hasher.update(b"abc")
     assert hasher.hexdigest() == "900150983cd24fb0d6963f7d28e17f72"
-    assert checksum_algorithm_names(pm) == ["blake2b", "crc32c", "md5", "sha256"]
+    assert checksum_algorithm_names(pm) == ["blake2b", "blake3", "crc32c", "md5", "sha256"]
     algorithms = checksum_algorithms(pm)
     assert algorithms["md5"] is md5
     assert algorithms["sha256"] is sys.modules["s3node_md5_plugin"].FAKE_SHA256
-    with pytest.raises(UnknownPlugin, match="blake2b, crc32c, md5, sha256"):
+    with pytest.raises(UnknownPlugin, match="blake2b, blake3, crc32c, md5, sha256"):
         resolve_checksum(pm, "sha1")
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from s3node.core.checksums import (
     BLAKE2B,
+    BLAKE3,
     BUILTIN_ALGORITHMS,
     CRC32C,
     SHA256,
@@ -36,6 +37,19 @@ def test_blake2b_vector() -> None:
     assert hasher.hexdigest() == (
         "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
         "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
+    )
+
+
+def test_blake3_vector() -> None:
+    """blake3 of b"abc" is the reference implementation's, with a 32-byte digest."""
+    hasher = BLAKE3()
+    hasher.update(memoryview(b"abc"))
+    assert hasher.digest_size == 32
+    assert hasher.hexdigest() == (
+        "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+    )
+    assert hexdigest_of(BLAKE3, b"") == (
+        "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
     )
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest_twisted
 import treq
+from blake3 import blake3
 
 
 def form(data: bytes, filename: str = "a.bin", ctype: str = "application/x-test",
@@ -177,7 +178,9 @@ async def test_metadata_lists_chunks_and_nodes(gw):
     meta = json.loads(await r.content())
     assert meta["filename"] == "m.txt" and meta["content_type"] == "text/plain; charset=utf-8"
     assert [c["size"] for c in meta["chunks"]] == [1000, 1000, 100]
-    assert [c["checksum"] for c in meta["chunks"]][2] == hashlib.sha256(data[2000:]).hexdigest()
+    # chunks carry BLAKE3 digests by default (--chunk-checksum), the file its SHA-256
+    assert [c["checksum"] for c in meta["chunks"]][2] == blake3(data[2000:]).hexdigest()
+    assert meta["checksum"] == hashlib.sha256(data).hexdigest()
     assert all(len(set(c["nodes"])) == 2 for c in meta["chunks"])
     assert meta["created_at"].startswith("2026-")
 

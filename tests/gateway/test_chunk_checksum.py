@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 import treq
+from blake3 import blake3
 from gateway.conftest import running_gateway
 from gateway.test_app_files import upload
 
@@ -36,14 +37,22 @@ async def test_chunks_carry_crc32c_while_the_file_keeps_sha256():
 
 
 @pytest_twisted.ensureDeferred
-async def test_chunk_checksum_defaults_to_the_file_checksum(gw):
-    """Without chunk_checksum, chunks use the --checksum algorithm (SHA-256)."""
+async def test_chunks_default_to_blake3_and_the_file_to_sha256(gw):
+    """By default chunks carry BLAKE3 digests and the file its SHA-256; with
+    chunk_checksum empty (None), chunks use the --checksum algorithm."""
     data = b"x" * 1500
     code, reply = await upload(gw.url, data)
     assert code == 201, reply
+    assert reply["checksum"] == hashlib.sha256(data).hexdigest()
     chunks = gw.store.chunks[uuid.UUID(reply["file_id"])]
-    assert [chunks[i].checksum_algorithm for i in sorted(chunks)] == ["sha256", "sha256"]
-    assert chunks[0].checksum == hashlib.sha256(data[:1000]).hexdigest()
+    assert [chunks[i].checksum_algorithm for i in sorted(chunks)] == ["blake3", "blake3"]
+    assert chunks[0].checksum == blake3(data[:1000]).hexdigest()
+    async with running_gateway(chunk_checksum=None) as same:
+        code, reply = await upload(same.url, data)
+        assert code == 201, reply
+        chunks = same.store.chunks[uuid.UUID(reply["file_id"])]
+        assert [chunks[i].checksum_algorithm for i in sorted(chunks)] == ["sha256", "sha256"]
+        assert chunks[0].checksum == hashlib.sha256(data[:1000]).hexdigest()
 
 
 class _CountingSha256:
@@ -87,7 +96,7 @@ def sha256_fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_the_first_chunk_is_hashed_once_for_the_file_and_itself(sha256_fed, size, hashed):
     """With one algorithm for both, the first chunk's digest is the file's digest so far."""
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
-    async with running_gateway() as gw:
+    async with running_gateway(chunk_checksum="sha256") as gw:
         code, reply = await upload(gw.url, data)
         assert code == 201, reply
         assert sha256_fed[0] == hashed + 2 * size  # and each of 2 fake nodes checks its replica
@@ -100,16 +109,18 @@ async def test_the_first_chunk_is_hashed_once_for_the_file_and_itself(sha256_fed
         assert await r.content() == data
 
 
+@pytest.mark.parametrize("chunk_checksum", ["crc32c", "blake3"])
 @pytest_twisted.ensureDeferred
-async def test_a_first_chunk_of_another_algorithm_is_hashed_on_its_own(sha256_fed):
-    """With CRC-32C chunks, SHA-256 hashes the file once and nothing else."""
+async def test_a_first_chunk_of_another_algorithm_is_hashed_on_its_own(sha256_fed,
+                                                                      chunk_checksum):
+    """With CRC-32C or BLAKE3 chunks, SHA-256 hashes the file once and nothing else."""
     data = b"y" * 700
-    async with running_gateway(chunk_checksum="crc32c") as gw:
+    async with running_gateway(chunk_checksum=chunk_checksum) as gw:
         code, reply = await upload(gw.url, data)
         assert code == 201, reply
         assert sha256_fed[0] == 700
         chunk = gw.store.chunks[uuid.UUID(reply["file_id"])][0]
-        assert chunk.checksum == hexdigest_of(BUILTIN_ALGORITHMS["crc32c"], data)
+        assert chunk.checksum == hexdigest_of(BUILTIN_ALGORITHMS[chunk_checksum], data)
 
 
 @pytest.mark.parametrize(("chunk_checksum", "sends_crc"), [(None, True), ("crc32c", False)])
