@@ -13,6 +13,7 @@ import uuid
 import pytest
 import pytest_twisted
 import treq
+from blake3 import blake3
 from integration.e2e_client import (
     CTYPE,
     MiB,
@@ -132,6 +133,8 @@ async def test_hostile_filenames(deployment):
 async def test_metadata_listing_and_delete(deployment):
     """Metadata lists chunks with their nodes; listing pages newest first; DELETE is 204,
     then every read is 404 and the chunks leave the nodes."""
+    code, _ = await post_bytes(deployment.url, b"older", filename="older.bin")  # a next page
+    assert code == 201
     before = deployment.chunk_files()
     data = b"m" * (2 * MiB + 10)
     code, reply = await post_bytes(deployment.url, data, filename="meta.bin")
@@ -141,7 +144,7 @@ async def test_metadata_listing_and_delete(deployment):
     assert status == 200 and meta["filename"] == "meta.bin" and meta["size"] == len(data)
     assert [c["size"] for c in meta["chunks"]] == [MiB, MiB, 10]
     assert all(len(set(c["nodes"])) == 2 for c in meta["chunks"])
-    assert meta["chunks"][2]["checksum"] == hashlib.sha256(b"m" * 10).hexdigest()
+    assert meta["chunks"][2]["checksum"] == blake3(b"m" * 10).hexdigest()  # --chunk-checksum
     assert uuid.UUID(fid) and "T" in meta["created_at"]
     assert len(deployment.chunk_files() - before) == 6
 
