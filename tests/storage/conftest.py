@@ -44,18 +44,16 @@ def executor() -> Iterator[ThreadPoolExecutor]:
     pool.shutdown(wait=True)
 
 
+def loopback_node_config(tmp_path, node_id: str, max_chunk_size: int, **options) -> StorageConfig:
+    """A node's config: a free loopback port, data in ``tmp_path / "node"``, no fsync."""
+    return StorageConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", node_id=node_id,
+                         max_chunk_size=max_chunk_size, fsync=False, **options)
+
+
 @pytest_twisted.async_yield_fixture
 async def node(tmp_path, algorithms):
     """A started storage node on a free loopback port."""
-    config = StorageConfig(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path / "node",
-        node_id="node-a",
-        max_chunk_size=NODE_MAX_CHUNK,
-        fsync=False,
-        shutdown_grace=2.0,
-    )
+    config = loopback_node_config(tmp_path, "node-a", NODE_MAX_CHUNK, shutdown_grace=2.0)
     from twisted.internet import reactor
 
     from s3node.storage.service import StorageNodeService
@@ -85,15 +83,9 @@ async def store(request, tmp_path, algorithms, executor):
         yield MemoryChunkStore(algorithms=algorithms, max_chunk_size=CONTRACT_MAX_CHUNK)
         return
     if request.param == "remote":
-        config = StorageConfig(
-            host="127.0.0.1",
-            port=0,
-            data_dir=tmp_path / "node",
-            node_id="contract",
-            max_chunk_size=CONTRACT_MAX_CHUNK,
-            fsync=False,
-            auth=secret_auth(),  # every call of the contract carries the cluster secret
-        )
+        # every call of the contract carries the cluster secret
+        config = loopback_node_config(tmp_path, "contract", CONTRACT_MAX_CHUNK,
+                                      auth=secret_auth())
         node = StorageNodeService(config, reactor, algorithms=algorithms)
         node.startService()
         await node.when_listening()
