@@ -315,6 +315,7 @@ class Gateway:
         fwc = await self.files.describe(_file_id(file_id))
         chunks = [
             {"index": c.index, "size": c.size, "checksum": c.checksum,
+             "checksum_algorithm": c.checksum_algorithm,
              "nodes": list(c.nodes_with(ReplicaState.STORED)),
              "replicas": [{"node_id": r.node_id, "state": r.state.value} for r in c.replicas]}
             for c in fwc.chunks

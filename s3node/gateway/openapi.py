@@ -204,6 +204,7 @@ def openapi_document() -> dict[str, Any]:
                 "chunks": {"type": "array", "items": {"type": "object", "properties": {
                     "index": {"type": "integer"}, "size": {"type": "integer"},
                     "checksum": {"type": "string"},
+                    "checksum_algorithm": {"type": "string"},
                     "nodes": {"type": "array", "items": {"type": "string"}},
                     "replicas": {"type": "array", "items": {
                         "type": "object", "required": ["node_id", "state"], "properties": {

@@ -180,6 +180,7 @@ async def test_metadata_lists_chunks_and_nodes(gw):
     assert [c["size"] for c in meta["chunks"]] == [1000, 1000, 100]
     # chunks carry BLAKE3 digests by default (--chunk-checksum), the file its SHA-256
     assert [c["checksum"] for c in meta["chunks"]][2] == blake3(data[2000:]).hexdigest()
+    assert {c["checksum_algorithm"] for c in meta["chunks"]} == {"blake3"}
     assert meta["checksum"] == hashlib.sha256(data).hexdigest()
     assert all(len(set(c["nodes"])) == 2 for c in meta["chunks"])
     assert meta["created_at"].startswith("2026-")
