@@ -65,8 +65,6 @@ async def node(tmp_path, algorithms):
     await service.stopService()
 
 
-
-
 @pytest_twisted.async_yield_fixture(params=["disk", "memory", "remote"])
 async def store(request, tmp_path, algorithms, executor):
     """

@@ -116,7 +116,6 @@ async def test_without_fsync_nothing_is_dropped_after_a_put(tmp_path, algorithms
         store.close()
 
 
-
 def test_start_writeback_advises_only_its_range(tmp_path):
     """
     ``start_writeback`` gives the kernel the advice that starts writeback of a
