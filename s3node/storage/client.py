@@ -63,8 +63,7 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
-    # the nodes' fixed receive window (a busy gateway's GetChunk streams don't grow
-    # theirs) and their 1 MiB frames
+    # the nodes' fixed receive window: a busy gateway's GetChunk streams don't grow theirs
     *BULK_OPTIONS,
 )
 

@@ -32,7 +32,7 @@ from s3node.storage.nodeauth import server_credentials, server_interceptors
 from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
-from s3node.storage.wire import BULK_OPTIONS
+from s3node.storage.wire import BULK_OPTIONS, NODE_FRAME_SIZE
 
 __all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service"]
 
@@ -49,6 +49,7 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
     # the window (and the node's buffered data) by ~40 MiB during a 1 GiB put;
     # frames of up to 1 MiB.
     *BULK_OPTIONS,
+    NODE_FRAME_SIZE,
     # Find dead clients during long calls (their puts are then cancelled and cleaned up),
     # and accept the keepalive pings StorageClient sends every 30 s.
     ("grpc.keepalive_time_ms", 60_000),
