@@ -37,7 +37,7 @@ from s3node.storage.types import (
     QuarantineEntry,
     QuarantinePage,
 )
-from s3node.storage.wire import BULK_OPTIONS, DataMessage, data_parser, serialize
+from s3node.storage.wire import FIXED_WINDOW, DataMessage, data_parser, serialize
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
@@ -64,7 +64,7 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
     # the nodes' fixed receive window: a busy gateway's GetChunk streams don't grow theirs
-    *BULK_OPTIONS,
+    *FIXED_WINDOW,
 )
 
 

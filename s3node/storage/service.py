@@ -32,7 +32,7 @@ from s3node.storage.nodeauth import server_credentials, server_interceptors
 from s3node.storage.scrubber import Scrubber
 from s3node.storage.scrubcheckpoint import CHECKPOINT_NAME
 from s3node.storage.servicer import StorageServicer, add_storage_servicer
-from s3node.storage.wire import BULK_OPTIONS, NODE_FRAME_SIZE
+from s3node.storage.wire import FIXED_WINDOW
 
 __all__ = ["SERVER_OPTIONS", "StorageNodeService", "make_storage_service"]
 
@@ -46,10 +46,12 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
     # Never share a port with another process (SO_REUSEPORT would let two nodes bind one).
     ("grpc.so_reuseport", 0),
     # A fixed 2 MiB receive window per stream instead of BDP probing, which grew
-    # the window (and the node's buffered data) by ~40 MiB during a 1 GiB put;
-    # frames of up to 1 MiB.
-    *BULK_OPTIONS,
-    NODE_FRAME_SIZE,
+    # the window (and the node's buffered data) by ~40 MiB during a 1 GiB put.
+    *FIXED_WINDOW,
+    # HTTP/2 frames of up to 1 MiB to the node (the default is 16 KiB), so a put's data
+    # message crosses as one frame; the gateway keeps the default for what it receives,
+    # as downloads did not gain from it (docs/grpc.md).
+    ("grpc.http2.max_frame_size", 1024 * 1024),
     # Find dead clients during long calls (their puts are then cancelled and cleaned up),
     # and accept the keepalive pings StorageClient sends every 30 s.
     ("grpc.keepalive_time_ms", 60_000),

@@ -28,23 +28,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BULK_OPTIONS", "DATA_TAG", "NODE_FRAME_SIZE", "DataMessage", "data_parser",
-           "frame_data", "serialize"]
+__all__ = ["DATA_TAG", "FIXED_WINDOW", "DataMessage", "data_parser", "frame_data", "serialize"]
 
 #: field 2, wire type 2 (length-delimited): ``data`` in both message types
 DATA_TAG = 0x12
-#: channel and server options for bulk data: a fixed 2 MiB receive window per stream
-#: instead of gRPC's BDP probing, which grows the window (and the data buffered behind
-#: it) while the receiver is busy: ~40 MiB more in a node during a 1 GiB put, up to
-#: ~9 MiB in a busy gateway's GetChunk streams (docs/grpc.md)
-BULK_OPTIONS: tuple[tuple[str, int], ...] = (
+#: channel and server options for a fixed 2 MiB receive window per stream instead of
+#: gRPC's BDP probing, which grows the window (and the data buffered behind it) while the
+#: receiver is busy: ~40 MiB more in a node during a 1 GiB put, up to ~9 MiB in a busy
+#: gateway's GetChunk streams (docs/grpc.md)
+FIXED_WINDOW: tuple[tuple[str, int], ...] = (
     ("grpc.http2.bdp_probe", 0),
     ("grpc.http2.lookahead_bytes", 2 * 1024 * 1024),
 )
-#: a node's server option: HTTP/2 frames of up to 1 MiB to it, one per data message of a
-#: put, instead of 16 KiB (the gateway keeps the default for what it receives: downloads
-#: did not gain from larger frames; docs/grpc.md)
-NODE_FRAME_SIZE: tuple[str, int] = ("grpc.http2.max_frame_size", 1024 * 1024)
 
 
 def _varint(n: int) -> bytes:
