@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
 
 import pytest
 import pytest_twisted
@@ -12,8 +11,9 @@ import treq
 from blake3 import blake3
 from gateway.conftest import running_gateway
 from gateway.test_app_files import upload
+from support.chunks import counting_sha256
 
-from s3node.core.checksums import BUILTIN_ALGORITHMS, HashAlgorithm, hexdigest_of
+from s3node.core.checksums import BUILTIN_ALGORITHMS, hexdigest_of
 
 
 @pytest_twisted.ensureDeferred
@@ -55,36 +55,11 @@ async def test_chunks_default_to_blake3_and_the_file_to_sha256(gw):
         assert chunks[0].checksum == hashlib.sha256(data[:1000]).hexdigest()
 
 
-class _CountingSha256:
-    """A SHA-256 hasher that adds the length of every update to ``fed[0]``."""
-
-    name = "sha256"
-    digest_size = 32
-
-    def __init__(self, fed: list[int], inner: Any = None) -> None:
-        self._fed = fed
-        self._inner = inner if inner is not None else hashlib.sha256()
-
-    def update(self, data: bytes | memoryview) -> None:
-        self._fed[0] += memoryview(data).nbytes
-        self._inner.update(data)
-
-    def digest(self) -> bytes:
-        return bytes(self._inner.digest())
-
-    def hexdigest(self) -> str:
-        return str(self._inner.hexdigest())
-
-    def copy(self) -> _CountingSha256:
-        return _CountingSha256(self._fed, self._inner.copy())
-
-
 @pytest.fixture
 def sha256_fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """``[n]``: the bytes every ``sha256`` hasher of the gateway was fed so far."""
     fed = [0]
-    counting = HashAlgorithm("sha256", 32, lambda: _CountingSha256(fed))
-    monkeypatch.setitem(BUILTIN_ALGORITHMS, "sha256", counting)
+    monkeypatch.setitem(BUILTIN_ALGORITHMS, "sha256", counting_sha256(fed))
     return fed
 
 

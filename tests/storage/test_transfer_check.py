@@ -12,10 +12,10 @@ import hashlib
 import pytest
 from storage.conftest import open_disk_store
 from support.aio import aio_test
-from support.chunks import new_chunk
+from support.chunks import counting_sha256, new_chunk
 from support.chunkstores import leftovers, put, read
 
-from s3node.core.checksums import CRC32C, HashAlgorithm, hexdigest_of
+from s3node.core.checksums import CRC32C, hexdigest_of
 from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import ChecksumMismatch, ChunkNotFound, CorruptChunk, InvalidRequest
 
@@ -85,21 +85,7 @@ async def test_a_put_with_a_transfer_crc_is_not_hashed_with_sha256(tmp_path, alg
     bytes (a put without it, every byte), and a verified read all of them.
     """
     fed = [0]
-
-    class Counting:
-        name, digest_size = "sha256", 32
-
-        def __init__(self) -> None:
-            self.inner = hashlib.sha256()
-
-        def update(self, data: bytes) -> None:
-            fed[0] += len(data)
-            self.inner.update(data)
-
-        def hexdigest(self) -> str:
-            return self.inner.hexdigest()
-
-    counting = dict(algorithms, sha256=HashAlgorithm("sha256", 32, Counting))
+    counting = dict(algorithms, sha256=counting_sha256(fed))
     disk = open_disk_store(tmp_path / "node", counting, executor, fsync=False)
     try:
         chunk_id, data, digest = new_chunk(FRAME_SIZE + 5)
