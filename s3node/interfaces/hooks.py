@@ -20,8 +20,8 @@ class Checksum(Protocol):
     #: the algorithm's registered name, stored beside every digest
     name: str
 
-    def update(self, data: bytes, /) -> None:
-        """Feed more bytes."""
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        """Feed more bytes (any bytes-like object, as docs/plugins.md says)."""
 
     def digest(self) -> bytes:
         """The digest of everything fed so far."""
