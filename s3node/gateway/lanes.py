@@ -4,9 +4,10 @@ The parallel writes of one chunk to its replica nodes, with hand-offs.
 An upload (:mod:`s3node.gateway.upload`) records a chunk with its first R
 nodes as ``writing`` replicas, then runs one lane per replica: each puts the
 chunk on its node and, when that fails, hands off to the next node of the
-chunk's preference list (recorded ``writing`` first), and sets the replica
-``stored`` on the node's reply, or leaves that to the transaction that
-completes the file (the last chunk's replicas).  A failed put's node is asked,
+chunk's preference list (recorded ``writing`` first).  The node that took
+the chunk is added to the upload's ``stored`` list: the transaction that
+completes the file sets those replicas ``stored`` (one transaction for the
+whole file, not one per chunk and replica).  A failed put's node is asked,
 in the background, to delete what it may have kept.
 """
 
@@ -45,8 +46,8 @@ class Lanes:
     """
     The R parallel writes of one chunk: each lane puts the chunk on its node
     and, when that fails, hands off to the next node of the shared preference
-    list, recording each replica ``writing`` before its first byte and
-    ``stored`` on the node's reply.
+    list, recording each replica ``writing`` before its first byte, and adds
+    the node that took it to ``stored`` (for the completing transaction).
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class Lanes:
         metrics: GatewayMetrics,
         cleanup: Callable[[Coroutine[Any, Any, None]], None],
         handoffs: Iterator[str],
-        stored: list[tuple[int, str]] | None = None,
+        stored: list[tuple[int, str]],
     ) -> None:
         self._store = store
         self._pool = pool
@@ -76,8 +77,7 @@ class Lanes:
         #: the chunk's CRC-32C, computed with its digest, for the nodes' check
         self._transfer_crc32c = transfer_crc32c
         self._handoffs = handoffs
-        #: where the replicas written go, to be marked ``stored`` when the file
-        #: completes (the last chunk's); ``None``: each is marked on its node's reply
+        #: (index, node) of each replica written, marked ``stored`` when the file completes
         self._stored = stored
 
     async def run(self, node_id: str | None) -> str | None:
@@ -93,12 +93,7 @@ class Lanes:
                 self._failed(node_id, e)
                 node_id = await self._hand_off()
                 continue
-            if self._stored is not None:
-                self._stored.append((self._index, node_id))
-                return node_id
-            await self._store.set_replica_state(
-                file_id=self._file_id, index=self._index, node_id=node_id,
-                state=ReplicaState.STORED)
+            self._stored.append((self._index, node_id))
             return node_id
         return None
 
@@ -144,7 +139,7 @@ async def place(
     pool: NodePool,
     metrics: GatewayMetrics,
     cleanup: Callable[[Coroutine[Any, Any, None]], None],
-    stored: list[tuple[int, str]] | None,
+    stored: list[tuple[int, str]],
 ) -> None:
     """
     Write the recorded chunk to the first ``replicas`` nodes of ``order``,

@@ -159,9 +159,10 @@ class UploadPipeline:
         The file record is created (``uploading``) with its first chunk's, in
         one metadata write, before any of the file's bytes leaves for a node;
         once the source ended and every chunk has its replicas, ``complete``
-        completes it in the metadata (marking the last chunk's replicas stored
-        in the same transaction), and when anything goes wrong the file is
-        marked failed.  A small upload thus makes two metadata writes.
+        completes it in the metadata (marking every replica the upload wrote
+        ``stored`` in the same transaction), and when anything goes wrong the
+        file is marked failed.  An upload thus makes one metadata write per
+        chunk (the first's with the file's row) and one to complete.
 
         :returns: what ``complete`` returned, and the file's chunk count.
         """
@@ -217,7 +218,7 @@ class _FileUpload:
         #: the file's id, chosen here: its first chunk's record names it before the file exists
         self.file_id = uuid.uuid4()
         self._naming: dict[str, str] = {}
-        #: the last chunk's replicas written, marked stored when the file completes
+        #: (index, node) of every replica written, marked stored when the file completes
         self._stored: list[tuple[int, str]] = []
         self._chunker = Chunker(pipeline.settings.chunk_size, pipeline.chunk_buffers)
         self._hasher = pipeline._checksum()
@@ -275,7 +276,7 @@ class _FileUpload:
         """The source ended: write the last, short chunk."""
         last = self._chunker.finish()
         if last:
-            await self._submit(last, last=True)
+            await self._submit(last)
 
     async def keep_alive(self) -> None:
         """
@@ -289,12 +290,11 @@ class _FileUpload:
         self._next_touch = self.p._clock.seconds() + self.p.settings.touch_interval  # type: ignore[misc]
         await self.p._store.touch_file(self.record.file_id)
 
-    async def _submit(self, chunk: bytes | memoryview, *, last: bool = False) -> None:
+    async def _submit(self, chunk: bytes | memoryview) -> None:
         """
         Hash ``chunk`` (and the running file digest), then write it in the
         background; the first chunk is recorded, with the file, before this
-        returns.  The replicas of the ``last`` chunk are marked stored when
-        the file completes.
+        returns.  Its replicas are marked stored when the file completes.
         """
         self._raise_if_failed()
         digest, transfer = await self._hash(chunk)
@@ -313,7 +313,7 @@ class _FileUpload:
             self._done_when_read(chunk, None)
             raise
         d = Deferred.fromCoroutine(self._write(record, order, chunk, transfer,
-                                               recorded=recorded, last=last))
+                                               recorded=recorded))
         self._writes.append(d)
         self._done_when_read(chunk, d)
 
@@ -361,7 +361,7 @@ class _FileUpload:
             raise self._error
 
     async def _write(self, record: ChunkRecord, order: list[str], chunk: bytes | memoryview,
-                     transfer: str | None, *, recorded: bool, last: bool) -> None:
+                     transfer: str | None, *, recorded: bool) -> None:
         try:
             if not recorded:
                 # The replica rows exist, as ``writing``, before any byte leaves: a
@@ -369,7 +369,7 @@ class _FileUpload:
                 await self.p._store.record_chunk(record)
             await place(record, order, chunk, transfer, replicas=self.p.settings.replicas,
                         store=self.p._store, pool=self.p._pool, metrics=self.p.metrics,
-                        cleanup=self.p.cleanup, stored=self._stored if last else None)
+                        cleanup=self.p.cleanup, stored=self._stored)
         except BaseException as e:  # noqa: BLE001 - kept, re-raised by the upload
             if self._error is None:
                 self._error = e

@@ -93,11 +93,14 @@ async def complete_in(cur: Cursor, file_id: uuid.UUID, size: int, checksum: str,
         raise Conflict(f"file {file_id} is already completed with other content")
     if current.status.value not in r.OPEN_STATUSES:
         raise r.not_open(file_id, current.status.value)
-    for index, node_id in stored:
-        if not await fetch(cur, q.UPSERT_REPLICA, {"file_id": u(file_id), "index": index,
-                                                   "node": node_id, "state": "stored",
-                                                   "now": now}):
-            raise FileNotFound(f"file {file_id} has no chunk {index}")
+    if stored:
+        pairs = sorted(set(stored))
+        rows = await fetch(cur, q.UPSERT_REPLICAS, {
+            "file_id": u(file_id), "indexes": [i for i, _ in pairs],
+            "nodes": [n for _, n in pairs], "state": "stored", "now": now})
+        lacking = {i for i, _ in pairs} - {row[0] for row in rows}
+        if lacking:
+            raise FileNotFound(f"file {file_id} has no chunk {min(lacking)}")
     # Hold the replica rows until the commit: a concurrent set_replica_state
     # must not change what the check below counts (READ COMMITTED).
     await cur.execute(

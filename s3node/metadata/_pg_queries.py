@@ -66,6 +66,17 @@ UPSERT_REPLICA = (
     " DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
     " RETURNING 1"
 )
+#: :data:`UPSERT_REPLICA` for many (index, node) pairs of one file in one statement (a
+#: completing upload's replicas: one round trip however many chunks); each pair once
+UPSERT_REPLICAS = (
+    "INSERT INTO chunk_replicas (file_id, chunk_index, chunk_id, node_id, state, updated_at)"
+    " SELECT c.file_id, c.chunk_index, c.chunk_id, t.node, %(state)s, %(now)s"
+    " FROM unnest(%(indexes)s::integer[], %(nodes)s::text[]) AS t(chunk_index, node)"
+    " JOIN chunks c ON c.file_id = %(file_id)s::uuid AND c.chunk_index = t.chunk_index"
+    " ON CONFLICT (file_id, chunk_index, node_id)"
+    " DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+    " RETURNING chunk_index"
+)
 COMPLETE_CHECK = """
 SELECT count(*), coalesce(sum(size), 0), coalesce(max(chunk_index), -1),
        count(*) FILTER (WHERE stored < %(replicas)s), min(stored)

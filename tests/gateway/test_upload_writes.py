@@ -1,7 +1,9 @@
 """
 How many metadata writes an upload makes: the file's row is created with its
-first chunk's, and the last chunk's replicas are marked stored when the file
-completes (docs/performance.md, "Two metadata writes for a small upload").
+first chunk's, each later chunk is recorded before its bytes leave, and every
+replica written is marked stored when the file completes (docs/performance.md,
+"Two metadata writes for a small upload" and "One transaction marks an
+upload's replicas stored").
 """
 
 from __future__ import annotations
@@ -53,12 +55,21 @@ async def test_a_one_chunk_upload_makes_two_metadata_writes(gw3):
 
 
 @pytest_twisted.ensureDeferred
-async def test_only_the_last_chunk_waits_for_the_completion(gw3):
-    """Chunks before the last are recorded, and marked stored, each as it is written."""
+async def test_every_chunks_replicas_are_marked_by_the_completion(gw3):
+    """Chunks after the first are recorded, one write each; no replica is marked on its
+    own: the completing transaction marks all six (3 chunks, 2 replicas) stored."""
     made = count_writes(gw3)
+    marks: list[tuple[int, str]] = []
+    complete = gw3.store.complete_file
+
+    async def completing(*args: Any, **kwargs: Any) -> Any:
+        marks.extend(kwargs["stored"])
+        return await complete(*args, **kwargs)
+
+    gw3.store.complete_file = completing
     code, reply = await upload(gw3.url, b"m" * 2500)  # chunks of 1000, 1000 and 500 bytes
     assert code == 201, reply
-    assert made[0] == "create_file" and made[-1] == "complete_file"
-    assert sorted(made[1:-1]) == ["record_chunk"] * 2 + ["set_replica_state"] * 4
-    assert all([s for _, s in chunk] == ["stored", "stored"]
-               for chunk in states(gw3, reply["file_id"]))
+    assert made == ["create_file", "record_chunk", "record_chunk", "complete_file"]
+    chunks = states(gw3, reply["file_id"])
+    assert sorted(marks) == sorted((i, node) for i, chunk in enumerate(chunks) for node, _ in chunk)
+    assert all([s for _, s in chunk] == ["stored", "stored"] for chunk in chunks)

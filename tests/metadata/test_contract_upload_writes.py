@@ -1,8 +1,9 @@
 """
-The MetadataStore contract for an upload's two writes, on every backend: a file
-created with its first chunk, and completed with its last chunk's replicas
-marked stored in the same transaction (docs/performance.md, "Two metadata
-writes for a small upload").
+The MetadataStore contract for an upload's writes, on every backend: a file
+created with its first chunk, and completed with the replicas its upload
+wrote marked stored in the same transaction (docs/performance.md, "Two
+metadata writes for a small upload", and "One transaction marks an upload's
+replicas stored").
 """
 
 from __future__ import annotations
@@ -82,6 +83,41 @@ async def test_completing_marks_the_replicas_stored(store: MetadataStore) -> Non
     again = await store.complete_file(file_id=fid, size=100, checksum=digest("f"), replicas=2,
                                       stored=[(0, "n1")])
     assert again == done
+
+
+@pytest_twisted.ensureDeferred
+async def test_completing_marks_every_chunks_replicas_at_once(store: MetadataStore) -> None:
+    """Every replica of a many-chunk file, a handoff's among them, is marked by the
+    completing transaction (each pair named once or twice); until then all are writing."""
+    record = await _with_first_chunk(store)
+    fid = record.file_id
+    for index in range(1, 40):
+        await store.record_chunk(make_chunk(fid, index, nodes=("n1", "n2"), state=WRITING))
+    await store.set_replica_state(file_id=fid, index=7, node_id="n3", state=WRITING)  # a handoff
+    marks = [(i, n) for i in range(40) for n in ("n1", "n2") if (i, n) != (7, "n2")]
+    marks += [(7, "n3"), (3, "n1")]
+    assert {s for states in await _states(store, fid) for _, s in states} == {"writing"}
+    done = await store.complete_file(file_id=fid, size=4000, checksum=digest("f"), replicas=2,
+                                     stored=marks)
+    assert done.status is FileStatus.COMPLETED
+    states = await _states(store, fid)
+    assert states[7] == [("n1", "stored"), ("n2", "writing"), ("n3", "stored")]
+    assert all(s == [("n1", "stored"), ("n2", "stored")] for i, s in enumerate(states) if i != 7)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_many_chunk_completion_with_a_chunk_it_lacks_marks_nothing(
+        store: MetadataStore) -> None:
+    """One mark among many for a chunk the file lacks: FileNotFound names it, nothing changes."""
+    record = await _with_first_chunk(store, nodes=("n1",))
+    fid = record.file_id
+    for index in range(1, 10):
+        await store.record_chunk(make_chunk(fid, index, nodes=("n1",), state=WRITING))
+    with pytest.raises(FileNotFound, match="no chunk 12"):
+        await store.complete_file(file_id=fid, size=1000, checksum=digest("f"), replicas=1,
+                                  stored=[(i, "n1") for i in range(10)] + [(12, "n1")])
+    assert {s for states in await _states(store, fid) for _, s in states} == {"writing"}
+    assert (await store.get_file(fid)).status is FileStatus.UPLOADING
 
 
 @pytest_twisted.ensureDeferred
