@@ -8,7 +8,10 @@ as Twisted's own JSON form (:func:`twisted.logger.eventAsJSON`: the format
 string, every named field such as ``request_id``, ``node_id`` or
 ``file_id``, ``log_time``, a failure's traceback) on one line, plus two plain
 keys for people and shippers: ``message`` (the formatted text) and ``level``
-(``debug``, ``info``, ``warn``, ``error``, ``critical``).  Any role::
+(``debug``, ``info``, ``warn``, ``error``, ``critical``).  A field whose value
+JSON has no type for and that is a plain value (a file's or upload's
+:class:`uuid.UUID`, a path) is written as its text, where Twisted's form
+would write ``{"unpersistable": true}`` and lose it.  Any role::
 
     twistd -n --logger s3node.logging.json_observer s3node standalone
 
@@ -19,18 +22,24 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
+from pathlib import PurePath
 from typing import IO, Any
 
 from twisted.logger import FileLogObserver, ILogObserver, eventAsJSON, formatEvent
 
 __all__ = ["event_line", "json_observer"]
 
+#: field values written as their text (JSON has no type for them)
+_AS_TEXT = (uuid.UUID, PurePath)
+
 
 def event_line(event: dict[str, Any]) -> str:
     """One event as a line of JSON (with ``message`` and ``level`` added)."""
     level = event.get("log_level")
     extra = {"message": formatEvent(event), "level": getattr(level, "name", None)}
-    return eventAsJSON({**event, **extra}) + "\n"
+    texts = {k: str(v) for k, v in event.items() if isinstance(v, _AS_TEXT)}
+    return eventAsJSON({**event, **texts, **extra}) + "\n"
 
 
 def json_observer(out: IO[str] | None = None) -> ILogObserver:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
+import uuid
+from pathlib import Path, PurePosixPath
 
 import pytest
 from twisted.logger import Logger, LogPublisher, eventFromJSON, formatEvent
@@ -33,6 +34,19 @@ def test_each_event_is_one_json_line_with_its_fields() -> None:
     assert first["request_id"] == "0f" * 8 and first["log_namespace"] == "s3node.test"
     assert second["level"] == "critical" and "ZeroDivisionError" in json.dumps(second)
     assert formatEvent(eventFromJSON(json.dumps(first))) == "stored ab12 on n1"
+
+
+def test_ids_and_paths_are_written_as_their_text() -> None:
+    """A UUID or a path field is its text in the line, not Twisted's "unpersistable"; the
+    message formats them as before."""
+    out = io.StringIO()
+    file_id = uuid.uuid4()
+    _log_to(out).info("upload {file_id} into {folder}", file_id=file_id,
+                      folder=PurePosixPath("/data/node-1"))
+    (line,) = (json.loads(text) for text in out.getvalue().splitlines())
+    assert line["file_id"] == str(file_id) and line["folder"] == "/data/node-1"
+    assert line["message"] == f"upload {file_id} into /data/node-1"
+    assert formatEvent(eventFromJSON(json.dumps(line))) == line["message"]
 
 
 def test_s3node_log_file_names_a_file_to_append_to(
