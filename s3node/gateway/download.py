@@ -47,6 +47,7 @@ from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
 from s3node.records import ChunkRecord, FileWithChunks, ReplicaState
+from s3node.storage.wire import SMALL_CHUNK
 
 __all__ = ["DownloadPipeline"]
 
@@ -300,8 +301,11 @@ class DownloadPipeline:
         # with their frames) that held read buffers until the cyclic GC ran.
         # The gateway verifies what it reads, so the node does not hash it too.
         with self._metrics.chunk_get_timer(node_id, chunk.size):
-            stream = self._pool.client(node_id).get_chunk(
-                chunk.chunk_id, reader_verifies=True, timeout=transfer_timeout(chunk.size))
+            client, timeout = self._pool.client(node_id), transfer_timeout(chunk.size)
+            if chunk.size <= SMALL_CHUNK:  # one call, not a stream (GetSmallChunk)
+                return [await aio(client.get_small_chunk(
+                    chunk.chunk_id, reader_verifies=True, timeout=timeout))]
+            stream = client.get_chunk(chunk.chunk_id, reader_verifies=True, timeout=timeout)
             return await aio(_drain(stream))
 
     async def _have_checked(self, node_id: str, chunk: ChunkRecord) -> None:

@@ -148,6 +148,22 @@ class NodeClient(Protocol):
         ``None``); ``reader_verifies``: the caller hashes them itself.
         """
 
+    async def get_small_chunk(
+        self,
+        chunk_id: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = False,
+        reader_verifies: bool = False,
+        timeout: float | None = None,
+    ) -> bytes:
+        """
+        The bytes :meth:`get_chunk` reads, in one call, for a read of at most
+        :data:`s3node.storage.wire.SMALL_CHUNK` bytes; raises what reading
+        :meth:`get_chunk` raises.
+        """
+
     async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
         """Remove ``chunk_id``; ``False`` when the node had no such chunk."""
 

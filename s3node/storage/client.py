@@ -11,7 +11,7 @@ answers too late, raises :class:`s3node.errors.Unavailable`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from datetime import UTC
 from functools import partial
 from types import TracebackType
@@ -25,6 +25,7 @@ from s3node.config import NodeAuth
 from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
+from s3node.storage.chunkstream import ChunkStream, chunk_info
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.nodeauth import call_metadata, channel_credentials
 from s3node.storage.quarantine import check_entry_id
@@ -37,7 +38,13 @@ from s3node.storage.types import (
     QuarantineEntry,
     QuarantinePage,
 )
-from s3node.storage.wire import FIXED_WINDOW, DataMessage, data_parser, serialize
+from s3node.storage.wire import (
+    FIXED_WINDOW,
+    SMALL_CHUNK,
+    DataMessage,
+    data_parser,
+    serialize,
+)
 
 __all__ = [
     "DEFAULT_CHANNEL_OPTIONS",
@@ -68,13 +75,27 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
-def _info(message: pb.ChunkInfo) -> ChunkInfo:
-    return ChunkInfo(
-        chunk_id=message.chunk_id,
-        size=message.size,
-        algorithm=message.checksum_algorithm,
-        digest=message.digest,
-        created=message.created.ToDatetime(tzinfo=UTC),
+def _put_header(chunk_id: str, size: int, algorithm: str, digest: str,
+                transfer_crc32c: str | None) -> pb.PutChunkHeader:
+    try:
+        return pb.PutChunkHeader(
+            chunk_id=validate_chunk_id(chunk_id),
+            size=size,
+            checksum_algorithm=algorithm,
+            digest=digest,
+            transfer_crc32c=transfer_crc32c or "",
+        )
+    except (TypeError, ValueError) as e:
+        raise InvalidRequest(f"invalid PutChunk header: {e}") from None
+
+
+def _put_result(reply: pb.PutChunkResponse) -> PutResult:
+    return PutResult(
+        chunk_id=reply.chunk_id,
+        size=reply.size,
+        algorithm=reply.checksum_algorithm,
+        digest=reply.digest,
+        created=reply.created,
     )
 
 
@@ -86,85 +107,6 @@ def _entry(message: pb.QuarantineEntry) -> QuarantineEntry:
         quarantined_at=message.quarantined_at.ToDatetime(tzinfo=UTC),
         size=message.size,
     )
-
-
-class ChunkStream:
-    """
-    The bytes of a GetChunk call, as an async iterator of ``bytes`` pieces.
-
-    ``async for piece in client.get_chunk(...)`` works, and so does
-    ``async for piece in await client.get_chunk(...)`` (awaiting returns the
-    stream itself).  Await :meth:`start` first to learn the chunk's record, or
-    its error (``ChunkNotFound``...), before the first byte.  Iterating to the
-    end means the node finished the read (and, for a whole-chunk read,
-    verified it); an error raises the mapped s3node error, e.g.
-    :class:`s3node.errors.CorruptChunk`.  Call :meth:`aclose` (or use
-    ``async with``) to abandon a read early.
-    """
-
-    def __init__(self, call: Any, address: str) -> None:
-        self._call = call
-        self._address = address
-        #: the chunk's record, once :meth:`start` returned
-        self.info: ChunkInfo | None = None
-        self._started = False
-        self._done = False
-
-    async def _read(self) -> Any:
-        try:
-            message = await self._call.read()
-        except grpc.RpcError as e:
-            self._done = True
-            raise error_from_rpc(e, self._address) from None
-        if message is grpc.aio.EOF:
-            self._done = True
-            return None
-        return message
-
-    async def start(self) -> ChunkInfo:
-        """Wait for the node's first reply and return the chunk's record."""
-        if not self._started:
-            message = await self._read()
-            if message is None or message.WhichOneof("kind") != "info":
-                self._done = True
-                raise S3NodeError(f"storage node {self._address}: GetChunk reply lacks the record")
-            self.info = _info(message.info)
-            self._started = True
-        assert self.info is not None
-        return self.info
-
-    def __aiter__(self) -> ChunkStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        await self.start()
-        while not self._done:
-            message = await self._read()
-            if message is None:
-                break
-            if message.WhichOneof("kind") == "data" and message.data:
-                return bytes(message.data)
-        raise StopAsyncIteration
-
-    def __await__(self) -> Generator[Any, None, ChunkStream]:
-        async def itself() -> ChunkStream:
-            return self
-
-        return itself().__await__()
-
-    async def aclose(self) -> None:
-        """Abandon the read (cancels the call if it is still running)."""
-        if not self._done:
-            self._done = True
-            self._call.cancel()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 def _channel(address: str, auth: NodeAuth | None, options: list[tuple[str, Any]]) -> Any:
@@ -200,6 +142,8 @@ class StorageClient:
         #: sent with every call: the cluster secret, if any
         self._metadata = call_metadata(auth)
         self._stub = pb_grpc.StorageStub(self._channel)
+        #: whether the node serves PutSmallChunk and GetSmallChunk (until it says it does not)
+        self._small = True
         self._bulk_calls()
 
     def _bulk_calls(self) -> None:
@@ -245,6 +189,13 @@ class StorageClient:
         :raises s3node.errors.Unavailable: the node does not answer in time.
         """
         view = memoryview(data).cast("B")
+        if len(view) <= SMALL_CHUNK and self._small:
+            reply = await self._small_call(
+                "PutSmallChunk", lambda: pb.PutSmallChunkRequest(
+                    header=_put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c),
+                    data=bytes(view)), timeout)
+            if reply is not None:
+                return _put_result(reply)
 
         async def pieces() -> AsyncIterator[memoryview]:
             for piece in chunking.frames(view):
@@ -275,16 +226,7 @@ class StorageClient:
         stays at a few frames whatever the chunk size.
         """
 
-        try:
-            header = pb.PutChunkHeader(
-                chunk_id=validate_chunk_id(chunk_id),
-                size=size,
-                checksum_algorithm=algorithm,
-                digest=digest,
-                transfer_crc32c=transfer_crc32c or "",
-            )
-        except (TypeError, ValueError) as e:
-            raise InvalidRequest(f"invalid PutChunk header: {e}") from None
+        header = _put_header(chunk_id, size, algorithm, digest, transfer_crc32c)
         #: what the frames raised: grpc only cancels the call, losing the error
         failed: list[Exception] = []
 
@@ -306,13 +248,49 @@ class StorageClient:
             if isinstance(e, grpc.RpcError):
                 raise self._error(e) from None
             raise
-        return PutResult(
-            chunk_id=reply.chunk_id,
-            size=reply.size,
-            algorithm=reply.checksum_algorithm,
-            digest=reply.digest,
-            created=reply.created,
-        )
+        return _put_result(reply)
+
+    async def _small_call(self, rpc: str, request: Callable[[], Any],
+                          timeout: float | None) -> Any:
+        """
+        The reply of the one-message ``rpc`` (``PutSmallChunk``, ``GetSmallChunk``);
+        ``None`` when the node predates it (``UNIMPLEMENTED``, remembered: the
+        caller then uses the stream).
+        """
+        try:
+            return await getattr(self._stub, rpc)(request(), timeout=timeout,
+                                                  metadata=self._metadata)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self._small = False
+                return None
+            raise self._error(e) from None
+
+    async def get_small_chunk(
+        self,
+        chunk_id: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = False,
+        reader_verifies: bool = False,
+        timeout: float | None = None,
+    ) -> bytes:
+        """
+        The bytes :meth:`get_chunk` would yield, for a read of at most
+        :data:`SMALL_CHUNK` bytes, in one call (GetSmallChunk; a GetChunk
+        stream from a node that predates it).  Raises what iterating
+        :meth:`get_chunk` raises, and :class:`~s3node.errors.InvalidRequest`
+        for a longer read.
+        """
+        if self._small:
+            request = self._get_request(chunk_id, offset, length, verify, reader_verifies)
+            reply = await self._small_call("GetSmallChunk", lambda: request, timeout)
+            if reply is not None:
+                return bytes(reply.data)
+        stream = self.get_chunk(chunk_id, offset=offset, length=length, verify=verify,
+                                reader_verifies=reader_verifies, timeout=timeout)
+        return b"".join([piece async for piece in stream])
 
     def get_chunk(
         self,
@@ -334,6 +312,13 @@ class StorageClient:
             :class:`s3node.errors.CorruptChunk` (the node quarantined it),
             :class:`s3node.errors.InvalidRange`, :class:`s3node.errors.Unavailable`...
         """
+        request = self._get_request(chunk_id, offset, length, verify, reader_verifies)
+        call = self._get_chunk(request, timeout=timeout, metadata=self._metadata)
+        return ChunkStream(call, self.address)
+
+    @staticmethod
+    def _get_request(chunk_id: str, offset: int, length: int | None, verify: bool,
+                     reader_verifies: bool) -> pb.GetChunkRequest:
         validate_chunk_id(chunk_id)
         if not 0 <= offset < _UINT64 or (length is not None and not 0 <= length < _UINT64):
             raise InvalidRange(f"invalid range: {length} bytes at offset {offset}")
@@ -341,8 +326,7 @@ class StorageClient:
                                      reader_verifies=reader_verifies)
         if length is not None:
             request.length = length
-        call = self._get_chunk(request, timeout=timeout, metadata=self._metadata)
-        return ChunkStream(call, self.address)
+        return request
 
     async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None) -> Any:
         """
@@ -371,7 +355,7 @@ class StorageClient:
         """A chunk's record (size, algorithm, digest, created)."""
         validate_chunk_id(chunk_id)
         request = partial(pb.StatChunkRequest, chunk_id=chunk_id)
-        return _info((await self._unary("StatChunk", request, timeout)).info)
+        return chunk_info((await self._unary("StatChunk", request, timeout)).info)
 
     async def list_chunks(
         self, page_size: int = 1000, page_token: str = "", *, timeout: float | None = None

@@ -151,12 +151,15 @@ class StorageMetrics(MetricsPart):
             watch = Stopwatch(self.timer)
             if stream_request:
                 request = _Counted(request, received)
+            else:  # PutSmallChunk's bytes come in its one message
+                received.inc(len(getattr(request, "data", b"")))
             try:
                 response = await behaviour(request, context)
             except BaseException as e:
                 record(watch, context, e)
                 raise
             record(watch, context, None)
+            sent.inc(len(getattr(response, "data", b"")))  # GetSmallChunk's
             return response
 
         return unary

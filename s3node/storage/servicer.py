@@ -7,7 +7,9 @@ store calls and back, and errors to statuses in :func:`_edge` (with
 :mod:`s3node.storage.errors`), and applies the node's limits
 (:mod:`s3node.storage.limits`): every call but ``Health`` takes one of
 ``max_concurrent_calls`` slots or is refused at once, and a PutChunk stream
-silent for ``put_idle_timeout`` seconds is ended.  Verification, locking and
+silent for ``put_idle_timeout`` seconds is ended.  ``PutSmallChunk`` and
+``GetSmallChunk`` are PutChunk and GetChunk in one message each way, for
+chunks (or reads) of at most :data:`SMALL_CHUNK` bytes.  Verification, locking and
 disk discipline live in the chunk store.
 """
 
@@ -16,12 +18,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
-from google.protobuf.timestamp_pb2 import Timestamp
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -31,10 +31,10 @@ from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.errors import InvalidRequest, PutStalled, S3NodeError
 from s3node.storage.errors import ERROR_CODE_KEY, status_for
 from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
+from s3node.storage.messages import decodable, entry_message, info_message, put_reply, tolerant
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.quarantine import QuarantineStore
-from s3node.storage.types import ChunkInfo, QuarantineEntry
-from s3node.storage.wire import DataMessage, data_parser, serialize
+from s3node.storage.wire import SMALL_CHUNK, DataMessage, data_parser, serialize
 
 __all__ = ["StorageServicer", "add_storage_servicer"]
 
@@ -61,37 +61,6 @@ async def _edge(context: grpc.aio.ServicerContext, rpc: str) -> AsyncIterator[No
         await context.abort(grpc.StatusCode.INTERNAL, f"{rpc}: internal error (see the node's log)")
 
 
-class _Undecodable:
-    """Stands for a request message protobuf could not decode."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-def _tolerant(message_class: Any) -> Callable[[bytes], Any]:
-    """A request deserializer that hands the RPC an :class:`_Undecodable` instead of failing.
-
-    When a deserializer raises, grpc answers ``UNKNOWN`` itself, without the
-    error code; this way the RPC answers ``INVALID_ARGUMENT`` (``bad_request``).
-    """
-
-    def parse(raw: bytes) -> Any:
-        try:
-            return message_class.FromString(raw)
-        except DecodeError as e:
-            return _Undecodable(f"undecodable {message_class.__name__}: {e}")
-
-    return parse
-
-
-def _decodable(request: Any) -> Any:
-    if isinstance(request, _Undecodable):
-        raise InvalidRequest(request.error)
-    return request
-
-
 _METHODS: dict[str, tuple[Callable[..., Any], Any, Any]] = {
     "PutChunk": (grpc.stream_unary_rpc_method_handler, pb.PutChunkRequest, pb.PutChunkResponse),
     "GetChunk": (grpc.unary_stream_rpc_method_handler, pb.GetChunkRequest, pb.GetChunkResponse),
@@ -108,6 +77,12 @@ _METHODS: dict[str, tuple[Callable[..., Any], Any, Any]] = {
     ),
     "DropQuarantined": (
         grpc.unary_unary_rpc_method_handler, pb.DropQuarantinedRequest, pb.DropQuarantinedResponse
+    ),
+    "PutSmallChunk": (
+        grpc.unary_unary_rpc_method_handler, pb.PutSmallChunkRequest, pb.PutChunkResponse
+    ),
+    "GetSmallChunk": (
+        grpc.unary_unary_rpc_method_handler, pb.GetChunkRequest, pb.GetSmallChunkResponse
     ),
 }
 _SERVICE = "s3node.storage.v1.Storage"
@@ -134,8 +109,8 @@ def add_storage_servicer(
     handlers = {
         name: make(
             behaviour(name, make),
-            request_deserializer=(data_parser(_tolerant(request)) if name == "PutChunk"
-                                  else _tolerant(request)),
+            request_deserializer=(data_parser(tolerant(request)) if name == "PutChunk"
+                                  else tolerant(request)),
             response_serializer=serialize if name == "GetChunk" else response.SerializeToString,
         )
         for name, (make, request, response) in _METHODS.items()
@@ -144,30 +119,10 @@ def add_storage_servicer(
     server.add_registered_method_handlers(_SERVICE, handlers)
 
 
-def _timestamp(when: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
-
-
-def _entry_message(entry: QuarantineEntry) -> pb.QuarantineEntry:
-    return pb.QuarantineEntry(
-        chunk_id=entry.chunk_id,
-        reason=entry.reason,
-        quarantined_at=_timestamp(entry.quarantined_at),
-        entry_id=entry.entry_id,
-        size=entry.size,
-    )
-
-
-def _info_message(info: ChunkInfo) -> pb.ChunkInfo:
-    return pb.ChunkInfo(
-        chunk_id=info.chunk_id,
-        size=info.size,
-        checksum_algorithm=info.algorithm,
-        digest=info.digest,
-        created=_timestamp(info.created),
-    )
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """``data`` as a chunk store's ``data`` iterator (one piece)."""
+    if data:
+        yield data
 
 
 async def _drain(requests: AsyncIterator[Any]) -> None:
@@ -207,7 +162,7 @@ async def _decoded(requests: AsyncIterable[Any], idle: IdleTimeout) -> AsyncIter
             return
         except DecodeError as e:
             raise InvalidRequest(f"undecodable PutChunk message: {e}") from None
-        yield _decodable(request)
+        yield decodable(request)
 
 
 async def _split_put_stream(
@@ -312,21 +267,32 @@ class StorageServicer(pb_grpc.StorageServicer):
             except S3NodeError:
                 await _drain(requests)
                 raise
-            return pb.PutChunkResponse(
-                chunk_id=result.chunk_id,
-                size=result.size,
-                checksum_algorithm=result.algorithm,
-                digest=result.digest,
-                created=result.created,
-            )
+            return put_reply(result)
         raise AssertionError("unreachable")  # _edge aborts
+
+    async def PutSmallChunk(self, request: Any, context: Any) -> pb.PutChunkResponse:
+        """Store one chunk of at most :data:`SMALL_CHUNK` bytes from one message."""
+        async with _edge(context, "PutSmallChunk"), self._slot("PutSmallChunk"):
+            request = decodable(request)
+            if not request.HasField("header"):
+                raise InvalidRequest("missing header: a PutSmallChunk request carries one")
+            if len(request.data) > SMALL_CHUNK:
+                raise InvalidRequest(f"PutSmallChunk takes at most {SMALL_CHUNK} bytes;"
+                                     f" send {len(request.data)} with PutChunk")
+            header = request.header
+            result = await self._store.put(
+                header.chunk_id, size=header.size, algorithm=header.checksum_algorithm,
+                digest=header.digest, transfer_crc32c=header.transfer_crc32c or None,
+                data=_once(request.data))
+            return put_reply(result)
+        raise AssertionError("unreachable")
 
     async def GetChunk(
         self, request: Any, context: Any
     ) -> AsyncIterator[pb.GetChunkResponse | DataMessage]:
         """Stream a chunk (or a range of it): its record first, then its bytes."""
         async with _edge(context, "GetChunk"), self._slot("GetChunk"):
-            request = _decodable(request)
+            request = decodable(request)
             read = await self._store.read(
                 request.chunk_id,
                 offset=request.offset,
@@ -335,30 +301,51 @@ class StorageServicer(pb_grpc.StorageServicer):
                 reader_verifies=request.reader_verifies,
             )
             try:
-                yield pb.GetChunkResponse(info=_info_message(read.info))
+                yield pb.GetChunkResponse(info=info_message(read.info))
                 async for piece in read.pieces:
                     yield DataMessage(piece)
             finally:
                 await read.aclose()
 
+    async def GetSmallChunk(self, request: Any, context: Any) -> pb.GetSmallChunkResponse:
+        """A chunk (or a range of it) of at most :data:`SMALL_CHUNK` bytes, in one reply."""
+        async with _edge(context, "GetSmallChunk"), self._slot("GetSmallChunk"):
+            request = decodable(request)
+            read = await self._store.read(
+                request.chunk_id,
+                offset=request.offset,
+                length=request.length if request.HasField("length") else None,
+                verify=request.verify,
+                reader_verifies=request.reader_verifies,
+            )
+            try:
+                if read.length > SMALL_CHUNK:
+                    raise InvalidRequest(f"GetSmallChunk returns at most {SMALL_CHUNK} bytes;"
+                                         f" read these {read.length} with GetChunk")
+                data = b"".join([piece async for piece in read.pieces])
+            finally:
+                await read.aclose()
+            return pb.GetSmallChunkResponse(info=info_message(read.info), data=data)
+        raise AssertionError("unreachable")
+
     async def DeleteChunk(self, request: Any, context: Any) -> pb.DeleteChunkResponse:
         """Remove a chunk (idempotent)."""
         async with _edge(context, "DeleteChunk"), self._slot("DeleteChunk"):
-            request = _decodable(request)
+            request = decodable(request)
             return pb.DeleteChunkResponse(deleted=await self._store.delete(request.chunk_id))
         raise AssertionError("unreachable")
 
     async def StatChunk(self, request: Any, context: Any) -> pb.StatChunkResponse:
         """Describe a chunk."""
         async with _edge(context, "StatChunk"), self._slot("StatChunk"):
-            info = await self._store.stat(_decodable(request).chunk_id)
-            return pb.StatChunkResponse(info=_info_message(info))
+            info = await self._store.stat(decodable(request).chunk_id)
+            return pb.StatChunkResponse(info=info_message(info))
         raise AssertionError("unreachable")
 
     async def ListChunks(self, request: Any, context: Any) -> pb.ListChunksResponse:
         """A page of chunk ids."""
         async with _edge(context, "ListChunks"), self._slot("ListChunks"):
-            request = _decodable(request)
+            request = decodable(request)
             page = await self._store.list(after=request.page_token, limit=request.page_size)
             return pb.ListChunksResponse(
                 chunk_ids=page.chunk_ids, next_page_token=page.next_page_token
@@ -368,12 +355,12 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def ListQuarantined(self, request: Any, context: Any) -> pb.ListQuarantinedResponse:
         """A page of quarantine entries."""
         async with _edge(context, "ListQuarantined"), self._slot("ListQuarantined"):
-            request = _decodable(request)
+            request = decodable(request)
             page = await self._store.list_quarantined(
                 after=request.page_token, limit=request.page_size
             )
             return pb.ListQuarantinedResponse(
-                entries=[_entry_message(e) for e in page.entries],
+                entries=[entry_message(e) for e in page.entries],
                 next_page_token=page.next_page_token,
             )
         raise AssertionError("unreachable")
@@ -381,7 +368,7 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def DropQuarantined(self, request: Any, context: Any) -> pb.DropQuarantinedResponse:
         """Remove a quarantine entry (idempotent)."""
         async with _edge(context, "DropQuarantined"), self._slot("DropQuarantined"):
-            request = _decodable(request)
+            request = decodable(request)
             dropped = await self._store.drop_quarantined(request.entry_id)
             return pb.DropQuarantinedResponse(dropped=dropped)
         raise AssertionError("unreachable")
@@ -389,7 +376,7 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def Health(self, request: Any, context: Any) -> pb.HealthResponse:
         """The node's id, space and chunk count (never refused for being busy)."""
         async with _edge(context, "Health"):
-            _decodable(request)
+            decodable(request)
             usage = await self._store.usage()
             return pb.HealthResponse(
                 node_id=self.node_id,

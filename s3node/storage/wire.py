@@ -28,10 +28,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DATA_TAG", "FIXED_WINDOW", "DataMessage", "data_parser", "frame_data", "serialize"]
+__all__ = [
+    "DATA_TAG",
+    "FIXED_WINDOW",
+    "SMALL_CHUNK",
+    "DataMessage",
+    "data_parser",
+    "frame_data",
+    "serialize",
+]
 
 #: field 2, wire type 2 (length-delimited): ``data`` in both message types
 DATA_TAG = 0x12
+#: the most chunk bytes PutSmallChunk takes and GetSmallChunk returns, in one message
+#: each way (a chunk or read this small is sent and read in one call, not a stream)
+SMALL_CHUNK = 1024 * 1024
 #: channel and server options for a fixed 2 MiB receive window per stream instead of
 #: gRPC's BDP probing, which grows the window (and the data buffered behind it) while the
 #: receiver is busy: ~40 MiB more in a node during a 1 GiB put, up to ~9 MiB in a busy

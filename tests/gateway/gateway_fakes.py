@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from s3node.core.checksums import BUILTIN_ALGORITHMS, CRC32C, hexdigest_of
 from s3node.errors import ChunkNotFound, Unavailable
@@ -47,6 +47,8 @@ class FakeNode:
         #: each put's ``transfer_crc32c`` (checked against the bytes when given)
         self.transfer_checks: list[str | None] = []
         self.reads = 0
+        #: reads asked for in one call (get_small_chunk), also counted in ``reads``
+        self.small_reads = 0
         #: when set, puts wait until the event is set (a stalled node)
         self.gate: asyncio.Event | None = None
         #: puts waiting at ``gate`` right now
@@ -141,6 +143,19 @@ class FakeNode:
             data = bytes([data[0] ^ 1]) + data[1:]
         end = len(data) if length is None else offset + length
         return self._stream(data[offset:end])
+
+    def get_small_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
+                        verify: bool = False, reader_verifies: bool = False,
+                        timeout: float | None = None) -> Coroutine[Any, Any, bytes]:
+        """:meth:`get_chunk`'s bytes joined (asked for, and counted, at the call)."""
+        self.small_reads += 1
+        stream = self.get_chunk(chunk_id, offset=offset, length=length, verify=verify,
+                                reader_verifies=reader_verifies, timeout=timeout)
+
+        async def joined() -> bytes:
+            return b"".join([piece async for piece in stream])
+
+        return joined()
 
     async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
         self._check()

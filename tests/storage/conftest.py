@@ -16,6 +16,7 @@ from support.nodeauth import secret_auth
 from support.remotestore import RemoteChunkStore
 from support.waiting import poll_until
 
+from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.config import StorageConfig
 from s3node.plugins import checksum_algorithms, get_plugin_manager
 from s3node.storage.client import StorageClient
@@ -63,6 +64,22 @@ async def node(tmp_path, algorithms):
     await service.when_listening()
     yield service
     await service.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def client(node):
+    """A StorageClient of ``node``."""
+    c = StorageClient(node.address)
+    yield c
+    await as_deferred(c.close())
+
+
+@pytest_twisted.async_yield_fixture
+async def stub(node):
+    """The raw generated stub of ``node``, to check statuses exactly."""
+    channel = grpc.aio.insecure_channel(node.address)
+    yield pb_grpc.StorageStub(channel)
+    await as_deferred(channel.close())
 
 
 @pytest_twisted.async_yield_fixture(params=["disk", "memory", "remote"])

@@ -44,22 +44,6 @@ from s3node.storage.servicer import StorageServicer
 MAX_CHUNK = NODE_MAX_CHUNK
 
 
-@pytest_twisted.async_yield_fixture
-async def client(node):
-    """A StorageClient of ``node``."""
-    c = StorageClient(node.address)
-    yield c
-    await as_deferred(c.close())
-
-
-@pytest_twisted.async_yield_fixture
-async def stub(node):
-    """The raw generated stub of ``node``, to check statuses exactly."""
-    channel = grpc.aio.insecure_channel(node.address)
-    yield pb_grpc.StorageStub(channel)
-    await as_deferred(channel.close())
-
-
 async def _status_of(awaitable) -> tuple[grpc.StatusCode, str, str | None]:
     with pytest.raises(grpc.RpcError) as e:
         await awaitable

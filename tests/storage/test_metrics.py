@@ -31,21 +31,27 @@ async def _scrape(metrics: ProcessMetrics):  # type: ignore[no-untyped-def]
 @pytest_twisted.ensureDeferred
 async def test_calls_bytes_and_chunks_move_with_traffic(node) -> None:  # type: ignore[no-untyped-def]
     """
-    A put, two gets (one of a missing chunk) and a delete are counted by method
-    and status code; the put's bytes count as received, the get's as sent; the
+    Puts (a stream, and one small chunk in one message), gets (a stream, one
+    in one message, one of a missing chunk) and a delete are counted by method
+    and status code; the puts' bytes count as received, the gets' as sent; the
     chunk and byte gauges follow the store.
     """
     client = StorageClient(node.address)
-    chunk_id, data, digest = new_chunk(300_000)
+    chunk_id, data, digest = new_chunk(2 * 1024 * 1024)  # past SMALL_CHUNK: a PutChunk stream
+    small_id, small, small_digest = new_chunk(300_000)  # one PutSmallChunk call
     try:
         before = await _scrape(node.metrics)
         assert before.get("s3node_storage_chunks", **NODE) == 0
         await as_deferred(client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest))
+        await as_deferred(client.put_chunk(small_id, small, algorithm="sha256",
+                                           digest=small_digest))
         assert await as_deferred(collect(client.get_chunk(chunk_id))) == data
+        assert await as_deferred(client.get_small_chunk(small_id)) == small
         with pytest.raises(ChunkNotFound):
             await as_deferred(collect(client.get_chunk("ab" * 32)))
         stored = await _scrape(node.metrics)
         await as_deferred(client.delete_chunk(chunk_id))
+        await as_deferred(client.delete_chunk(small_id))
         after = await _scrape(node.metrics)
     finally:
         await as_deferred(client.close())
@@ -54,15 +60,18 @@ async def test_calls_bytes_and_chunks_move_with_traffic(node) -> None:  # type: 
         return samples.get("s3node_storage_calls_total", method=method, code=code, **NODE)
 
     assert calls(stored, "PutChunk", "OK") == 1
+    assert calls(stored, "PutSmallChunk", "OK") == 1
     assert calls(stored, "GetChunk", "OK") == 1
+    assert calls(stored, "GetSmallChunk", "OK") == 1
     assert calls(stored, "GetChunk", "NOT_FOUND") == 1
-    assert calls(after, "DeleteChunk", "OK") == 1
-    assert stored.get("s3node_storage_received_bytes_total", **NODE) == len(data)
-    assert stored.get("s3node_storage_sent_bytes_total", **NODE) == len(data)
+    assert calls(after, "DeleteChunk", "OK") == 2
+    both = len(data) + len(small)
+    assert stored.get("s3node_storage_received_bytes_total", **NODE) == both
+    assert stored.get("s3node_storage_sent_bytes_total", **NODE) == both
     assert stored.get("s3node_storage_call_duration_seconds_count", method="PutChunk",
                       **NODE) == 1
-    assert stored.get("s3node_storage_chunks", **NODE) == 1
-    assert stored.get("s3node_storage_chunk_bytes", **NODE) == len(data)
+    assert stored.get("s3node_storage_chunks", **NODE) == 2
+    assert stored.get("s3node_storage_chunk_bytes", **NODE) == both
     assert stored.get("s3node_storage_free_bytes", **NODE) > 0
     assert stored.get("s3node_storage_quarantined_chunks", **NODE) == 0
     assert ("s3node_storage_calls_in_flight", frozenset(NODE.items())) in stored.values

@@ -102,6 +102,8 @@ def test_generated_modules_import_under_s3node_proto():
         "Health",
         "ListQuarantined",
         "DropQuarantined",
+        "PutSmallChunk",
+        "GetSmallChunk",
     }
     assert storage_pb2_grpc.StorageStub is not None
     assert storage_pb2.PutChunkRequest.__module__ == "s3node._proto.storage.v1.storage_pb2"

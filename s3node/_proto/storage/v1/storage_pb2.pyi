@@ -59,6 +59,14 @@ class PutChunkResponse(_message.Message):
     created: bool
     def __init__(self, chunk_id: _Optional[str] = ..., size: _Optional[int] = ..., checksum_algorithm: _Optional[str] = ..., digest: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class PutSmallChunkRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: PutChunkHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[PutChunkHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class GetChunkRequest(_message.Message):
     __slots__ = ("chunk_id", "offset", "length", "verify", "reader_verifies")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +82,14 @@ class GetChunkRequest(_message.Message):
     def __init__(self, chunk_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., verify: _Optional[bool] = ..., reader_verifies: _Optional[bool] = ...) -> None: ...
 
 class GetChunkResponse(_message.Message):
+    __slots__ = ("info", "data")
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    info: ChunkInfo
+    data: bytes
+    def __init__(self, info: _Optional[_Union[ChunkInfo, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class GetSmallChunkResponse(_message.Message):
     __slots__ = ("info", "data")
     INFO_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]

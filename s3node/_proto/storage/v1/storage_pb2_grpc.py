@@ -75,6 +75,16 @@ class StorageStub:
                 request_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedRequest.SerializeToString,
                 response_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedResponse.FromString,
                 _registered_method=True)
+        self.PutSmallChunk = channel.unary_unary(
+                '/s3node.storage.v1.Storage/PutSmallChunk',
+                request_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.PutSmallChunkRequest.SerializeToString,
+                response_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.PutChunkResponse.FromString,
+                _registered_method=True)
+        self.GetSmallChunk = channel.unary_unary(
+                '/s3node.storage.v1.Storage/GetSmallChunk',
+                request_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.GetChunkRequest.SerializeToString,
+                response_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.GetSmallChunkResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -150,6 +160,27 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutSmallChunk(self, request, context):
+        """Store a chunk of at most 1 MiB in one message: the header and the whole
+        chunk.  Checks, answers and errors as PutChunk's; one call where a
+        PutChunk stream needs three steps (header, data, end of stream), which
+        is most of a small chunk's cost.  Nodes that predate it answer
+        UNIMPLEMENTED: send a PutChunk stream instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSmallChunk(self, request, context):
+        """Read at most 1 MiB of a chunk (all of it, or a range) in one reply: its
+        record and the bytes.  Checks, verification and errors as GetChunk's; a
+        read of more than 1 MiB is INVALID_ARGUMENT (use GetChunk).  Nodes that
+        predate it answer UNIMPLEMENTED: use GetChunk instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +223,16 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.DropQuarantined,
                     request_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedRequest.FromString,
                     response_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedResponse.SerializeToString,
+            ),
+            'PutSmallChunk': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutSmallChunk,
+                    request_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.PutSmallChunkRequest.FromString,
+                    response_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.PutChunkResponse.SerializeToString,
+            ),
+            'GetSmallChunk': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSmallChunk,
+                    request_deserializer=s3node_dot_storage_dot_v1_dot_storage__pb2.GetChunkRequest.FromString,
+                    response_serializer=s3node_dot_storage_dot_v1_dot_storage__pb2.GetSmallChunkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -411,6 +452,60 @@ class Storage:
             '/s3node.storage.v1.Storage/DropQuarantined',
             s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedRequest.SerializeToString,
             s3node_dot_storage_dot_v1_dot_storage__pb2.DropQuarantinedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutSmallChunk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/s3node.storage.v1.Storage/PutSmallChunk',
+            s3node_dot_storage_dot_v1_dot_storage__pb2.PutSmallChunkRequest.SerializeToString,
+            s3node_dot_storage_dot_v1_dot_storage__pb2.PutChunkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSmallChunk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/s3node.storage.v1.Storage/GetSmallChunk',
+            s3node_dot_storage_dot_v1_dot_storage__pb2.GetChunkRequest.SerializeToString,
+            s3node_dot_storage_dot_v1_dot_storage__pb2.GetSmallChunkResponse.FromString,
             options,
             channel_credentials,
             insecure,
