@@ -36,7 +36,7 @@ SEED = int(os.environ.get("S3NODE_FUZZ_SEED", "1109"))
 RANDOM_CASES = 80
 SERVICE = "/s3node.storage.v1.Storage/"
 UNARY = ["DeleteChunk", "StatChunk", "ListChunks", "Health", "ListQuarantined",
-         "DropQuarantined"]
+         "DropQuarantined", "PutSmallChunk", "GetSmallChunk"]
 #: statuses that mean the node did not handle the input (a bug or a crash)
 NOT_CLEAR = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE}
 HOSTILE_IDS = [
@@ -156,6 +156,7 @@ def test_malformed_grpc_is_refused_clearly_and_stays_in_the_data_dir(tmp_path):
                 ("StatChunk", pb.StatChunkRequest(chunk_id=chunk_id)),
                 ("DeleteChunk", pb.DeleteChunkRequest(chunk_id=chunk_id)),
                 ("DropQuarantined", pb.DropQuarantinedRequest(entry_id=chunk_id)),
+                ("GetSmallChunk", pb.GetChunkRequest(chunk_id=chunk_id)),
             ):
                 fuzz.unary("hostile ids", method, message.SerializeToString())
             fuzz.get("hostile ids", pb.GetChunkRequest(chunk_id=chunk_id).SerializeToString())
@@ -164,6 +165,8 @@ def test_malformed_grpc_is_refused_clearly_and_stays_in_the_data_dir(tmp_path):
                                        checksum_algorithm="sha256", digest=digest)
             fuzz.put("hostile ids", [pb.PutChunkRequest(header=header).SerializeToString(),
                                      pb.PutChunkRequest(data=data).SerializeToString()])
+            fuzz.unary("hostile ids", "PutSmallChunk",
+                       pb.PutSmallChunkRequest(header=header, data=data).SerializeToString())
         # one frame past the node's message limit
         fuzz.put("oversized frame", [b"\x12" + _varint(MAX_MESSAGE_BYTES) +
                                      b"\0" * MAX_MESSAGE_BYTES])

@@ -89,8 +89,9 @@ def test_standalone_metrics_move_with_traffic_and_logs_are_json(
     assert moved("s3node_chunk_get_duration_seconds_count", result="ok") == 4
     assert moved("s3node_chunk_get_bytes_total") == len(data)
     # the nodes, in the same process, on the same page, labelled by node id
-    assert moved("s3node_storage_calls_total", method="PutChunk", code="OK") == 8
-    assert moved("s3node_storage_calls_total", method="GetChunk", code="OK") == 4
+    # every chunk is at most 1 MiB: one PutSmallChunk and GetSmallChunk call each
+    assert moved("s3node_storage_calls_total", method="PutSmallChunk", code="OK") == 8
+    assert moved("s3node_storage_calls_total", method="GetSmallChunk", code="OK") == 4
     assert moved("s3node_storage_received_bytes_total") == 2 * len(data)
     assert moved("s3node_storage_sent_bytes_total") == len(data)
     assert after.sum("s3node_storage_chunks") == 8

@@ -12,8 +12,8 @@ call that meets it removes the file (so it fires once) and records what it did
 in ``<trigger>.fired``:
 
 ``lose-put-reply``
-    The next put a node of this process *commits* (the chunk is on disk,
-    verified) answers ``UNAVAILABLE`` instead of its reply, as when the
+    The next put (``PutChunk`` or ``PutSmallChunk``) a node of this process
+    *commits* (the chunk is on disk, verified) answers ``UNAVAILABLE`` instead of its reply, as when the
     connection drops right after the commit; the node's next ``DeleteChunk``
     of that chunk (the failed lane's clean-up) is lost the same way, without
     deleting.  ``.fired`` holds ``NODE_ID CHUNK_ID``.
@@ -60,14 +60,20 @@ def _install() -> None:
 
     from s3node.storage.servicer import StorageServicer
 
-    put, delete = StorageServicer.PutChunk, StorageServicer.DeleteChunk
+    put, put_small = StorageServicer.PutChunk, StorageServicer.PutSmallChunk
+    delete = StorageServicer.DeleteChunk
 
-    async def PutChunk(self: Any, request_iterator: Any, context: Any) -> Any:
-        reply = await put(self, request_iterator, context)
+    async def lose_reply(self: Any, reply: Any, context: Any) -> Any:
         if _consume("lose-put-reply", f"{self.node_id} {reply.chunk_id}"):
             _LOST_DELETES.add((self.node_id, reply.chunk_id))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "reply lost (fault hook)")
         return reply
+
+    async def PutChunk(self: Any, request_iterator: Any, context: Any) -> Any:
+        return await lose_reply(self, await put(self, request_iterator, context), context)
+
+    async def PutSmallChunk(self: Any, request: Any, context: Any) -> Any:
+        return await lose_reply(self, await put_small(self, request, context), context)
 
     async def DeleteChunk(self: Any, request: Any, context: Any) -> Any:
         key = (self.node_id, getattr(request, "chunk_id", ""))
@@ -77,6 +83,7 @@ def _install() -> None:
         return await delete(self, request, context)
 
     StorageServicer.PutChunk = PutChunk  # type: ignore[method-assign]
+    StorageServicer.PutSmallChunk = PutSmallChunk  # type: ignore[method-assign]
     StorageServicer.DeleteChunk = DeleteChunk  # type: ignore[method-assign]
 
 
