@@ -167,8 +167,13 @@ class TempWriter:
     """
     A put in progress: bytes go to a temp file while they are counted and hashed.
 
-    Every method takes an internal lock, so :meth:`discard` (called from
-    another thread after a cancelled put) never closes the file under a write.
+    Making one does no I/O (the store makes it on the event loop): the temp
+    file is created by the first :meth:`write`, or by :meth:`finish` for an
+    empty chunk, on a worker thread, where a create that waits for the
+    journal holds up no other call.  Every method takes an internal lock, so
+    :meth:`discard` (called from another thread after a cancelled put) never
+    closes the file under a write, and a write that comes after it creates
+    nothing.
     """
 
     def __init__(
@@ -192,14 +197,30 @@ class TempWriter:
         self._fsync = fsync
         self._write = write
         self._lock = threading.Lock()
+        self._fd: int | None = None
+        #: whether the temp file was created (it is closed again once finished)
+        self._created = False
+
+    def _open(self) -> int:
+        """The temp file's descriptor, creating the file on first use (under the lock).
+
+        :raises ValueError: when the put is finished or discarded.
+        :raises InsufficientStorage: when the disk is full.
+        """
+        if self._fd is not None:
+            return self._fd
+        if self._created or self._discarded:
+            raise ValueError(f"put of chunk {self.chunk_id} is finished or discarded")
         try:
-            self._fd: int | None = os.open(
+            self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644
             )
         except OSError as e:
             if no_space(e):
-                raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
+                raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
             raise
+        self._created = True
+        return self._fd
 
     @property
     def on_disk(self) -> int:
@@ -213,8 +234,7 @@ class TempWriter:
         :raises InsufficientStorage: when the disk is full.
         """
         with self._lock:
-            if self._fd is None:
-                raise ValueError("write to a finished or discarded put")
+            fd = self._open()
             if self.written + len(data) > self.size:
                 raise SizeMismatch(
                     f"received more than the declared {self.size} bytes of chunk {self.chunk_id}"
@@ -223,14 +243,14 @@ class TempWriter:
             view = memoryview(data)
             try:
                 while view:
-                    view = view[self._write(self._fd, view) :]
+                    view = view[self._write(fd, view) :]
             except OSError as e:
                 if no_space(e):
                     raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
                 raise
             if self._fsync and drops(self.size):
                 # the disk writes this piece while the next ones arrive (s3node.storage.pagecache)
-                start_writeback(self._fd, self.written, len(data))
+                start_writeback(fd, self.written, len(data))
             self.written += len(data)
 
     def finish(self, expected_digest: str) -> None:
@@ -240,8 +260,7 @@ class TempWriter:
         :raises ChecksumMismatch: when the digest differs.
         """
         with self._lock:
-            if self._fd is None:
-                raise ValueError("finish of a finished or discarded put")
+            fd = self._open()  # an empty chunk's file is created here
             if self.written != self.size:
                 raise SizeMismatch(
                     f"received {self.written} of the declared {self.size} bytes "
@@ -255,15 +274,15 @@ class TempWriter:
                 )
             try:
                 if self._fsync:
-                    os.fsync(self._fd)
+                    os.fsync(fd)
                     if drops(self.size):
-                        drop_pages(self._fd)  # clean now: the next write reuses them
+                        drop_pages(fd)  # clean now: the next write reuses them
             except OSError as e:
                 if no_space(e):
                     raise InsufficientStorage(f"no space left for chunk {self.chunk_id}") from e
                 raise
             finally:
-                os.close(self._fd)
+                os.close(fd)
                 self._fd = None
 
     def discard(self) -> None:

@@ -339,8 +339,9 @@ class DiskChunkStore:
             return await self._put_new(header, data)
 
     async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
-        # Created here, not on the executor, so a cancellation cannot lose track of
-        # the temp file (creating an empty file is a quick metadata operation).
+        # Known here before its temp file exists (the first write creates it, on the
+        # executor), so a cancellation at any point leaves nothing behind: discard
+        # removes the file, and a create that comes after it makes none.
         writer = TempWriter(
             self.layout,
             header.chunk_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import json
 import os
 import threading
@@ -227,6 +228,49 @@ async def test_cancelled_put_leaves_nothing(store):
         await task
     assert list(store.layout.tmp.iterdir()) == []
     assert not store.layout.data_path(chunk_id).exists()
+
+
+class _Creates:
+    """Wraps ``os.open`` and notes the thread that creates each temp file (``*.part``)."""
+
+    def __init__(self, monkeypatch):
+        self.threads: list[str] = []
+        self._open = os.open
+        monkeypatch.setattr(diskfiles.os, "open", self)
+
+    def __call__(self, path, flags, *args, **kwargs):
+        if str(path).endswith(".part") and flags & os.O_CREAT:
+            self.threads.append(threading.current_thread().name)
+        return self._open(path, flags, *args, **kwargs)
+
+
+@aio_test
+async def test_a_put_creates_its_temp_file_on_a_worker_thread(store, monkeypatch):
+    """Creating a file can wait for the journal: no put creates one on the event loop's
+    thread, an empty chunk's included."""
+    creates = _Creates(monkeypatch)
+    for size in (0, 4096, 2 * MiB):
+        chunk_id, data, digest = new_chunk(size)
+        await _put(store, chunk_id, data, digest)
+        assert store.layout.data_path(chunk_id).read_bytes() == data
+    loop_thread = threading.current_thread().name
+    assert len(creates.threads) == 3
+    assert loop_thread not in creates.threads, creates.threads
+
+
+def test_a_discarded_put_creates_no_file_afterwards(store):
+    """A write that reaches a worker after the put was discarded (cancelled) is refused and
+    leaves no temp file."""
+    chunk_id, data, _ = new_chunk(100)
+    writer = diskfiles.TempWriter(store.layout, chunk_id, len(data), hashlib.sha256(),
+                                  fsync=False)
+    assert not writer.path.exists()  # nothing on disk until the first write
+    writer.discard()
+    with pytest.raises(ValueError, match="finished or discarded"):
+        writer.write(data)
+    with pytest.raises(ValueError, match="finished or discarded"):
+        writer.finish(sha256_hex(data))
+    assert list(store.layout.tmp.iterdir()) == []
 
 
 # Cancellations that land while the store's blocking work already runs on a
