@@ -34,6 +34,7 @@ from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
 from s3node.storage.messages import decodable, entry_message, info_message, put_reply, tolerant
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.quarantine import QuarantineStore
+from s3node.storage.types import ChunkRead
 from s3node.storage.wire import SMALL_CHUNK, DataMessage, data_parser, serialize
 
 __all__ = ["StorageServicer", "add_storage_servicer"]
@@ -287,19 +288,22 @@ class StorageServicer(pb_grpc.StorageServicer):
             return put_reply(result)
         raise AssertionError("unreachable")
 
+    async def _read(self, request: pb.GetChunkRequest) -> ChunkRead:
+        """The store's read of what a GetChunk or GetSmallChunk request asks for."""
+        return await self._store.read(
+            request.chunk_id,
+            offset=request.offset,
+            length=request.length if request.HasField("length") else None,
+            verify=request.verify,
+            reader_verifies=request.reader_verifies,
+        )
+
     async def GetChunk(
         self, request: Any, context: Any
     ) -> AsyncIterator[pb.GetChunkResponse | DataMessage]:
         """Stream a chunk (or a range of it): its record first, then its bytes."""
         async with _edge(context, "GetChunk"), self._slot("GetChunk"):
-            request = decodable(request)
-            read = await self._store.read(
-                request.chunk_id,
-                offset=request.offset,
-                length=request.length if request.HasField("length") else None,
-                verify=request.verify,
-                reader_verifies=request.reader_verifies,
-            )
+            read = await self._read(decodable(request))
             try:
                 yield pb.GetChunkResponse(info=info_message(read.info))
                 async for piece in read.pieces:
@@ -310,14 +314,7 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def GetSmallChunk(self, request: Any, context: Any) -> pb.GetSmallChunkResponse:
         """A chunk (or a range of it) of at most :data:`SMALL_CHUNK` bytes, in one reply."""
         async with _edge(context, "GetSmallChunk"), self._slot("GetSmallChunk"):
-            request = decodable(request)
-            read = await self._store.read(
-                request.chunk_id,
-                offset=request.offset,
-                length=request.length if request.HasField("length") else None,
-                verify=request.verify,
-                reader_verifies=request.reader_verifies,
-            )
+            read = await self._read(decodable(request))
             try:
                 if read.length > SMALL_CHUNK:
                     raise InvalidRequest(f"GetSmallChunk returns at most {SMALL_CHUNK} bytes;"
