@@ -257,14 +257,10 @@ class StorageClient:
         ``None`` when the node predates it (``UNIMPLEMENTED``, remembered: the
         caller then uses the stream).
         """
-        try:
-            return await getattr(self._stub, rpc)(request(), timeout=timeout,
-                                                  metadata=self._metadata)
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-                self._small = False
-                return None
-            raise self._error(e) from None
+        reply = await self._unary(rpc, request, timeout, unimplemented_is_none=True)
+        if reply is None:
+            self._small = False
+        return reply
 
     async def get_small_chunk(
         self,
@@ -328,9 +324,11 @@ class StorageClient:
             request.length = length
         return request
 
-    async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None) -> Any:
+    async def _unary(self, rpc: str, request: Callable[[], Any], timeout: float | None, *,
+                     unimplemented_is_none: bool = False) -> Any:
         """
-        Call the unary ``rpc`` with the message ``request()`` builds.
+        Call the unary ``rpc`` with the message ``request()`` builds; with
+        ``unimplemented_is_none``, ``None`` when the node does not know ``rpc``.
 
         :raises s3node.errors.InvalidRequest: when the message cannot carry the values.
         :raises s3node.errors.S3NodeError: the error the node answered, mapped back.
@@ -343,6 +341,8 @@ class StorageClient:
             return await getattr(self._stub, rpc)(message, timeout=timeout,
                                                   metadata=self._metadata)
         except grpc.RpcError as e:
+            if unimplemented_is_none and e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None
             raise self._error(e) from None
 
     async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
