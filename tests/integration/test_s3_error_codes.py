@@ -20,14 +20,24 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from integration.test_s3_api import MiB, _signing_key, client, code_of, new_bucket, raw, signed_put
+from support.auth import ADMIN_ID, ADMIN_SECRET
 from support.processes import start_twistd
+from support.scrape import parse
 from support.waiting import wait_until
+
+
+def _uploads_in_progress(port: int) -> float:
+    """The gateway's ``s3node_transfers_in_progress`` of uploads, from its ``/metrics``."""
+    r = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30, auth=(ADMIN_ID, ADMIN_SECRET))
+    assert r.status_code == 200, r.text[:300]
+    return parse(r.text).get("s3node_transfers_in_progress", kind="upload")
 
 
 def code(body: bytes) -> str:
@@ -178,14 +188,12 @@ def test_a_full_upload_limit_answers_slow_down(tmp_path: Any) -> None:
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             held.sendall(f"PUT {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}\r\n"
                          .encode() + b"x" * 10)  # the slot stays taken: 990 bytes to come
-
-            def refused() -> str | None:
-                try:
-                    s3.put_object(Bucket=bucket, Key="second", Body=b"y")
-                except ClientError as e:
-                    return f"{e.response['Error']['Code']} {e.response['ResponseMetadata']['HTTPStatusCode']}"
-                return None  # the held upload had not taken its slot yet
-
-            assert wait_until(refused, what="a refused PutObject", timeout=20) == "SlowDown 503"
+            # Only once the held upload has its slot: a PutObject sent before it would
+            # take the slot itself and leave the held one refused.
+            wait_until(lambda: _uploads_in_progress(proc.port) == 1,
+                       what="the held upload to take the slot", timeout=20)
+            with pytest.raises(ClientError) as refused:
+                s3.put_object(Bucket=bucket, Key="second", Body=b"y")
+            assert code_of(refused) == ("SlowDown", 503)
     finally:
         proc.stop()
