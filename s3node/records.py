@@ -156,6 +156,10 @@ class FileWithChunks:
     chunks: tuple[ChunkRecord, ...]
     #: sweeps of this file that left replicas behind (see ``files_to_sweep``)
     sweep_attempts: int = 0
+    #: the whole content of a completed *inline* file, kept in its metadata
+    #: row instead of chunks (it then has none); ``None`` for every other
+    #: file, and possibly in ``files_to_sweep``'s results
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True)

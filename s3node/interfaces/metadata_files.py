@@ -123,6 +123,7 @@ class FileMetadata(Protocol):
         checksum: str,
         replicas: int,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> FileRecord:
         """
         In one transaction: set ``size`` and ``checksum`` and move the file to
@@ -135,6 +136,14 @@ class FileMetadata(Protocol):
         :meth:`set_replica_state` would (:class:`s3node.errors.FileNotFound`
         for a chunk the file does not have).  A file already completed
         ignores them.
+
+        ``inline``, when not ``None``, is the file's whole content, kept in
+        its metadata row (an *inline* file: :attr:`FileWithChunks.inline
+        <s3node.records.FileWithChunks.inline>` returns it): the file must
+        have no chunk, ``inline`` must be ``size`` bytes long (``b""`` for
+        size 0) and ``stored`` empty, else
+        :class:`s3node.errors.InvalidRequest` and nothing changes; the
+        length replaces the chunk checks.  A file already completed ignores it.
         """
 
     async def fail_file(self, file_id: uuid.UUID) -> bool:
@@ -155,7 +164,10 @@ class FileMetadata(Protocol):
         """The file record alone."""
 
     async def get_file_with_chunks(self, file_id: uuid.UUID) -> FileWithChunks:
-        """The file with its chunks and their replicas, in index order."""
+        """
+        The file with its chunks and their replicas, in index order, and the
+        content of an inline file (``inline``; ``None`` for any other).
+        """
 
     async def list_files(
         self, *, page: int, per_page: int, status: FileStatus | None = None

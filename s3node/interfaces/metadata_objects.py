@@ -72,10 +72,12 @@ class ObjectMetadata(Protocol):
         if_match: str | None = None,
         if_none_match: bool = False,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> ObjectPut:
         """
         In one transaction: complete the file as :meth:`complete_file` does
-        (``stored`` included), and make ``bucket``/``key`` name it.  The file
+        (``stored`` and ``inline`` included: an inline object's bytes are
+        then read back with ``get_file_with_chunks``), and make ``bucket``/``key`` name it.  The file
         the key named before, if any, moves to ``deleting`` (the sweeper
         removes its chunks) and is returned as ``replaced``: readers see the old object or the new one,
         never neither.  A conditional write is decided in the same
@@ -86,6 +88,8 @@ class ObjectMetadata(Protocol):
             (deleted meanwhile); nothing changes, the file stays ``uploading``.
         :raises s3node.errors.PreconditionFailed: the condition does not
             hold; nothing changes.
+        :raises s3node.errors.InvalidRequest: ``inline`` given for a file
+            with chunks, or not ``size`` bytes long; nothing changes.
         """
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord:
@@ -157,7 +161,8 @@ class ObjectMetadata(Protocol):
         In one transaction: make a new completed file whose chunk and replica
         rows are those of ``source`` (a ``completed`` file; its chunks are
         shared, no byte moves) and name it ``bucket``/``key`` as
-        :meth:`complete_object` does.
+        :meth:`complete_object` does.  The inline content of an inline
+        ``source`` is copied into the new file's row.
 
         :raises s3node.errors.FileNotFound: ``source`` is no longer completed
             (deleted or replaced meanwhile).
@@ -184,7 +189,9 @@ class ObjectMetadata(Protocol):
 
         :raises s3node.errors.FileNotFound: ``source`` is no longer completed.
         :raises s3node.errors.UploadNotFound: no such upload.
-        :raises s3node.errors.InvalidRequest: the chunks are not in ``source``.
+        :raises s3node.errors.InvalidRequest: the chunks are not in ``source``,
+            or ``source`` is inline (an inline object's bytes are copied, not
+            shared); nothing changes.
         """
 
     async def complete_part(

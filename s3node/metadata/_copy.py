@@ -18,7 +18,7 @@ from s3node.errors import InvalidRequest
 from s3node.metadata import _objects as o
 from s3node.metadata import _records as r
 
-__all__ = ["check_copy", "check_span", "span_checksum"]
+__all__ = ["check_copy", "check_span", "refuse_inline", "span_checksum"]
 
 
 def check_copy(source: object, bucket: object, key: object, etag: object, headers: object,
@@ -42,6 +42,16 @@ def check_span(source: object, first: object, count: object, upload_id: object,
     o.check_part_number(part_number)
     o.check_part_etag(etag)
     return file_id
+
+
+def refuse_inline(source: uuid.UUID, inline: bool) -> None:
+    """
+    A part copy shares chunks, and an inline file (``inline``) has none: its
+    bytes are copied by the gateway, never shared (:class:`InvalidRequest`).
+    """
+    if inline:
+        raise InvalidRequest(
+            f"file {source} is inline: an inline object's bytes are copied, not shared")
 
 
 def span_checksum(whole: bool, file_algorithm: str, file_digest: bytes,

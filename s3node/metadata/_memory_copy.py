@@ -55,6 +55,8 @@ class MemoryCopy(MemoryMultipart):
         self._copy_chunks(source, file_id, 0, len(self.chunks.get(source, {})))
         if source in self.object_parts:
             self.object_parts[file_id] = self.object_parts[source]
+        if source in self.inline:
+            self.inline[file_id] = self.inline[source]
         self.files[file_id] = replace(src, file_id=file_id, filename=filename,
                                       content_type=content_type, created_at=now,
                                       updated_at=now, damaged=False)
@@ -67,6 +69,7 @@ class MemoryCopy(MemoryMultipart):
         filename = r.check_text(filename, "filename", 1, 1024)
         src = self._source(source)
         upload = self._upload(upload_id)
+        c.refuse_inline(source, source in self.inline)
         now, file_id = self._now(), uuid.uuid4()
         span = self._copy_chunks(source, file_id, first, count)
         algorithm, digest = c.span_checksum(

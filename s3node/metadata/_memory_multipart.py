@@ -44,6 +44,7 @@ class MemoryMultipart:
 
     files: dict[uuid.UUID, FileRecord]
     chunks: dict[uuid.UUID, dict[int, ChunkRecord]]
+    inline: dict[uuid.UUID, bytes]
     uploads: dict[str, MultipartUpload]
     parts: dict[str, dict[int, PartRecord]]
     object_parts: dict[uuid.UUID, tuple[PartSpan, ...]]
@@ -63,8 +64,8 @@ class MemoryMultipart:
         def _delete_files(self, file_ids: Sequence[uuid.UUID]) -> None: ...
 
         async def complete_file(self, *, file_id: uuid.UUID, size: int, checksum: str,
-                                replicas: int, stored: Sequence[tuple[int, str]] = ()
-                                ) -> FileRecord: ...
+                                replicas: int, stored: Sequence[tuple[int, str]] = (),
+                                inline: bytes | None = None) -> FileRecord: ...
 
     def _upload(self, upload_id: str) -> MultipartUpload:
         o.check_upload_id(upload_id)

@@ -80,8 +80,8 @@ class MemoryObjects:
         def _now(self) -> datetime: ...
 
         async def complete_file(self, *, file_id: uuid.UUID, size: int, checksum: str,
-                                replicas: int, stored: Sequence[tuple[int, str]] = ()
-                                ) -> FileRecord: ...
+                                replicas: int, stored: Sequence[tuple[int, str]] = (),
+                                inline: bytes | None = None) -> FileRecord: ...
 
     def _bucket(self, name: str) -> dict[str, _Named]:
         self._available()
@@ -155,8 +155,9 @@ class MemoryObjects:
         if_match: str | None = None,
         if_none_match: bool = False,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> ObjectPut:
-        r.check_complete(file_id, size, checksum, replicas, stored)
+        r.check_complete(file_id, size, checksum, replicas, stored, inline)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         named = self._bucket(bucket)
         current = named.get(key)
@@ -167,7 +168,7 @@ class MemoryObjects:
             raise Conflict(f"file {file_id} is already an object")
         # complete_file checks and raises before it changes anything
         await self.complete_file(file_id=file_id, size=size, checksum=checksum,
-                                 replicas=replicas, stored=stored)
+                                 replicas=replicas, stored=stored, inline=inline)
         replaced = self._name_key(bucket, key, file_id, etag, pairs)
         return ObjectPut(self._record(bucket, key, named[key]), replaced)
 

@@ -33,13 +33,14 @@ __all__ = ["PostgresCopy"]
 
 _NEW_FILE = (
     "INSERT INTO files (id, filename, content_type, size, checksum_algorithm, checksum,"
-    " chunk_size, status, created_at, updated_at)"
-    " VALUES (%s::uuid, %s, %s, %s, %s, %s, %s, 'completed', %s, %s)")
+    " chunk_size, status, created_at, updated_at, inline_data)"
+    " VALUES (%s::uuid, %s, %s, %s, %s, %s, %s, 'completed', %s, %s, %s)")
 
 
 async def _source(cur: Cursor, file_id: uuid.UUID) -> Sequence[Any]:
     rows = await fetch(cur, "SELECT filename, size, checksum_algorithm, checksum, chunk_size,"
-                       " status FROM files WHERE id = %s::uuid FOR SHARE", (u(file_id),))
+                       " status, inline_data FROM files WHERE id = %s::uuid FOR SHARE",
+                       (u(file_id),))
     if not rows or rows[0][5] != "completed":
         raise FileNotFound(f"the copy's source {file_id} is no longer completed")
     return rows[0]
@@ -80,7 +81,7 @@ class PostgresCopy:
             src = await _source(cur, source)
             await lock_bucket(cur, bucket, "SHARE")
             await cur.execute(_NEW_FILE, (u(new_id), filename, content_type, src[1], src[2],
-                                          src[3], src[4], now, now))
+                                          src[3], src[4], now, now, src[6]))
             await _copy_rows(cur, source, new_id, 0, 1 << 62)
             await cur.execute(
                 "INSERT INTO object_parts (file_id, part_number, first_byte, size)"
@@ -100,6 +101,7 @@ class PostgresCopy:
         async def work(cur: Cursor) -> uuid.UUID | None:
             src = await _source(cur, source)
             upload = await upload_in(cur, upload_id, "FOR SHARE")
+            c.refuse_inline(source, src[6] is not None)
             rows = await fetch(
                 cur, "SELECT size, checksum_algorithm, checksum FROM chunks"
                 " WHERE file_id = %s::uuid AND chunk_index >= %s AND chunk_index < %s"
@@ -113,7 +115,7 @@ class PostgresCopy:
                 [bytes(row[2]) for row in rows])
             size = sum(row[0] for row in rows)
             await cur.execute(_NEW_FILE, (u(new_id), filename, upload.content_type, size,
-                                          algorithm, digest, src[4], now, now))
+                                          algorithm, digest, src[4], now, now, None))
             await _copy_rows(cur, source, new_id, first, count)
             return await record_part_in(cur, upload_id, part_number, u(new_id), etag, size, now)
 

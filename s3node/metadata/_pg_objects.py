@@ -79,7 +79,8 @@ async def lock_bucket(cur: Cursor, name: str, mode: str) -> None:
 
 async def complete_in(cur: Cursor, file_id: uuid.UUID, size: int, checksum: str,
                       digest: bytes, replicas: int, now: datetime,
-                      stored: Sequence[tuple[int, str]] = ()) -> FileRecord:
+                      stored: Sequence[tuple[int, str]] = (),
+                      inline: bytes | None = None) -> FileRecord:
     """``complete_file``'s transaction (shared by ``complete_object``)."""
     rows = await fetch(
         cur, f"SELECT {q.FILE} FROM files f WHERE id = %s::uuid FOR UPDATE", (u(file_id),)
@@ -107,12 +108,12 @@ async def complete_in(cur: Cursor, file_id: uuid.UUID, size: int, checksum: str,
         "SELECT 1 FROM chunk_replicas WHERE file_id = %s::uuid FOR SHARE", (u(file_id),)
     )
     stats = await fetch(cur, q.COMPLETE_CHECK, {"file_id": u(file_id), "replicas": replicas})
-    r.check_completion(file_id, size, replicas, *stats[0])
+    r.check_completion(file_id, size, replicas, *stats[0], inline=inline)
     rows = await fetch(
         cur,
-        "UPDATE files f SET size = %s, checksum = %s, status = 'completed',"
+        "UPDATE files f SET size = %s, checksum = %s, status = 'completed', inline_data = %s,"
         f" updated_at = %s WHERE id = %s::uuid RETURNING {q.FILE}",
-        (size, digest, now, u(file_id)),
+        (size, digest, inline, now, u(file_id)),
     )
     return file_record(rows[0])
 
@@ -228,14 +229,16 @@ class PostgresObjects:
         if_match: str | None = None,
         if_none_match: bool = False,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> ObjectPut:
-        digest = r.check_complete(file_id, size, checksum, replicas, stored)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored, inline)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         now, text, fid = self._now(), o.encode_headers(pairs), u(file_id)
 
         async def work(cur: Cursor) -> ObjectPut:
             await lock_bucket(cur, bucket, "SHARE")
-            await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored)
+            await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored,
+                              inline)
             if await fetch(cur, "SELECT 1 FROM objects o WHERE o.file_id = %s::uuid"
                            " AND NOT (o.bucket = %s AND o.key = %s)", (fid, bucket, key)):
                 raise Conflict(f"file {file_id} is already an object")

@@ -66,7 +66,8 @@ class PostgresSweep:
     ) -> list[FileWithChunks]:
         """
         The files of ``files`` (the columns of ``q.FILE``, then
-        ``sweep_attempts``) with their chunks from the joined ``rows``; big
+        ``sweep_attempts`` and, optionally, ``inline_data``) with their chunks
+        from the joined ``rows``; big
         results are built off the reactor thread.
         """
         if len(rows) < _FOLD_IN_THREAD:
@@ -75,8 +76,7 @@ class PostgresSweep:
             found = await deferToThreadPool(
                 self._reactor, self._reactor.getThreadPool(), _rows.chunks_from_rows, rows
             )
-        records = [(file_record(row), row[11]) for row in files]
-        return [FileWithChunks(f, tuple(found.get(f.file_id, ())), tries) for f, tries in records]
+        return [_rows.with_chunks(file_record(row), row, found) for row in files]
 
     async def claim_stale_uploads(self, *, stale_before: datetime, limit: int) -> int:
         before, limit = r.check_claim(stale_before, limit)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from s3node.config import MAX_INLINE_SIZE
 from s3node.errors import (
     Conflict,
     FileNotFound,
@@ -354,14 +355,33 @@ def not_swept(file_id: uuid.UUID, status: str | None) -> FileNotFound | Conflict
 
 
 def check_complete(file_id: object, size: object, checksum: object, replicas: object,
-                   stored: Sequence[tuple[object, object]] = ()) -> bytes:
-    """Check the arguments of ``complete_file``; return the file digest's bytes."""
+                   stored: Sequence[tuple[object, object]] = (),
+                   inline: object = None) -> bytes:
+    """
+    Check the arguments of ``complete_file``; return the file digest's bytes.
+
+    ``inline`` (the content of an inline file, or ``None``) must be
+    :class:`bytes` of exactly ``size`` bytes, at most :data:`s3node.config.MAX_INLINE_SIZE`,
+    and comes with no ``stored`` replicas (an inline file has no chunk).
+    """
     check_file_id(file_id)
     check_size(size)
     digest = digest_bytes(checksum)
     check_replicas(replicas)
     for index, node_id in stored:
         check_replica_key(file_id, index, node_id)
+    if inline is not None:
+        if not isinstance(inline, bytes):
+            raise InvalidRequest(f"inline content must be bytes, not {type(inline).__name__}")
+        if len(inline) > MAX_INLINE_SIZE:
+            raise InvalidRequest(
+                f"inline content is at most {MAX_INLINE_SIZE} bytes, not {len(inline)}")
+        if len(inline) != size:
+            raise InvalidRequest(
+                f"file {file_id}'s inline content is {len(inline)} bytes, not the {size} declared")
+        if stored:
+            raise InvalidRequest(
+                f"file {file_id} is inline: it has no chunk, so no stored replicas")
     return digest
 
 
@@ -381,11 +401,22 @@ def check_completion(
     last_index: int,
     short: int,
     fewest: int | None,
+    *,
+    inline: bytes | None = None,
 ) -> None:
     """
     Refuse to complete a file whose chunks do not cover ``size`` bytes
     contiguously or lack stored replicas (:class:`NotEnoughReplicas`).
+
+    An inline file (``inline`` not ``None``, already checked by
+    :func:`check_complete` to be ``size`` bytes) must have no chunk at all
+    (:class:`InvalidRequest`); its bytes are its content.
     """
+    if inline is not None:
+        if count:
+            raise InvalidRequest(
+                f"file {file_id} has {count} chunks recorded: an inline file has none")
+        return
     if count != last_index + 1:
         raise NotEnoughReplicas(
             f"file {file_id} has {count} chunks recorded but its last chunk index is "

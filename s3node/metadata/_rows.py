@@ -15,6 +15,7 @@ from s3node.records import (
     DurabilityCounts,
     FileRecord,
     FileStatus,
+    FileWithChunks,
     NodeAdmin,
     NodeRecord,
     NodeReplica,
@@ -38,6 +39,7 @@ __all__ = [
     "node_replica_from_row",
     "repair_task_from_row",
     "stored_replica_counts",
+    "with_chunks",
 ]
 
 #: one group per chunk of a completed file, ``count(r.node_id)`` its stored
@@ -177,3 +179,16 @@ def chunks_from_rows(rows: Sequence[Sequence[Any]]) -> dict[uuid.UUID, list[Chun
             replicas.append(ReplicaRecord(row[6], ReplicaState(row[7])))
     flush()
     return out
+
+
+def with_chunks(record: FileRecord, row: Sequence[Any],
+                found: dict[uuid.UUID, list[ChunkRecord]]) -> FileWithChunks:
+    """
+    ``record`` with its chunks from ``found`` (:func:`chunks_from_rows`),
+    the ``sweep_attempts`` of ``row`` (the columns of :func:`file_from_row`,
+    then ``sweep_attempts``) and, when ``row`` has a 13th column
+    (``inline_data``) that is not NULL, the file's inline content.
+    """
+    inline = row[12] if len(row) > 12 else None
+    return FileWithChunks(record, tuple(found.get(record.file_id, ())), row[11],
+                          None if inline is None else bytes(inline))

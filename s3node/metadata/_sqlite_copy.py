@@ -24,12 +24,12 @@ from s3node.records import ObjectPut
 
 __all__ = ["SQLiteCopy"]
 
-_SOURCE = ("SELECT filename, size, checksum_algorithm, checksum, chunk_size, status"
-           " FROM files WHERE id = ?")
+_SOURCE = ("SELECT filename, size, checksum_algorithm, checksum, chunk_size, status,"
+           " inline_data FROM files WHERE id = ?")
 _NEW_FILE = (
     "INSERT INTO files (id, filename, content_type, size, checksum_algorithm, checksum,"
-    " chunk_size, status, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?)")
+    " chunk_size, status, created_at, updated_at, inline_data)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?)")
 
 
 def _source(conn: Connection, file_id: uuid.UUID) -> Sequence[Any]:
@@ -77,7 +77,7 @@ class SQLiteCopy:
             o.check_condition(None if current is None else current.etag, if_match,
                               if_none_match)
             conn.execute(_NEW_FILE, (str(new_id), filename, content_type, src[1], src[2],
-                                     src[3], src[4], now, now))
+                                     src[3], src[4], now, now, src[6]))
             _copy_rows(conn, source, new_id, 0, 1 << 62)
             conn.execute("INSERT INTO object_parts (file_id, part_number, first_byte, size)"
                          " SELECT ?, part_number, first_byte, size FROM object_parts"
@@ -95,6 +95,7 @@ class SQLiteCopy:
         def work(conn: Connection) -> uuid.UUID | None:
             src = _source(conn, source)
             upload = upload_in(conn, upload_id)
+            c.refuse_inline(source, src[6] is not None)
             rows = conn.execute(
                 "SELECT size, checksum_algorithm, checksum FROM chunks WHERE file_id = ?"
                 " AND chunk_index >= ? AND chunk_index < ? ORDER BY chunk_index",
@@ -108,7 +109,7 @@ class SQLiteCopy:
                 [bytes(row[2]) for row in rows])
             size = sum(row[0] for row in rows)
             conn.execute(_NEW_FILE, (str(new_id), filename, upload.content_type, size,
-                                     algorithm, digest, src[4], now, now))
+                                     algorithm, digest, src[4], now, now, None))
             _copy_rows(conn, source, new_id, first, count)
             return record_part_in(conn, upload_id, part_number, str(new_id), etag, size, now)
 

@@ -68,7 +68,8 @@ def bucket_exists(conn: Connection, name: str) -> None:
 
 def complete_in(conn: Connection, file_id: uuid.UUID, size: int, checksum: str,
                 digest: bytes, replicas: int, now: int,
-                stored: Sequence[tuple[int, str]] = ()) -> FileRecord:
+                stored: Sequence[tuple[int, str]] = (),
+                inline: bytes | None = None) -> FileRecord:
     """``complete_file``'s transaction (shared by ``complete_object``)."""
     fid = str(file_id)
     row = conn.execute(f"SELECT {q.FILE} FROM files f WHERE id = ?", (fid,)).fetchone()
@@ -86,11 +87,11 @@ def complete_in(conn: Connection, file_id: uuid.UUID, size: int, checksum: str,
                                                "state": "stored", "now": now}).rowcount:
             raise FileNotFound(f"file {file_id} has no chunk {index}")
     stats = conn.execute(q.COMPLETE_CHECK, (replicas, fid)).fetchone()
-    r.check_completion(file_id, size, replicas, *stats)
+    r.check_completion(file_id, size, replicas, *stats, inline=inline)
     row = conn.execute(
-        "UPDATE files SET size = ?, checksum = ?, status = 'completed',"
+        "UPDATE files SET size = ?, checksum = ?, status = 'completed', inline_data = ?,"
         f" updated_at = ? WHERE id = ? RETURNING {q.FILE}",
-        (size, digest, now, fid),
+        (size, digest, inline, now, fid),
     ).fetchone()
     return file_record(row)
 
@@ -199,14 +200,15 @@ class SQLiteObjects:
         if_match: str | None = None,
         if_none_match: bool = False,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> ObjectPut:
-        digest = r.check_complete(file_id, size, checksum, replicas, stored)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored, inline)
         bucket, key, etag, pairs = o.check_object(bucket, key, etag, headers)
         fid, now, text = str(file_id), self._now(), o.encode_headers(pairs)
 
         def work(conn: Connection) -> ObjectPut:
             bucket_exists(conn, bucket)
-            complete_in(conn, file_id, size, checksum, digest, replicas, now, stored)
+            complete_in(conn, file_id, size, checksum, digest, replicas, now, stored, inline)
             old = object_at(conn, bucket, key)
             if old is not None and old.file_id == file_id:
                 return ObjectPut(old, None)

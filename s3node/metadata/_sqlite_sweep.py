@@ -28,8 +28,9 @@ def file_record(row: Sequence[Any]) -> FileRecord:
 
 def chunks(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[FileWithChunks]:
     """
-    The files of ``rows`` (the columns of ``q.FILE``, then ``sweep_attempts``)
-    with their chunks and every replica, in the order of ``rows``.
+    The files of ``rows`` (the columns of ``q.FILE``, then ``sweep_attempts``
+    and, optionally, ``inline_data``) with their chunks and every replica, in
+    the order of ``rows``.
     """
     if not rows:
         return []
@@ -39,8 +40,7 @@ def chunks(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[FileWithChun
         [row[0] for row in rows],
     ).fetchall()
     found = _rows.chunks_from_rows(chunk_rows)
-    files = [(file_record(row), row[11]) for row in rows]
-    return [FileWithChunks(f, tuple(found.get(f.file_id, ())), tries) for f, tries in files]
+    return [_rows.with_chunks(file_record(row), row, found) for row in rows]
 
 
 class SQLiteSweep:

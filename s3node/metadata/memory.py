@@ -64,7 +64,8 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
     The records are kept in public dicts that tests may read (change them
     only through the methods): :attr:`files` (file id to
     :class:`FileRecord`), :attr:`chunks` (file id to chunk index to
-    :class:`ChunkRecord`, replicas ordered by node id), :attr:`nodes` (node
+    :class:`ChunkRecord`, replicas ordered by node id), :attr:`inline` (file
+    id to the content of an inline file), :attr:`nodes` (node
     id to :class:`NodeRecord`), :attr:`sweeps` (file id to its retry time
     and sweep attempts, for the files claimed or deferred; the others have
     ``(None, 0)``), :attr:`leases` (lease name to holder and expiry),
@@ -89,6 +90,7 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         self._clock: TimeSource = chosen
         self.files: dict[uuid.UUID, FileRecord] = {}
         self.chunks: dict[uuid.UUID, dict[int, ChunkRecord]] = {}
+        self.inline: dict[uuid.UUID, bytes] = {}
         self.nodes: dict[str, NodeRecord] = {}
         self.sweeps: dict[uuid.UUID, tuple[datetime | None, int]] = {}
         self.leases: dict[str, tuple[str, datetime]] = {}
@@ -125,7 +127,8 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
     def _with_chunks(self, record: FileRecord) -> FileWithChunks:
         chunks = self.chunks[record.file_id]
         attempts = self.sweeps.get(record.file_id, (None, 0))[1]
-        return FileWithChunks(record, tuple(chunks[i] for i in sorted(chunks)), attempts)
+        return FileWithChunks(record, tuple(chunks[i] for i in sorted(chunks)), attempts,
+                              self.inline.get(record.file_id))
 
     # -- life cycle ---------------------------------------------------------
 
@@ -234,8 +237,9 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         checksum: str,
         replicas: int,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> FileRecord:
-        r.check_complete(file_id, size, checksum, replicas, stored)
+        r.check_complete(file_id, size, checksum, replicas, stored, inline)
         current = self._file(file_id)
         if current.status is FileStatus.COMPLETED:
             if current.size == size and current.checksum == checksum:
@@ -247,13 +251,13 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
         try:
             for index, node_id in stored:
                 self._set_replica_state(file_id, index, node_id, ReplicaState.STORED)
-            return self._complete(current, size, checksum, replicas)
+            return self._complete(current, size, checksum, replicas, inline)
         except BaseException:
             self.chunks[file_id] = before  # nothing changes
             raise
 
     def _complete(self, current: FileRecord, size: int, checksum: str,
-                  replicas: int) -> FileRecord:
+                  replicas: int, inline: bytes | None = None) -> FileRecord:
         file_id = current.file_id
         chunks = self.chunks[file_id].values()
         stored = [len(chunk.nodes_with()) for chunk in chunks]
@@ -264,7 +268,10 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
             max(self.chunks[file_id], default=-1),
             sum(1 for n in stored if n < replicas),
             min(stored, default=None),
+            inline=inline,
         )
+        if inline is not None:
+            self.inline[file_id] = inline
         record = replace(
             current, size=size, checksum=checksum, status=FileStatus.COMPLETED,
             updated_at=self._now(),
@@ -349,6 +356,7 @@ class MemoryMetadataStore(MemoryCopy, MemoryObjects, MemoryNodes, MemoryRepair):
             raise Conflict(f"file {file_id} is completed: start_delete it first")
         del self.files[file_id]
         del self.chunks[file_id]
+        self.inline.pop(file_id, None)
         self.sweeps.pop(file_id, None)
         self.object_parts.pop(file_id, None)
         for key in [key for key in self.repairs if key[0] == file_id]:

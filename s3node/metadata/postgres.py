@@ -219,12 +219,14 @@ class PostgresMetadataStore(
         checksum: str,
         replicas: int,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> FileRecord:
-        digest = r.check_complete(file_id, size, checksum, replicas, stored)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored, inline)
         now = self._now()
 
         async def work(cur: Cursor) -> FileRecord:
-            return await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored)
+            return await complete_in(cur, file_id, size, checksum, digest, replicas, now, stored,
+                                     inline)
 
         return await self._db.interaction(work)
 
@@ -256,8 +258,8 @@ class PostgresMetadataStore(
         async def work(cur: Cursor) -> tuple[list[tuple], list[tuple]]:
             await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             files = await fetch(
-                cur, f"SELECT {q.FILE}, f.sweep_attempts FROM files f WHERE id = %s::uuid",
-                (u(file_id),),
+                cur, f"SELECT {q.FILE}, f.sweep_attempts, f.inline_data FROM files f"
+                " WHERE id = %s::uuid", (u(file_id),),
             )
             if not files:
                 raise FileNotFound(f"no file {file_id}")

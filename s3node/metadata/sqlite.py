@@ -193,12 +193,14 @@ class SQLiteMetadataStore(
         checksum: str,
         replicas: int,
         stored: Sequence[tuple[int, str]] = (),
+        inline: bytes | None = None,
     ) -> FileRecord:
-        digest = r.check_complete(file_id, size, checksum, replicas, stored)
+        digest = r.check_complete(file_id, size, checksum, replicas, stored, inline)
         now = self._now()
 
         def work(conn: Connection) -> FileRecord:
-            return complete_in(conn, file_id, size, checksum, digest, replicas, now, stored)
+            return complete_in(conn, file_id, size, checksum, digest, replicas, now, stored,
+                               inline)
 
         return await self._db.write(work)
 
@@ -237,7 +239,8 @@ class SQLiteMetadataStore(
 
         def work(conn: Connection) -> FileWithChunks:
             row = conn.execute(
-                f"SELECT {q.FILE}, sweep_attempts FROM files f WHERE id = ?", (fid,)
+                f"SELECT {q.FILE}, sweep_attempts, inline_data FROM files f WHERE id = ?",
+                (fid,),
             ).fetchone()
             if row is None:
                 raise FileNotFound(f"no file {file_id}")
