@@ -186,6 +186,11 @@ def parse_sqlite_synchronous(text: str) -> str:
     return value
 
 
+#: the largest ``--inline-max-size``: an inline object's bytes travel in its
+#: metadata row, read whole with it
+MAX_INLINE_SIZE = 256 * KiB
+
+
 @dataclass(frozen=True)
 class NodeAddress:
     """A storage node the gateway is told about: ``ID=HOST:PORT``."""
@@ -304,6 +309,9 @@ class GatewayConfig:
     replicas: int | None = None
     chunk_size: int = 8 * MiB
     max_file_size: int = 10 * GiB
+    #: whole objects of at most this many bytes (at least 1) are kept in their
+    #: file's metadata row, not in chunks on nodes (0: never; docs/durability.md)
+    inline_max_size: int = 16 * KiB
     placement: str = "consistent-hash"
     checksum: str = "sha256"
     #: the per-chunk checksum (the gateway verifies it on every download, nodes

@@ -12,6 +12,7 @@ from typing import Any
 from twisted.python import usage
 
 from s3node.config import (
+    MAX_INLINE_SIZE,
     GatewayConfig,
     NodeAddress,
     NodeAuth,
@@ -38,6 +39,8 @@ GATEWAY_PARAMETERS: list[list[Any]] = [
     ["replicas", "r", None, "Replicas per chunk (default: 2 with at least 2 nodes, else 1)."],
     ["chunk-size", None, format_size(_G.chunk_size), "Chunk size."],
     ["max-file-size", None, format_size(_G.max_file_size), "Largest upload accepted."],
+    ["inline-max-size", None, format_size(_G.inline_max_size),
+     "Objects up to this size are kept in the metadata store, not on nodes (0: never)."],
     ["placement", None, _G.placement, "Placement strategy plugin name."],
     ["checksum", None, _G.checksum, "Checksum algorithm plugin name."],
     ["chunk-checksum", None, _G.chunk_checksum,
@@ -105,6 +108,7 @@ def gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...],
         replicas=parse_positive_int(opts["replicas"], "--replicas") if opts["replicas"] else None,
         chunk_size=parse_size(opts["chunk-size"]),
         max_file_size=parse_size(opts["max-file-size"]),
+        inline_max_size=parse_size(opts["inline-max-size"]),
         placement=opts["placement"],
         checksum=opts["checksum"],
         chunk_checksum=opts["chunk-checksum"] or None,
@@ -173,4 +177,7 @@ def check_gateway(config: GatewayConfig) -> GatewayConfig:
         raise ConfigurationError(
             f"--chunk-size must be at most {format_size(StorageConfig.max_chunk_size)}"
         )
+    if config.inline_max_size > MAX_INLINE_SIZE:
+        raise ConfigurationError(
+            f"--inline-max-size must be at most {format_size(MAX_INLINE_SIZE)}")
     return config

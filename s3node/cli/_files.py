@@ -223,7 +223,8 @@ def stat(ctx: click.Context, file_id: str, as_json: bool) -> None:
         ("status", metadata.get("status")),
         ("created", metadata.get("created_at")),
         ("checksum", f"{metadata.get('checksum_algorithm')} {checksum}" if checksum else None),
-        ("chunks", len(chunks)),
+        ("chunks", "none: kept inline in the metadata store" if metadata.get("inline")
+         else len(chunks)),
     ])
     if chunks:
         click.echo()

@@ -320,7 +320,8 @@ class Gateway:
              "replicas": [{"node_id": r.node_id, "state": r.state.value} for r in c.replicas]}
             for c in fwc.chunks
         ]
-        return json_response(request, {**file_json(fwc.file), "chunks": chunks})
+        return json_response(request, {**file_json(fwc.file), "inline": fwc.inline is not None,
+                                       "chunks": chunks})
 
     @app.route("/files/<string:file_id>", methods=["DELETE"])
     @needs(FILES_DELETE)

@@ -82,6 +82,7 @@ def assemble_gateway(
         store, pool, placement, checksum, cpu,
         UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
                        max_file_size=config.max_file_size,
+                       inline_max_size=config.inline_max_size,
                        touch_interval=config.stale_after / 4),
         clock, metrics=m, chunk_checksum=chunk_checksum,
     )

@@ -57,6 +57,8 @@ def aligned_span(fwc: FileWithChunks, r: ByteRange | None) -> tuple[int, int] | 
     The chunks (first index, count) that make up ``r`` exactly, or ``None``
     when ``r`` starts or ends inside a chunk; ``r=None`` is every chunk.
     """
+    if fwc.inline is not None:
+        return None  # no chunk to share: an inline file's bytes are copied
     if r is None:
         return 0, len(fwc.chunks)
     first = count = None
@@ -119,7 +121,8 @@ async def copy_part(files: FileService, source: tuple[str, str], *, upload_id: s
         wanted = r(obj.size)
         span = aligned_span(fwc, wanted)
         if span is None:
-            assert wanted is not None
+            if wanted is None:  # the whole of an inline object
+                wanted = ByteRange(0, obj.size - 1)
             return CopiedPart(obj, await _copy_bytes(files, fwc, wanted, upload_id,
                                                      part_number, filename), shared=False)
         whole = span == (0, len(fwc.chunks))
@@ -148,8 +151,9 @@ class _RangeSource:
     def __init__(self, downloads: DownloadPipeline, fwc: FileWithChunks, r: ByteRange,
                  filename: str) -> None:
         self._downloads = downloads
+        self._fwc, self._r = fwc, r
         self._chunks = {c.index: c for c in fwc.chunks}
-        self._slices = downloads.slices(fwc, r)
+        self._slices = downloads.slices(fwc, r) if fwc.inline is None else []
         self._next = 0
         self._pending: list[bytes] = []
         self._name = (filename, fwc.file.content_type)
@@ -157,6 +161,8 @@ class _RangeSource:
         self.stopped = False
 
     async def start(self) -> tuple[str, str]:
+        if self._fwc.inline is not None:
+            self._pending = [await self._downloads.inline_bytes(self._fwc, self._r)]
         return self._name
 
     async def read(self) -> bytes:

@@ -40,7 +40,14 @@ from zope.interface import implementer
 from s3node._aio import CpuRunner, aio, run_cpu
 from s3node.core.checksums import digest_matches
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
-from s3node.errors import ChunkNotFound, CorruptChunk, NotEnoughReplicas, S3NodeError, describe
+from s3node.errors import (
+    ChunkNotFound,
+    CorruptChunk,
+    FileDamaged,
+    NotEnoughReplicas,
+    S3NodeError,
+    describe,
+)
 from s3node.gateway.counters import CORRUPT_BY_READ
 from s3node.gateway.lanes import transfer_timeout
 from s3node.gateway.metrics import GatewayMetrics
@@ -178,6 +185,25 @@ class DownloadPipeline:
         #: downloads streaming now
         self._streams = 0
 
+    async def inline_bytes(self, fwc: FileWithChunks, r: ByteRange | None) -> bytes:
+        """
+        The bytes of ``r`` (all when ``None``) of a file kept inline, once its
+        whole content matches the file's digest.
+
+        :raises FileDamaged: the metadata row's bytes fail verification (there
+            is no other copy to turn to).
+        """
+        data, record = fwc.inline, fwc.file
+        assert data is not None
+        algorithm = self._algorithm_for(record.checksum_algorithm)
+        if record.checksum is None or not await run_cpu(
+                self._cpu, len(data), _verify, algorithm, (data,), record.checksum,
+                record.size):
+            log.error("the inline bytes of {file_id} fail verification",
+                      file_id=record.file_id)
+            raise FileDamaged(f"the bytes of file {record.file_id} fail verification")
+        return data if r is None else data[r.start:r.end + 1]
+
     def slices(self, fwc: FileWithChunks, r: ByteRange | None) -> list[ChunkSlice]:
         """The chunk slices a response covers (all of every chunk when ``r`` is ``None``)."""
         if r is None:
@@ -190,6 +216,9 @@ class DownloadPipeline:
             await self._stream(request, fwc, r)
 
     async def _stream(self, request: Any, fwc: FileWithChunks, r: ByteRange | None) -> None:
+        if fwc.inline is not None:
+            request.write(await self.inline_bytes(fwc, r))  # at most MAX_INLINE_SIZE
+            return
         slices = self.slices(fwc, r)
         if not slices:
             return

@@ -137,7 +137,8 @@ class FileService:
         return work
 
     async def _store(self, source: ByteSource) -> StoredFile:
-        record, chunk_count = await self.uploads.store(source, self.metadata.complete_file)
+        record, chunk_count = await self.uploads.store(source, self.metadata.complete_file,
+                                                      inline=True)
         return StoredFile(record, chunk_count)
 
     def _store_ended(self, result: Any, work: Deferred[Any]) -> Any:
@@ -186,7 +187,7 @@ class FileService:
                 self.sweep_soon(put.replaced)
             return put
 
-        put, chunk_count = await self.uploads.store(source, complete)
+        put, chunk_count = await self.uploads.store(source, complete, inline=True)
         return StoredObject(put, chunk_count)
 
     # -- multipart -------------------------------------------------------

@@ -201,6 +201,8 @@ def openapi_document() -> dict[str, Any]:
             "UploadedFile": {"allOf": [ref("File"), {"type": "object", "properties": {
                 "chunk_count": {"type": "integer"}}}]},
             "FileMetadata": {"allOf": [ref("File"), {"type": "object", "properties": {
+                "inline": {"type": "boolean", "description":
+                           "kept in the metadata store, with no chunks (a small object)"},
                 "chunks": {"type": "array", "items": {"type": "object", "properties": {
                     "index": {"type": "integer"}, "size": {"type": "integer"},
                     "checksum": {"type": "string"},

@@ -25,9 +25,8 @@ last upload ends, the buffers waiting for reuse are freed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from twisted.internet.defer import (
     CancelledError,
@@ -57,6 +56,7 @@ from s3node.errors import (
 from s3node.gateway.lanes import place
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
+from s3node.gateway.uploadsettings import ByteSource, Completer, UploadSettings
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
@@ -73,43 +73,6 @@ IN_FLIGHT = 2
 #: while another of its own is being written (each still has one): 8 concurrent uploads
 #: of 8 MiB chunks hold 64 MiB instead of 128 (docs/performance.md)
 PIPELINING_BUDGET = 64 * 1024 * 1024
-
-
-class ByteSource(Protocol):
-    """The bytes of one object, read as they arrive, and what to name it."""
-
-    async def start(self) -> tuple[str, str]:
-        """
-        The object's filename and content type, cleaned (the REST adapter
-        reads its body up to the ``file`` part's headers to know them).
-        Called once, before :meth:`read`.
-        """
-
-    async def read(self) -> bytes | memoryview:
-        """
-        The next bytes; ``b""`` once the source is complete and valid (a
-        source that turns out malformed or cut short raises instead, and the
-        upload fails).  The pipeline copies them into their chunk at once
-        and keeps no reference to them.
-        """
-
-
-#: makes a file whose chunks all have their replicas complete (``complete_file``,
-#: or ``complete_object``, which also names it), called with the keywords
-#: ``file_id``, ``size``, ``checksum`` and ``replicas``
-Completer = Callable[..., Awaitable[T]]
-
-
-@dataclass(frozen=True)
-class UploadSettings:
-    """What every upload needs to know."""
-
-    chunk_size: int
-    replicas: int
-    max_file_size: int
-    #: seconds between ``touch_file`` calls while body bytes arrive; a quarter
-    #: of the gateway's ``stale_after``, so a slow upload is never taken as stale
-    touch_interval: float
 
 
 class UploadPipeline:
@@ -152,9 +115,15 @@ class UploadPipeline:
         """Whether an upload may fill a chunk while it writes another (within the budget)."""
         return self.chunk_buffers.out * self.settings.chunk_size < self.pipelining_budget
 
-    async def store(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
+    async def store(self, source: ByteSource, complete: Completer[T], *,
+                    inline: bool = False) -> tuple[T, int]:
         """
         Store the bytes ``source`` yields as a new file, named as it says.
+
+        With ``inline`` (a whole object, not a part of one), a file of at most
+        :attr:`UploadSettings.inline_max_size` bytes gets no chunk: its bytes
+        go to ``complete`` as ``inline``, which keeps them in the file's
+        metadata row in the completing transaction; no node is involved.
 
         The file record is created (``uploading``) with its first chunk's, in
         one metadata write, before any of the file's bytes leaves for a node;
@@ -169,16 +138,17 @@ class UploadPipeline:
         self.active += 1
         try:
             with self.metrics.transfer("upload"):
-                return await self._store_file(source, complete)
+                return await self._store_file(source, complete, inline)
         finally:
             self.active -= 1
             if not self.active:
                 # between uploads (and under downloads) no chunk buffer stays resident
                 self.chunk_buffers.clear()
 
-    async def _store_file(self, source: ByteSource, complete: Completer[T]) -> tuple[T, int]:
+    async def _store_file(self, source: ByteSource, complete: Completer[T],
+                          inline: bool) -> tuple[T, int]:
         filename, content_type = await source.start()
-        state = _FileUpload(self)
+        state = _FileUpload(self, self.settings.inline_max_size if inline else 0)
         try:
             await state.begin(filename, content_type)
             while data := await source.read():
@@ -211,8 +181,12 @@ class UploadPipeline:
 class _FileUpload:
     """The state of one upload while its body streams in."""
 
-    def __init__(self, pipeline: UploadPipeline) -> None:
+    def __init__(self, pipeline: UploadPipeline, inline_max_size: int) -> None:
         self.p = pipeline
+        #: the most bytes this upload may keep inline (0: none)
+        self._inline_max_size = inline_max_size
+        #: the whole file's bytes, when it is kept inline (see :meth:`end`)
+        self._inline: bytes | None = None
         #: the file's row, once created with its first chunk (an empty file: at its end)
         self.record: FileRecord | None = None
         #: the file's id, chosen here: its first chunk's record names it before the file exists
@@ -273,10 +247,21 @@ class _FileUpload:
             await self._submit(chunk)
 
     async def end(self) -> None:
-        """The source ended: write the last, short chunk."""
+        """The source ended: write the last, short chunk, or keep a small file inline."""
         last = self._chunker.finish()
-        if last:
-            await self._submit(last)
+        if not last:
+            return
+        if self._index == 0 and len(last) <= self._inline_max_size:
+            # the whole file, and small: its bytes go to the metadata with its completion
+            # (no chunk was hashed yet: the file's digest is this one update, and quick)
+            self._inline = bytes(last)
+            self._hasher.update(self._inline)
+            self.p.chunk_buffers.give(last)
+            if self._collecting_slot:
+                self._collecting_slot = False
+                self._slots.release()
+            return
+        await self._submit(last)
 
     async def keep_alive(self) -> None:
         """
@@ -400,11 +385,12 @@ class _FileUpload:
         self._raise_if_failed()
         await self._file_hashing.drain()
         checksum = _final_digest(self._hasher)  # the bytes are hashed: quick
-        if self.record is None:  # no chunk: an empty file
+        if self.record is None:  # no chunk: an empty file, or one kept inline
             await self._create(first_chunk=None)
+        extra = {} if self._inline is None else {"inline": self._inline}
         result = await finish(
             file_id=self.file_id, size=self._size, checksum=checksum,
-            replicas=self.p.settings.replicas, stored=tuple(self._stored),
+            replicas=self.p.settings.replicas, stored=tuple(self._stored), **extra,
         )
         log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
                  file_id=self.file_id, size=self._size, chunks=self._index)

@@ -173,6 +173,18 @@ def test_stat_shows_chunks_and_replica_states(standalone_url: str, tmp_path: Pat
         assert re.search(r"node-\d stored, node-\d stored$", line), line
 
 
+def test_stat_of_a_small_file_says_it_is_inline(standalone_url: str, tmp_path: Path) -> None:
+    """A file under --inline-max-size has no chunk: `stat` says where its bytes are."""
+    source = tmp_path / "small.txt"
+    source.write_bytes(b"tiny" * 10)
+    file_id = run_s3node("put", str(source), url=standalone_url).stdout.strip()
+    as_json = run_s3node("stat", "--json", file_id, url=standalone_url).json()
+    assert as_json["inline"] is True and as_json["chunks"] == []
+    text = run_s3node("stat", file_id, url=standalone_url)
+    assert re.search(r"^chunks +none: kept inline in the metadata store$", text.stdout,
+                     re.MULTILINE), text.stdout
+
+
 def test_rm_deletes_each_id_and_reports_the_ones_it_cannot(
     standalone_url: str, tmp_path: Path
 ) -> None:

@@ -39,7 +39,8 @@ def test_quick_start_cli_block_runs_as_written(standalone_url: str, tmp_path: Pa
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "hello.txt" in out
-    assert re.search(r"^0 +14 B +\w+ +node-\d stored, node-\d stored$", out, re.MULTILINE)
+    # 14 bytes: kept inline (docs/durability.md), so no chunk line
+    assert re.search(r"^chunks +none: kept inline in the metadata store$", out, re.MULTILINE)
     assert "hello-copy.txt: 14 bytes, sha256 verified" in out
     assert re.search(r"^status +ok$", out, re.MULTILINE)
     assert re.search(r"^deleted [0-9a-f-]{36}$", out, re.MULTILINE)

@@ -39,11 +39,14 @@ class Running:
 
 async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: int = 1000,
                         max_file_size: int = 10**6, site_clock: Any = None,
+                        inline_max_size: int = 0,
                         **settings: Any) -> tuple[Running, ThreadPool]:
     """
     A gateway on a loopback port; ``settings`` are further :class:`GatewayConfig`
     fields; ``site_clock`` (a :class:`~twisted.internet.task.Clock`) times the HTTP
-    site's connections instead of the reactor.
+    site's connections instead of the reactor.  Small files get chunks
+    (``inline_max_size=0``) unless a test asks for inline ones: these tests
+    exercise chunks with files of a few bytes.
     """
     # Klein installs the default reactor when imported: import it only once
     # pytest-twisted has installed the asyncio reactor.
@@ -65,7 +68,8 @@ async def start_gateway(*, node_count: int = 3, replicas: int = 2, chunk_size: i
 
     config = GatewayConfig(chunk_size=chunk_size, max_file_size=max_file_size,
                            replicas=replicas, health_interval=3600, sweep_interval=3600,
-                           reconcile_interval=3600, **settings)
+                           reconcile_interval=3600, inline_max_size=inline_max_size,
+                           **settings)
     gateway = assemble_gateway(config, store, records, by_address.__getitem__, reactor, cpu)
     await gateway.pool.start()
     site = ObservedSite(gateway.resource(), site_clock or reactor, metrics=gateway.metrics,

@@ -35,6 +35,8 @@ CONCURRENCY = 4
 
 HEALING_SETTINGS = {
     "chunk-size": str(CHUNK),
+    # every file in chunks, however small: the scenario counts and heals chunks
+    "inline-max-size": "0",
     "replicas": "2",
     "health-interval": "0.5",
     "sweep-interval": "1",

@@ -30,14 +30,20 @@ from support.raw_http import connect_raw
 from support.waiting import poll_until
 from twisted.internet.defer import Deferred, DeferredList
 
+from s3node.config import GatewayConfig
+
 pytestmark = pytest.mark.integration
+
+INLINE = GatewayConfig.inline_max_size
 
 
 @pytest_twisted.ensureDeferred
 async def test_small_sizes_round_trip(deployment):
-    """0, 1, chunk-1, chunk and chunk+1 byte files round-trip byte-exact with the right
-    checksum, size, chunk count and headers."""
-    for size, chunks in ((0, 0), (1, 1), (MiB - 1, 1), (MiB, 1), (MiB + 1, 2)):
+    """0, 1, the inline limit and one more, chunk-1, chunk and chunk+1 byte files
+    round-trip byte-exact with the right checksum, size, chunk count (none for a
+    file kept inline) and headers."""
+    for size, chunks in ((0, 0), (1, 0), (INLINE, 0), (INLINE + 1, 1), (MiB - 1, 1),
+                         (MiB, 1), (MiB + 1, 2)):
         data = hashlib.sha512(str(size).encode()).digest() * (size // 64 + 1)
         data = data[:size]
         code, reply = await post_bytes(deployment.url, data, filename=f"s{size}.bin",

@@ -185,7 +185,7 @@ async def test_a_gateway_and_its_nodes_work_together_with_the_secret(tmp_path: P
         await poll_until(lambda: "matches none of this storage node" in gateways[1].output(),
                          what="the refused health check in the log", timeout=30, interval=0.1)
         assert (await _health(bad))["live_nodes"] == 0
-        code, reply = await post_bytes(bad, b"x" * 1000)
+        code, reply = await post_bytes(bad, b"x" * 100_000)  # past the inline limit
         assert code == 503, reply
     finally:
         for proc in [*gateways, *nodes]:

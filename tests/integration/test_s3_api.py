@@ -140,7 +140,7 @@ def test_an_overwrite_replaces_the_object_and_its_old_chunks_are_swept(deploymen
     s3.put_object(Bucket=bucket, Key="over", Body=b"1" * (MiB + 10))
     first = names() - start
     assert len(first) == 2  # two chunks (each file named by its chunk id on both replicas)
-    second = b"2" * 100
+    second = b"2" * (64 * 1024)  # past the inline limit: one chunk
     s3.put_object(Bucket=bucket, Key="over", Body=second)
     assert s3.get_object(Bucket=bucket, Key="over")["Body"].read() == second
     # the first object's chunk files go (the sweeper is told at once; 2 s sweeps retry)

@@ -154,7 +154,7 @@ def test_an_object_with_no_readable_replica_answers_service_unavailable(
     s3 = client(standalone)
     bucket = new_bucket(s3)
     before = standalone.chunk_files()
-    s3.put_object(Bucket=bucket, Key="lost", Body=hashlib.sha512(b"lost").digest() * 100)
+    s3.put_object(Bucket=bucket, Key="lost", Body=hashlib.sha512(b"lost").digest() * 1000)
     for path in standalone.chunk_files() - before:
         path.unlink()
     with pytest.raises(ClientError) as e:

@@ -1,0 +1,56 @@
+"""
+What an upload is given: its bytes (:class:`ByteSource`), what completes it
+(:data:`Completer`) and the settings every upload shares
+(:class:`UploadSettings`); the pipeline that uses them is
+:mod:`s3node.gateway.upload`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+__all__ = ["ByteSource", "Completer", "UploadSettings"]
+
+T = TypeVar("T")
+
+
+class ByteSource(Protocol):
+    """The bytes of one object, read as they arrive, and what to name it."""
+
+    async def start(self) -> tuple[str, str]:
+        """
+        The object's filename and content type, cleaned (the REST adapter
+        reads its body up to the ``file`` part's headers to know them).
+        Called once, before :meth:`read`.
+        """
+
+    async def read(self) -> bytes | memoryview:
+        """
+        The next bytes; ``b""`` once the source is complete and valid (a
+        source that turns out malformed or cut short raises instead, and the
+        upload fails).  The pipeline copies them into their chunk at once
+        and keeps no reference to them.
+        """
+
+
+#: makes a file whose chunks all have their replicas complete (``complete_file``,
+#: or ``complete_object``, which also names it), called with the keywords
+#: ``file_id``, ``size``, ``checksum`` and ``replicas``
+Completer = Callable[..., Awaitable[T]]
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """What every upload needs to know."""
+
+    chunk_size: int
+    replicas: int
+    max_file_size: int
+    #: seconds between ``touch_file`` calls while body bytes arrive; a quarter
+    #: of the gateway's ``stale_after``, so a slow upload is never taken as stale
+    touch_interval: float
+    #: an object of 1 to this many bytes, stored whole (not a part), is kept in
+    #: its file's metadata row instead of a chunk (0: never; docs/durability.md)
+    inline_max_size: int = 0
