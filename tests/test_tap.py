@@ -90,6 +90,8 @@ def test_storage_node_id_is_created_once_and_kept(tmp_path: Path) -> None:
         (["gateway", "--node", "a=127.0.0.1:1", "--replicas", "zero"], "whole number"),
         (["gateway", "--node", "a=127.0.0.1:1", "--db", "mysql://x"], "--db takes"),
         (["gateway", "--node", "a=127.0.0.1:1", "--chunk-size", "0"], "at least 1 byte"),
+        (["standalone", "--inline-max-size", "1MiB"], "--inline-max-size must be at most 256"),
+        (["standalone", "--inline-max-size", "lots"], "lots"),
         (["gateway", "--node", "a=127.0.0.1:1", "--db", "postgres://typo"], "names no database"),
         (["gateway", "--node", "a=127.0.0.1:1", "--db", "postgresql:///db"], "names no host"),
         (["gateway", "--node", "a=127.0.0.1:1", "--db", "postgresql://h:port/db"], "PostgreSQL URL"),
