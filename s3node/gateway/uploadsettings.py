@@ -37,7 +37,8 @@ class ByteSource(Protocol):
 
 #: makes a file whose chunks all have their replicas complete (``complete_file``,
 #: or ``complete_object``, which also names it), called with the keywords
-#: ``file_id``, ``size``, ``checksum`` and ``replicas``
+#: ``file_id``, ``size``, ``checksum``, ``replicas`` and ``stored``, and
+#: ``inline`` for a file kept inline (only for uploads stored with ``inline=True``)
 Completer = Callable[..., Awaitable[T]]
 
 
