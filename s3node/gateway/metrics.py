@@ -75,6 +75,13 @@ class GatewayMetrics(MetricsPart):
         # -- transfers (the pipelines) --
         self.uploads_completed = Counter(
             "s3node_uploads_completed", "Uploads that completed (201)", registry=r)
+        self.uploads_inline = Counter(
+            "s3node_uploads_inline",
+            "Uploads completed with their bytes kept in the metadata store (no chunk)",
+            registry=r)
+        self.inline_bytes = Counter(
+            "s3node_inline_bytes",
+            "Bytes of the uploads kept in the metadata store", registry=r)
         self.uploads_failed = Counter(
             "s3node_uploads_failed", "Uploads that ended without completing, by error code",
             ["error"], registry=r)
@@ -167,6 +174,11 @@ class GatewayMetrics(MetricsPart):
             self.uploads_completed.inc()
         else:
             self.uploads_failed.labels(error_code(error)).inc()
+
+    def kept_inline(self, size: int) -> None:
+        """Count a completed upload whose ``size`` bytes the metadata store keeps."""
+        self.uploads_inline.inc()
+        self.inline_bytes.inc(size)
 
     def download_ended(self, error: BaseException | None) -> None:
         """Count a download that sent its last byte (``error`` is ``None``) or stopped."""

@@ -392,6 +392,8 @@ class _FileUpload:
             file_id=self.file_id, size=self._size, checksum=checksum,
             replicas=self.p.settings.replicas, stored=tuple(self._stored), **extra,
         )
+        if self._inline is not None:
+            self.p.metrics.kept_inline(self._size)
         log.info("upload {file_id} completed: {size} bytes in {chunks} chunks",
                  file_id=self.file_id, size=self._size, chunks=self._index)
         return result

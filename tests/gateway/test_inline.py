@@ -15,6 +15,7 @@ import pytest_twisted
 import treq
 from gateway.conftest import Running, running_gateway
 from gateway.test_app_files import upload
+from gateway.test_metrics import scrape
 from gateway.test_upload_writes import count_writes
 
 LIMIT = 100
@@ -48,6 +49,9 @@ async def test_a_small_file_is_kept_inline_and_reads_back(gwi):
             f"{gwi.url}/files/{reply['file_id']}/metadata")).content())
         assert meta["inline"] is True and meta["chunks"] == []
     assert node_calls(gwi) == 0
+    samples = await scrape(gwi.url)
+    assert samples.get("s3node_uploads_inline_total") == 3
+    assert samples.get("s3node_inline_bytes_total") == 1 + 37 + LIMIT
 
 
 @pytest_twisted.ensureDeferred
