@@ -37,6 +37,7 @@ import argparse
 import functools
 import json
 import multiprocessing
+import os
 import shlex
 import shutil
 import signal
@@ -124,7 +125,13 @@ class Phases:
         self.digests = digests
 
     def _parallel(self, fn: object, jobs: list[tuple]) -> tuple[list[list[dict]], float, float]:
-        """Run ``jobs`` at once; return their results, wall seconds and server CPU seconds."""
+        """
+        Run ``jobs`` at once; return their results, wall seconds and server CPU
+        seconds.  Dirty pages left by what ran before (the last phase, the
+        previous server's data being removed, ``dd``) are written out first,
+        so that their writeback does not land on this phase's clock.
+        """
+        os.sync()
         start_at = time.time() + 0.3
         cpu0 = self.tree.cpu_seconds()
         results = self.pool.starmap(fn, [(*job, start_at) for job in jobs])  # type: ignore[arg-type]
