@@ -163,3 +163,29 @@ def test_two_workers_serve_one_port_and_share_the_files(tmp_path: Path) -> None:
         assert page.sum("s3node_storage_chunks") == 2 * 4  # 4 chunks of 64 KiB, 2 replicas
     finally:
         proc.stop()
+
+
+def test_acknowledged_inline_objects_survive_a_sigkill(tmp_path: Path) -> None:
+    """
+    Small files (kept inline in the metadata) and a chunked one, each
+    acknowledged, then standalone SIGKILLed with no chance to stop: a new
+    standalone on the same data dir serves every one byte-exact, the small
+    ones still inline.
+    """
+    proc = start_standalone(tmp_path)
+    url = f"http://127.0.0.1:{proc.port}"
+    files = {upload(url, data): data
+             for data in [os.urandom(n) for n in (1, 100, 4096, 16 * 1024, 200_000)]}
+    children_before = children(proc)
+    proc.kill()
+    wait_until(lambda: not any(alive(p) for p in children_before.values()),
+               what="the old children to exit", timeout=TIMEOUT, interval=0.1)
+    again = start_standalone(tmp_path)
+    try:
+        url = f"http://127.0.0.1:{again.port}"
+        for file_id, data in files.items():
+            assert httpx.get(f"{url}/files/{file_id}", timeout=30, auth=KEY).content == data
+            meta = httpx.get(f"{url}/files/{file_id}/metadata", timeout=30, auth=KEY).json()
+            assert meta["inline"] is (len(data) <= 16 * 1024), (len(data), meta)
+    finally:
+        again.stop()
