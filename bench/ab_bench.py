@@ -21,6 +21,7 @@ rounds B did better than A::
     git clone -q . /tmp/base && git -C /tmp/base checkout -q HEAD~1
     python3 bench/ab_bench.py --a /tmp/base --b . --rounds 4
     python3 bench/ab_bench.py --a /tmp/base --b . --phases small --rounds 6
+    python3 bench/ab_bench.py --a . --a-arg=--no-bulk --b . --phases big,mid
 
 Everything it starts is stopped, and its temp folder removed, at the end.
 """
@@ -78,6 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--phases", default="small,mid,big", help=f"of {','.join(PHASES)}")
     p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--dir", default=None, help="where data goes (default: a temp folder)")
+    p.add_argument("--a-arg", action="append", default=[], dest="a_args",
+                   help="an extra standalone option for A (repeat; e.g. --a-arg=--no-bulk)")
+    p.add_argument("--b-arg", action="append", default=[], dest="b_args",
+                   help="an extra standalone option for B (repeat)")
     args = p.parse_args(argv)
     args.phase_list = args.phases.split(",")
     unknown = set(args.phase_list) - set(PHASES)
@@ -98,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds: dict[str, list[dict]] = {"A": [], "B": []}
     try:
         runners = {}
-        for label, source in (("A", args.a), ("B", args.b)):
-            server = S3nodeServer(base, args.replicas, [], Path(source).resolve(), label)
+        for label, source, extra in (("A", args.a, args.a_args), ("B", args.b, args.b_args)):
+            server = S3nodeServer(base, args.replicas, extra, Path(source).resolve(), label)
             servers[label] = server
             target, roots = server.start()
             runners[label] = Phases(pool, target, ProcessTree(roots), digests)

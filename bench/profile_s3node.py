@@ -76,6 +76,10 @@ def main() -> None:
     p.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     p.add_argument("--out", default=None, help="folder for the raw profiles")
     p.add_argument("--s3node-arg", action="append", default=[], dest="s3node_args")
+    p.add_argument("--phases", default="put,get,small",
+                   help="comma-separated: put, get, small (get needs put)")
+    p.add_argument("--subprocesses", action="store_true",
+                   help="also sample the node processes standalone starts")
     args = p.parse_args()
     size = parse_size(args.size)
     out = Path(args.out or tempfile.mkdtemp(prefix="profile-"))
@@ -99,10 +103,14 @@ def main() -> None:
             with multiprocessing.get_context("fork").Pool(args.clients) as pool:
                 pool.starmap(_small, [(target, args.ops, digests[4096])] * args.clients)
 
+        phases = args.phases.split(",")
+        extra = ["--subprocesses"] if args.subprocesses else []
         for name, work in (("put", put), ("get", get), ("small", small)):
+            if name not in phases:
+                continue
             raw = out / f"{name}.txt"
             spy = subprocess.Popen([args.py_spy, "record", "-p", str(pid), "--threads", "-f",
-                                    "raw", "-r", "200", "--nonblocking", "-o", str(raw)],
+                                    "raw", "-r", "200", "--nonblocking", "-o", str(raw), *extra],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 work()

@@ -89,10 +89,9 @@ class Profile:
 
 #: the gateway (and standalone's main process): chunks mmapped, one heap, trimmed
 GATEWAY = Profile(MMAP_THRESHOLD, 2 * MMAP_THRESHOLD, arenas=1, trims=True)
-#: a storage node: its 1 MiB gRPC frames mmapped too (they are freed on another thread
-#: than the one that took them), two arenas; measured on a 1 GiB put
-#: (docs/storage-node.md)
-NODE = Profile(256 * 1024, 2 * MMAP_THRESHOLD, arenas=2, trims=False)
+#: a storage node: its 1 MiB read buffers and gRPC frames from the heap (reused there
+#: without page faults), two arenas; measured on 1 GiB puts and gets (docs/storage-node.md)
+NODE = Profile(2 * 1024 * 1024, 2 * MMAP_THRESHOLD, arenas=2, trims=False)
 
 
 class Trimmer:

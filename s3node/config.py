@@ -279,6 +279,9 @@ class StorageConfig:
     put_idle_timeout: float = 30.0
     #: calls served at once, Health aside; more are refused at once (RESOURCE_EXHAUSTED)
     max_concurrent_calls: int = 64
+    #: the port of the bulk put listener beside gRPC, on ``host`` (0: any free
+    #: port); ``None``: none, every put comes on gRPC (docs/grpc.md, "The bulk data path")
+    bulk_port: int | None = None
     #: bytes a second the background scrubber reads to re-verify chunks; 0 turns it off
     scrub_rate: int = 8 * MiB
     #: seconds from the start of one full scrub pass to the start of the next
@@ -431,3 +434,5 @@ class StandaloneConfig:
     #: after each death in a row, up to ``max_restart_delay``
     restart_delay: float = 1.0
     max_restart_delay: float = 30.0
+    #: the nodes listen for bulk puts beside gRPC (a free loopback port each)
+    bulk: bool = True

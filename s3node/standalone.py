@@ -54,6 +54,8 @@ def node_argv(config: StandaloneConfig, node_id: str, port: int) -> list[str]:
     )
     if not config.fsync:
         argv.append("--no-fsync")
+    if config.bulk and config.gateway.node_auth.tls is None:
+        argv += ["--bulk-port", "0"]  # a free loopback port, told in Health
     # the gateway's credential is the nodes' (standalone's own cluster secret)
     argv += config.gateway.node_auth.child_args
     return argv

@@ -91,6 +91,19 @@ _EXIT_WITH_PARENT = [
 ]
 
 
+def _bulk_port(text: str | None, auth: NodeAuth) -> int | None:
+    """``--bulk-port``, checked: a port, and no TLS (bulk data is not encrypted)."""
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigurationError(f"--bulk-port: not a port number: {text!r}")
+    if auth.tls is not None:
+        raise ConfigurationError(
+            "--bulk-port sends chunk data unencrypted: it cannot be used with TLS on node "
+            "traffic (--tls-cert); leave it out and every put goes over TLS on gRPC")
+    return int(text)
+
+
 class StorageOptions(_RoleOptions):
     """``twistd s3node storage``: a gRPC storage node."""
 
@@ -109,6 +122,9 @@ class StorageOptions(_RoleOptions):
          "Seconds a put stream may send nothing before it is cancelled."],
         ["max-concurrent-calls", None, str(StorageConfig.max_concurrent_calls),
          "Calls served at once (Health aside); more are refused."],
+        ["bulk-port", None, None,
+         ("Port on the --listen host for chunk data beside gRPC (0: any free port; default: "
+          "none). Unencrypted: not with TLS.")],
         *_SCRUB_PARAMETERS,
         ["metrics-listen", None, None,
          ("Endpoint (tcp:9464:interface=127.0.0.1, unix:...) serving Prometheus metrics "
@@ -134,6 +150,7 @@ class StorageOptions(_RoleOptions):
         shutdown_grace = parse_seconds(self["shutdown-grace"], "--shutdown-grace")
         put_idle_timeout = parse_seconds(self["put-idle-timeout"], "--put-idle-timeout")
         max_calls = parse_positive_int(self["max-concurrent-calls"], "--max-concurrent-calls")
+        bulk_port = _bulk_port(self["bulk-port"], auth)
         scrub_rate, scrub_interval = _scrub_settings(self)
         metrics_listen = (parse_server_endpoint(self["metrics-listen"], "--metrics-listen")
                           if self["metrics-listen"] else None)
@@ -155,6 +172,7 @@ class StorageOptions(_RoleOptions):
             shutdown_grace=shutdown_grace,
             put_idle_timeout=put_idle_timeout,
             max_concurrent_calls=max_calls,
+            bulk_port=bulk_port,
             scrub_rate=scrub_rate,
             scrub_interval=scrub_interval,
             metrics_listen=metrics_listen,
@@ -253,7 +271,10 @@ class StandaloneOptions(_RoleOptions):
         *GATEWAY_PARAMETERS,
         *_SCRUB_PARAMETERS,
     ]
-    optFlags: ClassVar[list[list[Any]]] = [["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."]]
+    optFlags: ClassVar[list[list[Any]]] = [
+        ["no-fsync", None, "Don't fsync chunks (throwaway test setups only)."],
+        ["no-bulk", None, "Send chunk data to the nodes on gRPC only, not beside it."],
+    ]
 
     def build_config(self) -> StandaloneConfig:
         data_dir = Path(self["data-dir"]).absolute()
@@ -274,6 +295,7 @@ class StandaloneOptions(_RoleOptions):
             fsync=not self["no-fsync"],
             scrub_rate=scrub_rate,
             scrub_interval=scrub_interval,
+            bulk=not self["no-bulk"],
         )
 
 

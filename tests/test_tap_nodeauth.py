@@ -111,3 +111,30 @@ def test_standalone_makes_its_secret_once(tmp_path: Path) -> None:
 def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     """Only loopback addresses and ``localhost`` count; names and wildcards do not."""
     assert is_loopback(host) is loopback
+
+
+def test_a_bulk_port_is_a_port_and_never_beside_tls(tmp_path: Path) -> None:
+    """
+    ``--bulk-port`` takes a port (0: any free one) and is off unless given;
+    with TLS on node traffic it is refused, as the bulk data path is not
+    encrypted.
+    """
+    assert _storage(tmp_path).bulk_port is None  # type: ignore[attr-defined]
+    assert _storage(tmp_path, "--bulk-port", "0").bulk_port == 0  # type: ignore[attr-defined]
+    assert _storage(tmp_path, "--bulk-port", "50052").bulk_port == 50052  # type: ignore[attr-defined]
+    for bad in ("-1", "65536", "http", ""):
+        with pytest.raises(usage.UsageError, match="--bulk-port: not a port"):
+            _storage(tmp_path, "--bulk-port", bad)
+    pki = make_pki(tmp_path / "pki")
+    with pytest.raises(usage.UsageError, match="unencrypted.*TLS"):
+        _storage(tmp_path, *pki.node_args(), "--bulk-port", "0")
+
+
+def test_standalone_nodes_take_bulk_puts_unless_told_not_to(tmp_path: Path) -> None:
+    """Standalone's nodes get ``--bulk-port 0``; ``--no-bulk`` leaves it out."""
+    from s3node.standalone import node_argv
+
+    for flags, bulk_port in (((), 0), (("--no-bulk",), None)):
+        config = parse("standalone", "--data-dir", str(tmp_path), *flags)
+        argv = node_argv(config, "node-1", 0)  # type: ignore[arg-type]
+        assert parse(*argv[argv.index("s3node") + 1:]).bulk_port == bulk_port  # type: ignore[attr-defined]

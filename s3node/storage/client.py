@@ -25,6 +25,7 @@ from s3node.config import NodeAuth
 from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
+from s3node.storage.bulkclient import bulk_put
 from s3node.storage.chunkstream import ChunkStream, chunk_info
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.nodeauth import call_metadata, channel_credentials
@@ -144,6 +145,11 @@ class StorageClient:
         self._stub = pb_grpc.StorageStub(self._channel)
         #: whether the node serves PutSmallChunk and GetSmallChunk (until it says it does not)
         self._small = True
+        #: the node's bulk port, from its last Health (0: none known; never with TLS)
+        self.bulk_port = 0
+        self._bulk_allowed = auth is None or auth.tls is None
+        self._bulk_secret = auth.secrets[0] if auth is not None and auth.secrets else b""
+        self._host = address.rpartition(":")[0].strip("[]")
         self._bulk_calls()
 
     def _bulk_calls(self) -> None:
@@ -176,7 +182,10 @@ class StorageClient:
         timeout: float | None = None,
     ) -> PutResult:
         """
-        Store ``data`` as chunk ``chunk_id``, sent in :data:`s3node.core.chunking.FRAME_SIZE` messages.
+        Store ``data`` as chunk ``chunk_id``: in one PutSmallChunk up to
+        :data:`~s3node.storage.wire.SMALL_CHUNK`, else on the node's bulk
+        port once its Health named one (:mod:`s3node.storage.bulkclient`),
+        else in :data:`s3node.core.chunking.FRAME_SIZE` PutChunk messages.
 
         With ``transfer_crc32c``, the CRC-32C of the bytes ``digest`` was
         computed over, the node checks the bytes against it instead of hashing
@@ -196,6 +205,14 @@ class StorageClient:
                     data=bytes(view)), timeout)
             if reply is not None:
                 return _put_result(reply)
+        elif self.bulk_port:
+            reply = await bulk_put(
+                self._host, self.bulk_port, self._bulk_secret,
+                _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c), view,
+                where=self.address, timeout=timeout)
+            if reply is not None:
+                return _put_result(reply)
+            self.bulk_port = 0  # not listening there now: gRPC until the next Health says
 
         async def pieces() -> AsyncIterator[memoryview]:
             for piece in chunking.frames(view):
@@ -386,6 +403,8 @@ class StorageClient:
     async def health(self, timeout: float | None = None) -> NodeHealth:
         """The node's id, capacity, used and free bytes, chunk count and quarantine entries."""
         reply = await self._unary("Health", pb.HealthRequest, timeout)
+        if self._bulk_allowed:
+            self.bulk_port = reply.bulk_port
         return NodeHealth(
             node_id=reply.node_id,
             capacity=reply.capacity,
@@ -394,6 +413,7 @@ class StorageClient:
             chunk_count=reply.chunk_count,
             version=reply.version,
             quarantined=reply.quarantined_count,
+            bulk_port=reply.bulk_port,
         )
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from s3node import errors as e
 __all__ = [
     "ERROR_CODE_KEY",
     "STATUS_BY_ERROR",
+    "error_from_code",
     "error_from_rpc",
     "status_for",
 ]
@@ -74,6 +75,17 @@ def _classes_by_code() -> dict[str, type[e.S3NodeError]]:
         found.setdefault(cls.code, cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+def error_from_code(code: str, message: str, address: str = "") -> e.S3NodeError:
+    """
+    The s3node error a node named by its code (a bulk put's reply:
+    :mod:`s3node.storage.bulkclient`); an unknown code gives an
+    :class:`s3node.errors.S3NodeError`.
+    """
+    cls = _classes_by_code().get(code, e.S3NodeError)
+    where = f"storage node {address}: " if address else ""
+    return cls(f"{where}{message or cls.__name__}")
 
 
 def _code_of(rpc_error: grpc.RpcError) -> str | None:

@@ -12,7 +12,7 @@ a client does can make the node queue work or hold space without bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from s3node.errors import NodeBusy, PutStalled
@@ -99,10 +99,22 @@ class IdleTimeout:
         :raises StopAsyncIteration: at its end.
         :raises PutStalled: when ``seconds`` pass first (the read is cancelled).
         """
-        read = asyncio.ensure_future(_next_or_end(it))
+        item = await self.wait(_next_or_end(it), what)
+        if item is _END:
+            raise StopAsyncIteration
+        return item
+
+    async def wait(self, awaitable: Awaitable[T], what: str) -> T:
+        """
+        The result of ``awaitable``.
+
+        :param what: names what is awaited, in the error message
+        :raises PutStalled: when ``seconds`` pass first (``awaitable`` is cancelled).
+        """
+        read = asyncio.ensure_future(awaitable)
         timer = self._clock.callLater(self.seconds, read.cancel)
         try:
-            item = await read
+            return await read
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if timer.active() or (current is not None and current.cancelling()):
@@ -114,9 +126,6 @@ class IdleTimeout:
         finally:
             if timer.active():
                 timer.cancel()
-        if item is _END:
-            raise StopAsyncIteration
-        return item
 
 
 async def _next_or_end(it: AsyncIterator[T]) -> T:

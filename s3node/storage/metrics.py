@@ -118,6 +118,17 @@ class StorageMetrics(MetricsPart):
 
         return synced
 
+    def count_call(self, node_id: str, name: str, status: str, seconds: float, *,
+                   received: int = 0) -> None:
+        """
+        Count a call served beside gRPC (a bulk put) as :meth:`instrument`
+        counts gRPC's: by its status's name, its duration, the bytes received.
+        """
+        self.call_duration.labels(node_id, name).observe(seconds)
+        self.calls.labels(node_id, name, status).inc()
+        if received:
+            self.received.labels(node_id).inc(received)
+
     def instrument(self, node_id: str, name: str, behaviour: Callable[..., Any], *,
                    stream_request: bool) -> Callable[..., Any]:
         """

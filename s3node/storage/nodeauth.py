@@ -31,6 +31,7 @@ __all__ = [
     "SecretCheck",
     "call_metadata",
     "channel_credentials",
+    "secret_matches",
     "server_credentials",
     "server_interceptors",
 ]
@@ -77,9 +78,7 @@ class SecretCheck(grpc.aio.ServerInterceptor):
         if not sent:
             return _MISSING
         given = sent[0] if isinstance(sent[0], bytes) else sent[0].encode("utf-8", "replace")
-        # every secret is compared, in constant time each: no early way out
-        matches = [hmac.compare_digest(given, secret) for secret in self._secrets]
-        return None if len(sent) == 1 and any(matches) else _WRONG
+        return None if len(sent) == 1 and secret_matches(self._secrets, given) else _WRONG
 
     async def intercept_service(
         self,
@@ -91,6 +90,15 @@ class SecretCheck(grpc.aio.ServerInterceptor):
         if why is None or handler is None:  # an unknown method stays UNIMPLEMENTED
             return handler
         return _refusal(handler, why)
+
+
+def secret_matches(secrets: Sequence[bytes], given: bytes) -> bool:
+    """
+    Whether ``given`` is one of ``secrets``: every secret is compared, in
+    constant time each, so there is no early way out.
+    """
+    matches = [hmac.compare_digest(given, secret) for secret in secrets]
+    return any(matches)
 
 
 def call_metadata(auth: NodeAuth | None) -> tuple[tuple[str, str], ...] | None:

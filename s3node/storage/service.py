@@ -26,6 +26,7 @@ from s3node.interfaces import ChecksumAlgorithm
 from s3node.listener import ListenerService, describe_address
 from s3node.metrics import ProcessMetrics, metrics_site
 from s3node.nodeauth import describe
+from s3node.storage.bulkserver import BulkPutServer, listening_socket
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.nodeauth import server_credentials, server_interceptors
@@ -110,6 +111,8 @@ class StorageNodeService(MultiService):
         self.scrubber: Scrubber | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._server: grpc.aio.Server | None = None
+        #: the bulk put listener (with ``config.bulk_port``, once bound)
+        self.bulk: BulkPutServer | None = None
         self._listening: Deferred[int] | None = None
         self._waiting: list[Deferred[int]] = []
 
@@ -167,11 +170,12 @@ class StorageNodeService(MultiService):
                 raise ConfigurationError(f"cannot listen on {target}: {e}") from e
             if not port:
                 raise ConfigurationError(f"cannot listen on {target}")
+            bulk = self._bulk_server(servicer)
         except BaseException:
             store.close()
             self._executor.shutdown(wait=False)
             raise
-        self.store, self._server, self.port = store, server, port
+        self.store, self._server, self.port, self.bulk = store, server, port, bulk
         if config.scrub_rate:
             self.scrubber = Scrubber(
                 store,
@@ -184,6 +188,23 @@ class StorageNodeService(MultiService):
             )
             self.scrubber.service().setServiceParent(self)
         self._node_metrics.add_node(config.node_id, store, servicer.calls, self.scrubber)
+
+    def _bulk_server(self, servicer: StorageServicer) -> BulkPutServer | None:
+        """The bulk put listener (with ``config.bulk_port``), bound; its port told in Health."""
+        config = self.config
+        if config.bulk_port is None:
+            return None
+        try:
+            sock = listening_socket(config.host, config.bulk_port)
+        except OSError as e:
+            raise ConfigurationError(
+                f"--bulk-port: cannot listen on {config.host}:{config.bulk_port}: {e}") from e
+        bulk = BulkPutServer(servicer, sock, secrets=config.auth.secrets, clock=self._reactor,
+                             idle_timeout=config.put_idle_timeout,
+                             max_connections=2 * config.max_concurrent_calls,
+                             metrics=self._node_metrics)
+        servicer.bulk_port = bulk.port
+        return bulk
 
     def _add_metrics_listener(self, endpoint: str) -> None:
         """Serve the process's metrics on ``endpoint`` while the node runs (a child service)."""
@@ -215,10 +236,16 @@ class StorageNodeService(MultiService):
     async def _start(self) -> int:
         assert self._server is not None and self.port is not None
         await self._server.start()
+        if self.bulk is not None:
+            self.bulk.start()
+            log.info("s3node storage {node_id} takes bulk puts on {host}:{port}",
+                     node_id=self.config.node_id, host=self.config.host, port=self.bulk.port)
         if self.config.port_file is not None:
             from s3node.nodeprocess import write_port_file
 
             ports = {"port": self.port}
+            if self.bulk is not None:
+                ports["bulk_port"] = self.bulk.port
             if self.metrics_listener is not None:
                 # its log callback has consumed the result: read the port itself
                 await self.metrics_listener.listening.asFuture(asyncio.get_running_loop())
@@ -253,8 +280,8 @@ class StorageNodeService(MultiService):
         return aio(self._stop(children))
 
     async def _stop(self, children: Deferred[Any]) -> None:
-        server, executor, store = self._server, self._executor, self.store
-        self._server = None
+        server, executor, store, bulk = self._server, self._executor, self.store, self.bulk
+        self._server = self.bulk = None
         starting = self._listening
         if server is not None and starting is not None and not starting.called:
             # grpc.aio crashes the process (SIGSEGV) when a server is stopped
@@ -274,7 +301,9 @@ class StorageNodeService(MultiService):
                 node_id=self.config.node_id,
                 grace=self.config.shutdown_grace,
             )
-            await server.stop(self.config.shutdown_grace)
+            grace = self.config.shutdown_grace
+            await asyncio.gather(server.stop(grace),
+                                 *([bulk.stop(grace)] if bulk is not None else []))
         # The children (the scrubber) use the executor and the store until they stopped.
         children_stopped = children.asFuture(asyncio.get_running_loop())
         await asyncio.wait({children_stopped})

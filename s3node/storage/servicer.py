@@ -217,6 +217,8 @@ class StorageServicer(pb_grpc.StorageServicer):
         self._version = version
         self._idle = IdleTimeout(clock, put_idle_timeout)
         self.calls = CallLimiter(max_concurrent_calls, "--max-concurrent-calls")
+        #: the port of the node's bulk put listener, told in Health (0: none)
+        self.bulk_port = 0
         #: refused puts whose stream is read to its end before the refusal is sent
         self._refusals = CallLimiter(max_concurrent_calls, "refusals being drained")
 
@@ -270,6 +272,24 @@ class StorageServicer(pb_grpc.StorageServicer):
                 raise
             return put_reply(result)
         raise AssertionError("unreachable")  # _edge aborts
+
+    async def put_from(
+        self, header: pb.PutChunkHeader, data: AsyncIterable[bytes]
+    ) -> pb.PutChunkResponse:
+        """
+        A put that arrived beside gRPC (:mod:`s3node.storage.bulkserver`):
+        PutChunk's call slot, store call and reply, its errors raised.
+
+        :raises NodeBusy: when every slot is taken.
+        """
+        self.calls.acquire("a bulk put")
+        try:
+            result = await self._store.put(
+                header.chunk_id, size=header.size, algorithm=header.checksum_algorithm,
+                digest=header.digest, transfer_crc32c=header.transfer_crc32c or None, data=data)
+        finally:
+            self.calls.release()
+        return put_reply(result)
 
     async def PutSmallChunk(self, request: Any, context: Any) -> pb.PutChunkResponse:
         """Store one chunk of at most :data:`SMALL_CHUNK` bytes from one message."""
@@ -383,5 +403,6 @@ class StorageServicer(pb_grpc.StorageServicer):
                 chunk_count=usage.chunk_count,
                 version=self._version,
                 quarantined_count=usage.quarantined,
+                bulk_port=self.bulk_port,
             )
         raise AssertionError("unreachable")

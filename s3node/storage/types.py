@@ -90,6 +90,8 @@ class NodeHealth:
     version: str = ""
     #: quarantine entries the node keeps (0 from a node too old to say)
     quarantined: int = 0
+    #: the port of the node's bulk put listener (0: none)
+    bulk_port: int = 0
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ class HealthRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ("node_id", "capacity", "used", "free", "chunk_count", "version", "quarantined_count")
+    __slots__ = ("node_id", "capacity", "used", "free", "chunk_count", "version", "quarantined_count", "bulk_port")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class HealthResponse(_message.Message):
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     QUARANTINED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BULK_PORT_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     capacity: int
     used: int
@@ -157,7 +158,26 @@ class HealthResponse(_message.Message):
     chunk_count: int
     version: str
     quarantined_count: int
-    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., free: _Optional[int] = ..., chunk_count: _Optional[int] = ..., version: _Optional[str] = ..., quarantined_count: _Optional[int] = ...) -> None: ...
+    bulk_port: int
+    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., free: _Optional[int] = ..., chunk_count: _Optional[int] = ..., version: _Optional[str] = ..., quarantined_count: _Optional[int] = ..., bulk_port: _Optional[int] = ...) -> None: ...
+
+class BulkPutHead(_message.Message):
+    __slots__ = ("secret", "header")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    secret: bytes
+    header: PutChunkHeader
+    def __init__(self, secret: _Optional[bytes] = ..., header: _Optional[_Union[PutChunkHeader, _Mapping]] = ...) -> None: ...
+
+class BulkPutReply(_message.Message):
+    __slots__ = ("result", "error_code", "message")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    result: PutChunkResponse
+    error_code: str
+    message: str
+    def __init__(self, result: _Optional[_Union[PutChunkResponse, _Mapping]] = ..., error_code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class QuarantineEntry(_message.Message):
     __slots__ = ("chunk_id", "reason", "quarantined_at", "entry_id", "size")

@@ -1,0 +1,298 @@
+"""
+A storage node's bulk put listener: chunk data beside gRPC (``--bulk-port``).
+
+Each connection carries one put (framing: :mod:`s3node.storage.bulkwire`).
+The node reads the head, checks the cluster secret (as gRPC calls are checked,
+in constant time), and stores the chunk through the servicer's
+:meth:`~s3node.storage.servicer.StorageServicer.put_from`: the same call slot,
+checks, disk discipline and reply as PutChunk.  The data is received with
+``sock_recv_into`` straight into two 1 MiB buffers that take turns (one
+filling while the store writes the other), so it is never copied in user
+space; gRPC costs about 0.3 s of CPU per GB on each side more (docs/grpc.md,
+"The bulk data path").
+
+Limits, as on gRPC: a connection that sends nothing for ``put_idle_timeout``
+seconds (its head, or the next 1 MiB of data) is dropped and its temp file
+removed; at most ``max_connections`` connections are open at once (more are
+closed at once); a failed put's remaining data is read (up to
+:data:`~s3node.storage.servicer.DRAIN_LIMIT`) before the node closes, so the
+client reads the error rather than a reset.  Nothing a peer sends can do
+more than fail its own put: every error is answered or logged, never raised
+out of the accept loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from twisted.logger import Logger
+
+from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node.core.chunking import FRAME_SIZE
+from s3node.errors import InvalidRequest, NodeAuthFailed, PutStalled, S3NodeError
+from s3node.storage.bulkwire import PREFIX, framed_reply, head_length, recv_exactly
+from s3node.storage.errors import status_for
+from s3node.storage.limits import Clock, IdleTimeout
+from s3node.storage.metrics import StorageMetrics
+from s3node.storage.nodeauth import secret_matches
+from s3node.storage.servicer import DRAIN_LIMIT, DRAIN_SECONDS, StorageServicer
+
+__all__ = ["BulkPutServer", "listening_socket"]
+
+log = Logger()
+
+#: the name bulk puts are counted under in the node's call metrics
+CALL_NAME = "BulkPut"
+#: buffers kept for reuse between puts (each put takes two of FRAME_SIZE)
+SPARE_BUFFERS = 8
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """
+    A non-blocking TCP socket listening on ``host``:``port`` (0: a free port).
+
+    :raises OSError: when it cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Body:
+    """
+    A put's data, read from ``sock`` into two buffers that take turns: the
+    next piece is received while the store writes the last one.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int,
+                 idle: IdleTimeout, buffers: list[bytearray]) -> None:
+        self._loop, self._sock, self._idle = loop, sock, idle
+        self.size = size
+        self._buffers = buffers
+        #: bytes read from the socket so far
+        self.received = 0
+        self._pending: asyncio.Future[memoryview] | None = None
+
+    async def _fill(self, view: memoryview) -> memoryview:
+        got, size = 0, len(view)
+        while got < size:
+            n = await self._loop.sock_recv_into(self._sock, view[got:])
+            if not n:
+                raise InvalidRequest(f"the connection ended {self.received} bytes into the "
+                                     f"{self.size} announced")
+            got += n
+            self.received += n
+        return view
+
+    def _read(self, index: int, start: int) -> asyncio.Future[memoryview]:
+        n = min(FRAME_SIZE, self.size - start)
+        return asyncio.ensure_future(self._fill(memoryview(self._buffers[index])[:n]))
+
+    async def pieces(self) -> AsyncIterator[memoryview]:
+        """The data in pieces of up to :data:`FRAME_SIZE`; each is valid until the next."""
+        index, asked = 0, 0
+        while asked < self.size:
+            if self._pending is None:
+                self._pending = self._read(index, asked)
+            current = await self._idle.wait(self._pending, "the bulk put")
+            asked += len(current)
+            index ^= 1
+            self._pending = self._read(index, asked) if asked < self.size else None
+            yield current
+
+    async def stop(self) -> None:
+        """Stop a read in progress (the put failed), so the socket can be read again."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        pending.cancel()
+        await asyncio.wait({pending})
+        if not pending.cancelled():
+            pending.exception()  # retrieved: the put's own error says what happened
+
+    @property
+    def left(self) -> int:
+        """Bytes announced and not read yet."""
+        return self.size - self.received
+
+
+class BulkPutServer:
+    """
+    Serves bulk puts on a listening socket for ``servicer``'s store.
+
+    :param secrets: the cluster secrets accepted (empty: none needed, as on gRPC)
+    :param clock: measures ``idle_timeout`` (the reactor; a fake clock in tests)
+    :param max_connections: connections open at once; more are closed at once
+    """
+
+    def __init__(self, servicer: StorageServicer, sock: socket.socket, *,
+                 secrets: Sequence[bytes], clock: Clock, idle_timeout: float,
+                 max_connections: int, metrics: StorageMetrics | None = None) -> None:
+        self._servicer = servicer
+        self._sock = sock
+        self._secrets = tuple(secrets)
+        self._idle = IdleTimeout(clock, idle_timeout)
+        self._max_connections = max_connections
+        self._metrics = metrics
+        self._spare: list[bytearray] = []
+        self._accepting: asyncio.Task[None] | None = None
+        #: the connections being served
+        self.connections: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        return int(self._sock.getsockname()[1])
+
+    def start(self) -> None:
+        """Accept connections on the running event loop."""
+        self._accepting = asyncio.ensure_future(self._accept())
+
+    async def stop(self, grace: float) -> None:
+        """
+        Stop accepting, give the puts in progress ``grace`` seconds, cancel
+        the rest (their temp files are removed) and close the socket.
+        """
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.wait({self._accepting})
+        self._sock.close()
+        if self.connections:
+            await asyncio.wait(set(self.connections), timeout=grace)
+        for task in set(self.connections):
+            task.cancel()
+        if self.connections:
+            await asyncio.wait(set(self.connections))
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(self._sock)
+            except asyncio.CancelledError:
+                raise
+            except OSError as e:  # EMFILE and the like: wait, as a server does, and go on
+                log.warn("bulk put listener: cannot accept ({error}); retrying",  # noqa: G010
+                         error=e)
+                await asyncio.sleep(0.1)
+                continue
+            if len(self.connections) >= self._max_connections:
+                conn.close()
+                continue
+            task = asyncio.ensure_future(self._serve(loop, conn))
+            self.connections.add(task)
+            task.add_done_callback(self.connections.discard)
+
+    def _buffers(self) -> list[bytearray]:
+        return [self._spare.pop() if self._spare else bytearray(FRAME_SIZE) for _ in range(2)]
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        """One connection: its put, its reply, then close."""
+        started = loop.time()
+        body: _Body | None = None
+        #: bytes of a failed put's data left to read before the reply (``None``: none)
+        announced: int | None = None
+        error: S3NodeError | None = None
+        try:
+            head = await self._head(loop, conn)
+            header, announced = head.header, head.header.size
+            if self._secrets and not secret_matches(self._secrets, head.secret):
+                raise NodeAuthFailed("a bulk put's secret matches none of this storage node's "
+                                     "secrets (its --cluster-secret-file)")
+            buffers = self._buffers()
+            body = _Body(loop, conn, header.size, self._idle, buffers)
+            try:
+                pieces: AsyncIterator[Any] = body.pieces()  # views, as the store takes from gRPC
+                reply = pb.BulkPutReply(result=await self._servicer.put_from(header, pieces))
+            finally:
+                await body.stop()
+                if len(self._spare) < SPARE_BUFFERS:
+                    self._spare.extend(buffers)
+        except S3NodeError as e:
+            error = e
+            if isinstance(e, PutStalled):
+                log.info("cancelled a bulk put: {why}", why=e.message)
+                announced = None  # a silent peer is not waited for again
+            reply = pb.BulkPutReply(error_code=e.code, message=e.message)
+        except asyncio.CancelledError:
+            conn.close()
+            self._count(loop.time() - started, "CANCELLED", body)
+            raise
+        except Exception as e:  # noqa: BLE001 (the edge: nothing may crash the node)
+            log.failure("a bulk put failed unexpectedly")
+            error = S3NodeError(f"bulk put: internal error ({type(e).__name__}; see the node's log)")
+            reply = pb.BulkPutReply(error_code=S3NodeError.code, message=error.message)
+        try:
+            if error is not None and announced is not None:
+                # What is left of a failed put's data is read first (bounded), so
+                # that the client, still sending, reads the error rather than a reset.
+                await self._drain(loop, conn, body.left if body is not None else announced)
+            await self._send(loop, conn, reply)
+        finally:
+            conn.close()
+        self._count(loop.time() - started, "OK" if error is None else status_for(error).name,
+                    body)
+
+    async def _head(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> pb.BulkPutHead:
+        """
+        The put's head: its header and the secret sent with it (not checked here).
+
+        :raises InvalidRequest: for another protocol or a head that does not decode.
+        :raises PutStalled: when the head does not come in time.
+        """
+        prefix = bytearray(PREFIX.size)
+        try:
+            await self._idle.wait(recv_exactly(loop, conn, memoryview(prefix), "the prefix"),
+                                  "the bulk put")
+            head = bytearray(head_length(bytes(prefix)))
+            await self._idle.wait(recv_exactly(loop, conn, memoryview(head), "the head"),
+                                  "the bulk put")
+        except EOFError as e:
+            raise InvalidRequest(str(e)) from None
+        try:
+            message = pb.BulkPutHead.FromString(bytes(head))
+        except DecodeError as e:
+            raise InvalidRequest(f"undecodable bulk put head: {e}") from None
+        if not message.HasField("header"):
+            raise InvalidRequest("a bulk put's head carries no header")
+        return message
+
+    async def _send(self, loop: asyncio.AbstractEventLoop, conn: socket.socket,
+                    reply: pb.BulkPutReply) -> None:
+        try:
+            await asyncio.wait_for(loop.sock_sendall(conn, framed_reply(reply)), DRAIN_SECONDS)
+        except (OSError, TimeoutError) as e:
+            log.debug("bulk put: the reply could not be sent ({error})", error=e)
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop, conn: socket.socket, left: int) -> None:
+        scratch = memoryview(bytearray(64 * 1024))
+
+        async def drain() -> None:
+            remaining = min(left, DRAIN_LIMIT)
+            while remaining > 0:
+                n = await loop.sock_recv_into(conn, scratch[:remaining])
+                if not n:
+                    return
+                remaining -= n
+
+        try:
+            await asyncio.wait_for(drain(), DRAIN_SECONDS)
+        except (OSError, TimeoutError):
+            pass
+
+    def _count(self, seconds: float, status: str, body: _Body | None) -> None:
+        if self._metrics is not None:
+            self._metrics.count_call(self._servicer.node_id, CALL_NAME, status, seconds,
+                                     received=body.received if body is not None else 0)

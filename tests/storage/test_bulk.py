@@ -1,0 +1,409 @@
+"""
+The bulk data path: a chunk put on a node's bulk port, beside gRPC
+(:mod:`s3node.storage.bulkserver`, :mod:`s3node.storage.bulkclient`).
+
+Real nodes on loopback with the cluster secret; real sockets for what a
+hostile peer sends.  Idle timeouts run on a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+
+import pytest
+import pytest_twisted
+from storage.conftest import loopback_node_config
+from support.aio import aio_test, as_deferred
+from support.chunks import NODE_MAX_CHUNK, collect, new_chunk
+from support.nodeauth import TEST_SECRET, secret_auth
+from support.scrape import parse
+from twisted.internet import task
+
+from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node.core.checksums import CRC32C, hexdigest_of
+from s3node.core.chunking import FRAME_SIZE
+from s3node.errors import (
+    ChecksumMismatch,
+    ChunkExists,
+    NodeAuthFailed,
+    NodeBusy,
+    S3NodeError,
+    TimedOut,
+    TooLarge,
+)
+from s3node.storage.bulkclient import bulk_put
+from s3node.storage.bulkserver import BulkPutServer, listening_socket
+from s3node.storage.bulkwire import MAGIC, PREFIX, REPLY_PREFIX, framed_head
+from s3node.storage.client import StorageClient
+from s3node.storage.diskstore import DiskChunkStore
+from s3node.storage.errors import status_for
+from s3node.storage.service import StorageNodeService
+from s3node.storage.servicer import StorageServicer
+
+NODE = {"node": "bulk"}
+SECRET = TEST_SECRET.encode("ascii")
+
+
+def header_for(chunk_id: str, data: bytes, digest: str) -> pb.PutChunkHeader:
+    return pb.PutChunkHeader(chunk_id=chunk_id, size=len(data), checksum_algorithm="sha256",
+                             digest=digest)
+
+
+def _node(tmp_path, algorithms) -> StorageNodeService:  # type: ignore[no-untyped-def]
+    """A node with the cluster secret and a bulk port on a free port, started."""
+    from twisted.internet import reactor
+
+    config = loopback_node_config(tmp_path, "bulk", NODE_MAX_CHUNK, auth=secret_auth(),
+                                  bulk_port=0, shutdown_grace=2.0)
+    service = StorageNodeService(config, reactor, algorithms=algorithms)
+    service.startService()
+    return service
+
+
+def _future(d):  # type: ignore[no-untyped-def]
+    return d.asFuture(asyncio.get_running_loop())
+
+
+@pytest_twisted.async_yield_fixture
+async def bulk_node(tmp_path, algorithms):
+    """A started node with the cluster secret and a bulk port."""
+    service = _node(tmp_path, algorithms)
+    await service.when_listening()
+    yield service
+    await service.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def bulk_client(bulk_node):
+    """A client of ``bulk_node`` that knows its bulk port (from a Health call)."""
+    client = StorageClient(bulk_node.address, auth=secret_auth())
+    await as_deferred(client.health())
+    yield client
+    await as_deferred(client.close())
+
+
+def temp_files(service: StorageNodeService) -> list[str]:
+    assert service.store is not None
+    return sorted(p.name for p in service.store.layout.tmp.iterdir())
+
+
+async def scrape(service: StorageNodeService):  # type: ignore[no-untyped-def]
+    body, _ = await service.metrics.exposition(None)
+    return parse(body)
+
+
+async def raw_exchange(port: int, *parts: bytes, shut: bool = True) -> bytes:
+    """Send ``parts`` to ``port``, half-close, and read until the node closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for part in parts:
+            writer.write(part)
+        await writer.drain()
+        if shut:
+            writer.write_eof()
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+def reply_of(data: bytes) -> pb.BulkPutReply:
+    (length,) = REPLY_PREFIX.unpack(data[: REPLY_PREFIX.size])
+    assert len(data) == REPLY_PREFIX.size + length
+    return pb.BulkPutReply.FromString(data[REPLY_PREFIX.size:])
+
+
+@aio_test
+async def test_health_names_the_bulk_port_and_large_puts_take_it(bulk_node, bulk_client):
+    """
+    Health tells the port; a chunk over 1 MiB goes there (counted as BulkPut,
+    no PutChunk call), is stored with its digest and reads back byte-exact on
+    gRPC; a small one still goes in one PutSmallChunk.
+    """
+    health = await bulk_client.health()
+    assert health.bulk_port == bulk_node.bulk.port == bulk_client.bulk_port > 0
+    chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 12345)
+    crc = hexdigest_of(CRC32C, data)
+    result = await bulk_client.put_chunk(chunk_id, data, algorithm="sha256",
+                                                     digest=digest, transfer_crc32c=crc)
+    assert (result.chunk_id, result.size, result.digest, result.created) == (
+        chunk_id, len(data), digest, True)
+    small_id, small, small_digest = new_chunk(1000)
+    await bulk_client.put_chunk(small_id, small, algorithm="sha256",
+                                            digest=small_digest)
+    assert await collect(bulk_client.get_chunk(chunk_id, verify=True)) == data
+    again = await bulk_client.put_chunk(chunk_id, data, algorithm="sha256",
+                                                    digest=digest)
+    assert again.created is False
+    samples = await scrape(bulk_node)
+    calls = {m: samples.get("s3node_storage_calls_total", method=m, code="OK", **NODE)
+             for m in ("BulkPut", "PutChunk", "PutSmallChunk")}
+    assert calls == {"BulkPut": 2, "PutChunk": 0, "PutSmallChunk": 1}
+    assert samples.get("s3node_storage_received_bytes_total", **NODE) == 2 * len(data) + len(small)
+    assert temp_files(bulk_node) == []
+
+
+@aio_test
+async def test_the_nodes_errors_come_back_as_on_grpc(bulk_node, bulk_client):
+    """
+    Bytes that miss the sender's CRC, other content under a stored id and a
+    chunk over the node's limit raise what PutChunk raises; nothing is kept.
+    """
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    bent = bytearray(data)
+    bent[FRAME_SIZE + 5] ^= 1
+    with pytest.raises(ChecksumMismatch, match="crc32c"):
+        await bulk_client.put_chunk(chunk_id, bytes(bent), algorithm="sha256",
+                                                digest=digest,
+                                                transfer_crc32c=hexdigest_of(CRC32C, data))
+    with pytest.raises(ChecksumMismatch):
+        await bulk_client.put_chunk(chunk_id, bytes(bent), algorithm="sha256",
+                                                digest=digest)
+    await bulk_client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest)
+    _, other, other_digest = new_chunk(2 * FRAME_SIZE)
+    with pytest.raises(ChunkExists):
+        await bulk_client.put_chunk(chunk_id, other, algorithm="sha256",
+                                                digest=other_digest)
+    big_id, big, big_digest = new_chunk(NODE_MAX_CHUNK + 1)
+    with pytest.raises(TooLarge, match=str(NODE_MAX_CHUNK)) as too_large:
+        await bulk_client.put_chunk(big_id, big, algorithm="sha256", digest=big_digest)
+    assert await collect(bulk_client.get_chunk(chunk_id)) == data
+    samples = await scrape(bulk_node)
+
+    def calls(error: S3NodeError | None) -> float:
+        code = "OK" if error is None else status_for(error).name
+        return samples.get("s3node_storage_calls_total", method="BulkPut", code=code, **NODE)
+
+    assert calls(None) == 1
+    assert calls(ChecksumMismatch("")) == 2
+    assert calls(ChunkExists("")) == 1
+    assert calls(too_large.value) == 1
+    assert samples.get("s3node_storage_calls_total", method="PutChunk", code="OK", **NODE) == 0
+    assert temp_files(bulk_node) == []
+
+
+@aio_test
+async def test_a_wrong_or_missing_secret_is_refused(bulk_node):
+    """Without the cluster secret nothing is stored, and the node says why."""
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    for secret in (b"", b"x" * 40, SECRET + b"!"):
+        with pytest.raises(NodeAuthFailed, match="secret"):
+            await bulk_put("127.0.0.1", bulk_node.bulk.port, secret,
+                                       header_for(chunk_id, data, digest), memoryview(data),
+                                       where="test")
+    assert bulk_node.store is not None
+    assert (await bulk_node.store.list()).chunk_ids == ()
+
+
+@aio_test
+async def test_what_a_hostile_peer_sends_fails_only_its_own_put(bulk_node, bulk_client):
+    """
+    Another protocol, a head past 16 KiB, a head that does not decode, a body
+    cut short, more bytes than announced and random noise: each gets an
+    error or a closed connection (a reset, where the node did not read all
+    that came), no temp file stays, and the node goes on storing chunks.
+    """
+    port = bulk_node.bulk.port
+    # each exactly as long as the node reads before it answers, so no reset
+    assert reply_of(await raw_exchange(port, b"GET / HTTP/1")).error_code == "bad_request"
+    assert "16384" in reply_of(await raw_exchange(port, PREFIX.pack(MAGIC, 1 << 30))).message
+    assert reply_of(await raw_exchange(port, PREFIX.pack(MAGIC, 5), b"\xff" * 5)).error_code \
+        == "bad_request"
+    chunk_id, data, digest = new_chunk(3 * FRAME_SIZE)
+    head = framed_head(SECRET, header_for(chunk_id, data, digest))
+    cut = reply_of(await raw_exchange(port, head, data[: FRAME_SIZE + 100]))
+    assert cut.error_code == "bad_request" and "ended" in cut.message
+    with contextlib.suppress(ConnectionError):  # the node may close on the unread extra bytes
+        await raw_exchange(port, head, data + b"trailing", shut=False)
+    assert await collect(bulk_client.get_chunk(chunk_id, verify=True)) == data
+    for _ in range(50):
+        noise = os.urandom(int.from_bytes(os.urandom(2), "big") % 200)
+        for sent in (noise, PREFIX.pack(MAGIC, len(noise)) + noise):
+            with contextlib.suppress(ConnectionError):
+                await raw_exchange(port, sent)
+    assert temp_files(bulk_node) == []
+    next_id, more, more_digest = new_chunk(2 * FRAME_SIZE)
+    await bulk_client.put_chunk(next_id, more, algorithm="sha256",
+                                            digest=more_digest)
+    assert await collect(bulk_client.get_chunk(next_id)) == more
+
+
+@aio_test
+async def test_a_client_that_stops_talking_is_dropped_on_the_idle_timeout(tmp_path, algorithms,
+                                                                          executor):
+    """
+    A peer silent past the idle timeout, before its head or in its data, is
+    answered ``put_stalled`` and its temp file removed (a fake clock).
+    """
+    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
+                           max_chunk_size=NODE_MAX_CHUNK, fsync=False)
+    store.open()
+    clock = task.Clock()
+    servicer = StorageServicer(store, node_id="bulk", clock=clock, put_idle_timeout=30)
+    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(SECRET,),
+                           clock=clock, idle_timeout=30, max_connections=4)
+    server.start()
+    try:
+        chunk_id, data, digest = new_chunk(3 * FRAME_SIZE)
+        head = framed_head(SECRET, header_for(chunk_id, data, digest))
+        for sent, reads_data in ((b"", False), (head[:5], False),
+                                 (head + data[: FRAME_SIZE + 7], True)):
+            exchange = asyncio.ensure_future(raw_exchange(server.port, sent, shut=False))
+
+            def waiting(reads_data: bool = reads_data) -> bool:
+                # the node waits on its idle timer: for the head, or for the second
+                # piece once the first is written
+                written = [p.stat().st_size for p in store.layout.tmp.iterdir()]
+                return bool(clock.getDelayedCalls()) and (
+                    not reads_data or written == [FRAME_SIZE])
+
+            await _until(waiting, "the node to wait")
+            clock.advance(29)
+            await _settle()
+            assert not exchange.done()
+            clock.advance(2)
+            answer = reply_of(await exchange)
+            assert answer.error_code == "put_stalled", answer
+            assert "30 s" in answer.message
+            await _until(lambda: not server.connections, "the connection to end")
+            assert sorted(store.layout.tmp.iterdir()) == []
+    finally:
+        await server.stop(1)
+        store.close()
+
+
+@aio_test
+async def test_connections_past_the_cap_are_closed_and_busy_slots_refuse(tmp_path, algorithms,
+                                                                         executor):
+    """
+    Beyond ``max_connections`` a connection is closed at once; with every
+    call slot taken a put is answered ``node_busy`` after its data is read.
+    """
+    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
+                           max_chunk_size=NODE_MAX_CHUNK, fsync=False)
+    store.open()
+    clock = task.Clock()
+    servicer = StorageServicer(store, node_id="bulk", clock=clock, max_concurrent_calls=1)
+    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(),
+                           clock=clock, idle_timeout=30, max_connections=2)
+    server.start()
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    try:
+        await _until(lambda: len(server.connections) == 2)
+        assert await raw_exchange(server.port, b"") == b""  # closed unread
+        for s in held:
+            s.close()
+        await _until(lambda: not server.connections)
+        servicer.calls.acquire("a test")  # the only slot
+        chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+        with pytest.raises(NodeBusy):
+            await bulk_put("127.0.0.1", server.port, b"",
+                                       header_for(chunk_id, data, digest), memoryview(data),
+                                       where="test")
+        servicer.calls.release()
+        result = await bulk_put("127.0.0.1", server.port, b"",
+                                            header_for(chunk_id, data, digest),
+                                            memoryview(data), where="test")
+        assert result is not None and result.created
+    finally:
+        for s in held:
+            s.close()
+        await server.stop(1)
+        store.close()
+
+
+@aio_test
+async def test_a_stopping_node_cancels_a_put_in_progress_and_keeps_nothing(tmp_path, algorithms):
+    """A put still sending when the node stops is cancelled; its temp file is removed."""
+    service = _node(tmp_path, algorithms)
+    await _future(service.when_listening())
+    stopped = False
+    try:
+        chunk_id, data, digest = new_chunk(3 * FRAME_SIZE)
+        head = framed_head(SECRET, header_for(chunk_id, data, digest))
+        reader, writer = await asyncio.open_connection("127.0.0.1", service.bulk.port)
+        writer.write(head + data[: 2 * FRAME_SIZE])
+        await writer.drain()
+        await _until(lambda: temp_files(service))
+        await _future(service.stopService())
+        stopped = True
+        assert sorted((tmp_path / "node" / "tmp").iterdir()) == []
+        try:
+            rest = await asyncio.wait_for(reader.read(), 30)
+        except ConnectionError:  # closed with the data it had not read yet: a reset
+            rest = b""
+        assert rest == b""
+        writer.close()
+    finally:
+        if not stopped:
+            await _future(service.stopService())
+
+
+@aio_test
+async def test_the_client_falls_back_to_grpc_when_the_port_is_gone(bulk_node, bulk_client):
+    """
+    A bulk port nothing listens on (a restarted node) costs one refused
+    connect: the put goes on PutChunk, and the client forgets the port
+    until the next Health.
+    """
+    spare = listening_socket("127.0.0.1", 0)
+    closed_port = spare.getsockname()[1]
+    spare.close()
+    bulk_client.bulk_port = closed_port
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    await bulk_client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest)
+    assert bulk_client.bulk_port == 0
+    samples = await scrape(bulk_node)
+    assert samples.get("s3node_storage_calls_total", method="PutChunk", code="OK", **NODE) == 1
+    await bulk_client.health()
+    assert bulk_client.bulk_port == bulk_node.bulk.port
+
+
+@aio_test
+async def test_a_node_that_never_answers_times_the_put_out():
+    """A listener that takes the connection and never replies: TimedOut after ``timeout``."""
+    mute = listening_socket("127.0.0.1", 0)
+    taken: list[socket.socket] = []
+
+    async def take() -> None:
+        conn, _ = await asyncio.get_running_loop().sock_accept(mute)
+        taken.append(conn)
+
+    accepting = asyncio.ensure_future(take())
+    chunk_id, data, digest = new_chunk(1000)
+    try:
+        with pytest.raises(TimedOut, match="bulk put"):
+            await bulk_put("127.0.0.1", mute.getsockname()[1], b"",
+                                       header_for(chunk_id, data, digest), memoryview(data),
+                                       where="test", timeout=0.5)
+    finally:
+        accepting.cancel()
+        for conn in taken:
+            conn.close()
+        mute.close()
+
+
+def test_the_framing_is_as_documented():
+    """Magic, big-endian head length, head; the reply's length first."""
+    chunk_id, data, digest = new_chunk(10)
+    framed = framed_head(b"s", header_for(chunk_id, data, digest))
+    magic, length = struct.unpack(">8sI", framed[:12])
+    assert magic == b"S3NBULK1" and length == len(framed) - 12
+    head = pb.BulkPutHead.FromString(framed[12:])
+    assert (head.secret, head.header.chunk_id, head.header.size) == (b"s", chunk_id, 10)
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def _until(predicate, what: str = "the condition", timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
