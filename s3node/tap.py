@@ -95,7 +95,7 @@ def _bulk_port(text: str | None, auth: NodeAuth) -> int | None:
     """``--bulk-port``, checked: a port, and no TLS (bulk data is not encrypted)."""
     if text is None:
         return None
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise ConfigurationError(f"--bulk-port: not a port number: {text!r}")
     if auth.tls is not None:
         raise ConfigurationError(

@@ -122,7 +122,7 @@ def test_a_bulk_port_is_a_port_and_never_beside_tls(tmp_path: Path) -> None:
     assert _storage(tmp_path).bulk_port is None  # type: ignore[attr-defined]
     assert _storage(tmp_path, "--bulk-port", "0").bulk_port == 0  # type: ignore[attr-defined]
     assert _storage(tmp_path, "--bulk-port", "50052").bulk_port == 50052  # type: ignore[attr-defined]
-    for bad in ("-1", "65536", "http", ""):
+    for bad in ("-1", "65536", "http", "", "\u00b2"):
         with pytest.raises(usage.UsageError, match="--bulk-port: not a port"):
             _storage(tmp_path, "--bulk-port", bad)
     pki = make_pki(tmp_path / "pki")
