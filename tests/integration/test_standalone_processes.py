@@ -7,6 +7,7 @@ processes that share the metadata.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -189,3 +190,51 @@ def test_acknowledged_inline_objects_survive_a_sigkill(tmp_path: Path) -> None:
             assert meta["inline"] is (len(data) <= 16 * 1024), (len(data), meta)
     finally:
         again.stop()
+
+
+def node_calls(tmp_path: Path, node: str, method: str) -> float:
+    """Node ``node``'s count of ``method`` calls answered OK, from its own metrics page."""
+    ports = json.loads((tmp_path / "data" / node / "ports.json").read_text())
+    page = httpx.get(f"http://127.0.0.1:{ports['metrics_port']}/metrics", timeout=10)
+    return parse(page.text).get("s3node_storage_calls_total", node=node, method=method, code="OK")
+
+
+def test_large_chunks_take_the_bulk_ports_also_after_a_node_restarts(tmp_path: Path) -> None:
+    """
+    Standalone's nodes name a bulk port; chunks over 1 MiB go there (counted
+    as BulkPut, no PutChunk), smaller ones in one PutSmallChunk.  A node
+    killed and restarted takes a new free bulk port: uploads go on (one
+    may fall back to gRPC meanwhile), and once a health check names the
+    new port its chunks take it again.
+    """
+    proc = start_standalone(tmp_path, "--chunk-size", "2MiB")
+    try:
+        url = f"http://127.0.0.1:{proc.port}"
+        data = os.urandom(5 * 1024 * 1024)  # chunks of 2, 2 and 1 MiB, on both nodes
+        file_id = upload(url, data)
+        assert httpx.get(f"{url}/files/{file_id}", timeout=30, auth=KEY).content == data
+        for node in ("node-1", "node-2"):
+            ports = json.loads((tmp_path / "data" / node / "ports.json").read_text())
+            assert ports["bulk_port"] > 0
+            assert node_calls(tmp_path, node, "BulkPut") == 2
+            assert node_calls(tmp_path, node, "PutChunk") == 0
+            assert node_calls(tmp_path, node, "PutSmallChunk") == 1
+        pid = children(proc)["node-1"]
+        lines = proc.line_count()
+        os.kill(pid, signal.SIGKILL)
+        proc.wait_for(r"s3node storage node-1 takes bulk puts on", TIMEOUT, start=lines)
+
+        def bulk_again() -> str | None:
+            r = httpx.post(f"{url}/files", files={"file": ("g.bin", data)}, timeout=30, auth=KEY)
+            if r.status_code != 201:
+                return None
+            # the restarted node's counters start at 0: one is a chunk on its new port
+            if not node_calls(tmp_path, "node-1", "BulkPut"):
+                return None
+            return str(r.json()["file_id"])
+
+        again = wait_until(bulk_again, what="a chunk on node-1's new bulk port",
+                           timeout=TIMEOUT, interval=0.2)
+        assert httpx.get(f"{url}/files/{again}", timeout=30, auth=KEY).content == data
+    finally:
+        proc.stop()
