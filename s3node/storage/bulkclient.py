@@ -16,7 +16,7 @@ import socket
 from google.protobuf.message import DecodeError
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
-from s3node.errors import TimedOut, Unavailable
+from s3node.errors import NodeNotFound, TimedOut, Unavailable
 from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head, recv_exactly
 from s3node.storage.errors import error_from_code
 
@@ -24,15 +24,17 @@ __all__ = ["bulk_put"]
 
 
 async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeader,
-                   data: memoryview, *, where: str,
+                   data: memoryview, *, where: str, node_id: str = "",
                    timeout: float | None = None) -> pb.PutChunkResponse | None:
     """
     Put ``data`` as ``header`` says on the node's bulk port ``host``:``port``.
 
     :param secret: the cluster secret (empty: none)
     :param where: names the node in errors (its gRPC address)
-    :returns: the node's reply; ``None`` when nothing listens there (a node
-        restarted on another port): the caller uses gRPC.
+    :param node_id: the node meant (as its Health named it; empty: any)
+    :returns: the node's reply; ``None`` when nothing listens there, or
+        another node does (a node restarted on another port, and its old
+        port taken since): the caller uses gRPC.
     :raises s3node.errors.S3NodeError: the error the node answered (as
         PutChunk's), :class:`~s3node.errors.Unavailable` when the connection
         fails midway, :class:`~s3node.errors.TimedOut` past ``timeout``.
@@ -46,22 +48,24 @@ async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeade
         except (OSError, TimeoutError):
             return None
         try:
-            reply = await asyncio.wait_for(_exchange(loop, sock, header, secret, data), timeout)
+            reply = await asyncio.wait_for(
+                _exchange(loop, sock, framed_head(secret, header, node_id), data), timeout)
         except TimeoutError:
             raise TimedOut(f"storage node {where}: a bulk put took over {timeout:g} s") from None
         except (OSError, EOFError, DecodeError) as e:
             raise Unavailable(f"storage node {where}: bulk put failed: {e}") from None
     finally:
         sock.close()
+    if reply.error_code == NodeNotFound.code:
+        return None
     if reply.error_code:
         raise error_from_code(reply.error_code, reply.message, where)
     return reply.result
 
 
-async def _exchange(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                    header: pb.PutChunkHeader, secret: bytes,
+async def _exchange(loop: asyncio.AbstractEventLoop, sock: socket.socket, head: bytes,
                     data: memoryview) -> pb.BulkPutReply:
-    await loop.sock_sendall(sock, framed_head(secret, header))
+    await loop.sock_sendall(sock, head)
     try:
         await loop.sock_sendall(sock, data)
     except OSError:

@@ -3,7 +3,7 @@ A storage node's bulk put listener: chunk data beside gRPC (``--bulk-port``).
 
 Each connection carries one put (framing: :mod:`s3node.storage.bulkwire`).
 The node reads the head, checks the cluster secret (as gRPC calls are checked,
-in constant time), and stores the chunk through the servicer's
+in constant time) and that the put is meant for this node, and stores the chunk through the servicer's
 :meth:`~s3node.storage.servicer.StorageServicer.put_from`: the same call slot,
 checks, disk discipline and reply as PutChunk.  The data is received with
 ``sock_recv_into`` straight into two 1 MiB buffers that take turns (one
@@ -33,7 +33,7 @@ from twisted.logger import Logger
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.chunking import FRAME_SIZE
-from s3node.errors import InvalidRequest, NodeAuthFailed, PutStalled, S3NodeError
+from s3node.errors import InvalidRequest, NodeAuthFailed, NodeNotFound, PutStalled, S3NodeError
 from s3node.storage.bulkwire import PREFIX, framed_reply, head_length, recv_exactly
 from s3node.storage.errors import status_for
 from s3node.storage.limits import Clock, IdleTimeout
@@ -211,6 +211,9 @@ class BulkPutServer:
             if self._secrets and not secret_matches(self._secrets, head.secret):
                 raise NodeAuthFailed("a bulk put's secret matches none of this storage node's "
                                      "secrets (its --cluster-secret-file)")
+            if head.node_id and head.node_id != self._servicer.node_id:
+                raise NodeNotFound(f"this bulk port is node {self._servicer.node_id}'s, not "
+                                   f"{head.node_id[:100]}'s: ask that node's Health for its port")
             buffers = self._buffers()
             body = _Body(loop, conn, header.size, self._idle, buffers)
             try:

@@ -46,9 +46,9 @@ MAX_HEAD = 16 * 1024
 MAX_REPLY = 64 * 1024
 
 
-def framed_head(secret: bytes, header: pb.PutChunkHeader) -> bytes:
-    """What a client sends before the chunk's bytes."""
-    head = pb.BulkPutHead(secret=secret, header=header).SerializeToString()
+def framed_head(secret: bytes, header: pb.PutChunkHeader, node_id: str = "") -> bytes:
+    """What a client sends before the chunk's bytes (``node_id``: the node it means)."""
+    head = pb.BulkPutHead(secret=secret, header=header, node_id=node_id).SerializeToString()
     return PREFIX.pack(MAGIC, len(head)) + head
 
 

@@ -147,6 +147,8 @@ class StorageClient:
         self._small = True
         #: the node's bulk port, from its last Health (0: none known; never with TLS)
         self.bulk_port = 0
+        #: the node id that Health named (a bulk put is meant for that node only)
+        self._bulk_node_id = ""
         self._bulk_allowed = auth is None or auth.tls is None
         self._bulk_secret = auth.secrets[0] if auth is not None and auth.secrets else b""
         self._host = address.rpartition(":")[0].strip("[]")
@@ -209,10 +211,10 @@ class StorageClient:
             reply = await bulk_put(
                 self._host, self.bulk_port, self._bulk_secret,
                 _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c), view,
-                where=self.address, timeout=timeout)
+                where=self.address, node_id=self._bulk_node_id, timeout=timeout)
             if reply is not None:
                 return _put_result(reply)
-            self.bulk_port = 0  # not listening there now: gRPC until the next Health says
+            self.bulk_port = 0  # not this node's port now: gRPC until the next Health says
 
         async def pieces() -> AsyncIterator[memoryview]:
             for piece in chunking.frames(view):
@@ -404,7 +406,7 @@ class StorageClient:
         """The node's id, capacity, used and free bytes, chunk count and quarantine entries."""
         reply = await self._unary("Health", pb.HealthRequest, timeout)
         if self._bulk_allowed:
-            self.bulk_port = reply.bulk_port
+            self.bulk_port, self._bulk_node_id = reply.bulk_port, reply.node_id
         return NodeHealth(
             node_id=reply.node_id,
             capacity=reply.capacity,

@@ -53,11 +53,11 @@ def header_for(chunk_id: str, data: bytes, digest: str) -> pb.PutChunkHeader:
                              digest=digest)
 
 
-def _node(tmp_path, algorithms) -> StorageNodeService:  # type: ignore[no-untyped-def]
+def _node(tmp_path, algorithms, node_id: str = "bulk") -> StorageNodeService:  # type: ignore[no-untyped-def]
     """A node with the cluster secret and a bulk port on a free port, started."""
     from twisted.internet import reactor
 
-    config = loopback_node_config(tmp_path, "bulk", NODE_MAX_CHUNK, auth=secret_auth(),
+    config = loopback_node_config(tmp_path, node_id, NODE_MAX_CHUNK, auth=secret_auth(),
                                   bulk_port=0, shutdown_grace=2.0)
     service = StorageNodeService(config, reactor, algorithms=algorithms)
     service.startService()
@@ -360,6 +360,36 @@ async def test_the_client_falls_back_to_grpc_when_the_port_is_gone(bulk_node, bu
     assert samples.get("s3node_storage_calls_total", method="PutChunk", code="OK", **NODE) == 1
     await bulk_client.health()
     assert bulk_client.bulk_port == bulk_node.bulk.port
+
+
+@aio_test
+async def test_a_bulk_port_another_node_took_never_takes_the_chunk(tmp_path, algorithms,
+                                                                   bulk_node, bulk_client):
+    """
+    A client whose node restarted on another bulk port, and whose old port
+    another node of the cluster took since, sends there: that node answers
+    ``node_not_found`` and keeps nothing, and the put goes to the right node
+    on gRPC.  A head naming another node is refused the same way.
+    """
+    other = _node(tmp_path / "other", algorithms, node_id="other")
+    await _future(other.when_listening())
+    try:
+        bulk_client.bulk_port = other.bulk.port  # the port the client knew is now other's
+        chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+        result = await bulk_client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest)
+        assert result.created and bulk_client.bulk_port == 0
+        assert (await other.store.list()).chunk_ids == ()
+        assert (await bulk_node.store.list()).chunk_ids == (chunk_id,)
+        samples = await scrape(bulk_node)
+        assert samples.get("s3node_storage_calls_total", method="PutChunk", code="OK",
+                           **NODE) == 1
+        head = framed_head(SECRET, header_for(chunk_id, data, digest), node_id="bulk")
+        answer = reply_of(await raw_exchange(other.bulk.port, head, data, shut=False))
+        assert answer.error_code == "node_not_found" and "other" in answer.message
+        assert (await other.store.list()).chunk_ids == ()
+        assert temp_files(other) == []
+    finally:
+        await _future(other.stopService())
 
 
 @aio_test

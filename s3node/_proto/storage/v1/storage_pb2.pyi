@@ -162,12 +162,14 @@ class HealthResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., free: _Optional[int] = ..., chunk_count: _Optional[int] = ..., version: _Optional[str] = ..., quarantined_count: _Optional[int] = ..., bulk_port: _Optional[int] = ...) -> None: ...
 
 class BulkPutHead(_message.Message):
-    __slots__ = ("secret", "header")
+    __slots__ = ("secret", "header", "node_id")
     SECRET_FIELD_NUMBER: _ClassVar[int]
     HEADER_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     secret: bytes
     header: PutChunkHeader
-    def __init__(self, secret: _Optional[bytes] = ..., header: _Optional[_Union[PutChunkHeader, _Mapping]] = ...) -> None: ...
+    node_id: str
+    def __init__(self, secret: _Optional[bytes] = ..., header: _Optional[_Union[PutChunkHeader, _Mapping]] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class BulkPutReply(_message.Message):
     __slots__ = ("result", "error_code", "message")
