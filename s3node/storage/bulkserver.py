@@ -85,15 +85,16 @@ class _Body:
         self.received = 0
         self._pending: asyncio.Future[memoryview] | None = None
 
+    def _count(self, n: int) -> None:
+        self.received += n
+
     async def _fill(self, view: memoryview) -> memoryview:
-        got, size = 0, len(view)
-        while got < size:
-            n = await self._loop.sock_recv_into(self._sock, view[got:])
-            if not n:
-                raise InvalidRequest(f"the connection ended {self.received} bytes into the "
-                                     f"{self.size} announced")
-            got += n
-            self.received += n
+        try:
+            await recv_exactly(self._loop, self._sock, view, "the chunk's data",
+                               on_received=self._count)
+        except EOFError:
+            raise InvalidRequest(f"the connection ended {self.received} bytes into the "
+                                 f"{self.size} announced") from None
         return view
 
     def _read(self, index: int, start: int) -> asyncio.Future[memoryview]:
@@ -103,9 +104,8 @@ class _Body:
     async def pieces(self) -> AsyncIterator[memoryview]:
         """The data in pieces of up to :data:`FRAME_SIZE`; each is valid until the next."""
         index, asked = 0, 0
-        while asked < self.size:
-            if self._pending is None:
-                self._pending = self._read(index, asked)
+        self._pending = self._read(index, asked) if self.size else None
+        while self._pending is not None:
             current = await self._idle.wait(self._pending, "the bulk put")
             asked += len(current)
             index ^= 1

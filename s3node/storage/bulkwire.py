@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Callable
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.errors import InvalidRequest
@@ -73,11 +74,14 @@ def framed_reply(reply: pb.BulkPutReply) -> bytes:
 
 
 async def recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                       view: memoryview, what: str) -> None:
+                       view: memoryview, what: str,
+                       on_received: Callable[[int], None] | None = None) -> None:
     """
     Fill ``view`` from ``sock`` (non-blocking, on ``loop``).
 
     :param what: names what is read, in the error
+    :param on_received: told the size of every read as it lands (a read
+        cancelled midway has told what it took)
     :raises EOFError: when the peer closes the connection first.
     """
     got, size = 0, len(view)
@@ -86,3 +90,5 @@ async def recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket,
         if not n:
             raise EOFError(f"the connection ended {got} bytes into {size} of {what}")
         got += n
+        if on_received is not None:
+            on_received(n)

@@ -21,6 +21,7 @@ from support.aio import aio_test, as_deferred
 from support.chunks import NODE_MAX_CHUNK, collect, new_chunk
 from support.nodeauth import TEST_SECRET, secret_auth
 from support.scrape import parse
+from support.waiting import poll_until, turns, within
 from twisted.internet import task
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
@@ -105,7 +106,7 @@ async def raw_exchange(port: int, *parts: bytes, shut: bool = True) -> bytes:
         await writer.drain()
         if shut:
             writer.write_eof()
-        return await asyncio.wait_for(reader.read(), 30)
+        return await within(reader.read(), what="the node to close the connection")
     finally:
         writer.close()
 
@@ -260,15 +261,15 @@ async def test_a_client_that_stops_talking_is_dropped_on_the_idle_timeout(tmp_pa
                 return bool(clock.getDelayedCalls()) and (
                     not reads_data or written == [FRAME_SIZE])
 
-            await _until(waiting, "the node to wait")
+            await poll_until(waiting, what="the node to wait")
             clock.advance(29)
-            await _settle()
+            await turns(20)
             assert not exchange.done()
             clock.advance(2)
             answer = reply_of(await exchange)
             assert answer.error_code == "put_stalled", answer
             assert "30 s" in answer.message
-            await _until(lambda: not server.connections, "the connection to end")
+            await poll_until(lambda: not server.connections, what="the connection to end")
             assert sorted(store.layout.tmp.iterdir()) == []
     finally:
         await server.stop(1)
@@ -292,11 +293,11 @@ async def test_connections_past_the_cap_are_closed_and_busy_slots_refuse(tmp_pat
     server.start()
     held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
     try:
-        await _until(lambda: len(server.connections) == 2)
+        await poll_until(lambda: len(server.connections) == 2, what="two connections")
         assert await raw_exchange(server.port, b"") == b""  # closed unread
         for s in held:
             s.close()
-        await _until(lambda: not server.connections)
+        await poll_until(lambda: not server.connections, what="the connections to end")
         servicer.calls.acquire("a test")  # the only slot
         chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
         with pytest.raises(NodeBusy):
@@ -327,12 +328,12 @@ async def test_a_stopping_node_cancels_a_put_in_progress_and_keeps_nothing(tmp_p
         reader, writer = await asyncio.open_connection("127.0.0.1", service.bulk.port)
         writer.write(head + data[: 2 * FRAME_SIZE])
         await writer.drain()
-        await _until(lambda: temp_files(service))
+        await poll_until(lambda: temp_files(service), what="the put's temp file")
         await _future(service.stopService())
         stopped = True
         assert sorted((tmp_path / "node" / "tmp").iterdir()) == []
         try:
-            rest = await asyncio.wait_for(reader.read(), 30)
+            rest = await within(reader.read(), what="the node to close the connection")
         except ConnectionError:  # closed with the data it had not read yet: a reset
             rest = b""
         assert rest == b""
@@ -424,16 +425,3 @@ def test_the_framing_is_as_documented():
     assert magic == b"S3NBULK1" and length == len(framed) - 12
     head = pb.BulkPutHead.FromString(framed[12:])
     assert (head.secret, head.header.chunk_id, head.header.size) == (b"s", chunk_id, 10)
-
-
-async def _settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
-async def _until(predicate, what: str = "the condition", timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
