@@ -4,33 +4,43 @@ The gateway's side of the bulk data path: one chunk to a node's bulk port
 
 :class:`~s3node.storage.client.StorageClient` uses it for chunks over
 :data:`~s3node.storage.wire.SMALL_CHUNK` once the node's Health named its
-bulk port, and without TLS.  The chunk goes out with ``sock_sendall`` from
-the caller's buffer (no copy in user space); the reply is read after it.
+bulk port, and without TLS.  The whole exchange (connect, head, data, reply)
+runs on a thread of the caller's executor with a blocking socket: the chunk
+goes out with ``sendall`` straight from the caller's buffer (no copy in user
+space) as fast as the node takes it, without waiting for turns of a busy
+event loop between the socket's wake-ups (docs/performance.md, "Bulk puts on
+threads").  The caller's coroutine only waits for the thread; when it is
+cancelled, the socket is shut down, which ends the thread's send or receive
+at once, and the cancellation waits for the thread, so the buffer is never
+read after :func:`bulk_put` returned or raised.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from concurrent.futures import Executor
 
 from google.protobuf.message import DecodeError
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.errors import NodeNotFound, TimedOut, Unavailable
-from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head, recv_exactly
+from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head
 from s3node.storage.errors import error_from_code
 
 __all__ = ["bulk_put"]
 
 
 async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeader,
-                   data: memoryview, *, where: str, node_id: str = "",
+                   data: memoryview, *, where: str, executor: Executor, node_id: str = "",
                    timeout: float | None = None) -> pb.PutChunkResponse | None:
     """
     Put ``data`` as ``header`` says on the node's bulk port ``host``:``port``.
 
     :param secret: the cluster secret (empty: none)
     :param where: names the node in errors (its gRPC address)
+    :param executor: runs the blocking exchange (one thread per put in progress)
     :param node_id: the node meant (as its Health named it; empty: any)
     :returns: the node's reply; ``None`` when nothing listens there, or
         another node does (a node restarted on another port, and its old
@@ -41,40 +51,78 @@ async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeade
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    exchange = loop.run_in_executor(executor, _exchange, sock, (host, port),
+                                    framed_head(secret, header, node_id), data, deadline)
     try:
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
-        except (OSError, TimeoutError):
-            return None
-        try:
-            reply = await asyncio.wait_for(
-                _exchange(loop, sock, framed_head(secret, header, node_id), data), timeout)
-        except TimeoutError:
-            raise TimedOut(f"storage node {where}: a bulk put took over {timeout:g} s") from None
-        except (OSError, EOFError, DecodeError) as e:
-            raise Unavailable(f"storage node {where}: bulk put failed: {e}") from None
+            reply = await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            _shut_down(sock)  # the thread's send or receive ends now
+            await asyncio.wait({exchange})
+            raise
+    except TimeoutError:
+        raise TimedOut(f"storage node {where}: a bulk put took over {timeout:g} s") from None
+    except (OSError, EOFError, DecodeError) as e:
+        raise Unavailable(f"storage node {where}: bulk put failed: {e}") from None
     finally:
         sock.close()
-    if reply.error_code == NodeNotFound.code:
+    if reply is None or reply.error_code == NodeNotFound.code:
         return None
     if reply.error_code:
         raise error_from_code(reply.error_code, reply.message, where)
     return reply.result
 
 
-async def _exchange(loop: asyncio.AbstractEventLoop, sock: socket.socket, head: bytes,
-                    data: memoryview) -> pb.BulkPutReply:
-    await loop.sock_sendall(sock, head)
+def _shut_down(sock: socket.socket) -> None:
     try:
-        await loop.sock_sendall(sock, data)
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected (yet, or any more)
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (``None``: no deadline); :class:`TimeoutError` once past."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _exchange(sock: socket.socket, address: tuple[str, int], head: bytes, data: memoryview,
+              deadline: float | None) -> pb.BulkPutReply | None:
+    """The blocking exchange (on a worker); ``None`` when the connection is refused."""
+    try:
+        sock.settimeout(_left(deadline))
+        sock.connect(address)
+    except OSError:  # refused, or no answer in time (TimeoutError): gRPC then
+        return None
+    sock.settimeout(_left(deadline))
+    sock.sendall(head)
+    try:
+        sock.settimeout(_left(deadline))
+        sock.sendall(data)
+    except TimeoutError:
+        raise
     except OSError:
         pass  # the node answered early and closed: its reply says why
-    prefix = bytearray(REPLY_PREFIX.size)
-    await recv_exactly(loop, sock, memoryview(prefix), "the reply's length")
-    (length,) = REPLY_PREFIX.unpack(prefix)
+    (length,) = REPLY_PREFIX.unpack(_recv_exactly(sock, REPLY_PREFIX.size, deadline,
+                                                  "the reply's length"))
     if length > MAX_REPLY:
         raise EOFError(f"a bulk put reply of {length} bytes (at most {MAX_REPLY})")
-    body = bytearray(length)
-    await recv_exactly(loop, sock, memoryview(body), "the reply")
-    return pb.BulkPutReply.FromString(bytes(body))
+    return pb.BulkPutReply.FromString(_recv_exactly(sock, length, deadline, "the reply"))
+
+
+def _recv_exactly(sock: socket.socket, size: int, deadline: float | None, what: str) -> bytes:
+    """``size`` bytes from the blocking ``sock``; :class:`EOFError` if it ends first."""
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        sock.settimeout(_left(deadline))
+        n = sock.recv_into(view[got:])
+        if not n:
+            raise EOFError(f"the connection ended {got} bytes into {size} of {what}")
+        got += n
+    return bytes(buffer)

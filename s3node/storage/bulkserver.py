@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -72,18 +73,90 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 class _Body:
     """
-    A put's data, read from ``sock`` into two buffers that take turns: the
-    next piece is received while the store writes the last one.
+    A put's data.  :meth:`pour` receives it on a thread of its own, straight
+    into a 1 MiB buffer, and writes each full piece there: the store's whole
+    put costs the event loop a wake-up per piece, not a turn per read and a
+    worker hand-off per write.  Stores that do not pour iterate it
+    (:meth:`pieces`, ``async for``): two buffers take turns on the event
+    loop, the next piece received while the last is written.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int,
-                 idle: IdleTimeout, buffers: list[bytearray]) -> None:
+                 idle: IdleTimeout, buffers: list[bytearray], executor: Executor) -> None:
         self._loop, self._sock, self._idle = loop, sock, idle
         self.size = size
         self._buffers = buffers
+        self._executor = executor
         #: bytes read from the socket so far
         self.received = 0
         self._pending: asyncio.Future[memoryview] | None = None
+        #: the idle timer of a pour (reset as its pieces arrive)
+        self._timer: Any = None
+        self._stalled = False
+
+    def __aiter__(self) -> AsyncIterator[Any]:  # views, as the store takes from gRPC
+        return self.pieces()
+
+    # -- on a thread -----------------------------------------------------------
+
+    async def pour(self, write: Callable[[memoryview], object]) -> None:
+        """
+        Receive the whole body and hand it to ``write`` in pieces of up to
+        :data:`FRAME_SIZE`, both on a thread (``write`` blocks: it is the
+        store's).  Returns or raises only once the thread has ended, even
+        when cancelled (the socket is shut down to end its wait).
+
+        :raises PutStalled: when no piece comes for the idle timeout.
+        :raises InvalidRequest: when the connection ends first.
+        """
+        self._timer = self._idle.timer(self._stall)
+        job = self._loop.run_in_executor(self._executor, self._receive, write)
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            _shut_down(self._sock, socket.SHUT_RDWR)
+            await asyncio.wait({job})
+            raise
+        finally:
+            if self._timer.active():
+                self._timer.cancel()
+
+    def _receive(self, write: Callable[[memoryview], object]) -> None:
+        """The thread's work: fill the buffer, write it, until ``size`` bytes came."""
+        buffer = memoryview(self._buffers[0])
+        self._sock.setblocking(True)  # the idle timer (on the loop) ends a silent wait
+        try:
+            while self.received < self.size:
+                piece = buffer[: min(FRAME_SIZE, self.size - self.received)]
+                got = 0
+                while got < len(piece):
+                    n = self._sock.recv_into(piece[got:])
+                    if not n:
+                        raise self._ended()
+                    got += n
+                    self.received += n
+                self._loop.call_soon_threadsafe(self._progress)
+                write(piece)
+        finally:
+            self._sock.setblocking(False)
+
+    def _ended(self) -> S3NodeError:
+        if self._stalled:
+            return self._idle.stalled("the bulk put")
+        return InvalidRequest(f"the connection ended {self.received} bytes into the "
+                              f"{self.size} announced")
+
+    def _progress(self) -> None:
+        """A piece came in (on the loop): the idle timer starts again."""
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(self._idle.seconds)
+
+    def _stall(self) -> None:
+        """The idle timer ran out: end the thread's wait (its reply can still be sent)."""
+        self._stalled = True
+        _shut_down(self._sock, socket.SHUT_RD)
+
+    # -- on the event loop -----------------------------------------------------
 
     def _count(self, n: int) -> None:
         self.received += n
@@ -128,6 +201,13 @@ class _Body:
         return self.size - self.received
 
 
+def _shut_down(sock: socket.socket, how: int) -> None:
+    try:
+        sock.shutdown(how)
+    except OSError:
+        pass  # closed by the peer already
+
+
 class BulkPutServer:
     """
     Serves bulk puts on a listening socket for ``servicer``'s store.
@@ -145,6 +225,10 @@ class BulkPutServer:
         self._secrets = tuple(secrets)
         self._idle = IdleTimeout(clock, idle_timeout)
         self._max_connections = max_connections
+        #: the threads puts are received on (one per put in progress, at most one per
+        #: connection: a silent peer holds its own thread, never the store's workers)
+        self._executor = ThreadPoolExecutor(max_workers=max_connections,
+                                            thread_name_prefix="s3node-bulk")
         self._metrics = metrics
         self._spare: list[bytearray] = []
         self._accepting: asyncio.Task[None] | None = None
@@ -175,6 +259,7 @@ class BulkPutServer:
             task.cancel()
         if self.connections:
             await asyncio.wait(set(self.connections))
+        self._executor.shutdown(wait=False)
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
@@ -215,10 +300,9 @@ class BulkPutServer:
                 raise NodeNotFound(f"this bulk port is node {self._servicer.node_id}'s, not "
                                    f"{head.node_id[:100]}'s: ask that node's Health for its port")
             buffers = self._buffers()
-            body = _Body(loop, conn, header.size, self._idle, buffers)
+            body = _Body(loop, conn, header.size, self._idle, buffers, self._executor)
             try:
-                pieces: AsyncIterator[Any] = body.pieces()  # views, as the store takes from gRPC
-                reply = pb.BulkPutReply(result=await self._servicer.put_from(header, pieces))
+                reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
             finally:
                 await body.stop()
                 if len(self._spare) < SPARE_BUFFERS:

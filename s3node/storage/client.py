@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from functools import partial
 from types import TracebackType
@@ -61,6 +62,9 @@ __all__ = [
 ]
 
 _SERVICE = "s3node.storage.v1.Storage"
+#: bulk puts to one node in progress at once, each on a thread of its own (more wait
+#: for one); a gateway has at most ``--max-uploads`` times two chunks out per node
+BULK_THREADS = 16
 _MAX_MESSAGE = 8 * 1024 * 1024
 _UINT64 = 1 << 64
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -151,6 +155,8 @@ class StorageClient:
         self._bulk_node_id = ""
         self._bulk_allowed = auth is None or auth.tls is None
         self._bulk_secret = auth.secrets[0] if auth is not None and auth.secrets else b""
+        #: the threads bulk puts run on (created with the first; see bulkclient)
+        self._bulk_executor: ThreadPoolExecutor | None = None
         self._host = address.rpartition(":")[0].strip("[]")
         self._bulk_calls()
 
@@ -208,10 +214,14 @@ class StorageClient:
             if reply is not None:
                 return _put_result(reply)
         elif self.bulk_port:
+            if self._bulk_executor is None:
+                self._bulk_executor = ThreadPoolExecutor(
+                    max_workers=BULK_THREADS, thread_name_prefix="s3node-bulk")
             reply = await bulk_put(
                 self._host, self.bulk_port, self._bulk_secret,
                 _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c), view,
-                where=self.address, node_id=self._bulk_node_id, timeout=timeout)
+                where=self.address, executor=self._bulk_executor, node_id=self._bulk_node_id,
+                timeout=timeout)
             if reply is not None:
                 return _put_result(reply)
             self.bulk_port = 0  # not this node's port now: gRPC until the next Health says
@@ -421,6 +431,8 @@ class StorageClient:
     async def close(self) -> None:
         """Close the channel; calls in progress are cancelled."""
         await self._channel.close()
+        if self._bulk_executor is not None:
+            self._bulk_executor.shutdown(wait=False)
 
     async def __aenter__(self) -> Self:
         return self

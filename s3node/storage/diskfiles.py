@@ -227,7 +227,7 @@ class TempWriter:
         """The bytes its temp file holds on disk (0 once discarded)."""
         return 0 if self._discarded else self.written
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Hash and append ``data``.
 
         :raises SizeMismatch: when it goes past the declared size.

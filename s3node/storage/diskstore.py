@@ -47,6 +47,7 @@ from s3node.storage.types import (
     ChunkInfo,
     ChunkPage,
     ChunkRead,
+    PouredData,
     PutResult,
     QuarantinePage,
     StoreUsage,
@@ -352,9 +353,12 @@ class DiskChunkStore:
         )
         self._writers.add(writer)
         try:
-            async for piece in data:
-                if piece:
-                    await self._run(writer.write, piece)
+            if isinstance(data, PouredData):
+                await data.pour(writer.write)  # received and written on its own thread
+            else:
+                async for piece in data:
+                    if piece:
+                        await self._run(writer.write, piece)
             info = ChunkInfo(
                 header.chunk_id, header.size, header.algorithm.name, header.digest, diskfiles.now()
             )

@@ -28,6 +28,8 @@ class _Timer(Protocol):
 
     def cancel(self) -> None: ...
 
+    def reset(self, seconds: float) -> None: ...
+
 
 class Clock(Protocol):
     """
@@ -104,6 +106,21 @@ class IdleTimeout:
             raise StopAsyncIteration
         return item
 
+    def stalled(self, what: str) -> PutStalled:
+        """The error of a stream ``what`` names that stayed silent too long."""
+        return PutStalled(
+            f"{what} sent nothing for {self.seconds:g} s (the node's --put-idle-timeout); "
+            "the call was cancelled and nothing was kept"
+        )
+
+    def timer(self, on_idle: Callable[[], object]) -> _Timer:
+        """
+        Call ``on_idle`` once ``seconds`` pass, unless the timer is ``reset``
+        (with :attr:`seconds`: progress was made) or cancelled first; for a
+        stream read off the event loop, whose progress is told to the loop.
+        """
+        return self._clock.callLater(self.seconds, on_idle)
+
     async def wait(self, awaitable: Awaitable[T], what: str) -> T:
         """
         The result of ``awaitable``.
@@ -119,10 +136,7 @@ class IdleTimeout:
             current = asyncio.current_task()
             if timer.active() or (current is not None and current.cancelling()):
                 raise  # cancelled from outside (client gone, shutdown), maybe as the timer fired
-            raise PutStalled(
-                f"{what} sent nothing for {self.seconds:g} s (the node's --put-idle-timeout); "
-                "the call was cancelled and nothing was kept"
-            ) from None
+            raise self.stalled(what) from None
         finally:
             if timer.active():
                 timer.cancel()

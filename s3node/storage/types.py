@@ -9,9 +9,10 @@ same types whether it talks to a store in-process or to a node over gRPC.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "ChunkInfo",
@@ -19,6 +20,7 @@ __all__ = [
     "ChunkRead",
     "ChunkStat",
     "NodeHealth",
+    "PouredData",
     "PutResult",
     "QuarantineEntry",
     "QuarantinePage",
@@ -143,3 +145,18 @@ class ChunkRead:
             await aclose()
         if self.closer is not None:
             await self.closer()
+
+
+@runtime_checkable
+class PouredData(AsyncIterable[bytes], Protocol):
+    """
+    A put's data that can also be poured: received and written on a thread
+    of its own (the bulk data path, :mod:`s3node.storage.bulkserver`), which
+    :class:`~s3node.storage.diskstore.DiskChunkStore` prefers to iterating it.
+    """
+
+    async def pour(self, write: Callable[[memoryview], object]) -> None:
+        """
+        Hand every byte to ``write`` in order (blocking: called on the
+        data's own thread); returns once all came and were written.
+        """

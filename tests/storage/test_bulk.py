@@ -13,6 +13,8 @@ import contextlib
 import os
 import socket
 import struct
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import pytest_twisted
@@ -47,6 +49,14 @@ from s3node.storage.servicer import StorageServicer
 
 NODE = {"node": "bulk"}
 SECRET = TEST_SECRET.encode("ascii")
+
+
+@pytest.fixture
+def senders() -> Iterator[ThreadPoolExecutor]:
+    """The threads the test's own bulk puts run on (StorageClient has its own)."""
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-bulk")
+    yield pool
+    pool.shutdown(wait=True)
 
 
 def header_for(chunk_id: str, data: bytes, digest: str) -> pb.PutChunkHeader:
@@ -187,14 +197,14 @@ async def test_the_nodes_errors_come_back_as_on_grpc(bulk_node, bulk_client):
 
 
 @aio_test
-async def test_a_wrong_or_missing_secret_is_refused(bulk_node):
+async def test_a_wrong_or_missing_secret_is_refused(bulk_node, senders):
     """Without the cluster secret nothing is stored, and the node says why."""
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     for secret in (b"", b"x" * 40, SECRET + b"!"):
         with pytest.raises(NodeAuthFailed, match="secret"):
             await bulk_put("127.0.0.1", bulk_node.bulk.port, secret,
                                        header_for(chunk_id, data, digest), memoryview(data),
-                                       where="test")
+                                       where="test", executor=senders)
     assert bulk_node.store is not None
     assert (await bulk_node.store.list()).chunk_ids == ()
 
@@ -278,7 +288,7 @@ async def test_a_client_that_stops_talking_is_dropped_on_the_idle_timeout(tmp_pa
 
 @aio_test
 async def test_connections_past_the_cap_are_closed_and_busy_slots_refuse(tmp_path, algorithms,
-                                                                         executor):
+                                                                         executor, senders):
     """
     Beyond ``max_connections`` a connection is closed at once; with every
     call slot taken a put is answered ``node_busy`` after its data is read.
@@ -303,11 +313,11 @@ async def test_connections_past_the_cap_are_closed_and_busy_slots_refuse(tmp_pat
         with pytest.raises(NodeBusy):
             await bulk_put("127.0.0.1", server.port, b"",
                                        header_for(chunk_id, data, digest), memoryview(data),
-                                       where="test")
+                                       where="test", executor=senders)
         servicer.calls.release()
         result = await bulk_put("127.0.0.1", server.port, b"",
                                             header_for(chunk_id, data, digest),
-                                            memoryview(data), where="test")
+                                            memoryview(data), where="test", executor=senders)
         assert result is not None and result.created
     finally:
         for s in held:
@@ -394,7 +404,7 @@ async def test_a_bulk_port_another_node_took_never_takes_the_chunk(tmp_path, alg
 
 
 @aio_test
-async def test_a_node_that_never_answers_times_the_put_out():
+async def test_a_node_that_never_answers_times_the_put_out(senders):
     """A listener that takes the connection and never replies: TimedOut after ``timeout``."""
     mute = listening_socket("127.0.0.1", 0)
     taken: list[socket.socket] = []
@@ -409,12 +419,50 @@ async def test_a_node_that_never_answers_times_the_put_out():
         with pytest.raises(TimedOut, match="bulk put"):
             await bulk_put("127.0.0.1", mute.getsockname()[1], b"",
                                        header_for(chunk_id, data, digest), memoryview(data),
-                                       where="test", timeout=0.5)
+                                       where="test", executor=senders, timeout=0.5)
     finally:
         accepting.cancel()
         for conn in taken:
             conn.close()
         mute.close()
+
+
+@aio_test
+async def test_a_cancelled_put_ends_its_thread_before_it_returns():
+    """
+    A put cancelled while its thread is blocked sending (the node reads
+    nothing) ends that thread before the cancellation returns: the caller's
+    buffer is never read after, and the thread is free for the next job.
+    """
+    mute = listening_socket("127.0.0.1", 0)
+    taken: list[socket.socket] = []
+    one = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-bulk-one")
+
+    async def take() -> None:
+        conn, _ = await asyncio.get_running_loop().sock_accept(mute)
+        taken.append(conn)
+
+    accepting = asyncio.ensure_future(take())
+    chunk_id, data, digest = new_chunk(64 * FRAME_SIZE)  # far more than the socket buffers
+    try:
+        put = asyncio.ensure_future(bulk_put(
+            "127.0.0.1", mute.getsockname()[1], b"", header_for(chunk_id, data, digest),
+            memoryview(data), where="test", executor=one))
+        await poll_until(lambda: taken, what="the connection")
+        await turns(20)
+        assert not put.done()  # blocked: the node reads nothing
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await within(put, what="the cancellation")
+        # the pool's only thread runs the next job at once: the send ended with the put
+        ran = asyncio.wrap_future(one.submit(lambda: "ran"))
+        assert await within(ran, what="the next job") == "ran"
+    finally:
+        accepting.cancel()
+        for conn in taken:
+            conn.close()
+        mute.close()
+        one.shutdown(wait=True)
 
 
 def test_the_framing_is_as_documented():
