@@ -2,8 +2,8 @@
 The C allocator's settings that keep a streaming process's memory flat.
 
 Every body byte crosses the gateway in large, short-lived buffers: socket
-reads and sends (:data:`s3node.gateway.http.SOCKET_READ_SIZE`, 256 KiB, and
-``SOCKET_SEND_SIZE``, 1 MiB), 1 MiB gRPC frames, 8 MiB chunks.  glibc's
+reads and sends (:data:`s3node.gateway.http.SOCKET_READ_SIZE` and
+``SOCKET_SEND_SIZE``, 1 MiB each), 1 MiB gRPC frames, 8 MiB chunks.  glibc's
 ``malloc`` serves a block of at least ``M_MMAP_THRESHOLD`` bytes with its own
 ``mmap`` and unmaps it when it is freed; smaller blocks come from a heap,
 where freed memory stays resident unless it is at the heap's top and more

@@ -72,11 +72,13 @@ MAX_HEAD_BYTES = 16 * 1024
 #: the most header fields one request may have
 MAX_HEADERS = 100
 #: bytes asked of the socket per read (twisted's default is 64 KiB): a request
-#: body arrives in a quarter of the pieces, and each piece costs the reactor
-#: thread the same fixed work (parsing, the body stream, the chunker).  Not
-#: more: every read is a new block of this size, and glibc's heaps keep more of
-#: freed 1 MiB blocks than of 256 KiB ones (docs/s3.md, "Memory with 2 GiB")
-SOCKET_READ_SIZE = 256 * 1024
+#: body arrives in a sixteenth of the pieces, and each piece costs the reactor
+#: thread the same fixed work (parsing, the body stream, the chunker).  The
+#: reactor reads each connection once per turn, so with several uploads at once
+#: a turn's read size is what each gets (256 KiB until 2026-12-01, when the
+#: heap trims and fixed thresholds had made 1 MiB blocks as flat: docs/s3.md,
+#: "Memory with 2 GiB"; docs/performance.md, "Bulk puts on threads")
+SOCKET_READ_SIZE = 1024 * 1024
 #: bytes given the socket per send (twisted's default is 128 KiB): a download
 #: goes out in an eighth of the sends
 SOCKET_SEND_SIZE = 1024 * 1024

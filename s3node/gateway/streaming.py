@@ -37,7 +37,7 @@ __all__ = ["BodyStream", "StreamingRequest", "StreamingSite", "abort_connection"
 log = Logger()
 
 #: pause the client once more than this many body bytes wait for the reader:
-#: a few socket reads (``SOCKET_READ_SIZE``, 256 KiB) not yet taken (the
+#: a socket read or two (``SOCKET_READ_SIZE``, 1 MiB) not yet taken (the
 #: kernel's socket buffer keeps the TCP stream moving meanwhile)
 HIGH_WATER = 1024 * 1024
 #: resume it when the reader has taken the buffer down to this

@@ -82,10 +82,13 @@ class _Body:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int,
-                 idle: IdleTimeout, buffers: list[bytearray], executor: Executor) -> None:
+                 idle: IdleTimeout, buffers: list[bytearray], executor: Executor,
+                 more: Callable[[], bytearray]) -> None:
         self._loop, self._sock, self._idle = loop, sock, idle
         self.size = size
+        #: the buffers in use (the caller's list: a second is appended when iterated)
         self._buffers = buffers
+        self._more = more
         self._executor = executor
         #: bytes read from the socket so far
         self.received = 0
@@ -176,6 +179,8 @@ class _Body:
 
     async def pieces(self) -> AsyncIterator[memoryview]:
         """The data in pieces of up to :data:`FRAME_SIZE`; each is valid until the next."""
+        if len(self._buffers) < 2:
+            self._buffers.append(self._more())
         index, asked = 0, 0
         self._pending = self._read(index, asked) if self.size else None
         while self._pending is not None:
@@ -280,8 +285,9 @@ class BulkPutServer:
             self.connections.add(task)
             task.add_done_callback(self.connections.discard)
 
-    def _buffers(self) -> list[bytearray]:
-        return [self._spare.pop() if self._spare else bytearray(FRAME_SIZE) for _ in range(2)]
+    def _buffer(self) -> bytearray:
+        """A 1 MiB buffer, reused if one is spare (given back by :meth:`_serve`)."""
+        return self._spare.pop() if self._spare else bytearray(FRAME_SIZE)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
         """One connection: its put, its reply, then close."""
@@ -299,14 +305,14 @@ class BulkPutServer:
             if head.node_id and head.node_id != self._servicer.node_id:
                 raise NodeNotFound(f"this bulk port is node {self._servicer.node_id}'s, not "
                                    f"{head.node_id[:100]}'s: ask that node's Health for its port")
-            buffers = self._buffers()
-            body = _Body(loop, conn, header.size, self._idle, buffers, self._executor)
+            buffers = [self._buffer()]  # a body that is iterated takes a second
+            body = _Body(loop, conn, header.size, self._idle, buffers, self._executor,
+                         self._buffer)
             try:
                 reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
             finally:
                 await body.stop()
-                if len(self._spare) < SPARE_BUFFERS:
-                    self._spare.extend(buffers)
+                self._spare.extend(buffers[: SPARE_BUFFERS - len(self._spare)])
         except S3NodeError as e:
             error = e
             if isinstance(e, PutStalled):
