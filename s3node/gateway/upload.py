@@ -8,12 +8,12 @@ completed chunk is hashed off the reactor thread and written to its replica
 nodes while the next chunk arrives.  At most :data:`IN_FLIGHT` chunks hold
 memory of their own at once, from the moment a chunk being collected passes
 :data:`s3node.core.chunking.SMALL` until its replicas are written: one being
-filled and one being written, or two being written.  While that many are,
+filled while the others are written, or all of them being written.  While that many are,
 the source is not read, so the client is paused (see
 :mod:`s3node.gateway.streaming`).  Memory is bounded by
 ``chunk_size * IN_FLIGHT`` plus ``SMALL`` and the stream's buffer, whatever
 the file size, and a short upload reaches the same bound as a long one (one
-chunk filling while the one before is written is the steady state).
+chunk filling while the ones before are written is the steady state).
 
 Chunks are collected in buffers the pipeline reuses (:attr:`UploadPipeline.chunk_buffers`):
 a chunk's buffer goes back once its replicas are written and the file's
@@ -68,10 +68,11 @@ log = Logger()
 T = TypeVar("T")
 
 #: chunks holding memory at once, per upload: being filled past ``SMALL`` or being written
-IN_FLIGHT = 2
+#: (three since 2026-12-01: one filling while two are written, docs/performance.md)
+IN_FLIGHT = 3
 #: bytes of chunk buffers out in the gateway past which an upload no longer fills a chunk
 #: while another of its own is being written (each still has one): 8 concurrent uploads
-#: of 8 MiB chunks hold 64 MiB instead of 128 (docs/performance.md)
+#: of 8 MiB chunks hold 64 MiB instead of 192 (docs/performance.md)
 PIPELINING_BUDGET = 64 * 1024 * 1024
 
 
@@ -328,8 +329,13 @@ class _FileUpload:
         """
         await self._slots.acquire()
         while self._slots.tokens < IN_FLIGHT - 1 and not self.p.pipelines():
-            await self._slots.acquire()  # one of this upload's own chunks is done
-            self._slots.release()
+            # Another chunk of this upload is out: wait until one of them is done
+            # (take the free slots at once and one more, which comes back with it).
+            waits = self._slots.tokens + 1
+            for _ in range(waits):
+                await self._slots.acquire()
+            for _ in range(waits):
+                self._slots.release()
 
     def _done_when_read(self, chunk: bytes | memoryview, write: Deferred[None] | None) -> None:
         """Call :meth:`_done_with` once ``write`` ended and the file's digest has taken ``chunk`` in."""

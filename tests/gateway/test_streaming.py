@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from s3node.errors import ClientDisconnected
 from s3node.gateway.streaming import HIGH_WATER, LOW_WATER, BodyStream
+from s3node.gateway.upload import IN_FLIGHT
 
 BOUNDARY = "BOUNDARYxyz"
 CTYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -185,11 +186,12 @@ def test_http_channel_keeps_the_request_line_until_the_body_is_complete():
 
 
 #: chunk sizes below and above SMALL, and how much body the gateway may have read when
-#: every write slot is stalled: below SMALL a chunk takes its slot once it is complete (two
+#: every write slot is stalled: below SMALL a chunk takes its slot once it is complete (IN_FLIGHT
 #: being written, one waiting, the chunker's pieces, the stream's buffer and socket reads);
 #: above, when it takes its own buffer, so the one being filled counts among the IN_FLIGHT
 #: (no more than IN_FLIGHT chunks, SMALL bytes of pieces, the stream's 1 MiB and a read)
-STALL_CASES = [(1_000_000, 16_000_000), (8 * 1024 * 1024, 2 * 8 * 1024 * 1024 + 3 * 1024 * 1024)]
+STALL_CASES = [(1_000_000, 16_000_000),
+               (8 * 1024 * 1024, IN_FLIGHT * 8 * 1024 * 1024 + 3 * 1024 * 1024)]
 
 
 @pytest.mark.parametrize(("chunk_size", "bound"), STALL_CASES)
@@ -199,8 +201,6 @@ async def test_stalled_nodes_pause_the_client_and_memory_stays_bounded(bodies, c
     transport is paused) after a bounded amount; once they resume the upload completes."""
     from gateway.conftest import start_gateway
     from twisted.internet import reactor
-
-    from s3node.gateway.upload import IN_FLIGHT
 
     replicas = 2
     running, pool = await start_gateway(chunk_size=chunk_size, max_file_size=10**9,
