@@ -96,6 +96,8 @@ class _Body:
         #: the idle timer of a pour (reset as its pieces arrive)
         self._timer: Any = None
         self._stalled = False
+        #: the thread is in the store's write (set and cleared by the thread)
+        self._writing = False
 
     def __aiter__(self) -> AsyncIterator[Any]:  # views, as the store takes from gRPC
         return self.pieces()
@@ -139,7 +141,11 @@ class _Body:
                     got += n
                     self.received += n
                 self._loop.call_soon_threadsafe(self._progress)
-                write(piece)
+                self._writing = True
+                try:
+                    write(piece)
+                finally:
+                    self._writing = False
         finally:
             self._sock.setblocking(False)
 
@@ -155,7 +161,14 @@ class _Body:
             self._timer.reset(self._idle.seconds)
 
     def _stall(self) -> None:
-        """The idle timer ran out: end the thread's wait (its reply can still be sent)."""
+        """
+        The idle timer ran out: end the thread's wait (its reply can still be
+        sent); unless the thread is writing, when the store is the slow one,
+        not the peer (the timer starts again).
+        """
+        if self._writing:
+            self._timer = self._idle.timer(self._stall)
+            return
         self._stalled = True
         _shut_down(self._sock, socket.SHUT_RD)
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -282,6 +283,55 @@ async def test_a_client_that_stops_talking_is_dropped_on_the_idle_timeout(tmp_pa
             await poll_until(lambda: not server.connections, what="the connection to end")
             assert sorted(store.layout.tmp.iterdir()) == []
     finally:
+        await server.stop(1)
+        store.close()
+
+
+@aio_test
+async def test_a_slow_store_write_is_not_the_peers_silence(tmp_path, algorithms, executor):
+    """
+    The idle timer runs out while the node's own write of a piece is stuck
+    (a slow disk): the peer is not blamed, and the put completes once the
+    write goes on (a fake clock).
+    """
+    release = threading.Event()
+    writes: list[int] = []
+
+    def slow_write(fd: int, data) -> int:  # type: ignore[no-untyped-def]
+        writes.append(len(data))
+        if len(writes) == 1:
+            release.wait(30)  # the first piece's write hangs until the test lets it go
+        return os.write(fd, data)
+
+    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
+                           max_chunk_size=NODE_MAX_CHUNK, fsync=False, write=slow_write)
+    store.open()
+    clock = task.Clock()
+    servicer = StorageServicer(store, node_id="bulk", clock=clock, put_idle_timeout=30)
+    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(SECRET,),
+                           clock=clock, idle_timeout=30, max_connections=4)
+    server.start()
+    try:
+        chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+        head = framed_head(SECRET, header_for(chunk_id, data, digest))
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head + data[:FRAME_SIZE])  # the first piece only: its write hangs
+        await writer.drain()
+        await poll_until(lambda: writes and clock.getDelayedCalls(), what="the write to hang")
+        clock.advance(31)  # past the idle timeout, the node's own write still hanging
+        await turns(20)
+        release.set()
+        await poll_until(lambda: len(writes) == 1 and clock.getDelayedCalls(),
+                         what="the node to wait for the second piece")
+        writer.write(data[FRAME_SIZE:])  # the peer goes on: its put completes
+        await writer.drain()
+        answer = reply_of(await within(reader.read(), what="the reply"))
+        writer.close()
+        assert answer.error_code == "" and answer.result.created, answer
+        read = await store.read(chunk_id, verify=True)
+        assert await collect(read.pieces) == data
+    finally:
+        release.set()
         await server.stop(1)
         store.close()
 
