@@ -29,7 +29,12 @@ from s3node.errors import NodeNotFound, TimedOut, Unavailable
 from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head
 from s3node.storage.errors import error_from_code
 
-__all__ = ["bulk_put"]
+__all__ = ["CONNECT_SECONDS", "bulk_put"]
+
+#: the longest a connect may take (a node that does not accept in that time is not
+#: there: the put goes on gRPC); also how long a cancelled put may wait for its thread
+#: to give up connecting, since a connect in progress cannot be shut down
+CONNECT_SECONDS = 5.0
 
 
 async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeader,
@@ -93,9 +98,13 @@ def _left(deadline: float | None) -> float | None:
 
 def _exchange(sock: socket.socket, address: tuple[str, int], head: bytes, data: memoryview,
               deadline: float | None) -> pb.BulkPutReply | None:
-    """The blocking exchange (on a worker); ``None`` when the connection is refused."""
+    """
+    The blocking exchange (on a worker); ``None`` when the connection is
+    refused or not taken within :data:`CONNECT_SECONDS`.
+    """
     try:
-        sock.settimeout(_left(deadline))
+        left = _left(deadline)
+        sock.settimeout(CONNECT_SECONDS if left is None else min(left, CONNECT_SECONDS))
         sock.connect(address)
     except OSError:  # refused, or no answer in time (TimeoutError): gRPC then
         return None
