@@ -98,6 +98,25 @@ async def bulk_client(bulk_node):
     await as_deferred(client.close())
 
 
+def fake_clock_node(tmp_path, algorithms, executor, *, write=os.write,  # type: ignore[no-untyped-def]
+                    secrets=(SECRET,), max_connections=4, **servicer_options):
+    """
+    A store (no fsync; ``write`` writes its chunk data), a servicer and a
+    started bulk server on a fake clock, idle timeout 30 s: the store, the
+    clock, the servicer and the server (stop it, then close the store).
+    """
+    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
+                           max_chunk_size=NODE_MAX_CHUNK, fsync=False, write=write)
+    store.open()
+    clock = task.Clock()
+    servicer = StorageServicer(store, node_id="bulk", clock=clock, put_idle_timeout=30,
+                               **servicer_options)
+    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=secrets,
+                           clock=clock, idle_timeout=30, max_connections=max_connections)
+    server.start()
+    return store, clock, servicer, server
+
+
 def temp_files(service: StorageNodeService) -> list[str]:
     assert service.store is not None
     return sorted(p.name for p in service.store.layout.tmp.iterdir())
@@ -250,14 +269,7 @@ async def test_a_client_that_stops_talking_is_dropped_on_the_idle_timeout(tmp_pa
     A peer silent past the idle timeout, before its head or in its data, is
     answered ``put_stalled`` and its temp file removed (a fake clock).
     """
-    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
-                           max_chunk_size=NODE_MAX_CHUNK, fsync=False)
-    store.open()
-    clock = task.Clock()
-    servicer = StorageServicer(store, node_id="bulk", clock=clock, put_idle_timeout=30)
-    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(SECRET,),
-                           clock=clock, idle_timeout=30, max_connections=4)
-    server.start()
+    store, clock, _, server = fake_clock_node(tmp_path, algorithms, executor)
     try:
         chunk_id, data, digest = new_chunk(3 * FRAME_SIZE)
         head = framed_head(SECRET, header_for(chunk_id, data, digest))
@@ -303,14 +315,7 @@ async def test_a_slow_store_write_is_not_the_peers_silence(tmp_path, algorithms,
             release.wait(30)  # the first piece's write hangs until the test lets it go
         return os.write(fd, data)
 
-    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
-                           max_chunk_size=NODE_MAX_CHUNK, fsync=False, write=slow_write)
-    store.open()
-    clock = task.Clock()
-    servicer = StorageServicer(store, node_id="bulk", clock=clock, put_idle_timeout=30)
-    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(SECRET,),
-                           clock=clock, idle_timeout=30, max_connections=4)
-    server.start()
+    store, clock, _, server = fake_clock_node(tmp_path, algorithms, executor, write=slow_write)
     try:
         chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
         head = framed_head(SECRET, header_for(chunk_id, data, digest))
@@ -343,14 +348,8 @@ async def test_connections_past_the_cap_are_closed_and_busy_slots_refuse(tmp_pat
     Beyond ``max_connections`` a connection is closed at once; with every
     call slot taken a put is answered ``node_busy`` after its data is read.
     """
-    store = DiskChunkStore(tmp_path / "store", algorithms=algorithms, executor=executor,
-                           max_chunk_size=NODE_MAX_CHUNK, fsync=False)
-    store.open()
-    clock = task.Clock()
-    servicer = StorageServicer(store, node_id="bulk", clock=clock, max_concurrent_calls=1)
-    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(),
-                           clock=clock, idle_timeout=30, max_connections=2)
-    server.start()
+    store, _, servicer, server = fake_clock_node(tmp_path, algorithms, executor, secrets=(),
+                                                 max_connections=2, max_concurrent_calls=1)
     held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
     try:
         await poll_until(lambda: len(server.connections) == 2, what="two connections")
