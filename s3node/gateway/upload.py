@@ -8,8 +8,8 @@ completed chunk is hashed off the reactor thread and written to its replica
 nodes while the next chunk arrives.  At most :data:`IN_FLIGHT` chunks hold
 memory of their own at once, from the moment a chunk being collected passes
 :data:`s3node.core.chunking.SMALL` until its replicas are written: one being
-filled while the others are written, or all of them being written.  While that many are,
-the source is not read, so the client is paused (see
+filled while the others are written, or all of them being written.  While
+that many are, the source is not read, so the client is paused (see
 :mod:`s3node.gateway.streaming`).  Memory is bounded by
 ``chunk_size * IN_FLIGHT`` plus ``SMALL`` and the stream's buffer, whatever
 the file size, and a short upload reaches the same bound as a long one (one

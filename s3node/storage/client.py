@@ -63,7 +63,7 @@ __all__ = [
 
 _SERVICE = "s3node.storage.v1.Storage"
 #: bulk puts to one node in progress at once, each on a thread of its own (more wait
-#: for one); a gateway has at most ``--max-uploads`` times two chunks out per node
+#: for one); a gateway has at most ``--max-uploads`` times three chunks out per node
 BULK_THREADS = 16
 _MAX_MESSAGE = 8 * 1024 * 1024
 _UINT64 = 1 << 64
