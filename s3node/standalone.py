@@ -11,7 +11,9 @@ every transfer runs on other cores than the gateway.  A node keeps its chunks
 in its own folder under the data dir (``node-1``, ``node-2``...), listens on
 a loopback port (free on its first start, the same one on a restart) and is
 spoken to over gRPC like any remote node; the metadata is SQLite in the data
-dir.  The gateway starts once every node listens, and logs where it listens;
+dir.  The gateway starts once every node listens, and logs where it listens
+(its fixed ports are held meanwhile, so that no node's free port is one of
+them: :mod:`s3node.portreserve`);
 its ``/metrics`` relays every node's (:mod:`s3node.metricsrelay`).
 The nodes and the gateway share the cluster secret standalone keeps in the
 data dir (``cluster-secret``, made on first start:
@@ -32,6 +34,7 @@ from s3node.gateway.service import GatewayService
 from s3node.metrics import ProcessMetrics
 from s3node.metricsrelay import MetricsRelay, Source
 from s3node.nodeprocess import ChildProcessService, twistd_argv
+from s3node.portreserve import PortReservation, fixed_tcp_ports
 
 __all__ = ["PORT_FILE", "make_standalone_service", "node_argv"]
 
@@ -86,6 +89,11 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
 
     top = MultiService()
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # the gateway's fixed ports are held while the nodes pick free ones (s3node.portreserve)
+    gateway = config.gateway
+    reserved = PortReservation(fixed_tcp_ports(
+        (gateway.listen, gateway.s3_listen, gateway.metrics_listen)))
+    reserved.setServiceParent(top)
     nodes = node_services(config, reactor)
     for node in nodes:
         node.setServiceParent(top)
@@ -99,6 +107,7 @@ def make_standalone_service(config: StandaloneConfig, reactor: Any) -> MultiServ
 
     async def addresses() -> tuple[NodeAddress, ...]:
         ports = await gatherResults([n.when_listening() for n in nodes])
+        reserved.release()  # the gateway listens next
         found = tuple(NodeAddress(n.label, "127.0.0.1", port) for n, port in zip(nodes, ports))
         log.info("s3node standalone: {count} storage nodes under {data_dir}",
                  count=len(found), data_dir=str(config.data_dir))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import pytest_twisted
 from support.auth import AUTH_LINE
@@ -37,6 +39,7 @@ def test_standalone_service_tree(tmp_path):
 
     from s3node.gateway.service import GatewayService
     from s3node.nodeprocess import ChildProcessService
+    from s3node.portreserve import PortReservation
     from s3node.standalone import make_standalone_service, node_argv
 
     options = parse("standalone", "--data-dir", str(tmp_path), "--nodes", "4",
@@ -47,6 +50,11 @@ def test_standalone_service_tree(tmp_path):
     nodes = [c for c in children if isinstance(c, ChildProcessService)]
     (gateway,) = [c for c in children if isinstance(c, GatewayService)]
     assert [n.name for n in nodes] == [f"node-{i}" for i in range(1, 5)]
+    # the gateway's fixed ports (S3's default 9000; --listen is a free port here) are held
+    # before any node starts (s3node.portreserve)
+    (reserved,) = [c for c in children if isinstance(c, PortReservation)]
+    assert children.index(reserved) < min(children.index(n) for n in nodes)
+    assert reserved.ports == ((socket.AF_INET, "127.0.0.1", 9000),)
     assert all((tmp_path / n.name).is_dir() for n in nodes)
     argv = node_argv(config, "node-2", 0)
     i = argv.index("s3node")
