@@ -30,12 +30,17 @@ STARTED = r"(?P<child>(node|worker)-\d+) started \(pid (?P<pid>\d+)\)"
 
 
 def start_standalone(tmp_path: Path, *extra: str) -> TwistdProcess:
-    """A standalone (2 nodes, replicas 2, 64 KiB chunks, fast health checks) on a free port."""
+    """
+    A standalone (2 nodes, replicas 2, 64 KiB chunks, fast health checks) on a
+    free port, its temp files (the workers' run dir) in ``tmp_path / "tmp"``.
+    """
+    (tmp_path / "tmp").mkdir(exist_ok=True)
     return start_twistd(
         ["s3node", "standalone", "--data-dir", str(tmp_path / "data"), "--nodes", "2",
          "--replicas", "2", "--chunk-size", "64KiB", "--health-interval", "0.2",
          "--listen", "tcp:0:interface=127.0.0.1", "--s3-listen", "none", "--no-fsync", *extra],
-        cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=TIMEOUT)
+        cwd=tmp_path, ready_pattern=GATEWAY_READY, timeout=TIMEOUT,
+        env={"TMPDIR": str(tmp_path / "tmp")})
 
 
 def children(proc: TwistdProcess) -> dict[str, int]:
@@ -113,8 +118,11 @@ def test_stopping_standalone_leaves_no_child_process(tmp_path: Path) -> None:
     # a gateway worker, which may serve ssl:, has it.
     assert {c: loads_cryptography(p) for c, p in pids.items()} == {
         "node-1": False, "node-2": False, "worker-2": True}
+    # the gateway's run dir for its workers' port files, in the TMPDIR it was given
+    assert [p.name[:15] for p in (tmp_path / "tmp").iterdir()] == ["s3node-workers-"]
     assert proc.stop() == -signal.SIGTERM
     assert [c for c, p in pids.items() if alive(p)] == []
+    assert list((tmp_path / "tmp").iterdir()) == []  # the workers' run dir went with it
 
 
 def test_sigkill_of_standalone_leaves_no_orphan(tmp_path: Path) -> None:
