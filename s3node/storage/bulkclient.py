@@ -26,7 +26,7 @@ from google.protobuf.message import DecodeError
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.errors import NodeNotFound, TimedOut, Unavailable
-from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head
+from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head, shut_down
 from s3node.storage.errors import error_from_code
 
 __all__ = ["CONNECT_SECONDS", "bulk_put"]
@@ -63,7 +63,7 @@ async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeade
         try:
             reply = await asyncio.shield(exchange)
         except asyncio.CancelledError:
-            _shut_down(sock)  # the thread's send or receive ends now
+            shut_down(sock)  # the thread's send or receive ends now
             await asyncio.wait({exchange})
             raise
     except TimeoutError:
@@ -77,13 +77,6 @@ async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeade
     if reply.error_code:
         raise error_from_code(reply.error_code, reply.message, where)
     return reply.result
-
-
-def _shut_down(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # not connected (yet, or any more)
 
 
 def _left(deadline: float | None) -> float | None:

@@ -3,13 +3,14 @@ A storage node's bulk put listener: chunk data beside gRPC (``--bulk-port``).
 
 Each connection carries one put (framing: :mod:`s3node.storage.bulkwire`).
 The node reads the head, checks the cluster secret (as gRPC calls are checked,
-in constant time) and that the put is meant for this node, and stores the chunk through the servicer's
+in constant time) and that the put is meant for this node, and stores the
+chunk through the servicer's
 :meth:`~s3node.storage.servicer.StorageServicer.put_from`: the same call slot,
-checks, disk discipline and reply as PutChunk.  The data is received with
-``sock_recv_into`` straight into two 1 MiB buffers that take turns (one
-filling while the store writes the other), so it is never copied in user
-space; gRPC costs about 0.3 s of CPU per GB on each side more (docs/grpc.md,
-"The bulk data path").
+checks, disk discipline and reply as PutChunk.  The data is received on a
+thread of the listener's own pool with ``recv_into`` straight into a 1 MiB
+buffer and written there by the store (:meth:`_Body.pour`), so it is never
+copied in user space; gRPC costs about 0.3 s of CPU per GB on each side more
+(docs/grpc.md, "The bulk data path").
 
 Limits, as on gRPC: a connection that sends nothing for ``put_idle_timeout``
 seconds (its head, or the next 1 MiB of data) is dropped and its temp file
@@ -35,7 +36,7 @@ from twisted.logger import Logger
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import InvalidRequest, NodeAuthFailed, NodeNotFound, PutStalled, S3NodeError
-from s3node.storage.bulkwire import PREFIX, framed_reply, head_length, recv_exactly
+from s3node.storage.bulkwire import PREFIX, framed_reply, head_length, recv_exactly, shut_down
 from s3node.storage.errors import status_for
 from s3node.storage.limits import Clock, IdleTimeout
 from s3node.storage.metrics import StorageMetrics
@@ -119,7 +120,7 @@ class _Body:
         try:
             await asyncio.shield(job)
         except asyncio.CancelledError:
-            _shut_down(self._sock, socket.SHUT_RDWR)
+            shut_down(self._sock)
             await asyncio.wait({job})
             raise
         finally:
@@ -150,7 +151,8 @@ class _Body:
             self._sock.setblocking(False)
 
     def _ended(self) -> S3NodeError:
-        if self._stalled:
+        """What a connection that ended before the data's end failed the put with."""
+        if self._stalled:  # shut down by the idle timer of a pour
             return self._idle.stalled("the bulk put")
         return InvalidRequest(f"the connection ended {self.received} bytes into the "
                               f"{self.size} announced")
@@ -170,7 +172,7 @@ class _Body:
             self._timer = self._idle.timer(self._stall)
             return
         self._stalled = True
-        _shut_down(self._sock, socket.SHUT_RD)
+        shut_down(self._sock, socket.SHUT_RD)
 
     # -- on the event loop -----------------------------------------------------
 
@@ -182,8 +184,7 @@ class _Body:
             await recv_exactly(self._loop, self._sock, view, "the chunk's data",
                                on_received=self._count)
         except EOFError:
-            raise InvalidRequest(f"the connection ended {self.received} bytes into the "
-                                 f"{self.size} announced") from None
+            raise self._ended() from None
         return view
 
     def _read(self, index: int, start: int) -> asyncio.Future[memoryview]:
@@ -217,13 +218,6 @@ class _Body:
     def left(self) -> int:
         """Bytes announced and not read yet."""
         return self.size - self.received
-
-
-def _shut_down(sock: socket.socket, how: int) -> None:
-    try:
-        sock.shutdown(how)
-    except OSError:
-        pass  # closed by the peer already
 
 
 class BulkPutServer:

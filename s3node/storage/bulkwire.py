@@ -7,8 +7,8 @@ A bulk put is one TCP connection to a node's bulk port: the client sends
 :data:`MAX_HEAD`), the head, then exactly ``head.header.size`` bytes of chunk
 data; the node answers with the length of a ``BulkPutReply`` (4 bytes,
 big-endian) and the reply, and closes.  The chunk's bytes are read from and
-written to the sockets with ``sock_recv_into`` and ``sock_sendall`` on the
-event loop: they are never copied in user space on the way (gRPC copies them
+written to the sockets with ``recv_into`` and ``sendall``, on a thread of
+either side: they are never copied in user space on the way (gRPC copies them
 about three times per hop).  ``proto/s3node/storage/v1/storage.proto`` and
 ``docs/grpc.md`` ("The bulk data path") describe the protocol.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "framed_reply",
     "head_length",
     "recv_exactly",
+    "shut_down",
 ]
 
 #: the first bytes of every bulk put: the protocol and its version
@@ -92,3 +93,14 @@ async def recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket,
         got += n
         if on_received is not None:
             on_received(n)
+
+
+def shut_down(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
+    """
+    Shut ``sock`` down (``how``): a thread blocked sending or receiving on it
+    returns at once.  Nothing when it is not connected (yet, or any more).
+    """
+    try:
+        sock.shutdown(how)
+    except OSError:
+        pass
