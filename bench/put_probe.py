@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vs_swift
 from sbs_client import Target, pattern_digest
 from sbs_servers import S3nodeServer
-from sbs_system import ProcessTree
+from sbs_system import ProcessTree, proc_stat, process_label
 
 from s3node.config import parse_size
 
@@ -60,20 +60,11 @@ def machine_ticks() -> list[int]:
     return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
-def _stat_fields(path: str) -> list[str] | None:
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return None
-    return [text[text.index("(") + 1 : text.rindex(")")], *text[text.rindex(")") + 2 :].split()]
-
-
 def _label(pid: int) -> str:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        return process_label(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
     except OSError:
         return "?"
-    return " ".join(a for a in argv if a in ("standalone", "storage") or a.startswith("node-"))
 
 
 def thread_ticks(tree: ProcessTree) -> dict[tuple[str, int, str, str], tuple[int, int]]:
@@ -86,18 +77,19 @@ def thread_ticks(tree: ProcessTree) -> dict[tuple[str, int, str, str], tuple[int
         except OSError:
             continue
         for tid in tids:
-            fields = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
-            if fields is not None:
-                out[(label, pid, fields[0], tid)] = (int(fields[12]), int(fields[13]))
+            stat = proc_stat(f"/proc/{pid}/task/{tid}/stat")
+            if stat is not None:
+                name, fields = stat
+                out[(label, pid, name, tid)] = (int(fields[11]), int(fields[12]))
     return out
 
 
 def minor_faults(tree: ProcessTree) -> dict[int, int]:
     out = {}
     for pid in tree.pids():
-        fields = _stat_fields(f"/proc/{pid}/stat")
-        if fields is not None:
-            out[pid] = int(fields[8])
+        stat = proc_stat(f"/proc/{pid}/stat")
+        if stat is not None:
+            out[pid] = int(stat[1][7])
     return out
 
 

@@ -34,6 +34,8 @@ __all__ = [
     "loopback_rate",
     "median",
     "percentile",
+    "proc_stat",
+    "process_label",
     "rate_from_dd",
 ]
 
@@ -76,12 +78,22 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def proc_stat(path: str) -> tuple[str, list[str]] | None:
+    """
+    A ``/proc`` ``stat`` file (a process's or a thread's): its command name and
+    the fields after it (``[0]`` the state, ``[7]`` minor faults, ``[11]`` and
+    ``[12]`` user and system ticks); ``None`` once it is gone.
+    """
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = Path(path).read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2 :].split()
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    stat = proc_stat(f"/proc/{pid}/stat")
+    return None if stat is None else stat[1]
 
 
 class ProcessTree:
@@ -135,7 +147,7 @@ class ProcessTree:
                 continue
             for line in status:
                 if line.startswith("VmHWM:"):
-                    peaks.append((_label(argv), int(line.split()[1]) * 1024))
+                    peaks.append((process_label(argv), int(line.split()[1]) * 1024))
         return peaks
 
 
@@ -246,7 +258,7 @@ def hash_rate(algorithm: str, size: int) -> float:
     return size / (time.perf_counter() - start)
 
 
-def _label(argv: list[bytes]) -> str:
+def process_label(argv: list[bytes]) -> str:
     """A short name for a server process: its role words and node id, without paths."""
     words = [a.decode(errors="replace") for a in argv if a and not a.startswith(b"/")]
     keep = [w for w in words if w in ("standalone", "gateway", "storage", "--node-id")
