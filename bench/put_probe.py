@@ -16,7 +16,8 @@ then it prints:
 - from the gateway's ``/metrics`` (which relays the nodes'): how many chunk
   puts there were and their mean duration, as the gateway saw them
   (``s3node_chunk_put_duration_seconds``) and as the nodes did
-  (``s3node_storage_call_duration_seconds``), and the nodes' fsync steps.
+  (``s3node_storage_call_duration_seconds``), the nodes' fsync steps and
+  the gateway's metadata operations (``s3node_metadata_query_duration_seconds``).
 
 ::
 
@@ -51,6 +52,7 @@ from s3node.config import parse_size
 MiB = 1024 * 1024
 #: the metrics read before and after a round (their _sum and _count series)
 TIMED = ("s3node_chunk_put_duration_seconds", "s3node_storage_call_duration_seconds",
+         "s3node_metadata_query_duration_seconds",
          "s3node_storage_fsync_duration_seconds")
 _SERIES = re.compile(r"(?P<name>s3node_\w+?)_(?P<kind>sum|count)(?P<labels>\{[^}]*\})? (?P<value>\S+)")
 
@@ -113,7 +115,7 @@ def report_timings(before: dict, after: dict) -> None:
         delta = value - before.get((name, labels, kind), 0.0)
         # one line per metric and method/step, the nodes summed
         key = (name, ",".join(p for p in labels.strip("{}").split(",")
-                              if p.startswith(("method=", "step=", "result="))))
+                              if p.startswith(("method=", "step=", "result=", "operation="))))
         pair = sums.setdefault(key, [0.0, 0.0])
         pair[0 if kind == "sum" else 1] += delta
     for (name, labels), (total, count) in sorted(sums.items()):

@@ -156,7 +156,7 @@ class S3nodeServer:
         self.base = base
         self.replicas = replicas
         self.extra_args = extra_args
-        self.source = source or ROOT
+        self.source = (source or ROOT).resolve()  # PYTHONPATH: the servers run elsewhere
         self.name = f"s3node-r{replicas}" + (f"@{label}" if label else "")
         self.proc = None
         self.work: Path | None = None
