@@ -18,11 +18,20 @@ file names it); the parent's page relays theirs, every sample labelled
 ``worker="K"`` (the parent's own ``worker="1"``), and a child's ``/metrics``
 serves that page (fetched from the parent's loopback metrics listener), so a
 scrape sees every worker whichever process answers it.
+
+The workers write their port files to a run dir in the temp folder
+(:func:`make_run_dir`), which the gateway removes when it stops.  A gateway
+killed outright (SIGKILL, a power cut) cannot: the next gateway started with
+that temp folder removes the run dirs whose owner, named in the dir, is no
+longer running on this host.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -32,8 +41,8 @@ from s3node.metricsrelay import MetricsRelay, Source
 from s3node.nodeprocess import ChildProcessService, twistd_argv
 
 __all__ = [
-    "LISTEN_FD", "S3_LISTEN_FD", "adopted_endpoint", "gateway_args", "page_from",
-    "worker_services",
+    "LISTEN_FD", "S3_LISTEN_FD", "adopted_endpoint", "gateway_args", "make_run_dir",
+    "page_from", "remove_stale_run_dirs", "worker_services",
 ]
 
 #: the file descriptors a worker finds the ``--listen`` and ``--s3-listen`` sockets on
@@ -78,6 +87,60 @@ def adopted_endpoint(reactor: Any, fd: int) -> Any:
     finally:
         probe.detach()
     return AdoptedStreamServerEndpoint(reactor, fd, family)
+
+
+#: how a run dir's name begins, in the temp folder
+RUN_DIR_PREFIX = "s3node-workers-"
+#: the file in a run dir that names its owner: ``PID HOSTNAME``
+OWNER_FILE = "owner"
+
+
+def make_run_dir(base: Path | None = None) -> Path:
+    """
+    A new run dir for a gateway's workers' port files in ``base`` (the temp
+    folder), naming this process as its owner, once the run dirs there whose
+    owners are gone have been removed (:func:`remove_stale_run_dirs`).
+    Blocking, and quick: call it while the gateway starts.
+    """
+    base = Path(base or tempfile.gettempdir())
+    remove_stale_run_dirs(base)
+    path = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX, dir=base))
+    (path / OWNER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    return path
+
+
+def remove_stale_run_dirs(base: Path) -> list[Path]:
+    """
+    Remove the run dirs in ``base`` left by gateways that are gone, and return
+    them.  A dir is left alone unless it is this user's, its owner file names
+    this host and its process does not run: a dir without an owner file (being
+    made, or an older gateway's) or another host's (a shared temp folder) is
+    not this gateway's to judge.
+    """
+    removed = []
+    for path in sorted(base.glob(RUN_DIR_PREFIX + "*")):
+        try:
+            if path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
+                continue
+            pid, host = (path / OWNER_FILE).read_text().split()
+            if host != socket.gethostname() or _running(int(pid)):
+                continue
+        except (OSError, ValueError):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def worker_services(config: GatewayConfig, reactor: Any, *, http_fd: int, s3_fd: int | None,

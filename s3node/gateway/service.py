@@ -193,18 +193,15 @@ class GatewayService(MultiService):
 
     async def _start_workers(self, config: GatewayConfig) -> None:
         """Workers 2 to N on the same sockets (:mod:`s3node.workers`); fires once all listen."""
-        import tempfile
-        from pathlib import Path
-
         from s3node.metrics import metrics_site
-        from s3node.workers import worker_services
+        from s3node.workers import make_run_dir, worker_services
 
         aggregate = ListenerService(
             "worker metrics", serverFromString(self._reactor, "tcp:0:interface=127.0.0.1"),
             metrics_site(self.metrics, self._reactor))
         aggregate.setServiceParent(self)
         page = f"http://127.0.0.1:{(await aggregate.listening).getHost().port}/metrics"
-        self._run_dir = Path(tempfile.mkdtemp(prefix="s3node-workers-"))
+        self._run_dir = make_run_dir()
         workers, relay = worker_services(
             config, self._reactor, http_fd=self.listening_port.fileno(),
             s3_fd=self.s3_port.fileno() if self.s3_port is not None else None,

@@ -128,7 +128,8 @@ def test_stopping_standalone_leaves_no_child_process(tmp_path: Path) -> None:
 def test_sigkill_of_standalone_leaves_no_orphan(tmp_path: Path) -> None:
     """
     When standalone is SIGKILLed (no chance to stop anything), its node and
-    worker processes see their parent's pipe close and stop by themselves.
+    worker processes see their parent's pipe close and stop by themselves; the
+    next standalone removes the run dir the killed one left.
     """
     proc = start_standalone(tmp_path, "--workers", "2")
     pids = children(proc)
@@ -136,6 +137,14 @@ def test_sigkill_of_standalone_leaves_no_orphan(tmp_path: Path) -> None:
     proc.kill()
     wait_until(lambda: not any(alive(p) for p in pids.values()),
                what=f"the children {pids} to exit", timeout=TIMEOUT, interval=0.1)
+    # Its workers' run dir stays behind; the next standalone with that TMPDIR removes it.
+    (left,) = (tmp_path / "tmp").iterdir()
+    again = start_standalone(tmp_path, "--workers", "2")
+    try:
+        (made,) = (tmp_path / "tmp").iterdir()
+        assert made.name.startswith("s3node-workers-") and made != left
+    finally:
+        again.stop()
 
 
 def test_two_workers_serve_one_port_and_share_the_files(tmp_path: Path) -> None:
