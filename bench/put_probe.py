@@ -17,13 +17,16 @@ then it prints:
   puts there were and their mean duration, as the gateway saw them
   (``s3node_chunk_put_duration_seconds``) and as the nodes did
   (``s3node_storage_call_duration_seconds``), the nodes' fsync steps and
-  the gateway's metadata operations (``s3node_metadata_query_duration_seconds``).
+  the gateway's metadata operations (``s3node_metadata_query_duration_seconds``);
+- with ``--names``, the CPU per GB summed by Python thread name (the gateway's
+  and the nodes' ``MainThread``, their pools), named by ``py-spy dump``.
 
 ::
 
     python3 bench/put_probe.py                          # 8 x 128 MiB, 2 rounds
     python3 bench/put_probe.py --streams 1 --size 1GiB  # one 1 GiB upload
     python3 bench/put_probe.py --source /tmp/base       # another checkout
+    python3 bench/put_probe.py --streams 1 --size 1GiB --names --threads 0
 
 Not a test: it asserts nothing and is not run by the README's command.
 """
@@ -34,6 +37,8 @@ import argparse
 import multiprocessing
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +91,23 @@ def thread_ticks(tree: ProcessTree) -> dict[tuple[str, int, str, str], tuple[int
     return out
 
 
+def python_thread_names(pids: list[int]) -> dict[tuple[int, str], str]:
+    """
+    (pid, tid) -> the Python thread's name, pool numbers folded (``s3node-bulk_N``),
+    from ``py-spy dump`` (beside this interpreter or on PATH); empty without py-spy.
+    """
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}"
+                                        f"{os.environ.get('PATH', '')}")
+    out: dict[tuple[int, str], str] = {}
+    for pid in pids if spy else []:
+        dump = subprocess.run([spy, "dump", "--pid", str(pid)], check=False,
+                              capture_output=True, text=True, timeout=60).stdout
+        for m in re.finditer(r'Thread (0x[0-9A-Fa-f]+|\d+) \(\w+\): "([^"]+)"', dump):
+            tid = int(m[1], 16) if m[1].startswith("0x") else int(m[1])
+            out[(pid, str(tid))] = re.sub(r"([_-])\d+$", r"\1N", m[2])
+    return out
+
+
 def minor_faults(tree: ProcessTree) -> dict[int, int]:
     out = {}
     for pid in tree.pids():
@@ -132,6 +154,8 @@ def main() -> None:
     p.add_argument("--source", type=Path, help="the checkout to run (default: this one)")
     p.add_argument("--s3node-arg", dest="s3node_args", action="append", default=[],
                    help="an extra standalone option (repeat it)")
+    p.add_argument("--names", action="store_true",
+                   help="sum the threads' CPU by Python thread name (needs py-spy)")
     p.add_argument("--threads", type=int, default=16, help="busy threads listed per round")
     args = p.parse_args()
     size, moved = args.size, args.size * args.streams
@@ -165,6 +189,16 @@ def main() -> None:
                 user0, system0 = threads0.get(key, (0, 0))
                 busy.append((user - user0 + system - system0, key, user - user0, system - system0))
             hz = os.sysconf("SC_CLK_TCK")
+            if args.names:
+                kinds: dict[str, float] = {}
+                named = python_thread_names(tree.pids())
+                for ticks, key, _, _ in busy:
+                    role = "gateway" if key[1] == roots[0] else "nodes"
+                    kind = f"{role} {named.get((key[1], key[3]), key[2])}"
+                    kinds[kind] = kinds.get(kind, 0.0) + ticks / hz / (moved / 1e9)
+                print("   by thread, s/GB:", ", ".join(
+                    f"{kind} {v:.2f}" for kind, v in sorted(kinds.items(), key=lambda kv: -kv[1])
+                    if v >= 0.01))
             for ticks, key, user, system in sorted(busy, reverse=True)[: args.threads]:
                 print(f"   {key[0][:24]:24} {key[2]:28} user {100 * user / hz / wall:5.1f}% "
                       f"system {100 * system / hz / wall:5.1f}%  {ticks / hz / (moved / 1e9):.2f} s/GB")
