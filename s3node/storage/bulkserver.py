@@ -76,8 +76,9 @@ class _Body:
     """
     A put's data.  :meth:`pour` receives it on a thread of its own, straight
     into a 1 MiB buffer, and writes each full piece there: the store's whole
-    put costs the event loop a wake-up per piece, not a turn per read and a
-    worker hand-off per write.  Stores that do not pour iterate it
+    put costs the event loop nothing per piece, not a turn per read and a
+    worker hand-off per write (the idle timer reads the time the thread
+    marks: :meth:`_stall`).  Stores that do not pour iterate it
     (:meth:`pieces`, ``async for``): two buffers take turns on the event
     loop, the next piece received while the last is written.
     """
@@ -94,8 +95,10 @@ class _Body:
         #: bytes read from the socket so far
         self.received = 0
         self._pending: asyncio.Future[memoryview] | None = None
-        #: the idle timer of a pour (reset as its pieces arrive)
+        #: the idle timer of a pour (set again while its pieces arrive: _stall)
         self._timer: Any = None
+        #: when the pour last began to wait for the peer (set by its thread)
+        self._waiting_since = 0.0
         self._stalled = False
         #: the thread is in the store's write (set and cleared by the thread)
         self._writing = False
@@ -115,6 +118,7 @@ class _Body:
         :raises PutStalled: when no piece comes for the idle timeout.
         :raises InvalidRequest: when the connection ends first.
         """
+        self._waiting_since = self._idle.now()
         self._timer = self._idle.timer(self._stall)
         job = self._loop.run_in_executor(self._executor, self._receive, write)
         try:
@@ -141,12 +145,14 @@ class _Body:
                         raise self._ended()
                     got += n
                     self.received += n
-                self._loop.call_soon_threadsafe(self._progress)
                 self._writing = True
                 try:
                     write(piece)
                 finally:
                     self._writing = False
+                    # waiting for the peer again from now (no word to the loop: the
+                    # timer, when it runs out, looks at this mark: _stall)
+                    self._waiting_since = self._idle.now()
         finally:
             self._sock.setblocking(False)
 
@@ -157,19 +163,18 @@ class _Body:
         return InvalidRequest(f"the connection ended {self.received} bytes into the "
                               f"{self.size} announced")
 
-    def _progress(self) -> None:
-        """A piece came in (on the loop): the idle timer starts again."""
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(self._idle.seconds)
-
     def _stall(self) -> None:
         """
-        The idle timer ran out: end the thread's wait (its reply can still be
-        sent); unless the thread is writing, when the store is the slow one,
-        not the peer (the timer starts again).
+        The idle timer ran out: unless a piece came since it was set, end the
+        thread's wait (its reply can still be sent).  When the thread is
+        writing, the store is the slow one, not the peer; when it wrote a piece
+        since, the peer has had less time: either way the timer is set again,
+        for what is left of the peer's time.
         """
-        if self._writing:
-            self._timer = self._idle.timer(self._stall)
+        quiet = self._idle.now() - self._waiting_since
+        if self._writing or quiet < self._idle.seconds:
+            left = self._idle.seconds if self._writing else self._idle.seconds - quiet
+            self._timer = self._idle.timer(self._stall, min(self._idle.seconds, max(left, 0.001)))
             return
         self._stalled = True
         shut_down(self._sock, socket.SHUT_RD)

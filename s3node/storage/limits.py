@@ -33,11 +33,14 @@ class _Timer(Protocol):
 
 class Clock(Protocol):
     """
-    What :class:`IdleTimeout` needs of a clock: ``callLater`` of Twisted's
-    ``IReactorTime`` (the reactor, or :class:`twisted.internet.task.Clock`).
+    What :class:`IdleTimeout` needs of a clock: ``callLater`` and ``seconds``
+    of Twisted's ``IReactorTime`` (the reactor, or
+    :class:`twisted.internet.task.Clock`).
     """
 
     def callLater(self, delay: float, fn: Callable[..., Any], /, *args: Any) -> _Timer: ...
+
+    def seconds(self) -> float: ...
 
 
 class CallLimiter:
@@ -113,13 +116,17 @@ class IdleTimeout:
             "the call was cancelled and nothing was kept"
         )
 
-    def timer(self, on_idle: Callable[[], object]) -> _Timer:
+    def timer(self, on_idle: Callable[[], object], seconds: float | None = None) -> _Timer:
         """
-        Call ``on_idle`` once ``seconds`` pass, unless the timer is ``reset``
-        (with :attr:`seconds`: progress was made) or cancelled first; for a
-        stream read off the event loop, whose progress is told to the loop.
+        Call ``on_idle`` once ``seconds`` (default :attr:`seconds`) pass,
+        unless the timer is ``reset`` or cancelled first; for a stream read off
+        the event loop, which checks the progress made when it runs out.
         """
-        return self._clock.callLater(self.seconds, on_idle)
+        return self._clock.callLater(self.seconds if seconds is None else seconds, on_idle)
+
+    def now(self) -> float:
+        """The clock's time; any thread may ask (a progress mark for :meth:`timer`)."""
+        return float(self._clock.seconds())
 
     async def wait(self, awaitable: Awaitable[T], what: str) -> T:
         """

@@ -300,6 +300,44 @@ async def test_a_client_that_stops_talking_is_dropped_on_the_idle_timeout(tmp_pa
 
 
 @aio_test
+async def test_the_idle_time_counts_from_the_last_piece(tmp_path, algorithms, executor):
+    """
+    The idle timeout is the peer's silence since its last piece, not the time
+    since the put began: a piece 20 s in moves the deadline to 50 s (a fake
+    clock; the thread tells the loop nothing as pieces come).
+    """
+    store, clock, _, server = fake_clock_node(tmp_path, algorithms, executor)
+    try:
+        chunk_id, data, digest = new_chunk(3 * FRAME_SIZE)
+        head = framed_head(SECRET, header_for(chunk_id, data, digest))
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+
+        def written() -> list[int]:
+            return [p.stat().st_size for p in store.layout.tmp.iterdir()]
+
+        writer.write(head + data[:FRAME_SIZE])
+        await poll_until(lambda: written() == [FRAME_SIZE] and clock.getDelayedCalls(),
+                         what="the first piece to be written")
+        clock.advance(20)
+        writer.write(data[FRAME_SIZE : 2 * FRAME_SIZE])
+        await poll_until(lambda: written() == [2 * FRAME_SIZE], what="the second piece")
+        await turns(20)
+        for step in (15, 14):  # 35 s, then 49 s: within 30 s of the second piece
+            clock.advance(step)
+            await turns(20)
+            assert server.connections and not reader.at_eof()
+        clock.advance(2)  # 51 s: 31 s after it
+        answer = reply_of(await within(reader.read(), what="the reply"))
+        writer.close()
+        assert answer.error_code == "put_stalled", answer
+        await poll_until(lambda: not server.connections, what="the connection to end")
+        assert written() == []
+    finally:
+        await server.stop(1)
+        store.close()
+
+
+@aio_test
 async def test_a_slow_store_write_is_not_the_peers_silence(tmp_path, algorithms, executor):
     """
     The idle timer runs out while the node's own write of a piece is stuck
