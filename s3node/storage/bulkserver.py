@@ -97,8 +97,8 @@ class _Body:
         self._pending: asyncio.Future[memoryview] | None = None
         #: the idle timer of a pour (set again while its pieces arrive: _stall)
         self._timer: Any = None
-        #: when the pour last began to wait for the peer (set by its thread)
-        self._waiting_since = 0.0
+        #: when the pour's last piece came (set by its thread; at first, its start)
+        self._last_piece = 0.0
         self._stalled = False
         #: the thread is in the store's write (set and cleared by the thread)
         self._writing = False
@@ -118,7 +118,7 @@ class _Body:
         :raises PutStalled: when no piece comes for the idle timeout.
         :raises InvalidRequest: when the connection ends first.
         """
-        self._waiting_since = self._idle.now()
+        self._last_piece = self._idle.now()
         self._timer = self._idle.timer(self._stall)
         job = self._loop.run_in_executor(self._executor, self._receive, write)
         try:
@@ -145,14 +145,14 @@ class _Body:
                         raise self._ended()
                     got += n
                     self.received += n
+                # the peer's time starts again (no word to the loop: the idle
+                # timer, when it runs out, looks at this mark: _stall)
+                self._last_piece = self._idle.now()
                 self._writing = True
                 try:
                     write(piece)
                 finally:
                     self._writing = False
-                    # waiting for the peer again from now (no word to the loop: the
-                    # timer, when it runs out, looks at this mark: _stall)
-                    self._waiting_since = self._idle.now()
         finally:
             self._sock.setblocking(False)
 
@@ -167,11 +167,11 @@ class _Body:
         """
         The idle timer ran out: unless a piece came since it was set, end the
         thread's wait (its reply can still be sent).  When the thread is
-        writing, the store is the slow one, not the peer; when it wrote a piece
-        since, the peer has had less time: either way the timer is set again,
-        for what is left of the peer's time.
+        writing, the store is the slow one, not the peer, and the timer starts
+        again; when a piece came since, it is set again for what is left of the
+        peer's time from that piece.
         """
-        quiet = self._idle.now() - self._waiting_since
+        quiet = self._idle.now() - self._last_piece
         if self._writing or quiet < self._idle.seconds:
             left = self._idle.seconds if self._writing else self._idle.seconds - quiet
             self._timer = self._idle.timer(self._stall, min(self._idle.seconds, max(left, 0.001)))
