@@ -171,10 +171,10 @@ class _Body:
         again; when a piece came since, it is set again for what is left of the
         peer's time from that piece.
         """
-        quiet = self._idle.now() - self._last_piece
-        if self._writing or quiet < self._idle.seconds:
-            left = self._idle.seconds if self._writing else self._idle.seconds - quiet
-            self._timer = self._idle.timer(self._stall, min(self._idle.seconds, max(left, 0.001)))
+        quiet = 0.0 if self._writing else self._idle.now() - self._last_piece
+        if quiet < self._idle.seconds:  # (at most the whole time, should the clock go back)
+            self._timer = self._idle.timer(self._stall, min(self._idle.seconds,
+                                                            self._idle.seconds - quiet))
             return
         self._stalled = True
         shut_down(self._sock, socket.SHUT_RD)
