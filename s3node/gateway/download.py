@@ -14,7 +14,9 @@ connection, *n+2* too (:data:`READ_AHEAD` reads in flight while at most
 and a lone client that reads faster than one node read would otherwise wait
 on each); writing pauses whenever the client's
 connection does (an :class:`~twisted.internet.interfaces.IPushProducer` on
-the request), so memory stays at about two chunks per download.  Only when no
+the request), and each 1 MiB part of *n* is let go of once the connection
+has sent it, so memory stays at about two chunks per download (one and a
+half on average: the chunk being written shrinks as it goes).  Only when no
 replica can serve a chunk does the response stop: the connection is aborted,
 since its headers are already out.
 
@@ -250,10 +252,12 @@ class DownloadPipeline:
                 parts = await flow.watch(ahead[0])
                 ahead.popleft()
                 fetch_ahead(1)  # the next chunk while this one is written
-                for part in parts:
+                # Taken from the end, each part is let go of as soon as the
+                # connection has sent it, not when the whole chunk has been.
+                parts.reverse()
+                while parts:
                     await flow.writable()
-                    request.write(part)
-                del parts
+                    request.write(parts.pop())
                 # This chunk is the connection's now: room for one more read.
                 fetch_ahead(READ_AHEAD if self._streams <= DEEP_UP_TO else 1)
             # The last bytes count too: wait until the connection takes them (or
