@@ -295,13 +295,19 @@ class TempWriter:
             self.meta_path.unlink(missing_ok=True)
             self._discarded = True
 
+    @property
+    def discarded(self) -> bool:
+        """Whether :meth:`discard` ran (nothing of the put is left under ``tmp/``)."""
+        return self._discarded
+
 
 def commit(
     layout: Layout, writer: TempWriter, info: ChunkInfo, *, fsync: bool
 ) -> tuple[ChunkInfo | None, int | None]:
     """
     Make a finished put visible under its chunk id (its sidecar written by
-    :func:`write_sidecar`).
+    :func:`write_sidecar`), then remove its temp name (:meth:`TempWriter.discard`;
+    not when another chunk was there already: the caller discards it then).
 
     The caller holds the chunk id's lock.  A broken chunk found under the id
     is quarantined first.
@@ -337,6 +343,7 @@ def commit(
         if no_space(e):
             raise InsufficientStorage(f"no space left for chunk {chunk_id}") from e
         raise
+    writer.discard()  # the temp name goes; the data stays under its final one
     return None, quarantined
 
 

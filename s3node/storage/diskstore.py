@@ -327,17 +327,31 @@ class DiskChunkStore:
             max_chunk_size=self._max_chunk_size,
             transfer_crc32c=transfer_crc32c,
         )
-        try:
-            existing = await self._lookup(header.chunk_id)
-        except CorruptChunk:
-            existing = None  # quarantined: store the new copy
+        existing, disk = await self._run(self._look, header.chunk_id)
+        if disk is None:  # the chunk looked broken: settled under its lock
+            try:
+                existing = await self._settle_broken(header.chunk_id)
+            except CorruptChunk:
+                existing = None  # quarantined: store the new copy
+            disk = await self._run(self._disk_space, self.layout.root)
         if existing is not None:
             check_same(existing, header)
             await drain_put(header, data)
             return put_result(existing, created=False)
-        disk = await self._run(self._disk_space, self.layout.root)
         with self._ledger.reserve(header.size, disk, self._written()):
             return await self._put_new(header, data)
+
+    def _look(self, chunk_id: str) -> tuple[ChunkInfo | None, DiskSpace | None]:
+        """
+        A put's first look, on a worker in one go: the record stored under
+        ``chunk_id`` (``None``: none) and the file system's space; ``(None,
+        None)`` when the chunk looks broken, which the caller settles.
+        """
+        try:
+            info = diskfiles.read_info(self.layout, chunk_id)
+        except BrokenChunk:
+            return None, None
+        return info, self._disk_space(self.layout.root)
 
     async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
         # Known here before its temp file exists (the first write creates it, on the
@@ -366,7 +380,8 @@ class DiskChunkStore:
             existing = await run_to_end(self._commit(writer, info))
         finally:
             try:
-                await self._run_to_end(writer.discard)
+                if not writer.discarded:  # a commit removes the temp file's name itself
+                    await self._run_to_end(writer.discard)
             except RuntimeError:  # the executor is shut down: the node is stopping
                 writer.discard()
             finally:

@@ -169,6 +169,22 @@ async def test_broken_sidecar_quarantines(store):
 
 
 @aio_test
+async def test_a_put_over_a_broken_chunk_quarantines_it_and_stores_the_new_copy(store):
+    """A put that finds the id's stored copy broken moves it aside and stores its own."""
+    chunk_id, data, digest = new_chunk(100)
+    await _put(store, chunk_id, data, digest)
+    store.layout.meta_path(chunk_id).write_text("not json")
+    assert (await _put(store, chunk_id, data, digest)).created
+    assert (await store.stat(chunk_id)).digest == digest
+    assert await collect((await store.read(chunk_id)).pieces) == data
+    (entry,) = (await store.list_quarantined()).entries
+    assert entry.chunk_id == chunk_id and "sidecar" in entry.reason
+    assert list(store.layout.tmp.iterdir()) == []
+    usage = await store.usage()
+    assert (usage.chunk_count, usage.used, usage.quarantined) == (1, 100, 1)
+
+
+@aio_test
 async def test_quarantine_entries_survive_a_restart_and_drop_whole(tmp_path, algorithms, executor):
     """Reopening a data dir counts its quarantine entries; dropping one removes all its files."""
     store = _store(tmp_path / "node", algorithms, executor)
