@@ -24,6 +24,14 @@ runs; the report ends with each "Done when" ratio of issue 8.
     python3 bench/vs_swift.py --quick                          # small sizes, a smoke run
     python3 bench/vs_swift.py --servers s3node-r1 --header 'X-Trace: bench'
 
+Each server starts on a settled file system: the data of the one before is
+removed, written out (``sync``) and ``--settle`` seconds (65) pass before
+the next starts.  On ext4 without a journal (this kind of machine's root file
+system) the inode allocator passes over every inode freed in the last 60
+seconds, reading its deletion time for each new file; right after the last
+server's thousands of files were removed, s3node's two files per chunk paid
+for that (docs/performance.md, "A settled file system for each server").
+
 s3node's requests carry the admin key each standalone saves in its data dir on
 its first start (an ``Authorization`` given with ``--header`` replaces it).
 
@@ -208,6 +216,18 @@ def run_server(server: SwiftServer | S3nodeServer, pool: multiprocessing.pool.Po
     return figures
 
 
+def settle(removed_at: float, seconds: float) -> None:
+    """
+    Write out what is dirty, then wait until ``seconds`` have passed since
+    ``removed_at`` (``time.monotonic()``), when the last server's data was
+    removed: the inodes it freed no longer slow the next server's creates.
+    """
+    os.sync()
+    left = removed_at + seconds - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
 def ceilings(base: Path, args: argparse.Namespace) -> dict:
     """The machine's ceilings, measured now."""
     out = {"dd_MBps": dd_rate(base, args.dd_size) / 1e6,
@@ -252,6 +272,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--small-size", default="4KiB")
     p.add_argument("--rss-check", default="", help="one more PUT/GET of this size "
                    "(e.g. 4GiB), to see peak RSS stay flat")
+    p.add_argument("--settle", type=float, default=None,
+                   help="seconds between removing a server's data and starting the next "
+                   "(after a sync; 0: none; default 65, with --quick 0)")
     p.add_argument("--dd-size", default="1GiB")
     p.add_argument("--loopback-size", default="4GiB")
     p.add_argument("--s3node-arg", action="append", default=[], dest="s3node_args",
@@ -268,6 +291,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report", default=None,
                    help="print the report of an earlier --out JSON file (runs nothing)")
     args = p.parse_args(argv)
+    if args.settle is None:
+        args.settle = 0.0 if args.quick else 65.0
     if args.quick:
         args.big, args.stream_size, args.streams, args.ops = "128MiB", "16MiB", 4, 20
         args.dd_size, args.loopback_size = "256MiB", "1GiB"
@@ -328,15 +353,18 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict] = []
     try:
         servers = _servers(args.servers.split(","), base, args)
+        removed_at = time.monotonic()  # whatever ran before this run settles too
         for repeat in range(args.repeat):
             run = {"ceilings": ceilings(base, args), "servers": {}}
             print(f"# repeat {repeat + 1}: ceilings {json.dumps(_rounded(run['ceilings']))}",
                   flush=True)
             for server in servers:
+                settle(removed_at, args.settle)
                 try:
                     figures = run_server(server, pool, args, digests)
                 except Exception as e:  # noqa: BLE001 - one server's failure ends its row only
                     figures = {"error": f"{type(e).__name__}: {e}"}
+                removed_at = time.monotonic()  # its data was removed as it stopped
                 run["servers"][server.name] = figures
                 print(f"# repeat {repeat + 1}: {server.name} {json.dumps(_rounded(figures))}",
                       flush=True)
