@@ -327,13 +327,12 @@ class DiskChunkStore:
             max_chunk_size=self._max_chunk_size,
             transfer_crc32c=transfer_crc32c,
         )
-        existing, disk = await self._run(self._look, header.chunk_id)
-        if disk is None:  # the chunk looked broken: settled under its lock
+        existing, broken, disk = await self._run(self._look, header.chunk_id)
+        if broken:  # settled under the chunk's lock
             try:
                 existing = await self._settle_broken(header.chunk_id)
             except CorruptChunk:
                 existing = None  # quarantined: store the new copy
-            disk = await self._run(self._disk_space, self.layout.root)
         if existing is not None:
             check_same(existing, header)
             await drain_put(header, data)
@@ -341,17 +340,17 @@ class DiskChunkStore:
         with self._ledger.reserve(header.size, disk, self._written()):
             return await self._put_new(header, data)
 
-    def _look(self, chunk_id: str) -> tuple[ChunkInfo | None, DiskSpace | None]:
+    def _look(self, chunk_id: str) -> tuple[ChunkInfo | None, bool, DiskSpace]:
         """
         A put's first look, on a worker in one go: the record stored under
-        ``chunk_id`` (``None``: none) and the file system's space; ``(None,
-        None)`` when the chunk looks broken, which the caller settles.
+        ``chunk_id`` (``None``: none, or broken), whether it looks broken (the
+        caller settles that) and the file system's space.
         """
         try:
-            info = diskfiles.read_info(self.layout, chunk_id)
+            info, broken = diskfiles.read_info(self.layout, chunk_id), False
         except BrokenChunk:
-            return None, None
-        return info, self._disk_space(self.layout.root)
+            info, broken = None, True
+        return info, broken, self._disk_space(self.layout.root)
 
     async def _put_new(self, header: PutHeader, data: AsyncIterable[bytes]) -> PutResult:
         # Known here before its temp file exists (the first write creates it, on the
