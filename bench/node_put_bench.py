@@ -39,6 +39,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "tests")]
 
 import blake3
 import google_crc32c
+from sbs_system import ProcessTree
 from support.processes import start_storage_node
 from vs_swift import settle
 
@@ -48,12 +49,6 @@ from s3node.storage.client import StorageClient
 
 #: puts before the measured ones (connections, thread pools, fan-out folders)
 WARM_UP = 8
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's user and system CPU seconds so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def context_switches(pid: int) -> int:
@@ -84,10 +79,11 @@ async def measure(port: int, pid: int, args: argparse.Namespace, data: bytes) ->
                                        transfer_crc32c=crc, timeout=120)
 
         await asyncio.gather(*(put() for _ in range(WARM_UP)))
-        cpu, switches, start = cpu_seconds(pid), context_switches(pid), time.perf_counter()
+        node = ProcessTree([pid])
+        cpu, switches, start = node.cpu_seconds(), context_switches(pid), time.perf_counter()
         await asyncio.gather(*(put() for _ in range(args.puts)))
         seconds = time.perf_counter() - start
-        return {"cpu_ms": 1000 * (cpu_seconds(pid) - cpu) / args.puts,
+        return {"cpu_ms": 1000 * (node.cpu_seconds() - cpu) / args.puts,
                 "switches": (context_switches(pid) - switches) / args.puts,
                 "MBps": args.puts * len(data) / seconds / 1e6}
 
