@@ -9,6 +9,8 @@ travels to a storage node as a sequence of frames (gRPC messages) of at most
 
 from __future__ import annotations
 
+import mmap
+import os
 import weakref
 from collections.abc import Iterator
 
@@ -20,6 +22,8 @@ __all__ = [
     "Chunker",
     "chunk_count",
     "frames",
+    "retire",
+    "shared_fd",
 ]
 
 #: the default chunk size: 8 MiB
@@ -45,6 +49,57 @@ class _Buffer(bytearray):
     __slots__ = ("__weakref__",)
 
 
+class _SharedBuffer(mmap.mmap):
+    """
+    A chunk buffer another process can read: a mapping of a memfd (an
+    anonymous file in memory), whose descriptor is :attr:`fd`, closed when
+    the buffer is freed.
+    """
+
+    __slots__ = ("fd", "retired")
+    fd: int
+    #: another process may still read it (a local put given up): never reused
+    retired: bool
+
+
+def _shared_buffer(size: int) -> _SharedBuffer:
+    fd = os.memfd_create("s3node-chunk", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        buffer = _SharedBuffer(fd, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    buffer.fd, buffer.retired = fd, False
+    weakref.finalize(buffer, os.close, fd)
+    return buffer
+
+
+#: whether this system has memfds (Linux): :class:`ChunkBuffers` with ``shared``
+#: falls back to private buffers without
+SHARED_BUFFERS = hasattr(os, "memfd_create")
+
+
+def shared_fd(chunk: bytes | memoryview) -> int | None:
+    """
+    The memfd holding ``chunk`` (as :class:`Chunker` handed it out, from a
+    :class:`ChunkBuffers` with ``shared``): its bytes are the file's first
+    ``len(chunk)``.  ``None`` for any other chunk.  Valid while ``chunk`` is.
+    """
+    buffer = chunk.obj if isinstance(chunk, memoryview) else None
+    return buffer.fd if isinstance(buffer, _SharedBuffer) else None
+
+
+def retire(chunk: bytes | memoryview) -> None:
+    """
+    Another process may go on reading ``chunk``'s memfd (a put to it was
+    given up): its buffer is freed once given back, never reused.
+    """
+    buffer = chunk.obj if isinstance(chunk, memoryview) else None
+    if isinstance(buffer, _SharedBuffer):
+        buffer.retired = True
+
+
 class ChunkBuffers:
     """
     The buffers chunks are collected in, reused.
@@ -61,14 +116,22 @@ class ChunkBuffers:
     back: giving a chunk twice, or a view of anything else, does nothing, so
     a buffer is never handed out twice at once.  A buffer that is never
     given back (an upload that failed) is simply freed.
+
+    With ``shared`` (and memfds: :data:`SHARED_BUFFERS`), each buffer is a
+    memfd's mapping, so that a storage node on the same host can read a
+    chunk from its descriptor (:func:`shared_fd`) instead of a socket
+    (docs/grpc.md, "Local bulk puts").
     """
 
-    def __init__(self, keep: int = 0) -> None:
+    def __init__(self, keep: int = 0, *, shared: bool = False) -> None:
         #: how many given-back buffers wait for reuse
         self.keep = keep
-        self._free: list[_Buffer] = []
+        #: whether buffers are memfd mappings
+        self.shared = shared and SHARED_BUFFERS
+        self._free: list[_Buffer | _SharedBuffer] = []
         #: the buffers handed out and not given back, by ``id``
-        self._out: weakref.WeakValueDictionary[int, _Buffer] = weakref.WeakValueDictionary()
+        self._out: weakref.WeakValueDictionary[int, _Buffer | _SharedBuffer] = (
+            weakref.WeakValueDictionary())
         #: buffers allocated (not reused) so far
         self.allocated = 0
 
@@ -86,14 +149,14 @@ class ChunkBuffers:
         """Free the buffers waiting for reuse (those handed out are not affected)."""
         self._free.clear()
 
-    def take(self, size: int) -> bytearray:
+    def take(self, size: int) -> bytearray | mmap.mmap:
         """A buffer of ``size`` bytes (its content is whatever it last held)."""
         while self._free:
             buffer = self._free.pop()
             if len(buffer) == size:
                 break
         else:
-            buffer = _Buffer(size)
+            buffer = _shared_buffer(size) if self.shared else _Buffer(size)
             self.allocated += 1
         self._out[id(buffer)] = buffer
         return buffer
@@ -104,10 +167,11 @@ class ChunkBuffers:
         buffer, if it has one from here, may be reused.
         """
         buffer = chunk.obj if isinstance(chunk, memoryview) else None
-        if not isinstance(buffer, _Buffer) or self._out.get(id(buffer)) is not buffer:
+        if (not isinstance(buffer, (_Buffer, _SharedBuffer))
+                or self._out.get(id(buffer)) is not buffer):
             return
         del self._out[id(buffer)]
-        if len(self._free) < self.keep:
+        if len(self._free) < self.keep and not getattr(buffer, "retired", False):
             self._free.append(buffer)
 
 

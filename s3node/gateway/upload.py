@@ -106,7 +106,7 @@ class UploadPipeline:
         self._cleanups: set[Deferred[None]] = set()
         #: the buffers uploads collect their chunks in; as many wait for reuse as one
         #: upload holds at once, while any upload runs (freed when the last one ends)
-        self.chunk_buffers = ChunkBuffers(keep=IN_FLIGHT)
+        self.chunk_buffers = ChunkBuffers(keep=IN_FLIGHT, shared=True)
         #: uploads under way
         self.active = 0
         #: see :data:`PIPELINING_BUDGET`

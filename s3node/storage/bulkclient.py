@@ -13,6 +13,12 @@ threads").  The caller's coroutine only waits for the thread; when it is
 cancelled, the socket is shut down, which ends the thread's send or receive
 at once, and the cancellation waits for the thread, so the buffer is never
 read after :func:`bulk_put` returned or raised.
+
+:func:`bulk_put_local` does the same for a node on this host through its
+Unix socket: the chunk's bytes stay in the caller's memfd, which the node
+reads (docs/grpc.md, "Local bulk puts").  The node may still be reading
+it after a cancelled put returned; it reads into its own buffer and checks
+that copy, so a memfd changed meanwhile fails that put, never another.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -29,7 +37,7 @@ from s3node.errors import NodeNotFound, TimedOut, Unavailable
 from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head, shut_down
 from s3node.storage.errors import error_from_code
 
-__all__ = ["CONNECT_SECONDS", "bulk_put"]
+__all__ = ["CONNECT_SECONDS", "bulk_put", "bulk_put_local"]
 
 #: the longest a connect may take (a node that does not accept in that time is not
 #: there: the put goes on gRPC); also how long a cancelled put may wait for its thread
@@ -54,11 +62,36 @@ async def bulk_put(host: str, port: int, secret: bytes, header: pb.PutChunkHeade
         PutChunk's), :class:`~s3node.errors.Unavailable` when the connection
         fails midway, :class:`~s3node.errors.TimedOut` past ``timeout``.
     """
-    loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     deadline = None if timeout is None else time.monotonic() + timeout
-    exchange = loop.run_in_executor(executor, _exchange, sock, (host, port),
-                                    framed_head(secret, header, node_id), data, deadline)
+    return await _put(sock, executor, where, timeout, _exchange, sock, (host, port),
+                      framed_head(secret, header, node_id), data, deadline)
+
+
+async def bulk_put_local(name: str, secret: bytes, header: pb.PutChunkHeader, fd: int, *,
+                         where: str, executor: Executor, node_id: str = "",
+                         timeout: float | None = None) -> pb.PutChunkResponse | None:
+    """
+    Put the first ``header.size`` bytes of the memfd ``fd`` as ``header``
+    says, through the local socket ``name`` of a node on this host (its
+    Health's ``bulk_local``); the rest as :func:`bulk_put`.
+
+    :returns: the node's reply; ``None`` when nothing listens under ``name``
+        (the node is on another host, or gone), or another node does: the
+        caller uses the node's bulk port.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    return await _put(sock, executor, where, timeout, _local_exchange, sock, name,
+                      framed_head(secret, header, node_id), fd, deadline)
+
+
+async def _put(sock: socket.socket, executor: Executor, where: str, timeout: float | None,
+               exchange_on_thread: Callable[..., pb.BulkPutReply | None],
+               *args: Any) -> pb.PutChunkResponse | None:
+    """Run ``exchange_on_thread(*args)`` on ``executor`` for ``sock``; its reply's result."""
+    loop = asyncio.get_running_loop()
+    exchange = loop.run_in_executor(executor, exchange_on_thread, *args)
     try:
         try:
             reply = await asyncio.shield(exchange)
@@ -115,6 +148,27 @@ def _exchange(sock: socket.socket, address: tuple[str, int], head: bytes, data: 
     if length > MAX_REPLY:
         raise EOFError(f"a bulk put reply of {length} bytes (at most {MAX_REPLY})")
     return pb.BulkPutReply.FromString(_recv_exactly(sock, length, deadline, "the reply"))
+
+
+def _local_exchange(sock: socket.socket, name: str, head: bytes, fd: int,
+                    deadline: float | None) -> pb.BulkPutReply | None:
+    """
+    The blocking exchange with a local socket (on a worker); ``None`` when
+    nothing listens under ``name``.
+    """
+    try:
+        sock.settimeout(_left(deadline))
+        sock.connect("\0" + name)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None
+    socket.send_fds(sock, [head], [fd])
+    reply = sock.recv(REPLY_PREFIX.size + MAX_REPLY)
+    if len(reply) < REPLY_PREFIX.size:
+        raise EOFError("the node closed the local connection without a reply")
+    (length,) = REPLY_PREFIX.unpack_from(reply)
+    if length != len(reply) - REPLY_PREFIX.size:
+        raise EOFError(f"a local bulk put reply of {len(reply)} bytes announced {length}")
+    return pb.BulkPutReply.FromString(reply[REPLY_PREFIX.size:])
 
 
 def _recv_exactly(sock: socket.socket, size: int, deadline: float | None, what: str) -> bytes:

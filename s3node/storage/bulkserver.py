@@ -12,6 +12,15 @@ buffer and written there by the store (:meth:`_Body.pour`), so it is never
 copied in user space; gRPC costs about 0.3 s of CPU per GB on each side more
 (docs/grpc.md, "The bulk data path").
 
+A node also takes bulk puts from its own host on a Unix socket in the
+abstract namespace (:func:`local_socket`, named in Health as ``bulk_local``):
+there the client sends the head in one message with a memfd holding the
+chunk's bytes (its first ``header.size``), and the node reads them with
+``pread`` into the same buffer, so neither side pays for loopback TCP
+(docs/grpc.md, "Local bulk puts").  Only a memfd is taken (a pipe or a file
+on a slow file system could block the reading thread); the transfer check
+runs on the node's own copy, as over TCP.
+
 Limits, as on gRPC: a connection that sends nothing for ``put_idle_timeout``
 seconds (its head, or the next 1 MiB of data) is dropped and its temp file
 removed; at most ``max_connections`` connections are open at once (more are
@@ -25,6 +34,8 @@ out of the accept loop.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -36,14 +47,22 @@ from twisted.logger import Logger
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import InvalidRequest, NodeAuthFailed, NodeNotFound, PutStalled, S3NodeError
-from s3node.storage.bulkwire import PREFIX, framed_reply, head_length, recv_exactly, shut_down
+from s3node.storage.bulkwire import (
+    MAX_HEAD,
+    PREFIX,
+    framed_reply,
+    head_length,
+    recv_exactly,
+    recv_with_fd,
+    shut_down,
+)
 from s3node.storage.errors import status_for
 from s3node.storage.limits import Clock, IdleTimeout
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.nodeauth import secret_matches
 from s3node.storage.servicer import DRAIN_LIMIT, DRAIN_SECONDS, StorageServicer
 
-__all__ = ["BulkPutServer", "listening_socket"]
+__all__ = ["BulkPutServer", "listening_socket", "local_socket"]
 
 log = Logger()
 
@@ -72,6 +91,37 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def local_socket(name: str) -> socket.socket:
+    """
+    A non-blocking Unix ``SOCK_SEQPACKET`` socket listening on the abstract
+    name ``name`` (no file: it goes with the process).
+
+    :raises OSError: when it cannot be bound (the name is taken).
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.bind("\0" + name)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _check_memfd(fd: int, size: int) -> None:
+    """
+    :raises InvalidRequest: unless ``fd`` is a memfd of at least ``size`` bytes.
+    """
+    try:
+        fcntl.fcntl(fd, fcntl.F_GET_SEALS)  # only a memfd has seals
+    except OSError:
+        raise InvalidRequest("a local bulk put's data must come as a memfd") from None
+    if os.fstat(fd).st_size < size:
+        raise InvalidRequest(f"a local bulk put's memfd is shorter than the {size} bytes "
+                             f"announced")
+
+
 class _Body:
     """
     A put's data.  :meth:`pour` receives it on a thread of its own, straight
@@ -85,8 +135,10 @@ class _Body:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int,
                  idle: IdleTimeout, buffers: list[bytearray], executor: Executor,
-                 more: Callable[[], bytearray]) -> None:
+                 more: Callable[[], bytearray], fd: int | None = None) -> None:
         self._loop, self._sock, self._idle = loop, sock, idle
+        #: the memfd the data is read from (a local put), else the socket
+        self._fd = fd
         self.size = size
         #: the buffers in use (the caller's list: a second is appended when iterated)
         self._buffers = buffers
@@ -140,7 +192,7 @@ class _Body:
                 piece = buffer[: min(FRAME_SIZE, self.size - self.received)]
                 got = 0
                 while got < len(piece):
-                    n = self._sock.recv_into(piece[got:])
+                    n = self._read_into(piece[got:])
                     if not n:
                         raise self._ended()
                     got += n
@@ -155,6 +207,12 @@ class _Body:
                     self._writing = False
         finally:
             self._sock.setblocking(False)
+
+    def _read_into(self, view: memoryview) -> int:
+        """Read the next bytes into ``view``: from the memfd (never blocks) or the socket."""
+        if self._fd is not None:
+            return os.preadv(self._fd, [view], self.received)
+        return self._sock.recv_into(view)
 
     def _ended(self) -> S3NodeError:
         """What a connection that ended before the data's end failed the put with."""
@@ -185,6 +243,15 @@ class _Body:
         self.received += n
 
     async def _fill(self, view: memoryview) -> memoryview:
+        if self._fd is not None:  # memory: read at once
+            got = 0
+            while got < len(view):
+                n = self._read_into(view[got:])
+                if not n:
+                    raise self._ended()
+                got += n
+                self.received += n
+            return view
         try:
             await recv_exactly(self._loop, self._sock, view, "the chunk's data",
                                on_received=self._count)
@@ -225,20 +292,35 @@ class _Body:
         return self.size - self.received
 
 
+def _decoded_head(head: bytes) -> pb.BulkPutHead:
+    """:raises InvalidRequest: when ``head`` does not decode or carries no header."""
+    try:
+        message = pb.BulkPutHead.FromString(head)
+    except DecodeError as e:
+        raise InvalidRequest(f"undecodable bulk put head: {e}") from None
+    if not message.HasField("header"):
+        raise InvalidRequest("a bulk put's head carries no header")
+    return message
+
+
 class BulkPutServer:
     """
     Serves bulk puts on a listening socket for ``servicer``'s store.
 
     :param secrets: the cluster secrets accepted (empty: none needed, as on gRPC)
     :param clock: measures ``idle_timeout`` (the reactor; a fake clock in tests)
-    :param max_connections: connections open at once; more are closed at once
+    :param max_connections: connections open at once (both sockets); more are
+        closed at once
+    :param local: a :func:`local_socket` for puts from this host, if any
     """
 
     def __init__(self, servicer: StorageServicer, sock: socket.socket, *,
                  secrets: Sequence[bytes], clock: Clock, idle_timeout: float,
-                 max_connections: int, metrics: StorageMetrics | None = None) -> None:
+                 max_connections: int, metrics: StorageMetrics | None = None,
+                 local: socket.socket | None = None) -> None:
         self._servicer = servicer
         self._sock = sock
+        self._local = local
         self._secrets = tuple(secrets)
         self._idle = IdleTimeout(clock, idle_timeout)
         self._max_connections = max_connections
@@ -248,7 +330,7 @@ class BulkPutServer:
                                             thread_name_prefix="s3node-bulk")
         self._metrics = metrics
         self._spare: list[bytearray] = []
-        self._accepting: asyncio.Task[None] | None = None
+        self._accepting: list[asyncio.Task[None]] = []
         #: the connections being served
         self.connections: set[asyncio.Task[None]] = set()
 
@@ -257,19 +339,32 @@ class BulkPutServer:
         """The port listened on."""
         return int(self._sock.getsockname()[1])
 
+    @property
+    def local_name(self) -> str:
+        """The abstract name of the local socket, without its leading NUL ("": none)."""
+        if self._local is None:
+            return ""
+        name = self._local.getsockname()
+        return (name.decode() if isinstance(name, bytes) else name).lstrip("\0")
+
     def start(self) -> None:
         """Accept connections on the running event loop."""
-        self._accepting = asyncio.ensure_future(self._accept())
+        self._accepting = [asyncio.ensure_future(self._accept(self._sock, False))]
+        if self._local is not None:
+            self._accepting.append(asyncio.ensure_future(self._accept(self._local, True)))
 
     async def stop(self, grace: float) -> None:
         """
         Stop accepting, give the puts in progress ``grace`` seconds, cancel
         the rest (their temp files are removed) and close the socket.
         """
-        if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.wait({self._accepting})
+        for accepting in self._accepting:
+            accepting.cancel()
+        if self._accepting:
+            await asyncio.wait(self._accepting)
         self._sock.close()
+        if self._local is not None:
+            self._local.close()
         if self.connections:
             await asyncio.wait(set(self.connections), timeout=grace)
         for task in set(self.connections):
@@ -278,11 +373,11 @@ class BulkPutServer:
             await asyncio.wait(set(self.connections))
         self._executor.shutdown(wait=False)
 
-    async def _accept(self) -> None:
+    async def _accept(self, sock: socket.socket, local: bool) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                conn, _ = await loop.sock_accept(self._sock)
+                conn, _ = await loop.sock_accept(sock)
             except asyncio.CancelledError:
                 raise
             except OSError as e:  # EMFILE and the like: wait, as a server does, and go on
@@ -293,7 +388,7 @@ class BulkPutServer:
             if len(self.connections) >= self._max_connections:
                 conn.close()
                 continue
-            task = asyncio.ensure_future(self._serve(loop, conn))
+            task = asyncio.ensure_future(self._serve(loop, conn, local))
             self.connections.add(task)
             task.add_done_callback(self.connections.discard)
 
@@ -301,25 +396,33 @@ class BulkPutServer:
         """A 1 MiB buffer, reused if one is spare (given back by :meth:`_serve`)."""
         return self._spare.pop() if self._spare else bytearray(FRAME_SIZE)
 
-    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket,
+                     local: bool) -> None:
         """One connection: its put, its reply, then close."""
         started = loop.time()
         body: _Body | None = None
         #: bytes of a failed put's data left to read before the reply (``None``: none)
         announced: int | None = None
         error: S3NodeError | None = None
+        fd: int | None = None
         try:
-            head = await self._head(loop, conn)
-            header, announced = head.header, head.header.size
+            if local:
+                head, fd = await self._local_head(loop, conn)
+            else:
+                head = await self._head(loop, conn)
+                announced = head.header.size
+            header = head.header
             if self._secrets and not secret_matches(self._secrets, head.secret):
                 raise NodeAuthFailed("a bulk put's secret matches none of this storage node's "
                                      "secrets (its --cluster-secret-file)")
             if head.node_id and head.node_id != self._servicer.node_id:
                 raise NodeNotFound(f"this bulk port is node {self._servicer.node_id}'s, not "
                                    f"{head.node_id[:100]}'s: ask that node's Health for its port")
+            if fd is not None:
+                _check_memfd(fd, header.size)
             buffers = [self._buffer()]  # a body that is iterated takes a second
             body = _Body(loop, conn, header.size, self._idle, buffers, self._executor,
-                         self._buffer)
+                         self._buffer, fd)
             try:
                 reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
             finally:
@@ -339,10 +442,14 @@ class BulkPutServer:
             log.failure("a bulk put failed unexpectedly")
             error = S3NodeError(f"bulk put: internal error ({type(e).__name__}; see the node's log)")
             reply = pb.BulkPutReply(error_code=S3NodeError.code, message=error.message)
+        finally:
+            if fd is not None:
+                os.close(fd)
         try:
             if error is not None and announced is not None:
                 # What is left of a failed put's data is read first (bounded), so
-                # that the client, still sending, reads the error rather than a reset.
+                # that the client, still sending, reads the error rather than a reset
+                # (a local put's data is not on the socket).
                 await self._drain(loop, conn, body.left if body is not None else announced)
             await self._send(loop, conn, reply)
         finally:
@@ -366,13 +473,33 @@ class BulkPutServer:
                                   "the bulk put")
         except EOFError as e:
             raise InvalidRequest(str(e)) from None
+        return _decoded_head(bytes(head))
+
+    async def _local_head(self, loop: asyncio.AbstractEventLoop,
+                          conn: socket.socket) -> tuple[pb.BulkPutHead, int]:
+        """
+        A local put's head and the memfd that came with it (the caller closes it).
+
+        :raises InvalidRequest: for another protocol, a head that does not decode
+            or does not come in one message, or no descriptor.
+        :raises PutStalled: when the head does not come in time.
+        """
         try:
-            message = pb.BulkPutHead.FromString(bytes(head))
-        except DecodeError as e:
-            raise InvalidRequest(f"undecodable bulk put head: {e}") from None
-        if not message.HasField("header"):
-            raise InvalidRequest("a bulk put's head carries no header")
-        return message
+            data, fd = await self._idle.wait(recv_with_fd(loop, conn, PREFIX.size + MAX_HEAD),
+                                             "the bulk put")
+        except EOFError as e:
+            raise InvalidRequest(str(e)) from None
+        try:
+            if len(data) < PREFIX.size or len(data) != PREFIX.size + head_length(
+                    data[:PREFIX.size]):
+                raise InvalidRequest("a local bulk put's head must come in one message")
+            if fd is None:
+                raise InvalidRequest("a local bulk put came without its memfd")
+            return _decoded_head(data[PREFIX.size:]), fd
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
 
     async def _send(self, loop: asyncio.AbstractEventLoop, conn: socket.socket,
                     reply: pb.BulkPutReply) -> None:

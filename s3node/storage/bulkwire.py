@@ -11,11 +11,18 @@ written to the sockets with ``recv_into`` and ``sendall``, on a thread of
 either side: they are never copied in user space on the way (gRPC copies them
 about three times per hop).  ``proto/s3node/storage/v1/storage.proto`` and
 ``docs/grpc.md`` ("The bulk data path") describe the protocol.
+
+A local bulk put (a node's Unix socket, named in its Health as
+``bulk_local``) sends the same magic, length and head as one message of a
+``SOCK_SEQPACKET`` socket, with a memfd holding the chunk's bytes (the
+file's first ``head.header.size``) passed beside it; no data follows on the
+socket, and the reply comes back as one message, framed as over TCP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -33,6 +40,7 @@ __all__ = [
     "framed_reply",
     "head_length",
     "recv_exactly",
+    "recv_with_fd",
     "shut_down",
 ]
 
@@ -93,6 +101,43 @@ async def recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket,
         got += n
         if on_received is not None:
             on_received(n)
+
+
+async def recv_with_fd(loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                       size: int) -> tuple[bytes, int | None]:
+    """
+    The next message of the non-blocking ``SOCK_SEQPACKET`` ``sock`` (at
+    most ``size`` bytes) and the one descriptor passed with it, if any (the
+    caller closes it).
+
+    :raises InvalidRequest: for a message over ``size`` bytes or more than
+        one descriptor (any received are closed).
+    :raises EOFError: when the peer closed the connection.
+    """
+    while True:
+        try:
+            data, fds, flags, _ = socket.recv_fds(sock, size, 1, socket.MSG_CMSG_CLOEXEC)
+            break
+        except (BlockingIOError, InterruptedError):
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _set_once, readable)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(sock.fileno())
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) > 1:
+        for fd in fds:
+            os.close(fd)
+        raise InvalidRequest(f"a local bulk put's message is at most {size} bytes "
+                             f"with one descriptor")
+    if not data and not fds:
+        raise EOFError("the connection ended before the head")
+    return data, (fds[0] if fds else None)
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def shut_down(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:

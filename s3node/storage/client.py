@@ -25,8 +25,8 @@ from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.config import NodeAuth
 from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
-from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
-from s3node.storage.bulkclient import bulk_put
+from s3node.errors import InvalidRange, InvalidRequest, S3NodeError, TimedOut, Unavailable
+from s3node.storage.bulkclient import bulk_put, bulk_put_local
 from s3node.storage.chunkstream import ChunkStream, chunk_info
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.nodeauth import call_metadata, channel_credentials
@@ -151,6 +151,9 @@ class StorageClient:
         self._small = True
         #: the node's bulk port, from its last Health (0: none known; never with TLS)
         self.bulk_port = 0
+        #: the abstract name of the node's local bulk socket, from its last Health
+        #: ("": none known, or not reachable from this host)
+        self.bulk_local = ""
         #: the node id that Health named (a bulk put is meant for that node only)
         self._bulk_node_id = ""
         self._bulk_allowed = auth is None or auth.tls is None
@@ -217,9 +220,23 @@ class StorageClient:
             if self._bulk_executor is None:
                 self._bulk_executor = ThreadPoolExecutor(
                     max_workers=BULK_THREADS, thread_name_prefix="s3node-bulk")
+            header = _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c)
+            fd = chunking.shared_fd(data) if self.bulk_local else None
+            if fd is not None:
+                try:
+                    reply = await bulk_put_local(
+                        self.bulk_local, self._bulk_secret, header, fd, where=self.address,
+                        executor=self._bulk_executor, node_id=self._bulk_node_id,
+                        timeout=timeout)
+                except BaseException as e:
+                    if not isinstance(e, S3NodeError) or isinstance(e, (Unavailable, TimedOut)):
+                        chunking.retire(data)  # the node may still be reading the memfd
+                    raise
+                if reply is not None:
+                    return _put_result(reply)
+                self.bulk_local = ""  # not on this host, or not this node: its bulk port
             reply = await bulk_put(
-                self._host, self.bulk_port, self._bulk_secret,
-                _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c), view,
+                self._host, self.bulk_port, self._bulk_secret, header, view,
                 where=self.address, executor=self._bulk_executor, node_id=self._bulk_node_id,
                 timeout=timeout)
             if reply is not None:
@@ -417,6 +434,7 @@ class StorageClient:
         reply = await self._unary("Health", pb.HealthRequest, timeout)
         if self._bulk_allowed:
             self.bulk_port, self._bulk_node_id = reply.bulk_port, reply.node_id
+            self.bulk_local = reply.bulk_local
         return NodeHealth(
             node_id=reply.node_id,
             capacity=reply.capacity,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import sys
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,7 +29,7 @@ from s3node.interfaces import ChecksumAlgorithm
 from s3node.listener import ListenerService, describe_address
 from s3node.metrics import ProcessMetrics, metrics_site
 from s3node.nodeauth import describe
-from s3node.storage.bulkserver import BulkPutServer, listening_socket
+from s3node.storage.bulkserver import BulkPutServer, listening_socket, local_socket
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.nodeauth import server_credentials, server_interceptors
@@ -59,6 +62,21 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
+
+
+def _local_bulk_socket() -> socket.socket | None:
+    """
+    The bulk listener's Unix socket for clients on this host (Linux: an
+    abstract name, unique to this process); ``None`` where there is none.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return local_socket(f"s3node-bulk/{os.getpid()}/{uuid.uuid4().hex}")
+    except OSError as e:
+        log.warn("no local bulk socket ({error}): bulk puts from this host use TCP",  # noqa: G010
+                 error=e)
+        return None
 
 
 def _executor_size() -> int:
@@ -202,8 +220,9 @@ class StorageNodeService(MultiService):
         bulk = BulkPutServer(servicer, sock, secrets=config.auth.secrets, clock=self._reactor,
                              idle_timeout=config.put_idle_timeout,
                              max_connections=2 * config.max_concurrent_calls,
-                             metrics=self._node_metrics)
+                             metrics=self._node_metrics, local=_local_bulk_socket())
         servicer.bulk_port = bulk.port
+        servicer.bulk_local = bulk.local_name
         return bulk
 
     def _add_metrics_listener(self, endpoint: str) -> None:

@@ -219,6 +219,8 @@ class StorageServicer(pb_grpc.StorageServicer):
         self.calls = CallLimiter(max_concurrent_calls, "--max-concurrent-calls")
         #: the port of the node's bulk put listener, told in Health (0: none)
         self.bulk_port = 0
+        #: the abstract name of its local socket, told in Health ("": none)
+        self.bulk_local = ""
         #: refused puts whose stream is read to its end before the refusal is sent
         self._refusals = CallLimiter(max_concurrent_calls, "refusals being drained")
 
@@ -404,5 +406,6 @@ class StorageServicer(pb_grpc.StorageServicer):
                 version=self._version,
                 quarantined_count=usage.quarantined,
                 bulk_port=self.bulk_port,
+                bulk_local=self.bulk_local,
             )
         raise AssertionError("unreachable")

@@ -142,7 +142,7 @@ class HealthRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ("node_id", "capacity", "used", "free", "chunk_count", "version", "quarantined_count", "bulk_port")
+    __slots__ = ("node_id", "capacity", "used", "free", "chunk_count", "version", "quarantined_count", "bulk_port", "bulk_local")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +151,7 @@ class HealthResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     QUARANTINED_COUNT_FIELD_NUMBER: _ClassVar[int]
     BULK_PORT_FIELD_NUMBER: _ClassVar[int]
+    BULK_LOCAL_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     capacity: int
     used: int
@@ -159,7 +160,8 @@ class HealthResponse(_message.Message):
     version: str
     quarantined_count: int
     bulk_port: int
-    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., free: _Optional[int] = ..., chunk_count: _Optional[int] = ..., version: _Optional[str] = ..., quarantined_count: _Optional[int] = ..., bulk_port: _Optional[int] = ...) -> None: ...
+    bulk_local: str
+    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., free: _Optional[int] = ..., chunk_count: _Optional[int] = ..., version: _Optional[str] = ..., quarantined_count: _Optional[int] = ..., bulk_port: _Optional[int] = ..., bulk_local: _Optional[str] = ...) -> None: ...
 
 class BulkPutHead(_message.Message):
     __slots__ = ("secret", "header", "node_id")

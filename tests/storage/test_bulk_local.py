@@ -1,0 +1,238 @@
+"""
+Local bulk puts: a chunk whose bytes stay in the gateway's memfd, read by a
+node on the same host through its Unix socket (Health's ``bulk_local``).
+
+Real nodes with the cluster secret, real Unix sockets and memfds; the
+hostile peer sends what it likes on the same socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import uuid
+
+import pytest
+import pytest_twisted
+from storage.test_bulk import NODE, SECRET, _node, header_for, reply_of, scrape, temp_files
+from support.aio import aio_test, as_deferred
+from support.chunks import collect, new_chunk
+from support.nodeauth import secret_auth
+
+from s3node.core.checksums import CRC32C, hexdigest_of
+from s3node.core.chunking import FRAME_SIZE, SHARED_BUFFERS, ChunkBuffers, Chunker
+from s3node.errors import ChecksumMismatch, NodeAuthFailed, TimedOut
+from s3node.storage.bulkclient import bulk_put_local
+from s3node.storage.bulkserver import local_socket
+from s3node.storage.bulkwire import MAGIC, MAX_HEAD, PREFIX, framed_head
+from s3node.storage.client import StorageClient
+
+pytestmark = pytest.mark.skipif(not SHARED_BUFFERS, reason="memfds are Linux's")
+
+
+@pytest_twisted.async_yield_fixture
+async def local_node(tmp_path, algorithms):
+    """A started node with the cluster secret, a bulk port and its local socket."""
+    service = _node(tmp_path, algorithms)
+    await service.when_listening()
+    yield service
+    await service.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def local_client(local_node):
+    """A client of ``local_node`` that knows its bulk port and local socket (from Health)."""
+    client = StorageClient(local_node.address, auth=secret_auth())
+    await as_deferred(client.health())
+    yield client
+    await as_deferred(client.close())
+
+
+def shared_chunk(buffers: ChunkBuffers, data: bytes) -> memoryview:
+    """``data`` as the gateway's chunker hands it out: a view of a memfd's mapping."""
+    chunker = Chunker(len(data), buffers)
+    chunks = [c for i in range(0, len(data), FRAME_SIZE) for c in chunker.feed(data[i:i + FRAME_SIZE])]
+    (chunk,) = chunks
+    assert isinstance(chunk, memoryview)
+    return chunk
+
+
+def memfd_of(data: bytes) -> int:
+    fd = os.memfd_create("test-chunk", os.MFD_CLOEXEC)
+    os.write(fd, data)
+    return fd
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def local_exchange(name: str, message: bytes, fds: list[int]) -> bytes:
+    """Send ``message`` with ``fds`` on the node's local socket; its one reply ("" if none)."""
+    def exchange() -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.settimeout(30)
+            sock.connect("\0" + name)
+            socket.send_fds(sock, [message], fds)
+            return sock.recv(1 << 16)
+
+    return await asyncio.get_running_loop().run_in_executor(None, exchange)
+
+
+@aio_test
+async def test_health_names_the_local_socket_and_shared_chunks_take_it(local_node, local_client,
+                                                                      monkeypatch):
+    """
+    Health names the node's local socket; a chunk in a memfd goes there, not
+    to the bulk port (which fails the test if used), is stored with its
+    digest and reads back byte-exact; a chunk in private memory still takes
+    the bulk port.
+    """
+    assert local_client.bulk_local == local_node.bulk.local_name != ""
+    sent_by_tcp = []
+    real_bulk_put = __import__("s3node.storage.client", fromlist=["bulk_put"]).bulk_put
+
+    async def tcp_put(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sent_by_tcp.append(args[3].chunk_id)
+        return await real_bulk_put(*args, **kwargs)
+
+    monkeypatch.setattr("s3node.storage.client.bulk_put", tcp_put)
+    buffers = ChunkBuffers(shared=True)
+    chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 12345)
+    chunk = shared_chunk(buffers, data)
+    result = await local_client.put_chunk(chunk_id, chunk, algorithm="sha256", digest=digest,
+                                          transfer_crc32c=hexdigest_of(CRC32C, data))
+    assert (result.chunk_id, result.size, result.digest, result.created) == (
+        chunk_id, len(data), digest, True)
+    assert await collect(local_client.get_chunk(chunk_id, verify=True)) == data
+    private_id, private, private_digest = new_chunk(2 * FRAME_SIZE)
+    await local_client.put_chunk(private_id, private, algorithm="sha256", digest=private_digest)
+    assert sent_by_tcp == [private_id]
+    samples = await scrape(local_node)
+    assert samples.get("s3node_storage_calls_total", method="BulkPut", code="OK", **NODE) == 2
+    assert samples.get("s3node_storage_received_bytes_total", **NODE) == len(data) + len(private)
+    assert temp_files(local_node) == []
+
+
+@aio_test
+async def test_a_client_on_another_host_finds_no_socket_and_uses_the_bulk_port(local_node,
+                                                                              local_client):
+    """
+    A name nothing listens under (the node is elsewhere) costs one refused
+    connect: the put takes the bulk port, and the client forgets the name
+    until the next Health.
+    """
+    local_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    await local_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
+                                 algorithm="sha256", digest=digest)
+    assert local_client.bulk_local == ""
+    assert await collect(local_client.get_chunk(chunk_id, verify=True)) == data
+    await local_client.health()
+    assert local_client.bulk_local == local_node.bulk.local_name
+
+
+@aio_test
+async def test_the_nodes_errors_come_back_and_a_wrong_secret_is_refused(local_node, executor):
+    """
+    A memfd whose bytes miss the sender's CRC fails its put with
+    ChecksumMismatch, a wrong secret with NodeAuthFailed; nothing is kept and
+    every descriptor the node received is closed.
+    """
+    name = local_node.bulk.local_name
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    bent = bytearray(data)
+    bent[FRAME_SIZE + 5] ^= 1
+    before = open_fds()
+    fd = memfd_of(bytes(bent))
+    try:
+        header = header_for(chunk_id, data, digest)
+        header.transfer_crc32c = hexdigest_of(CRC32C, data)
+        with pytest.raises(ChecksumMismatch, match="crc32c"):
+            await bulk_put_local(name, SECRET, header, fd, where="test", executor=executor)
+        with pytest.raises(NodeAuthFailed, match="secret"):
+            await bulk_put_local(name, b"x" * 40, header, fd, where="test", executor=executor)
+    finally:
+        os.close(fd)
+    assert (await local_node.store.list()).chunk_ids == ()
+    assert temp_files(local_node) == []
+    assert open_fds() == before
+
+
+@aio_test
+async def test_what_a_hostile_local_peer_sends_fails_only_its_own_put(local_node, local_client):
+    """
+    No descriptor, two, a pipe, a regular file, a memfd shorter than
+    announced, a head in pieces or past 16 KiB, and noise: each gets an
+    error, no temp file stays, every descriptor the node received is closed,
+    and the node goes on storing chunks.
+    """
+    name = local_node.bulk.local_name
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    head = framed_head(SECRET, header_for(chunk_id, data, digest))
+    before = open_fds()
+    good, short = memfd_of(data), memfd_of(data[:-1])
+    reader, writer = os.pipe()
+    with tempfile.TemporaryFile() as plain:
+        plain.write(data)
+        plain.flush()
+        cases = {
+            "without its memfd": (head, []),
+            "one descriptor": (head, [good, good]),
+            "must come as a memfd": (head, [reader]),
+            "must come as a memfd ": (head, [plain.fileno()]),
+            "shorter than": (head, [short]),
+            "in one message": (head[:20], [good]),
+            "at most": (PREFIX.pack(MAGIC, MAX_HEAD) + bytes(MAX_HEAD + 1), [good]),
+            "not a bulk put": (b"GET / HTTP/1.1\r\n\r\n", [good]),
+        }
+        try:
+            for why, (message, fds) in cases.items():
+                reply = reply_of(await local_exchange(name, message, fds))
+                assert reply.error_code == "bad_request" and why.strip() in reply.message, why
+            for _ in range(20):
+                noise = os.urandom(int.from_bytes(os.urandom(2), "big") % 200)
+                reply = reply_of(await local_exchange(name, noise, [good]))
+                assert reply.error_code == "bad_request"
+        finally:
+            for fd in (good, short, reader, writer):
+                os.close(fd)
+    assert open_fds() == before
+    assert temp_files(local_node) == [] and (await local_node.store.list()).chunk_ids == ()
+    await local_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
+                                 algorithm="sha256", digest=digest)
+    assert await collect(local_client.get_chunk(chunk_id, verify=True)) == data
+
+
+@aio_test
+async def test_a_put_given_up_retires_its_buffer(local_client):
+    """
+    A local socket that takes the put and never answers: the put times out,
+    and its chunk's buffer (which that process may still read) is never
+    handed out again.
+    """
+    mute = local_socket(f"s3node-test/{uuid.uuid4().hex}")
+    taken: list[socket.socket] = []
+
+    async def take() -> None:
+        conn, _ = await asyncio.get_running_loop().sock_accept(mute)
+        taken.append(conn)
+
+    accepting = asyncio.ensure_future(take())
+    local_client.bulk_local = mute.getsockname()[1:].decode()
+    buffers = ChunkBuffers(keep=2, shared=True)
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
+    chunk = shared_chunk(buffers, data)
+    try:
+        with pytest.raises(TimedOut, match="bulk put"):
+            await local_client.put_chunk(chunk_id, chunk, algorithm="sha256", digest=digest,
+                                         timeout=0.5)
+        buffers.give(chunk)
+        assert buffers.free == 0 and buffers.out == 0
+    finally:
+        accepting.cancel()
+        for conn in taken:
+            conn.close()
+        mute.close()
