@@ -338,6 +338,10 @@ class DownloadPipeline:
             if chunk.size <= SMALL_CHUNK:  # one call, not a stream (GetSmallChunk)
                 return [await aio(client.get_small_chunk(
                     chunk.chunk_id, reader_verifies=True, timeout=timeout))]
+            # a node on this host writes the chunk into a memfd (docs/grpc.md)
+            local = await aio(client.get_chunk_local(chunk.chunk_id, chunk.size, timeout=timeout))
+            if local is not None:
+                return local
             stream = client.get_chunk(chunk.chunk_id, reader_verifies=True, timeout=timeout)
             return await aio(_drain(stream))
 

@@ -164,6 +164,16 @@ class NodeClient(Protocol):
         :meth:`get_chunk` raises.
         """
 
+    async def get_chunk_local(
+        self, chunk_id: str, size: int, *, timeout: float | None = None
+    ) -> list[bytes] | None:
+        """
+        The whole ``size``-byte chunk for a caller that verifies it (as
+        :meth:`get_chunk` with ``reader_verifies``), through the node's local
+        socket when it is on this host; ``None`` when it is not (or the
+        read did not fit: a stored size other than ``size``): use :meth:`get_chunk`.
+        """
+
     async def delete_chunk(self, chunk_id: str, *, timeout: float | None = None) -> bool:
         """Remove ``chunk_id``; ``False`` when the node had no such chunk."""
 

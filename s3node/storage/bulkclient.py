@@ -19,25 +19,38 @@ Unix socket: the chunk's bytes stay in the caller's memfd, which the node
 reads (docs/grpc.md, "Local bulk puts").  The node may still be reading
 it after a cancelled put returned; it reads into its own buffer and checks
 that copy, so a memfd changed meanwhile fails that put, never another.
+:func:`bulk_get_local` reads a chunk the other way round: the node writes it
+into a memfd of the call's own, which the caller copies out and closes
+(docs/grpc.md, "Local bulk gets").
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
+from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import NodeNotFound, TimedOut, Unavailable
-from s3node.storage.bulkwire import MAX_REPLY, REPLY_PREFIX, framed_head, shut_down
+from s3node.storage.bulkwire import (
+    MAX_REPLY,
+    REPLY_PREFIX,
+    framed_get_head,
+    framed_head,
+    shut_down,
+)
 from s3node.storage.errors import error_from_code
 
-__all__ = ["CONNECT_SECONDS", "bulk_put", "bulk_put_local"]
+__all__ = ["CONNECT_SECONDS", "bulk_get_local", "bulk_put", "bulk_put_local"]
+
+T = TypeVar("T")
 
 #: the longest a connect may take (a node that does not accept in that time is not
 #: there: the put goes on gRPC); also how long a cancelled put may wait for its thread
@@ -90,6 +103,51 @@ async def _put(sock: socket.socket, executor: Executor, where: str, timeout: flo
                exchange_on_thread: Callable[..., pb.BulkPutReply | None],
                *args: Any) -> pb.PutChunkResponse | None:
     """Run ``exchange_on_thread(*args)`` on ``executor`` for ``sock``; its reply's result."""
+    reply = await _call(sock, executor, where, timeout, "bulk put", exchange_on_thread, *args)
+    if reply is None or reply.error_code == NodeNotFound.code:
+        return None
+    if reply.error_code:
+        raise error_from_code(reply.error_code, reply.message, where)
+    return reply.result
+
+
+async def bulk_get_local(name: str, secret: bytes, request: pb.GetChunkRequest, size: int, *,
+                         where: str, executor: Executor, node_id: str = "",
+                         timeout: float | None = None) -> list[bytes] | None:
+    """
+    The ``size`` bytes ``request`` reads, through the local socket ``name``
+    of a node on this host (its Health's ``bulk_local``), in pieces of
+    :data:`~s3node.core.chunking.FRAME_SIZE`: the node writes them into a
+    memfd of this call's own, which is read (copied) once the node answered.
+
+    :returns: the pieces; ``None`` when nothing listens under ``name``, or
+        another node does: the caller uses GetChunk.
+    :raises s3node.errors.S3NodeError: the error the node answered (as
+        GetChunk's), :class:`~s3node.errors.Unavailable` when the connection
+        fails midway or the node wrote another length than ``size``,
+        :class:`~s3node.errors.TimedOut` past ``timeout``.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    got = await _call(sock, executor, where, timeout, "local bulk get", _local_get_exchange,
+                      sock, name,
+                      framed_get_head(secret, request, node_id), size, deadline)
+    if got is None:
+        return None
+    reply, pieces = got
+    if reply.error_code == NodeNotFound.code:
+        return None
+    if reply.error_code:
+        raise error_from_code(reply.error_code, reply.message, where)
+    return pieces
+
+
+async def _call(sock: socket.socket, executor: Executor, where: str, timeout: float | None,
+                what: str, exchange_on_thread: Callable[..., T], *args: Any) -> T:
+    """
+    Run ``exchange_on_thread(*args)`` on ``executor`` for ``sock``; what it
+    returned (``what``: the call, in errors).
+    """
     loop = asyncio.get_running_loop()
     exchange = loop.run_in_executor(executor, exchange_on_thread, *args)
     try:
@@ -100,16 +158,12 @@ async def _put(sock: socket.socket, executor: Executor, where: str, timeout: flo
             await asyncio.wait({exchange})
             raise
     except TimeoutError:
-        raise TimedOut(f"storage node {where}: a bulk put took over {timeout:g} s") from None
+        raise TimedOut(f"storage node {where}: a {what} took over {timeout:g} s") from None
     except (OSError, EOFError, DecodeError) as e:
-        raise Unavailable(f"storage node {where}: bulk put failed: {e}") from None
+        raise Unavailable(f"storage node {where}: {what} failed: {e}") from None
     finally:
         sock.close()
-    if reply is None or reply.error_code == NodeNotFound.code:
-        return None
-    if reply.error_code:
-        raise error_from_code(reply.error_code, reply.message, where)
-    return reply.result
+    return reply
 
 
 def _left(deadline: float | None) -> float | None:
@@ -162,13 +216,52 @@ def _local_exchange(sock: socket.socket, name: str, head: bytes, fd: int,
     except (FileNotFoundError, ConnectionRefusedError):
         return None
     socket.send_fds(sock, [head], [fd])
+    return pb.BulkPutReply.FromString(_one_reply(sock))
+
+
+def _local_get_exchange(sock: socket.socket, name: str, head: bytes, size: int,
+                        deadline: float | None) -> tuple[pb.BulkGetReply, list[bytes]] | None:
+    """
+    The blocking local get (on a worker): a memfd of ``size`` bytes for the
+    node to write into, the exchange, then the bytes read out of the memfd;
+    ``None`` when nothing listens under ``name``.  The memfd is closed
+    whatever happens (a node still writing into it writes into its own
+    reference, which nobody reads).
+    """
+    fd = os.memfd_create("s3node-get", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        try:
+            sock.settimeout(_left(deadline))
+            sock.connect("\0" + name)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None
+        socket.send_fds(sock, [head], [fd])
+        reply = pb.BulkGetReply.FromString(_one_reply(sock))
+        if reply.error_code:
+            return reply, []
+        if reply.length != size:
+            raise EOFError(f"the node wrote {reply.length} bytes of the {size} asked")
+        pieces = []
+        for position in range(0, size, FRAME_SIZE):
+            piece = os.pread(fd, min(FRAME_SIZE, size - position), position)
+            if len(piece) != min(FRAME_SIZE, size - position):
+                raise EOFError(f"the memfd ended at byte {position + len(piece)} of {size}")
+            pieces.append(piece)
+        return reply, pieces
+    finally:
+        os.close(fd)
+
+
+def _one_reply(sock: socket.socket) -> bytes:
+    """A local call's reply message, without its length; :class:`EOFError` if cut."""
     reply = sock.recv(REPLY_PREFIX.size + MAX_REPLY)
     if len(reply) < REPLY_PREFIX.size:
         raise EOFError("the node closed the local connection without a reply")
     (length,) = REPLY_PREFIX.unpack_from(reply)
     if length != len(reply) - REPLY_PREFIX.size:
-        raise EOFError(f"a local bulk put reply of {len(reply)} bytes announced {length}")
-    return pb.BulkPutReply.FromString(reply[REPLY_PREFIX.size:])
+        raise EOFError(f"a local bulk reply of {len(reply)} bytes announced {length}")
+    return reply[REPLY_PREFIX.size:]
 
 
 def _recv_exactly(sock: socket.socket, size: int, deadline: float | None, what: str) -> bytes:

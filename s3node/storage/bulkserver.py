@@ -8,7 +8,7 @@ chunk through the servicer's
 :meth:`~s3node.storage.servicer.StorageServicer.put_from`: the same call slot,
 checks, disk discipline and reply as PutChunk.  The data is received on a
 thread of the listener's own pool with ``recv_into`` straight into a 1 MiB
-buffer and written there by the store (:meth:`_Body.pour`), so it is never
+buffer and written there by the store (:meth:`Body.pour`), so it is never
 copied in user space; gRPC costs about 0.3 s of CPU per GB on each side more
 (docs/grpc.md, "The bulk data path").
 
@@ -34,11 +34,10 @@ out of the accept loop.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -47,17 +46,20 @@ from twisted.logger import Logger
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import InvalidRequest, NodeAuthFailed, NodeNotFound, PutStalled, S3NodeError
+from s3node.storage.bulkbody import Body, check_memfd
 from s3node.storage.bulkwire import (
+    GET_MAGIC,
+    MAGIC,
     MAX_HEAD,
     PREFIX,
     framed_reply,
     head_length,
     recv_exactly,
     recv_with_fd,
-    shut_down,
 )
 from s3node.storage.errors import status_for
 from s3node.storage.limits import Clock, IdleTimeout
+from s3node.storage.messages import info_message
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.nodeauth import secret_matches
 from s3node.storage.servicer import DRAIN_LIMIT, DRAIN_SECONDS, StorageServicer
@@ -68,6 +70,8 @@ log = Logger()
 
 #: the name bulk puts are counted under in the node's call metrics
 CALL_NAME = "BulkPut"
+#: the name local bulk gets are counted under
+GET_CALL_NAME = "BulkGet"
 #: buffers kept for reuse between puts (each put takes two of FRAME_SIZE)
 SPARE_BUFFERS = 8
 
@@ -109,187 +113,15 @@ def local_socket(name: str) -> socket.socket:
     return sock
 
 
-def _check_memfd(fd: int, size: int) -> None:
-    """
-    :raises InvalidRequest: unless ``fd`` is a memfd of at least ``size`` bytes.
-    """
+def _decoded_get_head(head: bytes) -> pb.BulkGetHead:
+    """:raises InvalidRequest: when ``head`` does not decode or carries no request."""
     try:
-        fcntl.fcntl(fd, fcntl.F_GET_SEALS)  # only a memfd has seals
-    except OSError:
-        raise InvalidRequest("a local bulk put's data must come as a memfd") from None
-    if os.fstat(fd).st_size < size:
-        raise InvalidRequest(f"a local bulk put's memfd is shorter than the {size} bytes "
-                             f"announced")
-
-
-class _Body:
-    """
-    A put's data.  :meth:`pour` receives it on a thread of its own, straight
-    into a 1 MiB buffer, and writes each full piece there: the store's whole
-    put costs the event loop nothing per piece, not a turn per read and a
-    worker hand-off per write (the idle timer reads the time the thread
-    marks: :meth:`_stall`).  Stores that do not pour iterate it
-    (:meth:`pieces`, ``async for``): two buffers take turns on the event
-    loop, the next piece received while the last is written.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int,
-                 idle: IdleTimeout, buffers: list[bytearray], executor: Executor,
-                 more: Callable[[], bytearray], fd: int | None = None) -> None:
-        self._loop, self._sock, self._idle = loop, sock, idle
-        #: the memfd the data is read from (a local put), else the socket
-        self._fd = fd
-        self.size = size
-        #: the buffers in use (the caller's list: a second is appended when iterated)
-        self._buffers = buffers
-        self._more = more
-        self._executor = executor
-        #: bytes read from the socket so far
-        self.received = 0
-        self._pending: asyncio.Future[memoryview] | None = None
-        #: the idle timer of a pour (set again while its pieces arrive: _stall)
-        self._timer: Any = None
-        #: when the pour's last piece came (set by its thread; at first, its start)
-        self._last_piece = 0.0
-        self._stalled = False
-        #: the thread is in the store's write (set and cleared by the thread)
-        self._writing = False
-
-    def __aiter__(self) -> AsyncIterator[Any]:  # views, as the store takes from gRPC
-        return self.pieces()
-
-    # -- on a thread -----------------------------------------------------------
-
-    async def pour(self, write: Callable[[memoryview], object]) -> None:
-        """
-        Receive the whole body and hand it to ``write`` in pieces of up to
-        :data:`FRAME_SIZE`, both on a thread (``write`` blocks: it is the
-        store's).  Returns or raises only once the thread has ended, even
-        when cancelled (the socket is shut down to end its wait).
-
-        :raises PutStalled: when no piece comes for the idle timeout.
-        :raises InvalidRequest: when the connection ends first.
-        """
-        self._last_piece = self._idle.now()
-        self._timer = self._idle.timer(self._stall)
-        job = self._loop.run_in_executor(self._executor, self._receive, write)
-        try:
-            await asyncio.shield(job)
-        except asyncio.CancelledError:
-            shut_down(self._sock)
-            await asyncio.wait({job})
-            raise
-        finally:
-            if self._timer.active():
-                self._timer.cancel()
-
-    def _receive(self, write: Callable[[memoryview], object]) -> None:
-        """The thread's work: fill the buffer, write it, until ``size`` bytes came."""
-        buffer = memoryview(self._buffers[0])
-        self._sock.setblocking(True)  # the idle timer (on the loop) ends a silent wait
-        try:
-            while self.received < self.size:
-                piece = buffer[: min(FRAME_SIZE, self.size - self.received)]
-                got = 0
-                while got < len(piece):
-                    n = self._read_into(piece[got:])
-                    if not n:
-                        raise self._ended()
-                    got += n
-                    self.received += n
-                # the peer's time starts again (no word to the loop: the idle
-                # timer, when it runs out, looks at this mark: _stall)
-                self._last_piece = self._idle.now()
-                self._writing = True
-                try:
-                    write(piece)
-                finally:
-                    self._writing = False
-        finally:
-            self._sock.setblocking(False)
-
-    def _read_into(self, view: memoryview) -> int:
-        """Read the next bytes into ``view``: from the memfd (never blocks) or the socket."""
-        if self._fd is not None:
-            return os.preadv(self._fd, [view], self.received)
-        return self._sock.recv_into(view)
-
-    def _ended(self) -> S3NodeError:
-        """What a connection that ended before the data's end failed the put with."""
-        if self._stalled:  # shut down by the idle timer of a pour
-            return self._idle.stalled("the bulk put")
-        return InvalidRequest(f"the connection ended {self.received} bytes into the "
-                              f"{self.size} announced")
-
-    def _stall(self) -> None:
-        """
-        The idle timer ran out: unless a piece came since it was set, end the
-        thread's wait (its reply can still be sent).  When the thread is
-        writing, the store is the slow one, not the peer, and the timer starts
-        again; when a piece came since, it is set again for what is left of the
-        peer's time from that piece.
-        """
-        quiet = 0.0 if self._writing else self._idle.now() - self._last_piece
-        if quiet < self._idle.seconds:  # (at most the whole time, should the clock go back)
-            self._timer = self._idle.timer(self._stall, min(self._idle.seconds,
-                                                            self._idle.seconds - quiet))
-            return
-        self._stalled = True
-        shut_down(self._sock, socket.SHUT_RD)
-
-    # -- on the event loop -----------------------------------------------------
-
-    def _count(self, n: int) -> None:
-        self.received += n
-
-    async def _fill(self, view: memoryview) -> memoryview:
-        if self._fd is not None:  # memory: read at once
-            got = 0
-            while got < len(view):
-                n = self._read_into(view[got:])
-                if not n:
-                    raise self._ended()
-                got += n
-                self.received += n
-            return view
-        try:
-            await recv_exactly(self._loop, self._sock, view, "the chunk's data",
-                               on_received=self._count)
-        except EOFError:
-            raise self._ended() from None
-        return view
-
-    def _read(self, index: int, start: int) -> asyncio.Future[memoryview]:
-        n = min(FRAME_SIZE, self.size - start)
-        return asyncio.ensure_future(self._fill(memoryview(self._buffers[index])[:n]))
-
-    async def pieces(self) -> AsyncIterator[memoryview]:
-        """The data in pieces of up to :data:`FRAME_SIZE`; each is valid until the next."""
-        if len(self._buffers) < 2:
-            self._buffers.append(self._more())
-        index, asked = 0, 0
-        self._pending = self._read(index, asked) if self.size else None
-        while self._pending is not None:
-            current = await self._idle.wait(self._pending, "the bulk put")
-            asked += len(current)
-            index ^= 1
-            self._pending = self._read(index, asked) if asked < self.size else None
-            yield current
-
-    async def stop(self) -> None:
-        """Stop a read in progress (the put failed), so the socket can be read again."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        pending.cancel()
-        await asyncio.wait({pending})
-        if not pending.cancelled():
-            pending.exception()  # retrieved: the put's own error says what happened
-
-    @property
-    def left(self) -> int:
-        """Bytes announced and not read yet."""
-        return self.size - self.received
+        message = pb.BulkGetHead.FromString(head)
+    except DecodeError as e:
+        raise InvalidRequest(f"undecodable bulk get head: {e}") from None
+    if not message.HasField("request"):
+        raise InvalidRequest("a bulk get's head carries no request")
+    return message
 
 
 def _decoded_head(head: bytes) -> pb.BulkPutHead:
@@ -398,50 +230,60 @@ class BulkPutServer:
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket,
                      local: bool) -> None:
-        """One connection: its put, its reply, then close."""
+        """One connection: its put (or a local get), its reply, then close."""
         started = loop.time()
-        body: _Body | None = None
+        body: Body | None = None
         #: bytes of a failed put's data left to read before the reply (``None``: none)
         announced: int | None = None
         error: S3NodeError | None = None
         fd: int | None = None
+        reply_type: type[pb.BulkPutReply | pb.BulkGetReply] = pb.BulkPutReply
+        reply: pb.BulkPutReply | pb.BulkGetReply
+        sent = 0
         try:
             if local:
                 head, fd = await self._local_head(loop, conn)
             else:
                 head = await self._head(loop, conn)
                 announced = head.header.size
-            header = head.header
             if self._secrets and not secret_matches(self._secrets, head.secret):
-                raise NodeAuthFailed("a bulk put's secret matches none of this storage node's "
+                raise NodeAuthFailed("a bulk call's secret matches none of this storage node's "
                                      "secrets (its --cluster-secret-file)")
             if head.node_id and head.node_id != self._servicer.node_id:
                 raise NodeNotFound(f"this bulk port is node {self._servicer.node_id}'s, not "
                                    f"{head.node_id[:100]}'s: ask that node's Health for its port")
-            if fd is not None:
-                _check_memfd(fd, header.size)
-            buffers = [self._buffer()]  # a body that is iterated takes a second
-            body = _Body(loop, conn, header.size, self._idle, buffers, self._executor,
-                         self._buffer, fd)
-            try:
-                reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
-            finally:
-                await body.stop()
-                self._spare.extend(buffers[: SPARE_BUFFERS - len(self._spare)])
+            if isinstance(head, pb.BulkGetHead):
+                assert fd is not None
+                reply_type = pb.BulkGetReply
+                reply = await self._get(loop, head.request, fd)
+                sent = reply.length
+            else:
+                header = head.header
+                if fd is not None:
+                    check_memfd(fd, header.size)
+                buffers = [self._buffer()]  # a body that is iterated takes a second
+                body = Body(loop, conn, header.size, self._idle, buffers, self._executor,
+                            self._buffer, fd)
+                try:
+                    reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
+                finally:
+                    await body.stop()
+                    self._spare.extend(buffers[: SPARE_BUFFERS - len(self._spare)])
         except S3NodeError as e:
             error = e
             if isinstance(e, PutStalled):
                 log.info("cancelled a bulk put: {why}", why=e.message)
                 announced = None  # a silent peer is not waited for again
-            reply = pb.BulkPutReply(error_code=e.code, message=e.message)
+            reply = reply_type(error_code=e.code, message=e.message)
         except asyncio.CancelledError:
             conn.close()
-            self._count(loop.time() - started, "CANCELLED", body)
+            self._count(loop.time() - started, "CANCELLED", reply_type, body, 0)
             raise
         except Exception as e:  # noqa: BLE001 (the edge: nothing may crash the node)
-            log.failure("a bulk put failed unexpectedly")
-            error = S3NodeError(f"bulk put: internal error ({type(e).__name__}; see the node's log)")
-            reply = pb.BulkPutReply(error_code=S3NodeError.code, message=error.message)
+            log.failure("a bulk call failed unexpectedly")
+            error = S3NodeError(f"bulk call: internal error ({type(e).__name__}; see the "
+                                f"node's log)")
+            reply = reply_type(error_code=S3NodeError.code, message=error.message)
         finally:
             if fd is not None:
                 os.close(fd)
@@ -455,7 +297,23 @@ class BulkPutServer:
         finally:
             conn.close()
         self._count(loop.time() - started, "OK" if error is None else status_for(error).name,
-                    body)
+                    reply_type, body, sent)
+
+    async def _get(self, loop: asyncio.AbstractEventLoop, request: pb.GetChunkRequest,
+                   fd: int) -> pb.BulkGetReply:
+        """A local get: the bytes read written at the start of the memfd ``fd``."""
+        def room(length: int) -> None:
+            check_memfd(fd, length, "get")
+
+        async def write(piece: bytes, position: int) -> None:
+            try:  # on the listener's own threads: a 1 MiB copy is not the event loop's
+                await loop.run_in_executor(self._executor, os.pwrite, fd, piece, position)
+            except OSError as e:  # a memfd sealed against writes
+                raise InvalidRequest(f"cannot write into the local bulk get's memfd: "
+                                     f"{e.strerror}") from None
+
+        info, length = await self._servicer.read_into(request, room, write)
+        return pb.BulkGetReply(info=info_message(info), length=length)
 
     async def _head(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> pb.BulkPutHead:
         """
@@ -475,10 +333,11 @@ class BulkPutServer:
             raise InvalidRequest(str(e)) from None
         return _decoded_head(bytes(head))
 
-    async def _local_head(self, loop: asyncio.AbstractEventLoop,
-                          conn: socket.socket) -> tuple[pb.BulkPutHead, int]:
+    async def _local_head(self, loop: asyncio.AbstractEventLoop, conn: socket.socket
+                          ) -> tuple[pb.BulkPutHead | pb.BulkGetHead, int]:
         """
-        A local put's head and the memfd that came with it (the caller closes it).
+        A local put's or get's head and the memfd that came with it (the caller
+        closes it).
 
         :raises InvalidRequest: for another protocol, a head that does not decode
             or does not come in one message, or no descriptor.
@@ -486,15 +345,18 @@ class BulkPutServer:
         """
         try:
             data, fd = await self._idle.wait(recv_with_fd(loop, conn, PREFIX.size + MAX_HEAD),
-                                             "the bulk put")
+                                             "the bulk call")
         except EOFError as e:
             raise InvalidRequest(str(e)) from None
         try:
+            magic = GET_MAGIC if data.startswith(GET_MAGIC) else MAGIC
             if len(data) < PREFIX.size or len(data) != PREFIX.size + head_length(
-                    data[:PREFIX.size]):
-                raise InvalidRequest("a local bulk put's head must come in one message")
+                    data[:PREFIX.size], magic):
+                raise InvalidRequest("a local bulk call's head must come in one message")
             if fd is None:
-                raise InvalidRequest("a local bulk put came without its memfd")
+                raise InvalidRequest("a local bulk call came without its memfd")
+            if magic == GET_MAGIC:
+                return _decoded_get_head(data[PREFIX.size:]), fd
             return _decoded_head(data[PREFIX.size:]), fd
         except BaseException:
             if fd is not None:
@@ -502,7 +364,7 @@ class BulkPutServer:
             raise
 
     async def _send(self, loop: asyncio.AbstractEventLoop, conn: socket.socket,
-                    reply: pb.BulkPutReply) -> None:
+                    reply: pb.BulkPutReply | pb.BulkGetReply) -> None:
         try:
             await asyncio.wait_for(loop.sock_sendall(conn, framed_reply(reply)), DRAIN_SECONDS)
         except (OSError, TimeoutError) as e:
@@ -524,7 +386,10 @@ class BulkPutServer:
         except (OSError, TimeoutError):
             pass
 
-    def _count(self, seconds: float, status: str, body: _Body | None) -> None:
+    def _count(self, seconds: float, status: str, reply_type: type[Any], body: Body | None,
+               sent: int) -> None:
         if self._metrics is not None:
-            self._metrics.count_call(self._servicer.node_id, CALL_NAME, status, seconds,
-                                     received=body.received if body is not None else 0)
+            self._metrics.count_call(
+                self._servicer.node_id, GET_CALL_NAME if reply_type is pb.BulkGetReply else
+                CALL_NAME, status, seconds, received=body.received if body is not None else 0,
+                sent=sent)

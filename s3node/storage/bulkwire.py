@@ -16,7 +16,9 @@ A local bulk put (a node's Unix socket, named in its Health as
 ``bulk_local``) sends the same magic, length and head as one message of a
 ``SOCK_SEQPACKET`` socket, with a memfd holding the chunk's bytes (the
 file's first ``head.header.size``) passed beside it; no data follows on the
-socket, and the reply comes back as one message, framed as over TCP.
+socket, and the reply comes back as one message, framed as over TCP.  A local
+bulk get is the same with :data:`GET_MAGIC` and a ``BulkGetHead``: the node
+writes the bytes read into the memfd and answers a ``BulkGetReply``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.errors import InvalidRequest
 
 __all__ = [
+    "GET_MAGIC",
     "MAGIC",
     "MAX_HEAD",
     "MAX_REPLY",
     "PREFIX",
     "REPLY_PREFIX",
+    "framed_get_head",
     "framed_head",
     "framed_reply",
     "head_length",
@@ -46,6 +50,8 @@ __all__ = [
 
 #: the first bytes of every bulk put: the protocol and its version
 MAGIC = b"S3NBULK1"
+#: the first bytes of a local bulk get's message
+GET_MAGIC = b"S3NLGET1"
 #: the magic and the head's length
 PREFIX = struct.Struct(">8sI")
 #: the reply's length
@@ -62,21 +68,28 @@ def framed_head(secret: bytes, header: pb.PutChunkHeader, node_id: str = "") -> 
     return PREFIX.pack(MAGIC, len(head)) + head
 
 
-def head_length(prefix: bytes) -> int:
+def framed_get_head(secret: bytes, request: pb.GetChunkRequest, node_id: str = "") -> bytes:
+    """A local bulk get's message (``node_id``: the node it means)."""
+    head = pb.BulkGetHead(secret=secret, request=request, node_id=node_id).SerializeToString()
+    return PREFIX.pack(GET_MAGIC, len(head)) + head
+
+
+def head_length(prefix: bytes, magic: bytes = MAGIC) -> int:
     """
-    The length of the head that follows ``prefix`` (:data:`PREFIX` bytes).
+    The length of the head that follows ``prefix`` (:data:`PREFIX` bytes,
+    starting with ``magic``).
 
     :raises InvalidRequest: for another protocol, or a head over :data:`MAX_HEAD`.
     """
-    magic, length = PREFIX.unpack(prefix)
-    if magic != MAGIC:
-        raise InvalidRequest(f"not a bulk put: the connection must start with {MAGIC!r}")
+    got, length = PREFIX.unpack(prefix)
+    if got != magic:
+        raise InvalidRequest(f"not a bulk put: the connection must start with {magic!r}")
     if length > MAX_HEAD:
         raise InvalidRequest(f"a bulk put's head is at most {MAX_HEAD} bytes, not {length}")
     return int(length)
 
 
-def framed_reply(reply: pb.BulkPutReply) -> bytes:
+def framed_reply(reply: pb.BulkPutReply | pb.BulkGetReply) -> bytes:
     """What a node sends back, its length first."""
     data = reply.SerializeToString()
     return REPLY_PREFIX.pack(len(data)) + data

@@ -26,7 +26,7 @@ from s3node.config import NodeAuth
 from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
 from s3node.errors import InvalidRange, InvalidRequest, S3NodeError, TimedOut, Unavailable
-from s3node.storage.bulkclient import bulk_put, bulk_put_local
+from s3node.storage.bulkclient import bulk_get_local, bulk_put, bulk_put_local
 from s3node.storage.chunkstream import ChunkStream, chunk_info
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.nodeauth import call_metadata, channel_credentials
@@ -333,6 +333,35 @@ class StorageClient:
         stream = self.get_chunk(chunk_id, offset=offset, length=length, verify=verify,
                                 reader_verifies=reader_verifies, timeout=timeout)
         return b"".join([piece async for piece in stream])
+
+    async def get_chunk_local(
+        self, chunk_id: str, size: int, *, timeout: float | None = None
+    ) -> list[bytes] | None:
+        """
+        The whole chunk ``chunk_id`` of ``size`` bytes, unhashed on the node
+        (the caller verifies it), in pieces of up to 1 MiB, through the node's
+        local socket (:func:`~s3node.storage.bulkclient.bulk_get_local`);
+        ``None`` when the node has none reachable from this host (the name is
+        then forgotten until the next Health), or refused the read as invalid
+        (a stored size other than ``size``: GetChunk says what is wrong).
+
+        :raises s3node.errors.ChunkNotFound: and what GetChunk raises otherwise.
+        """
+        if not self.bulk_local:
+            return None
+        if self._bulk_executor is None:
+            self._bulk_executor = ThreadPoolExecutor(
+                max_workers=BULK_THREADS, thread_name_prefix="s3node-bulk")
+        request = self._get_request(chunk_id, 0, None, False, True)
+        try:
+            pieces = await bulk_get_local(
+                self.bulk_local, self._bulk_secret, request, size, where=self.address,
+                executor=self._bulk_executor, node_id=self._bulk_node_id, timeout=timeout)
+        except InvalidRequest:
+            return None
+        if pieces is None:
+            self.bulk_local = ""  # not on this host, or not this node: GetChunk
+        return pieces
 
     def get_chunk(
         self,

@@ -119,15 +119,17 @@ class StorageMetrics(MetricsPart):
         return synced
 
     def count_call(self, node_id: str, name: str, status: str, seconds: float, *,
-                   received: int = 0) -> None:
+                   received: int = 0, sent: int = 0) -> None:
         """
-        Count a call served beside gRPC (a bulk put) as :meth:`instrument`
-        counts gRPC's: by its status's name, its duration, the bytes received.
+        Count a call served beside gRPC (a bulk put or get) as :meth:`instrument`
+        counts gRPC's: by its status's name, its duration, the bytes received or sent.
         """
         self.call_duration.labels(node_id, name).observe(seconds)
         self.calls.labels(node_id, name, status).inc()
         if received:
             self.received.labels(node_id).inc(received)
+        if sent:
+            self.sent.labels(node_id).inc(sent)
 
     def instrument(self, node_id: str, name: str, behaviour: Callable[..., Any], *,
                    stream_request: bool) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ disk discipline live in the chunk store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +34,7 @@ from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
 from s3node.storage.messages import decodable, entry_message, info_message, put_reply, tolerant
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.quarantine import QuarantineStore
-from s3node.storage.types import ChunkRead
+from s3node.storage.types import ChunkInfo, ChunkRead
 from s3node.storage.wire import SMALL_CHUNK, DataMessage, data_parser, serialize
 
 __all__ = ["StorageServicer", "add_storage_servicer"]
@@ -292,6 +292,35 @@ class StorageServicer(pb_grpc.StorageServicer):
         finally:
             self.calls.release()
         return put_reply(result)
+
+    async def read_into(
+        self, request: pb.GetChunkRequest, room: Callable[[int], None],
+        write: Callable[[bytes, int], Awaitable[object]],
+    ) -> tuple[ChunkInfo, int]:
+        """
+        A read that arrived beside gRPC (a local bulk get,
+        :mod:`s3node.storage.bulkserver`): GetChunk's call slot and store
+        read, each piece handed to ``write(piece, position)``.
+
+        :param room: called with the read's length before the first piece;
+            raises when the destination cannot take it
+        :returns: the chunk's record and the bytes written
+        :raises NodeBusy: when every slot is taken; what the read raises.
+        """
+        position = 0
+        self.calls.acquire("a bulk get")
+        try:
+            read = await self._read(request)
+            try:
+                room(read.length)
+                async for piece in read.pieces:
+                    await write(piece, position)
+                    position += len(piece)
+            finally:
+                await read.aclose()
+        finally:
+            self.calls.release()
+        return read.info, position
 
     async def PutSmallChunk(self, request: Any, context: Any) -> pb.PutChunkResponse:
         """Store one chunk of at most :data:`SMALL_CHUNK` bytes from one message."""

@@ -144,6 +144,11 @@ class FakeNode:
         end = len(data) if length is None else offset + length
         return self._stream(data[offset:end])
 
+    async def get_chunk_local(self, chunk_id: str, size: int, *,
+                              timeout: float | None = None) -> list[bytes] | None:
+        """A fake node is never on the gateway's host: GetChunk it is."""
+        return None
+
     def get_small_chunk(self, chunk_id: str, *, offset: int = 0, length: int | None = None,
                         verify: bool = False, reader_verifies: bool = False,
                         timeout: float | None = None) -> Coroutine[Any, Any, bytes]:

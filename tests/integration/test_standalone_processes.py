@@ -219,7 +219,9 @@ def node_calls(tmp_path: Path, node: str, method: str) -> float:
 def test_large_chunks_take_the_bulk_ports_also_after_a_node_restarts(tmp_path: Path) -> None:
     """
     Standalone's nodes name a bulk port; chunks over 1 MiB go there (counted
-    as BulkPut, no PutChunk), smaller ones in one PutSmallChunk.  A node
+    as BulkPut, no PutChunk), smaller ones in one PutSmallChunk; a download
+    reads the large ones through the nodes' local sockets (BulkGet, no
+    GetChunk), the small one in one GetSmallChunk.  A node
     killed and restarted takes a new free bulk port: uploads go on (one
     may fall back to gRPC meanwhile), and once a health check names the
     new port its chunks take it again.
@@ -236,6 +238,9 @@ def test_large_chunks_take_the_bulk_ports_also_after_a_node_restarts(tmp_path: P
             assert node_calls(tmp_path, node, "BulkPut") == 2
             assert node_calls(tmp_path, node, "PutChunk") == 0
             assert node_calls(tmp_path, node, "PutSmallChunk") == 1
+        reads = {method: sum(node_calls(tmp_path, node, method) for node in ("node-1", "node-2"))
+                 for method in ("BulkGet", "GetChunk", "GetSmallChunk")}
+        assert reads == {"BulkGet": 2, "GetChunk": 0, "GetSmallChunk": 1}
         pid = children(proc)["node-1"]
         lines = proc.line_count()
         os.kill(pid, signal.SIGKILL)

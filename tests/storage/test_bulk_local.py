@@ -9,6 +9,7 @@ hostile peer sends what it likes on the same socket.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import socket
 import tempfile
@@ -23,7 +24,7 @@ from support.nodeauth import secret_auth
 
 from s3node.core.checksums import CRC32C, hexdigest_of
 from s3node.core.chunking import FRAME_SIZE, SHARED_BUFFERS, ChunkBuffers, Chunker
-from s3node.errors import ChecksumMismatch, NodeAuthFailed, TimedOut
+from s3node.errors import ChecksumMismatch, ChunkNotFound, NodeAuthFailed, TimedOut
 from s3node.storage.bulkclient import bulk_put_local
 from s3node.storage.bulkserver import local_socket
 from s3node.storage.bulkwire import MAGIC, MAX_HEAD, PREFIX, framed_head
@@ -236,3 +237,94 @@ async def test_a_put_given_up_retires_its_buffer(local_client):
         for conn in taken:
             conn.close()
         mute.close()
+
+
+async def stored(client: StorageClient, size: int) -> tuple[str, bytes]:
+    chunk_id, data, digest = new_chunk(size)
+    await client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest)
+    return chunk_id, data
+
+
+@aio_test
+async def test_a_whole_chunk_read_comes_through_the_local_socket(local_node, local_client):
+    """
+    A read for a caller that verifies comes back in 1 MiB pieces written
+    into the call's memfd, counted as BulkGet with the bytes sent; a missing
+    chunk raises ChunkNotFound; a size other than the stored one is refused
+    by the node and gives ``None`` (GetChunk then says what is wrong),
+    without forgetting the socket.
+    """
+    chunk_id, data = await stored(local_client, 3 * FRAME_SIZE + 777)
+    before = open_fds()
+    pieces = await local_client.get_chunk_local(chunk_id, len(data))
+    assert pieces is not None and b"".join(pieces) == data
+    assert [len(p) for p in pieces] == [FRAME_SIZE] * 3 + [777]
+    with pytest.raises(ChunkNotFound):
+        await local_client.get_chunk_local(new_chunk(10)[0], len(data))
+    assert await local_client.get_chunk_local(chunk_id, len(data) - 1) is None
+    assert local_client.bulk_local == local_node.bulk.local_name
+    assert open_fds() == before
+    samples = await scrape(local_node)
+    calls = {code: samples.get("s3node_storage_calls_total", method="BulkGet", code=code, **NODE)
+             for code in ("OK", "NOT_FOUND", "INVALID_ARGUMENT")}
+    assert calls == {"OK": 1, "NOT_FOUND": 1, "INVALID_ARGUMENT": 1}
+    assert samples.get("s3node_storage_sent_bytes_total", **NODE) == len(data)
+
+
+@aio_test
+async def test_a_local_get_from_another_host_finds_no_socket(local_node, local_client):
+    """Nothing under the name: ``None``, and the name is forgotten until the next Health."""
+    chunk_id, data = await stored(local_client, 2 * FRAME_SIZE)
+    local_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
+    assert await local_client.get_chunk_local(chunk_id, len(data)) is None
+    assert local_client.bulk_local == ""
+    assert await local_client.get_chunk_local(chunk_id, len(data)) is None  # no socket tried
+    await local_client.health()
+    assert await local_client.get_chunk_local(chunk_id, len(data)) is not None
+
+
+@aio_test
+async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(local_node, local_client):
+    """
+    A get head without its request, a wrong secret, a memfd too short for
+    the read, a pipe, a memfd sealed against writes, and a head that does
+    not decode: each gets its error, the node closes every descriptor it
+    received, and the next get works.
+    """
+    from s3node._proto.storage.v1 import storage_pb2 as pb
+    from s3node.storage.bulkwire import GET_MAGIC, framed_get_head
+
+    name = local_node.bulk.local_name
+    chunk_id, data = await stored(local_client, 2 * FRAME_SIZE)
+    request = pb.GetChunkRequest(chunk_id=chunk_id, reader_verifies=True)
+    good = framed_get_head(SECRET, request)
+    before = open_fds()
+    big = os.memfd_create("test-get", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.ftruncate(big, len(data))
+    sealed = os.memfd_create("test-sealed", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.ftruncate(sealed, len(data))
+    fcntl.fcntl(sealed, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE)
+    small = memfd_of(b"x" * 10)
+    reader, writer = os.pipe()
+    empty = pb.BulkGetHead(secret=SECRET).SerializeToString()
+    cases = [
+        ("bad_request", "no request", PREFIX.pack(GET_MAGIC, len(empty)) + empty, big),
+        ("node_unauthenticated", "secret", framed_get_head(b"nope", request), big),
+        ("bad_request", "shorter than", good, small),
+        ("bad_request", "memfd", good, reader),
+        ("bad_request", "cannot write", good, sealed),
+        ("bad_request", "undecodable", PREFIX.pack(GET_MAGIC, 3) + b"\xff\xff\xff", big),
+    ]
+    try:
+        for code, why, message, fd in cases:
+            reply = pb.BulkGetReply.FromString(
+                (await local_exchange(name, message, [fd]))[4:])
+            assert (reply.error_code, why in reply.message) == (code, True), reply.message
+        reply = pb.BulkGetReply.FromString((await local_exchange(name, good, [big]))[4:])
+        assert reply.error_code == "" and reply.length == len(data)
+        assert os.pread(big, len(data), 0) == data
+    finally:
+        for fd in (big, sealed, small, reader, writer):
+            os.close(fd)
+    assert open_fds() == before
+    assert b"".join(await local_client.get_chunk_local(chunk_id, len(data)) or []) == data

@@ -183,6 +183,28 @@ class BulkPutReply(_message.Message):
     message: str
     def __init__(self, result: _Optional[_Union[PutChunkResponse, _Mapping]] = ..., error_code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
+class BulkGetHead(_message.Message):
+    __slots__ = ("secret", "request", "node_id")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    secret: bytes
+    request: GetChunkRequest
+    node_id: str
+    def __init__(self, secret: _Optional[bytes] = ..., request: _Optional[_Union[GetChunkRequest, _Mapping]] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class BulkGetReply(_message.Message):
+    __slots__ = ("info", "error_code", "message", "length")
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    info: ChunkInfo
+    error_code: str
+    message: str
+    length: int
+    def __init__(self, info: _Optional[_Union[ChunkInfo, _Mapping]] = ..., error_code: _Optional[str] = ..., message: _Optional[str] = ..., length: _Optional[int] = ...) -> None: ...
+
 class QuarantineEntry(_message.Message):
     __slots__ = ("chunk_id", "reason", "quarantined_at", "entry_id", "size")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
