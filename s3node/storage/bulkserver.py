@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -305,14 +305,11 @@ class BulkPutServer:
         def room(length: int) -> None:
             check_memfd(fd, length, "get")
 
-        async def write(piece: bytes, position: int) -> None:
-            try:  # on the listener's own threads: a 1 MiB copy is not the event loop's
-                await loop.run_in_executor(self._executor, os.pwrite, fd, piece, position)
-            except OSError as e:  # a memfd sealed against writes
-                raise InvalidRequest(f"cannot write into the local bulk get's memfd: "
-                                     f"{e.strerror}") from None
+        async def run(write: Callable[[], int]) -> int:
+            # on the listener's own threads: a 1 MiB copy is not the event loop's
+            return await loop.run_in_executor(self._executor, write)
 
-        info, length = await self._servicer.read_into(request, room, write)
+        info, length = await self._servicer.read_into(request, fd, room=room, run=run)
         return pb.BulkGetReply(info=info_message(info), length=length)
 
     async def _head(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> pb.BulkPutHead:

@@ -76,6 +76,24 @@ class ChunkFile:
                 self._hasher.update(data)
             return data
 
+    def send_to(self, out_fd: int, pos: int, n: int) -> int:
+        """
+        Write up to ``n`` bytes from ``pos`` at the start of ``out_fd`` with
+        ``sendfile`` (no copy in user space, nothing hashed); how many were
+        (fewer only at end of file).
+        """
+        with self._lock:
+            if self._fd is None:
+                raise ValueError("read of a closed chunk")
+            os.lseek(out_fd, 0, os.SEEK_SET)
+            sent = 0
+            while sent < n:
+                count = os.sendfile(out_fd, self._fd, pos + sent, n - sent)
+                if not count:
+                    break
+                sent += count
+            return sent
+
     def hexdigest(self) -> str:
         """The digest of everything hashed so far."""
         return str(self._hasher.hexdigest())

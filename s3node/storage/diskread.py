@@ -4,7 +4,9 @@ A stored chunk's bytes, read off the event loop and verified on the way out.
 :class:`s3node.storage.diskstore.DiskChunkStore` opens the chunk and hands it
 here; :func:`read_pieces` yields its pieces (a frame at a time, each read on
 the store's executor) and, when verifying, holds back the last one until the
-whole chunk's digest matched its sidecar.
+whole chunk's digest matched its sidecar.  :func:`copy_into` writes an
+unverified read into another file descriptor instead (a local bulk get's
+memfd), kernel to kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from s3node.core.checksums import digest_matches
 from s3node.core.chunking import FRAME_SIZE
 from s3node.storage.chunkfile import ChunkFile
 
-__all__ = ["read_pieces"]
+__all__ = ["copy_into", "read_pieces"]
 
 
 async def read_pieces(
@@ -67,3 +69,26 @@ async def read_pieces(
             yield held
     finally:
         await close()
+
+
+async def copy_into(
+    f: ChunkFile,
+    offset: int,
+    length: int,
+    fd: int,
+    *,
+    run: Callable[[Callable[[], int]], Awaitable[int]],
+    corrupt: Callable[[ChunkFile, str], Awaitable[NoReturn]],
+) -> int:
+    """
+    Write ``length`` bytes of ``f`` from ``offset`` at the start of ``fd``,
+    unhashed, in one job on the store's executor (``sendfile``: no copy in
+    user space); ``length``.  The caller closes ``f``.
+
+    :param corrupt: as :func:`read_pieces`'s, when the data file is short
+    :raises OSError: what ``fd`` refused (a memfd sealed against writes)
+    """
+    sent = await run(partial(f.send_to, fd, offset, length))
+    if sent != length:
+        await corrupt(f, f"data file ended at byte {offset + sent}")
+    return sent

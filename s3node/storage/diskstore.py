@@ -38,7 +38,7 @@ from s3node.storage.checks import (
 )
 from s3node.storage.chunkfile import ChunkFile
 from s3node.storage.diskfiles import BrokenChunk, Layout, TempWriter
-from s3node.storage.diskread import read_pieces
+from s3node.storage.diskread import copy_into, read_pieces
 from s3node.storage.ledger import DiskSpace, Ledger
 from s3node.storage.locks import KeyedLocks, run_to_end
 from s3node.storage.metrics import timed_step
@@ -462,6 +462,8 @@ class DiskChunkStore:
             read_pieces(f, offset, length, verifying, run=self._run, close=close,
                         corrupt=self._corrupt),
             closer=close,
+            copy_into=None if verifying else partial(copy_into, f, offset, length, run=self._run,
+                                                     corrupt=self._corrupt),
         )
 
     async def _corrupt(self, f: ChunkFile, reason: str) -> NoReturn:

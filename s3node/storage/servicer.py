@@ -16,8 +16,11 @@ disk discipline live in the chunk store.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import grpc
@@ -294,18 +297,22 @@ class StorageServicer(pb_grpc.StorageServicer):
         return put_reply(result)
 
     async def read_into(
-        self, request: pb.GetChunkRequest, room: Callable[[int], None],
-        write: Callable[[bytes, int], Awaitable[object]],
+        self, request: pb.GetChunkRequest, fd: int, *, room: Callable[[int], None],
+        run: Callable[[Callable[[], int]], Awaitable[int]],
     ) -> tuple[ChunkInfo, int]:
         """
         A read that arrived beside gRPC (a local bulk get,
         :mod:`s3node.storage.bulkserver`): GetChunk's call slot and store
-        read, each piece handed to ``write(piece, position)``.
+        read, the bytes written at the start of ``fd`` (by the store, kernel
+        to kernel, when it can: ``ChunkRead.copy_into``; else piece by piece
+        with ``pwrite`` through ``run``).
 
-        :param room: called with the read's length before the first piece;
-            raises when the destination cannot take it
+        :param room: called with the read's length before the first byte;
+            raises when ``fd`` cannot take it
+        :param run: runs a blocking write on a thread
         :returns: the chunk's record and the bytes written
-        :raises NodeBusy: when every slot is taken; what the read raises.
+        :raises NodeBusy: when every slot is taken; what the read raises;
+            :class:`InvalidRequest` when ``fd`` refuses the bytes.
         """
         position = 0
         self.calls.acquire("a bulk get")
@@ -313,9 +320,16 @@ class StorageServicer(pb_grpc.StorageServicer):
             read = await self._read(request)
             try:
                 room(read.length)
-                async for piece in read.pieces:
-                    await write(piece, position)
-                    position += len(piece)
+                if read.copy_into is not None:
+                    position = await read.copy_into(fd)
+                else:
+                    async for piece in read.pieces:
+                        position += await run(partial(os.pwrite, fd, piece, position))
+            except OSError as e:
+                if e.errno == errno.EIO:  # the disk's, not the memfd's
+                    raise
+                raise InvalidRequest(f"cannot write into the local bulk get's memfd: "
+                                     f"{e.strerror}") from None
             finally:
                 await read.aclose()
         finally:

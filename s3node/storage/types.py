@@ -137,6 +137,10 @@ class ChunkRead:
     pieces: AsyncIterator[bytes]
     #: releases what the read holds (called by :meth:`aclose`)
     closer: Callable[[], Awaitable[None]] | None = None
+    #: instead of iterating :attr:`pieces`: write the bytes at the start of
+    #: the file descriptor given (kernel to kernel) and return how many;
+    #: ``None`` when the store cannot (a read it must hash, a store in memory)
+    copy_into: Callable[[int], Awaitable[int]] | None = None
 
     async def aclose(self) -> None:
         """Stop reading and release the underlying file (idempotent)."""

@@ -17,18 +17,30 @@ import uuid
 
 import pytest
 import pytest_twisted
-from storage.test_bulk import NODE, SECRET, _node, header_for, reply_of, scrape, temp_files
+from storage.test_bulk import (
+    NODE,
+    SECRET,
+    _node,
+    header_for,
+    reply_of,
+    scrape,
+    temp_files,
+)
 from support.aio import aio_test, as_deferred
 from support.chunks import collect, new_chunk
 from support.nodeauth import secret_auth
+from twisted.internet import task
 
+from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.checksums import CRC32C, hexdigest_of
 from s3node.core.chunking import FRAME_SIZE, SHARED_BUFFERS, ChunkBuffers, Chunker
 from s3node.errors import ChecksumMismatch, ChunkNotFound, NodeAuthFailed, TimedOut
-from s3node.storage.bulkclient import bulk_put_local
-from s3node.storage.bulkserver import local_socket
-from s3node.storage.bulkwire import MAGIC, MAX_HEAD, PREFIX, framed_head
+from s3node.storage.bulkclient import bulk_get_local, bulk_put_local
+from s3node.storage.bulkserver import BulkPutServer, listening_socket, local_socket
+from s3node.storage.bulkwire import GET_MAGIC, MAGIC, MAX_HEAD, PREFIX, framed_get_head, framed_head
 from s3node.storage.client import StorageClient
+from s3node.storage.memorystore import MemoryChunkStore
+from s3node.storage.servicer import StorageServicer
 
 pytestmark = pytest.mark.skipif(not SHARED_BUFFERS, reason="memfds are Linux's")
 
@@ -291,9 +303,6 @@ async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(local_no
     not decode: each gets its error, the node closes every descriptor it
     received, and the next get works.
     """
-    from s3node._proto.storage.v1 import storage_pb2 as pb
-    from s3node.storage.bulkwire import GET_MAGIC, framed_get_head
-
     name = local_node.bulk.local_name
     chunk_id, data = await stored(local_client, 2 * FRAME_SIZE)
     request = pb.GetChunkRequest(chunk_id=chunk_id, reader_verifies=True)
@@ -328,3 +337,33 @@ async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(local_no
             os.close(fd)
     assert open_fds() == before
     assert b"".join(await local_client.get_chunk_local(chunk_id, len(data)) or []) == data
+
+
+@aio_test
+async def test_a_store_that_cannot_copy_writes_the_pieces(algorithms, executor):
+    """
+    A store without a kernel-to-kernel copy (in memory) serves a local get
+    piece by piece with ``pwrite``: the same bytes, the same reply.
+    """
+    store = MemoryChunkStore(algorithms=algorithms, max_chunk_size=8 * FRAME_SIZE)
+    chunk_id, data, digest = new_chunk(2 * FRAME_SIZE + 3)
+    await store.put(chunk_id, size=len(data), algorithm="sha256", digest=digest,
+                    data=collect_into(data))
+    assert (await store.read(chunk_id, reader_verifies=True)).copy_into is None
+    clock = task.Clock()
+    servicer = StorageServicer(store, node_id="memory", clock=clock, put_idle_timeout=30)
+    server = BulkPutServer(servicer, listening_socket("127.0.0.1", 0), secrets=(SECRET,),
+                           clock=clock, idle_timeout=30, max_connections=4,
+                           local=local_socket(f"s3node-test/{uuid.uuid4().hex}"))
+    server.start()
+    try:
+        request = pb.GetChunkRequest(chunk_id=chunk_id, reader_verifies=True)
+        pieces = await bulk_get_local(server.local_name, SECRET, request, len(data),
+                                      where="test", executor=executor)
+        assert pieces is not None and b"".join(pieces) == data
+    finally:
+        await server.stop(1)
+
+
+async def collect_into(data: bytes):  # type: ignore[no-untyped-def]
+    yield data
