@@ -242,12 +242,16 @@ def _local_get_exchange(sock: socket.socket, name: str, head: bytes, size: int,
             return reply, []
         if reply.length != size:
             raise EOFError(f"the node wrote {reply.length} bytes of the {size} asked")
+        # Copied out from the end, the memfd cut after each piece: the chunk is
+        # never held twice (in the memfd and in the pieces) by more than a piece.
         pieces = []
-        for position in range(0, size, FRAME_SIZE):
+        for position in reversed(range(0, size, FRAME_SIZE)):
             piece = os.pread(fd, min(FRAME_SIZE, size - position), position)
             if len(piece) != min(FRAME_SIZE, size - position):
                 raise EOFError(f"the memfd ended at byte {position + len(piece)} of {size}")
             pieces.append(piece)
+            os.ftruncate(fd, position)
+        pieces.reverse()
         return reply, pieces
     finally:
         os.close(fd)
