@@ -46,6 +46,17 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
+def _server(servers: dict, name: str) -> dict:
+    """
+    The figures of server ``name``; else of the one server named ``name@label``
+    (another checkout's, e.g. ``--servers swift,s3node-r1@now``); else none.
+    """
+    if name in servers:
+        return dict(servers[name])
+    labelled = [figures for key, figures in servers.items() if key.startswith(name + "@")]
+    return dict(labelled[0]) if len(labelled) == 1 else {}
+
+
 def checks(medians: dict) -> list[dict]:
     """
     Issue 8's "Done when" lines as ratios: ``{"what", "ratio", "goal", "ok"}``.
@@ -56,7 +67,7 @@ def checks(medians: dict) -> list[dict]:
     """
     s = medians["servers"]
     c = medians["ceilings"]
-    r1, r2, sw = s.get("s3node-r1", {}), s.get("s3node-r2", {}), s.get("swift", {})
+    r1, r2, sw = _server(s, "s3node-r1"), _server(s, "s3node-r2"), s.get("swift", {})
     dd = c.get("dd_MBps")
     lines = [
         ("1 GiB PUT r1 / dd conv=fdatasync", _ratio(r1.get("big_put_MBps"), dd), 0.9, ">="),

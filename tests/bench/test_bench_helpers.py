@@ -88,6 +88,17 @@ def test_checks_compare_ratios_with_the_goals() -> None:
     assert found["1 GiB PUT r2 / (dd / 2)"]["ok"] is None
 
 
+def test_checks_take_a_labelled_server_when_it_is_the_only_one() -> None:
+    """``s3node-r1@now`` (another checkout's) stands for ``s3node-r1``; two labels for none."""
+    medians = {"ceilings": {"dd_MBps": 400.0},
+               "servers": {"s3node-r1@now": {"big_put_MBps": 380.0},
+                           "swift": {"big_put_MBps": 300.0}}}
+    found = {c["what"]: c for c in checks(medians)}
+    assert found["1 GiB PUT r1 / Swift"]["ratio"] == pytest.approx(380 / 300)
+    medians["servers"]["s3node-r1@before"] = {"big_put_MBps": 200.0}
+    assert {c["what"]: c for c in checks(medians)}["1 GiB PUT r1 / Swift"]["ok"] is None
+
+
 def test_report_prints_every_server_and_every_check() -> None:
     """The report has a column per server and a line per check."""
     medians = _medians({"big_put_MBps": 100.0}, {"big_put_MBps": 200.0})
