@@ -103,13 +103,7 @@ class Body:
         try:
             while self.received < self.size:
                 piece = buffer[: min(FRAME_SIZE, self.size - self.received)]
-                got = 0
-                while got < len(piece):
-                    n = self._read_into(piece[got:])
-                    if not n:
-                        raise self._ended()
-                    got += n
-                    self.received += n
+                self._fill_now(piece)
                 # the peer's time starts again (no word to the loop: the idle
                 # timer, when it runs out, looks at this mark: _stall)
                 self._last_piece = self._idle.now()
@@ -120,6 +114,16 @@ class Body:
                     self._writing = False
         finally:
             self._sock.setblocking(False)
+
+    def _fill_now(self, view: memoryview) -> None:
+        """Fill ``view`` with blocking reads (a thread's, or a memfd's, which never block)."""
+        got = 0
+        while got < len(view):
+            n = self._read_into(view[got:])
+            if not n:
+                raise self._ended()
+            got += n
+            self.received += n
 
     def _read_into(self, view: memoryview) -> int:
         """Read the next bytes into ``view``: from the memfd (never blocks) or the socket."""
@@ -157,13 +161,7 @@ class Body:
 
     async def _fill(self, view: memoryview) -> memoryview:
         if self._fd is not None:  # memory: read at once
-            got = 0
-            while got < len(view):
-                n = self._read_into(view[got:])
-                if not n:
-                    raise self._ended()
-                got += n
-                self.received += n
+            self._fill_now(view)
             return view
         try:
             await recv_exactly(self._loop, self._sock, view, "the chunk's data",

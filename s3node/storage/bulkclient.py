@@ -207,16 +207,11 @@ def _exchange(sock: socket.socket, address: tuple[str, int], head: bytes, data: 
 def _local_exchange(sock: socket.socket, name: str, head: bytes, fd: int,
                     deadline: float | None) -> pb.BulkPutReply | None:
     """
-    The blocking exchange with a local socket (on a worker); ``None`` when
-    nothing listens under ``name``.
+    The blocking local put (on a worker); ``None`` when nothing listens
+    under ``name``.
     """
-    try:
-        sock.settimeout(_left(deadline))
-        sock.connect("\0" + name)
-    except (FileNotFoundError, ConnectionRefusedError):
-        return None
-    socket.send_fds(sock, [head], [fd])
-    return pb.BulkPutReply.FromString(_one_reply(sock))
+    reply = _local_call(sock, name, head, fd, deadline)
+    return None if reply is None else pb.BulkPutReply.FromString(reply)
 
 
 def _local_get_exchange(sock: socket.socket, name: str, head: bytes, size: int,
@@ -231,13 +226,10 @@ def _local_get_exchange(sock: socket.socket, name: str, head: bytes, size: int,
     fd = os.memfd_create("s3node-get", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, size)
-        try:
-            sock.settimeout(_left(deadline))
-            sock.connect("\0" + name)
-        except (FileNotFoundError, ConnectionRefusedError):
+        message = _local_call(sock, name, head, fd, deadline)
+        if message is None:
             return None
-        socket.send_fds(sock, [head], [fd])
-        reply = pb.BulkGetReply.FromString(_one_reply(sock))
+        reply = pb.BulkGetReply.FromString(message)
         if reply.error_code:
             return reply, []
         if reply.length != size:
@@ -257,8 +249,20 @@ def _local_get_exchange(sock: socket.socket, name: str, head: bytes, size: int,
         os.close(fd)
 
 
-def _one_reply(sock: socket.socket) -> bytes:
-    """A local call's reply message, without its length; :class:`EOFError` if cut."""
+def _local_call(sock: socket.socket, name: str, head: bytes, fd: int,
+                deadline: float | None) -> bytes | None:
+    """
+    Connect to the local socket ``name``, send ``head`` with ``fd`` and read
+    the reply (without its length); ``None`` when nothing listens there.
+
+    :raises EOFError: when the reply is cut or missing.
+    """
+    try:
+        sock.settimeout(_left(deadline))
+        sock.connect("\0" + name)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None
+    socket.send_fds(sock, [head], [fd])
     reply = sock.recv(REPLY_PREFIX.size + MAX_REPLY)
     if len(reply) < REPLY_PREFIX.size:
         raise EOFError("the node closed the local connection without a reply")

@@ -38,7 +38,7 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 from twisted.logger import Logger
@@ -67,6 +67,8 @@ from s3node.storage.servicer import DRAIN_LIMIT, DRAIN_SECONDS, StorageServicer
 __all__ = ["BulkPutServer", "listening_socket", "local_socket"]
 
 log = Logger()
+
+M = TypeVar("M", pb.BulkPutHead, pb.BulkGetHead)
 
 #: the name bulk puts are counted under in the node's call metrics
 CALL_NAME = "BulkPut"
@@ -115,23 +117,21 @@ def local_socket(name: str) -> socket.socket:
 
 def _decoded_get_head(head: bytes) -> pb.BulkGetHead:
     """:raises InvalidRequest: when ``head`` does not decode or carries no request."""
-    try:
-        message = pb.BulkGetHead.FromString(head)
-    except DecodeError as e:
-        raise InvalidRequest(f"undecodable bulk get head: {e}") from None
-    if not message.HasField("request"):
-        raise InvalidRequest("a bulk get's head carries no request")
-    return message
+    return _decoded(pb.BulkGetHead, head, "request", "bulk get")
 
 
 def _decoded_head(head: bytes) -> pb.BulkPutHead:
     """:raises InvalidRequest: when ``head`` does not decode or carries no header."""
+    return _decoded(pb.BulkPutHead, head, "header", "bulk put")
+
+
+def _decoded(message_type: type[M], head: bytes, field: str, what: str) -> M:
     try:
-        message = pb.BulkPutHead.FromString(head)
+        message = message_type.FromString(head)
     except DecodeError as e:
-        raise InvalidRequest(f"undecodable bulk put head: {e}") from None
-    if not message.HasField("header"):
-        raise InvalidRequest("a bulk put's head carries no header")
+        raise InvalidRequest(f"undecodable {what} head: {e}") from None
+    if not message.HasField(field):
+        raise InvalidRequest(f"a {what}'s head carries no {field}")
     return message
 
 

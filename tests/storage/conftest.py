@@ -202,3 +202,34 @@ async def serve():
     yield start
     for server in servers:
         await as_deferred(server.stop(0))
+
+
+def started_bulk_node(tmp_path, algorithms, node_id: str = "bulk"):  # type: ignore[no-untyped-def]
+    """A node with the cluster secret and a bulk port on a free port, started."""
+    from twisted.internet import reactor
+
+    from s3node.storage.service import StorageNodeService
+
+    config = loopback_node_config(tmp_path, node_id, NODE_MAX_CHUNK, auth=secret_auth(),
+                                  bulk_port=0, shutdown_grace=2.0)
+    service = StorageNodeService(config, reactor, algorithms=algorithms)
+    service.startService()
+    return service
+
+
+@pytest_twisted.async_yield_fixture
+async def bulk_node(tmp_path, algorithms):
+    """A started node with the cluster secret, a bulk port and its local socket."""
+    service = started_bulk_node(tmp_path, algorithms)
+    await service.when_listening()
+    yield service
+    await service.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def bulk_client(bulk_node):
+    """A client of ``bulk_node`` that knows its bulk port and local socket (from Health)."""
+    client = StorageClient(bulk_node.address, auth=secret_auth())
+    await as_deferred(client.health())
+    yield client
+    await as_deferred(client.close())

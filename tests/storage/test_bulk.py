@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import pytest_twisted
-from storage.conftest import loopback_node_config
-from support.aio import aio_test, as_deferred
+from storage.conftest import started_bulk_node
+from support.aio import aio_test
 from support.chunks import NODE_MAX_CHUNK, collect, new_chunk
-from support.nodeauth import TEST_SECRET, secret_auth
+from support.nodeauth import TEST_SECRET
 from support.scrape import parse
 from support.waiting import poll_until, turns, within
 from twisted.internet import task
@@ -42,7 +41,6 @@ from s3node.errors import (
 from s3node.storage.bulkclient import bulk_put
 from s3node.storage.bulkserver import BulkPutServer, listening_socket
 from s3node.storage.bulkwire import MAGIC, PREFIX, REPLY_PREFIX, framed_head
-from s3node.storage.client import StorageClient
 from s3node.storage.diskstore import DiskChunkStore
 from s3node.storage.errors import status_for
 from s3node.storage.service import StorageNodeService
@@ -65,37 +63,8 @@ def header_for(chunk_id: str, data: bytes, digest: str) -> pb.PutChunkHeader:
                              digest=digest)
 
 
-def _node(tmp_path, algorithms, node_id: str = "bulk") -> StorageNodeService:  # type: ignore[no-untyped-def]
-    """A node with the cluster secret and a bulk port on a free port, started."""
-    from twisted.internet import reactor
-
-    config = loopback_node_config(tmp_path, node_id, NODE_MAX_CHUNK, auth=secret_auth(),
-                                  bulk_port=0, shutdown_grace=2.0)
-    service = StorageNodeService(config, reactor, algorithms=algorithms)
-    service.startService()
-    return service
-
-
 def _future(d):  # type: ignore[no-untyped-def]
     return d.asFuture(asyncio.get_running_loop())
-
-
-@pytest_twisted.async_yield_fixture
-async def bulk_node(tmp_path, algorithms):
-    """A started node with the cluster secret and a bulk port."""
-    service = _node(tmp_path, algorithms)
-    await service.when_listening()
-    yield service
-    await service.stopService()
-
-
-@pytest_twisted.async_yield_fixture
-async def bulk_client(bulk_node):
-    """A client of ``bulk_node`` that knows its bulk port (from a Health call)."""
-    client = StorageClient(bulk_node.address, auth=secret_auth())
-    await as_deferred(client.health())
-    yield client
-    await as_deferred(client.close())
 
 
 def fake_clock_node(tmp_path, algorithms, executor, *, write=os.write,  # type: ignore[no-untyped-def]
@@ -416,7 +385,7 @@ async def test_connections_past_the_cap_are_closed_and_busy_slots_refuse(tmp_pat
 @aio_test
 async def test_a_stopping_node_cancels_a_put_in_progress_and_keeps_nothing(tmp_path, algorithms):
     """A put still sending when the node stops is cancelled; its temp file is removed."""
-    service = _node(tmp_path, algorithms)
+    service = started_bulk_node(tmp_path, algorithms)
     await _future(service.when_listening())
     stopped = False
     try:
@@ -469,7 +438,7 @@ async def test_a_bulk_port_another_node_took_never_takes_the_chunk(tmp_path, alg
     ``node_not_found`` and keeps nothing, and the put goes to the right node
     on gRPC.  A head naming another node is refused the same way.
     """
-    other = _node(tmp_path / "other", algorithms, node_id="other")
+    other = started_bulk_node(tmp_path / "other", algorithms, node_id="other")
     await _future(other.when_listening())
     try:
         bulk_client.bulk_port = other.bulk.port  # the port the client knew is now other's

@@ -16,19 +16,16 @@ import tempfile
 import uuid
 
 import pytest
-import pytest_twisted
 from storage.test_bulk import (
     NODE,
     SECRET,
-    _node,
     header_for,
     reply_of,
     scrape,
     temp_files,
 )
-from support.aio import aio_test, as_deferred
+from support.aio import aio_test
 from support.chunks import collect, new_chunk
-from support.nodeauth import secret_auth
 from twisted.internet import task
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
@@ -43,24 +40,6 @@ from s3node.storage.memorystore import MemoryChunkStore
 from s3node.storage.servicer import StorageServicer
 
 pytestmark = pytest.mark.skipif(not SHARED_BUFFERS, reason="memfds are Linux's")
-
-
-@pytest_twisted.async_yield_fixture
-async def local_node(tmp_path, algorithms):
-    """A started node with the cluster secret, a bulk port and its local socket."""
-    service = _node(tmp_path, algorithms)
-    await service.when_listening()
-    yield service
-    await service.stopService()
-
-
-@pytest_twisted.async_yield_fixture
-async def local_client(local_node):
-    """A client of ``local_node`` that knows its bulk port and local socket (from Health)."""
-    client = StorageClient(local_node.address, auth=secret_auth())
-    await as_deferred(client.health())
-    yield client
-    await as_deferred(client.close())
 
 
 def shared_chunk(buffers: ChunkBuffers, data: bytes) -> memoryview:
@@ -78,8 +57,27 @@ def memfd_of(data: bytes) -> int:
     return fd
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def identity(fd: int) -> tuple[int, int]:
+    """What ``fd`` is open on (device, inode): the same for every copy of it."""
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def holders(objects: set[tuple[int, int]] = frozenset(), memfds: str = "test-") -> list[str]:
+    """
+    This process's descriptors (the node's included) still open on any of
+    ``objects``, or on a memfd whose name starts with ``memfds``.
+    """
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            st = os.stat(f"/proc/self/fd/{name}")
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # closed meanwhile, or the listing's own descriptor
+            continue
+        if (st.st_dev, st.st_ino) in objects or target.startswith(f"/memfd:{memfds}"):
+            found.append(target)
+    return found
 
 
 async def local_exchange(name: str, message: bytes, fds: list[int]) -> bytes:
@@ -95,7 +93,7 @@ async def local_exchange(name: str, message: bytes, fds: list[int]) -> bytes:
 
 
 @aio_test
-async def test_health_names_the_local_socket_and_shared_chunks_take_it(local_node, local_client,
+async def test_health_names_the_local_socket_and_shared_chunks_take_it(bulk_node, bulk_client,
                                                                       monkeypatch):
     """
     Health names the node's local socket; a chunk in a memfd goes there, not
@@ -103,7 +101,7 @@ async def test_health_names_the_local_socket_and_shared_chunks_take_it(local_nod
     digest and reads back byte-exact; a chunk in private memory still takes
     the bulk port.
     """
-    assert local_client.bulk_local == local_node.bulk.local_name != ""
+    assert bulk_client.bulk_local == bulk_node.bulk.local_name != ""
     sent_by_tcp = []
     real_bulk_put = __import__("s3node.storage.client", fromlist=["bulk_put"]).bulk_put
 
@@ -115,50 +113,49 @@ async def test_health_names_the_local_socket_and_shared_chunks_take_it(local_nod
     buffers = ChunkBuffers(shared=True)
     chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 12345)
     chunk = shared_chunk(buffers, data)
-    result = await local_client.put_chunk(chunk_id, chunk, algorithm="sha256", digest=digest,
+    result = await bulk_client.put_chunk(chunk_id, chunk, algorithm="sha256", digest=digest,
                                           transfer_crc32c=hexdigest_of(CRC32C, data))
     assert (result.chunk_id, result.size, result.digest, result.created) == (
         chunk_id, len(data), digest, True)
-    assert await collect(local_client.get_chunk(chunk_id, verify=True)) == data
+    assert await collect(bulk_client.get_chunk(chunk_id, verify=True)) == data
     private_id, private, private_digest = new_chunk(2 * FRAME_SIZE)
-    await local_client.put_chunk(private_id, private, algorithm="sha256", digest=private_digest)
+    await bulk_client.put_chunk(private_id, private, algorithm="sha256", digest=private_digest)
     assert sent_by_tcp == [private_id]
-    samples = await scrape(local_node)
+    samples = await scrape(bulk_node)
     assert samples.get("s3node_storage_calls_total", method="BulkPut", code="OK", **NODE) == 2
     assert samples.get("s3node_storage_received_bytes_total", **NODE) == len(data) + len(private)
-    assert temp_files(local_node) == []
+    assert temp_files(bulk_node) == []
 
 
 @aio_test
-async def test_a_client_on_another_host_finds_no_socket_and_uses_the_bulk_port(local_node,
-                                                                              local_client):
+async def test_a_client_on_another_host_finds_no_socket_and_uses_the_bulk_port(bulk_node,
+                                                                              bulk_client):
     """
     A name nothing listens under (the node is elsewhere) costs one refused
     connect: the put takes the bulk port, and the client forgets the name
     until the next Health.
     """
-    local_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
+    bulk_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
-    await local_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
+    await bulk_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
                                  algorithm="sha256", digest=digest)
-    assert local_client.bulk_local == ""
-    assert await collect(local_client.get_chunk(chunk_id, verify=True)) == data
-    await local_client.health()
-    assert local_client.bulk_local == local_node.bulk.local_name
+    assert bulk_client.bulk_local == ""
+    assert await collect(bulk_client.get_chunk(chunk_id, verify=True)) == data
+    await bulk_client.health()
+    assert bulk_client.bulk_local == bulk_node.bulk.local_name
 
 
 @aio_test
-async def test_the_nodes_errors_come_back_and_a_wrong_secret_is_refused(local_node, executor):
+async def test_the_nodes_errors_come_back_and_a_wrong_secret_is_refused(bulk_node, executor):
     """
     A memfd whose bytes miss the sender's CRC fails its put with
     ChecksumMismatch, a wrong secret with NodeAuthFailed; nothing is kept and
     every descriptor the node received is closed.
     """
-    name = local_node.bulk.local_name
+    name = bulk_node.bulk.local_name
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     bent = bytearray(data)
     bent[FRAME_SIZE + 5] ^= 1
-    before = open_fds()
     fd = memfd_of(bytes(bent))
     try:
         header = header_for(chunk_id, data, digest)
@@ -169,28 +166,29 @@ async def test_the_nodes_errors_come_back_and_a_wrong_secret_is_refused(local_no
             await bulk_put_local(name, b"x" * 40, header, fd, where="test", executor=executor)
     finally:
         os.close(fd)
-    assert (await local_node.store.list()).chunk_ids == ()
-    assert temp_files(local_node) == []
-    assert open_fds() == before
+    assert (await bulk_node.store.list()).chunk_ids == ()
+    assert temp_files(bulk_node) == []
+    assert holders() == []
 
 
 @aio_test
-async def test_what_a_hostile_local_peer_sends_fails_only_its_own_put(local_node, local_client):
+async def test_what_a_hostile_local_peer_sends_fails_only_its_own_put(bulk_node, bulk_client):
     """
     No descriptor, two, a pipe, a regular file, a memfd shorter than
     announced, a head in pieces or past 16 KiB, and noise: each gets an
     error, no temp file stays, every descriptor the node received is closed,
     and the node goes on storing chunks.
     """
-    name = local_node.bulk.local_name
+    name = bulk_node.bulk.local_name
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     head = framed_head(SECRET, header_for(chunk_id, data, digest))
-    before = open_fds()
     good, short = memfd_of(data), memfd_of(data[:-1])
     reader, writer = os.pipe()
+    passed = {identity(reader)}
     with tempfile.TemporaryFile() as plain:
         plain.write(data)
         plain.flush()
+        passed.add(identity(plain.fileno()))
         cases = {
             "without its memfd": (head, []),
             "one descriptor": (head, [good, good]),
@@ -212,15 +210,15 @@ async def test_what_a_hostile_local_peer_sends_fails_only_its_own_put(local_node
         finally:
             for fd in (good, short, reader, writer):
                 os.close(fd)
-    assert open_fds() == before
-    assert temp_files(local_node) == [] and (await local_node.store.list()).chunk_ids == ()
-    await local_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
+    assert holders(passed) == []
+    assert temp_files(bulk_node) == [] and (await bulk_node.store.list()).chunk_ids == ()
+    await bulk_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
                                  algorithm="sha256", digest=digest)
-    assert await collect(local_client.get_chunk(chunk_id, verify=True)) == data
+    assert await collect(bulk_client.get_chunk(chunk_id, verify=True)) == data
 
 
 @aio_test
-async def test_a_put_given_up_retires_its_buffer(local_client):
+async def test_a_put_given_up_retires_its_buffer(bulk_client):
     """
     A local socket that takes the put and never answers: the put times out,
     and its chunk's buffer (which that process may still read) is never
@@ -234,13 +232,13 @@ async def test_a_put_given_up_retires_its_buffer(local_client):
         taken.append(conn)
 
     accepting = asyncio.ensure_future(take())
-    local_client.bulk_local = mute.getsockname()[1:].decode()
+    bulk_client.bulk_local = mute.getsockname()[1:].decode()
     buffers = ChunkBuffers(keep=2, shared=True)
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     chunk = shared_chunk(buffers, data)
     try:
         with pytest.raises(TimedOut, match="bulk put"):
-            await local_client.put_chunk(chunk_id, chunk, algorithm="sha256", digest=digest,
+            await bulk_client.put_chunk(chunk_id, chunk, algorithm="sha256", digest=digest,
                                          timeout=0.5)
         buffers.give(chunk)
         assert buffers.free == 0 and buffers.out == 0
@@ -258,7 +256,7 @@ async def stored(client: StorageClient, size: int) -> tuple[str, bytes]:
 
 
 @aio_test
-async def test_a_whole_chunk_read_comes_through_the_local_socket(local_node, local_client):
+async def test_a_whole_chunk_read_comes_through_the_local_socket(bulk_node, bulk_client):
     """
     A read for a caller that verifies comes back in 1 MiB pieces written
     into the call's memfd, counted as BulkGet with the bytes sent; a missing
@@ -266,17 +264,16 @@ async def test_a_whole_chunk_read_comes_through_the_local_socket(local_node, loc
     by the node and gives ``None`` (GetChunk then says what is wrong),
     without forgetting the socket.
     """
-    chunk_id, data = await stored(local_client, 3 * FRAME_SIZE + 777)
-    before = open_fds()
-    pieces = await local_client.get_chunk_local(chunk_id, len(data))
+    chunk_id, data = await stored(bulk_client, 3 * FRAME_SIZE + 777)
+    pieces = await bulk_client.get_chunk_local(chunk_id, len(data))
     assert pieces is not None and b"".join(pieces) == data
     assert [len(p) for p in pieces] == [FRAME_SIZE] * 3 + [777]
     with pytest.raises(ChunkNotFound):
-        await local_client.get_chunk_local(new_chunk(10)[0], len(data))
-    assert await local_client.get_chunk_local(chunk_id, len(data) - 1) is None
-    assert local_client.bulk_local == local_node.bulk.local_name
-    assert open_fds() == before
-    samples = await scrape(local_node)
+        await bulk_client.get_chunk_local(new_chunk(10)[0], len(data))
+    assert await bulk_client.get_chunk_local(chunk_id, len(data) - 1) is None
+    assert bulk_client.bulk_local == bulk_node.bulk.local_name
+    assert holders(memfds="s3node-get") == []  # neither side keeps a read's memfd
+    samples = await scrape(bulk_node)
     calls = {code: samples.get("s3node_storage_calls_total", method="BulkGet", code=code, **NODE)
              for code in ("OK", "NOT_FOUND", "INVALID_ARGUMENT")}
     assert calls == {"OK": 1, "NOT_FOUND": 1, "INVALID_ARGUMENT": 1}
@@ -284,30 +281,29 @@ async def test_a_whole_chunk_read_comes_through_the_local_socket(local_node, loc
 
 
 @aio_test
-async def test_a_local_get_from_another_host_finds_no_socket(local_node, local_client):
+async def test_a_local_get_from_another_host_finds_no_socket(bulk_node, bulk_client):
     """Nothing under the name: ``None``, and the name is forgotten until the next Health."""
-    chunk_id, data = await stored(local_client, 2 * FRAME_SIZE)
-    local_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
-    assert await local_client.get_chunk_local(chunk_id, len(data)) is None
-    assert local_client.bulk_local == ""
-    assert await local_client.get_chunk_local(chunk_id, len(data)) is None  # no socket tried
-    await local_client.health()
-    assert await local_client.get_chunk_local(chunk_id, len(data)) is not None
+    chunk_id, data = await stored(bulk_client, 2 * FRAME_SIZE)
+    bulk_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
+    assert await bulk_client.get_chunk_local(chunk_id, len(data)) is None
+    assert bulk_client.bulk_local == ""
+    assert await bulk_client.get_chunk_local(chunk_id, len(data)) is None  # no socket tried
+    await bulk_client.health()
+    assert await bulk_client.get_chunk_local(chunk_id, len(data)) is not None
 
 
 @aio_test
-async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(local_node, local_client):
+async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(bulk_node, bulk_client):
     """
     A get head without its request, a wrong secret, a memfd too short for
     the read, a pipe, a memfd sealed against writes, and a head that does
     not decode: each gets its error, the node closes every descriptor it
     received, and the next get works.
     """
-    name = local_node.bulk.local_name
-    chunk_id, data = await stored(local_client, 2 * FRAME_SIZE)
+    name = bulk_node.bulk.local_name
+    chunk_id, data = await stored(bulk_client, 2 * FRAME_SIZE)
     request = pb.GetChunkRequest(chunk_id=chunk_id, reader_verifies=True)
     good = framed_get_head(SECRET, request)
-    before = open_fds()
     big = os.memfd_create("test-get", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     os.ftruncate(big, len(data))
     sealed = os.memfd_create("test-sealed", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
@@ -315,6 +311,7 @@ async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(local_no
     fcntl.fcntl(sealed, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE)
     small = memfd_of(b"x" * 10)
     reader, writer = os.pipe()
+    passed = {identity(reader)}
     empty = pb.BulkGetHead(secret=SECRET).SerializeToString()
     cases = [
         ("bad_request", "no request", PREFIX.pack(GET_MAGIC, len(empty)) + empty, big),
@@ -335,8 +332,8 @@ async def test_what_a_hostile_local_reader_sends_fails_only_its_own_get(local_no
     finally:
         for fd in (big, sealed, small, reader, writer):
             os.close(fd)
-    assert open_fds() == before
-    assert b"".join(await local_client.get_chunk_local(chunk_id, len(data)) or []) == data
+    assert holders(passed) == []
+    assert b"".join(await bulk_client.get_chunk_local(chunk_id, len(data)) or []) == data
 
 
 @aio_test
