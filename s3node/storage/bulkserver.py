@@ -84,17 +84,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
     :raises OSError: when it cannot be bound.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    return _listening(sock, (host, port), reuse_address=True)
 
 
 def local_socket(name: str) -> socket.socket:
@@ -104,9 +95,16 @@ def local_socket(name: str) -> socket.socket:
 
     :raises OSError: when it cannot be bound (the name is taken).
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return _listening(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET), "\0" + name)
+
+
+def _listening(sock: socket.socket, address: Any, *, reuse_address: bool = False
+               ) -> socket.socket:
+    """``sock`` bound to ``address``, listening, non-blocking; closed if any of it fails."""
     try:
-        sock.bind("\0" + name)
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
         sock.listen(128)
         sock.setblocking(False)
     except BaseException:
