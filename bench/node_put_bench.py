@@ -69,7 +69,7 @@ async def measure(port: int, pid: int, args: argparse.Namespace, data: bytes) ->
     crc = google_crc32c.value(data).to_bytes(4, "big").hex()
     async with StorageClient(f"127.0.0.1:{port}") as client:
         await client.health()  # names the bulk port
-        if not client.bulk_port:
+        if not client.bulk.port:
             raise SystemExit("the node offers no bulk port")
         slots = asyncio.Semaphore(args.concurrency)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from functools import partial
 from types import TracebackType
@@ -25,8 +24,8 @@ from s3node._proto.storage.v1 import storage_pb2_grpc as pb_grpc
 from s3node.config import NodeAuth
 from s3node.core import chunking
 from s3node.core.ids import validate_chunk_id
-from s3node.errors import InvalidRange, InvalidRequest, S3NodeError, TimedOut, Unavailable
-from s3node.storage.bulkclient import bulk_get_local, bulk_put, bulk_put_local
+from s3node.errors import InvalidRange, InvalidRequest, S3NodeError
+from s3node.storage.bulkpaths import BulkPaths
 from s3node.storage.chunkstream import ChunkStream, chunk_info
 from s3node.storage.errors import error_from_rpc
 from s3node.storage.nodeauth import call_metadata, channel_credentials
@@ -62,9 +61,6 @@ __all__ = [
 ]
 
 _SERVICE = "s3node.storage.v1.Storage"
-#: bulk puts to one node in progress at once, each on a thread of its own (more wait
-#: for one); a gateway has at most ``--max-uploads`` times three chunks out per node
-BULK_THREADS = 16
 _MAX_MESSAGE = 8 * 1024 * 1024
 _UINT64 = 1 << 64
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -149,18 +145,8 @@ class StorageClient:
         self._stub = pb_grpc.StorageStub(self._channel)
         #: whether the node serves PutSmallChunk and GetSmallChunk (until it says it does not)
         self._small = True
-        #: the node's bulk port, from its last Health (0: none known; never with TLS)
-        self.bulk_port = 0
-        #: the abstract name of the node's local bulk socket, from its last Health
-        #: ("": none known, or not reachable from this host)
-        self.bulk_local = ""
-        #: the node id that Health named (a bulk put is meant for that node only)
-        self._bulk_node_id = ""
-        self._bulk_allowed = auth is None or auth.tls is None
-        self._bulk_secret = auth.secrets[0] if auth is not None and auth.secrets else b""
-        #: the threads bulk puts run on (created with the first; see bulkclient)
-        self._bulk_executor: ThreadPoolExecutor | None = None
-        self._host = address.rpartition(":")[0].strip("[]")
+        #: the node's bulk port and local socket, as its last Health named them
+        self.bulk = BulkPaths(address, auth)
         self._bulk_calls()
 
     def _bulk_calls(self) -> None:
@@ -194,9 +180,10 @@ class StorageClient:
     ) -> PutResult:
         """
         Store ``data`` as chunk ``chunk_id``: in one PutSmallChunk up to
-        :data:`~s3node.storage.wire.SMALL_CHUNK`, else on the node's bulk
-        port once its Health named one (:mod:`s3node.storage.bulkclient`),
-        else in :data:`s3node.core.chunking.FRAME_SIZE` PutChunk messages.
+        :data:`~s3node.storage.wire.SMALL_CHUNK`, else through the node's
+        local socket (a chunk in a memfd) or bulk port once its Health named
+        them (:attr:`bulk`), else in :data:`s3node.core.chunking.FRAME_SIZE`
+        PutChunk messages.
 
         With ``transfer_crc32c``, the CRC-32C of the bytes ``digest`` was
         computed over, the node checks the bytes against it instead of hashing
@@ -216,32 +203,11 @@ class StorageClient:
                     data=bytes(view)), timeout)
             if reply is not None:
                 return _put_result(reply)
-        elif self.bulk_port:
-            if self._bulk_executor is None:
-                self._bulk_executor = ThreadPoolExecutor(
-                    max_workers=BULK_THREADS, thread_name_prefix="s3node-bulk")
+        else:
             header = _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c)
-            fd = chunking.shared_fd(data) if self.bulk_local else None
-            if fd is not None:
-                try:
-                    reply = await bulk_put_local(
-                        self.bulk_local, self._bulk_secret, header, fd, where=self.address,
-                        executor=self._bulk_executor, node_id=self._bulk_node_id,
-                        timeout=timeout)
-                except BaseException as e:
-                    if not isinstance(e, S3NodeError) or isinstance(e, (Unavailable, TimedOut)):
-                        chunking.retire(data)  # the node may still be reading the memfd
-                    raise
-                if reply is not None:
-                    return _put_result(reply)
-                self.bulk_local = ""  # not on this host, or not this node: its bulk port
-            reply = await bulk_put(
-                self._host, self.bulk_port, self._bulk_secret, header, view,
-                where=self.address, executor=self._bulk_executor, node_id=self._bulk_node_id,
-                timeout=timeout)
+            reply = await self.bulk.put(header, data, timeout)
             if reply is not None:
                 return _put_result(reply)
-            self.bulk_port = 0  # not this node's port now: gRPC until the next Health says
 
         async def pieces() -> AsyncIterator[memoryview]:
             for piece in chunking.frames(view):
@@ -340,28 +306,15 @@ class StorageClient:
         """
         The whole chunk ``chunk_id`` of ``size`` bytes, unhashed on the node
         (the caller verifies it), in pieces of up to 1 MiB, through the node's
-        local socket (:func:`~s3node.storage.bulkclient.bulk_get_local`);
+        local socket (:meth:`~s3node.storage.bulkpaths.BulkPaths.get`);
         ``None`` when the node has none reachable from this host (the name is
         then forgotten until the next Health), or refused the read as invalid
         (a stored size other than ``size``: GetChunk says what is wrong).
 
         :raises s3node.errors.ChunkNotFound: and what GetChunk raises otherwise.
         """
-        if not self.bulk_local:
-            return None
-        if self._bulk_executor is None:
-            self._bulk_executor = ThreadPoolExecutor(
-                max_workers=BULK_THREADS, thread_name_prefix="s3node-bulk")
         request = self._get_request(chunk_id, 0, None, False, True)
-        try:
-            pieces = await bulk_get_local(
-                self.bulk_local, self._bulk_secret, request, size, where=self.address,
-                executor=self._bulk_executor, node_id=self._bulk_node_id, timeout=timeout)
-        except InvalidRequest:
-            return None
-        if pieces is None:
-            self.bulk_local = ""  # not on this host, or not this node: GetChunk
-        return pieces
+        return await self.bulk.get(request, size, timeout)
 
     def get_chunk(
         self,
@@ -461,9 +414,7 @@ class StorageClient:
     async def health(self, timeout: float | None = None) -> NodeHealth:
         """The node's id, capacity, used and free bytes, chunk count and quarantine entries."""
         reply = await self._unary("Health", pb.HealthRequest, timeout)
-        if self._bulk_allowed:
-            self.bulk_port, self._bulk_node_id = reply.bulk_port, reply.node_id
-            self.bulk_local = reply.bulk_local
+        self.bulk.learn(reply)
         return NodeHealth(
             node_id=reply.node_id,
             capacity=reply.capacity,
@@ -478,8 +429,7 @@ class StorageClient:
     async def close(self) -> None:
         """Close the channel; calls in progress are cancelled."""
         await self._channel.close()
-        if self._bulk_executor is not None:
-            self._bulk_executor.shutdown(wait=False)
+        self.bulk.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -124,7 +124,7 @@ async def test_health_names_the_bulk_port_and_large_puts_take_it(bulk_node, bulk
     gRPC; a small one still goes in one PutSmallChunk.
     """
     health = await bulk_client.health()
-    assert health.bulk_port == bulk_node.bulk.port == bulk_client.bulk_port > 0
+    assert health.bulk_port == bulk_node.bulk.port == bulk_client.bulk.port > 0
     chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 12345)
     crc = hexdigest_of(CRC32C, data)
     result = await bulk_client.put_chunk(chunk_id, data, algorithm="sha256",
@@ -419,14 +419,14 @@ async def test_the_client_falls_back_to_grpc_when_the_port_is_gone(bulk_node, bu
     spare = listening_socket("127.0.0.1", 0)
     closed_port = spare.getsockname()[1]
     spare.close()
-    bulk_client.bulk_port = closed_port
+    bulk_client.bulk.port = closed_port
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     await bulk_client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest)
-    assert bulk_client.bulk_port == 0
+    assert bulk_client.bulk.port == 0
     samples = await scrape(bulk_node)
     assert samples.get("s3node_storage_calls_total", method="PutChunk", code="OK", **NODE) == 1
     await bulk_client.health()
-    assert bulk_client.bulk_port == bulk_node.bulk.port
+    assert bulk_client.bulk.port == bulk_node.bulk.port
 
 
 @aio_test
@@ -441,10 +441,10 @@ async def test_a_bulk_port_another_node_took_never_takes_the_chunk(tmp_path, alg
     other = started_bulk_node(tmp_path / "other", algorithms, node_id="other")
     await _future(other.when_listening())
     try:
-        bulk_client.bulk_port = other.bulk.port  # the port the client knew is now other's
+        bulk_client.bulk.port = other.bulk.port  # the port the client knew is now other's
         chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
         result = await bulk_client.put_chunk(chunk_id, data, algorithm="sha256", digest=digest)
-        assert result.created and bulk_client.bulk_port == 0
+        assert result.created and bulk_client.bulk.port == 0
         assert (await other.store.list()).chunk_ids == ()
         assert (await bulk_node.store.list()).chunk_ids == (chunk_id,)
         samples = await scrape(bulk_node)

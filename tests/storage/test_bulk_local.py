@@ -32,6 +32,7 @@ from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.checksums import CRC32C, hexdigest_of
 from s3node.core.chunking import FRAME_SIZE, SHARED_BUFFERS, ChunkBuffers, Chunker
 from s3node.errors import ChecksumMismatch, ChunkNotFound, NodeAuthFailed, TimedOut
+from s3node.storage import bulkpaths
 from s3node.storage.bulkclient import bulk_get_local, bulk_put_local
 from s3node.storage.bulkserver import BulkPutServer, listening_socket, local_socket
 from s3node.storage.bulkwire import GET_MAGIC, MAGIC, MAX_HEAD, PREFIX, framed_get_head, framed_head
@@ -101,15 +102,15 @@ async def test_health_names_the_local_socket_and_shared_chunks_take_it(bulk_node
     digest and reads back byte-exact; a chunk in private memory still takes
     the bulk port.
     """
-    assert bulk_client.bulk_local == bulk_node.bulk.local_name != ""
+    assert bulk_client.bulk.local == bulk_node.bulk.local_name != ""
     sent_by_tcp = []
-    real_bulk_put = __import__("s3node.storage.client", fromlist=["bulk_put"]).bulk_put
+    real_bulk_put = bulkpaths.bulk_put
 
     async def tcp_put(*args, **kwargs):  # type: ignore[no-untyped-def]
         sent_by_tcp.append(args[3].chunk_id)
         return await real_bulk_put(*args, **kwargs)
 
-    monkeypatch.setattr("s3node.storage.client.bulk_put", tcp_put)
+    monkeypatch.setattr(bulkpaths, "bulk_put", tcp_put)
     buffers = ChunkBuffers(shared=True)
     chunk_id, data, digest = new_chunk(3 * FRAME_SIZE + 12345)
     chunk = shared_chunk(buffers, data)
@@ -135,14 +136,14 @@ async def test_a_client_on_another_host_finds_no_socket_and_uses_the_bulk_port(b
     connect: the put takes the bulk port, and the client forgets the name
     until the next Health.
     """
-    bulk_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
+    bulk_client.bulk.local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     await bulk_client.put_chunk(chunk_id, shared_chunk(ChunkBuffers(shared=True), data),
                                  algorithm="sha256", digest=digest)
-    assert bulk_client.bulk_local == ""
+    assert bulk_client.bulk.local == ""
     assert await collect(bulk_client.get_chunk(chunk_id, verify=True)) == data
     await bulk_client.health()
-    assert bulk_client.bulk_local == bulk_node.bulk.local_name
+    assert bulk_client.bulk.local == bulk_node.bulk.local_name
 
 
 @aio_test
@@ -232,7 +233,7 @@ async def test_a_put_given_up_retires_its_buffer(bulk_client):
         taken.append(conn)
 
     accepting = asyncio.ensure_future(take())
-    bulk_client.bulk_local = mute.getsockname()[1:].decode()
+    bulk_client.bulk.local = mute.getsockname()[1:].decode()
     buffers = ChunkBuffers(keep=2, shared=True)
     chunk_id, data, digest = new_chunk(2 * FRAME_SIZE)
     chunk = shared_chunk(buffers, data)
@@ -271,7 +272,7 @@ async def test_a_whole_chunk_read_comes_through_the_local_socket(bulk_node, bulk
     with pytest.raises(ChunkNotFound):
         await bulk_client.get_chunk_local(new_chunk(10)[0], len(data))
     assert await bulk_client.get_chunk_local(chunk_id, len(data) - 1) is None
-    assert bulk_client.bulk_local == bulk_node.bulk.local_name
+    assert bulk_client.bulk.local == bulk_node.bulk.local_name
     assert holders(memfds="s3node-get") == []  # neither side keeps a read's memfd
     samples = await scrape(bulk_node)
     calls = {code: samples.get("s3node_storage_calls_total", method="BulkGet", code=code, **NODE)
@@ -284,9 +285,9 @@ async def test_a_whole_chunk_read_comes_through_the_local_socket(bulk_node, bulk
 async def test_a_local_get_from_another_host_finds_no_socket(bulk_node, bulk_client):
     """Nothing under the name: ``None``, and the name is forgotten until the next Health."""
     chunk_id, data = await stored(bulk_client, 2 * FRAME_SIZE)
-    bulk_client.bulk_local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
+    bulk_client.bulk.local = f"s3node-bulk/elsewhere/{uuid.uuid4().hex}"
     assert await bulk_client.get_chunk_local(chunk_id, len(data)) is None
-    assert bulk_client.bulk_local == ""
+    assert bulk_client.bulk.local == ""
     assert await bulk_client.get_chunk_local(chunk_id, len(data)) is None  # no socket tried
     await bulk_client.health()
     assert await bulk_client.get_chunk_local(chunk_id, len(data)) is not None
