@@ -19,7 +19,9 @@ chunk's bytes (its first ``header.size``), and the node reads them with
 ``pread`` into the same buffer, so neither side pays for loopback TCP
 (docs/grpc.md, "Local bulk puts").  Only a memfd is taken (a pipe or a file
 on a slow file system could block the reading thread); the transfer check
-runs on the node's own copy, as over TCP.
+runs on the node's own copy, as over TCP.  The same socket serves local bulk
+gets: a GetChunk read written into a memfd the client passed, with
+``sendfile`` where the store can (docs/grpc.md, "Local bulk gets").
 
 Limits, as on gRPC: a connection that sends nothing for ``put_idle_timeout``
 seconds (its head, or the next 1 MiB of data) is dropped and its temp file
@@ -141,7 +143,7 @@ class BulkPutServer:
     :param clock: measures ``idle_timeout`` (the reactor; a fake clock in tests)
     :param max_connections: connections open at once (both sockets); more are
         closed at once
-    :param local: a :func:`local_socket` for puts from this host, if any
+    :param local: a :func:`local_socket` for puts and gets from this host, if any
     """
 
     def __init__(self, servicer: StorageServicer, sock: socket.socket, *,
