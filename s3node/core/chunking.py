@@ -52,8 +52,9 @@ class _Buffer(bytearray):
 class _SharedBuffer(mmap.mmap):
     """
     A chunk buffer another process can read: a mapping of a memfd (an
-    anonymous file in memory), whose descriptor is :attr:`fd`, closed when
-    the buffer is freed.
+    anonymous file in memory).  :attr:`fd` opens it read-only (what is
+    handed to another process: it can read the chunk, never change it) and
+    is closed when the buffer is freed.
     """
 
     __slots__ = ("fd", "retired")
@@ -62,16 +63,20 @@ class _SharedBuffer(mmap.mmap):
     retired: bool
 
 
-def _shared_buffer(size: int) -> _SharedBuffer:
+def _shared_buffer(size: int) -> _SharedBuffer | None:
+    """A new shared buffer of ``size`` bytes; ``None`` where it cannot be had (no ``/proc``)."""
     fd = os.memfd_create("s3node-chunk", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, size)
         buffer = _SharedBuffer(fd, size)
-    except BaseException:
-        os.close(fd)
-        raise
-    buffer.fd, buffer.retired = fd, False
-    weakref.finalize(buffer, os.close, fd)
+        try:
+            reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+    finally:
+        os.close(fd)  # the mapping keeps the memory, ``reader`` the file
+    buffer.fd, buffer.retired = reader, False
+    weakref.finalize(buffer, os.close, reader)
     return buffer
 
 
@@ -156,7 +161,8 @@ class ChunkBuffers:
             if len(buffer) == size:
                 break
         else:
-            buffer = _shared_buffer(size) if self.shared else _Buffer(size)
+            shared = _shared_buffer(size) if self.shared else None
+            buffer = _Buffer(size) if shared is None else shared
             self.allocated += 1
         self._out[id(buffer)] = buffer
         return buffer

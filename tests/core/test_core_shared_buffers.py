@@ -38,6 +38,20 @@ def test_a_shared_chunk_is_the_first_bytes_of_its_memfd() -> None:
     assert buffers.allocated == 1
 
 
+def test_the_descriptor_handed_out_reads_but_cannot_write() -> None:
+    """Another process given the descriptor can read the chunk, never change it."""
+    buffers = ChunkBuffers(shared=True)
+    data = os.urandom(2 * SMALL)
+    chunk = chunk_of(buffers, data, 2 * SMALL)
+    fd = shared_fd(chunk)
+    assert fd is not None
+    with pytest.raises(OSError):
+        os.pwrite(fd, b"changed", 0)
+    with pytest.raises(OSError):
+        os.ftruncate(fd, 0)
+    assert chunk == data
+
+
 def test_other_chunks_have_no_descriptor() -> None:
     """A private pool's chunk, a small chunk (the caller's bytes) and bytes have none."""
     private = chunk_of(ChunkBuffers(), os.urandom(2 * SMALL), 2 * SMALL)
