@@ -87,9 +87,10 @@ SHARED_BUFFERS = hasattr(os, "memfd_create")
 
 def shared_fd(chunk: bytes | memoryview) -> int | None:
     """
-    The memfd holding ``chunk`` (as :class:`Chunker` handed it out, from a
-    :class:`ChunkBuffers` with ``shared``): its bytes are the file's first
-    ``len(chunk)``.  ``None`` for any other chunk.  Valid while ``chunk`` is.
+    A read-only descriptor of the memfd holding ``chunk`` (as
+    :class:`Chunker` handed it out, from a :class:`ChunkBuffers` with
+    ``shared``): its bytes are the file's first ``len(chunk)``.  ``None``
+    for any other chunk.  Valid while ``chunk`` is.
     """
     buffer = chunk.obj if isinstance(chunk, memoryview) else None
     return buffer.fd if isinstance(buffer, _SharedBuffer) else None
