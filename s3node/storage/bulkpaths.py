@@ -56,11 +56,11 @@ class BulkPaths:
                                                 thread_name_prefix="s3node-bulk")
         return self._executor
 
-    async def put(self, header: pb.PutChunkHeader, data: bytes | memoryview,
+    async def put(self, header: pb.PutChunkHeader, data: memoryview,
                   timeout: float | None) -> pb.PutChunkResponse | None:
         """
-        Put ``data`` as ``header`` says: through the local socket when
-        ``data`` is a chunk in a memfd (``chunking.shared_fd``), else (or when
+        Put ``data`` (bytes) as ``header`` says: through the local socket when
+        ``data`` views a chunk in a memfd (``chunking.shared_fd``), else (or when
         the node is not on this host) on the bulk port; ``None`` when neither
         path is known or takes it (the caller uses gRPC).  A path that turns
         out wrong is forgotten until the next Health.
@@ -80,9 +80,9 @@ class BulkPaths:
             if reply is not None:
                 return reply
             self.local = ""  # not on this host, or not this node: its bulk port
-        reply = await bulk_put(self._host, self.port, self._secret, header,
-                               memoryview(data).cast("B"), where=self._where,
-                               executor=self._threads(), node_id=self._node_id, timeout=timeout)
+        reply = await bulk_put(self._host, self.port, self._secret, header, data,
+                               where=self._where, executor=self._threads(),
+                               node_id=self._node_id, timeout=timeout)
         if reply is None:
             self.port = 0  # not this node's port now: gRPC until the next Health says
         return reply

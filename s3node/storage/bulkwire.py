@@ -141,7 +141,7 @@ async def recv_with_fd(loop: asyncio.AbstractEventLoop, sock: socket.socket,
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) > 1:
         for fd in fds:
             os.close(fd)
-        raise InvalidRequest(f"a local bulk put's message is at most {size} bytes "
+        raise InvalidRequest(f"a local bulk call's message is at most {size} bytes "
                              f"with one descriptor")
     if not data and not fds:
         raise EOFError("the connection ended before the head")

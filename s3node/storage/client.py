@@ -205,7 +205,7 @@ class StorageClient:
                 return _put_result(reply)
         else:
             header = _put_header(chunk_id, len(view), algorithm, digest, transfer_crc32c)
-            reply = await self.bulk.put(header, data, timeout)
+            reply = await self.bulk.put(header, view, timeout)
             if reply is not None:
                 return _put_result(reply)
 

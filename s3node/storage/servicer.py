@@ -315,8 +315,7 @@ class StorageServicer(pb_grpc.StorageServicer):
             :class:`InvalidRequest` when ``fd`` refuses the bytes.
         """
         position = 0
-        self.calls.acquire("a bulk get")
-        try:
+        async with self._slot("a bulk get"):
             read = await self._read(request)
             try:
                 room(read.length)
@@ -332,8 +331,6 @@ class StorageServicer(pb_grpc.StorageServicer):
                                      f"{e.strerror}") from None
             finally:
                 await read.aclose()
-        finally:
-            self.calls.release()
         return read.info, position
 
     async def PutSmallChunk(self, request: Any, context: Any) -> pb.PutChunkResponse:
