@@ -311,6 +311,12 @@ class GatewayConfig:
     #: replicas per chunk; ``None``: 2 when there are at least 2 nodes, else 1
     replicas: int | None = None
     chunk_size: int = 8 * MiB
+    #: the chunk size of an upload that declares at least ``large_object_size``
+    #: bytes, while few enough such uploads run (0: every upload uses
+    #: ``chunk_size``; docs/gateway.md, "Large chunks for large objects")
+    large_chunk_size: int = 32 * MiB
+    #: the declared size from which an upload gets ``large_chunk_size`` chunks
+    large_object_size: int = 256 * MiB
     max_file_size: int = 10 * GiB
     #: whole objects of at most this many bytes (at least 1) are kept in their
     #: file's metadata row, not in chunks on nodes (0: never; docs/durability.md)

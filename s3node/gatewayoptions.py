@@ -38,6 +38,10 @@ GATEWAY_PARAMETERS: list[list[Any]] = [
     ["listen", "l", _G.listen, "HTTP endpoint description (tcp:, ssl:, unix:)."],
     ["replicas", "r", None, "Replicas per chunk (default: 2 with at least 2 nodes, else 1)."],
     ["chunk-size", None, format_size(_G.chunk_size), "Chunk size."],
+    ["large-chunk-size", None, format_size(_G.large_chunk_size),
+     "Chunk size of uploads declaring at least --large-object-size bytes (0: off)."],
+    ["large-object-size", None, format_size(_G.large_object_size),
+     "Declared size from which an upload gets --large-chunk-size chunks."],
     ["max-file-size", None, format_size(_G.max_file_size), "Largest upload accepted."],
     ["inline-max-size", None, format_size(_G.inline_max_size),
      "Objects up to this size are kept in the metadata store, not on nodes (0: never)."],
@@ -107,6 +111,8 @@ def gateway_config(opts: usage.Options, db: str, nodes: tuple[NodeAddress, ...],
         nodes=nodes,
         replicas=parse_positive_int(opts["replicas"], "--replicas") if opts["replicas"] else None,
         chunk_size=parse_size(opts["chunk-size"]),
+        large_chunk_size=parse_size(opts["large-chunk-size"]),
+        large_object_size=parse_size(opts["large-object-size"]),
         max_file_size=parse_size(opts["max-file-size"]),
         inline_max_size=parse_size(opts["inline-max-size"]),
         placement=opts["placement"],
@@ -177,6 +183,11 @@ def check_gateway(config: GatewayConfig) -> GatewayConfig:
         raise ConfigurationError(
             f"--chunk-size must be at most {format_size(StorageConfig.max_chunk_size)}"
         )
+    if config.large_chunk_size and not (
+            config.chunk_size <= config.large_chunk_size <= StorageConfig.max_chunk_size):
+        raise ConfigurationError(
+            f"--large-chunk-size must be 0 or from --chunk-size ({format_size(config.chunk_size)})"
+            f" to {format_size(StorageConfig.max_chunk_size)}")
     if config.inline_max_size > MAX_INLINE_SIZE:
         raise ConfigurationError(
             f"--inline-max-size must be at most {format_size(MAX_INLINE_SIZE)}")

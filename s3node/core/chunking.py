@@ -151,6 +151,11 @@ class ChunkBuffers:
         """How many buffers are handed out and not given back (nor freed)."""
         return len(self._out)
 
+    @property
+    def out_bytes(self) -> int:
+        """The bytes of the buffers handed out and not given back (nor freed)."""
+        return sum(len(buffer) for buffer in self._out.values())
+
     def clear(self) -> None:
         """Free the buffers waiting for reuse (those handed out are not affected)."""
         self._free.clear()

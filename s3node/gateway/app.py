@@ -34,7 +34,7 @@ from s3node.gateway.download import DownloadPipeline
 from s3node.gateway.errors import install_error_handlers
 from s3node.gateway.figures import DurabilityFigures
 from s3node.gateway.files import FileService
-from s3node.gateway.formupload import FormFileSource, check_declared_length
+from s3node.gateway.formupload import FormFileSource, body_length, check_declared_length
 from s3node.gateway.headers import content_disposition, range_of
 from s3node.gateway.jsonio import json_body, json_response
 from s3node.gateway.keyring import KeyRing
@@ -237,9 +237,7 @@ class Gateway:
 
     def check_length(self, request: Any) -> None:
         """An upload whose declared size is over ``--max-file-size``: ``413`` at once."""
-        length = request.getHeader(b"content-length")
-        check_declared_length(int(length) if length and length.isdigit() else None,
-                              self.files.max_file_size)
+        check_declared_length(body_length(request), self.files.max_file_size)
 
     @app.route("/files", methods=["POST"])
     @needs(FILES_UPLOAD, before=lambda gateway, request: gateway.check_length(request))
@@ -249,7 +247,8 @@ class Gateway:
         check_signed_body(request, None)  # streamed: checked by its own sha256
         with self.upload_slots.take(request) as slot:
             source = FormFileSource(request.body, request.getHeader(b"content-type"),
-                                    max_file_size=self.files.max_file_size)
+                                    max_file_size=self.files.max_file_size,
+                                    body_length=body_length(request))
             # Shielded: a client that disconnects makes Klein cancel this handler, but
             # the pipeline must still record the chunks it wrote and fail the file.
             work = self.files.store(source, abort=lambda: abort_connection(request))

@@ -22,6 +22,7 @@ from s3node.gateway.lease import BACKGROUND, Lease, process_holder_id
 from s3node.gateway.limits import Limiter
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import ClientFactory, NodePool
+from s3node.gateway.readbudget import large_read_budget
 from s3node.gateway.reconciler import Reconciler
 from s3node.gateway.repair import Repairer, RepairSettings
 from s3node.gateway.sweeper import Sweeper
@@ -83,11 +84,16 @@ def assemble_gateway(
         UploadSettings(chunk_size=config.chunk_size, replicas=replica_count,
                        max_file_size=config.max_file_size,
                        inline_max_size=config.inline_max_size,
-                       touch_interval=config.stale_after / 4),
+                       touch_interval=config.stale_after / 4,
+                       large_chunk_size=config.large_chunk_size,
+                       large_object_size=config.large_object_size),
         clock, metrics=m, chunk_checksum=chunk_checksum,
     )
     downloads = DownloadPipeline(store, pool, algorithm_for, cpu, clock=clock,
-                                 write_timeout=config.write_timeout, metrics=m)
+                                 write_timeout=config.write_timeout, metrics=m,
+                                 chunk_size=config.chunk_size,
+                                 large_reads=large_read_budget(config.chunk_size,
+                                                               config.large_chunk_size))
     # Renewed by every sweep: it outlives two missed sweeps, not three.
     lease = Lease(store, clock, name=BACKGROUND, holder=config.holder_id or process_holder_id(),
                   ttl=3 * config.sweep_interval)

@@ -156,7 +156,11 @@ class _RangeSource:
         self._slices = downloads.slices(fwc, r) if fwc.inline is None else []
         self._next = 0
         self._pending: list[bytes] = []
+        #: what the chunk in ``_pending`` took from the budget for large reads
+        self._taken = 0
         self._name = (filename, fwc.file.content_type)
+        #: the range's length (see :class:`~s3node.gateway.upload.ByteSource`)
+        self.size_hint: int | None = r.length
         self.md5 = hashlib.md5()
         self.stopped = False
 
@@ -170,10 +174,13 @@ class _RangeSource:
             if self.stopped:
                 raise ShuttingDown("the gateway stopped the copy")
             if self._next == len(self._slices):
+                self.release()
                 return b""
+            self.release()
             piece = self._slices[self._next]
             self._next += 1
-            self._pending = list(await self._downloads.fetch(self._chunks[piece.index], piece))
+            parts, self._taken = await self._downloads.fetch_held(self._chunks[piece.index], piece)
+            self._pending = list(parts)
         data = self._pending.pop(0)
         self.md5.update(data)
         return data
@@ -181,10 +188,22 @@ class _RangeSource:
     def stop(self) -> None:
         self.stopped = True
 
+    def release(self) -> None:
+        """Let go of the chunk read last (what it took from the budget for large reads)."""
+        self._pending = []
+        taken, self._taken = self._taken, 0
+        self._downloads.give_back(taken)
+
 
 async def _copy_bytes(files: FileService, fwc: FileWithChunks, r: ByteRange, upload_id: str,
                       part_number: int, filename: str) -> str:
     source = _RangeSource(files.downloads, fwc, r, filename)
-    await files.store_part(source, upload_id=upload_id, part_number=part_number,
-                           etag=lambda: source.md5.hexdigest(), abort=source.stop)
+    work = files.store_part(source, upload_id=upload_id, part_number=part_number,
+                            etag=lambda: source.md5.hexdigest(), abort=source.stop)
+
+    def released(result: object) -> object:  # however the copy ended, even after its request
+        source.release()
+        return result
+
+    await work.addBoth(released)
     return source.md5.hexdigest()

@@ -20,6 +20,12 @@ half on average: the chunk being written shrinks as it goes).  Only when no
 replica can serve a chunk does the response stop: the connection is aborted,
 since its headers are already out.
 
+A chunk larger than the gateway's usual chunk size (a large object's:
+docs/gateway.md, "Large chunks for large objects") is read only once its
+bytes are taken from the gateway's :class:`~s3node.gateway.readbudget.ByteBudget`,
+and they are given back once it has been written out, so such reads hold at
+most that budget, whatever the number of downloads.
+
 A client that stops reading would otherwise hold those two chunks for good
 (twisted.web's idle timeout is off while a response is produced): when its
 connection stays paused for ``write_timeout`` seconds of the injected clock,
@@ -41,6 +47,7 @@ from zope.interface import implementer
 
 from s3node._aio import CpuRunner, aio, run_cpu
 from s3node.core.checksums import digest_matches
+from s3node.core.chunking import DEFAULT_CHUNK_SIZE
 from s3node.core.ranges import ByteRange, ChunkSlice, slices_for_range
 from s3node.errors import (
     ChunkNotFound,
@@ -54,6 +61,7 @@ from s3node.gateway.counters import CORRUPT_BY_READ
 from s3node.gateway.lanes import transfer_timeout
 from s3node.gateway.metrics import GatewayMetrics
 from s3node.gateway.nodes import NodePool
+from s3node.gateway.readbudget import ByteBudget
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore
 from s3node.records import ChunkRecord, FileWithChunks, ReplicaState
 from s3node.storage.wire import SMALL_CHUNK
@@ -175,6 +183,8 @@ class DownloadPipeline:
         clock: IReactorTime,
         write_timeout: float,
         metrics: GatewayMetrics | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        large_reads: ByteBudget | None = None,
     ) -> None:
         self._store = store
         self._pool = pool
@@ -186,6 +196,9 @@ class DownloadPipeline:
         self._metrics = metrics if metrics is not None else GatewayMetrics()
         #: downloads streaming now
         self._streams = 0
+        #: reads of chunks over ``chunk_size`` take their bytes from ``large_reads`` first
+        self._chunk_size = chunk_size
+        self._large_reads = large_reads
 
     async def inline_bytes(self, fwc: FileWithChunks, r: ByteRange | None) -> bytes:
         """
@@ -235,7 +248,7 @@ class DownloadPipeline:
 
         flow = _Flow(self._clock, self._write_timeout, stalled)
         request.registerProducer(flow, True)
-        ahead: deque[Deferred[list[bytes]]] = deque()
+        ahead: deque[Deferred[tuple[list[bytes], int]]] = deque()
         upcoming = iter(slices)
 
         def fetch_ahead(most: int) -> None:
@@ -243,21 +256,24 @@ class DownloadPipeline:
                 piece = next(upcoming, None)
                 if piece is None:
                     return
-                ahead.append(Deferred.fromCoroutine(self.fetch(chunks[piece.index], piece)))
+                ahead.append(Deferred.fromCoroutine(self.fetch_held(chunks[piece.index], piece)))
 
         self._streams += 1
         try:
             fetch_ahead(1)  # the first chunk alone: its bytes are the first to send
             while ahead:
-                parts = await flow.watch(ahead[0])
+                parts, taken = await flow.watch(ahead[0])
                 ahead.popleft()
-                fetch_ahead(1)  # the next chunk while this one is written
-                # Taken from the end, each part is let go of as soon as the
-                # connection has sent it, not when the whole chunk has been.
-                parts.reverse()
-                while parts:
-                    await flow.writable()
-                    request.write(parts.pop())
+                try:
+                    fetch_ahead(1)  # the next chunk while this one is written
+                    # Taken from the end, each part is let go of as soon as the
+                    # connection has sent it, not when the whole chunk has been.
+                    parts.reverse()
+                    while parts:
+                        await flow.writable()
+                        request.write(parts.pop())
+                finally:
+                    self.give_back(taken)
                 # This chunk is the connection's now: room for one more read.
                 fetch_ahead(READ_AHEAD if self._streams <= DEEP_UP_TO else 1)
             # The last bytes count too: wait until the connection takes them (or
@@ -267,6 +283,7 @@ class DownloadPipeline:
             self._streams -= 1
             flow.close()
             for pending in ahead:
+                pending.addCallback(lambda held: self.give_back(held[1]))
                 pending.addErrback(lambda f: None)
                 pending.cancel()
             if request.channel is not None:  # None once the connection is gone
@@ -294,6 +311,29 @@ class DownloadPipeline:
             log.info("cannot mark chunk {chunk_id} {state} on {node_id}: {error}",
                      chunk_id=chunk.chunk_id, state=state.value, node_id=node_id,
                      error=e.message)
+
+    async def fetch_held(self, chunk: ChunkRecord,
+                         piece: ChunkSlice) -> tuple[list[bytes], int]:
+        """
+        :meth:`fetch`, once a large chunk's bytes are taken from the budget
+        for large reads; with the bytes taken (0 for a chunk of the usual
+        size), which the caller gives back (:meth:`give_back`) once it has
+        let go of the parts.
+        """
+        taken = 0
+        if self._large_reads is not None and chunk.size > self._chunk_size:
+            await self._large_reads.take(chunk.size)
+            taken = chunk.size
+        try:
+            return await self.fetch(chunk, piece), taken
+        except BaseException:
+            self.give_back(taken)
+            raise
+
+    def give_back(self, taken: int) -> None:
+        """Give back what :meth:`fetch_held` took."""
+        if taken and self._large_reads is not None:
+            self._large_reads.give(taken)
 
     async def fetch(self, chunk: ChunkRecord, piece: ChunkSlice) -> list[bytes]:
         """The verified bytes of ``piece`` of ``chunk``, from the first replica that serves them."""

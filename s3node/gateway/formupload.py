@@ -14,6 +14,7 @@ upload before the file completes.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -22,7 +23,7 @@ from s3node.gateway.headers import clean_content_type, clean_filename
 from s3node.gateway.multipart import Event, MultipartReader, PartData, PartEnd, PartStart
 from s3node.gateway.streaming import BodyStream
 
-__all__ = ["ENVELOPE", "FILE_FIELD", "FormFileSource", "check_declared_length"]
+__all__ = ["ENVELOPE", "FILE_FIELD", "FormFileSource", "body_length", "check_declared_length"]
 
 log = Logger()
 
@@ -30,6 +31,12 @@ log = Logger()
 ENVELOPE = 64 * 1024
 #: the field that carries the file
 FILE_FIELD = "file"
+
+
+def body_length(request: Any) -> int | None:
+    """A request's declared ``Content-Length``; ``None`` without one (a chunked body)."""
+    length = request.getHeader(b"content-length")
+    return int(length) if length and length.isdigit() else None
 
 
 def check_declared_length(length: int | None, max_file_size: int) -> None:
@@ -45,8 +52,10 @@ class FormFileSource:
     """The ``file`` part of one multipart request body, read as it arrives."""
 
     def __init__(self, body: BodyStream, content_type: bytes | None, *,
-                 max_file_size: int) -> None:
+                 max_file_size: int, body_length: int | None = None) -> None:
         self._body = body
+        #: the request body's declared length: the file is a little shorter
+        self.size_hint = body_length
         self._reader = MultipartReader(content_type)
         self._max_file_size = max_file_size
         self._limit = max_file_size + ENVELOPE

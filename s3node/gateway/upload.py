@@ -60,8 +60,8 @@ from s3node.gateway.uploadsettings import ByteSource, Completer, UploadSettings
 from s3node.interfaces import ChecksumAlgorithm, MetadataStore, PlacementStrategy
 from s3node.records import ChunkRecord, FileRecord, ReplicaRecord, ReplicaState
 
-__all__ = ["IN_FLIGHT", "PIPELINING_BUDGET", "ByteSource", "Completer", "UploadPipeline",
-           "UploadSettings"]
+__all__ = ["IN_FLIGHT", "LARGE_UPLOADS", "PIPELINING_BUDGET", "ByteSource", "Completer",
+           "UploadPipeline", "UploadSettings"]
 
 log = Logger()
 
@@ -74,6 +74,10 @@ IN_FLIGHT = 3
 #: while another of its own is being written (each still has one): 8 concurrent uploads
 #: of 8 MiB chunks hold 64 MiB instead of 192 (docs/performance.md)
 PIPELINING_BUDGET = 64 * 1024 * 1024
+#: uploads at once that get :attr:`UploadSettings.large_chunk_size` chunks; the
+#: ones that start while this many run get the usual chunk size
+#: (docs/gateway.md, "Large chunks for large objects")
+LARGE_UPLOADS = 2
 
 
 class UploadPipeline:
@@ -109,12 +113,26 @@ class UploadPipeline:
         self.chunk_buffers = ChunkBuffers(keep=IN_FLIGHT, shared=True)
         #: uploads under way
         self.active = 0
+        #: uploads under way with large chunks (at most :data:`LARGE_UPLOADS`)
+        self.large_active = 0
         #: see :data:`PIPELINING_BUDGET`
         self.pipelining_budget = PIPELINING_BUDGET
 
     def pipelines(self) -> bool:
         """Whether an upload may fill a chunk while it writes another (within the budget)."""
-        return self.chunk_buffers.out * self.settings.chunk_size < self.pipelining_budget
+        return self.chunk_buffers.out_bytes < self.pipelining_budget
+
+    def chunk_size_for(self, size_hint: int | None) -> int:
+        """
+        The chunk size of an upload whose source declares ``size_hint``
+        bytes: the large one from ``large_object_size`` on, while fewer than
+        :data:`LARGE_UPLOADS` uploads have it; else the usual one.
+        """
+        s = self.settings
+        if (s.large_chunk_size > s.chunk_size and size_hint is not None
+                and size_hint >= s.large_object_size and self.large_active < LARGE_UPLOADS):
+            return s.large_chunk_size
+        return s.chunk_size
 
     async def store(self, source: ByteSource, complete: Completer[T], *,
                     inline: bool = False) -> tuple[T, int]:
@@ -137,19 +155,23 @@ class UploadPipeline:
         :returns: what ``complete`` returned, and the file's chunk count.
         """
         self.active += 1
+        chunk_size = self.chunk_size_for(source.size_hint)
+        large = int(chunk_size != self.settings.chunk_size)
+        self.large_active += large
         try:
             with self.metrics.transfer("upload"):
-                return await self._store_file(source, complete, inline)
+                return await self._store_file(source, complete, inline, chunk_size)
         finally:
             self.active -= 1
+            self.large_active -= large
             if not self.active:
                 # between uploads (and under downloads) no chunk buffer stays resident
                 self.chunk_buffers.clear()
 
     async def _store_file(self, source: ByteSource, complete: Completer[T],
-                          inline: bool) -> tuple[T, int]:
+                          inline: bool, chunk_size: int) -> tuple[T, int]:
         filename, content_type = await source.start()
-        state = _FileUpload(self, self.settings.inline_max_size if inline else 0)
+        state = _FileUpload(self, self.settings.inline_max_size if inline else 0, chunk_size)
         try:
             await state.begin(filename, content_type)
             while data := await source.read():
@@ -182,7 +204,7 @@ class UploadPipeline:
 class _FileUpload:
     """The state of one upload while its body streams in."""
 
-    def __init__(self, pipeline: UploadPipeline, inline_max_size: int) -> None:
+    def __init__(self, pipeline: UploadPipeline, inline_max_size: int, chunk_size: int) -> None:
         self.p = pipeline
         #: the most bytes this upload may keep inline (0: none)
         self._inline_max_size = inline_max_size
@@ -195,7 +217,7 @@ class _FileUpload:
         self._naming: dict[str, str] = {}
         #: (index, node) of every replica written, marked stored when the file completes
         self._stored: list[tuple[int, str]] = []
-        self._chunker = Chunker(pipeline.settings.chunk_size, pipeline.chunk_buffers)
+        self._chunker = Chunker(chunk_size, pipeline.chunk_buffers)
         self._hasher = pipeline._checksum()
         self._size = 0
         self._index = 0
@@ -217,7 +239,7 @@ class _FileUpload:
         self.record = await self.p._store.create_file(
             **self._naming,
             checksum_algorithm=self._hasher.name,
-            chunk_size=self.p.settings.chunk_size,
+            chunk_size=self._chunker.chunk_size,
             file_id=self.file_id,
             first_chunk=first_chunk,
         )

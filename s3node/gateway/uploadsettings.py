@@ -19,6 +19,10 @@ T = TypeVar("T")
 class ByteSource(Protocol):
     """The bytes of one object, read as they arrive, and what to name it."""
 
+    #: the object's size as its request declares it, or an upper bound of it (a
+    #: form upload's whole body); ``None`` when the request does not say
+    size_hint: int | None
+
     async def start(self) -> tuple[str, str]:
         """
         The object's filename and content type, cleaned (the REST adapter
@@ -55,3 +59,8 @@ class UploadSettings:
     #: an object of 1 to this many bytes, stored whole (not a part), is kept in
     #: its file's metadata row instead of a chunk (0: never; docs/durability.md)
     inline_max_size: int = 0
+    #: the chunk size of an upload whose source declares at least
+    #: ``large_object_size`` bytes, while fewer than ``LARGE_UPLOADS`` such
+    #: uploads run (0: never; docs/gateway.md, "Large chunks for large objects")
+    large_chunk_size: int = 0
+    large_object_size: int = 0

@@ -68,6 +68,8 @@ class S3Body:
         self._body = body
         self._name = name
         self.length = declared_length(headers, credentials)
+        #: the payload's declared length (see :class:`~s3node.gateway.upload.ByteSource`)
+        self.size_hint: int | None = self.length
         if self.length > max_size:
             raise errors.EntityTooLarge(fields=[("ProposedSize", str(self.length)),
                                                 ("MaxSizeAllowed", str(max_size))])

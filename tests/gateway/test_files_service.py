@@ -27,6 +27,7 @@ class Pieces:
         self._name, self._ctype = name, ctype
         self._hold = hold
         self._sent = 0
+        self.size_hint: int | None = None
         #: fires when the source starts waiting at ``hold``
         self.waiting: Deferred[None] = Deferred()
         #: fire it with an exception to end the wait with it, or ``None`` to go on

@@ -1,0 +1,209 @@
+"""
+Large chunks for large objects (docs/gateway.md): which uploads get them, and
+the budget that bounds what reads of them hold (real HTTP over fake nodes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import pytest
+import pytest_twisted
+import treq
+from gateway.conftest import running_gateway
+from gateway.test_app_files import upload
+from gateway.test_files_service import Pieces
+from support.waiting import poll_until, within
+from twisted.internet.defer import CancelledError, Deferred
+
+from s3node.gateway.readbudget import LARGE_READS, ByteBudget
+from s3node.gateway.upload import LARGE_UPLOADS
+
+#: usual chunks of 1000 bytes, large ones of 4000 for objects of at least 10,000
+SETTINGS: dict[str, Any] = {"chunk_size": 1000, "large_chunk_size": 4000,
+                            "large_object_size": 10_000}
+
+
+def pattern(size: int) -> bytes:
+    return (bytes(range(251)) * (size // 251 + 1))[:size]
+
+
+def chunk_sizes(gw: Any, file_id: str) -> list[int]:
+    chunks = gw.store.chunks[uuid.UUID(file_id)]
+    return [chunks[i].size for i in sorted(chunks)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_upload_gets_large_chunks_and_reads_back_whole_and_in_ranges():
+    """A form upload declaring 10,000 bytes or more is cut into 4000-byte chunks."""
+    async with running_gateway(**SETTINGS) as gw:
+        data = pattern(10_500)
+        code, reply = await upload(gw.url, data)
+        assert code == 201 and reply["chunk_count"] == 3
+        assert chunk_sizes(gw, reply["file_id"]) == [4000, 4000, 2500]
+        assert gw.store.files[uuid.UUID(reply["file_id"])].chunk_size == 4000
+        url = f"{gw.url}/files/{reply['file_id']}"
+        assert await fetched(url) == data
+        assert await fetched(url, status=206, range="bytes=3990-8010") == data[3990:8011]
+        budget = gw.gateway.downloads._large_reads
+        assert budget.taken == 0  # every large chunk read gave its bytes back
+        # below the size, or a source that declares none: the usual chunks
+        code, reply = await upload(gw.url, pattern(9000))  # 9000 + the form's envelope
+        assert chunk_sizes(gw, reply["file_id"]) == [1000] * 9
+        stored = await gw.gateway.files.store(Pieces([pattern(10_500)]), abort=lambda: None)
+        assert stored.chunk_count == 11
+
+
+@pytest_twisted.ensureDeferred
+async def test_off_when_the_large_chunk_size_is_zero():
+    """``--large-chunk-size 0``: every upload gets the usual chunks."""
+    async with running_gateway(**{**SETTINGS, "large_chunk_size": 0}) as gw:
+        code, reply = await upload(gw.url, pattern(10_500))
+        assert code == 201 and chunk_sizes(gw, reply["file_id"]) == [1000] * 10 + [500]
+
+
+@pytest_twisted.ensureDeferred
+async def test_at_most_LARGE_UPLOADS_at_once_get_large_chunks():
+    """Past LARGE_UPLOADS large uploads under way, the next one gets the usual chunks."""
+    async with running_gateway(**SETTINGS) as gw:
+        files = gw.gateway.files
+        held = []
+        for _ in range(LARGE_UPLOADS):
+            source = Pieces([pattern(5000), pattern(5500)], hold=1)
+            source.size_hint = 10_500
+            held.append((source, files.store(source, abort=lambda: None)))
+            await within(source.waiting, what="the large upload to stall")
+        extra = Pieces([pattern(10_500)])
+        extra.size_hint = 10_500
+        assert (await files.store(extra, abort=lambda: None)).chunk_count == 11
+        for source, work in held:
+            source.release.callback(None)
+            assert (await work).chunk_count == 3
+        again = Pieces([pattern(10_500)])
+        again.size_hint = 10_500
+        assert (await files.store(again, abort=lambda: None)).chunk_count == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_reads_of_large_chunks_wait_for_the_budget():
+    """While the budget is all taken, a download of large chunks reads nothing; then it goes on."""
+    async with running_gateway(**SETTINGS) as gw:
+        data = pattern(12_000)
+        _, reply = await upload(gw.url, data)
+        budget = gw.gateway.downloads._large_reads
+        assert budget.total == LARGE_READS * 4000
+        await within(budget.take(budget.total), what="the whole budget")
+        reads = sum(n.reads for n in gw.nodes.values())
+        got = Deferred.fromCoroutine(_download(f"{gw.url}/files/{reply['file_id']}"))
+        # a file of the usual chunks is not held back
+        _, small = await upload(gw.url, pattern(2000))
+        assert await fetched(f"{gw.url}/files/{small['file_id']}") == pattern(2000)
+        assert not got.called
+        assert sum(n.reads for n in gw.nodes.values()) == reads + 2  # the two small chunks
+        budget.give(budget.total)
+        assert await within(got, what="the download to go on") == data
+        await poll_until(lambda: budget.taken == 0, what="the reads to give their bytes back")
+
+
+async def _download(url: str, status: int = 200, **headers: str) -> bytes:
+    r = await treq.get(url, headers=headers)
+    assert r.code == status
+    return await r.content()
+
+
+async def fetched(url: str, status: int = 200, **headers: str) -> bytes:
+    """A download's body, within the usual bound."""
+    return await within(Deferred.fromCoroutine(_download(url, status, **headers)),
+                        what=f"GET {url}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_download_cut_short_gives_its_bytes_back():
+    """A client that goes away mid-download leaves nothing taken from the budget."""
+    async with running_gateway(**SETTINGS, max_file_size=10**7) as gw:
+        data = pattern(2_000_000)  # 500 large chunks
+        _, reply = await upload(gw.url, data)
+        budget = gw.gateway.downloads._large_reads
+        r = await within(treq.get(f"{gw.url}/files/{reply['file_id']}", unbuffered=True),
+                         what="the response's head")
+        got: list[bytes] = []
+
+        def collect(piece: bytes) -> None:
+            got.append(piece)
+            raise GoneAway()  # treq drops the connection
+
+        with pytest.raises(GoneAway):
+            await within(treq.collect(r, collect), what="the first bytes")
+        await poll_until(lambda: budget.taken == 0, what="the download to give its bytes back")
+        assert 0 < len(b"".join(got)) < len(data)
+
+
+class GoneAway(Exception):
+    """The test's client stops reading."""
+
+
+def test_a_byte_budget_admits_in_order_and_clamps():
+    """Takes past the budget wait, first come first served; a take over the total takes it all."""
+    budget = ByteBudget(10)
+    first, second, third = budget.take(6), budget.take(6), budget.take(1)
+    assert first.called and not second.called and not third.called  # no overtaking
+    budget.give(6)
+    assert second.called and third.called and budget.taken == 7
+    huge = budget.take(50)
+    assert not huge.called
+    budget.give(6)
+    budget.give(1)
+    assert huge.called and budget.taken == 10
+    budget.give(50)
+    assert budget.taken == 0
+    with pytest.raises(ValueError):
+        ByteBudget(0)
+
+
+def test_a_cancelled_take_takes_nothing_and_lets_the_next_in():
+    """Cancelling a waiting take removes it; the take behind it is admitted if it fits."""
+    budget = ByteBudget(10)
+    budget.take(8)
+    big, small = budget.take(5), budget.take(2)
+    failures: list[Any] = []
+    big.addErrback(failures.append)
+    assert not small.called
+    big.cancel()
+    assert failures and failures[0].check(CancelledError)
+    assert small.called and budget.taken == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_metadata_shows_the_large_chunks():
+    """The file's metadata document lists the large chunks with their sizes."""
+    async with running_gateway(**SETTINGS) as gw:
+        _, reply = await upload(gw.url, pattern(10_000))
+        meta = json.loads(await (await treq.get(
+            f"{gw.url}/files/{reply['file_id']}/metadata")).content())
+        assert [c["size"] for c in meta["chunks"]] == [4000, 4000, 2000]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_part_copied_from_large_chunks_gives_its_bytes_back():
+    """UploadPartCopy of a range inside large chunks copies it and leaves nothing taken."""
+    from s3node.core.ranges import ByteRange
+    from s3node.gateway.copies import copy_part
+
+    async with running_gateway(**SETTINGS) as gw:
+        files = gw.gateway.files
+        await gw.store.create_bucket("bkt")
+        data = pattern(12_000)
+        source = Pieces([data])
+        source.size_hint = len(data)
+        stored = await files.store_object(source, bucket="bkt", key="k", meta=lambda: (hashlib.md5(data).hexdigest(), ()),
+                                          abort=lambda: None)
+        assert stored.chunk_count == 3  # 4000-byte chunks
+        upload = await files.create_multipart("bkt", "k2", content_type="x/y", headers=())
+        part = await copy_part(files, ("bkt", "k"), upload_id=upload.upload_id, part_number=1,
+                               filename="k2", r=lambda size: ByteRange(1000, 9999),
+                               check=lambda obj: None)
+        assert not part.shared and part.etag == hashlib.md5(data[1000:10000]).hexdigest()
+        assert gw.gateway.downloads._large_reads.taken == 0
