@@ -1,8 +1,9 @@
 """
 What an upload is given: its bytes (:class:`ByteSource`), what completes it
 (:data:`Completer`) and the settings every upload shares
-(:class:`UploadSettings`); the pipeline that uses them is
-:mod:`s3node.gateway.upload`.
+(:class:`UploadSettings`), and the bounds on an upload's memory
+(:data:`IN_FLIGHT`, :data:`PIPELINING_BUDGET`, :data:`LARGE_UPLOADS`); the
+pipeline that uses them is :mod:`s3node.gateway.upload`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-__all__ = ["ByteSource", "Completer", "UploadSettings"]
+__all__ = ["IN_FLIGHT", "LARGE_UPLOADS", "PIPELINING_BUDGET", "ByteSource", "Completer",
+           "UploadSettings"]
 
 T = TypeVar("T")
+
+#: chunks holding memory at once, per upload: being filled past ``SMALL`` or being written
+#: (three since 2026-12-01: one filling while two are written, docs/performance.md)
+IN_FLIGHT = 3
+#: bytes of chunk buffers out in the gateway past which an upload no longer fills a chunk
+#: while another of its own is being written (each still has one): 8 concurrent uploads
+#: of 8 MiB chunks hold 64 MiB instead of 192 (docs/performance.md)
+PIPELINING_BUDGET = 64 * 1024 * 1024
+#: uploads at once that get :attr:`UploadSettings.large_chunk_size` chunks; the
+#: ones that start while this many run get the usual chunk size
+#: (docs/gateway.md, "Large chunks for large objects")
+LARGE_UPLOADS = 2
 
 
 class ByteSource(Protocol):
