@@ -196,9 +196,9 @@ class DownloadPipeline:
         self._metrics = metrics if metrics is not None else GatewayMetrics()
         #: downloads streaming now
         self._streams = 0
-        #: reads of chunks over ``chunk_size`` take their bytes from ``large_reads`` first
         self._chunk_size = chunk_size
-        self._large_reads = large_reads
+        #: reads of chunks over ``chunk_size`` take their bytes from it first (``None``: no cap)
+        self.large_reads = large_reads
 
     async def inline_bytes(self, fwc: FileWithChunks, r: ByteRange | None) -> bytes:
         """
@@ -321,8 +321,8 @@ class DownloadPipeline:
         let go of the parts.
         """
         taken = 0
-        if self._large_reads is not None and chunk.size > self._chunk_size:
-            await self._large_reads.take(chunk.size)
+        if self.large_reads is not None and chunk.size > self._chunk_size:
+            await self.large_reads.take(chunk.size)
             taken = chunk.size
         try:
             return await self.fetch(chunk, piece), taken
@@ -332,8 +332,8 @@ class DownloadPipeline:
 
     def give_back(self, taken: int) -> None:
         """Give back what :meth:`fetch_held` took."""
-        if taken and self._large_reads is not None:
-            self._large_reads.give(taken)
+        if taken and self.large_reads is not None:
+            self.large_reads.give(taken)
 
     async def fetch(self, chunk: ChunkRecord, piece: ChunkSlice) -> list[bytes]:
         """The verified bytes of ``piece`` of ``chunk``, from the first replica that serves them."""

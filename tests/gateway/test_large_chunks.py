@@ -48,7 +48,7 @@ async def test_a_large_upload_gets_large_chunks_and_reads_back_whole_and_in_rang
         url = f"{gw.url}/files/{reply['file_id']}"
         assert await fetched(url) == data
         assert await fetched(url, status=206, range="bytes=3990-8010") == data[3990:8011]
-        budget = gw.gateway.downloads._large_reads
+        budget = gw.gateway.downloads.large_reads
         assert budget.taken == 0  # every large chunk read gave its bytes back
         # below the size, or a source that declares none: the usual chunks
         code, reply = await upload(gw.url, pattern(9000))  # 9000 + the form's envelope
@@ -93,7 +93,7 @@ async def test_reads_of_large_chunks_wait_for_the_budget():
     async with running_gateway(**SETTINGS) as gw:
         data = pattern(12_000)
         _, reply = await upload(gw.url, data)
-        budget = gw.gateway.downloads._large_reads
+        budget = gw.gateway.downloads.large_reads
         assert budget.total == LARGE_READS * 4000
         await within(budget.take(budget.total), what="the whole budget")
         reads = sum(n.reads for n in gw.nodes.values())
@@ -126,7 +126,7 @@ async def test_a_download_cut_short_gives_its_bytes_back():
     async with running_gateway(**SETTINGS, max_file_size=10**7) as gw:
         data = pattern(2_000_000)  # 500 large chunks
         _, reply = await upload(gw.url, data)
-        budget = gw.gateway.downloads._large_reads
+        budget = gw.gateway.downloads.large_reads
         r = await within(treq.get(f"{gw.url}/files/{reply['file_id']}", unbuffered=True),
                          what="the response's head")
         got: list[bytes] = []
@@ -206,4 +206,4 @@ async def test_a_part_copied_from_large_chunks_gives_its_bytes_back():
                                filename="k2", r=lambda size: ByteRange(1000, 9999),
                                check=lambda obj: None)
         assert not part.shared and part.etag == hashlib.md5(data[1000:10000]).hexdigest()
-        assert gw.gateway.downloads._large_reads.taken == 0
+        assert gw.gateway.downloads.large_reads.taken == 0
