@@ -114,7 +114,8 @@ def assemble_gateway(
     upload_slots = Limiter("uploads", config.max_uploads)
     download_slots = Limiter("downloads", config.max_downloads)
     m.watch(pool=pool, uploads=upload_slots, downloads=download_slots, lease=lease,
-            store=raw_store, figures=figures, reconciler=reconciler, replicas=replica_count)
+            store=raw_store, figures=figures, reconciler=reconciler, replicas=replica_count,
+            upload_pipeline=uploads, large_reads=downloads.large_reads)
     return Gateway(store, pool, uploads, downloads, sweeper, reconciler, lease, clock,
                    replicas=replica_count, upload_slots=upload_slots,
                    download_slots=download_slots, admin=admin, repairer=repairer,

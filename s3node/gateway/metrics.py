@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from s3node.gateway.lease import Lease
     from s3node.gateway.limits import Limiter
     from s3node.gateway.nodes import NodePool
+    from s3node.gateway.readbudget import ByteBudget
     from s3node.gateway.reconciler import Reconciler, ReconcileReport
+    from s3node.gateway.upload import UploadPipeline
 
 __all__ = ["GatewayMetrics", "GatewayState"]
 
@@ -260,7 +262,9 @@ class GatewayState(Collector):
     ``uploads``/``downloads`` (the :class:`~s3node.gateway.limits.Limiter`
     slots), ``lease``, ``store`` (for its pool usage, when it has a pool),
     ``figures`` (:class:`~s3node.gateway.figures.DurabilityFigures`),
-    ``reconciler`` and ``replicas`` (the target count).
+    ``reconciler``, ``replicas`` (the target count), ``upload_pipeline``
+    (for its uploads with large chunks) and ``large_reads`` (the
+    :class:`~s3node.gateway.readbudget.ByteBudget` of large chunk reads).
     """
 
     pool: NodePool | None = None
@@ -271,10 +275,13 @@ class GatewayState(Collector):
     figures: DurabilityFigures | None = None
     reconciler: Reconciler | None = None
     replicas: int | None = None
+    upload_pipeline: UploadPipeline | None = None
+    large_reads: ByteBudget | None = None
 
     def collect(self) -> Iterable[Metric]:
         yield from self._nodes()
         yield from self._slots()
+        yield from self._large_chunks()
         if self.lease is not None:
             yield _gauge("s3node_background_lease_held",
                          "1 while this gateway holds the background lease (sweeper, reconciler)",
@@ -313,6 +320,24 @@ class GatewayState(Collector):
                      ["kind"], [((k, ), s.active) for k, s in limiters])
         yield _gauge("s3node_transfer_slots", "--max-uploads and --max-downloads",
                      ["kind"], [((k, ), s.limit) for k, s in limiters])
+
+    def _large_chunks(self) -> Iterator[Metric]:
+        if self.upload_pipeline is not None:
+            yield _gauge("s3node_large_uploads_in_progress",
+                         "Uploads being cut into --large-chunk-size chunks",
+                         samples=[((), self.upload_pipeline.large_active)])
+        budget = self.large_reads
+        if budget is None:
+            return
+        for name, what, value in (
+            ("s3node_large_read_bytes", "Bytes of large chunks that reads hold now",
+             budget.taken),
+            ("s3node_large_read_budget_bytes", "The most bytes of large chunks reads may hold",
+             budget.total),
+            ("s3node_large_reads_waiting", "Reads of large chunks waiting for the budget",
+             budget.waiting),
+        ):
+            yield _gauge(name, what, samples=[((), value)])
 
     def _metadata_pool(self) -> Iterator[Metric]:
         usage_of = getattr(self.store, "pool_usage", None)

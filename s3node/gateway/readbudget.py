@@ -40,6 +40,11 @@ class ByteBudget:
         self.taken = 0
         self._waiting: deque[tuple[int, Deferred[None]]] = deque()
 
+    @property
+    def waiting(self) -> int:
+        """How many takes wait."""
+        return len(self._waiting)
+
     def take(self, size: int) -> Deferred[None]:
         """
         Fires once ``size`` bytes (at most ``total``) are taken; cancelling it

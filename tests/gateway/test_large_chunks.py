@@ -16,6 +16,7 @@ import treq
 from gateway.conftest import running_gateway
 from gateway.test_app_files import upload
 from gateway.test_files_service import Pieces
+from gateway.test_metrics import scrape
 from support.waiting import poll_until, within
 from twisted.internet.defer import CancelledError, Deferred
 
@@ -79,6 +80,7 @@ async def test_at_most_LARGE_UPLOADS_at_once_get_large_chunks():
         extra = Pieces([pattern(10_500)])
         extra.size_hint = 10_500
         assert (await files.store(extra, abort=lambda: None)).chunk_count == 11
+        assert (await scrape(gw.url)).get("s3node_large_uploads_in_progress") == LARGE_UPLOADS
         for source, work in held:
             source.release.callback(None)
             assert (await work).chunk_count == 3
@@ -103,6 +105,10 @@ async def test_reads_of_large_chunks_wait_for_the_budget():
         assert await fetched(f"{gw.url}/files/{small['file_id']}") == pattern(2000)
         assert not got.called
         assert sum(n.reads for n in gw.nodes.values()) == reads + 2  # the two small chunks
+        page = await scrape(gw.url)
+        assert page.get("s3node_large_reads_waiting") == 1
+        assert page.get("s3node_large_read_bytes") == budget.total
+        assert page.get("s3node_large_read_budget_bytes") == LARGE_READS * 4000
         budget.give(budget.total)
         assert await within(got, what="the download to go on") == data
         await poll_until(lambda: budget.taken == 0, what="the reads to give their bytes back")
