@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import uuid
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway.conftest import running_gateway
 from gateway.test_app_files import upload
 from gateway.test_files_service import Pieces
 from gateway.test_metrics import scrape
+from support.auth import AUTH
 from support.waiting import poll_until, within
 from twisted.internet.defer import CancelledError, Deferred
 
@@ -145,6 +147,49 @@ async def test_a_download_cut_short_gives_its_bytes_back():
             await within(treq.collect(r, collect), what="the first bytes")
         await poll_until(lambda: budget.taken == 0, what="the download to give its bytes back")
         assert 0 < len(b"".join(got)) < len(data)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_ahead_that_arrived_is_given_back_when_the_client_leaves():
+    """
+    A client that stops reading leaves the download writing its first chunk
+    (16 MiB: more than the connection's buffers take) with the next one read
+    ahead; when it goes away, both give their bytes back.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    from twisted.internet.protocol import Protocol
+
+    big = {"chunk_size": 4 << 20, "large_chunk_size": 16 << 20, "large_object_size": 32 << 20,
+           "max_file_size": 64 << 20}
+    async with running_gateway(**big) as gw:
+        _, reply = await upload(gw.url, pattern(48 << 20))  # three 16 MiB chunks
+        downloads = gw.gateway.downloads
+        budget, fetch_held = downloads.large_reads, downloads.fetch_held
+        fetched: list[int] = []
+
+        async def counted(chunk: Any, piece: Any) -> Any:
+            held = await fetch_held(chunk, piece)
+            fetched.append(chunk.index)
+            return held
+
+        downloads.fetch_held = counted
+
+        class Stalled(Protocol):
+            def connectionMade(self) -> None:
+                # a small receive buffer, and nothing read of the response
+                self.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                self.transport.pauseProducing()
+                self.transport.write(f"GET /files/{reply['file_id']} HTTP/1.1\r\n"
+                                     f"Host: 127.0.0.1\r\n{AUTH}\r\n".encode())
+
+        port = gw.port.getHost().port
+        client = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), Stalled())
+        await poll_until(lambda: fetched == [0, 1], what="the second chunk to be read ahead")
+        assert budget.taken == 2 * (16 << 20)  # the first is stuck in the connection
+        client.transport.abortConnection()
+        await poll_until(lambda: budget.taken == 0, what="the download to give both back")
+        assert fetched == [0, 1]
 
 
 class GoneAway(Exception):
