@@ -171,12 +171,11 @@ class _RangeSource:
 
     async def read(self) -> bytes:
         while not self._pending:
+            self.release()  # the chunk read last is all handed out
             if self.stopped:
                 raise ShuttingDown("the gateway stopped the copy")
             if self._next == len(self._slices):
-                self.release()
                 return b""
-            self.release()
             piece = self._slices[self._next]
             self._next += 1
             parts, self._taken = await self._downloads.fetch_held(self._chunks[piece.index], piece)
