@@ -59,7 +59,6 @@ setup(
         "psycopg2-binary>=2.9,<3",
         "treq>=24.9,<27",
         "pluggy>=1.5,<2",
-        "google-crc32c>=1.6,<2",
         # BLAKE3, the default chunk checksum (docs/performance.md, "Checksums")
         "blake3>=1.0,<2",
         "python-multipart>=0.0.27,<0.1",  # max_header_size (s3node/gateway/multipart.py)
@@ -69,9 +68,11 @@ setup(
         "click>=8.1,<9",
         "tqdm>=4.66,<5",
         # the S3 endpoint (s3node/s3, docs/s3.md): request XML parsed without
-        # entity expansion, and CRC64NVME (the S3 default checksum family)
-        # from the AWS common runtime, the implementation botocore itself uses
+        # entity expansion
         "defusedxml>=0.7.1,<0.8",
+        # CRC-32C (chunks' transfer check, s3node/core/checksums.py) and, for
+        # S3, CRC64NVME (its default checksum family) from the AWS common
+        # runtime, the implementation botocore itself uses
         "awscrt>=0.32,<0.40",
         # /metrics on the gateway and --metrics-listen on storage nodes (docs/metrics.md)
         "prometheus_client>=0.22,<0.27",

@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "tests")]
 
 import blake3
-import google_crc32c
 from sbs_system import ProcessTree
 from support.processes import start_storage_node
 from vs_swift import settle
 
 from s3node.config import parse_size
+from s3node.core.checksums import CRC32C, hexdigest_of
 from s3node.core.ids import new_chunk_id
 from s3node.storage.client import StorageClient
 
@@ -66,7 +66,7 @@ def context_switches(pid: int) -> int:
 async def measure(port: int, pid: int, args: argparse.Namespace, data: bytes) -> dict:
     """Put ``args.puts`` chunks of ``data``; the node's cost per put and the rate."""
     digest = blake3.blake3(data).hexdigest()
-    crc = google_crc32c.value(data).to_bytes(4, "big").hex()
+    crc = hexdigest_of(CRC32C, data)
     async with StorageClient(f"127.0.0.1:{port}") as client:
         await client.health()  # names the bulk port
         if not client.bulk.port:

@@ -9,7 +9,8 @@ chunks) and :data:`CRC32C` (Castagnoli, 4-byte big-endian digest).
 Hook wiring lives in :mod:`s3node.builtin.checksums`; this module is pure.
 
 Hashing is CPU work: callers hash large buffers off the reactor thread.
-:mod:`hashlib` releases the GIL for buffers over 2 KiB, and so does blake3.
+:mod:`hashlib` releases the GIL for buffers over 2 KiB, and so does blake3;
+awscrt's CRC-32C does past 5 KiB.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import blake3 as _blake3
-from google_crc32c import cext as _crc32c  # the C implementation; fails loudly if absent
+from awscrt.checksums import crc32c as _crc32c  # hardware CRC-32C, any buffer, no copy
 
 from s3node.errors import InvalidRequest
 
@@ -42,10 +43,6 @@ __all__ = [
 _HEX = frozenset("0123456789abcdef")
 
 
-#: the largest copy :meth:`Crc32c.update` makes of a buffer that is not ``bytes``
-_COPY_SLICE = 256 * 1024
-
-
 class Crc32c:
     """A streaming CRC-32C (Castagnoli) hasher shaped like a :mod:`hashlib` object."""
 
@@ -62,16 +59,10 @@ class Crc32c:
 
     def update(self, data: bytes | bytearray | memoryview, /) -> None:
         """Feed more bytes (any bytes-like object)."""
-        if type(data) is bytes:
-            self._crc = _crc32c.extend(self._crc, data)
-            return
-        # google-crc32c accepts only ``bytes``: other buffers are copied, a slice at a
-        # time, so that no copy is large enough for malloc to map fresh pages for it (a
-        # whole 8 MiB chunk copied at once faulted in 2,048 pages and doubled the
-        # gateway's system time).  The copy costs about what the CRC does.
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), _COPY_SLICE):
-            self._crc = _crc32c.extend(self._crc, bytes(view[start : start + _COPY_SLICE]))
+        if type(data) is not bytes:
+            # any buffer, read in place (a ``str`` is refused, as hashlib does)
+            data = memoryview(data).cast("B")
+        self._crc = _crc32c(data, self._crc)
 
     def digest(self) -> bytes:
         """The CRC as 4 big-endian bytes."""
@@ -120,7 +111,7 @@ BLAKE2B = HashAlgorithm("blake2b", 64, _blake2b)
 #: BLAKE3 (32-byte digest, one thread) from the blake3 package: a cryptographic hash
 #: about 3.5 times as fast as SHA-256 here (docs/performance.md, "Checksums")
 BLAKE3 = HashAlgorithm("blake3", 32, _blake3.blake3)
-#: CRC-32C (Castagnoli) from google-crc32c: fast, detects corruption, not tampering
+#: CRC-32C (Castagnoli) from awscrt: fast, detects corruption, not tampering
 CRC32C = HashAlgorithm("crc32c", 4, Crc32c)
 
 #: the algorithms s3node ships, by name

@@ -259,11 +259,10 @@ class BulkPutServer:
                 sent = reply.length
             else:
                 header = head.header
-                if fd is not None:
-                    check_memfd(fd, header.size)
+                mappable = fd is not None and check_memfd(fd, header.size)
                 buffers = [self._buffer()]  # a body that is iterated takes a second
                 body = Body(loop, conn, header.size, self._idle, buffers, self._executor,
-                            self._buffer, fd)
+                            self._buffer, fd, mappable=mappable)
                 try:
                     reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
                 finally:

@@ -2,6 +2,8 @@
 
 import hashlib
 import itertools
+import mmap
+import os
 
 import pytest
 from hypothesis import given
@@ -68,7 +70,7 @@ def test_crc32c_empty_and_leading_zeros() -> None:
 
 
 def test_crc32c_of_a_large_buffer_is_that_of_its_bytes() -> None:
-    """A buffer larger than the copy slice, in any shape, gives the CRC of its bytes."""
+    """A large buffer, in any shape, gives the CRC of its bytes."""
     data = bytes(range(256)) * 2345 + b"tail"  # 600,324 bytes: over two slices and a bit
     whole = hexdigest_of(CRC32C, data)
     shaped = memoryview(bytearray(data))[: len(data) // 4 * 4].cast("I")
@@ -77,6 +79,45 @@ def test_crc32c_of_a_large_buffer_is_that_of_its_bytes() -> None:
         hasher = CRC32C()
         hasher.update(buffer)
         assert hasher.hexdigest() == (expected or hexdigest_of(CRC32C, bytes(buffer)))
+
+
+def reference_crc32c(data: bytes) -> int:
+    """CRC-32C bit by bit (reflected polynomial 0x82F63B78): slow, and obviously right."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_crc32c_reads_any_buffer_in_place_and_refuses_text() -> None:
+    """
+    Read-only views, a memfd's read-only mapping, its slices and updates in
+    pieces give the CRC the reference computes; a ``str`` is refused, as
+    hashlib refuses it.
+    """
+    data = os.urandom(3000) + b"\r\n" * 1000
+    fd = os.memfd_create("test-crc", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, data)
+        with (mmap.mmap(fd, len(data), access=mmap.ACCESS_READ) as mapped,
+              memoryview(mapped) as mapped_view, mapped_view[7:4001] as part):
+            for buffer, of in [(memoryview(data).toreadonly(), data), (mapped_view, data),
+                               (part, data[7:4001])]:
+                hasher = CRC32C()
+                hasher.update(buffer)
+                assert hasher.digest() == reference_crc32c(of).to_bytes(4, "big")
+            del buffer
+            pieces = CRC32C()
+            for start in range(0, len(data), 999):
+                with mapped_view[start : start + 999] as piece:
+                    pieces.update(piece)
+            assert int(pieces.hexdigest(), 16) == reference_crc32c(data)
+    finally:
+        os.close(fd)
+    with pytest.raises(TypeError):
+        CRC32C().update("text")  # type: ignore[arg-type]
 
 
 def test_update_with_crc32c_feeds_the_hasher_and_returns_the_crc() -> None:
