@@ -9,7 +9,6 @@ travels to a storage node as a sequence of frames (gRPC messages) of at most
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import weakref
@@ -55,9 +54,7 @@ class _SharedBuffer(mmap.mmap):
     A chunk buffer another process can read: a mapping of a memfd (an
     anonymous file in memory).  :attr:`fd` opens it read-only (what is
     handed to another process: it can read the chunk, never change it) and
-    is closed when the buffer is freed.  The memfd is sealed at its size
-    (:data:`SIZE_SEALS`), so the reader may map it too: no page it maps can
-    go away under it.
+    is closed when the buffer is freed.
     """
 
     __slots__ = ("fd", "retired")
@@ -66,18 +63,11 @@ class _SharedBuffer(mmap.mmap):
     retired: bool
 
 
-#: the seals of a shared buffer's memfd: it can neither shrink nor grow, nor be sealed
-#: otherwise (a reader that maps it can count on every page of its size)
-SIZE_SEALS = (fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
-              if hasattr(fcntl, "F_ADD_SEALS") else 0)
-
-
 def _shared_buffer(size: int) -> _SharedBuffer | None:
     """A new shared buffer of ``size`` bytes; ``None`` where it cannot be had (no ``/proc``)."""
-    fd = os.memfd_create("s3node-chunk", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    fd = os.memfd_create("s3node-chunk", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, size)
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SIZE_SEALS)
         buffer = _SharedBuffer(fd, size)
         try:
             reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
@@ -92,7 +82,7 @@ def _shared_buffer(size: int) -> _SharedBuffer | None:
 
 #: whether this system has memfds (Linux): :class:`ChunkBuffers` with ``shared``
 #: falls back to private buffers without
-SHARED_BUFFERS = hasattr(os, "memfd_create") and bool(SIZE_SEALS)
+SHARED_BUFFERS = hasattr(os, "memfd_create")
 
 
 def shared_fd(chunk: bytes | memoryview) -> int | None:

@@ -7,40 +7,32 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import mmap
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from s3node.core.chunking import FRAME_SIZE, SIZE_SEALS
+from s3node.core.chunking import FRAME_SIZE
 from s3node.errors import InvalidRequest, S3NodeError
 from s3node.storage.bulkwire import recv_exactly, shut_down
 from s3node.storage.limits import IdleTimeout
 
 __all__ = ["Body", "check_memfd"]
 
-#: a mapping's pages are mapped in at once (one fault per piece, not one per page)
-_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
-
-def check_memfd(fd: int, size: int, what: str = "put") -> bool:
+def check_memfd(fd: int, size: int, what: str = "put") -> None:
     """
     :param what: the local bulk call, in the error (``put``, ``get``)
-    :returns: whether the memfd's size is sealed (:data:`~s3node.core.chunking.SIZE_SEALS`),
-        so that it can be mapped: no page of its ``size`` bytes can go away
-        under the mapping, which would kill this process with ``SIGBUS``.
     :raises InvalidRequest: unless ``fd`` is a memfd of at least ``size`` bytes.
     """
     try:
-        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)  # only a memfd has seals
+        fcntl.fcntl(fd, fcntl.F_GET_SEALS)  # only a memfd has seals
     except OSError:
         raise InvalidRequest(f"a local bulk {what}'s data must come as a memfd") from None
     if os.fstat(fd).st_size < size:
         raise InvalidRequest(f"a local bulk {what}'s memfd is shorter than the {size} bytes "
                              f"{'announced' if what == 'put' else 'read'}")
-    return bool(SIZE_SEALS) and seals & SIZE_SEALS == SIZE_SEALS
 
 
 class Body:
@@ -49,22 +41,17 @@ class Body:
     into a 1 MiB buffer, and writes each full piece there: the store's whole
     put costs the event loop nothing per piece, not a turn per read and a
     worker hand-off per write (the idle timer reads the time the thread
-    marks: :meth:`_stall`).  A local put's memfd sealed at its size
-    (``mappable``) is poured from read-only mappings of it instead, one piece
-    at a time, without the copy into the buffer.  Stores that do not pour
-    iterate it (:meth:`pieces`, ``async for``): two buffers take turns on the
-    event loop, the next piece received while the last is written.
+    marks: :meth:`_stall`).  Stores that do not pour iterate it
+    (:meth:`pieces`, ``async for``): two buffers take turns on the event
+    loop, the next piece received while the last is written.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int,
                  idle: IdleTimeout, buffers: list[bytearray], executor: Executor,
-                 more: Callable[[], bytearray], fd: int | None = None, *,
-                 mappable: bool = False) -> None:
+                 more: Callable[[], bytearray], fd: int | None = None) -> None:
         self._loop, self._sock, self._idle = loop, sock, idle
         #: the memfd the data is read from (a local put), else the socket
         self._fd = fd
-        #: whether the memfd may be mapped (:func:`check_memfd`)
-        self._mappable = fd is not None and mappable
         self.size = size
         #: the buffers in use (the caller's list: a second is appended when iterated)
         self._buffers = buffers
@@ -115,35 +102,18 @@ class Body:
         self._sock.setblocking(True)  # the idle timer (on the loop) ends a silent wait
         try:
             while self.received < self.size:
-                n = min(FRAME_SIZE, self.size - self.received)
-                if self._mappable:
-                    self._write_mapped(write, n)
-                    continue
-                piece = buffer[:n]
+                piece = buffer[: min(FRAME_SIZE, self.size - self.received)]
                 self._fill_now(piece)
-                self._hand(write, piece)
+                # the peer's time starts again (no word to the loop: the idle
+                # timer, when it runs out, looks at this mark: _stall)
+                self._last_piece = self._idle.now()
+                self._writing = True
+                try:
+                    write(piece)
+                finally:
+                    self._writing = False
         finally:
             self._sock.setblocking(False)
-
-    def _write_mapped(self, write: Callable[[memoryview], object], n: int) -> None:
-        """Hand ``write`` the memfd's next ``n`` bytes as a read-only mapping of them."""
-        # (the offset is a multiple of FRAME_SIZE, so of the page size, as mmap needs)
-        with (mmap.mmap(self._fd, n, mmap.MAP_SHARED | _POPULATE, mmap.PROT_READ,  # type: ignore[arg-type]
-                        offset=self.received) as mapped,
-              memoryview(mapped) as piece):
-            self.received += n
-            self._hand(write, piece)
-
-    def _hand(self, write: Callable[[memoryview], object], piece: memoryview) -> None:
-        """Give ``write`` the next piece, which came just now."""
-        # the peer's time starts again (no word to the loop: the idle
-        # timer, when it runs out, looks at this mark: _stall)
-        self._last_piece = self._idle.now()
-        self._writing = True
-        try:
-            write(piece)
-        finally:
-            self._writing = False
 
     def _fill_now(self, view: memoryview) -> None:
         """Fill ``view`` with blocking reads (a thread's, or a memfd's, which never block)."""

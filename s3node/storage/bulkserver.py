@@ -64,7 +64,8 @@ from s3node.storage.limits import Clock, IdleTimeout
 from s3node.storage.messages import info_message
 from s3node.storage.metrics import StorageMetrics
 from s3node.storage.nodeauth import secret_matches
-from s3node.storage.servicer import DRAIN_LIMIT, DRAIN_SECONDS, StorageServicer
+from s3node.storage.putstream import DRAIN_LIMIT, DRAIN_SECONDS
+from s3node.storage.servicer import StorageServicer
 
 __all__ = ["BulkPutServer", "listening_socket", "local_socket"]
 
@@ -259,10 +260,11 @@ class BulkPutServer:
                 sent = reply.length
             else:
                 header = head.header
-                mappable = fd is not None and check_memfd(fd, header.size)
+                if fd is not None:
+                    check_memfd(fd, header.size)
                 buffers = [self._buffer()]  # a body that is iterated takes a second
                 body = Body(loop, conn, header.size, self._idle, buffers, self._executor,
-                            self._buffer, fd, mappable=mappable)
+                            self._buffer, fd)
                 try:
                     reply = pb.BulkPutReply(result=await self._servicer.put_from(header, body))
                 finally:

@@ -15,7 +15,6 @@ disk discipline live in the chunk store.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -24,7 +23,6 @@ from functools import partial
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -36,6 +34,7 @@ from s3node.storage.errors import ERROR_CODE_KEY, status_for
 from s3node.storage.limits import CallLimiter, Clock, IdleTimeout
 from s3node.storage.messages import decodable, entry_message, info_message, put_reply, tolerant
 from s3node.storage.metrics import StorageMetrics
+from s3node.storage.putstream import decoded, drain, once, split_put_stream
 from s3node.storage.quarantine import QuarantineStore
 from s3node.storage.types import ChunkInfo, ChunkRead
 from s3node.storage.wire import SMALL_CHUNK, DataMessage, data_parser, serialize
@@ -43,11 +42,6 @@ from s3node.storage.wire import SMALL_CHUNK, DataMessage, data_parser, serialize
 __all__ = ["StorageServicer", "add_storage_servicer"]
 
 log = Logger()
-
-#: the most bytes, and seconds, a failed put's stream is read on before the error is sent
-DRAIN_LIMIT = 64 * 1024 * 1024
-DRAIN_SECONDS = 30.0
-
 
 @asynccontextmanager
 async def _edge(context: grpc.aio.ServicerContext, rpc: str) -> AsyncIterator[None]:
@@ -123,79 +117,6 @@ def add_storage_servicer(
     server.add_registered_method_handlers(_SERVICE, handlers)
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    """``data`` as a chunk store's ``data`` iterator (one piece)."""
-    if data:
-        yield data
-
-
-async def _drain(requests: AsyncIterator[Any]) -> None:
-    """
-    Read what is left of a failed PutChunk stream, up to :data:`DRAIN_LIMIT`
-    bytes and :data:`DRAIN_SECONDS`, before the node answers with its error.
-
-    A client still writing when the node aborts gets grpc's local "Internal
-    error from Core" instead of the node's status; letting it finish writing
-    first delivers the real status (``ALREADY_EXISTS``, ``RESOURCE_EXHAUSTED``...).
-    Past the limits the node aborts anyway.
-    """
-
-    async def drain() -> None:
-        received = 0
-        async for request in requests:
-            received += len(request.data)
-            if received > DRAIN_LIMIT:
-                return
-
-    try:
-        await asyncio.wait_for(drain(), DRAIN_SECONDS)
-    except (TimeoutError, S3NodeError, grpc.RpcError):
-        pass
-
-
-async def _decoded(requests: AsyncIterable[Any], idle: IdleTimeout) -> AsyncIterator[Any]:
-    """
-    The messages of a PutChunk stream; one protobuf cannot decode is a bad
-    request, and a stream silent for ``idle.seconds`` raises :class:`PutStalled`.
-    """
-    it = aiter(requests)
-    while True:
-        try:
-            request = await idle.next(it, "the PutChunk stream")
-        except StopAsyncIteration:
-            return
-        except DecodeError as e:
-            raise InvalidRequest(f"undecodable PutChunk message: {e}") from None
-        yield decodable(request)
-
-
-async def _split_put_stream(
-    requests: AsyncIterable[Any], idle: IdleTimeout
-) -> tuple[pb.PutChunkHeader, AsyncIterator[bytes], AsyncIterator[Any]]:
-    """The header of a PutChunk stream, an iterator over its data, and the raw stream."""
-    it = _decoded(requests, idle)
-    try:
-        first = await anext(it)
-    except StopAsyncIteration:
-        raise InvalidRequest(
-            "empty PutChunk stream: the first message must carry the header"
-        ) from None
-    if first.WhichOneof("kind") != "header":
-        raise InvalidRequest("missing header: the first PutChunk message must carry the header")
-
-    async def data() -> AsyncIterator[bytes]:
-        async for request in it:
-            kind = request.WhichOneof("kind")
-            if kind == "data":
-                yield request.data
-            elif kind == "header":
-                raise InvalidRequest("duplicate header: only the first PutChunk message has one")
-            else:
-                raise InvalidRequest("a PutChunk message carries neither header nor data")
-
-    return first.header, data(), it
-
-
 class StorageServicer(pb_grpc.StorageServicer):
     """
     Serves one chunk store (with its quarantine) as ``s3node.storage.v1.Storage``.
@@ -234,7 +155,7 @@ class StorageServicer(pb_grpc.StorageServicer):
         """
         Hold one of the node's call slots for the block.
 
-        :param requests: a PutChunk stream, drained (see :func:`_drain`) before
+        :param requests: a PutChunk stream, drained (see :func:`~s3node.storage.putstream.drain`) before
             a refusal while fewer than ``max_concurrent_calls`` refusals drain
         :raises NodeBusy: when every slot is taken.
         """
@@ -243,7 +164,7 @@ class StorageServicer(pb_grpc.StorageServicer):
         except S3NodeError:
             if requests is not None and self._refusals.try_acquire():
                 try:
-                    await _drain(_decoded(requests, self._idle))
+                    await drain(decoded(requests, self._idle))
                 finally:
                     self._refusals.release()
             raise
@@ -255,7 +176,7 @@ class StorageServicer(pb_grpc.StorageServicer):
     async def PutChunk(self, request_iterator: Any, context: Any) -> pb.PutChunkResponse:
         """Store one chunk from a header and data messages."""
         async with _edge(context, "PutChunk"), self._slot("PutChunk", request_iterator):
-            header, data, requests = await _split_put_stream(request_iterator, self._idle)
+            header, data, requests = await split_put_stream(request_iterator, self._idle)
             try:
                 result = await self._store.put(
                     header.chunk_id,
@@ -273,7 +194,7 @@ class StorageServicer(pb_grpc.StorageServicer):
                 )
                 raise
             except S3NodeError:
-                await _drain(requests)
+                await drain(requests)
                 raise
             return put_reply(result)
         raise AssertionError("unreachable")  # _edge aborts
@@ -346,7 +267,7 @@ class StorageServicer(pb_grpc.StorageServicer):
             result = await self._store.put(
                 header.chunk_id, size=header.size, algorithm=header.checksum_algorithm,
                 digest=header.digest, transfer_crc32c=header.transfer_crc32c or None,
-                data=_once(request.data))
+                data=once(request.data))
             return put_reply(result)
         raise AssertionError("unreachable")
 

@@ -5,20 +5,11 @@ each a memfd's mapping, whose descriptor :func:`shared_fd` gives for a chunk.
 
 from __future__ import annotations
 
-import fcntl
 import os
 
 import pytest
 
-from s3node.core.chunking import (
-    SHARED_BUFFERS,
-    SIZE_SEALS,
-    SMALL,
-    ChunkBuffers,
-    Chunker,
-    retire,
-    shared_fd,
-)
+from s3node.core.chunking import SHARED_BUFFERS, SMALL, ChunkBuffers, Chunker, retire, shared_fd
 
 pytestmark = pytest.mark.skipif(not SHARED_BUFFERS, reason="memfds are Linux's")
 
@@ -59,28 +50,6 @@ def test_the_descriptor_handed_out_reads_but_cannot_write() -> None:
     with pytest.raises(OSError):
         os.ftruncate(fd, 0)
     assert chunk == data
-
-
-def test_the_memfd_is_sealed_at_its_size() -> None:
-    """
-    Not even a writable descriptor of the memfd can shrink or grow it, or
-    seal it otherwise: a reader may map its pages without any going away.
-    """
-    buffers = ChunkBuffers(shared=True)
-    chunk = chunk_of(buffers, os.urandom(2 * SMALL), 2 * SMALL)
-    fd = shared_fd(chunk)
-    assert fd is not None
-    assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & SIZE_SEALS == SIZE_SEALS
-    writable = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
-    try:
-        for size in (0, SMALL, 4 * SMALL):
-            with pytest.raises(PermissionError):
-                os.ftruncate(writable, size)
-        with pytest.raises(PermissionError):
-            fcntl.fcntl(writable, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE)
-    finally:
-        os.close(writable)
-    assert os.fstat(fd).st_size == 2 * SMALL
 
 
 def test_other_chunks_have_no_descriptor() -> None:

@@ -30,10 +30,9 @@ from twisted.internet import task
 
 from s3node._proto.storage.v1 import storage_pb2 as pb
 from s3node.core.checksums import CRC32C, hexdigest_of
-from s3node.core.chunking import FRAME_SIZE, SHARED_BUFFERS, ChunkBuffers, Chunker, shared_fd
+from s3node.core.chunking import FRAME_SIZE, SHARED_BUFFERS, ChunkBuffers, Chunker
 from s3node.errors import ChecksumMismatch, ChunkNotFound, NodeAuthFailed, TimedOut
 from s3node.storage import bulkpaths
-from s3node.storage.bulkbody import Body
 from s3node.storage.bulkclient import bulk_get_local, bulk_put_local
 from s3node.storage.bulkserver import BulkPutServer, listening_socket, local_socket
 from s3node.storage.bulkwire import GET_MAGIC, MAGIC, MAX_HEAD, PREFIX, framed_get_head, framed_head
@@ -171,54 +170,6 @@ async def test_the_nodes_errors_come_back_and_a_wrong_secret_is_refused(bulk_nod
     assert (await bulk_node.store.list()).chunk_ids == ()
     assert temp_files(bulk_node) == []
     assert holders() == []
-
-
-@aio_test
-async def test_a_sealed_memfd_is_written_from_mappings_an_unsealed_one_through_the_buffer(
-        bulk_node, bulk_client, monkeypatch):
-    """
-    The gateway's memfds are sealed at their size: the node writes their
-    pieces from read-only mappings of them (one per piece, the last one
-    short), copying nothing into its buffer.  A memfd without the seals (a
-    peer could shrink it under a mapping) is read into the buffer instead.
-    Both chunks are stored byte-exact.
-    """
-    mapped: list[int] = []
-    copied: list[int] = []
-    write_mapped, fill_now = Body._write_mapped, Body._fill_now
-
-    def counted_mapped(body, write, n):  # type: ignore[no-untyped-def]
-        mapped.append(n)
-        write_mapped(body, write, n)
-
-    def counted_fill(body, view):  # type: ignore[no-untyped-def]
-        copied.append(len(view))
-        fill_now(body, view)
-
-    monkeypatch.setattr(Body, "_write_mapped", counted_mapped)
-    monkeypatch.setattr(Body, "_fill_now", counted_fill)
-    pieces = [FRAME_SIZE] * 3 + [12345]
-    sealed_id, sealed, sealed_digest = new_chunk(sum(pieces))
-    chunk = shared_chunk(ChunkBuffers(shared=True), sealed)
-    fd = shared_fd(chunk)
-    assert fd is not None
-    name = bulk_node.bulk.local_name
-    reply = reply_of(await local_exchange(
-        name, framed_head(SECRET, header_for(sealed_id, sealed, sealed_digest)), [fd]))
-    assert (reply.error_code, reply.result.digest) == ("", sealed_digest)
-    assert (mapped, copied) == (pieces, [])
-    plain_id, plain, plain_digest = new_chunk(sum(pieces))
-    unsealed = memfd_of(plain)
-    try:
-        reply = reply_of(await local_exchange(
-            name, framed_head(SECRET, header_for(plain_id, plain, plain_digest)), [unsealed]))
-    finally:
-        os.close(unsealed)
-    assert (reply.error_code, reply.result.digest) == ("", plain_digest)
-    assert (mapped, copied) == (pieces, pieces)
-    assert await collect(bulk_client.get_chunk(sealed_id, verify=True)) == sealed
-    assert await collect(bulk_client.get_chunk(plain_id, verify=True)) == plain
-    assert temp_files(bulk_node) == []
 
 
 @aio_test

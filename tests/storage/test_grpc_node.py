@@ -299,7 +299,7 @@ async def test_early_refusals_arrive_intact(client):
 @aio_test
 async def test_refused_endless_put_is_cut_off(client):
     """A refused put whose client keeps sending is cut off after the node's drain limit."""
-    from s3node.storage.servicer import DRAIN_LIMIT
+    from s3node.storage.putstream import DRAIN_LIMIT
 
     sent = 0
 
