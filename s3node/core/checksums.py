@@ -9,8 +9,8 @@ chunks) and :data:`CRC32C` (Castagnoli, 4-byte big-endian digest).
 Hook wiring lives in :mod:`s3node.builtin.checksums`; this module is pure.
 
 Hashing is CPU work: callers hash large buffers off the reactor thread.
-:mod:`hashlib` releases the GIL for buffers over 2 KiB, and so does blake3;
-awscrt's CRC-32C does past 5 KiB.
+:mod:`hashlib` releases the GIL for buffers over 2 KiB, and so do blake3 and
+awscrt's CRC-32C for large ones.
 """
 
 from __future__ import annotations

@@ -209,14 +209,20 @@ class Chunker:
 
     :param buffers: where large chunks' buffers come from (default: a pool
         of its own that keeps none, so every large chunk has a new buffer)
+    :param first_size: the size of the first chunk, when it differs from
+        ``chunk_size`` (every later one has ``chunk_size`` bytes)
     """
 
-    __slots__ = ("_buffer", "_buffered", "_buffers", "_finished", "_pieces", "bytes_fed",
-                 "chunk_size", "chunks_emitted")
+    __slots__ = ("_buffer", "_buffered", "_buffers", "_finished", "_pieces", "_size",
+                 "bytes_fed", "chunk_size", "chunks_emitted")
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 buffers: ChunkBuffers | None = None) -> None:
-        self.chunk_size = _positive("chunk_size", chunk_size)
+                 buffers: ChunkBuffers | None = None, *, first_size: int | None = None) -> None:
+        #: the size of every chunk after the first
+        self._size = _positive("chunk_size", chunk_size)
+        #: the size of the chunk being collected (the first's, then ``_size``)
+        self.chunk_size = self._size if first_size is None else _positive("first_size",
+                                                                          first_size)
         self._buffers = buffers if buffers is not None else ChunkBuffers()
         self._pieces: list[bytes | memoryview] = []
         self._buffer: memoryview | None = None
@@ -268,10 +274,15 @@ class Chunker:
             return pieces[0]
         return b"".join(pieces)
 
+    def _emitted(self) -> None:
+        """A chunk was handed out: the next one has the steady size."""
+        self.chunks_emitted += 1
+        self.chunk_size = self._size
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
         """
         Add ``data``; return the chunks it completes, in order, each exactly
-        ``chunk_size`` bytes (often none).
+        ``chunk_size`` bytes (the first one ``first_size``; often none).
 
         ``bytes`` (and views of ``bytes``) may be kept by reference until
         they are copied into their chunk; any other buffer (``bytearray``...)
@@ -286,26 +297,26 @@ class Chunker:
             data = view if type(view.obj) is bytes else view.tobytes()
         total = len(data)
         self.bytes_fed += total
-        size = self.chunk_size
         chunks: list[bytes | memoryview] = []
         if total == 0:
             return chunks
-        if not self._buffered and total == size and type(data) is bytes:
-            self.chunks_emitted += 1
+        if not self._buffered and total == self.chunk_size and type(data) is bytes:
+            self._emitted()
             return [data]  # already an immutable chunk: no copy
         view = memoryview(data)
         pos = 0
         if self._buffered:
-            pos = min(size - self._buffered, total)
+            pos = min(self.chunk_size - self._buffered, total)
             self._keep(view[:pos])
-            if self._buffered == size:
+            if self._buffered == self.chunk_size:
                 chunks.append(self._take())
-        while total - pos >= size:
+                self._emitted()
+        while total - pos >= (size := self.chunk_size):
             chunks.append(view[pos : pos + size].tobytes())
             pos += size
+            self._emitted()
         if pos < total:
             self._keep(view[pos:] if pos else data)
-        self.chunks_emitted += len(chunks)
         return chunks
 
     def finish(self) -> bytes | memoryview | None:

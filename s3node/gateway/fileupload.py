@@ -63,7 +63,11 @@ class FileUpload:
         self._naming: dict[str, str] = {}
         #: (index, node) of every replica written, marked stored when the file completes
         self._stored: list[tuple[int, str]] = []
-        self._chunker = Chunker(chunk_size, pipeline.chunk_buffers)
+        usual = pipeline.settings.chunk_size
+        # a file of large chunks starts with one of the usual size, which its
+        # downloads read and verify before their first byte goes out
+        self._chunker = Chunker(chunk_size, pipeline.chunk_buffers,
+                                first_size=usual if chunk_size > usual else None)
         self._hasher = pipeline._checksum()
         self._size = 0
         self._index = 0

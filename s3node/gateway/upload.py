@@ -128,7 +128,8 @@ class UploadPipeline:
         chunk (the first's with the file's row) and one to complete.
 
         The file's chunks are of the usual size, or of the large one when
-        ``source`` declares a large object (:meth:`chunk_size_for`).
+        ``source`` declares a large object (:meth:`chunk_size_for`), all but
+        its first, which keeps the usual size.
 
         :returns: what ``complete`` returned, and the file's chunk count.
         """

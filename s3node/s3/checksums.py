@@ -4,9 +4,10 @@ S3's integrity values: ``x-amz-checksum-*``, ``Content-MD5``, ETags and their mu
 S3 sends a checksum as the base64 of the big-endian digest, in a header named
 for its algorithm (``x-amz-checksum-crc32: 4ZxHsA==``) or in an
 ``aws-chunked`` trailer of the same name.  The algorithms are
-:data:`CRC32` (:mod:`zlib`), :data:`CRC32C` (:mod:`s3node.core.checksums`'), :data:`CRC64NVME` (both from the AWS common
-runtime, ``awscrt``, the implementation botocore itself uses), :data:`SHA1`
-and :data:`SHA256` (:mod:`hashlib`).
+:data:`CRC32` (:mod:`zlib`), :data:`CRC32C` (:mod:`s3node.core.checksums`'s)
+and :data:`CRC64NVME` (both from the AWS common runtime, ``awscrt``, the
+implementation botocore itself uses), :data:`SHA1` and :data:`SHA256`
+(:mod:`hashlib`).
 
 A multipart object's ETag is ``"hex(md5(concatenated part MD5s))-N"``; its
 composite checksum is ``base64(hash(concatenated part digests))-N``; its

@@ -155,8 +155,9 @@ class StorageServicer(pb_grpc.StorageServicer):
         """
         Hold one of the node's call slots for the block.
 
-        :param requests: a PutChunk stream, drained (see :func:`~s3node.storage.putstream.drain`) before
-            a refusal while fewer than ``max_concurrent_calls`` refusals drain
+        :param requests: a PutChunk stream, drained (see
+            :func:`~s3node.storage.putstream.drain`) before a refusal while
+            fewer than ``max_concurrent_calls`` refusals drain
         :raises NodeBusy: when every slot is taken.
         """
         try:

@@ -119,6 +119,52 @@ def test_property_any_split_same_chunks(data: bytes, size: int, cuts: list[int])
     assert all(0 < len(c) <= size for c in chunks)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=300),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.lists(st.integers(0, 300), max_size=12),
+)
+def test_property_a_first_chunk_of_its_own_size(data: bytes, first: int, size: int,
+                                               cuts: list[int]) -> None:
+    """
+    With ``first_size``, the first chunk has that many bytes (or all there
+    is) and every later one ``chunk_size`` but the last, however the input is
+    split.
+    """
+    bounds = sorted({0, len(data), *(min(c, len(data)) for c in cuts)})
+    pieces = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    chunks = run(Chunker(size, first_size=first), pieces)
+    assert chunks == run(Chunker(size, first_size=first), [data])
+    assert b"".join(chunks) == data
+    rest = max(len(data) - first, 0)
+    assert len(chunks) == (1 if data else 0) + chunk_count(rest, size)
+    if data:
+        assert len(chunks[0]) == min(first, len(data))
+    assert all(len(c) == size for c in chunks[1:-1])
+    assert all(0 < len(c) <= size for c in chunks[1:])
+
+
+def test_a_first_chunk_of_its_own_size_takes_a_buffer_of_its_size() -> None:
+    """The first chunk's buffer has the first size; the next chunks' the steady one."""
+    buffers = ChunkBuffers(keep=4)
+    chunker = Chunker(4 * SMALL, buffers, first_size=2 * SMALL)
+    assert chunker.room == 2 * SMALL
+    data = bytes(range(256)) * (7 * SMALL // 256)
+    chunks = [c for i in range(0, len(data), 65536) for c in chunker.feed(data[i:i + 65536])]
+    assert [len(c) for c in chunks] == [2 * SMALL, 4 * SMALL]
+    assert all(isinstance(c, memoryview) and len(c.obj) == len(c) for c in chunks)
+    assert chunker.chunk_size == 4 * SMALL and chunker.room == 3 * SMALL
+    assert b"".join(chunks) + bytes(chunker.finish() or b"") == data
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bad_first_size_rejected(bad: object) -> None:
+    with pytest.raises(ValueError):
+        Chunker(4, first_size=bad)  # type: ignore[arg-type]
+
+
 @given(st.binary(max_size=100), st.integers(1, 30))
 def test_property_frames(data: bytes, frame_size: int) -> None:
     """Frames are views of at most frame_size bytes that concatenate to the data."""

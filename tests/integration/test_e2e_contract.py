@@ -92,14 +92,15 @@ async def test_large_file_streams_byte_exact(deployment, tmp_path):
     """
     A file of several hundred MiB is uploaded and downloaded streaming,
     byte-exact; past --large-object-size (256 MiB) it is cut into
-    --large-chunk-size chunks (32 MiB), not the deployment's 1 MiB ones.
+    --large-chunk-size chunks (32 MiB) after a first one of the deployment's
+    usual 1 MiB.
     """
     body = tmp_path / "big.body"
     digest = write_body_file(body, 300 * MiB, seed=7)
     code, reply = await post_file(deployment.url, body)
     body.unlink()
     assert code == 201, reply
-    assert reply["checksum"] == digest and reply["chunk_count"] == 10  # 9 × 32 MiB + 12 MiB
+    assert reply["checksum"] == digest and reply["chunk_count"] == 11  # 1 + 9 × 32 + 11 MiB
     status, got, length = await get_hash(f"{deployment.url}/files/{reply['file_id']}")
     assert (status, got, length) == (200, digest, 300 * MiB)
 

@@ -265,22 +265,22 @@ def test_large_chunks_take_the_bulk_ports_also_after_a_node_restarts(tmp_path: P
 def test_a_large_object_is_stored_in_large_chunks(tmp_path: Path) -> None:
     """
     An upload that declares at least ``--large-object-size`` bytes gets
-    ``--large-chunk-size`` chunks (through the nodes' bulk path like any
-    large chunk) and reads back whole and in ranges; a smaller one, the usual
-    chunks.
+    ``--large-chunk-size`` chunks after a first one of the usual size
+    (through the nodes' bulk path like any large chunk) and reads back whole
+    and in ranges; a smaller one, the usual chunks.
     """
     proc = start_standalone(tmp_path, "--chunk-size", "1MiB", "--large-chunk-size", "4MiB",
                             "--large-object-size", "8MiB")
     try:
         url = f"http://127.0.0.1:{proc.port}"
-        data = os.urandom(9 * 1024 * 1024)
+        data = os.urandom(10 * 1024 * 1024)
         file_id = upload(url, data)
         meta = httpx.get(f"{url}/files/{file_id}/metadata", timeout=30, auth=KEY).json()
-        assert [c["size"] for c in meta["chunks"]] == [4 << 20, 4 << 20, 1 << 20]
+        assert [c["size"] for c in meta["chunks"]] == [1 << 20, 4 << 20, 4 << 20, 1 << 20]
         assert httpx.get(f"{url}/files/{file_id}", timeout=30, auth=KEY).content == data
         r = httpx.get(f"{url}/files/{file_id}", timeout=30, auth=KEY,
-                      headers={"range": "bytes=4194000-8389000"})
-        assert r.status_code == 206 and r.content == data[4194000:8389001]
+                      headers={"range": "bytes=1048000-9438000"})  # across all four
+        assert r.status_code == 206 and r.content == data[1048000:9438001]
         for node in ("node-1", "node-2"):  # replicas 2: both large chunks on both
             assert node_calls(tmp_path, node, "BulkPut") == 2
         small = upload(url, data[:7 * 1024 * 1024])
