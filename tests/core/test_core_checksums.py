@@ -8,6 +8,7 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.crcref import reflected_crc
 
 from s3node.core.checksums import (
     BLAKE2B,
@@ -82,13 +83,8 @@ def test_crc32c_of_a_large_buffer_is_that_of_its_bytes() -> None:
 
 
 def reference_crc32c(data: bytes) -> int:
-    """CRC-32C bit by bit (reflected polynomial 0x82F63B78): slow, and obviously right."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
+    """CRC-32C bit by bit (reflected polynomial 0x82F63B78)."""
+    return reflected_crc(data, 0x82F63B78, 32)
 
 
 def test_crc32c_reads_any_buffer_in_place_and_refuses_text() -> None:

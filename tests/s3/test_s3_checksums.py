@@ -11,6 +11,7 @@ from botocore import httpchecksum
 from botocore.compat import HAS_CRT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.crcref import reflected_crc
 
 from s3node.s3 import errors
 from s3node.s3.checksums import (
@@ -44,13 +45,8 @@ BOTOCORE = {
 
 
 def crc64nvme_reference(data: bytes) -> int:
-    """CRC-64/NVME bit by bit from its definition: reflected poly 0x9A6C9329AC4BC9B5, init and xorout all ones."""
-    crc = 0xFFFFFFFFFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x9A6C9329AC4BC9B5 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFFFFFFFFFF
+    """CRC-64/NVME bit by bit from its definition: reflected poly 0x9A6C9329AC4BC9B5."""
+    return reflected_crc(data, 0x9A6C9329AC4BC9B5, 64)
 
 
 def test_botocore_uses_the_crt() -> None:
