@@ -63,6 +63,8 @@ class FileUpload:
         self._naming: dict[str, str] = {}
         #: (index, node) of every replica written, marked stored when the file completes
         self._stored: list[tuple[int, str]] = []
+        #: the file's chunk size (recorded in its row; its first chunk may be smaller)
+        self._chunk_size = chunk_size
         usual = pipeline.settings.chunk_size
         # a file of large chunks starts with one of the usual size, which its
         # downloads read and verify before their first byte goes out
@@ -89,7 +91,7 @@ class FileUpload:
         self.record = await self.p._store.create_file(
             **self._naming,
             checksum_algorithm=self._hasher.name,
-            chunk_size=self._chunker.chunk_size,
+            chunk_size=self._chunk_size,
             file_id=self.file_id,
             first_chunk=first_chunk,
         )
