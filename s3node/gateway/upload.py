@@ -100,12 +100,14 @@ class UploadPipeline:
     def chunk_size_for(self, size_hint: int | None) -> int:
         """
         The chunk size of an upload whose source declares ``size_hint``
-        bytes: the large one from ``large_object_size`` on, while fewer than
-        :data:`LARGE_UPLOADS` uploads have it; else the usual one.
+        bytes: the large one from ``large_object_size`` on (and past one
+        usual chunk: an upload's first chunk has the usual size), while fewer
+        than :data:`LARGE_UPLOADS` uploads have it; else the usual one.
         """
         s = self.settings
         if (s.large_chunk_size > s.chunk_size and size_hint is not None
-                and size_hint >= s.large_object_size and self.large_active < LARGE_UPLOADS):
+                and size_hint >= s.large_object_size and size_hint > s.chunk_size
+                and self.large_active < LARGE_UPLOADS):
             return s.large_chunk_size
         return s.chunk_size
 

@@ -72,6 +72,32 @@ async def test_off_when_the_large_chunk_size_is_zero():
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_upload_of_one_chunk_never_takes_a_large_place():
+    """
+    ``--large-object-size 0``: an upload that fits in one usual chunk gets
+    that chunk and takes none of the LARGE_UPLOADS places; a larger one gets
+    large chunks after its first.
+    """
+    async with running_gateway(**{**SETTINGS, "large_object_size": 0}) as gw:
+        pipeline = gw.gateway.files.uploads
+        assert pipeline.chunk_size_for(1000) == 1000
+        assert pipeline.chunk_size_for(1001) == 4000
+        held = []
+        for _ in range(LARGE_UPLOADS):
+            source = Pieces([pattern(400), pattern(500)], hold=1)
+            source.size_hint = 900
+            held.append((source, gw.gateway.files.store(source, abort=lambda: None)))
+            await within(source.waiting, what="the small upload to stall")
+        assert pipeline.large_active == 0
+        big = Pieces([pattern(5500)])
+        big.size_hint = 5500
+        assert (await gw.gateway.files.store(big, abort=lambda: None)).chunk_count == 3
+        for source, work in held:
+            source.release.callback(None)
+            assert (await work).chunk_count == 1
+
+
+@pytest_twisted.ensureDeferred
 async def test_at_most_LARGE_UPLOADS_at_once_get_large_chunks():
     """Past LARGE_UPLOADS large uploads under way, the next one gets the usual chunks."""
     async with running_gateway(**SETTINGS) as gw:
