@@ -168,13 +168,14 @@ def floor_run(folder: Path, size: int, direct: bool = False) -> dict:
     """One upload to the floor server; its MB/s and both sides' CPU per GB."""
     ctx = multiprocessing.get_context("fork")
     listener = socket.create_server(("127.0.0.1", 0))
-    results = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(listener, str(folder), size, results, direct))
-    client = ctx.Process(target=_send, args=(listener.getsockname()[1], size, results))
+    served, sent = ctx.Queue(), ctx.Queue()
+    server = ctx.Process(target=_serve, args=(listener, str(folder), size, served, direct))
+    client = ctx.Process(target=_send, args=(listener.getsockname()[1], size, sent))
     server.start()
     client.start()
     try:
-        got = [results.get(timeout=600) for _ in range(2)]
+        received, seconds, server_cpu, digest = served.get(timeout=600)
+        client_cpu = sent.get(timeout=600)
     finally:
         for p in (client, server):
             p.join(30)
@@ -182,8 +183,6 @@ def floor_run(folder: Path, size: int, direct: bool = False) -> dict:
                 p.kill()
         listener.close()
         (folder / "floor.bin").unlink(missing_ok=True)
-    (received, seconds, server_cpu, digest), client_cpu = (
-        (got[0], got[1]) if isinstance(got[0], tuple) else (got[1], got[0]))
     if received != size or digest != pattern_digest(size, "sha256"):
         raise RuntimeError(f"the floor server got {received} bytes, digest {digest}")
     return {"MBps": size / seconds / 1e6, "server_s_per_GB": server_cpu / (size / 1e9),
